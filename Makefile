@@ -1,0 +1,39 @@
+# govs build and test entry points. `make test` is what CI runs (see README).
+GO      ?= go
+FUZZTIME ?= 15s
+PKGS    := ./...
+
+.PHONY: all build test lint unit fuzz generate demo clean
+
+all: build
+
+build:
+	$(GO) build -o bin/govs ./cmd/govs
+
+# Everything CI checks, in order of cost.
+test: lint unit fuzz
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+# Unit, packet (BPF_PROG_TEST_RUN) and privileged netns tests. Privileged
+# tests skip themselves when not root.
+unit:
+	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+# Short fuzzing runs of each fuzz target (longer: make fuzz FUZZTIME=5m).
+fuzz:
+	@set -e; for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs grep -H -o '^func Fuzz[A-Za-z0-9_]*' | sed 's/:func /:/'); do \
+		file=$${spec%%:*}; fn=$${spec##*:}; dir=$$(dirname $$file); \
+		echo "fuzz $$dir $$fn ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$dir; \
+	done
+
+# The main job: for now, check the scenario's configuration.
+demo: build
+	./bin/govs check -f ../shared/fixtures/seed-keepalived.conf
+
+clean:
+	rm -rf bin

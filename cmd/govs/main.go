@@ -1,0 +1,67 @@
+// Command govs is a Layer-4 load balancer: LVS direct routing plus keepalived's
+// VRRP and health checks, on an XDP data plane.
+//
+// Each subcommand lives in its own file and is listed in commands().
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one govs subcommand.
+type command struct {
+	name    string
+	summary string
+	// run gets the arguments after the subcommand name and returns the exit code.
+	run func(args []string, stdout, stderr io.Writer) int
+}
+
+// commands lists every subcommand; adding one means adding a file and a line here.
+func commands() []command {
+	return []command{
+		{name: "version", summary: "print the govs version", run: runVersion},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func runVersion(_ []string, stdout, _ io.Writer) int {
+	fmt.Fprintf(stdout, "govs %s\n", version)
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: govs <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	cmds := commands()
+	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+}
+
+// run dispatches to a subcommand and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "govs: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

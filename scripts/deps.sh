@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything govs's build, tests and lab need on a fresh Debian 12 machine.
+# Idempotent: packages already present are not reinstalled. Run as root.
+set -euo pipefail
+
+packages=(
+  # BPF toolchain (regenerating bpf/ objects) and kernel headers
+  clang llvm libbpf-dev linux-libc-dev
+  # network plumbing used by tests and the lab
+  iproute2 ethtool nftables iputils-ping tcpdump netcat-openbsd curl
+  # real peers for interop tests and baselines
+  keepalived nginx-light bird2 haproxy wrk dnsutils
+  # fallback Go toolchain (go.mod's toolchain line upgrades it through the module proxy)
+  ca-certificates git make
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts these services on install; govs's tests start their own instances.
+for svc in nginx keepalived bird haproxy; do
+  systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done
+
+if ! command -v go >/dev/null 2>&1; then
+  if [ -x /usr/local/go/bin/go ]; then
+    echo "deps: Go is at /usr/local/go/bin; add it to PATH"
+  else
+    apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+  fi
+fi
+echo "deps: ok"
