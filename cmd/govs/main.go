@@ -23,6 +23,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "version", summary: "print the govs version", run: runVersion},
+		{name: "vrrp-run", summary: "(internal) run VRRP instances from JSON; see docs/vrrp.md", run: runVRRPRun},
 	}
 }
 
