@@ -125,6 +125,7 @@ type Machine struct {
 	refreshAt      time.Time
 	preemptAt      time.Time
 	masterAddr     netip.Addr
+	downReason     string // why the master-down timer runs short, for the log
 
 	ifaceUp    bool
 	groupFault bool
@@ -306,6 +307,7 @@ func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 func (m *Machine) becomeBackup(now time.Time, reason string) []Action {
 	acts := m.transition(StateBackup, reason)
 	m.timer = now.Add(m.MasterDownInterval())
+	m.downReason = ""
 	m.garpAt, m.refreshAt, m.preemptAt = time.Time{}, time.Time{}, time.Time{}
 	return acts
 }
@@ -350,7 +352,11 @@ func (m *Machine) Tick(now time.Time) []Action {
 		}
 	case StateBackup:
 		if !m.timer.IsZero() && !now.Before(m.timer) {
-			acts = append(acts, m.becomeMaster(now, "no advert received within Master_Down_Interval")...)
+			reason := "no advert received within Master_Down_Interval"
+			if m.downReason != "" {
+				reason = m.downReason
+			}
+			acts = append(acts, m.becomeMaster(now, reason)...)
 		}
 	}
 	return acts
@@ -533,6 +539,7 @@ func (m *Machine) backupReceive(now time.Time, r Received) []Action {
 	switch {
 	case prio == PriorityStop:
 		m.timer = now.Add(m.SkewTime())
+		m.downReason = fmt.Sprintf("master %v sent priority 0 (stopping)", r.Src)
 		return []Action{Log{Msg: fmt.Sprintf("backup received priority 0 advert from %v, taking over after skew time %v", r.Src, m.SkewTime())}}
 	case m.cfg.NoPreempt || prio >= own || (m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || m.preemptAt.After(now))):
 		var acts []Action
@@ -540,6 +547,7 @@ func (m *Machine) backupReceive(now time.Time, r Received) []Action {
 			m.masterAdverInt = r.Packet.Interval
 		}
 		m.timer = now.Add(m.MasterDownInterval())
+		m.downReason = ""
 		if m.masterAddr != r.Src && m.masterAddr.IsValid() {
 			acts = append(acts, Log{Msg: fmt.Sprintf("master changed from %v to %v", m.masterAddr, r.Src)})
 		}
@@ -555,6 +563,7 @@ func (m *Machine) backupReceive(now time.Time, r Received) []Action {
 		return acts
 	default:
 		m.masterAddr = r.Src
+		m.downReason = fmt.Sprintf("preempting lower priority (%d) master %v", prio, r.Src)
 		return []Action{Log{Msg: fmt.Sprintf("received lower priority (%d) advert from %v - discarding", prio, r.Src)}}
 	}
 }

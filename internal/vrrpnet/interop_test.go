@@ -17,7 +17,7 @@ func failover(t *testing.T, master, backup side, hard bool) time.Duration {
 	}
 	backup.run(t, l.b, l.a)
 	// Let the backup hear a few adverts, so it is settled in BACKUP.
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1200 * time.Millisecond)
 	if hasVIP(t, l.b) {
 		t.Fatal("backup holds the VIP while the master runs")
 	}
@@ -29,7 +29,7 @@ func failover(t *testing.T, master, backup side, hard bool) time.Duration {
 	if hard {
 		pm.kill()
 	} else {
-		pm.term(t)
+		pm.term()
 	}
 	limit := time.Duration(float64(3*backup.interval+backup.skew()) * 1.1)
 	if !hard {
@@ -43,6 +43,9 @@ func failover(t *testing.T, master, backup side, hard bool) time.Duration {
 	t.Logf("takeover after %v (limit %v)", took, limit)
 	if took > limit {
 		t.Errorf("takeover took %v, limit %v", took, limit)
+	}
+	if !hard {
+		pm.wait(t)
 	}
 	if !hard && hasVIP(t, l.a) {
 		t.Errorf("stopped master kept the VIP")
@@ -95,6 +98,7 @@ func TestPrivilegedInteropKeepalived(t *testing.T) {
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			m, b := c.base, c.base
 			m.unicast, b.unicast = c.unicast, c.unicast
 			m.prio, m.master = 150, true

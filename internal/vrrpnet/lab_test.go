@@ -194,9 +194,11 @@ func (p *proc) kill() {
 	_ = p.cmd.Wait()
 }
 
-// term stops the daemon gracefully and waits for it.
-func (p *proc) term(t *testing.T) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+// term asks the daemon to stop gracefully; wait reaps it.
+func (p *proc) term() { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+
+// wait waits for a daemon sent SIGTERM to exit with status 0.
+func (p *proc) wait(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- p.cmd.Wait() }()
 	select {
