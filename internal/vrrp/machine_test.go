@@ -77,7 +77,9 @@ func TestMasterDownIntervalAndSkew(t *testing.T) {
 		{"v2 prio 100", nil, 3*time.Second + 609375*time.Microsecond, 609375 * time.Microsecond},
 		{"v2 prio 254", func(c *InstanceConfig) { c.Priority = 254 }, 3*time.Second + 7812500*time.Nanosecond, 7812500 * time.Nanosecond},
 		{"v2 advert 3s skew stays in seconds", func(c *InstanceConfig) { c.Interval = 3 * time.Second }, 9*time.Second + 609375*time.Microsecond, 609375 * time.Microsecond},
-		{"v3 100ms prio 200", func(c *InstanceConfig) { c.Version, c.Interval, c.AuthPass, c.Priority = 3, 100*time.Millisecond, "", 200 }, 300*time.Millisecond + 21875*time.Microsecond, 21875 * time.Microsecond},
+		{"v3 100ms prio 200", func(c *InstanceConfig) {
+			c.Version, c.Interval, c.AuthPass, c.Priority = 3, 100*time.Millisecond, "", 200
+		}, 300*time.Millisecond + 21875*time.Microsecond, 21875 * time.Microsecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
