@@ -221,6 +221,8 @@ type side struct {
 	pass       string
 	vrid       uint8
 	unicast    bool
+	// mod adjusts a govs instance beyond these fields.
+	mod func(*vrrp.InstanceConfig)
 }
 
 func (s side) instance(h, peer host) vrrp.InstanceConfig {
@@ -230,6 +232,9 @@ func (s side) instance(h, peer host) vrrp.InstanceConfig {
 	if s.unicast {
 		c.UnicastSrc = netip.MustParseAddr(h.ip)
 		c.UnicastPeers = []netip.Addr{netip.MustParseAddr(peer.ip)}
+	}
+	if s.mod != nil {
+		s.mod(&c)
 	}
 	return c
 }
@@ -268,11 +273,17 @@ func (s side) run(t *testing.T, h, peer host) *proc {
 		return start(t, h.ns, "keepalived "+h.ip, "keepalived", "--vrrp", "--dont-fork", "--log-console", "-f", conf,
 			"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
 	}
-	b, err := json.Marshal(map[string]any{"instances": []vrrp.InstanceConfig{s.instance(h, peer)}})
+	return runGovs(t, h, map[string]any{"instances": []vrrp.InstanceConfig{s.instance(h, peer)}})
+}
+
+// runGovs starts "govs vrrp-run" on h with cfg (the JSON file's content).
+func runGovs(t *testing.T, h host, cfg any) *proc {
+	t.Helper()
+	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf := filepath.Join(dir, "vrrp.json")
+	conf := filepath.Join(t.TempDir(), "vrrp.json")
 	if err := os.WriteFile(conf, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -320,6 +320,12 @@ func (r *runner) logDrop(in *instance, now time.Time, reason string, err error) 
 
 // apply carries out a machine's actions and lets its sync group follow.
 func (r *runner) apply(in *instance, now time.Time, acts []vrrp.Action) {
+	r.applyActs(in, now, acts, true)
+}
+
+// applyActs carries out actions; follow is false for actions a sync group
+// forced on a member, so that a forced change does not propagate again.
+func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, follow bool) {
 	for _, a := range acts {
 		switch a := a.(type) {
 		case vrrp.SendAdvert:
@@ -341,12 +347,12 @@ func (r *runner) apply(in *instance, now time.Time, acts []vrrp.Action) {
 		case vrrp.Log:
 			r.log.Info(a.Msg, "instance", in.cfg.Name)
 		case vrrp.Transition:
-			r.transition(in, now, a)
+			r.transition(in, now, a, follow)
 		}
 	}
 }
 
-func (r *runner) transition(in *instance, now time.Time, t vrrp.Transition) {
+func (r *runner) transition(in *instance, now time.Time, t vrrp.Transition, follow bool) {
 	r.log.Info(fmt.Sprintf("(%s) Entering %v STATE", in.cfg.Name, t.To), "instance", in.cfg.Name, "from", t.From.String(),
 		"to", t.To.String(), "reason", t.Reason, "priority", t.Priority)
 	r.notify(in.cfg.Notify, "INSTANCE", in.cfg.Name, t.To, t.Priority)
@@ -354,12 +360,12 @@ func (r *runner) transition(in *instance, now time.Time, t vrrp.Transition) {
 		r.opts.OnState(StateChange{Instance: in.cfg.Name, Old: t.From, New: t.To, Reason: t.Reason, Priority: t.Priority, Time: now})
 	}
 	g, ok := r.groups[in.cfg.SyncGroup]
-	if !ok {
+	if !ok || !follow {
 		return
 	}
 	before := r.groupState(g)
 	for _, mem := range g.Follow(now, in.m, t) {
-		r.apply(r.byName[mem.Machine.Config().Name], now, mem.Actions)
+		r.applyActs(r.byName[mem.Machine.Config().Name], now, mem.Actions, false)
 	}
 	if after := r.groupState(g); after != before && after != vrrp.StateInit {
 		r.notify(r.groupCfg[g.Name].Notify, "GROUP", g.Name, after, 0)
