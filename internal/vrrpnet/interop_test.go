@@ -21,7 +21,11 @@ func failover(t *testing.T, master, backup side, hard bool) time.Duration {
 	if hasVIP(t, l.b) {
 		t.Fatal("backup holds the VIP while the master runs")
 	}
-	l.client.ns.MustRun("ping", "-c1", "-W2", vipAddr)
+	if master.ipv6 {
+		l.client.ns.MustRun("ping", "-6", "-c1", "-W2", vip6Addr)
+	} else {
+		l.client.ns.MustRun("ping", "-c1", "-W2", vipAddr)
+	}
 	if mac := clientNeighMAC(t, l); mac != l.a.mac {
 		t.Fatalf("client resolves the VIP to %q, want master %s", mac, l.a.mac)
 	}
@@ -66,6 +70,7 @@ func TestPrivilegedInteropKeepalived(t *testing.T) {
 	requireKeepalived(t)
 	v2 := side{version: 2, interval: time.Second, pass: "s3cret", vrid: 51}
 	v3 := side{version: 3, interval: time.Second, vrid: 51}
+	v6 := side{version: 3, interval: time.Second, vrid: 51, ipv6: true}
 	type tc struct {
 		name       string
 		base       side
@@ -95,6 +100,8 @@ func TestPrivilegedInteropKeepalived(t *testing.T) {
 	cases = append(cases,
 		tc{name: "v2-pass/multicast/govs-master/sigterm", base: v2, govsMaster: true},
 		tc{name: "v3/unicast/keepalived-master/sigterm", base: v3, unicast: true},
+		tc{name: "v3-ipv6/multicast/govs-master/kill", base: v6, govsMaster: true, hard: true},
+		tc{name: "v3-ipv6/multicast/keepalived-master/kill", base: v6, hard: true},
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

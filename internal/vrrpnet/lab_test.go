@@ -54,11 +54,15 @@ func govsBinary(t *testing.T) string {
 	return govsBin
 }
 
-const vipAddr = "198.18.0.100"
+const (
+	vipAddr  = "198.18.0.100"
+	vip6Addr = "2001:db8::100"
+)
 
 type host struct {
 	ns  *netnstest.NS
 	ip  string
+	ip6 string
 	mac string
 }
 
@@ -75,21 +79,27 @@ func newLab(t *testing.T) *lab {
 	br := netnstest.NewNS(t, "br")
 	br.Bridge("br0")
 	l := &lab{t: t, br: br}
-	mk := func(role, ip, mac string, port string) host {
+	mk := func(role, ip, ip6, mac string, port string) host {
 		ns := netnstest.NewNS(t, role)
 		netnstest.Veth(t, ns, "eth0", br, port)
 		br.MustRun("ip", "link", "set", port, "master", "br0")
+		// Without DAD the link-local address is usable at once when the
+		// link comes back up.
+		ns.Sysctl("net.ipv6.conf.eth0.accept_dad", "0")
+		ns.MustRun("ip", "link", "set", "eth0", "down")
 		ns.MustRun("ip", "link", "set", "eth0", "address", mac)
+		ns.MustRun("ip", "link", "set", "eth0", "up")
 		ns.Addr("eth0", ip+"/24")
-		return host{ns: ns, ip: ip, mac: mac}
+		ns.MustRun("ip", "-6", "addr", "add", ip6+"/64", "dev", "eth0", "nodad")
+		return host{ns: ns, ip: ip, ip6: ip6, mac: mac}
 	}
-	l.a = mk("a", "198.18.0.11", "02:00:00:00:00:0b", "pa")
-	l.b = mk("b", "198.18.0.12", "02:00:00:00:00:0c", "pb")
-	l.client = mk("cl", "198.18.0.20", "02:00:00:00:00:14", "pc")
+	l.a = mk("a", "198.18.0.11", "2001:db8::11", "02:00:00:00:00:0b", "pa")
+	l.b = mk("b", "198.18.0.12", "2001:db8::12", "02:00:00:00:00:0c", "pb")
+	l.client = mk("cl", "198.18.0.20", "2001:db8::20", "02:00:00:00:00:14", "pc")
 	return l
 }
 
-// hasVIP reports whether the host's eth0 holds the VIP.
+// hasVIP reports whether the host's eth0 holds the VIP (IPv4 or IPv6).
 func hasVIP(t *testing.T, h host) bool {
 	t.Helper()
 	var found bool
@@ -98,12 +108,12 @@ func hasVIP(t *testing.T, h host) bool {
 		if err != nil {
 			return err
 		}
-		addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+		addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
 		if err != nil {
 			return err
 		}
 		for _, a := range addrs {
-			if a.IP.String() == vipAddr {
+			if ip := a.IP.String(); ip == vipAddr || ip == vip6Addr {
 				found = true
 			}
 		}
@@ -128,10 +138,11 @@ func waitVIP(t *testing.T, h host, want bool, limit time.Duration) (time.Time, b
 	return time.Time{}, false
 }
 
-// clientNeighMAC returns the client's ARP entry for the VIP.
+// clientNeighMAC returns the client's ARP (or IPv6 neighbour) entry for the VIP.
 func clientNeighMAC(t *testing.T, l *lab) string {
 	out, _ := l.client.ns.Run("ip", "neigh", "show", vipAddr, "dev", "eth0")
-	f := strings.Fields(out)
+	out6, _ := l.client.ns.Run("ip", "-6", "neigh", "show", vip6Addr, "dev", "eth0")
+	f := strings.Fields(out + " " + out6)
 	for i := range f {
 		if f[i] == "lladdr" && i+1 < len(f) {
 			return f[i+1]
@@ -221,6 +232,7 @@ type side struct {
 	pass       string
 	vrid       uint8
 	unicast    bool
+	ipv6       bool
 	// mod adjusts a govs instance beyond these fields.
 	mod func(*vrrp.InstanceConfig)
 }
@@ -229,9 +241,12 @@ func (s side) instance(h, peer host) vrrp.InstanceConfig {
 	c := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: s.vrid, Priority: s.prio, Interval: s.interval,
 		Version: s.version, InitialMaster: s.master, AuthPass: s.pass,
 		VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}}}
+	if s.ipv6 {
+		c.IPv6, c.VIPs = true, []vrrp.VIP{{Prefix: netip.MustParsePrefix(vip6Addr + "/64")}}
+	}
 	if s.unicast {
-		c.UnicastSrc = netip.MustParseAddr(h.ip)
-		c.UnicastPeers = []netip.Addr{netip.MustParseAddr(peer.ip)}
+		c.UnicastSrc = netip.MustParseAddr(s.addr(h))
+		c.UnicastPeers = []netip.Addr{netip.MustParseAddr(s.addr(peer))}
 	}
 	if s.mod != nil {
 		s.mod(&c)
@@ -255,10 +270,22 @@ func (s side) keepalivedConf(h, peer host) string {
 		fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", s.pass)
 	}
 	if s.unicast {
-		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", h.ip, peer.ip)
+		fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n    %s\n  }\n", s.addr(h), s.addr(peer))
 	}
-	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s/24 dev eth0\n  }\n}\n", vipAddr)
+	vip := vipAddr + "/24"
+	if s.ipv6 {
+		vip = vip6Addr + "/64"
+	}
+	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s dev eth0\n  }\n}\n", vip)
 	return b.String()
+}
+
+// addr is the host's address in the side's family.
+func (s side) addr(h host) string {
+	if s.ipv6 {
+		return h.ip6
+	}
+	return h.ip
 }
 
 // run starts the side on host h (peer is the other director).
