@@ -32,6 +32,8 @@ type VIP struct {
 type Track struct {
 	Name   string
 	Weight int
+	// Reverse swaps up and down (keepalived's "reverse").
+	Reverse bool
 }
 
 // TrackScript is a vrrp_script: a command run every Interval whose exit code
@@ -43,8 +45,11 @@ type TrackScript struct {
 	Timeout  time.Duration
 	Rise     int
 	Fall     int
-	// Weight is the script's default weight; an instance's Track entry overrides it when non-zero.
+	// Weight is the script's default weight (the config mapping copies it
+	// into Track entries that set none).
 	Weight int
+	// InitFail starts the script as failed until it succeeds Rise times.
+	InitFail bool
 }
 
 // Notify holds the scripts keepalived runs on state changes.
@@ -74,8 +79,9 @@ type InstanceConfig struct {
 	Interval  time.Duration // advert_int
 	Version   int           // 2 or 3
 	IPv6      bool          // address family of the VIPs and adverts
-	// InitialMaster is keepalived's "state MASTER": become master at start
-	// instead of waiting the Master_Down_Interval.
+	// InitialMaster is keepalived's "state MASTER". keepalived 2.2.7 still
+	// starts such an instance in BACKUP with the full Master_Down_Interval
+	// (only priority 255 starts as MASTER), and so does govs.
 	InitialMaster bool
 	NoPreempt     bool
 	PreemptDelay  time.Duration

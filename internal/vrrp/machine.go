@@ -104,8 +104,10 @@ type Stats struct {
 }
 
 type trackState struct {
-	weight int
-	up     bool
+	weight  int
+	reverse bool
+	raw     bool // as reported, before reverse
+	up      bool
 }
 
 // Machine is one VRRP instance's state machine. It is not safe for
@@ -155,10 +157,10 @@ func NewMachine(cfg InstanceConfig, primary netip.Addr) (*Machine, error) {
 		m.auth = PassAuth(cfg.AuthPass)
 	}
 	for _, t := range cfg.TrackInterfaces {
-		m.tracks[trackKey(true, t.Name)] = &trackState{weight: t.Weight, up: true}
+		m.tracks[trackKey(true, t.Name)] = &trackState{weight: t.Weight, reverse: t.Reverse, raw: true, up: !t.Reverse}
 	}
 	for _, t := range cfg.TrackScripts {
-		m.tracks[trackKey(false, t.Name)] = &trackState{weight: t.Weight, up: true}
+		m.tracks[trackKey(false, t.Name)] = &trackState{weight: t.Weight, reverse: t.Reverse, raw: true, up: !t.Reverse}
 	}
 	return m, nil
 }
@@ -262,7 +264,8 @@ func (m *Machine) Deadline() time.Time {
 }
 
 // Start leaves INIT: FAULT when a tracked object is down, MASTER at once for
-// an address owner or "state MASTER", else BACKUP waiting Master_Down_Interval.
+// an address owner, else BACKUP waiting Master_Down_Interval. Like keepalived
+// 2.2.7, "state MASTER" does not skip that wait: another master may be there.
 func (m *Machine) Start(now time.Time) []Action {
 	if m.state != StateInit {
 		return nil
@@ -270,12 +273,8 @@ func (m *Machine) Start(now time.Time) []Action {
 	if m.OwnFault() || m.groupFault {
 		return m.transition(StateFault, m.faultReason())
 	}
-	if m.cfg.Priority == PriorityOwner || m.cfg.InitialMaster {
-		reason := "initial state MASTER"
-		if m.cfg.Priority == PriorityOwner {
-			reason = "address owner (priority 255)"
-		}
-		return m.becomeMaster(now, reason)
+	if m.cfg.Priority == PriorityOwner {
+		return m.becomeMaster(now, "address owner (priority 255)")
 	}
 	return m.becomeBackup(now, "start")
 }
@@ -385,14 +384,14 @@ func (m *Machine) SetInterface(now time.Time, up bool) []Action {
 // Unknown names are ignored.
 func (m *Machine) SetTrack(now time.Time, iface bool, name string, up bool) []Action {
 	t, ok := m.tracks[trackKey(iface, name)]
-	if !ok || t.up == up {
+	if !ok || t.raw == up {
 		return nil
 	}
 	old := m.Priority()
-	t.up = up
+	t.raw, t.up = up, up != t.reverse
 	acts := m.reevaluate(now)
 	if p := m.Priority(); p != old && len(acts) == 0 {
-		acts = append(acts, Log{Msg: fmt.Sprintf("%s %s: priority %d -> %d", trackKey(iface, name), map[bool]string{true: "up", false: "down"}[up], old, p)})
+		acts = append(acts, Log{Msg: fmt.Sprintf("%s %s: priority %d -> %d", trackKey(iface, name), map[bool]string{true: "up", false: "down"}[t.up], old, p)})
 	}
 	return acts
 }

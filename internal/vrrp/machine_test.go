@@ -42,6 +42,19 @@ func advert(m *Machine, src netip.Addr, prio uint8) Received {
 	return Received{Packet: p, Src: src, Dst: MulticastIPv4, TTL: 255}
 }
 
+// newMaster returns a machine that has just become MASTER, and the time it did.
+func newMaster(t *testing.T, mod func(*InstanceConfig)) (*Machine, time.Time) {
+	t.Helper()
+	m := newTestMachine(t, mod)
+	now := t0
+	m.Start(now)
+	runUntil(m, &now, m.Deadline())
+	if m.State() != StateMaster {
+		t.Fatalf("state %v, want MASTER", m.State())
+	}
+	return m, now
+}
+
 // runUntil ticks the machine at each deadline up to end and returns every action.
 func runUntil(m *Machine, now *time.Time, end time.Time) []Action {
 	var acts []Action
@@ -211,9 +224,7 @@ func TestMasterReceive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = true })
-			now := t0
-			m.Start(now)
+			m, now := newMaster(t, nil)
 			now = now.Add(300 * time.Millisecond)
 			acts, err := m.Receive(now, advert(m, tt.src, tt.prio))
 			if err != nil {
@@ -232,6 +243,16 @@ func TestMasterReceive(t *testing.T) {
 				t.Errorf("SendGARP=%v in %v", ok, acts)
 			}
 		})
+	}
+}
+
+// keepalived 2.2.7 starts "state MASTER" in BACKUP and waits the full
+// Master_Down_Interval; govs does the same so mixed pairs elect alike.
+func TestInitialMasterWaits(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = true })
+	m.Start(t0)
+	if m.State() != StateBackup || m.Deadline().Sub(t0) != m.MasterDownInterval() {
+		t.Fatalf("state %v, deadline %v", m.State(), m.Deadline().Sub(t0))
 	}
 }
 
@@ -265,9 +286,12 @@ func TestReceiveRules(t *testing.T) {
 	for _, state := range []State{StateBackup, StateMaster} {
 		for _, tt := range tests {
 			t.Run(state.String()+"/"+tt.name, func(t *testing.T) {
-				m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = state == StateMaster })
+				m := newTestMachine(t, nil)
 				now := t0
 				m.Start(now)
+				if state == StateMaster {
+					m, now = newMaster(t, nil)
+				}
 				deadline := m.Deadline()
 				for i := 0; i < 3; i++ {
 					// A higher-priority advert would make a master back off, a
@@ -310,9 +334,8 @@ func TestV3FollowsMasterInterval(t *testing.T) {
 }
 
 func TestShutdownFromMaster(t *testing.T) {
-	m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = true })
-	m.Start(t0)
-	acts := m.Shutdown(t0.Add(time.Second))
+	m, now := newMaster(t, nil)
+	acts := m.Shutdown(now.Add(time.Second))
 	if a, ok := has[SendAdvert](acts); !ok || a.Priority != 0 {
 		t.Fatalf("no priority 0 advert: %v", acts)
 	}
@@ -327,7 +350,7 @@ func TestShutdownFromMaster(t *testing.T) {
 // After a master comes back it must announce itself again (split brain and
 // stale ARP caches after recovery); the second burst follows garp_master_delay.
 func TestGARPOnEveryMasterEntry(t *testing.T) {
-	m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = true; c.GARP.MasterRefresh = 30 * time.Second })
+	m := newTestMachine(t, func(c *InstanceConfig) { c.GARP.MasterRefresh = 30 * time.Second })
 	now := t0
 	bursts := 0
 	count := func(acts []Action) {
@@ -338,11 +361,13 @@ func TestGARPOnEveryMasterEntry(t *testing.T) {
 		}
 	}
 	count(m.Start(now))
-	count(runUntil(m, &now, t0.Add(6*time.Second)))
+	count(runUntil(m, &now, m.Deadline()))
+	start := now
+	count(runUntil(m, &now, start.Add(6*time.Second)))
 	if bursts != 2 {
-		t.Fatalf("%d GARP bursts in the first 6 s, want 2 (at once and after 5 s)", bursts)
+		t.Fatalf("%d GARP bursts in the first 6 s as MASTER, want 2 (at once and after 5 s)", bursts)
 	}
-	count(runUntil(m, &now, t0.Add(36*time.Second)))
+	count(runUntil(m, &now, start.Add(36*time.Second)))
 	if bursts != 3 {
 		t.Fatalf("%d bursts after refresh, want 3", bursts)
 	}
@@ -355,13 +380,10 @@ func TestGARPOnEveryMasterEntry(t *testing.T) {
 }
 
 func TestTracking(t *testing.T) {
-	m := newTestMachine(t, func(c *InstanceConfig) {
-		c.InitialMaster = true
+	m, now := newMaster(t, func(c *InstanceConfig) {
 		c.TrackInterfaces = []Track{{Name: "eth1", Weight: 0}}
 		c.TrackScripts = []Track{{Name: "chk_web", Weight: -60}, {Name: "bonus", Weight: 10}}
 	})
-	now := t0
-	m.Start(now)
 	if m.Priority() != 110 {
 		t.Fatalf("priority %d, want 100 + 10", m.Priority())
 	}
@@ -389,6 +411,31 @@ func TestTracking(t *testing.T) {
 	m.SetInterface(now, false)
 	if m.State() != StateFault {
 		t.Fatalf("interface down: %v", m.State())
+	}
+}
+
+func TestTrackReverseAndInitFail(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) {
+		c.TrackInterfaces = []Track{{Name: "standby0", Reverse: true}} // weight 0: FAULT while "down"
+		c.TrackScripts = []Track{{Name: "chk", Weight: -20}}
+	})
+	// A reversed interface that is up counts as down.
+	m.Start(t0)
+	if m.State() != StateFault {
+		t.Fatalf("reversed up interface: %v", m.State())
+	}
+	m.SetTrack(t0, true, "standby0", false)
+	if m.State() != StateBackup {
+		t.Fatalf("reversed down interface: %v", m.State())
+	}
+	// init_fail: the runner reports the script down before Start.
+	m2 := newTestMachine(t, func(c *InstanceConfig) { c.TrackScripts = []Track{{Name: "chk", Weight: -20}} })
+	if acts := m2.SetTrack(t0, false, "chk", false); len(acts) != 1 {
+		t.Fatalf("before start: %v", acts)
+	}
+	m2.Start(t0)
+	if m2.State() != StateBackup || m2.Priority() != 80 {
+		t.Fatalf("state %v priority %d", m2.State(), m2.Priority())
 	}
 }
 

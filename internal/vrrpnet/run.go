@@ -232,6 +232,13 @@ func (r *runner) loop(ctx context.Context) error {
 	}
 
 	now := time.Now()
+	for _, s := range r.opts.Scripts {
+		if s.InitFail {
+			for _, in := range r.insts {
+				in.m.SetTrack(now, false, s.Name, false) // no effect before Start
+			}
+		}
+	}
 	for _, in := range r.insts {
 		r.apply(in, now, in.m.Start(now))
 	}

@@ -74,7 +74,7 @@ func watchScript(ctx context.Context, s vrrp.TrackScript, log *slog.Logger, out 
 		interval = time.Second
 	}
 	rise, fall := max(s.Rise, 1), max(s.Fall, 1)
-	up := true // keepalived assumes a script good until it fails (no init_fail)
+	up := !s.InitFail // keepalived assumes a script good until it fails, unless init_fail
 	okRun, badRun := 0, 0
 	t := time.NewTicker(interval)
 	defer t.Stop()
