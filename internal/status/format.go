@@ -77,6 +77,19 @@ func FormatJSON(w io.Writer, s Snapshot) error {
 	return nil
 }
 
+// FormatConnectionsJSON writes a connection table as an indented JSON array.
+func FormatConnectionsJSON(w io.Writer, conns []Connection) error {
+	if conns == nil {
+		conns = []Connection{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(conns); err != nil {
+		return fmt.Errorf("encode connections: %w", err)
+	}
+	return nil
+}
+
 func versionOr(v string) string {
 	if v == "" {
 		return "unknown"
