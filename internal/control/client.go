@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -87,11 +88,14 @@ func (c *Client) do(ctx context.Context, op string) (Response, error) {
 	if err != nil {
 		return Response{}, fmt.Errorf("%s: encode request: %w", op, err)
 	}
-	if _, err := c.conn.Write(append(b, '\n')); err != nil {
-		return Response{}, fmt.Errorf("%s: send request: %w", op, ctxErr(ctx, err))
-	}
+	_, werr := c.conn.Write(append(b, '\n'))
+	// Even when the write fails, read: a server that turns clients away
+	// (busy) sends its reason and hangs up before reading the request.
 	var resp Response
 	if err := c.dec.Decode(&resp); err != nil {
+		if werr != nil {
+			return Response{}, fmt.Errorf("%s: send request: %w", op, ctxErr(ctx, werr))
+		}
 		return Response{}, fmt.Errorf("%s: read response: %w", op, ctxErr(ctx, err))
 	}
 	if resp.Version != ProtocolVersion {
@@ -111,6 +115,11 @@ func (c *Client) do(ctx context.Context, op string) (Response, error) {
 func ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	// The socket deadline is the context's, and may fire a moment before
+	// the context's own timer marks it done.
+	if d, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		return context.DeadlineExceeded
 	}
 	return err
 }

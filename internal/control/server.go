@@ -58,8 +58,9 @@ type Config struct {
 
 // Server is a bound control socket. Create it with Listen, run it with Serve.
 type Server struct {
-	cfg      Config
-	ln       *net.UnixListener
+	cfg Config
+	// ln is an interface so tests can inject accept failures.
+	ln       net.Listener
 	lock     *os.File
 	reloadMu sync.Mutex
 
@@ -187,14 +188,29 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	sem := make(chan struct{}, s.cfg.MaxClients)
 	var acceptErr error
+	var backoff time.Duration
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				acceptErr = fmt.Errorf("accept control connection: %w", err)
+			if ctx.Err() != nil {
+				break
 			}
-			break
+			if errors.Is(err, net.ErrClosed) {
+				acceptErr = fmt.Errorf("accept control connection: %w", err)
+				break
+			}
+			// Anything else (out of file descriptors, most likely) is
+			// transient: back off and keep the socket alive rather than
+			// lose control of the daemon.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.cfg.Logger.Warn("control: accept failed; retrying", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			continue
 		}
+		backoff = 0
 		select {
 		case sem <- struct{}{}:
 		default:

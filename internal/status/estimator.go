@@ -2,6 +2,7 @@ package status
 
 import (
 	"math"
+	"sync"
 	"time"
 )
 
@@ -14,8 +15,8 @@ const EstimatorInterval = 2 * time.Second
 // the counters' growth over the interval as a rate sample and moves an
 // exponentially weighted moving average a quarter of the way towards it
 // (avg += (sample - avg) / 4). A step change therefore shows up as 25 %, 44 %,
-// 58 %, ... of its size on successive samples and is mostly absorbed after
-// about 8 seconds.
+// 58 %, ... of its size on successive samples and is within 10 % of it after
+// eight samples (16 seconds).
 //
 // Two differences from the kernel, both deliberate: the kernel keeps the
 // averages in fixed point and assumes each tick is exactly two seconds apart,
@@ -26,8 +27,9 @@ const EstimatorInterval = 2 * time.Second
 // Estimator is driven by snapshot times, not a clock of its own: call Update
 // (or Observe) with each new snapshot; samples closer together than
 // EstimatorInterval are ignored, so it is safe to call on every status
-// request as well as from a ticker. It is not safe for concurrent use.
+// request as well as from a ticker, from any goroutine.
 type Estimator struct {
+	mu       sync.Mutex
 	last     time.Time
 	services map[ServiceKey]*estimate
 	reals    map[RealKey]*estimate
@@ -52,8 +54,10 @@ func NewEstimator() *Estimator {
 // Update samples the snapshot's counters (see Observe) and then writes the
 // current rates into it (see Fill).
 func (e *Estimator) Update(s *Snapshot) {
-	e.Observe(*s)
-	e.Fill(s)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.observe(*s)
+	e.fill(s)
 }
 
 // Observe takes a sample from the snapshot if at least EstimatorInterval has
@@ -62,6 +66,12 @@ func (e *Estimator) Update(s *Snapshot) {
 // missing from the snapshot are forgotten, as the kernel drops an estimator
 // with its service or destination.
 func (e *Estimator) Observe(s Snapshot) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.observe(s)
+}
+
+func (e *Estimator) observe(s Snapshot) {
 	if !e.last.IsZero() && s.Time.Sub(e.last) < EstimatorInterval {
 		return
 	}
@@ -98,6 +108,12 @@ func (e *Estimator) Observe(s Snapshot) {
 // Fill writes the current rates into every service and real server of the
 // snapshot; those the estimator has not seen get zero rates.
 func (e *Estimator) Fill(s *Snapshot) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fill(s)
+}
+
+func (e *Estimator) fill(s *Snapshot) {
 	for i := range s.Services {
 		svc := &s.Services[i]
 		sk := svc.Key()
