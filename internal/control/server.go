@@ -22,7 +22,9 @@ import (
 
 // StatusFunc returns the daemon's current state. It is called once per
 // status request, from the request's goroutine, so it must be safe to call
-// concurrently with the daemon's own work.
+// concurrently with the daemon's own work, and the snapshot it returns must
+// not share slices or maps the daemon goes on modifying: it is encoded after
+// the call returns.
 type StatusFunc func() status.Snapshot
 
 // ConnectionsFunc returns the connection table.
