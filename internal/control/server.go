@@ -155,8 +155,16 @@ func bind(path string) (*net.UnixListener, error) {
 			return nil, fmt.Errorf("remove stale socket: %w", err)
 		}
 	}
+	// Temporary sockets of a daemon that died between bind and rename are
+	// stale too: we hold the lock.
+	if old, _ := filepath.Glob(path + ".tmp*"); len(old) > 0 {
+		for _, o := range old {
+			if fi, err := os.Lstat(o); err == nil && fi.Mode().Type() == os.ModeSocket {
+				_ = os.Remove(o)
+			}
+		}
+	}
 	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	_ = os.Remove(tmp)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("bind control socket: %w", err)
