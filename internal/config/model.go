@@ -260,14 +260,14 @@ type VRRPInstance struct {
 	VIPs         []VIP
 	ExcludedVIPs []VIP
 	// UnicastSrcIP is also set by mcast_src_ip (same meaning in keepalived).
-	UnicastSrcIP    netip.Addr
-	UnicastPeers    []UnicastPeer
-	McastDstIP      netip.Addr
-	TrackInterfaces []TrackInterface
-	TrackScripts    []TrackScript
+	UnicastSrcIP     netip.Addr
+	UnicastPeers     []UnicastPeer
+	McastDstIP       netip.Addr
+	TrackInterfaces  []TrackInterface
+	TrackScripts     []TrackScript
 	DontTrackPrimary bool
-	Notify          Notify
-	GARP            GARP
+	Notify           Notify
+	GARP             GARP
 	// Accept is keepalived's accept mode (default on unless vrrp_strict).
 	Accept    bool
 	SMTPAlert bool
@@ -552,8 +552,8 @@ type SMTPCheckSpec struct {
 
 // UDPCheckSpec are the UDP_CHECK settings.
 type UDPCheckSpec struct {
-	Payload        []byte
-	RequireReply   bool
+	Payload      []byte
+	RequireReply bool
 	// ReplyPattern is the hex string the reply must start with; x matches
 	// any nibble.
 	ReplyPattern   string
