@@ -304,14 +304,16 @@ func (b *builder) instance(blk *node) {
 				}
 			}
 		case "interface":
+			st.iface = true // a bad value is reported here, not as missing
 			if s, ok := b.stringArg(n); ok {
 				if s, ok := b.interfaceName(n, s); ok {
-					in.Interface, st.iface = s, true
+					in.Interface = s
 				}
 			}
 		case "virtual_router_id":
+			st.vrid = true
 			if v, ok := b.intArg(n, 1, 255); ok {
-				in.VRID, st.vrid = v, true
+				in.VRID = v
 			}
 		case "priority":
 			if v, ok := b.intArg(n, 1, 255); ok {
