@@ -47,7 +47,10 @@ const (
 	// maxLineLen bounds the length a substituted line may grow to.
 	maxLineLen = 1 << 16
 	// maxLines bounds the total number of lines produced.
-	maxLines = 1 << 20
+	maxLines = 1 << 18
+	// maxWork bounds the bytes of logical lines processed, so definitions
+	// that expand into themselves or includes that fan out cannot run away.
+	maxWork = 32 << 20
 )
 
 // Options controls lexing.
@@ -68,6 +71,7 @@ type lexer struct {
 	// stack holds the files being read, to name include loops.
 	stack []string
 	full  bool
+	work  int
 }
 
 // LexFile reads path (and everything it includes) into lines.
@@ -216,6 +220,11 @@ func validParamName(name string) bool {
 // line processes one logical line whose comments are already gone.
 func (l *lexer) line(line string, pos diag.Pos, depth, expand int) {
 	if l.full {
+		return
+	}
+	if l.work += len(line) + 1; l.work > maxWork {
+		l.diags.Errorf(pos, "", "configuration expands to more than %d MiB of text; rest ignored", maxWork>>20)
+		l.full = true
 		return
 	}
 	line, ok := l.conditionalOK(line)
