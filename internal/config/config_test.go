@@ -125,7 +125,7 @@ func TestGlobalDefs(t *testing.T) {
 				"t.conf:8: warning: unknown keyword 'whatever' in top level; ignored",
 			},
 			check: func(t *testing.T, c *Config) {
-				eq(t, "Ignored", c.Ignored, []Ignored{{"enable_snmp_vrrp", Pos{"t.conf", 2}}, {"static_routes", Pos{"t.conf", 5}}})
+				eq(t, "Ignored", c.Ignored, []Ignored{{"enable_snmp_vrrp", at(2)}, {"static_routes", at(5)}})
 			},
 		},
 	})
@@ -138,7 +138,7 @@ func TestVRRPScript(t *testing.T) {
 			src:  "vrrp_script chk {\n script \"killall -0 sshd\" root wheel\n interval 2\n weight -4 reverse\n fall 2\n rise 3\n init_fail\n}\nvrrp_script d {\n script /bin/true\n}\n",
 			check: func(t *testing.T, c *Config) {
 				s := c.Script("chk")
-				eq(t, "chk", *s, Script{Name: "chk", Pos: Pos{"t.conf", 1}, Cmd: Command{Cmd: "killall -0 sshd", User: "root", Group: "wheel", Pos: Pos{"t.conf", 2}},
+				eq(t, "chk", *s, Script{Name: "chk", Pos: at(1), Cmd: Command{Cmd: "killall -0 sshd", User: "root", Group: "wheel", Pos: at(2)},
 					Interval: 2 * time.Second, Timeout: 2 * time.Second, Weight: -4, Reverse: true, Rise: 3, Fall: 2, InitFail: true})
 				d := c.Script("d")
 				eq(t, "d.Interval", d.Interval, time.Second)
@@ -215,14 +215,14 @@ func TestVRRPInstance(t *testing.T) {
 				eq(t, "AdvertInt", in.AdvertInt, 3*time.Second)
 				eq(t, "NoPreempt", in.NoPreempt, true)
 				eq(t, "PreemptDelay", in.PreemptDelay, 4500*time.Millisecond)
-				eq(t, "Auth", in.Auth, Auth{Type: AuthPass, Pass: "s3cret", Pos: Pos{"t.conf", 9}})
+				eq(t, "Auth", in.Auth, Auth{Type: AuthPass, Pass: "s3cret", Pos: at(9)})
 				eq(t, "UnicastSrcIP", in.UnicastSrcIP, netip.MustParseAddr("198.18.0.11"))
 				eq(t, "UnicastPeers", in.UnicastPeers, []UnicastPeer{
-					{Addr: netip.MustParseAddr("198.18.0.12"), MaxTTL: 255, Pos: Pos{"t.conf", 15}},
-					{Addr: netip.MustParseAddr("2001:db8::12"), MinTTL: 250, MaxTTL: 255, Pos: Pos{"t.conf", 16}},
+					{Addr: netip.MustParseAddr("198.18.0.12"), MaxTTL: 255, Pos: at(15)},
+					{Addr: netip.MustParseAddr("2001:db8::12"), MinTTL: 250, MaxTTL: 255, Pos: at(16)},
 				})
 				eq(t, "Notify.Master", in.Notify.Master.Cmd, "/bin/master.sh a b")
-				eq(t, "Notify.Any", in.Notify.Any, Command{Cmd: "/bin/any.sh", User: "user", Pos: Pos{"t.conf", 22}})
+				eq(t, "Notify.Any", in.Notify.Any, Command{Cmd: "/bin/any.sh", User: "user", Pos: at(22)})
 				eq(t, "Notify.Stop", in.Notify.Stop.Cmd, "/bin/stop.sh")
 				eq(t, "GARP", in.GARP, GARP{MasterDelay: time.Second, MasterRepeat: 2, MasterRefresh: 30 * time.Second, MasterRefreshRepeat: 3,
 					LowerPrioDelay: time.Second, LowerPrioRepeat: 2})
@@ -336,13 +336,13 @@ func TestVirtualIPAddress(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				in := c.Instance("VI_1")
 				eq(t, "VIPs", in.VIPs, []VIP{
-					{Prefix: netip.MustParsePrefix("192.168.200.16/32"), Pos: Pos{"t.conf", 5}},
-					{Prefix: netip.MustParsePrefix("192.168.200.17/24"), Dev: "eth1", Pos: Pos{"t.conf", 6}},
+					{Prefix: netip.MustParsePrefix("192.168.200.16/32"), Pos: at(5)},
+					{Prefix: netip.MustParsePrefix("192.168.200.17/24"), Dev: "eth1", Pos: at(6)},
 					{Prefix: netip.MustParsePrefix("192.168.200.18/24"), Dev: "eth2", Scope: "link", Label: "eth2:1",
-						Brd: netip.MustParseAddr("192.168.200.255"), Options: []string{"no_track"}, Pos: Pos{"t.conf", 7}},
+						Brd: netip.MustParseAddr("192.168.200.255"), Options: []string{"no_track"}, Pos: at(7)},
 				})
 				eq(t, "ExcludedVIPs", in.ExcludedVIPs, []VIP{
-					{Prefix: netip.MustParsePrefix("2001:db8::1/64"), Dev: "eth0", Options: []string{"-nodad"}, Pos: Pos{"t.conf", 10}},
+					{Prefix: netip.MustParsePrefix("2001:db8::1/64"), Dev: "eth0", Options: []string{"-nodad"}, Pos: at(10)},
 				})
 			},
 		},
@@ -395,14 +395,14 @@ func TestTracking(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				in := c.Instance("VI_1")
 				eq(t, "TrackInterfaces", in.TrackInterfaces, []TrackInterface{
-					{Name: "eth1", Weight: 2, Pos: Pos{"t.conf", 9}},
-					{Name: "eth2", Weight: -2, Reverse: true, Pos: Pos{"t.conf", 10}},
-					{Name: "eth3", Pos: Pos{"t.conf", 11}},
+					{Name: "eth1", Weight: 2, Pos: at(9)},
+					{Name: "eth2", Weight: -2, Reverse: true, Pos: at(10)},
+					{Name: "eth3", Pos: at(11)},
 				})
 				eq(t, "TrackScripts", in.TrackScripts, []TrackScript{
-					{Name: "chk", Weight: -4, Pos: Pos{"t.conf", 14}},
-					{Name: "chk", Weight: 2, WeightSet: true, Pos: Pos{"t.conf", 15}},
-					{Name: "missing", Pos: Pos{"t.conf", 16}},
+					{Name: "chk", Weight: -4, Pos: at(14)},
+					{Name: "chk", Weight: 2, WeightSet: true, Pos: at(15)},
+					{Name: "missing", Pos: at(16)},
 				})
 			},
 		},
@@ -523,7 +523,7 @@ func TestVirtualServer(t *testing.T) {
 				eq(t, "QuorumDown", vs.QuorumDown.Cmd, "/bin/down now")
 				eq(t, "flags", [4]bool{vs.Alpha, vs.Omega, vs.HASuspend, vs.InhibitOnFailure}, [4]bool{true, true, true, true})
 				eq(t, "VirtualHost", vs.VirtualHost, "www.example.com")
-				eq(t, "SorryServer", *vs.SorryServer, SorryServer{Addr: netip.MustParseAddr("2001:db8::99"), Port: 8080, Method: DR, Inhibit: true, Pos: Pos{"t.conf", 19}})
+				eq(t, "SorryServer", *vs.SorryServer, SorryServer{Addr: netip.MustParseAddr("2001:db8::99"), Port: 8080, Method: DR, Inhibit: true, Pos: at(19)})
 				rs := vs.RealServers[0]
 				eq(t, "rs", [3]int{rs.Weight, rs.UThreshold, rs.LThreshold}, [3]int{0, 100, 10})
 				eq(t, "rs.Method", rs.Method, NAT)
@@ -661,7 +661,7 @@ func TestCheckers(t *testing.T) {
 				eq(t, "timings", [4]time.Duration{ch.ConnectTimeout, ch.DelayBeforeRetry, ch.DelayLoop, ch.Warmup}, [4]time.Duration{5 * time.Second, 3 * time.Second, 6 * time.Second, 6 * time.Second})
 				eq(t, "Retry", ch.Retry, 3)
 				eq(t, "Target", ch.Target, Target{ConnectIP: netip.MustParseAddr("192.168.1.166"), ConnectPort: 8080,
-					BindTo: netip.MustParseAddr("192.168.1.2"), BindPort: 4000, Pos: Pos{"t.conf", 4}})
+					BindTo: netip.MustParseAddr("192.168.1.2"), BindPort: 4000, Pos: at(4)})
 			},
 		},
 		{
@@ -670,7 +670,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				tcp, misc, dns, http, ping := checker(c, 0), checker(c, 1), checker(c, 2), checker(c, 3), checker(c, 4)
 				eq(t, "tcp", [3]any{tcp.Retry, tcp.ConnectTimeout, tcp.DelayBeforeRetry}, [3]any{7, 5 * time.Second, time.Second})
-				eq(t, "misc", *misc.Misc, MiscCheckSpec{Path: Command{Cmd: "/bin/check arg", Pos: Pos{"t.conf", 8}}, Timeout: 5 * time.Second, Dynamic: true})
+				eq(t, "misc", *misc.Misc, MiscCheckSpec{Path: Command{Cmd: "/bin/check arg", Pos: at(8)}, Timeout: 5 * time.Second, Dynamic: true})
 				eq(t, "dns", [2]any{*dns.DNS, dns.DelayBeforeRetry}, [2]any{DNSCheckSpec{Type: "A", Name: "example.com"}, 6 * time.Second})
 				eq(t, "http", [2]any{http.DelayBeforeRetry, http.HTTP.URLs[0].StatusCodes}, [2]any{3 * time.Second, []StatusRange{{200, 299}}})
 				eq(t, "ping", ping.Type, PingCheck)
@@ -701,7 +701,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				h := checker(c, 0)
 				eq(t, "URL0", h.HTTP.URLs[0], URL{Path: "/health", Digest: "640205b7b0fc66c1ea91c463fac6334d",
-					StatusCodes: []StatusRange{{200, 200}, {300, 399}}, VirtualHost: "a.example", Pos: Pos{"t.conf", 5}})
+					StatusCodes: []StatusRange{{200, 200}, {300, 399}}, VirtualHost: "a.example", Pos: at(5)})
 				eq(t, "Protocol", h.HTTP.Protocol, "1.1")
 				eq(t, "Warmup", h.Warmup, time.Duration(0))
 				s := checker(c, 1)
@@ -716,7 +716,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				s := checker(c, 0)
 				eq(t, "helo", s.SMTP.HeloName, "foo.bar")
-				eq(t, "hosts", s.SMTP.Hosts, []Target{{ConnectIP: netip.MustParseAddr("172.16.1.11"), ConnectPort: 587, Pos: Pos{"t.conf", 6}}})
+				eq(t, "hosts", s.SMTP.Hosts, []Target{{ConnectIP: netip.MustParseAddr("172.16.1.11"), ConnectPort: 587, Pos: at(6)}})
 				u := checker(c, 1)
 				eq(t, "udp", *u.UDP, UDPCheckSpec{Payload: []byte{0xab, 0x12, 0x0f, 0x03}, RequireReply: true, ReplyPattern: "0axx", MinReplyLength: 2, MaxReplyLength: 100})
 			},
@@ -816,9 +816,12 @@ func TestParseFileIncludesAndConditionals(t *testing.T) {
 		}
 		eq(t, "Priority", in.Priority, tc.priority)
 		eq(t, "VIP", in.VIPs[0].Prefix, netip.MustParsePrefix("198.18.0.100/24"))
-		eq(t, "VIP pos", in.VIPs[0].Pos, Pos{"/etc/keepalived/conf.d/10-vrrp.conf", 7})
+		eq(t, "VIP pos", in.VIPs[0].Pos, Pos{File: "/etc/keepalived/conf.d/10-vrrp.conf", Line: 7})
 		if d.Err() == nil {
 			t.Error("Err() = nil with errors present")
 		}
 	}
 }
+
+// at is a position in the test file.
+func at(line int) Pos { return Pos{File: "t.conf", Line: line} }
