@@ -138,6 +138,8 @@ func TestVRRPScript(t *testing.T) {
 			src:  "vrrp_script chk {\n script \"killall -0 sshd\" root wheel\n interval 2\n weight -4 reverse\n fall 2\n rise 3\n init_fail\n}\nvrrp_script d {\n script /bin/true\n}\n",
 			check: func(t *testing.T, c *Config) {
 				s := c.Script("chk")
+				eq(t, "keyword position", s.Keywords.Of("weight"), at(4))
+				s.Keywords = nil
 				eq(t, "chk", *s, Script{Name: "chk", Pos: at(1), Cmd: Command{Cmd: "killall -0 sshd", User: "root", Group: "wheel", Pos: at(2)},
 					Interval: 2 * time.Second, Timeout: 2 * time.Second, Weight: -4, Reverse: true, Rise: 3, Fall: 2, InitFail: true})
 				d := c.Script("d")
@@ -212,6 +214,7 @@ func TestVRRPInstance(t *testing.T) {
 				in := c.Instance("VI_1")
 				eq(t, "State", in.State, StateMaster)
 				eq(t, "Priority", in.Priority, 150)
+				eq(t, "priority position", in.Keywords.Of("priority"), at(5))
 				eq(t, "AdvertInt", in.AdvertInt, 3*time.Second)
 				eq(t, "NoPreempt", in.NoPreempt, true)
 				eq(t, "PreemptDelay", in.PreemptDelay, 4500*time.Millisecond)
@@ -373,6 +376,11 @@ func TestVirtualIPAddress(t *testing.T) {
 			name:  "mixed families",
 			src:   inst(" virtual_ipaddress {\n 10.0.0.1\n 2001:db8::1\n }"),
 			diags: []string{"t.conf:6: warning: virtual_ipaddress: 2001:db8::1 is not the same address family as 10.0.0.1; all addresses of an instance must be, so it is treated as virtual_ipaddress_excluded"},
+			check: func(t *testing.T, c *Config) {
+				in := c.Instance("VI_1")
+				eq(t, "VIPs", len(in.VIPs), 1)
+				eq(t, "ExcludedVIPs", in.ExcludedVIPs[0].Prefix, netip.MustParsePrefix("2001:db8::1/128"))
+			},
 		},
 	})
 }

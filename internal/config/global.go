@@ -46,6 +46,7 @@ func (b *builder) global(blk *node) {
 	}
 	lowerDelaySet, lowerRepeatSet := false, false
 	for _, n := range blk.Body {
+		g.Keywords.add(n)
 		switch n.Keyword {
 		case "router_id":
 			if s, ok := b.stringArg(n); ok {

@@ -248,6 +248,7 @@ func (b *builder) virtualServer(blk *node) {
 		}
 	}
 	for _, n := range blk.Body {
+		vs.Keywords.add(n)
 		if b.checkDefault(n, &vs.Checks) {
 			continue
 		}
@@ -407,6 +408,7 @@ func (b *builder) realServer(blk *node) *RealServer {
 		}
 	}
 	for _, n := range blk.Body {
+		rs.Keywords.add(n)
 		if b.checkDefault(n, &rs.Checks) {
 			continue
 		}

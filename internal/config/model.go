@@ -24,6 +24,21 @@ type Config struct {
 	Ignored []Ignored
 }
 
+// KeywordPos maps each keyword written in a block to the line it was
+// written on (the last one when repeated), so later errors, e.g. from the
+// daemon, can point at it.
+type KeywordPos map[string]Pos
+
+// Of returns where keyword was written, or the zero Pos.
+func (k KeywordPos) Of(keyword string) Pos { return k[keyword] }
+
+func (k *KeywordPos) add(n *node) {
+	if *k == nil {
+		*k = KeywordPos{}
+	}
+	(*k)[n.Keyword] = n.Pos
+}
+
 // Ignored is a keyword govs accepted but does not act on.
 type Ignored struct {
 	Keyword string
@@ -63,6 +78,7 @@ func (c *Config) VirtualServerGroup(name string) *VirtualServerGroup {
 // Global is the global_defs block.
 type Global struct {
 	Pos                   Pos
+	Keywords KeywordPos
 	RouterID              string
 	NotificationEmail     []string
 	NotificationEmailFrom string
@@ -125,6 +141,7 @@ func (c Command) IsSet() bool { return c.Cmd != "" }
 type Script struct {
 	Name     string
 	Pos      Pos
+	Keywords KeywordPos
 	Cmd      Command
 	Interval time.Duration
 	// Timeout is how long a run may take (0: Interval, as keepalived).
@@ -168,6 +185,7 @@ type TrackScript struct {
 type SyncGroup struct {
 	Name            string
 	Pos             Pos
+	Keywords KeywordPos
 	Instances       []string
 	Notify          Notify
 	TrackInterfaces []TrackInterface
@@ -245,6 +263,7 @@ type UnicastPeer struct {
 type VRRPInstance struct {
 	Name      string
 	Pos       Pos
+	Keywords KeywordPos
 	State     VRRPState
 	Interface string
 	VRID      int
@@ -376,6 +395,7 @@ type SorryServer struct {
 // Fwmark or Group identifies it.
 type VirtualServer struct {
 	Pos    Pos
+	Keywords KeywordPos
 	Addr   netip.Addr
 	Port   uint16
 	Fwmark uint32
@@ -425,6 +445,7 @@ func (vs *VirtualServer) Name() string {
 // RealServer is a real_server of a virtual server.
 type RealServer struct {
 	Pos    Pos
+	Keywords KeywordPos
 	Addr   netip.Addr
 	Port   uint16
 	Weight int
@@ -483,6 +504,7 @@ type Target struct {
 type Checker struct {
 	Type CheckerType
 	Pos  Pos
+	Keywords KeywordPos
 	Target
 	ConnectTimeout   time.Duration
 	Retry            int

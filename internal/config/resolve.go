@@ -36,13 +36,19 @@ func (b *builder) resolveInstances() {
 		b.resolveGARP(in, st)
 
 		v6 := false
-		for i, v := range in.VIPs {
-			if i == 0 {
-				v6 = v.Prefix.Addr().Is6()
-			} else if v.Prefix.Addr().Is6() != v6 {
+		if len(in.VIPs) > 0 {
+			v6 = in.VIPs[0].Prefix.Addr().Is6()
+			kept := in.VIPs[:1]
+			for _, v := range in.VIPs[1:] {
+				if v.Prefix.Addr().Is6() == v6 {
+					kept = append(kept, v)
+					continue
+				}
 				b.d.Warnf(v.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not the same address family as %s; all addresses of an instance must be, so it is treated as virtual_ipaddress_excluded",
 					v.Prefix.Addr(), in.VIPs[0].Prefix.Addr())
+				in.ExcludedVIPs = append(in.ExcludedVIPs, v)
 			}
+			in.VIPs = kept
 		}
 		if v6 && in.Version == 2 {
 			if st.version {

@@ -64,6 +64,7 @@ func (b *builder) script(blk *node) {
 	}
 	s := &Script{Name: name, Pos: blk.Pos, Interval: time.Second, Rise: 1, Fall: 1}
 	for _, n := range blk.Body {
+		s.Keywords.add(n)
 		switch n.Keyword {
 		case "script":
 			s.Cmd = b.commandArg(n)
@@ -234,6 +235,7 @@ func (b *builder) syncGroup(blk *node) {
 		g.Instances = append(g.Instances, member)
 	}
 	for _, n := range blk.Body {
+		g.Keywords.add(n)
 		if b.notify(n, &g.Notify) {
 			continue
 		}
@@ -290,6 +292,7 @@ func (b *builder) instance(blk *node) {
 	st := &instanceSet{}
 	b.inst[in] = st
 	for _, n := range blk.Body {
+		in.Keywords.add(n)
 		if b.notify(n, &in.Notify) {
 			continue
 		}
