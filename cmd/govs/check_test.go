@@ -36,6 +36,7 @@ vrrp_instance VI_1 {
 virtual_server 198.18.0.100 80 {
   lb_algo wrr
   lb_kind DR
+  protocol TCP
   persistence_timeout 50
   real_server 198.18.0.21 80 {
     weight 3

@@ -246,6 +246,10 @@ func TestVRRPInstance(t *testing.T) {
 			},
 		},
 		{
+			name: "unicast instance needs no interface",
+			src:  "vrrp_instance VI_1 {\n virtual_router_id 1\n unicast_peer {\n  198.18.0.2\n }\n}\n",
+		},
+		{
 			name:  "missing interface and vrid",
 			src:   "vrrp_instance VI_1 {\n}\nvrrp_instance VI_1 {\n}\n",
 			diags: []string{"t.conf:1: vrrp_instance VI_1: no interface given", "t.conf:1: vrrp_instance VI_1: no virtual_router_id given", "t.conf:3: vrrp_instance: vrrp_instance VI_1 defined twice"},
@@ -266,7 +270,7 @@ func TestVRRPInstance(t *testing.T) {
 		{
 			name:  "auth errors",
 			src:   inst(" authentication {\n auth_type MD5\n }\n authentication {\n auth_type AH\n }\n authentication {\n auth_type PASS\n }"),
-			diags: []string{"t.conf:5: auth_type: invalid value 'MD5' (want PASS|AH)", "t.conf:10: authentication: auth_type PASS needs auth_pass"},
+			diags: []string{"t.conf:5: auth_type: invalid value 'MD5' (want PASS|AH)", "t.conf:10: warning: authentication: auth_type PASS without auth_pass; the password is empty"},
 		},
 		{
 			name: "VRRPv3 fractional advert and global version",
@@ -375,11 +379,11 @@ func TestVirtualIPAddress(t *testing.T) {
 		{
 			name:  "mixed families",
 			src:   inst(" virtual_ipaddress {\n 10.0.0.1\n 2001:db8::1\n }"),
-			diags: []string{"t.conf:6: warning: virtual_ipaddress: 2001:db8::1 is not the same address family as 10.0.0.1; all addresses of an instance must be, so it is treated as virtual_ipaddress_excluded"},
+			diags: []string{"t.conf:6: warning: virtual_ipaddress: 2001:db8::1 is not the same address family as 10.0.0.1; all addresses of an instance must be; ignored (use virtual_ipaddress_excluded to mix families)"},
 			check: func(t *testing.T, c *Config) {
 				in := c.Instance("VI_1")
 				eq(t, "VIPs", len(in.VIPs), 1)
-				eq(t, "ExcludedVIPs", in.ExcludedVIPs[0].Prefix, netip.MustParsePrefix("2001:db8::1/128"))
+				eq(t, "ExcludedVIPs", len(in.ExcludedVIPs), 0)
 			},
 		},
 	})
@@ -505,7 +509,7 @@ func TestVirtualServer(t *testing.T) {
  inhibit_on_failure
  sorry_server 2001:db8::99 8080
  sorry_server_inhibit
- sorry_server_lvs_method DR
+ sorry_server_lvs_method NAT
  ip_family inet6
  real_server 2001:db8::1 443 {
   weight 0
@@ -516,6 +520,7 @@ func TestVirtualServer(t *testing.T) {
   lthreshold 10
  }
  real_server 198.18.0.2 443 {
+  weight 5
  }
 }`,
 			check: func(t *testing.T, c *Config) {
@@ -531,7 +536,7 @@ func TestVirtualServer(t *testing.T) {
 				eq(t, "QuorumDown", vs.QuorumDown.Cmd, "/bin/down now")
 				eq(t, "flags", [4]bool{vs.Alpha, vs.Omega, vs.HASuspend, vs.InhibitOnFailure}, [4]bool{true, true, true, true})
 				eq(t, "VirtualHost", vs.VirtualHost, "www.example.com")
-				eq(t, "SorryServer", *vs.SorryServer, SorryServer{Addr: netip.MustParseAddr("2001:db8::99"), Port: 8080, Method: DR, Inhibit: true, Pos: at(19)})
+				eq(t, "SorryServer", *vs.SorryServer, SorryServer{Addr: netip.MustParseAddr("2001:db8::99"), Port: 8080, Method: NAT, Inhibit: true, Pos: at(19)})
 				rs := vs.RealServers[0]
 				eq(t, "rs", [3]int{rs.Weight, rs.UThreshold, rs.LThreshold}, [3]int{0, 100, 10})
 				eq(t, "rs.Method", rs.Method, NAT)
@@ -552,14 +557,23 @@ func TestVirtualServer(t *testing.T) {
 }
 virtual_server group G {
  lb_algo wrr
+ lb_kind DR
+ protocol TCP
  real_server 192.168.1.1 80 {
  }
 }
 virtual_server fwmark 5 {
  lb_algo sh
+ lb_kind DR
  persistence_timeout 50
  persistence_granularity 255.255.255.0
+ real_server 192.168.1.1 80 {
+ }
 }`,
+			diags: []string{
+				"t.conf:8: warning: virtual_server group G: port 0 (all ports) only works persistent; using persistence_timeout 360",
+				"t.conf:20: warning: real_server 192.168.1.1:80: port 80 ignored: a fwmark service keeps the packet's port",
+			},
 			check: func(t *testing.T, c *Config) {
 				g := c.VirtualServerGroup("G")
 				r := func(a, b string) [2]netip.Addr { return [2]netip.Addr{netip.MustParseAddr(a), netip.MustParseAddr(b)} }
@@ -578,6 +592,7 @@ virtual_server fwmark 5 {
 				eq(t, "Fwmark", fw.Fwmark, uint32(5))
 				eq(t, "PersistenceGranularity", fw.PersistenceGranularity, 24)
 				eq(t, "Name", fw.Name(), "fwmark 5")
+				eq(t, "fwmark real server port", fw.RealServers[0].Port, uint16(0))
 			},
 		},
 		{
@@ -585,7 +600,7 @@ virtual_server fwmark 5 {
 			src: vsHead + ` lb_algo fastest
  lb_kind XDP
  protocol ICMP
- persistence_timeout 0
+ persistence_timeout 2678401
  persistence_granularity 255.0.255.0
  delay_loop never
  quorum 0
@@ -595,7 +610,7 @@ virtual_server fwmark 5 {
  real_server 10.0.0.1 70000 {
  }
  real_server 10.0.0.2 80 {
-  weight 65536
+  weight -1
   lvs_method TUN type gue port 6080
  }
  real_server 2001:db8::2 80 {
@@ -606,21 +621,29 @@ virtual_server fwmark 5 {
   lb_kind DR
  }
 }
+$RS=real_server 10.0.0.9 80 { weight 1 }
 virtual_server 10.0.0.1 {
+ $RS
 }
 virtual_server fwmark 0 {
+ $RS
 }
 virtual_server group nothere {
+ $RS
 }
 virtual_server 192.168.1.169 80 {
+ protocol ICMP
+ $RS
 }
 virtual_server {
+}
+virtual_server 10.0.0.5 80 {
 }`,
 			diags: []string{
 				"t.conf:2: lb_algo: invalid value 'fastest' (want rr|wrr|lc|wlc|lblc|sh|mh|dh|fo|ovf|lblcr|sed|nq|twos)",
 				"t.conf:3: lb_kind: invalid value 'XDP' (want NAT|DR|TUN)",
 				"t.conf:4: protocol: invalid value 'ICMP' (want TCP|UDP|SCTP)",
-				"t.conf:5: persistence_timeout: number 0 outside range [1, 2678400]",
+				"t.conf:5: persistence_timeout: number 2678401 outside range [0, 2678400]",
 				"t.conf:6: persistence_granularity: invalid netmask '255.0.255.0'",
 				"t.conf:7: delay_loop: invalid time 'never' (seconds)",
 				"t.conf:8: quorum: number 0 outside range [1, 2147483647]",
@@ -628,16 +651,25 @@ virtual_server {
 				"t.conf:10: sorry_server_inhibit: sorry_server must come first",
 				"t.conf:11: sorry_server: invalid IP address '1921681170' (dots missing? an IPv4 address is written like 192.168.1.169)",
 				"t.conf:12: real_server: port 70000 outside range [0, 65535]",
-				"t.conf:15: weight: number 65536 outside range [0, 65535]",
+				"t.conf:15: weight: number -1 outside range [0, 2147483647]",
 				"t.conf:16: warning: lvs_method: tunnel options 'type gue port 6080' not supported by govs; using ipip",
 				"t.conf:18: real_server [2001:db8::2]:80: address family differs from virtual_server 192.168.1.169:80 (only TUN can mix families)",
-				"t.conf:20: real_server 10.0.0.2:80: already defined at t.conf:14",
-				"t.conf:22: warning: real_server 10.0.0.3:8080: DR forwards to the virtual server's port 80; port 8080 is only used by checkers",
-				"t.conf:26: virtual_server 10.0.0.1:0: port 0 (all ports) needs persistence_timeout",
-				"t.conf:28: virtual_server: number 0 outside range [1, 4294967295]",
-				"t.conf:30: virtual_server: virtual_server_group 'nothere' is not defined",
-				"t.conf:32: virtual_server TCP 192.168.1.169:80: already defined at t.conf:1",
-				"t.conf:34: virtual_server: missing address, 'fwmark N' or 'group NAME'",
+				"t.conf:20: warning: real_server 10.0.0.2:80: duplicate of the real server at t.conf:14; ignored",
+				"t.conf:22: warning: real_server 10.0.0.3:8080: port 8080 differs from the virtual server's port 80; only NAT can change ports, so 80 is used",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: no protocol given; defaulting to UDP like keepalived (write 'protocol TCP' for web services)",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: no scheduler given; using wlc",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: port 0 (all ports) only works persistent; using persistence_timeout 360",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: no forwarding method given; using NAT",
+				"t.conf:30: virtual_server: number 0 outside range [1, 4294967295]",
+				"t.conf:33: virtual_server: virtual_server_group 'nothere' is not defined",
+				"t.conf:33: warning: virtual_server group nothere: no scheduler given; using wlc",
+				"t.conf:33: warning: virtual_server group nothere: no forwarding method given; using NAT",
+				"t.conf:36: warning: virtual_server 192.168.1.169:80: no scheduler given; using wlc",
+				"t.conf:36: virtual_server TCP 192.168.1.169:80: already defined at t.conf:1",
+				"t.conf:36: warning: virtual_server 192.168.1.169:80: no forwarding method given; using NAT",
+				"t.conf:37: protocol: invalid value 'ICMP' (want TCP|UDP|SCTP)",
+				"t.conf:40: virtual_server: missing address, 'fwmark N' or 'group NAME'",
+				"t.conf:42: warning: virtual_server 10.0.0.5:80: no real servers; ignored (as keepalived does)",
 			},
 		},
 		{
@@ -656,7 +688,7 @@ virtual_server {
 
 func TestCheckers(t *testing.T) {
 	rs := func(body string) string {
-		return vsHead + " delay_loop 6\n real_server 192.168.1.166 80 {\n" + body + "\n }\n}\n"
+		return vsHead + " protocol TCP\n lb_algo rr\n lb_kind NAT\n delay_loop 6\n real_server 192.168.1.166 80 {\n" + body + "\n }\n}\n"
 	}
 	checker := func(c *Config, i int) *Checker { return c.VirtualServers[0].RealServers[0].Checkers[i] }
 	runCases(t, []caseT{
@@ -669,7 +701,7 @@ func TestCheckers(t *testing.T) {
 				eq(t, "timings", [4]time.Duration{ch.ConnectTimeout, ch.DelayBeforeRetry, ch.DelayLoop, ch.Warmup}, [4]time.Duration{5 * time.Second, 3 * time.Second, 6 * time.Second, 6 * time.Second})
 				eq(t, "Retry", ch.Retry, 3)
 				eq(t, "Target", ch.Target, Target{ConnectIP: netip.MustParseAddr("192.168.1.166"), ConnectPort: 8080,
-					BindTo: netip.MustParseAddr("192.168.1.2"), BindPort: 4000, Pos: at(4)})
+					BindTo: netip.MustParseAddr("192.168.1.2"), BindPort: 4000, Pos: at(7)})
 			},
 		},
 		{
@@ -678,7 +710,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				tcp, misc, dns, http, ping := checker(c, 0), checker(c, 1), checker(c, 2), checker(c, 3), checker(c, 4)
 				eq(t, "tcp", [3]any{tcp.Retry, tcp.ConnectTimeout, tcp.DelayBeforeRetry}, [3]any{7, 5 * time.Second, time.Second})
-				eq(t, "misc", *misc.Misc, MiscCheckSpec{Path: Command{Cmd: "/bin/check arg", Pos: at(8)}, Timeout: 5 * time.Second, Dynamic: true})
+				eq(t, "misc", *misc.Misc, MiscCheckSpec{Path: Command{Cmd: "/bin/check arg", Pos: at(11)}, Timeout: 5 * time.Second, Dynamic: true})
 				eq(t, "dns", [2]any{*dns.DNS, dns.DelayBeforeRetry}, [2]any{DNSCheckSpec{Type: "A", Name: "example.com"}, 6 * time.Second})
 				eq(t, "http", [2]any{http.DelayBeforeRetry, http.HTTP.URLs[0].StatusCodes}, [2]any{3 * time.Second, []StatusRange{{200, 299}}})
 				eq(t, "ping", ping.Type, PingCheck)
@@ -709,7 +741,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				h := checker(c, 0)
 				eq(t, "URL0", h.HTTP.URLs[0], URL{Path: "/health", Digest: "640205b7b0fc66c1ea91c463fac6334d",
-					StatusCodes: []StatusRange{{200, 200}, {300, 399}}, VirtualHost: "a.example", Pos: at(5)})
+					StatusCodes: []StatusRange{{200, 200}, {300, 399}}, VirtualHost: "a.example", Pos: at(8)})
 				eq(t, "Protocol", h.HTTP.Protocol, "1.1")
 				eq(t, "Warmup", h.Warmup, time.Duration(0))
 				s := checker(c, 1)
@@ -724,7 +756,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				s := checker(c, 0)
 				eq(t, "helo", s.SMTP.HeloName, "foo.bar")
-				eq(t, "hosts", s.SMTP.Hosts, []Target{{ConnectIP: netip.MustParseAddr("172.16.1.11"), ConnectPort: 587, Pos: at(6)}})
+				eq(t, "hosts", s.SMTP.Hosts, []Target{{ConnectIP: netip.MustParseAddr("172.16.1.11"), ConnectPort: 587, Pos: at(9)}})
 				u := checker(c, 1)
 				eq(t, "udp", *u.UDP, UDPCheckSpec{Payload: []byte{0xab, 0x12, 0x0f, 0x03}, RequireReply: true, ReplyPattern: "0axx", MinReplyLength: 2, MaxReplyLength: 100})
 			},
@@ -758,35 +790,37 @@ func TestCheckers(t *testing.T) {
   FILE_CHECK {
   }`),
 			diags: []string{
-				"t.conf:5: connect_port: port 0 outside range [1, 65535]",
-				"t.conf:6: connect_timeout: time -1 outside range [0.001, 86400] seconds",
-				"t.conf:7: retry: invalid number 'x'",
-				"t.conf:8: connect_ip: invalid IP address '1921681166' (dots missing? an IPv4 address is written like 192.168.1.169)",
-				"t.conf:9: warning: unknown keyword 'fancy' in TCP_CHECK; ignored",
-				"t.conf:11: HTTP_GET: no url block",
-				"t.conf:12: url: no path",
-				"t.conf:13: digest: invalid MD5 digest 'abc' (want 32 hex digits)",
-				"t.conf:14: status_code: invalid status code '99' (want N or N-M within [100, 599])",
-				"t.conf:14: status_code: invalid status code '300-200' (want N or N-M within [100, 599])",
-				"t.conf:16: http_protocol: invalid value '2' (want 1.0|1.0C|1.1)",
-				"t.conf:18: MISC_CHECK: no misc_path",
-				"t.conf:21: type: invalid value 'PTR' (want A|NS|CNAME|SOA|MX|TXT|AAAA)",
-				"t.conf:23: UDP_CHECK: min_reply_length 10 above max_reply_length 5",
-				"t.conf:24: payload: invalid hex string 'zz'",
-				"t.conf:28: warning: FILE_CHECK: keepalived option not supported by govs; ignored",
+				"t.conf:8: connect_port: port 0 outside range [1, 65535]",
+				"t.conf:9: connect_timeout: time -1 outside range [0.001, 86400] seconds",
+				"t.conf:10: retry: invalid number 'x'",
+				"t.conf:11: connect_ip: invalid IP address '1921681166' (dots missing? an IPv4 address is written like 192.168.1.169)",
+				"t.conf:12: warning: unknown keyword 'fancy' in TCP_CHECK; ignored",
+				"t.conf:14: HTTP_GET: no url block",
+				"t.conf:15: url: no path",
+				"t.conf:16: digest: invalid MD5 digest 'abc' (want 32 hex digits)",
+				"t.conf:17: status_code: invalid status code '99' (want N or N-M within [100, 599])",
+				"t.conf:17: status_code: invalid status code '300-200' (want N or N-M within [100, 599])",
+				"t.conf:19: http_protocol: invalid value '2' (want 1.0|1.0C|1.1)",
+				"t.conf:21: MISC_CHECK: no misc_path",
+				"t.conf:24: type: invalid value 'PTR' (want A|NS|CNAME|SOA|MX|TXT|AAAA)",
+				"t.conf:26: UDP_CHECK: min_reply_length 10 above max_reply_length 5",
+				"t.conf:27: payload: invalid hex string 'zz'",
+				"t.conf:31: warning: FILE_CHECK: keepalived option not supported by govs; ignored",
 			},
 		},
 	})
 }
 
 func TestNeverClosedBlockStillChecksTheRest(t *testing.T) {
-	src := inst(" priority 100") + "virtual_server 10.0.0.1 80 {\n lb_algo rr\n real_server 10.0.0.2 80 {\n  weight 300000\n }\n"
+	src := inst(" priority 100") + "virtual_server 10.0.0.1 80 {\n lb_algo rr\n real_server 10.0.0.2 80 {\n  weight -3\n }\n"
 	src = strings.Replace(src, "}\nvirtual_server", "virtual_server", 1)
 	_, d := parse(t, src)
 	want := []string{
 		"t.conf:1: vrrp_instance VI_1 opened here is never closed (virtual_server at line 5 is only valid at top level; missing '}')",
 		"t.conf:5: virtual_server 10.0.0.1 80 opened here is never closed (missing '}' before end of file)",
-		"t.conf:8: weight: number 300000 outside range [0, 65535]",
+		"t.conf:5: warning: virtual_server 10.0.0.1:80: no protocol given; defaulting to UDP like keepalived (write 'protocol TCP' for web services)",
+		"t.conf:5: warning: virtual_server 10.0.0.1:80: no forwarding method given; using NAT",
+		"t.conf:8: weight: number -3 outside range [0, 2147483647]",
 	}
 	if got := diagStrings(d); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

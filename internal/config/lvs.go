@@ -266,7 +266,8 @@ func (b *builder) virtualServer(blk *node) {
 			if len(n.Args) == 0 {
 				b.leaf(n, 0, 0)
 				vs.PersistenceTimeout = defaultPersistence
-			} else if v, good := b.intArg(n, 1, int(maxPersistence/time.Second)); good {
+			} else if v, good := b.intArg(n, 0, int(maxPersistence/time.Second)); good {
+				// 0 switches persistence off.
 				vs.PersistenceTimeout = time.Duration(v) * time.Second
 			}
 		case "persistence_granularity":
@@ -420,7 +421,7 @@ func (b *builder) realServer(blk *node) *RealServer {
 		}
 		switch n.Keyword {
 		case "weight":
-			if v, good := b.intArg(n, 0, 65535); good {
+			if v, good := b.intArg(n, 0, 1<<31-1); good {
 				rs.Weight = v
 			}
 		case "lb_kind", "lvs_method":

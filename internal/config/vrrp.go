@@ -411,7 +411,9 @@ func (b *builder) instance(blk *node) {
 			b.other(n, "vrrp_instance", ignoredInstance)
 		}
 	}
-	if !st.iface && b.cfg.Global.DefaultInterface == "" {
+	// Since keepalived 2.1 unicast instances may leave the interface out:
+	// it follows from the route to the peers.
+	if !st.iface && b.cfg.Global.DefaultInterface == "" && len(in.UnicastPeers) == 0 {
 		b.d.Errorf(blk.Pos, blk.Keyword, "vrrp_instance %s: no interface given", name)
 	}
 	if !st.vrid {
@@ -451,7 +453,7 @@ func (b *builder) auth(blk *node, in *VRRPInstance) {
 		in.Auth.Type = AuthPass
 	}
 	if in.Auth.Type == AuthPass && in.Auth.Pass == "" {
-		b.d.Errorf(blk.Pos, blk.Keyword, "authentication: auth_type PASS needs auth_pass")
+		b.d.Warnf(blk.Pos, blk.Keyword, "authentication: auth_type PASS without auth_pass; the password is empty")
 	}
 }
 
