@@ -78,7 +78,7 @@ func (c *Config) VirtualServerGroup(name string) *VirtualServerGroup {
 // Global is the global_defs block.
 type Global struct {
 	Pos                   Pos
-	Keywords KeywordPos
+	Keywords              KeywordPos
 	RouterID              string
 	NotificationEmail     []string
 	NotificationEmailFrom string
@@ -185,7 +185,7 @@ type TrackScript struct {
 type SyncGroup struct {
 	Name            string
 	Pos             Pos
-	Keywords KeywordPos
+	Keywords        KeywordPos
 	Instances       []string
 	Notify          Notify
 	TrackInterfaces []TrackInterface
@@ -263,7 +263,7 @@ type UnicastPeer struct {
 type VRRPInstance struct {
 	Name      string
 	Pos       Pos
-	Keywords KeywordPos
+	Keywords  KeywordPos
 	State     VRRPState
 	Interface string
 	VRID      int
@@ -394,12 +394,12 @@ type SorryServer struct {
 // VirtualServer is a virtual_server: exactly one of Addr (with Port),
 // Fwmark or Group identifies it.
 type VirtualServer struct {
-	Pos    Pos
+	Pos      Pos
 	Keywords KeywordPos
-	Addr   netip.Addr
-	Port   uint16
-	Fwmark uint32
-	Group  string
+	Addr     netip.Addr
+	Port     uint16
+	Fwmark   uint32
+	Group    string
 	// Family is "inet" or "inet6" (ip_family, for fwmark services).
 	Family   string
 	Protocol Protocol
@@ -444,11 +444,11 @@ func (vs *VirtualServer) Name() string {
 
 // RealServer is a real_server of a virtual server.
 type RealServer struct {
-	Pos    Pos
+	Pos      Pos
 	Keywords KeywordPos
-	Addr   netip.Addr
-	Port   uint16
-	Weight int
+	Addr     netip.Addr
+	Port     uint16
+	Weight   int
 	// Method is inherited from the virtual server unless set.
 	Method           Method
 	InhibitOnFailure bool
@@ -502,8 +502,8 @@ type Target struct {
 // Checker is one health checker of a real server, with inherited timings
 // resolved.
 type Checker struct {
-	Type CheckerType
-	Pos  Pos
+	Type     CheckerType
+	Pos      Pos
 	Keywords KeywordPos
 	Target
 	ConnectTimeout   time.Duration
