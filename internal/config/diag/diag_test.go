@@ -33,3 +33,13 @@ func TestList(t *testing.T) {
 		t.Error("Err() of a list without errors is not nil")
 	}
 }
+
+func TestDiagnosticFields(t *testing.T) {
+	d := Diagnostic{Severity: Error, Pos: Pos{File: "k.conf", Line: 26}, Keyword: "virtual_ipaddress", Message: "virtual_ipaddress: invalid IP address '1921681169'"}
+	if d.File != "k.conf" || d.Line != 26 {
+		t.Errorf("File, Line = %q, %d", d.File, d.Line)
+	}
+	if got, want := d.Error(), "k.conf:26: virtual_ipaddress: invalid IP address '1921681169'"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
