@@ -867,3 +867,19 @@ func TestParseFileIncludesAndConditionals(t *testing.T) {
 
 // at is a position in the test file.
 func at(line int) Pos { return Pos{File: "t.conf", Line: line} }
+
+func TestUnclosedBlockAcrossIncludes(t *testing.T) {
+	fsys := MapFS{
+		"/k/keepalived.conf": "include conf.d/*.conf\n",
+		"/k/conf.d/a.conf":   "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n",
+		"/k/conf.d/b.conf":   "vrrp_instance B {\n interface eth0\n virtual_router_id 2\n}\n",
+	}
+	c, d := ParseFile("/k/keepalived.conf", Options{FS: fsys})
+	want := "/k/conf.d/a.conf:1: vrrp_instance A opened here is never closed (vrrp_instance at /k/conf.d/b.conf:1 is only valid at top level; missing '}')"
+	if got := strings.Join(diagStrings(d), "\n"); got != want {
+		t.Errorf("diagnostics:\n%s\nwant:\n%s", got, want)
+	}
+	if c.Instance("A") == nil || c.Instance("B") == nil {
+		t.Error("both instances should still be parsed")
+	}
+}
