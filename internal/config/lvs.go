@@ -255,7 +255,6 @@ func (b *builder) virtualServer(blk *node) {
 		switch n.Keyword {
 		case "lb_algo", "lvs_sched":
 			if v, good := b.enumArg(n, schedulers...); good {
-				b.leaf(n, 1, 1)
 				vs.Scheduler = v
 			}
 		case "lb_kind", "lvs_method":
@@ -280,7 +279,6 @@ func (b *builder) virtualServer(blk *node) {
 			}
 		case "protocol":
 			if v, good := b.enumArg(n, "TCP", "UDP", "SCTP"); good {
-				b.leaf(n, 1, 1)
 				vs.Protocol = map[string]Protocol{"TCP": TCP, "UDP": UDP, "SCTP": SCTP}[v]
 			}
 		case "quorum":

@@ -380,10 +380,36 @@ func (b *builder) resolveRealServers(vs *VirtualServer, family int, methodSet bo
 		seen[ap] = rs.Pos
 		for _, c := range rs.Checkers {
 			resolveChecker(c, vs, rs)
+			b.checkPort(c)
 		}
 		kept = append(kept, rs)
 	}
 	vs.RealServers = kept
+}
+
+// checkPort gives DNS and SMTP checks their well-known port when neither
+// the checker nor the real server has one, and reports checkers left
+// without a port.
+func (b *builder) checkPort(c *Checker) {
+	if c.ConnectPort != 0 {
+		return
+	}
+	switch c.Type {
+	case DNSCheck:
+		c.ConnectPort = 53
+	case SMTPCheck:
+		c.ConnectPort = 25
+	case PingCheck, MiscCheck:
+	default:
+		b.d.Errorf(c.Pos, c.Type.String(), "%s: no port to connect to (the real server has none); set connect_port", c.Type)
+	}
+	if c.SMTP != nil {
+		for i := range c.SMTP.Hosts {
+			if c.SMTP.Hosts[i].ConnectPort == 0 {
+				c.SMTP.Hosts[i].ConnectPort = c.ConnectPort
+			}
+		}
+	}
 }
 
 // resolveChecker applies keepalived's inheritance: checker settings win,

@@ -299,7 +299,6 @@ func (b *builder) instance(blk *node) {
 		switch n.Keyword {
 		case "state":
 			if v, ok := b.enumArg(n, "MASTER", "BACKUP"); ok {
-				b.leaf(n, 1, 1)
 				st.state = true
 				in.State = StateBackup
 				if v == "MASTER" {
@@ -431,7 +430,6 @@ func (b *builder) auth(blk *node, in *VRRPInstance) {
 		switch n.Keyword {
 		case "auth_type":
 			if v, ok := b.enumArg(n, "PASS", "AH"); ok {
-				b.leaf(n, 1, 1)
 				in.Auth.Type = AuthPass
 				if v == "AH" {
 					in.Auth.Type = AuthAH
@@ -570,7 +568,7 @@ func isVIPOption(s string) bool {
 func parsePrefix(s string) (netip.Prefix, bool) {
 	addr, bits, hasLen := strings.Cut(s, "/")
 	a, err := netip.ParseAddr(addr)
-	if err != nil {
+	if err != nil || a.Zone() != "" {
 		return netip.Prefix{}, false
 	}
 	a = a.Unmap()
