@@ -191,6 +191,21 @@ func TestCheckFixtures(t *testing.T) {
 		}
 	}
 
+	stdout.Reset()
+	stderr.Reset()
+	routes := filepath.Join(shared, "keepalived-samples", "keepalived.conf.vrrp.routes")
+	if code := run([]string{"check", "-f", routes}, &stdout, &stderr); code != 0 {
+		t.Fatalf("routes sample: exit %d\n%s", code, stderr.String())
+	}
+	for _, want := range []string{
+		routes + ":7: warning: static_routes: keepalived option not supported by govs; ignored\n",
+		routes + ": usable, 2 warning(s)\n",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("routes sample: stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+
 	samples, _ := filepath.Glob(filepath.Join(shared, "keepalived-samples", "*"))
 	for _, s := range samples {
 		stdout.Reset()
