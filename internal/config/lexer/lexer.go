@@ -122,6 +122,7 @@ func (l *lexer) text(name, src string, depth int) {
 		defParts []string
 		defPos   diag.Pos
 		inDef    bool
+		defStore bool
 	)
 	for i, raw := range strings.Split(src, "\n") {
 		pos := diag.Pos{File: name, Line: i + 1}
@@ -139,7 +140,9 @@ func (l *lexer) text(name, src string, depth int) {
 				defParts = append(defParts, line)
 			}
 			if !more {
-				l.params[defName] = strings.Join(defParts, "\n")
+				if defStore {
+					l.params[defName] = strings.Join(defParts, "\n")
+				}
 				inDef = false
 			}
 			continue
@@ -149,23 +152,25 @@ func (l *lexer) text(name, src string, depth int) {
 		}
 		// A multi-line definition starts with "$NAME= \" and goes on while
 		// lines end with a backslash.
+		// A definition excluded by its @id still has its body skipped.
 		if strings.HasSuffix(line, `\`) {
-			if rest, ok := l.conditionalOK(line); ok {
-				if name, value, isDef := definition(rest); isDef {
-					inDef, defName, defPos = true, name, pos
-					defParts = defParts[:0]
-					if first := strings.TrimSpace(strings.TrimSuffix(value, `\`)); first != "" {
-						defParts = append(defParts, first)
-					}
-					continue
+			rest, applies := l.conditionalOK(line)
+			if name, value, isDef := definition(rest); isDef {
+				inDef, defName, defPos, defStore = true, name, pos, applies
+				defParts = defParts[:0]
+				if first := strings.TrimSpace(strings.TrimSuffix(value, `\`)); first != "" {
+					defParts = append(defParts, first)
 				}
+				continue
 			}
 		}
 		l.line(line, pos, depth, 0)
 	}
 	if inDef {
 		l.diags.Errorf(defPos, "$"+defName, "multi-line definition of $%s is not terminated (last line ends with '\\')", defName)
-		l.params[defName] = strings.Join(defParts, "\n")
+		if defStore {
+			l.params[defName] = strings.Join(defParts, "\n")
+		}
 	}
 }
 
@@ -175,18 +180,13 @@ func (l *lexer) conditionalOK(line string) (string, bool) {
 	if !strings.HasPrefix(line, "@") {
 		return line, true
 	}
-	word, rest, _ := strings.Cut(line[1:], " ")
-	if i := strings.IndexAny(word, "\t"); i >= 0 {
-		rest = word[i+1:] + " " + rest
-		word = word[:i]
+	word, rest := line[1:], ""
+	if i := strings.IndexAny(word, " \t"); i >= 0 {
+		word, rest = word[:i], strings.TrimSpace(word[i+1:])
 	}
 	neg := strings.HasPrefix(word, "^")
 	word = strings.TrimPrefix(word, "^")
-	match := word == l.opts.ConfigID
-	if match == neg {
-		return "", false
-	}
-	return strings.TrimSpace(rest), true
+	return rest, (word == l.opts.ConfigID) != neg
 }
 
 // definition recognises "$NAME=value".
