@@ -288,6 +288,12 @@ func TestVRRPInstance(t *testing.T) {
 			check: func(t *testing.T, c *Config) { eq(t, "AdvertInt", c.Instance("VI_1").AdvertInt, 2*time.Second) },
 		},
 		{
+			name:  "VRRPv3 rounds to centiseconds",
+			src:   inst(" version 3\n advert_int 0.123"),
+			diags: []string{"t.conf:5: warning: advert_int: VRRP version 3 counts centiseconds; 0.123s rounded to 0.12s"},
+			check: func(t *testing.T, c *Config) { eq(t, "AdvertInt", c.Instance("VI_1").AdvertInt, 120*time.Millisecond) },
+		},
+		{
 			name:  "VRRPv3 advert limit",
 			src:   inst(" version 3\n advert_int 41"),
 			diags: []string{"t.conf:1: advert_int: 41s too long for VRRP version 3 (at most 40.95s)"},

@@ -57,7 +57,15 @@ func (b *builder) resolveInstances() {
 		}
 		if adv := st.advNode; adv != nil && in.Version == 2 && in.AdvertInt%time.Second != 0 {
 			rounded := (in.AdvertInt + time.Second - 1).Truncate(time.Second)
-			b.warnf(adv, "VRRP version 2 counts whole seconds; %s rounded up to %s", in.AdvertInt, rounded)
+			b.warnf(adv, "VRRP version 2 counts whole seconds; %s rounded up to %s", Seconds(in.AdvertInt), Seconds(rounded))
+			in.AdvertInt = rounded
+		}
+		if adv := st.advNode; adv != nil && in.Version == 3 && in.AdvertInt%(10*time.Millisecond) != 0 {
+			rounded := in.AdvertInt.Round(10 * time.Millisecond)
+			if rounded == 0 {
+				rounded = 10 * time.Millisecond
+			}
+			b.warnf(adv, "VRRP version 3 counts centiseconds; %s rounded to %s", Seconds(in.AdvertInt), Seconds(rounded))
 			in.AdvertInt = rounded
 		}
 		if in.Version == 3 && in.AdvertInt > 40950*time.Millisecond {
