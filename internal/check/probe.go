@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/govs/govs/internal/check/state"
@@ -105,6 +106,10 @@ func unwrapOp(err error) error {
 	if errors.As(err, &op) && op.Err != nil {
 		if op.Timeout() {
 			return errTimeout
+		}
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err
 		}
 		return op.Err
 	}
