@@ -41,6 +41,9 @@ type Options struct {
 	// OnEvent receives every event, from the Runner's goroutine, in order.
 	// It must not block for long: probes are not dispatched meanwhile.
 	OnEvent func(state.Event)
+	// OnResult receives every probe result (for metrics), from the
+	// Runner's goroutine.
+	OnResult func(vs, rs, chk int, res state.Result)
 	// RunScript runs a notify script (default: run it as keepalived does).
 	// Tests use it to observe calls.
 	RunScript func(ctx context.Context, s Script) (int, error)
@@ -233,6 +236,10 @@ func (r *Runner) run(ctx context.Context) {
 	r.emit(ctx, events)
 
 	inflight := 0
+	// One timer stays armed for the earliest due probe; a new one is made
+	// only when an earlier probe appears, not on every completed check.
+	var wake <-chan time.Time
+	var wakeAt time.Time
 	for {
 		now := r.opt.Clock.Now()
 		r.mu.Lock()
@@ -240,9 +247,10 @@ func (r *Runner) run(ctx context.Context) {
 			work <- heap.Pop(&r.sched).(*job)
 			inflight++
 		}
-		var wake <-chan time.Time
 		if inflight < r.opt.Workers && len(r.sched) > 0 {
-			wake = r.opt.Clock.After(r.sched[0].at.Sub(now))
+			if head := r.sched[0].at; wake == nil || head.Before(wakeAt) {
+				wake, wakeAt = r.opt.Clock.After(head.Sub(now)), head
+			}
 		}
 		r.mu.Unlock()
 
@@ -251,6 +259,7 @@ func (r *Runner) run(ctx context.Context) {
 			inflight--
 			r.complete(ctx, res)
 		case <-wake:
+			wake = nil
 		case <-ctx.Done():
 			close(work)
 			for inflight > 0 {
@@ -266,6 +275,9 @@ func (r *Runner) run(ctx context.Context) {
 
 func (r *Runner) complete(ctx context.Context, res result) {
 	j := res.j
+	if r.opt.OnResult != nil {
+		r.opt.OnResult(j.vs, j.rs, j.chk, res.res)
+	}
 	r.mu.Lock()
 	next, events, err := r.vss[j.vs].state.Report(r.opt.Clock.Now(), j.rs, j.chk, res.res)
 	if err != nil {
