@@ -87,7 +87,10 @@ func (r resolved) localAddr(network string) net.Addr {
 // dial connects to the checker's target from its bind address, within
 // connect_timeout and ctx.
 func (r resolved) dial(ctx context.Context, network string) (net.Conn, error) {
-	d := net.Dialer{Timeout: r.ConnectTimeout, LocalAddr: r.localAddr(network)}
+	d := net.Dialer{LocalAddr: r.localAddr(network)}
+	if _, ok := ctx.Deadline(); !ok {
+		d.Timeout = r.ConnectTimeout
+	}
 	if r.BindPort != 0 {
 		// A fixed source port is reused every delay_loop; without
 		// SO_REUSEADDR the previous connection's TIME_WAIT would block it.

@@ -27,6 +27,9 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // DefaultWorkers bounds concurrent probes when Options.Workers is 0.
 const DefaultWorkers = 256
 
+// tick is the scheduling grid: how late a probe may start.
+const tick = 10 * time.Millisecond
+
 // notifyTimeout bounds a notify script, so a hung script cannot pile up.
 const notifyTimeout = 60 * time.Second
 
@@ -199,19 +202,18 @@ func (r *Runner) Status() []VirtualServerStatus {
 }
 
 func (r *Runner) run(ctx context.Context) {
-	work := make(chan *job, r.opt.Workers)
 	results := make(chan result, r.opt.Workers)
-	var workers sync.WaitGroup
-	for range r.opt.Workers {
-		workers.Add(1)
+	// A goroutine per probe, at most Workers at a time: cheaper than a
+	// parked pool (no handoff wake-ups) and just as bounded.
+	var probes sync.WaitGroup
+	launch := func(j *job) {
+		probes.Add(1)
 		go func() {
-			defer workers.Done()
-			for j := range work {
-				pctx, cancel := context.WithTimeout(ctx, j.timeout)
-				res := j.prober.Probe(pctx)
-				cancel()
-				results <- result{j: j, res: res}
-			}
+			defer probes.Done()
+			pctx, cancel := context.WithTimeout(ctx, j.timeout)
+			res := j.prober.Probe(pctx)
+			cancel()
+			results <- result{j: j, res: res}
 		}()
 	}
 
@@ -244,11 +246,18 @@ func (r *Runner) run(ctx context.Context) {
 		now := r.opt.Clock.Now()
 		r.mu.Lock()
 		for inflight < r.opt.Workers && len(r.sched) > 0 && !r.sched[0].at.After(now) {
-			work <- heap.Pop(&r.sched).(*job)
+			launch(heap.Pop(&r.sched).(*job))
 			inflight++
 		}
 		if inflight < r.opt.Workers && len(r.sched) > 0 {
-			if head := r.sched[0].at; wake == nil || head.Before(wakeAt) {
+			// Wake-ups are rounded up to a grid, so probes due close together
+			// start together: a probe is at most one tick late, and the
+			// dispatcher does not wake once per probe.
+			head := r.sched[0].at.Truncate(tick)
+			if head.Before(r.sched[0].at) {
+				head = head.Add(tick)
+			}
+			if wake == nil || head.Before(wakeAt) {
 				wake, wakeAt = r.opt.Clock.After(head.Sub(now)), head
 			}
 		}
@@ -261,12 +270,11 @@ func (r *Runner) run(ctx context.Context) {
 		case <-wake:
 			wake = nil
 		case <-ctx.Done():
-			close(work)
 			for inflight > 0 {
 				<-results
 				inflight--
 			}
-			workers.Wait()
+			probes.Wait()
 			r.shutdown()
 			return
 		}
