@@ -88,7 +88,9 @@ func (r resolved) localAddr(network string) net.Addr {
 // connect_timeout and ctx.
 func (r resolved) dial(ctx context.Context, network string) (net.Conn, error) {
 	d := net.Dialer{LocalAddr: r.localAddr(network)}
-	if _, ok := ctx.Deadline(); !ok {
+	// The runner's ctx already ends at connect_timeout; a second timer is
+	// only needed when the caller's deadline is later or missing.
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.ConnectTimeout {
 		d.Timeout = r.ConnectTimeout
 	}
 	if r.BindPort != 0 {
