@@ -305,3 +305,82 @@ func TestNewRunnerRejectsBadSpecs(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestRunnerTimingPerCheckerType drives each checker type with its default
+// retry and delay_before_retry through the Runner on a fake clock: failures
+// until down, one more failure while down, then a success.
+func TestRunnerTimingPerCheckerType(t *testing.T) {
+	const loop = 10 * time.Second
+	s := func(secs ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range secs {
+			out = append(out, time.Duration(x)*time.Second)
+		}
+		return out
+	}
+	tests := []struct {
+		spec Spec
+		// probe times; the checker goes down at probe downAt and up at the last.
+		want   []time.Duration
+		downAt int
+	}{
+		{Spec{Type: TCP}, s(0, 1, 11, 21), 1},
+		{Spec{Type: SMTP}, s(0, 1, 11, 21), 1},
+		{Spec{Type: UDP}, s(0, 1, 11, 21), 1},
+		{Spec{Type: Ping}, s(0, 1, 11, 21), 1},
+		{Spec{Type: HTTP, URLs: []URL{{Path: "/"}}}, s(0, 3, 13, 23), 1},
+		{Spec{Type: SSL, URLs: []URL{{Path: "/"}}}, s(0, 3, 13, 23), 1},
+		{Spec{Type: DNS}, s(0, 10, 20, 30, 40, 50), 3},
+		{Spec{Type: Misc, MiscPath: Script{Command: "/bin/false"}}, s(0, 10, 20), 0},
+		{Spec{Type: TCP, Retry: ptr(2), DelayBeforeRetry: ptr(4 * time.Second)}, s(0, 4, 8, 18, 28), 2},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.spec.Type), func(t *testing.T) {
+			clk := newFakeClock()
+			start := clk.Now()
+			var mu sync.Mutex
+			var probedAt []time.Duration
+			type ev struct {
+				kind  state.Kind
+				probe int
+			}
+			var evs []ev
+			vss := []VirtualServer{{Name: "vip:80", DelayLoop: loop, RealServers: []RealServer{{
+				Addr: netip.MustParseAddrPort("198.18.0.2:80"), Weight: 1, Checkers: []Spec{tt.spec}}}}}
+			r := fakeRunner(t, vss, Options{Workers: 1, Clock: clk, Rand: func() float64 { return 0 },
+				OnEvent: func(e state.Event) {
+					mu.Lock()
+					defer mu.Unlock()
+					if !e.Initial && !e.Shutdown && (e.Kind == state.RealServerUp || e.Kind == state.RealServerDown) {
+						evs = append(evs, ev{e.Kind, len(probedAt) - 1})
+					}
+				}}, func(_, _, _ int) Prober {
+				return ProberFunc(func(context.Context) state.Result {
+					mu.Lock()
+					defer mu.Unlock()
+					probedAt = append(probedAt, clk.Now().Sub(start))
+					if len(probedAt) == len(tt.want) {
+						return state.Result{OK: true}
+					}
+					return state.Result{Err: errors.New("refused")}
+				})
+			})
+			r.Start(context.Background())
+			for range len(tt.want) - 1 {
+				clk.advanceToNext(t)
+			}
+			// The last probe's result must be processed before stopping.
+			clk.advanceToNext(t)
+			r.Stop()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(probedAt) < len(tt.want) || !reflect.DeepEqual(probedAt[:len(tt.want)], tt.want) {
+				t.Fatalf("probes at %v, want %v", probedAt, tt.want)
+			}
+			wantEvs := []ev{{state.RealServerDown, tt.downAt}, {state.RealServerUp, len(tt.want) - 1}}
+			if !reflect.DeepEqual(evs, wantEvs) {
+				t.Fatalf("events %v, want %v", evs, wantEvs)
+			}
+		})
+	}
+}

@@ -96,8 +96,9 @@ type Event struct {
 	Reason string
 	// Notify asks for notify_up/notify_down (or quorum_up/quorum_down).
 	Notify bool
-	// Initial marks the state reported at start.
-	Initial bool
+	// Initial marks the state reported at start, Shutdown the one at stop.
+	Initial  bool
+	Shutdown bool
 	// Dests is the data plane's desired content after this event.
 	Dests []Dest
 }
@@ -286,6 +287,7 @@ func (vs *VirtualServer) Stop() []Event {
 	events = append(events, Event{Kind: QuorumDown, RealServer: -1, Reason: "shutting down", Notify: vs.cfg.Omega})
 	for i := range events {
 		events[i].VirtualServer = vs.cfg.Name
+		events[i].Shutdown = true
 	}
 	return events
 }

@@ -269,7 +269,13 @@ func TestStopOmega(t *testing.T) {
 		}})
 		vs.Start(t0, half)
 		report(t, vs, 1, 1, 0, false)
-		got := kinds(vs.Stop())
+		stopEvents := vs.Stop()
+		for _, e := range stopEvents {
+			if !e.Shutdown {
+				t.Errorf("stop event %+v not marked Shutdown", e)
+			}
+		}
+		got := kinds(stopEvents)
 		want := []string{"down:a", "quorum-down:"}
 		if omega {
 			want = []string{"down:a!", "quorum-down:!"}
