@@ -65,7 +65,7 @@ func fail(format string, args ...any) state.Result {
 	return state.Result{Err: fmt.Errorf(format, args...)}
 }
 
-var ok = state.Result{OK: true}
+func passed() state.Result { return state.Result{OK: true} }
 
 // localAddr is the bindto/bind_port source for network, or nil.
 func (r resolved) localAddr(network string) net.Addr {
@@ -143,5 +143,5 @@ func (p *tcpProber) Probe(ctx context.Context) state.Result {
 		return state.Result{Err: err}
 	}
 	c.Close()
-	return ok
+	return passed()
 }

@@ -219,12 +219,10 @@ func (r *Runner) run(ctx context.Context) {
 
 	r.mu.Lock()
 	now := r.opt.Clock.Now()
-	var events []state.Event
+	events := make([][]state.Event, len(r.vss))
 	byVS := make(map[int][]state.Probe)
 	for vi, v := range r.vss {
-		ev, probes := v.state.Start(now, r.opt.Rand)
-		events = append(events, ev...)
-		byVS[vi] = probes
+		events[vi], byVS[vi] = v.state.Start(now, r.opt.Rand)
 	}
 	for _, j := range r.jobs {
 		for _, p := range byVS[j.vs] {
@@ -235,7 +233,9 @@ func (r *Runner) run(ctx context.Context) {
 		heap.Push(&r.sched, j)
 	}
 	r.mu.Unlock()
-	r.emit(ctx, events)
+	for vi, ev := range events {
+		r.emit(ctx, vi, ev)
+	}
 
 	inflight := 0
 	// One timer stays armed for the earliest due probe; a new one is made
@@ -296,21 +296,25 @@ func (r *Runner) complete(ctx context.Context, res result) {
 	j.at = next
 	heap.Push(&r.sched, j)
 	r.mu.Unlock()
-	r.emit(ctx, events)
+	r.emit(ctx, j.vs, events)
 }
 
 func (r *Runner) shutdown() {
 	r.mu.Lock()
-	var events []state.Event
-	for _, v := range r.vss {
-		events = append(events, v.state.Stop()...)
+	events := make([][]state.Event, len(r.vss))
+	for vi, v := range r.vss {
+		events[vi] = v.state.Stop()
 	}
 	r.mu.Unlock()
 	// Omega notifiers run while stopping, so they get a fresh context.
-	r.emit(context.Background(), events)
+	for vi, ev := range events {
+		r.emit(context.Background(), vi, ev)
+	}
 }
 
-func (r *Runner) emit(ctx context.Context, events []state.Event) {
+// emit hands the events of virtual server vi to OnEvent and starts the
+// notify scripts they ask for.
+func (r *Runner) emit(ctx context.Context, vi int, events []state.Event) {
 	for _, e := range events {
 		if r.opt.OnEvent != nil {
 			r.opt.OnEvent(e)
@@ -318,34 +322,24 @@ func (r *Runner) emit(ctx context.Context, events []state.Event) {
 		if !e.Notify {
 			continue
 		}
-		if s := r.script(e); s != nil {
+		if s := r.script(r.vss[vi].cfg, e); s != nil {
 			r.notify(ctx, e, *s)
 		}
 	}
 }
 
-// script returns the notify script an event asks for, if configured.
-func (r *Runner) script(e state.Event) *Script {
-	var v *vsEntry
-	for _, cand := range r.vss {
-		if cand.cfg.Name == e.VirtualServer {
-			v = cand
-			break
-		}
-	}
-	if v == nil {
-		return nil
-	}
+// script returns the notify script an event of v asks for, if configured.
+func (r *Runner) script(v VirtualServer, e state.Event) *Script {
 	switch e.Kind {
 	case state.QuorumUp:
-		return v.cfg.QuorumUp
+		return v.QuorumUp
 	case state.QuorumDown:
-		return v.cfg.QuorumDown
+		return v.QuorumDown
 	case state.RealServerUp, state.RealServerDown:
-		if e.RealServer < 0 || e.RealServer >= len(v.cfg.RealServers) {
+		if e.RealServer < 0 || e.RealServer >= len(v.RealServers) {
 			return nil
 		}
-		rs := v.cfg.RealServers[e.RealServer]
+		rs := v.RealServers[e.RealServer]
 		if e.Kind == state.RealServerUp {
 			return rs.NotifyUp
 		}
