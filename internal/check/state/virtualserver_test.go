@@ -326,3 +326,14 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestAlphaWithRetriesDoesNotNotifyOnFirstFailure(t *testing.T) {
+	c := chk("c", true)
+	c.Retry = 2
+	vs := mustVS(t, VirtualServerConfig{Name: "vip:80", RealServers: []RealServerConfig{rsCfg("a", 1, false, c)}})
+	vs.Start(t0, half)
+	next, ev, err := vs.Report(at(1), 0, 0, Result{Err: errRefused})
+	if err != nil || ev != nil || !next.Equal(at(6)) {
+		t.Fatalf("first failure: next %v events %v err %v; want delay_loop, no events", next.Sub(t0), kinds(ev), err)
+	}
+}
