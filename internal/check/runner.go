@@ -220,16 +220,17 @@ func (r *Runner) run(ctx context.Context) {
 	r.mu.Lock()
 	now := r.opt.Clock.Now()
 	events := make([][]state.Event, len(r.vss))
-	byVS := make(map[int][]state.Probe)
+	type key struct{ vs, rs, chk int }
+	first := make(map[key]time.Time, len(r.jobs))
 	for vi, v := range r.vss {
-		events[vi], byVS[vi] = v.state.Start(now, r.opt.Rand)
+		var probes []state.Probe
+		events[vi], probes = v.state.Start(now, r.opt.Rand)
+		for _, p := range probes {
+			first[key{vi, p.RealServer, p.Checker}] = p.At
+		}
 	}
 	for _, j := range r.jobs {
-		for _, p := range byVS[j.vs] {
-			if p.RealServer == j.rs && p.Checker == j.chk {
-				j.at = p.At
-			}
-		}
+		j.at = first[key{j.vs, j.rs, j.chk}]
 		heap.Push(&r.sched, j)
 	}
 	r.mu.Unlock()
