@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -384,3 +385,63 @@ func TestRunnerTimingPerCheckerType(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerThousandsOfChecks runs 2000 real TCP_CHECKs against loopback
+// listeners with 32 workers: every checker runs, and the goroutine count
+// stays bounded by the worker pool.
+func TestRunnerThousandsOfChecks(t *testing.T) {
+	const checkers, workers = 2000, 32
+	var addrs []netip.AddrPort
+	for range 4 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		addrs = append(addrs, netip.MustParseAddrPort(l.Addr().String()))
+	}
+	var rss []RealServer
+	for i := range checkers {
+		rss = append(rss, RealServer{Addr: addrs[i%len(addrs)], Weight: 1,
+			Checkers: []Spec{{Type: TCP, DelayLoop: time.Hour, Warmup: ptr(time.Second)}}})
+	}
+	var okCount, failCount atomic.Int64
+	base := runtime.NumGoroutine()
+	r, err := NewRunner([]VirtualServer{{Name: "vip:80", RealServers: rss}}, Options{Workers: workers,
+		OnResult: func(_, _, _ int, res state.Result) {
+			if res.OK {
+				okCount.Add(1)
+			} else {
+				failCount.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(context.Background())
+	maxG := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for okCount.Load()+failCount.Load() < checkers && time.Now().Before(deadline) {
+		maxG = max(maxG, runtime.NumGoroutine())
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.Stop()
+	if n := okCount.Load(); n != checkers || failCount.Load() != 0 {
+		t.Fatalf("%d checks passed, %d failed; want %d passed", n, failCount.Load(), checkers)
+	}
+	// The runner adds its dispatcher and at most `workers` probes.
+	if extra := maxG - base; extra > workers+8 {
+		t.Fatalf("goroutines grew by %d, want at most %d", extra, workers+8)
+	}
+	t.Logf("%d checks, at most %d goroutines above the %d before start", checkers, maxG-base, base)
+}
+
