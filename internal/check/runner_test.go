@@ -444,4 +444,3 @@ func TestRunnerThousandsOfChecks(t *testing.T) {
 	}
 	t.Logf("%d checks, at most %d goroutines above the %d before start", checkers, maxG-base, base)
 }
-
