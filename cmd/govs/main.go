@@ -26,6 +26,7 @@ func commands() []command {
 		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
 		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
 		{name: "check", summary: "validate a keepalived.conf and print what would run", run: runCheck},
+		{name: "run", summary: "run what a keepalived.conf declares (VRRP instances) until SIGTERM", run: runRun},
 		{name: "vrrp-run", summary: "(internal) run VRRP instances from JSON; see docs/vrrp.md", run: runVRRPRun},
 	}
 }

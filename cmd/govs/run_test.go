@@ -1,0 +1,169 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/vrrp"
+)
+
+func TestVRRPFromConfig(t *testing.T) {
+	const src = `
+global_defs { vrrp_garp_master_delay 0 }
+vrrp_script chk_web {
+    script "/usr/bin/pidof nginx"
+    interval 2
+    weight -30
+    fall 2
+    rise 3
+    init_fail
+}
+vrrp_script chk_up {
+    script "/bin/true"
+}
+vrrp_sync_group G1 {
+    group {
+        VI_1
+        VI_6
+    }
+    track_interface {
+        eth9
+    }
+    notify "/etc/g.sh"
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 1
+    nopreempt
+    preempt_delay 7
+    authentication {
+        auth_type PASS
+        auth_pass s3cret
+    }
+    unicast_src_ip 198.18.0.11
+    unicast_peer {
+        198.18.0.12
+    }
+    virtual_ipaddress {
+        198.18.0.100/24 dev eth1 scope link label eth1:vip
+        198.18.0.101
+    }
+    virtual_ipaddress_excluded {
+        2001:db8::100/64
+    }
+    track_interface {
+        eth2 weight -20
+    }
+    track_script {
+        chk_web
+        chk_up weight 5
+    }
+    notify_master "/etc/m.sh"
+    notify "/etc/n.sh"
+    garp_master_repeat 3
+}
+vrrp_instance VI_6 {
+    interface eth0
+    virtual_router_id 52
+    advert_int 0.1
+    version 3
+    virtual_ipaddress {
+        2001:db8::200
+    }
+}
+`
+	cfg, diags := config.ParseString("test.conf", src, config.Options{})
+	if errs := diags.Errors(); len(errs) > 0 {
+		t.Fatalf("parse: %v", errs)
+	}
+	got := vrrpFromConfig(cfg)
+	if len(got.Instances) != 2 || len(got.SyncGroups) != 1 || len(got.Scripts) != 2 {
+		t.Fatalf("mapped %d instances, %d groups, %d scripts", len(got.Instances), len(got.SyncGroups), len(got.Scripts))
+	}
+	v1, v6 := got.Instances[0], got.Instances[1]
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"name/interface/vrid/priority", v1.Name == "VI_1" && v1.Interface == "eth0" && v1.VRID == 51 && v1.Priority == 150},
+		{"interval/version", v1.Interval == time.Second && v1.Version == 2 && !v1.IPv6},
+		{"state MASTER", v1.InitialMaster},
+		{"nopreempt/preempt_delay", v1.NoPreempt && v1.PreemptDelay == 7*time.Second},
+		{"auth PASS", v1.AuthPass == "s3cret"},
+		{"unicast", v1.UnicastSrc == netip.MustParseAddr("198.18.0.11") && len(v1.UnicastPeers) == 1 && v1.UnicastPeers[0] == netip.MustParseAddr("198.18.0.12")},
+		{"VIP with dev/scope/label", len(v1.VIPs) == 2 && v1.VIPs[0] == vrrp.VIP{Prefix: netip.MustParsePrefix("198.18.0.100/24"), Dev: "eth1", Scope: "link", Label: "eth1:vip"}},
+		{"VIP default /32", v1.VIPs[1].Prefix == netip.MustParsePrefix("198.18.0.101/32")},
+		{"excluded VIP", len(v1.ExcludedVIPs) == 1 && v1.ExcludedVIPs[0].Prefix == netip.MustParsePrefix("2001:db8::100/64")},
+		{"track_interface + group's", len(v1.TrackInterfaces) == 2 && v1.TrackInterfaces[0] == vrrp.Track{Name: "eth2", Weight: -20} && v1.TrackInterfaces[1] == vrrp.Track{Name: "eth9"}},
+		{"track_script weights", len(v1.TrackScripts) == 2 && v1.TrackScripts[0] == vrrp.Track{Name: "chk_web", Weight: -30} && v1.TrackScripts[1] == vrrp.Track{Name: "chk_up", Weight: 5}},
+		{"notify", v1.Notify.Master == "/etc/m.sh" && v1.Notify.Any == "/etc/n.sh"},
+		{"garp: repeat, no second burst", v1.GARP.MasterRepeat == 3 && v1.GARP.MasterDelay < 0},
+		{"sync group", v1.SyncGroup == "G1" && got.SyncGroups[0].Notify.Any == "/etc/g.sh" && len(got.SyncGroups[0].Instances) == 2},
+		{"script", got.Scripts[0] == vrrp.TrackScript{Name: "chk_web", Command: "/usr/bin/pidof nginx", Interval: 2 * time.Second, Timeout: got.Scripts[0].Timeout, Rise: 3, Fall: 2, Weight: -30, InitFail: true}},
+		{"IPv6 v3 instance", v6.IPv6 && v6.Version == 3 && v6.Interval == 100*time.Millisecond && v6.Priority == 100},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("%s: wrong mapping\nVI_1: %+v\nVI_6: %+v", c.name, v1, v6)
+		}
+	}
+	for _, in := range got.Instances {
+		if err := in.WithDefaults().Validate(); err != nil {
+			t.Errorf("mapped instance does not validate: %v", err)
+		}
+	}
+}
+
+// The scenario's director configuration maps onto one valid instance.
+func TestVRRPFromSeedConfig(t *testing.T) {
+	path := filepath.Join("..", "..", "..", "shared", "fixtures", "seed-keepalived.conf")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("shared fixtures not found: %v", err)
+	}
+	cfg, diags := config.ParseFile(path, config.Options{})
+	if errs := diags.Errors(); len(errs) > 0 {
+		t.Fatalf("parse: %v", errs)
+	}
+	got := vrrpFromConfig(cfg)
+	if len(got.Instances) != 1 {
+		t.Fatalf("%d instances", len(got.Instances))
+	}
+	in := got.Instances[0]
+	if in.AuthPass != "33210" || in.VRID != 51 || in.SyncGroup != "VG1" || in.VIPs[0].Prefix.String() != "192.168.1.169/32" {
+		t.Fatalf("mapped %+v", in)
+	}
+	if err := in.WithDefaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.conf")
+	if err := os.WriteFile(bad, []byte("vrrp_instance VI_1 {\n priority 300\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	if code := runRun([]string{"-f", bad}, &strings.Builder{}, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "not started") {
+		t.Errorf("stderr: %s", stderr.String())
+	}
+	only := filepath.Join(dir, "empty.conf")
+	if err := os.WriteFile(only, []byte("global_defs {\n router_id x\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := runRun([]string{"-f", only}, &strings.Builder{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "no vrrp_instance") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+}
