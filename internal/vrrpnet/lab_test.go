@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/netnstest"
-	"github.com/govs/govs/internal/vrrp"
 	"github.com/vishvananda/netlink"
 )
 
@@ -233,26 +231,10 @@ type side struct {
 	vrid       uint8
 	unicast    bool
 	ipv6       bool
-	// mod adjusts a govs instance beyond these fields.
-	mod func(*vrrp.InstanceConfig)
+	nopreempt  bool
+	preempt    time.Duration // preempt_delay
 }
 
-func (s side) instance(h, peer host) vrrp.InstanceConfig {
-	c := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: s.vrid, Priority: s.prio, Interval: s.interval,
-		Version: s.version, InitialMaster: s.master, AuthPass: s.pass,
-		VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}}}
-	if s.ipv6 {
-		c.IPv6, c.VIPs = true, []vrrp.VIP{{Prefix: netip.MustParsePrefix(vip6Addr + "/64")}}
-	}
-	if s.unicast {
-		c.UnicastSrc = netip.MustParseAddr(s.addr(h))
-		c.UnicastPeers = []netip.Addr{netip.MustParseAddr(s.addr(peer))}
-	}
-	if s.mod != nil {
-		s.mod(&c)
-	}
-	return c
-}
 
 func (s side) keepalivedConf(h, peer host) string {
 	var b strings.Builder
@@ -266,6 +248,12 @@ func (s side) keepalivedConf(h, peer host) string {
 		state = "MASTER"
 	}
 	fmt.Fprintf(&b, "  state %s\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  advert_int %g\n", state, s.vrid, s.prio, s.interval.Seconds())
+	if s.nopreempt {
+		b.WriteString("  nopreempt\n")
+	}
+	if s.preempt > 0 {
+		fmt.Fprintf(&b, "  preempt_delay %g\n", s.preempt.Seconds())
+	}
 	if s.pass != "" {
 		fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", s.pass)
 	}
@@ -288,19 +276,20 @@ func (s side) addr(h host) string {
 	return h.ip
 }
 
-// run starts the side on host h (peer is the other director).
+// run starts the side on host h (peer is the other director). Both
+// keepalived and govs ("govs run -f") run the same keepalived.conf.
 func (s side) run(t *testing.T, h, peer host) *proc {
 	t.Helper()
 	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(s.keepalivedConf(h, peer)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if s.keepalived {
-		conf := filepath.Join(dir, "keepalived.conf")
-		if err := os.WriteFile(conf, []byte(s.keepalivedConf(h, peer)), 0o644); err != nil {
-			t.Fatal(err)
-		}
 		return start(t, h.ns, "keepalived "+h.ip, "keepalived", "--vrrp", "--dont-fork", "--log-console", "-f", conf,
 			"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
 	}
-	return runGovs(t, h, map[string]any{"instances": []vrrp.InstanceConfig{s.instance(h, peer)}})
+	return start(t, h.ns, "govs "+h.ip, govsBinary(t), "run", "-f", conf)
 }
 
 // runGovs starts "govs vrrp-run" on h with cfg (the JSON file's content).

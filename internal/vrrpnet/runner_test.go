@@ -20,20 +20,21 @@ func TestPrivilegedReturningMaster(t *testing.T) {
 	netnstest.RequireRoot(t)
 	fast := 100 * time.Millisecond
 	tests := []struct {
-		name     string
-		mod      func(*vrrp.InstanceConfig)
-		min, max time.Duration // takeover window after the return; max 0 = never
+		name      string
+		nopreempt bool
+		delay     time.Duration
+		min, max  time.Duration // takeover window after the return; max 0 = never
 	}{
-		{"preempt", nil, 300 * time.Millisecond, 1200 * time.Millisecond},
-		{"preempt_delay 1.5s", func(c *vrrp.InstanceConfig) { c.PreemptDelay = 1500 * time.Millisecond }, 1500 * time.Millisecond, 2800 * time.Millisecond},
-		{"nopreempt", func(c *vrrp.InstanceConfig) { c.NoPreempt = true }, 0, 0},
+		{"preempt", false, 0, 300 * time.Millisecond, 1200 * time.Millisecond},
+		{"preempt_delay 1.5s", false, 1500 * time.Millisecond, 1500 * time.Millisecond, 2800 * time.Millisecond},
+		{"nopreempt", true, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			l := newLab(t)
 			interim := side{version: 3, interval: fast, vrid: 51, prio: 100, master: true}
-			returning := side{version: 3, interval: fast, vrid: 51, prio: 150, mod: tt.mod}
+			returning := side{version: 3, interval: fast, vrid: 51, prio: 150, nopreempt: tt.nopreempt, preempt: tt.delay}
 			interim.run(t, l.b, l.a)
 			if _, ok := waitVIP(t, l.b, true, 3*time.Second); !ok {
 				t.Fatal("interim master never took the VIP")
