@@ -61,27 +61,19 @@ start() {
   local ns=$1 impl=$2 prio=$3 state=$4 dir=$work/$1-$impl
   mkdir -p "$dir"
   rm -f "$dir"/*.pid # a SIGKILLed keepalived leaves its pid files behind
+  # Both implementations run the same keepalived.conf.
+  {
+    echo "global_defs {"; echo "  router_id $ns"; [ "$VERSION" = 3 ] && echo "  vrrp_version 3"; echo "}"
+    echo "vrrp_instance VI_1 {"; echo "  state $state"; echo "  interface eth0"; echo "  virtual_router_id 51"
+    echo "  priority $prio"; echo "  advert_int $ADVERT"
+    [ "$VERSION" = 2 ] && printf '  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n'
+    echo "  virtual_ipaddress {"; echo "    $VIP/24 dev eth0"; echo "  }"; echo "}"
+  } > "$dir/keepalived.conf"
   if [ "$impl" = keepalived ]; then
-    {
-      echo "global_defs {"; echo "  router_id $ns"; [ "$VERSION" = 3 ] && echo "  vrrp_version 3"; echo "}"
-      echo "vrrp_instance VI_1 {"; echo "  state $state"; echo "  interface eth0"; echo "  virtual_router_id 51"
-      echo "  priority $prio"; echo "  advert_int $ADVERT"
-      [ "$VERSION" = 2 ] && printf '  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n'
-      echo "  virtual_ipaddress {"; echo "    $VIP/24 dev eth0"; echo "  }"; echo "}"
-    } > "$dir/keepalived.conf"
     setsid ip netns exec "$ns" keepalived --vrrp --dont-fork --log-console -f "$dir/keepalived.conf" \
       -p "$dir/k.pid" -r "$dir/v.pid" -c "$dir/c.pid" >"$dir/log" 2>&1 &
   else
-    local master=false pass=
-    [ "$state" = MASTER ] && master=true
-    [ "$VERSION" = 2 ] && pass=s3cret
-    local ns_int
-    ns_int=$(awk -v a="$ADVERT" 'BEGIN{printf "%d", a*1e9}')
-    cat > "$dir/vrrp.json" <<JSON
-{"instances":[{"Name":"VI_1","Interface":"eth0","VRID":51,"Priority":$prio,"Interval":$ns_int,"Version":$VERSION,
- "InitialMaster":$master,"AuthPass":"$pass","VIPs":[{"Prefix":"$VIP/24"}]}]}
-JSON
-    setsid ip netns exec "$ns" "$work/govs" vrrp-run -config "$dir/vrrp.json" >"$dir/log" 2>&1 &
+    setsid ip netns exec "$ns" "$work/govs" run -f "$dir/keepalived.conf" >"$dir/log" 2>&1 &
   fi
   echo $!
 }
