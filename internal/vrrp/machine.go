@@ -270,13 +270,16 @@ func (m *Machine) Start(now time.Time) []Action {
 	if m.state != StateInit {
 		return nil
 	}
-	if m.OwnFault() || m.groupFault {
-		return m.transition(StateFault, m.faultReason())
-	}
-	if m.cfg.Priority == PriorityOwner {
+	if m.cfg.Priority == PriorityOwner && !m.OwnFault() && !m.groupFault {
 		return m.becomeMaster(now, "address owner (priority 255)")
 	}
-	return m.becomeBackup(now, "start")
+	// Addresses left behind by a crashed run must go, or this node would
+	// answer for the VIP next to the real master (keepalived does the same).
+	acts := []Action{RemoveVIPs{}}
+	if m.OwnFault() || m.groupFault {
+		return append(acts, m.transition(StateFault, m.faultReason())...)
+	}
+	return append(acts, m.becomeBackup(now, "start")...)
 }
 
 func (m *Machine) transition(to State, reason string) []Action {

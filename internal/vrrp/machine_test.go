@@ -104,8 +104,12 @@ func TestMasterDownIntervalAndSkew(t *testing.T) {
 				t.Errorf("Master_Down_Interval %v, want %v", got, tt.wantDown)
 			}
 			now := t0
-			if tr, _ := has[Transition](m.Start(now)); tr.To != StateBackup {
+			start := m.Start(now)
+			if tr, _ := has[Transition](start); tr.To != StateBackup {
 				t.Fatalf("start: %+v", tr)
+			}
+			if _, ok := has[RemoveVIPs](start); !ok {
+				t.Errorf("start must clear addresses left by a crashed run: %v", start)
 			}
 			acts := runUntil(m, &now, t0.Add(tt.wantDown-time.Millisecond))
 			if m.State() != StateBackup || len(acts) != 0 {

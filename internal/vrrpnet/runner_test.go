@@ -44,14 +44,22 @@ func TestPrivilegedReturningMaster(t *testing.T) {
 				t.Fatalf("client resolves the VIP to %q, want %s", mac, l.b.mac)
 			}
 			time.Sleep(1100 * time.Millisecond) // past the neighbour lock time
+			// The returning node crashed while MASTER: its VIP is still there.
+			l.a.ns.Addr("eth0", vipAddr+"/24")
 			back := time.Now()
 			returning.run(t, l.a, l.b)
 			if tt.max == 0 {
+				if _, ok := waitVIP(t, l.a, false, time.Second); !ok {
+					t.Fatal("stale VIP not removed at start")
+				}
 				time.Sleep(2500 * time.Millisecond)
 				if hasVIP(t, l.a) || !hasVIP(t, l.b) {
 					t.Fatalf("nopreempt node took over: a %v b %v", hasVIP(t, l.a), hasVIP(t, l.b))
 				}
 				return
+			}
+			if _, ok := waitVIP(t, l.a, false, time.Second); !ok {
+				t.Fatal("stale VIP not removed at start")
 			}
 			at, ok := waitVIP(t, l.a, true, tt.max+time.Second)
 			if !ok {
