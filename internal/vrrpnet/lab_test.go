@@ -235,7 +235,6 @@ type side struct {
 	preempt    time.Duration // preempt_delay
 }
 
-
 func (s side) keepalivedConf(h, peer host) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n", strings.ReplaceAll(h.ip, ".", "_"))
