@@ -33,6 +33,8 @@ type Options struct {
 	InterfacePoll time.Duration
 	// LogInterval limits repeated receive-error logs per instance and reason (default 10 s).
 	LogInterval time.Duration
+	// Status, when set, is kept up to date with every instance's state.
+	Status *Status
 }
 
 type instance struct {
@@ -218,11 +220,13 @@ func (r *runner) loop(ctx context.Context) error {
 		}
 	}
 	var names []string
+	ifState := map[string]bool{}
 	for n := range ifaces {
 		names = append(names, n)
+		ifState[n] = true // machines start assuming their interfaces are up
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); watchInterfaces(subCtx, names, r.opts.InterfacePoll, track) }()
+	ifTick := time.NewTicker(r.opts.InterfacePoll)
+	defer ifTick.Stop()
 	for _, s := range r.opts.Scripts {
 		if !scripts[s.Name] {
 			continue
@@ -245,6 +249,9 @@ func (r *runner) loop(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		if r.opts.Status != nil {
+			r.opts.Status.update(r.insts)
+		}
 		var next time.Time
 		for _, in := range r.insts {
 			if d := in.m.Deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
@@ -262,16 +269,18 @@ func (r *runner) loop(ctx context.Context) error {
 			for _, in := range r.insts {
 				r.apply(in, now, in.m.Shutdown(now))
 			}
+			if r.opts.Status != nil {
+				r.opts.Status.update(r.insts)
+			}
 			return nil
 		case ev := <-rx:
 			r.receive(r.insts[ev.idx], ev.pkt)
 		case ev := <-track:
-			now := time.Now()
-			for _, in := range r.insts {
-				if ev.iface && ev.name == in.cfg.Interface {
-					r.apply(in, now, in.m.SetInterface(now, ev.up))
-				}
-				r.apply(in, now, in.m.SetTrack(now, ev.iface, ev.name, ev.up))
+			r.track(ev)
+		case <-ifTick.C:
+			for _, ev := range pollInterfaces(ifState, names) {
+				r.log.Info("tracked interface changed", "interface", ev.name, "up", ev.up)
+				r.track(ev)
 			}
 		case <-timer.C:
 			now := time.Now()
@@ -281,6 +290,16 @@ func (r *runner) loop(ctx context.Context) error {
 				}
 			}
 		}
+	}
+}
+
+func (r *runner) track(ev trackEvent) {
+	now := time.Now()
+	for _, in := range r.insts {
+		if ev.iface && ev.name == in.cfg.Interface {
+			r.apply(in, now, in.m.SetInterface(now, ev.up))
+		}
+		r.apply(in, now, in.m.SetTrack(now, ev.iface, ev.name, ev.up))
 	}
 }
 
@@ -363,6 +382,9 @@ func (r *runner) transition(in *instance, now time.Time, t vrrp.Transition, foll
 	r.log.Info(fmt.Sprintf("(%s) Entering %v STATE", in.cfg.Name, t.To), "instance", in.cfg.Name, "from", t.From.String(),
 		"to", t.To.String(), "reason", t.Reason, "priority", t.Priority)
 	r.notify(in.cfg.Notify, "INSTANCE", in.cfg.Name, t.To, t.Priority)
+	if r.opts.Status != nil {
+		r.opts.Status.update(r.insts) // before OnState, so a callback sees the new state
+	}
 	if r.opts.OnState != nil {
 		r.opts.OnState(StateChange{Instance: in.cfg.Name, Old: t.From, New: t.To, Reason: t.Reason, Priority: t.Priority, Time: now})
 	}

@@ -119,25 +119,16 @@ func ifaceUp(name string) bool {
 	return err == nil && ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagRunning != 0
 }
 
-// watchInterfaces polls the state of the named interfaces and reports changes.
-func watchInterfaces(ctx context.Context, names []string, every time.Duration, out chan<- trackEvent) {
-	state := map[string]bool{}
+// pollInterfaces compares the named interfaces' state with last and returns
+// the changes. It runs on Run's own goroutine, so that a runner started
+// inside a network namespace (on a locked thread) looks at that namespace.
+func pollInterfaces(last map[string]bool, names []string) []trackEvent {
+	var evs []trackEvent
 	for _, n := range names {
-		state[n] = true // machines start assuming their interfaces are up
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		for _, n := range names {
-			if up := ifaceUp(n); up != state[n] {
-				state[n] = up
-				send(ctx, out, trackEvent{iface: true, name: n, up: up})
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		if up := ifaceUp(n); up != last[n] {
+			last[n] = up
+			evs = append(evs, trackEvent{iface: true, name: n, up: up})
 		}
 	}
+	return evs
 }
