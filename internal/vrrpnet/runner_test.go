@@ -3,6 +3,7 @@ package vrrpnet_test
 import (
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,5 +156,55 @@ func TestPrivilegedNotifyTrackSyncGroup(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "interface trk0 down") {
 		t.Errorf("govs did not log the fault reason:\n%s", p.out.String())
+	}
+}
+
+// A partition makes two masters; when it heals, the higher-priority master
+// asserts itself at once (advert + gratuitous ARP on the lower-priority advert)
+// and the client's ARP entry follows it without the client sending anything.
+func TestPrivilegedSplitBrainHeals(t *testing.T) {
+	netnstest.RequireRoot(t)
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("needs nft")
+	}
+	l := newLab(t)
+	fast := 100 * time.Millisecond
+	side{version: 3, interval: fast, vrid: 51, prio: 150, master: true}.run(t, l.a, l.b)
+	if _, ok := waitVIP(t, l.a, true, 3*time.Second); !ok {
+		t.Fatal("a never became MASTER")
+	}
+	side{version: 3, interval: fast, vrid: 51, prio: 100}.run(t, l.b, l.a)
+	time.Sleep(500 * time.Millisecond)
+	// Partition a from everyone, keeping its carrier (no FAULT).
+	l.br.MustRun("nft", "add table bridge part")
+	l.br.MustRun("nft", "add chain bridge part filt { type filter hook forward priority 0 ; }")
+	l.br.MustRun("nft", "add rule bridge part filt iifname pa drop")
+	l.br.MustRun("nft", "add rule bridge part filt oifname pa drop")
+	if _, ok := waitVIP(t, l.b, true, 2*time.Second); !ok {
+		t.Fatal("b did not become MASTER during the partition")
+	}
+	if !hasVIP(t, l.a) {
+		t.Fatal("a left MASTER during the partition")
+	}
+	l.client.ns.MustRun("ping", "-c1", "-W2", vipAddr)
+	if mac := clientNeighMAC(t, l); mac != l.b.mac {
+		t.Fatalf("client resolves the VIP to %q during the partition, want b %s", mac, l.b.mac)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the neighbour lock time
+	healed := time.Now()
+	l.br.MustRun("nft", "delete table bridge part")
+	if _, ok := waitVIP(t, l.b, false, 2*time.Second); !ok {
+		t.Fatal("b kept the VIP after the partition healed")
+	}
+	end := time.Now().Add(2 * time.Second)
+	for clientNeighMAC(t, l) != l.a.mac && time.Now().Before(end) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if mac := clientNeighMAC(t, l); mac != l.a.mac {
+		t.Fatalf("client still resolves the VIP to %q after the heal, want a %s", mac, l.a.mac)
+	}
+	t.Logf("client moved back to a %v after the heal", time.Since(healed))
+	if !hasVIP(t, l.a) {
+		t.Fatal("a is not MASTER after the heal")
 	}
 }
