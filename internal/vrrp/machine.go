@@ -72,17 +72,16 @@ func (Log) isAction()        {}
 // Receive-rule errors: Machine.Receive returns them (wrapped) for adverts it
 // drops. None of them changes state.
 var (
-	ErrOtherVRID      = errors.New("advert for another virtual router id")
-	ErrTTL            = errors.New("TTL/hop limit is not 255")
-	ErrWrongVersion   = errors.New("wrong VRRP version")
-	ErrAuthType       = errors.New("authentication type mismatch")
-	ErrAuthPass       = errors.New("invalid password")
-	ErrInterval       = errors.New("advertisement interval mismatch")
-	ErrUnicast        = errors.New("multicast/unicast mismatch")
-	ErrUnknownPeer    = errors.New("advert from an address that is not a unicast peer")
-	ErrNotRunning     = errors.New("instance is not in BACKUP or MASTER state")
-	ErrOwnAdvert      = errors.New("advert from our own address")
-	errDecodeCategory = errors.New("decode")
+	ErrOtherVRID    = errors.New("advert for another virtual router id")
+	ErrTTL          = errors.New("TTL/hop limit is not 255")
+	ErrWrongVersion = errors.New("wrong VRRP version")
+	ErrAuthType     = errors.New("authentication type mismatch")
+	ErrAuthPass     = errors.New("invalid password")
+	ErrInterval     = errors.New("advertisement interval mismatch")
+	ErrUnicast      = errors.New("multicast/unicast mismatch")
+	ErrUnknownPeer  = errors.New("advert from an address that is not a unicast peer")
+	ErrNotRunning   = errors.New("instance is not in BACKUP or MASTER state")
+	ErrOwnAdvert    = errors.New("advert from our own address")
 )
 
 // Received is an advert as the socket delivered it.
@@ -446,7 +445,7 @@ func (m *Machine) drop(err error, format string, args ...any) error {
 
 // CountDecodeError counts a packet that did not even decode (checksum, length).
 func (m *Machine) CountDecodeError(err error) {
-	m.stats.Dropped[errDecodeCategory.Error()+": "+rootError(err).Error()]++
+	m.stats.Dropped["decode: "+rootError(err).Error()]++
 }
 
 func rootError(err error) error {

@@ -552,3 +552,13 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+func TestCountDecodeError(t *testing.T) {
+	m := newTestMachine(t, nil)
+	_, err := Decode([]byte{0x21, 51, 100}, peerIP, MulticastIPv4)
+	m.CountDecodeError(err)
+	m.CountDecodeError(err)
+	if n := m.Stats().Dropped["decode: "+ErrShort.Error()]; n != 2 {
+		t.Fatalf("counted %d, want 2: %v", n, m.Stats().Dropped)
+	}
+}
