@@ -130,6 +130,9 @@ type Machine struct {
 
 	ifaceUp    bool
 	groupFault bool
+	// warned remembers mismatches already logged per sender, as keepalived
+	// rate-limits them, so a 100 ms advert stream does not flood the log.
+	warned map[string]bool
 	tracks     map[string]*trackState
 
 	stats Stats
@@ -150,6 +153,7 @@ func NewMachine(cfg InstanceConfig, primary netip.Addr) (*Machine, error) {
 		masterAdverInt: cfg.Interval,
 		ifaceUp:        true,
 		tracks:         map[string]*trackState{},
+		warned:         map[string]bool{},
 		stats:          Stats{Dropped: map[string]uint64{}},
 	}
 	if cfg.AuthPass != "" {
@@ -485,7 +489,7 @@ func (m *Machine) check(r Received) ([]Action, error) {
 		if p.Interval != m.cfg.Interval {
 			return nil, m.drop(ErrInterval, "from %v: mine=%v received=%v (VRRPv2 drops it)", r.Src, m.cfg.Interval, p.Interval)
 		}
-	} else if p.Interval != m.cfg.Interval {
+	} else if p.Interval != m.cfg.Interval && m.warnOnce("interval", r.Src) {
 		acts = append(acts, Log{Msg: fmt.Sprintf("advertisement interval mismatch with %v: ours %v, received %v (VRRPv3 follows the master)", r.Src, m.cfg.Interval, p.Interval)})
 	}
 	if r.Dst.IsMulticast() == m.unicast {
@@ -494,10 +498,23 @@ func (m *Machine) check(r Received) ([]Action, error) {
 	if m.unicast && !containsAddr(m.cfg.UnicastPeers, r.Src) {
 		return nil, m.drop(ErrUnknownPeer, "%v", r.Src)
 	}
-	if len(p.Addresses) != len(m.cfg.VIPs) {
+	if len(p.Addresses) != len(m.cfg.VIPs) && m.warnOnce("count", r.Src) {
 		acts = append(acts, Log{Msg: fmt.Sprintf("expected %d VIPs but received %d from %v", len(m.cfg.VIPs), len(p.Addresses), r.Src)})
 	}
 	return acts, nil
+}
+
+// warnOnce reports whether a mismatch of this kind from src is new.
+func (m *Machine) warnOnce(kind string, src netip.Addr) bool {
+	k := kind + " " + src.String()
+	if m.warned[k] {
+		return false
+	}
+	if len(m.warned) > 64 { // bounded: forget everything rather than grow
+		clear(m.warned)
+	}
+	m.warned[k] = true
+	return true
 }
 
 func containsAddr(as []netip.Addr, a netip.Addr) bool {

@@ -332,6 +332,9 @@ func TestV3FollowsMasterInterval(t *testing.T) {
 	if _, ok := has[Log](acts); !ok {
 		t.Errorf("interval mismatch not logged: %v", acts)
 	}
+	if acts, _ := m.Receive(t0, r); len(acts) != 0 {
+		t.Errorf("interval mismatch logged again: %v", acts)
+	}
 	if want := 600*time.Millisecond + 200*time.Millisecond*156/256; m.Deadline().Sub(t0) != want {
 		t.Fatalf("down timer %v, want %v", m.Deadline().Sub(t0), want)
 	}
