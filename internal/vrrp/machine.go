@@ -133,7 +133,7 @@ type Machine struct {
 	// warned remembers mismatches already logged per sender, as keepalived
 	// rate-limits them, so a 100 ms advert stream does not flood the log.
 	warned map[string]bool
-	tracks     map[string]*trackState
+	tracks map[string]*trackState
 
 	stats Stats
 }
