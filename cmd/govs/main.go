@@ -23,6 +23,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "version", summary: "print the govs version", run: runVersion},
+		{name: "lab", summary: "build the scenario in network namespaces (up, down, status)", run: runLab},
 		{name: "realserver", summary: "prepare this host as a DR/TUN real server (up, down, status)", run: runRealserver},
 	}
 }
