@@ -230,3 +230,52 @@ func TestPrivilegedLabBuiltinWebServer(t *testing.T) {
 	}
 	assertGone(t, name, st.Processes)
 }
+
+// TestPrivilegedLabDRPath checks the scenario's whole DR path in the lab with
+// a stand-in for the director's data plane: dir1 owns the VIP (as the VRRP
+// master would), and an nftables rule on the LAN bridge rewrites the
+// destination MAC of frames for VIP:80 from dir1's to web2's — what the
+// director does. The client's request to the router's public address must be
+// answered by web2, directly through the router (no masquerade, the router's
+// conntrack reverses the DNAT), and the router must have learnt dir1's MAC
+// for the VIP (the web servers' arp_ignore at work).
+func TestPrivilegedLabDRPath(t *testing.T) {
+	netnstest.RequireRoot(t)
+	requireNginx(t)
+	name := labName(t)
+	upForTest(t, Options{Name: name, Webs: 2, WebServer: WebNginx})
+	topo := Topology{Name: name, Webs: 2}
+	mac := func(role string) string {
+		return strings.TrimSpace(nsOut(t, topo.NS(role), "cat", "/sys/class/net/eth0/address"))
+	}
+	dir1, web2 := mac("dir1"), mac("web2")
+	nsOut(t, topo.NS("dir1"), "ip", "addr", "add", VIP.String()+"/32", "dev", "eth0")
+	rules := filepath.Join(t.TempDir(), "dr.nft")
+	ruleset := `table bridge govs_dr {
+    chain pre {
+        type filter hook prerouting priority 0; policy accept;
+        ether daddr ` + dir1 + ` ip daddr 198.18.0.100 tcp dport 80 ether daddr set ` + web2 + `
+        ether saddr ` + web2 + ` ip saddr 198.18.0.100 tcp sport 80 counter name direct_replies
+    }
+    counter direct_replies {
+    }
+}
+`
+	if err := os.WriteFile(rules, []byte(ruleset), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nsOut(t, topo.NS("lan"), "nft", "-f", rules)
+
+	for i := range 3 {
+		body, err := Fetch(topo.NS("client"), PublicIP, Port, 3*time.Second)
+		if err != nil || body != "web2\n" {
+			t.Fatalf("request %d to the public address: %q, %v", i, body, err)
+		}
+	}
+	if out := nsOut(t, topo.NS("router"), "ip", "neigh", "show", VIP.String()); !strings.Contains(out, dir1) {
+		t.Errorf("router's neighbour entry for the VIP is not dir1 (%s): %q", dir1, out)
+	}
+	if out := nsOut(t, topo.NS("lan"), "nft", "list", "counter", "bridge", "govs_dr", "direct_replies"); !strings.Contains(out, "packets ") || strings.Contains(out, "packets 0 ") {
+		t.Errorf("no reply went from web2 straight to the router:\n%s", out)
+	}
+}
