@@ -156,3 +156,30 @@ func TestPrivilegedARPIgnore(t *testing.T) {
 		return err
 	})
 }
+
+// TestPrivilegedNDPIgnoresIPv6VIP backs the claim that IPv6 needs no sysctl:
+// after up, a neighbour on the link cannot resolve the VIP (Linux answers
+// solicitations only for addresses on the receiving interface), while it
+// resolves the server's own address.
+func TestPrivilegedNDPIgnoresIPv6VIP(t *testing.T) {
+	netnstest.RequireRoot(t)
+	client := netnstest.NewNS(t, "rs6cli")
+	server := netnstest.NewNS(t, "rs6srv")
+	netnstest.Veth(t, client, "eth0", server, "eth0")
+	client.MustRun("ip", "addr", "add", "2001:db8::1/64", "dev", "eth0", "nodad")
+	server.MustRun("ip", "addr", "add", "2001:db8::2/64", "dev", "eth0", "nodad")
+	state := filepath.Join(t.TempDir(), "realserver.json")
+	inNS(t, server, state, func(m *Manager) error {
+		_, err := m.Up(vips(ModeDR, "2001:db8::100"))
+		return err
+	})
+	if _, err := client.Run("ping", "-6", "-c", "1", "-W", "2", "2001:db8::2"); err != nil {
+		t.Fatalf("server's own address: %v", err)
+	}
+	if out, err := client.Run("ping", "-6", "-c", "1", "-W", "1", "2001:db8::100"); err == nil {
+		t.Fatalf("the VIP answered from the link:\n%s", out)
+	}
+	if out := client.MustRun("ip", "-6", "neigh", "show", "2001:db8::100"); strings.Contains(out, "lladdr") {
+		t.Errorf("client resolved the VIP: %s", out)
+	}
+}
