@@ -172,7 +172,10 @@ func (b *builder) build() error {
 		// inherits it from "default": DR replies take an asymmetric path.
 		for _, cmd := range [][]string{
 			{"ip", "link", "set", "lo", "up"},
-			{"sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"},
+			{"sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0",
+				// No duplicate address detection: the lab's addresses are
+				// unique by construction, and DAD would delay them by seconds.
+				"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"},
 		} {
 			if err := nsRun(ns, cmd...); err != nil {
 				return err
@@ -205,11 +208,12 @@ func (b *builder) build() error {
 			return err
 		}
 		addr, _ := t.LANAddr(role)
-		if err := nsRun(t.NS(role), "ip", "addr", "add", netip.PrefixFrom(addr, LANNet.Bits()).String(), "dev", dev); err != nil {
+		addr6, _ := t.LANAddr6(role)
+		if err := addAddrs(t.NS(role), dev, netip.PrefixFrom(addr, LANNet.Bits()), netip.PrefixFrom(addr6, LANNet6.Bits())); err != nil {
 			return err
 		}
 		if role != "router" {
-			if err := nsRun(t.NS(role), "ip", "route", "add", "default", "via", RouterLAN.String()); err != nil {
+			if err := defaultRoutes(t.NS(role), RouterLAN, RouterLAN6); err != nil {
 				return err
 			}
 		}
@@ -221,20 +225,20 @@ func (b *builder) build() error {
 	if err := b.veth(t.NS("client"), "eth0", t.NS("router"), "pub0"); err != nil {
 		return err
 	}
-	if err := nsRun(t.NS("client"), "ip", "addr", "add", netip.PrefixFrom(ClientIP, PublicNet.Bits()).String(), "dev", "eth0"); err != nil {
+	if err := addAddrs(t.NS("client"), "eth0", netip.PrefixFrom(ClientIP, PublicNet.Bits()), netip.PrefixFrom(ClientIP6, PublicNet6.Bits())); err != nil {
 		return err
 	}
-	if err := nsRun(t.NS("client"), "ip", "route", "add", "default", "via", PublicIP.String()); err != nil {
+	if err := defaultRoutes(t.NS("client"), PublicIP, PublicIP6); err != nil {
 		return err
 	}
-	if err := nsRun(t.NS("router"), "ip", "addr", "add", netip.PrefixFrom(PublicIP, PublicNet.Bits()).String(), "dev", "pub0"); err != nil {
+	if err := addAddrs(t.NS("router"), "pub0", netip.PrefixFrom(PublicIP, PublicNet.Bits()), netip.PrefixFrom(PublicIP6, PublicNet6.Bits())); err != nil {
 		return err
 	}
 
 	if err := b.step("router"); err != nil {
 		return err
 	}
-	if err := nsRun(t.NS("router"), "sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
+	if err := nsRun(t.NS("router"), "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
 		return err
 	}
 	rules := filepath.Join(b.opts.StateDir, "router.nft")
@@ -250,7 +254,7 @@ func (b *builder) build() error {
 		if err := b.step("director " + d); err != nil {
 			return err
 		}
-		if err := nsRun(t.NS(d), "sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
+		if err := nsRun(t.NS(d), "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"); err != nil {
 			return err
 		}
 		conf, err := t.KeepalivedConf(d)
@@ -292,6 +296,24 @@ func (b *builder) build() error {
 	return nil
 }
 
+// addAddrs adds prefixes to dev in ns.
+func addAddrs(ns, dev string, prefixes ...netip.Prefix) error {
+	for _, p := range prefixes {
+		if err := nsRun(ns, "ip", "addr", "add", p.String(), "dev", dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// defaultRoutes sets the IPv4 and IPv6 default routes of ns.
+func defaultRoutes(ns string, gw4, gw6 netip.Addr) error {
+	if err := nsRun(ns, "ip", "route", "add", "default", "via", gw4.String()); err != nil {
+		return err
+	}
+	return nsRun(ns, "ip", "-6", "route", "add", "default", "via", gw6.String())
+}
+
 // veth connects aDev in namespace a with bDev in namespace b, created inside
 // the namespaces (the host's own namespace is never touched), and applies
 // the settings an XDP data plane on veths needs: TX checksum offload off
@@ -323,7 +345,7 @@ func (b *builder) web(role string) error {
 		}
 		defer h.Close()
 		m := &realserver.Manager{Host: h, StatePath: rsState}
-		_, err = m.Up([]realserver.VIP{{Addr: VIP, Mode: realserver.ModeDR}})
+		_, err = m.Up([]realserver.VIP{{Addr: VIP, Mode: realserver.ModeDR}, {Addr: VIP6, Mode: realserver.ModeDR}})
 		return err
 	}); err != nil {
 		return fmt.Errorf("prepare real server %s: %w", role, err)
@@ -638,7 +660,7 @@ func Fetch(ns string, addr netip.Addr, port int, timeout time.Duration) (string,
 		if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", addr); err != nil {
+		if _, err := fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", netip.AddrPortFrom(addr, uint16(port))); err != nil {
 			return err
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,25 +102,29 @@ func TestPrivilegedLabUpDown(t *testing.T) {
 
 	// Client → router → LAN → each web server, and back directly.
 	for _, w := range topo.WebRoles() {
-		addr, _ := topo.LANAddr(w)
-		body, err := Fetch(topo.NS("client"), addr, Port, 3*time.Second)
-		if err != nil {
-			t.Errorf("HTTP to %s: %v", w, err)
-		} else if body != w+"\n" {
-			t.Errorf("HTTP to %s answered %q", w, body)
+		a4, _ := topo.LANAddr(w)
+		a6, _ := topo.LANAddr6(w)
+		for _, addr := range []netip.Addr{a4, a6} {
+			body, err := Fetch(topo.NS("client"), addr, Port, 3*time.Second)
+			if err != nil {
+				t.Errorf("HTTP to %s at %s: %v", w, addr, err)
+			} else if body != w+"\n" {
+				t.Errorf("HTTP to %s at %s answered %q", w, addr, body)
+			}
 		}
 	}
 	// Each web server reaches the router's public side (its default route).
 	for _, w := range topo.WebRoles() {
 		nsOut(t, topo.NS(w), "ping", "-c", "1", "-W", "2", PublicIP.String())
+		nsOut(t, topo.NS(w), "ping", "-6", "-c", "1", "-W", "2", PublicIP6.String())
 	}
-	if out := nsOut(t, topo.NS("router"), "nft", "list", "table", "ip", NftTable); !strings.Contains(out, "dnat to 198.18.0.100:80") ||
-		!strings.Contains(out, "203.0.113.1") || strings.Contains(out, "masquerade") {
+	if out := nsOut(t, topo.NS("router"), "nft", "list", "table", "inet", NftTable); !strings.Contains(out, "dnat ip to 198.18.0.100:80") ||
+		!strings.Contains(out, "dnat ip6 to [2001:db8:18::100]:80") || !strings.Contains(out, "203.0.113.1") || strings.Contains(out, "masquerade") {
 		t.Errorf("router rules:\n%s", out)
 	}
 	// Web servers are DR real servers.
 	for _, w := range topo.WebRoles() {
-		if out := nsOut(t, topo.NS(w), "ip", "-o", "addr", "show", "dev", "lo"); !strings.Contains(out, "198.18.0.100/32") {
+		if out := nsOut(t, topo.NS(w), "ip", "-o", "addr", "show", "dev", "lo"); !strings.Contains(out, "198.18.0.100/32") || !strings.Contains(out, "2001:db8:18::100/128") {
 			t.Errorf("%s: VIP not on lo:\n%s", w, out)
 		}
 		if out := nsOut(t, topo.NS(w), "sysctl", "-n", "net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce"); strings.Fields(out)[0] != "1" || strings.Fields(out)[1] != "2" {
@@ -250,12 +255,15 @@ func TestPrivilegedLabDRPath(t *testing.T) {
 	}
 	dir1, web2 := mac("dir1"), mac("web2")
 	nsOut(t, topo.NS("dir1"), "ip", "addr", "add", VIP.String()+"/32", "dev", "eth0")
+	nsOut(t, topo.NS("dir1"), "ip", "addr", "add", VIP6.String()+"/128", "dev", "eth0", "nodad")
 	rules := filepath.Join(t.TempDir(), "dr.nft")
 	ruleset := `table bridge govs_dr {
     chain pre {
         type filter hook prerouting priority 0; policy accept;
         ether daddr ` + dir1 + ` ip daddr 198.18.0.100 tcp dport 80 ether daddr set ` + web2 + `
+        ether daddr ` + dir1 + ` ip6 daddr 2001:db8:18::100 tcp dport 80 ether daddr set ` + web2 + `
         ether saddr ` + web2 + ` ip saddr 198.18.0.100 tcp sport 80 counter name direct_replies
+        ether saddr ` + web2 + ` ip6 saddr 2001:db8:18::100 tcp sport 80 counter name direct_replies
     }
     counter direct_replies {
     }
@@ -266,14 +274,18 @@ func TestPrivilegedLabDRPath(t *testing.T) {
 	}
 	nsOut(t, topo.NS("lan"), "nft", "-f", rules)
 
-	for i := range 3 {
-		body, err := Fetch(topo.NS("client"), PublicIP, Port, 3*time.Second)
-		if err != nil || body != "web2\n" {
-			t.Fatalf("request %d to the public address: %q, %v", i, body, err)
+	for _, public := range []netip.Addr{PublicIP, PublicIP6} {
+		for i := range 3 {
+			body, err := Fetch(topo.NS("client"), public, Port, 3*time.Second)
+			if err != nil || body != "web2\n" {
+				t.Fatalf("request %d to %s: %q, %v", i, public, body, err)
+			}
 		}
 	}
-	if out := nsOut(t, topo.NS("router"), "ip", "neigh", "show", VIP.String()); !strings.Contains(out, dir1) {
-		t.Errorf("router's neighbour entry for the VIP is not dir1 (%s): %q", dir1, out)
+	for _, vip := range []netip.Addr{VIP, VIP6} {
+		if out := nsOut(t, topo.NS("router"), "ip", "neigh", "show", vip.String()); !strings.Contains(out, dir1) {
+			t.Errorf("router's neighbour entry for %s is not dir1 (%s): %q", vip, dir1, out)
+		}
 	}
 	if out := nsOut(t, topo.NS("lan"), "nft", "list", "counter", "bridge", "govs_dr", "direct_replies"); !strings.Contains(out, "packets ") || strings.Contains(out, "packets 0 ") {
 		t.Errorf("no reply went from web2 straight to the router:\n%s", out)

@@ -10,6 +10,9 @@
 //	                                   ├── web1    198.18.0.21 (VIP on lo)
 //	                                   └── webN    198.18.0.20+N
 //
+// The same in IPv6: public 2001:db8:113::/64 (router ::1, client ::10), LAN
+// 2001:db8:18::/64 (router ::1, dir1 ::11, web1 ::21, VIP 2001:db8:18::100).
+//
 // Every namespace of lab NAME is called govs-lab-NAME-ROLE, so Down finds
 // them even without the state file. This file holds the pure part: names,
 // addresses and generated configuration; lab.go does the work.
@@ -30,6 +33,13 @@ var (
 	LANNet    = netip.MustParsePrefix("198.18.0.0/24")
 	RouterLAN = netip.MustParseAddr("198.18.0.1")
 	VIP       = netip.MustParseAddr("198.18.0.100")
+
+	PublicNet6 = netip.MustParsePrefix("2001:db8:113::/64")
+	PublicIP6  = netip.MustParseAddr("2001:db8:113::1")
+	ClientIP6  = netip.MustParseAddr("2001:db8:113::10")
+	LANNet6    = netip.MustParsePrefix("2001:db8:18::/64")
+	RouterLAN6 = netip.MustParseAddr("2001:db8:18::1")
+	VIP6       = netip.MustParseAddr("2001:db8:18::100")
 )
 
 // Port is the forwarded service port.
@@ -101,6 +111,18 @@ func (t Topology) LANAddr(role string) (netip.Addr, bool) {
 		return netip.AddrFrom4([4]byte{198, 18, 0, byte(20 + n)}), true
 	}
 	return netip.Addr{}, false
+}
+
+// LANAddr6 returns the IPv6 LAN address of a role: the IPv4 address's last
+// number written in the last group (198.18.0.21 is 2001:db8:18::21), so the
+// two are easy to match by eye.
+func (t Topology) LANAddr6(role string) (netip.Addr, bool) {
+	a4, ok := t.LANAddr(role)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	a6, err := netip.ParseAddr(fmt.Sprintf("2001:db8:18::%d", a4.As4()[3]))
+	return a6, err == nil
 }
 
 // LANRoles lists the roles with a port on the LAN bridge.
@@ -187,6 +209,7 @@ http {
     scgi_temp_path %[4]s/scgi;
     server {
         listen %[5]d default_server;
+        listen [::]:%[5]d default_server;
         default_type text/plain;
         add_header X-Server %[1]s;
         location / {
@@ -198,17 +221,18 @@ http {
 }
 
 // NftRuleset returns the router's nftables ruleset: TCP 80 to the public
-// address is forwarded (DNAT) to the VIP. There is no masquerading: web
+// address is forwarded (DNAT) to the VIP, for IPv4 and IPv6. There is no masquerading: web
 // servers answer clients directly through the router, whose connection
 // tracking reverses the DNAT on the way back.
 func NftRuleset(table string) string {
-	return fmt.Sprintf(`table ip %[1]s {
+	return fmt.Sprintf(`table inet %[1]s {
     chain prerouting {
         type nat hook prerouting priority dstnat; policy accept;
-        ip daddr %[2]s tcp dport %[4]d dnat to %[3]s:%[4]d
+        ip daddr %[2]s tcp dport %[4]d dnat ip to %[3]s:%[4]d
+        ip6 daddr %[5]s tcp dport %[4]d dnat ip6 to [%[6]s]:%[4]d
     }
 }
-`, table, PublicIP, VIP, Port)
+`, table, PublicIP, VIP, Port, PublicIP6, VIP6)
 }
 
 // NftTable is the name of the router's nftables table.

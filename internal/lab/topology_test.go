@@ -44,6 +44,9 @@ func TestNamesAndAddresses(t *testing.T) {
 			t.Errorf("%s outside the LAN", a)
 		}
 	}
+	if a, ok := topo.LANAddr6("web3"); !ok || a.String() != "2001:db8:18::23" || !LANNet6.Contains(a) {
+		t.Errorf("LANAddr6(web3) = %s %v", a, ok)
+	}
 	for _, role := range []string{"client", "lan", "web4", "web0", "dir3", "webx"} {
 		if a, ok := topo.LANAddr(role); ok {
 			t.Errorf("LANAddr(%s) = %s, want none", role, a)
@@ -88,7 +91,7 @@ func TestKeepalivedConf(t *testing.T) {
 
 func TestNftRuleset(t *testing.T) {
 	rs := NftRuleset(NftTable)
-	if !strings.Contains(rs, "dnat to 198.18.0.100:80") || strings.Contains(rs, "masquerade") {
+	if !strings.Contains(rs, "dnat ip to 198.18.0.100:80") || !strings.Contains(rs, "dnat ip6 to [2001:db8:18::100]:80") || strings.Contains(rs, "masquerade") {
 		t.Errorf("ruleset:\n%s", rs)
 	}
 }
