@@ -274,7 +274,13 @@ func (b *builder) build() error {
 			for i, a := range b.opts.DirectorCmd {
 				argv[i] = strings.NewReplacer("{conf}", path, "{govs}", b.opts.Govs).Replace(a)
 			}
-			if err := b.start(d, path, argv); err != nil {
+			// The marker must survive in /proc/PID/cmdline: the conf path
+			// when the command names it, else the whole command.
+			marker := path
+			if !strings.Contains(strings.Join(argv, " "), path) {
+				marker = strings.Join(argv, " ")
+			}
+			if err := b.start(d, marker, argv); err != nil {
 				return err
 			}
 		}

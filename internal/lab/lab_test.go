@@ -224,11 +224,27 @@ func TestPrivilegedLabBuiltinWebServer(t *testing.T) {
 		t.Fatalf("build govs: %v\n%s", err, out)
 	}
 	name := labName(t)
-	st := upForTest(t, Options{Name: name, Webs: 1, WebServer: WebBuiltin, Govs: govs})
+	// The director hook starts a stand-in (another built-in web server on a
+	// spare port) in each director namespace, naming the generated conf.
+	st := upForTest(t, Options{Name: name, Webs: 1, WebServer: WebBuiltin, Govs: govs,
+		DirectorCmd: []string{"{govs}", "lab", "webserver", "--name", "director", "--listen", "127.0.0.1:8080", "--state-dir={conf}"}})
 	topo := Topology{Name: name, Webs: 1}
 	addr, _ := topo.LANAddr("web1")
 	if body, err := Fetch(topo.NS("client"), addr, Port, 3*time.Second); err != nil || body != "web1\n" {
 		t.Errorf("HTTP to web1: %q, %v", body, err)
+	}
+	roles := map[string]bool{}
+	for _, p := range st.Processes {
+		roles[p.Role] = true
+		if !alive(p.PID, p.Marker) {
+			t.Errorf("%s (pid %d, marker %q) is not running", p.Role, p.PID, p.Marker)
+		}
+	}
+	if !roles["dir1"] || !roles["dir2"] || !roles["web1"] {
+		t.Errorf("recorded processes %+v, want dir1, dir2 and web1", st.Processes)
+	}
+	if !strings.Contains(st.Processes[0].Marker, "dir1-keepalived.conf") {
+		t.Errorf("director marker %q does not name its conf", st.Processes[0].Marker)
 	}
 	if err := Down(name, filepath.Dir(st.Files["dir1"]), nil); err != nil {
 		t.Fatal(err)
