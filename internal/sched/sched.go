@@ -1,0 +1,112 @@
+// Package sched holds the scheduler logic that is computed in user space and
+// only looked up by the data plane: the names of the schedulers govs knows
+// and the weighted sequence that rr and wrr step through.
+package sched
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind is an LVS scheduler, as named by lb_algo / lvs_sched.
+type Kind string
+
+// Schedulers the data plane implements.
+const (
+	RoundRobin              Kind = "rr"
+	WeightedRoundRobin      Kind = "wrr"
+	LeastConnection         Kind = "lc"
+	WeightedLeastConnection Kind = "wlc"
+	SourceHash              Kind = "sh"
+	DestinationHash         Kind = "dh"
+	Maglev                  Kind = "mh"
+)
+
+// ipvsOnly are IPVS schedulers keepalived accepts that govs does not implement.
+var ipvsOnly = []string{"lblc", "lblcr", "sed", "nq", "fo", "ovf", "twos"}
+
+// ParseKind validates a scheduler name. Names IPVS knows but govs does not
+// implement get an error that says so, rather than "unknown".
+func ParseKind(name string) (Kind, error) {
+	switch k := Kind(strings.ToLower(name)); k {
+	case RoundRobin, WeightedRoundRobin, LeastConnection, WeightedLeastConnection, SourceHash, DestinationHash, Maglev:
+		return k, nil
+	}
+	for _, n := range ipvsOnly {
+		if strings.EqualFold(n, name) {
+			return "", fmt.Errorf("scheduler %q is an IPVS scheduler govs does not implement (use rr, wrr, lc, wlc, sh, dh or mh)", name)
+		}
+	}
+	return "", fmt.Errorf("unknown scheduler %q (want rr, wrr, lc, wlc, sh, dh or mh)", name)
+}
+
+// Weighted reports whether the scheduler honours weights beyond "zero or not".
+// rr gives every server with weight > 0 the same share, as IPVS does.
+func (k Kind) Weighted() bool { return k != RoundRobin }
+
+// MaxSequence bounds the length of a weighted sequence; weights whose sum
+// (after dividing by their gcd) exceeds it are scaled down proportionally.
+const MaxSequence = 1 << 16
+
+// WeightedSequence returns the order in which weighted round robin visits
+// servers: indices into weights, each appearing in proportion to its weight,
+// interleaved the way IPVS's wrr does (the heaviest servers first in every
+// pass, then servers join as the current weight drops). Servers with weight
+// 0 never appear; the result is empty when every weight is 0.
+func WeightedSequence(weights []uint32) []int {
+	ws := normalise(weights)
+	var total, maxW uint64
+	for _, w := range ws {
+		total += w
+		maxW = max(maxW, w)
+	}
+	if total == 0 {
+		return nil
+	}
+	seq := make([]int, 0, total)
+	// Pass cw = maxW, maxW-1, ..., 1: a server is picked in every pass whose
+	// current weight is at most its own weight, so it appears w times.
+	for cw := maxW; cw >= 1; cw-- {
+		for i, w := range ws {
+			if w >= cw {
+				seq = append(seq, i)
+			}
+		}
+	}
+	return seq
+}
+
+// normalise divides weights by their gcd and, if the sequence would still
+// be longer than MaxSequence, scales them down keeping every non-zero weight
+// at least 1.
+func normalise(weights []uint32) []uint64 {
+	ws := make([]uint64, len(weights))
+	var g, total uint64
+	for i, w := range weights {
+		ws[i] = uint64(w)
+		g = gcd(g, uint64(w))
+	}
+	if g == 0 {
+		return ws
+	}
+	for i := range ws {
+		ws[i] /= g
+		total += ws[i]
+	}
+	if total <= MaxSequence {
+		return ws
+	}
+	for i, w := range ws {
+		if w > 0 {
+			ws[i] = max(1, w*(MaxSequence-uint64(len(ws)))/total)
+		}
+	}
+	return ws
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
