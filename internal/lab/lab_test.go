@@ -218,8 +218,12 @@ func TestPrivilegedLabDownWithoutStateFile(t *testing.T) {
 // (the fallback when nginx is missing), from a freshly built govs binary.
 func TestPrivilegedLabBuiltinWebServer(t *testing.T) {
 	netnstest.RequireRoot(t)
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go command to build govs")
+	}
 	govs := filepath.Join(t.TempDir(), "govs")
-	build := exec.Command("go", "build", "-o", govs, "github.com/govs/govs/cmd/govs")
+	build := exec.Command(goTool, "build", "-o", govs, "github.com/govs/govs/cmd/govs")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build govs: %v\n%s", err, out)
 	}
