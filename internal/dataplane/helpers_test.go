@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -215,5 +214,3 @@ func writePcap(t testing.TB, name string, frames ...[]byte) {
 	}
 	t.Logf("frames written to %s", path)
 }
-
-func hexdump(b []byte) string { return fmt.Sprintf("% x", b) }

@@ -41,7 +41,7 @@ type ServiceStats struct {
 // ICMP errors and fragments it forwarded.
 type GlobalStats struct {
 	PassNotIP, PassMalformed, PassNoService, PassFragmentMiss, PassICMP, PassIPv6Ext uint64
-	ICMPForwarded, FragmentsForwarded                                             uint64
+	ICMPForwarded, FragmentsForwarded                                                uint64
 }
 
 // Stats is a snapshot of all counters, summed over CPUs.
