@@ -75,6 +75,12 @@ static __always_inline void copy16(__u8 *dst, const void *src)
 	__builtin_memcpy(dst, src, 16);
 }
 
+static __always_inline int addr16_eq(const void *a, const void *b)
+{
+	const __u32 *x = a, *y = b;
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
 /* Reads the two ports at l4 (TCP and UDP both start with them). */
 static __always_inline int read_ports(void *l4, void *data_end, void *ip_end, __be16 *sport, __be16 *dport)
 {
@@ -97,6 +103,9 @@ static __always_inline int parse_icmp4_inner(void *inner, void *data_end, struct
 		return PARSE_MALFORMED;
 	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
 		return PARSE_OTHER;
+	/* The error must be addressed to the packet's sender (the VIP). */
+	if (iph->saddr != *(__be32 *)p->flow.dst)
+		return PARSE_OTHER;
 	void *l4 = inner + (iph->ihl & 0xf) * 4;
 	__be16 sport, dport;
 	if (read_ports(l4, data_end, data_end, &sport, &dport))
@@ -118,6 +127,8 @@ static __always_inline int parse_icmp6_inner(void *inner, void *data_end, struct
 	if (ip6->version != 6)
 		return PARSE_MALFORMED;
 	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
+		return PARSE_OTHER;
+	if (!addr16_eq(&ip6->saddr, p->flow.dst))
 		return PARSE_OTHER;
 	__be16 sport, dport;
 	if (read_ports(ip6 + 1, data_end, data_end, &sport, &dport))
