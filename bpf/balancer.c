@@ -125,7 +125,8 @@ static __always_inline __u32 pick_least(const struct svc_meta *m, int weighted)
 		if (id == 0 || w == 0)
 			continue;
 		__s64 *np = bpf_map_lookup_elem(&active_conns, &id);
-		__s64 n = np ? *np : 0;
+		__s64 *xp = bpf_map_lookup_elem(&expired_conns, &id);
+		__s64 n = (np ? *np : 0) - (xp ? *xp : 0);
 		if (n < 0)
 			n = 0;
 		if (!weighted)

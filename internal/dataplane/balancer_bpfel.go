@@ -132,6 +132,7 @@ type balancerSvcStats struct {
 const (
 	balancerMapActiveConns  = "active_conns"
 	balancerMapConns        = "conns"
+	balancerMapExpiredConns = "expired_conns"
 	balancerMapFrags        = "frags"
 	balancerMapGlobalStats  = "global_stats"
 	balancerMapPersist      = "persist"
@@ -198,6 +199,7 @@ type balancerProgramSpecs struct {
 type balancerMapSpecs struct {
 	ActiveConns  *ebpf.MapSpec `ebpf:"active_conns"`
 	Conns        *ebpf.MapSpec `ebpf:"conns"`
+	ExpiredConns *ebpf.MapSpec `ebpf:"expired_conns"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
 	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
@@ -240,6 +242,7 @@ func (o *balancerObjects) Close() error {
 type balancerMaps struct {
 	ActiveConns  *ebpf.Map `ebpf:"active_conns"`
 	Conns        *ebpf.Map `ebpf:"conns"`
+	ExpiredConns *ebpf.Map `ebpf:"expired_conns"`
 	Frags        *ebpf.Map `ebpf:"frags"`
 	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
 	Persist      *ebpf.Map `ebpf:"persist"`
@@ -258,6 +261,7 @@ func (m *balancerMaps) Close() error {
 	return _BalancerClose(
 		m.ActiveConns,
 		m.Conns,
+		m.ExpiredConns,
 		m.Frags,
 		m.GlobalStats,
 		m.Persist,

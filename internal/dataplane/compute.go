@@ -263,6 +263,7 @@ const (
 	realFlagTUN    = 1 << 0
 	realFlagV6     = 1 << 1
 	connFlagActive = 1 << 0
+	connFlagFin    = 1 << 1
 )
 
 func realEntry(s State, r Real) (balancerReal, error) {

@@ -17,7 +17,7 @@ func TestICMPFollowsEachFlow(t *testing.T) {
 	seen := map[int]bool{}
 	for i := 0; i < n; i++ {
 		p := flowN(i, 80)
-		act, out := runOut(t, d.Program(), icmp4FragNeeded(t, p.src, p.sport, 80))
+		act, out := runOut(t, d.program(), icmp4FragNeeded(t, p.src, p.sport, 80))
 		if r := realOf(t, act, out); r != flowsTo[i] {
 			t.Fatalf("ICMP for flow %d went to real %d, flow is on %d", i, r, flowsTo[i])
 		}
@@ -50,7 +50,7 @@ func TestApplyIsAtomicForPackets(t *testing.T) {
 		defer wg.Done()
 		for i := 0; !stop.Load(); i++ {
 			in := frame(t, flowN(i%50000, 80))
-			act, out := runOut(t, d.Program(), in)
+			act, out := runOut(t, d.program(), in)
 			if act != xdpTX || out[5] < 1 || out[5] > 3 {
 				bad.Store(actionNames[act])
 				return

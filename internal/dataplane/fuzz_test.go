@@ -27,7 +27,7 @@ func FuzzXDP(f *testing.F) {
 		if len(in) < 14 || len(in) > 4000 {
 			t.Skip("outside what BPF_PROG_TEST_RUN accepts for XDP")
 		}
-		act, out := runOut(t, d.Program(), in)
+		act, out := runOut(t, d.program(), in)
 		switch act {
 		case xdpPass, xdpDrop:
 			if !bytes.Equal(out, in) {

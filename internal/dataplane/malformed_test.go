@@ -48,7 +48,7 @@ func TestMalformedFrames(t *testing.T) {
 			if len(tc.in) < 14 {
 				t.Fatal("test frame shorter than Ethernet")
 			}
-			act, out := runOut(t, d.Program(), tc.in)
+			act, out := runOut(t, d.program(), tc.in)
 			if act != xdpPass || !bytes.Equal(out, tc.in) {
 				writePcap(t, "malformed", tc.in, out)
 				t.Fatalf("action %s (want PASS), output changed: %v", actionNames[act], !bytes.Equal(out, tc.in))

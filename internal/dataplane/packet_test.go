@@ -128,11 +128,11 @@ func TestPacketTable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := openDP(t, tc.state)
 			for _, b := range tc.before {
-				if act, _ := runOut(t, d.Program(), b); act != xdpTX {
+				if act, _ := runOut(t, d.program(), b); act != xdpTX {
 					t.Fatalf("setup frame: action %s, want TX", actionNames[act])
 				}
 			}
-			act, out := runOut(t, d.Program(), tc.in)
+			act, out := runOut(t, d.program(), tc.in)
 			want := tc.wantOut
 			if want == nil && tc.wantAct != xdpTX {
 				want = tc.in

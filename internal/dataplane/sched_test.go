@@ -17,7 +17,7 @@ func sendFlows(t *testing.T, d *Dataplane, n int, dport uint16) []int {
 	t.Helper()
 	got := make([]int, n)
 	for i := range got {
-		act, out := runOut(t, d.Program(), frame(t, flowN(i, dport)))
+		act, out := runOut(t, d.program(), frame(t, flowN(i, dport)))
 		got[i] = realOf(t, act, out)
 	}
 	return got
@@ -152,7 +152,7 @@ func TestWeightZeroKeepsExistingFlows(t *testing.T) {
 		t.Fatal("no flow on real 2 to begin with")
 	}
 	for i := flows; i < 2*flows; i++ {
-		act, out := runOut(t, d.Program(), frame(t, flowN(i, 80)))
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
 		if realOf(t, act, out) == 2 {
 			t.Fatal("new flow scheduled on a real with weight 0")
 		}
@@ -174,14 +174,14 @@ func TestLeastConnection(t *testing.T) {
 		if r == 1 {
 			p := flowN(i, 80)
 			p.syn, p.fin = false, true
-			act, out := runOut(t, d.Program(), frame(t, p))
+			act, out := runOut(t, d.program(), frame(t, p))
 			if realOf(t, act, out) != 1 {
 				t.Fatal("FIN of an established flow changed real")
 			}
 		}
 	}
 	for i := 100; i < 105; i++ {
-		act, out := runOut(t, d.Program(), frame(t, flowN(i, 80)))
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
 		if r := realOf(t, act, out); r != 1 {
 			t.Fatalf("new flow %d went to real %d after real 1's flows closed", i, r)
 		}
@@ -228,7 +228,7 @@ func TestPersistence(t *testing.T) {
 		return p
 	}
 	send := func(p pktSpec) int {
-		act, out := runOut(t, d.Program(), frame(t, p))
+		act, out := runOut(t, d.program(), frame(t, p))
 		return realOf(t, act, out)
 	}
 	first := send(clientFlow(1, 1000))
@@ -276,3 +276,66 @@ func TestPersistence(t *testing.T) {
 		t.Errorf("established flow moved from %d to %d", r, got)
 	}
 }
+
+func TestExpireConnections(t *testing.T) {
+	d := openDP(t, state(svc4(sched.LeastConnection, 80, reals4(1, 1)...)))
+	sendFlows(t, d, 10, 80)
+	active := func() (a, b int64) {
+		st, err := d.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Services[0].Reals[0].ActiveConns, st.Services[0].Reals[1].ActiveConns
+	}
+	if a, b := active(); a != 5 || b != 5 {
+		t.Fatalf("active %d/%d, want 5/5", a, b)
+	}
+	if n, err := d.ExpireConnections(); err != nil || n != 0 {
+		t.Fatalf("expired %d fresh connections (err %v)", n, err)
+	}
+	// Age every connection of real 1 past the TCP timeout, and drop one of
+	// real 2's as the LRU would.
+	var (
+		k       balancerFlow
+		v       balancerConn
+		aged    []balancerFlow
+		evicted bool
+	)
+	it := d.objs.Conns.Iterate()
+	var keys []balancerFlow
+	var vals []balancerConn
+	for it.Next(&k, &v) {
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	for i := range keys {
+		switch {
+		case vals[i].RealId == d.ids.real[realKey{vip4Key(), real4(1, 1).Addr}]:
+			vals[i].LastNs = monotonicNow(t) - uint64(defaultTCPTimeout.Nanoseconds()) - 1e9
+			if err := d.objs.Conns.Put(&keys[i], &vals[i]); err != nil {
+				t.Fatal(err)
+			}
+			aged = append(aged, keys[i])
+		case !evicted:
+			if err := d.objs.Conns.Delete(&keys[i]); err != nil {
+				t.Fatal(err)
+			}
+			evicted = true
+		}
+	}
+	n, err := d.ExpireConnections()
+	if err != nil || n != len(aged) || n != 5 {
+		t.Fatalf("expired %d (err %v), want 5", n, err)
+	}
+	if a, b := active(); a != 0 || b != 4 {
+		t.Fatalf("active %d/%d after expiry, want 0/4", a, b)
+	}
+	// lc now prefers real 1 for the next 4 flows.
+	for i := 1000; i < 1004; i++ {
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
+		if r := realOf(t, act, out); r != 1 {
+			t.Fatalf("new flow went to real %d, want 1 (fewest connections)", r)
+		}
+	}
+}
+
+func vip4Key() serviceKey { return svc4(sched.LeastConnection, 80).key() }

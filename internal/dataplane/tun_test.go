@@ -31,7 +31,7 @@ func TestTunnelEncapsulation(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := openDP(t, state(Service{Addr: tc.vip, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{tc.real}}))
 			in := frame(t, tc.in)
-			act, out := runOut(t, d.Program(), in)
+			act, out := runOut(t, d.program(), in)
 			if act != xdpTX {
 				t.Fatalf("action %s, want TX", actionNames[act])
 			}
