@@ -339,3 +339,61 @@ func TestExpireConnections(t *testing.T) {
 }
 
 func vip4Key() serviceKey { return svc4(sched.LeastConnection, 80).key() }
+
+func TestExactPortBeatsAnyPort(t *testing.T) {
+	d := openDP(t, state(
+		svc4(sched.Maglev, 0, real4(1, 1)),
+		svc4(sched.Maglev, 80, real4(2, 1)),
+	))
+	for _, tc := range []struct {
+		port uint16
+		want int
+	}{{80, 2}, {443, 1}, {8080, 1}} {
+		act, out := runOut(t, d.program(), frame(t, tcp4(1234, tc.port)))
+		if r := realOf(t, act, out); r != tc.want {
+			t.Errorf("port %d went to real %d, want %d", tc.port, r, tc.want)
+		}
+	}
+}
+
+func TestDestinationHash(t *testing.T) {
+	vipB := netip.MustParseAddr("198.18.0.101")
+	d := openDP(t, state(
+		svc4(sched.DestinationHash, 80, reals4(1, 1, 1)...),
+		Service{Addr: vipB, Port: 80, Protocol: TCP, Scheduler: sched.DestinationHash, Reals: reals4(1, 1, 1)},
+	))
+	// All clients of one VIP land on one real, whatever their address/port.
+	for _, vip := range []netip.Addr{vip4, vipB} {
+		first := 0
+		for i := 0; i < 500; i++ {
+			p := flowN(i, 80)
+			p.dst = vip
+			act, out := runOut(t, d.program(), frame(t, p))
+			r := realOf(t, act, out)
+			if first == 0 {
+				first = r
+			} else if r != first {
+				t.Fatalf("dh: flow %d to %s went to real %d, earlier ones to %d", i, vip, r, first)
+			}
+		}
+	}
+}
+
+func TestUDPPersistenceAndIPv6(t *testing.T) {
+	svc := Service{Addr: vip6, Port: 53, Protocol: UDP, Scheduler: sched.WeightedRoundRobin,
+		PersistenceTimeout: time.Minute, PersistenceBits: 64, Reals: []Real{real6(1, 1), real6(2, 1), real6(3, 1)}}
+	d := openDP(t, state(svc))
+	var first int
+	for i := 0; i < 30; i++ {
+		src := client6.As16()
+		src[15] = byte(i) // same /64
+		p := pktSpec{src: netip.AddrFrom16(src), dst: vip6, sport: uint16(5000 + i), dport: 53, proto: UDP}
+		act, out := runOut(t, d.program(), frame(t, p))
+		r := realOf(t, act, out)
+		if i == 0 {
+			first = r
+		} else if r != first {
+			t.Fatalf("IPv6 client %d of the same /64 went to real %d, persistence says %d", i, r, first)
+		}
+	}
+}
