@@ -95,6 +95,13 @@ func TestPacketTable(t *testing.T) {
 		wantOut []byte // nil: unchanged when PASS/DROP
 	}{
 		{name: "DR rewrites only MACs", state: one(sched.Maglev, 80), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
+		{name: "egress is the ingress interface: XDP_TX", state: func() State {
+			r := real4(1, 1)
+			r.Ifindex = 1 // a test run's ingress device is the namespace's lo
+			s := state(svc4(sched.Maglev, 80, r))
+			s.InterfaceMACs[1] = directorMAC
+			return s
+		}(), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
 		{name: "rr service", state: one(sched.RoundRobin, 80), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
 		{name: "wlc service", state: one(sched.WeightedLeastConnection, 80), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
 		{name: "other port passes", state: one(sched.Maglev, 443), in: syn, wantAct: xdpPass},
