@@ -57,6 +57,42 @@ int bench_gen(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
+struct fwd {
+	__u8 dst[6];
+	__u8 src[6];
+	__u32 ifindex;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fwd);
+} fwd_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} ports SEC(".maps");
+
+/* The least a forwarder can do: rewrite both MACs and redirect. The
+ * baseline govs's own lookups are measured against. */
+SEC("xdp")
+int bench_redirect(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct fwd *f = bpf_map_lookup_elem(&fwd_cfg, &zero);
+	if (!f || data + 12 > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(data, f->dst, 6);
+	__builtin_memcpy(data + 6, f->src, 6);
+	return bpf_redirect_map(&ports, f->ifindex, XDP_DROP);
+}
+
 SEC("xdp")
 int bench_count_drop(struct xdp_md *ctx)
 {

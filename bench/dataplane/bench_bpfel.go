@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type benchFwd struct {
+	_       structs.HostLayout
+	Dst     [6]uint8
+	Src     [6]uint8
+	Ifindex uint32
+}
+
 type benchGenFrame struct {
 	_        structs.HostLayout
 	Data     [60]uint8
@@ -25,11 +32,14 @@ type benchGenFrame struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	benchMapFrame           = "frame"
+	benchMapFwdCfg          = "fwd_cfg"
+	benchMapPorts           = "ports"
 	benchMapReceived        = "received"
 	benchMapSeq             = "seq"
 	benchProgBenchCountDrop = "bench_count_drop"
 	benchProgBenchGen       = "bench_gen"
 	benchProgBenchPass      = "bench_pass"
+	benchProgBenchRedirect  = "bench_redirect"
 )
 
 // loadBench returns the embedded CollectionSpec for bench.
@@ -77,6 +87,7 @@ type benchProgramSpecs struct {
 	BenchCountDrop *ebpf.ProgramSpec `ebpf:"bench_count_drop"`
 	BenchGen       *ebpf.ProgramSpec `ebpf:"bench_gen"`
 	BenchPass      *ebpf.ProgramSpec `ebpf:"bench_pass"`
+	BenchRedirect  *ebpf.ProgramSpec `ebpf:"bench_redirect"`
 }
 
 // benchMapSpecs contains maps before they are loaded into the kernel.
@@ -84,6 +95,8 @@ type benchProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchMapSpecs struct {
 	Frame    *ebpf.MapSpec `ebpf:"frame"`
+	FwdCfg   *ebpf.MapSpec `ebpf:"fwd_cfg"`
+	Ports    *ebpf.MapSpec `ebpf:"ports"`
 	Received *ebpf.MapSpec `ebpf:"received"`
 	Seq      *ebpf.MapSpec `ebpf:"seq"`
 }
@@ -115,6 +128,8 @@ func (o *benchObjects) Close() error {
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchMaps struct {
 	Frame    *ebpf.Map `ebpf:"frame"`
+	FwdCfg   *ebpf.Map `ebpf:"fwd_cfg"`
+	Ports    *ebpf.Map `ebpf:"ports"`
 	Received *ebpf.Map `ebpf:"received"`
 	Seq      *ebpf.Map `ebpf:"seq"`
 }
@@ -122,6 +137,8 @@ type benchMaps struct {
 func (m *benchMaps) Close() error {
 	return _BenchClose(
 		m.Frame,
+		m.FwdCfg,
+		m.Ports,
 		m.Received,
 		m.Seq,
 	)
@@ -140,6 +157,7 @@ type benchPrograms struct {
 	BenchCountDrop *ebpf.Program `ebpf:"bench_count_drop"`
 	BenchGen       *ebpf.Program `ebpf:"bench_gen"`
 	BenchPass      *ebpf.Program `ebpf:"bench_pass"`
+	BenchRedirect  *ebpf.Program `ebpf:"bench_redirect"`
 }
 
 func (p *benchPrograms) Close() error {
@@ -147,6 +165,7 @@ func (p *benchPrograms) Close() error {
 		p.BenchCountDrop,
 		p.BenchGen,
 		p.BenchPass,
+		p.BenchRedirect,
 	)
 }
 
