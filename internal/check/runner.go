@@ -1,0 +1,366 @@
+package check
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/govs/govs/internal/check/state"
+)
+
+// Clock is the time source of the Runner; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// After is like time.After.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// DefaultWorkers bounds concurrent probes when Options.Workers is 0.
+const DefaultWorkers = 256
+
+// tick is the scheduling grid: how late a probe may start.
+const tick = 10 * time.Millisecond
+
+// notifyTimeout bounds a notify script, so a hung script cannot pile up.
+const notifyTimeout = 60 * time.Second
+
+// Options tune a Runner. The zero value is usable.
+type Options struct {
+	// Workers is the number of probes in flight at most.
+	Workers int
+	Clock   Clock
+	// Rand returns numbers in [0, 1); it spreads the first probes.
+	Rand func() float64
+	Log  *slog.Logger
+	// OnEvent receives every event, from the Runner's goroutine, in order.
+	// It must not block for long: probes are not dispatched meanwhile.
+	OnEvent func(state.Event)
+	// OnResult receives every probe result (for metrics), from the
+	// Runner's goroutine.
+	OnResult func(vs, rs, chk int, res state.Result)
+	// RunScript runs a notify script (default: run it as keepalived does).
+	// Tests use it to observe calls.
+	RunScript func(ctx context.Context, s Script) (int, error)
+}
+
+// job is one checker in the schedule.
+type job struct {
+	vs, rs, chk int
+	at          time.Time
+	prober      Prober
+	timeout     time.Duration
+	index       int // in the heap
+}
+
+type schedule []*job
+
+func (s schedule) Len() int           { return len(s) }
+func (s schedule) Less(i, j int) bool { return s[i].at.Before(s[j].at) }
+func (s schedule) Swap(i, j int) {
+	s[i], s[j] = s[j], s[i]
+	s[i].index, s[j].index = i, j
+}
+func (s *schedule) Push(x any) {
+	j := x.(*job)
+	j.index = len(*s)
+	*s = append(*s, j)
+}
+func (s *schedule) Pop() any {
+	old := *s
+	j := old[len(old)-1]
+	*s = old[:len(old)-1]
+	return j
+}
+
+type vsEntry struct {
+	cfg   VirtualServer
+	state *state.VirtualServer
+}
+
+type result struct {
+	j   *job
+	res state.Result
+}
+
+// Runner runs the checkers of a set of virtual servers: each probe is due
+// when its state machine says, at most Workers run at once, and events go to
+// OnEvent and to the notify scripts.
+type Runner struct {
+	opt   Options
+	log   *slog.Logger
+	mu    sync.Mutex // guards vss states and sched, for Status
+	vss   []*vsEntry
+	sched schedule
+	jobs  []*job
+
+	scripts sync.WaitGroup
+	done    chan struct{}
+	cancel  context.CancelFunc
+}
+
+// NewRunner validates the virtual servers and builds their probers.
+func NewRunner(vss []VirtualServer, opt Options) (*Runner, error) {
+	return newRunner(vss, opt, newProber)
+}
+
+func newRunner(vss []VirtualServer, opt Options, mk func(resolved) (Prober, error)) (*Runner, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = DefaultWorkers
+	}
+	if opt.Clock == nil {
+		opt.Clock = realClock{}
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Float64
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.RunScript == nil {
+		opt.RunScript = runScript
+	}
+	r := &Runner{opt: opt, log: opt.Log}
+	for vi, v := range vss {
+		sc := state.VirtualServerConfig{Name: v.Name, Quorum: v.Quorum, Hysteresis: v.Hysteresis, Omega: v.Omega}
+		if v.Sorry != nil {
+			sc.Sorry = &state.SorryServerConfig{Name: v.Sorry.Addr.String(), Weight: v.Sorry.Weight, Inhibit: v.Sorry.Inhibit}
+		}
+		for ri, rs := range v.RealServers {
+			rc := state.RealServerConfig{Name: rs.Addr.String(), Weight: rs.Weight, Inhibit: rs.Inhibit}
+			for ci, spec := range rs.Checkers {
+				res, err := spec.resolve(rs.Addr, v.DelayLoop)
+				if err != nil {
+					return nil, fmt.Errorf("virtual server %s real server %s checker %d: %w", v.Name, rs.Addr, ci+1, err)
+				}
+				p, err := mk(res)
+				if err != nil {
+					return nil, fmt.Errorf("virtual server %s real server %s checker %d: %w", v.Name, rs.Addr, ci+1, err)
+				}
+				rc.Checkers = append(rc.Checkers, res.checkerConfig())
+				r.jobs = append(r.jobs, &job{vs: vi, rs: ri, chk: ci, prober: p, timeout: res.timeout()})
+			}
+			sc.RealServers = append(sc.RealServers, rc)
+		}
+		st, err := state.NewVirtualServer(sc, opt.Log.With("component", "check"))
+		if err != nil {
+			return nil, err
+		}
+		r.vss = append(r.vss, &vsEntry{cfg: v, state: st})
+	}
+	return r, nil
+}
+
+// Start runs the checkers until ctx ends or Stop is called.
+func (r *Runner) Start(ctx context.Context) {
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.run(ctx)
+	}()
+}
+
+// Stop ends the checks, reports the shutdown events (running omega
+// notifiers) and waits for the scripts it started.
+func (r *Runner) Stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.scripts.Wait()
+}
+
+// VirtualServerStatus is one virtual server's health for status displays.
+type VirtualServerStatus struct {
+	Name        string
+	QuorumUp    bool
+	SorryActive bool
+	RealServers []state.RealServerStatus
+	Dests       []state.Dest
+}
+
+// Status returns a snapshot of every virtual server.
+func (r *Runner) Status() []VirtualServerStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]VirtualServerStatus, 0, len(r.vss))
+	for _, v := range r.vss {
+		out = append(out, VirtualServerStatus{Name: v.cfg.Name, QuorumUp: v.state.QuorumUp(),
+			SorryActive: v.state.SorryServerActive(), RealServers: v.state.Status(), Dests: v.state.Dests()})
+	}
+	return out
+}
+
+func (r *Runner) run(ctx context.Context) {
+	results := make(chan result, r.opt.Workers)
+	// A goroutine per probe, at most Workers at a time: cheaper than a
+	// parked pool (no handoff wake-ups) and just as bounded.
+	var probes sync.WaitGroup
+	launch := func(j *job) {
+		probes.Add(1)
+		go func() {
+			defer probes.Done()
+			pctx, cancel := context.WithTimeout(ctx, j.timeout)
+			res := j.prober.Probe(pctx)
+			cancel()
+			results <- result{j: j, res: res}
+		}()
+	}
+
+	r.mu.Lock()
+	now := r.opt.Clock.Now()
+	events := make([][]state.Event, len(r.vss))
+	type key struct{ vs, rs, chk int }
+	first := make(map[key]time.Time, len(r.jobs))
+	for vi, v := range r.vss {
+		var probes []state.Probe
+		events[vi], probes = v.state.Start(now, r.opt.Rand)
+		for _, p := range probes {
+			first[key{vi, p.RealServer, p.Checker}] = p.At
+		}
+	}
+	for _, j := range r.jobs {
+		j.at = first[key{j.vs, j.rs, j.chk}]
+		heap.Push(&r.sched, j)
+	}
+	r.mu.Unlock()
+	for vi, ev := range events {
+		r.emit(ctx, vi, ev)
+	}
+
+	inflight := 0
+	// One timer stays armed for the earliest due probe; a new one is made
+	// only when an earlier probe appears, not on every completed check.
+	var wake <-chan time.Time
+	var wakeAt time.Time
+	for {
+		now := r.opt.Clock.Now()
+		r.mu.Lock()
+		for inflight < r.opt.Workers && len(r.sched) > 0 && !r.sched[0].at.After(now) {
+			launch(heap.Pop(&r.sched).(*job))
+			inflight++
+		}
+		if inflight < r.opt.Workers && len(r.sched) > 0 {
+			// Wake-ups are rounded up to a grid, so probes due close together
+			// start together: a probe is at most one tick late, and the
+			// dispatcher does not wake once per probe.
+			head := r.sched[0].at.Truncate(tick)
+			if head.Before(r.sched[0].at) {
+				head = head.Add(tick)
+			}
+			if wake == nil || head.Before(wakeAt) {
+				wake, wakeAt = r.opt.Clock.After(head.Sub(now)), head
+			}
+		}
+		r.mu.Unlock()
+
+		select {
+		case res := <-results:
+			inflight--
+			r.complete(ctx, res)
+		case <-wake:
+			wake = nil
+		case <-ctx.Done():
+			for inflight > 0 {
+				<-results
+				inflight--
+			}
+			probes.Wait()
+			r.shutdown()
+			return
+		}
+	}
+}
+
+func (r *Runner) complete(ctx context.Context, res result) {
+	j := res.j
+	if r.opt.OnResult != nil {
+		r.opt.OnResult(j.vs, j.rs, j.chk, res.res)
+	}
+	r.mu.Lock()
+	next, events, err := r.vss[j.vs].state.Report(r.opt.Clock.Now(), j.rs, j.chk, res.res)
+	if err != nil {
+		r.mu.Unlock()
+		r.log.Error("report check result", "err", err)
+		return
+	}
+	j.at = next
+	heap.Push(&r.sched, j)
+	r.mu.Unlock()
+	r.emit(ctx, j.vs, events)
+}
+
+func (r *Runner) shutdown() {
+	r.mu.Lock()
+	events := make([][]state.Event, len(r.vss))
+	for vi, v := range r.vss {
+		events[vi] = v.state.Stop()
+	}
+	r.mu.Unlock()
+	// Omega notifiers run while stopping, so they get a fresh context.
+	for vi, ev := range events {
+		r.emit(context.Background(), vi, ev)
+	}
+}
+
+// emit hands the events of virtual server vi to OnEvent and starts the
+// notify scripts they ask for.
+func (r *Runner) emit(ctx context.Context, vi int, events []state.Event) {
+	for _, e := range events {
+		if r.opt.OnEvent != nil {
+			r.opt.OnEvent(e)
+		}
+		if !e.Notify {
+			continue
+		}
+		if s := r.script(r.vss[vi].cfg, e); s != nil {
+			r.notify(ctx, e, *s)
+		}
+	}
+}
+
+// script returns the notify script an event of v asks for, if configured.
+func (r *Runner) script(v VirtualServer, e state.Event) *Script {
+	switch e.Kind {
+	case state.QuorumUp:
+		return v.QuorumUp
+	case state.QuorumDown:
+		return v.QuorumDown
+	case state.RealServerUp, state.RealServerDown:
+		if e.RealServer < 0 || e.RealServer >= len(v.RealServers) {
+			return nil
+		}
+		rs := v.RealServers[e.RealServer]
+		if e.Kind == state.RealServerUp {
+			return rs.NotifyUp
+		}
+		return rs.NotifyDown
+	}
+	return nil
+}
+
+// notify runs a script in the background; scripts of one event run in the
+// order events happen only as far as their start goes, like keepalived's.
+func (r *Runner) notify(ctx context.Context, e state.Event, s Script) {
+	r.scripts.Add(1)
+	go func() {
+		defer r.scripts.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyTimeout)
+		defer cancel()
+		code, err := r.opt.RunScript(sctx, s)
+		if err != nil || code != 0 {
+			r.log.Warn("notify script failed", "script", s.Command, "event", e.Kind.String(),
+				"rs", e.RealServerName, "vs", e.VirtualServer, "exit", code, "err", err)
+		}
+	}()
+}
