@@ -21,6 +21,7 @@
 #define ETH_P_IPV6_BE bpf_htons(ETH_P_IPV6)
 
 #define IP_MF 0x2000
+#define IP_DF 0x4000
 #define IP_OFFSET 0x1fff
 
 #define TCP_FL_FIN 0x01
@@ -63,6 +64,8 @@ struct pkt {
 	__u8 frag; /* enum frag_kind */
 	__u8 icmp; /* 1: ICMP error carrying a flow */
 	__u8 tos;
+	__u8 df; /* IPv4 don't-fragment bit set (always for IPv6: routers never fragment it) */
+	__u8 pad[3];
 };
 
 static __always_inline void copy4(__u8 *dst, const void *src)
@@ -189,6 +192,7 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct pkt *p)
 	copy4(p->flow.dst, &iph->daddr);
 
 	__u16 frag = bpf_ntohs(iph->frag_off);
+	p->df = !!(frag & IP_DF);
 	if (frag & IP_OFFSET) {
 		/* No transport header here; the fragment table decides. */
 		p->frag = FRAG_LATER;
@@ -221,6 +225,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct pkt *p)
 		return PARSE_MALFORMED;
 	void *ip_end = l3 + tot;
 	p->flow.family = FAMILY_V6;
+	p->df = 1;
 	p->flow.proto = ip6->nexthdr;
 	p->ip_len = tot;
 	p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
