@@ -5,6 +5,7 @@ import (
 	"log"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/sched"
@@ -32,7 +33,7 @@ func Example() {
 	err = dp.Apply(dataplane.State{Services: []dataplane.Service{{
 		Addr: netip.MustParseAddr("198.18.0.100"), Port: 80, Protocol: dataplane.TCP,
 		Scheduler:          sched.RoundRobin,
-		PersistenceTimeout: 300e9,
+		PersistenceTimeout: 5 * time.Minute,
 		Reals:              []dataplane.Real{web("198.18.0.11", "02:00:00:00:00:11"), web("198.18.0.12", "02:00:00:00:00:12")},
 	}}})
 	if err != nil {
