@@ -41,6 +41,13 @@ struct icmp_hdr {
 #define ICMP_FRAG_NEEDED 4
 #define ICMPV6_PKT_TOOBIG 2
 
+struct frag_hdr6 {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset << 3 | M */
+	__be32 id;
+};
+
 enum parse_result {
 	PARSE_OK = 0,
 	PARSE_NOT_IP,
@@ -59,7 +66,7 @@ struct pkt {
 	struct flow flow; /* for ICMP PTB: the tracked flow, i.e. the inner packet reversed */
 	__u32 l3_off;     /* 14, or 18 with a VLAN tag */
 	__u32 ip_len;     /* whole IP packet per its header */
-	__u16 ip_id;
+	__u32 ip_id;      /* fragment identification (network order) */
 	__u8 tcp_flags;
 	__u8 frag; /* enum frag_kind */
 	__u8 icmp; /* 1: ICMP error carrying a flow */
@@ -245,9 +252,24 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct pkt *p)
 			return PARSE_OTHER;
 		return parse_icmp6_inner(icmp + 1, data_end, p);
 	}
+	case IPPROTO_FRAGMENT: {
+		/* Only a fragment header directly followed by TCP/UDP. */
+		struct frag_hdr6 *fh = l4;
+		if ((void *)(fh + 1) > data_end || (void *)(fh + 1) > ip_end)
+			return PARSE_MALFORMED;
+		if (fh->nexthdr != IPPROTO_TCP && fh->nexthdr != IPPROTO_UDP)
+			return PARSE_V6_EXT;
+		p->flow.proto = fh->nexthdr;
+		p->ip_id = fh->id;
+		if (bpf_ntohs(fh->frag_off) & 0xfff8) {
+			p->frag = FRAG_LATER;
+			return PARSE_OK;
+		}
+		p->frag = FRAG_FIRST;
+		return parse_l4(fh + 1, data_end, ip_end, fh->nexthdr, p);
+	}
 	case IPPROTO_HOPOPTS:
 	case IPPROTO_ROUTING:
-	case IPPROTO_FRAGMENT:
 	case IPPROTO_DSTOPTS:
 		return PARSE_V6_EXT;
 	}

@@ -42,12 +42,13 @@ type balancerFlow struct {
 }
 
 type balancerFragKey struct {
-	_     structs.HostLayout
-	Src   [4]uint8
-	Dst   [4]uint8
-	Id    uint16
-	Proto uint8
-	Pad   uint8
+	_      structs.HostLayout
+	Src    [16]uint8
+	Dst    [16]uint8
+	Id     uint32
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
 }
 
 type balancerFragVal struct {

@@ -84,7 +84,17 @@ func isServicePacket(b []byte) bool {
 			return false
 		}
 		l4 := ip[40 : 40+int(binary.BigEndian.Uint16(ip[4:]))]
-		switch ip[6] {
+		next := ip[6]
+		if next == 44 { // fragment header, then TCP/UDP
+			if len(l4) < 8 || (l4[0] != 6 && l4[0] != 17) {
+				return false
+			}
+			if binary.BigEndian.Uint16(l4[2:])&0xfff8 != 0 {
+				return true
+			}
+			next, l4 = l4[0], l4[8:]
+		}
+		switch next {
 		case 6:
 			return len(l4) >= 20 && binary.BigEndian.Uint16(l4[2:]) == 80 && l4[12]>>4 >= 5
 		case 58:

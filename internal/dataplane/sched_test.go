@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
 	"github.com/govs/govs/internal/sched"
@@ -395,5 +397,40 @@ func TestUDPPersistenceAndIPv6(t *testing.T) {
 		} else if r != first {
 			t.Fatalf("IPv6 client %d of the same /64 went to real %d, persistence says %d", i, r, first)
 		}
+	}
+}
+
+// TestIPv6FragmentsFollowFirst sends first and later fragments of many
+// datagrams from different sources: each later fragment must reach the
+// real its first fragment went to.
+func TestIPv6FragmentsFollowFirst(t *testing.T) {
+	d := openDP(t, state(Service{Addr: vip6, Port: 53, Protocol: UDP, Scheduler: sched.Maglev, Reals: []Real{real6(1, 1), real6(2, 1), real6(3, 1)}}))
+	seen := map[int]bool{}
+	for i := 0; i < 100; i++ {
+		src := client6.As16()
+		src[14], src[15] = byte(i>>8), byte(i)
+		build := func(offset uint16, more, udp bool) []byte {
+			ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolIPv6Fragment, SrcIP: src[:], DstIP: vip6.AsSlice()}
+			fh := &layers.IPv6Fragment{NextHeader: layers.IPProtocolUDP, FragmentOffset: offset, MoreFragments: more, Identification: uint32(1000 + i)}
+			ls := []gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: clientMAC, DstMAC: directorMAC, EthernetType: layers.EthernetTypeIPv6}, ip, fh}
+			if udp {
+				u := &layers.UDP{SrcPort: layers.UDPPort(2000 + i), DstPort: 53}
+				_ = u.SetNetworkLayerForChecksum(ip)
+				ls = append(ls, u)
+			}
+			return serialize(t, append(ls, gopacket.Payload(make([]byte, 40)))...)
+		}
+		act, out := runOut(t, d.program(), build(0, true, true))
+		first := realOf(t, act, out)
+		seen[first] = true
+		for _, off := range []uint16{6, 12} {
+			act, out := runOut(t, d.program(), build(off, off != 12, false))
+			if r := realOf(t, act, out); r != first {
+				t.Fatalf("datagram %d: fragment at %d went to real %d, first fragment to %d", i, off, r, first)
+			}
+		}
+	}
+	if len(seen) < 3 {
+		t.Errorf("first fragments reached only %v", seen)
 	}
 }
