@@ -86,7 +86,8 @@ type Real struct {
 	// already has keep the MAC applied before.
 	MAC net.HardwareAddr
 	// Ifindex is the egress interface. XDP_TX is used when it is the
-	// interface the packet came in on, a devmap redirect otherwise.
+	// interface the packet came in on (or 0, which then needs
+	// State.InterfaceMACs[0]), a devmap redirect otherwise.
 	Ifindex int
 }
 
