@@ -1,0 +1,436 @@
+package dataplane
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/govs/govs/internal/sched"
+)
+
+// sendFlows sends one SYN for each of n flows and returns the real each
+// went to.
+func sendFlows(t *testing.T, d *Dataplane, n int, dport uint16) []int {
+	t.Helper()
+	got := make([]int, n)
+	for i := range got {
+		act, out := runOut(t, d.program(), frame(t, flowN(i, dport)))
+		got[i] = realOf(t, act, out)
+	}
+	return got
+}
+
+func TestWeightedDistribution(t *testing.T) {
+	const flows = 100000
+	weights := []uint32{1, 2, 3, 0}
+	for _, kind := range []sched.Kind{sched.Maglev, sched.WeightedRoundRobin, sched.SourceHash} {
+		t.Run(string(kind), func(t *testing.T) {
+			d := openDP(t, state(svc4(kind, 80, reals4(weights...)...)))
+			count := map[int]int{}
+			for _, r := range sendFlows(t, d, flows, 80) {
+				count[r]++
+			}
+			var total uint32
+			for _, w := range weights {
+				total += w
+			}
+			for i, w := range weights {
+				want := float64(flows) * float64(w) / float64(total)
+				got := float64(count[i+1])
+				if w == 0 && got != 0 || w != 0 && math.Abs(got-want) > 0.05*want {
+					t.Errorf("real %d (weight %d): %v flows, want %.0f ±5%%", i+1, w, got, want)
+				}
+			}
+			st, err := d.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Services[0].NewConns != flows || st.Services[0].Reals[2].NewConns != uint64(count[3]) {
+				t.Errorf("counters: service %d new conns, real 3 %d (want %d, %d)", st.Services[0].NewConns, st.Services[0].Reals[2].NewConns, flows, count[3])
+			}
+		})
+	}
+}
+
+func TestRoundRobinIgnoresWeights(t *testing.T) {
+	d := openDP(t, state(svc4(sched.RoundRobin, 80, reals4(1, 5, 0)...)))
+	got := sendFlows(t, d, 10, 80)
+	for i, r := range got {
+		if want := 1 + i%2; r != want {
+			t.Fatalf("flow %d went to real %d, want %d (sequence %v)", i, r, want, got)
+		}
+	}
+}
+
+// clearConns empties the connection table, as if every flow were new.
+func clearConns(t *testing.T, d *Dataplane) {
+	t.Helper()
+	var k balancerFlow
+	var keys []balancerFlow
+	it := d.objs.Conns.Iterate()
+	var v balancerConn
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := d.objs.Conns.Delete(&k); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMaglevDisruption(t *testing.T) {
+	const n, flows = 5, 20000
+	for _, withConns := range []bool{false, true} {
+		name := "without connection table"
+		if withConns {
+			name = "with connection table"
+		}
+		t.Run(name, func(t *testing.T) {
+			rs := reals4(1, 1, 1, 1, 1)
+			d := openDP(t, state(svc4(sched.Maglev, 80, rs...)))
+			before := sendFlows(t, d, flows, 80)
+			if err := d.Apply(state(svc4(sched.Maglev, 80, rs[:n-1]...))); err != nil {
+				t.Fatal(err)
+			}
+			if !withConns {
+				clearConns(t, d)
+			}
+			after := sendFlows(t, d, flows, 80)
+			moved, movedSurvivors := 0, 0
+			for i := range before {
+				if before[i] != after[i] {
+					moved++
+					if before[i] != n {
+						movedSurvivors++
+					}
+				}
+			}
+			t.Logf("%d of %d flows moved (%d from surviving servers)", moved, flows, movedSurvivors)
+			if withConns {
+				if moved != 0 {
+					t.Fatalf("%d established flows moved", moved)
+				}
+				return
+			}
+			frac := float64(moved) / flows
+			if frac < 0.8/n || frac > 1.3/n {
+				t.Errorf("%.3f of flows moved, want about 1/%d", frac, n)
+			}
+			if float64(movedSurvivors)/flows > 0.01 {
+				t.Errorf("%d flows of surviving servers moved", movedSurvivors)
+			}
+		})
+	}
+}
+
+func TestWeightZeroKeepsExistingFlows(t *testing.T) {
+	const flows = 3000
+	d := openDP(t, state(svc4(sched.Maglev, 80, reals4(1, 1, 1)...)))
+	before := sendFlows(t, d, flows, 80)
+	// inhibit_on_failure: real 2 gets weight 0.
+	if err := d.Apply(state(svc4(sched.Maglev, 80, reals4(1, 0, 1)...))); err != nil {
+		t.Fatal(err)
+	}
+	after := sendFlows(t, d, flows, 80)
+	onTwo := 0
+	for i := range before {
+		if before[i] != after[i] {
+			t.Fatalf("flow %d moved from %d to %d", i, before[i], after[i])
+		}
+		if before[i] == 2 {
+			onTwo++
+		}
+	}
+	if onTwo == 0 {
+		t.Fatal("no flow on real 2 to begin with")
+	}
+	for i := flows; i < 2*flows; i++ {
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
+		if realOf(t, act, out) == 2 {
+			t.Fatal("new flow scheduled on a real with weight 0")
+		}
+	}
+}
+
+func TestLeastConnection(t *testing.T) {
+	d := openDP(t, state(svc4(sched.LeastConnection, 80, reals4(1, 1)...)))
+	got := sendFlows(t, d, 10, 80)
+	count := map[int]int{}
+	for _, r := range got {
+		count[r]++
+	}
+	if count[1] != 5 || count[2] != 5 {
+		t.Fatalf("lc spread %v, want 5/5", count)
+	}
+	// Close the flows on real 1 (FIN): the next 5 new flows all go there.
+	for i, r := range got {
+		if r == 1 {
+			p := flowN(i, 80)
+			p.syn, p.fin = false, true
+			act, out := runOut(t, d.program(), frame(t, p))
+			if realOf(t, act, out) != 1 {
+				t.Fatal("FIN of an established flow changed real")
+			}
+		}
+	}
+	for i := 100; i < 105; i++ {
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
+		if r := realOf(t, act, out); r != 1 {
+			t.Fatalf("new flow %d went to real %d after real 1's flows closed", i, r)
+		}
+	}
+	st, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1, a2 := st.Services[0].Reals[0].ActiveConns, st.Services[0].Reals[1].ActiveConns; a1 != 5 || a2 != 5 {
+		t.Errorf("active connections %d/%d, want 5/5", a1, a2)
+	}
+}
+
+func TestWeightedLeastConnection(t *testing.T) {
+	d := openDP(t, state(svc4(sched.WeightedLeastConnection, 80, reals4(1, 3, 0)...)))
+	count := map[int]int{}
+	for _, r := range sendFlows(t, d, 400, 80) {
+		count[r]++
+	}
+	if count[1] != 100 || count[2] != 300 || count[3] != 0 {
+		t.Fatalf("wlc spread %v, want 100/300/0", count)
+	}
+}
+
+// monotonicNow is bpf_ktime_get_ns's clock.
+func monotonicNow(t *testing.T) uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return uint64(ts.Nano())
+}
+
+func TestPersistence(t *testing.T) {
+	const timeout = 300 * time.Second
+	svc := svc4(sched.Maglev, 80, reals4(1, 1, 1)...)
+	svc.PersistenceTimeout = timeout
+	svc.PersistenceBits = 24
+	d := openDP(t, state(svc))
+
+	clientFlow := func(host byte, sport uint16) pktSpec {
+		p := tcp4(sport, 80)
+		p.src = netip.AddrFrom4([4]byte{198, 19, 7, host})
+		return p
+	}
+	send := func(p pktSpec) int {
+		act, out := runOut(t, d.program(), frame(t, p))
+		return realOf(t, act, out)
+	}
+	first := send(clientFlow(1, 1000))
+	for i := 0; i < 50; i++ {
+		// Other ports and other hosts of the same /24 stick to the first real.
+		if r := send(clientFlow(byte(1+i%200), uint16(2000+i))); r != first {
+			t.Fatalf("flow %d went to real %d, persistence says %d", i, r, first)
+		}
+	}
+
+	// Expire: move the entry's timestamp past the timeout.
+	var k balancerPersistKey
+	var v balancerPersistVal
+	it := d.objs.Persist.Iterate()
+	if !it.Next(&k, &v) {
+		t.Fatalf("no persistence entry: %v", it.Err())
+	}
+	v.LastNs = monotonicNow(t) - uint64(timeout.Nanoseconds()) - uint64(time.Second)
+	if err := d.objs.Persist.Put(&k, &v); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for i := 0; i < 50; i++ {
+		// Each new flow after expiry is scheduled afresh, then persists again.
+		seen[send(clientFlow(1, uint16(3000+i)))] = true
+		if err := d.objs.Persist.Put(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(seen) < 2 {
+		t.Errorf("after expiry all 50 new flows still went to %v", seen)
+	}
+
+	// Weight 0 ends persistence for new flows.
+	r := send(clientFlow(9, 5000))
+	svc.Reals[r-1].Weight = 0
+	if err := d.Apply(state(svc)); err != nil {
+		t.Fatal(err)
+	}
+	if got := send(clientFlow(9, 5001)); got == r {
+		t.Errorf("new flow went to persisted real %d with weight 0", r)
+	}
+	// but the established flow stays.
+	if got := send(clientFlow(9, 5000)); got != r {
+		t.Errorf("established flow moved from %d to %d", r, got)
+	}
+}
+
+func TestExpireConnections(t *testing.T) {
+	d := openDP(t, state(svc4(sched.LeastConnection, 80, reals4(1, 1)...)))
+	sendFlows(t, d, 10, 80)
+	active := func() (a, b int64) {
+		st, err := d.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Services[0].Reals[0].ActiveConns, st.Services[0].Reals[1].ActiveConns
+	}
+	if a, b := active(); a != 5 || b != 5 {
+		t.Fatalf("active %d/%d, want 5/5", a, b)
+	}
+	if n, err := d.ExpireConnections(); err != nil || n != 0 {
+		t.Fatalf("expired %d fresh connections (err %v)", n, err)
+	}
+	// Age every connection of real 1 past the TCP timeout, and drop one of
+	// real 2's as the LRU would.
+	var (
+		k       balancerFlow
+		v       balancerConn
+		aged    []balancerFlow
+		evicted bool
+	)
+	it := d.objs.Conns.Iterate()
+	var keys []balancerFlow
+	var vals []balancerConn
+	for it.Next(&k, &v) {
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	for i := range keys {
+		switch {
+		case vals[i].RealId == d.ids.real[realKey{vip4Key(), real4(1, 1).Addr}]:
+			vals[i].LastNs = monotonicNow(t) - uint64(defaultTCPTimeout.Nanoseconds()) - 1e9
+			if err := d.objs.Conns.Put(&keys[i], &vals[i]); err != nil {
+				t.Fatal(err)
+			}
+			aged = append(aged, keys[i])
+		case !evicted:
+			if err := d.objs.Conns.Delete(&keys[i]); err != nil {
+				t.Fatal(err)
+			}
+			evicted = true
+		}
+	}
+	n, err := d.ExpireConnections()
+	if err != nil || n != len(aged) || n != 5 {
+		t.Fatalf("expired %d (err %v), want 5", n, err)
+	}
+	if a, b := active(); a != 0 || b != 4 {
+		t.Fatalf("active %d/%d after expiry, want 0/4", a, b)
+	}
+	// lc now prefers real 1 for the next 4 flows.
+	for i := 1000; i < 1004; i++ {
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
+		if r := realOf(t, act, out); r != 1 {
+			t.Fatalf("new flow went to real %d, want 1 (fewest connections)", r)
+		}
+	}
+}
+
+func vip4Key() serviceKey { return svc4(sched.LeastConnection, 80).key() }
+
+func TestExactPortBeatsAnyPort(t *testing.T) {
+	d := openDP(t, state(
+		svc4(sched.Maglev, 0, real4(1, 1)),
+		svc4(sched.Maglev, 80, real4(2, 1)),
+	))
+	for _, tc := range []struct {
+		port uint16
+		want int
+	}{{80, 2}, {443, 1}, {8080, 1}} {
+		act, out := runOut(t, d.program(), frame(t, tcp4(1234, tc.port)))
+		if r := realOf(t, act, out); r != tc.want {
+			t.Errorf("port %d went to real %d, want %d", tc.port, r, tc.want)
+		}
+	}
+}
+
+func TestDestinationHash(t *testing.T) {
+	vipB := netip.MustParseAddr("198.18.0.101")
+	d := openDP(t, state(
+		svc4(sched.DestinationHash, 80, reals4(1, 1, 1)...),
+		Service{Addr: vipB, Port: 80, Protocol: TCP, Scheduler: sched.DestinationHash, Reals: reals4(1, 1, 1)},
+	))
+	// All clients of one VIP land on one real, whatever their address/port.
+	for _, vip := range []netip.Addr{vip4, vipB} {
+		first := 0
+		for i := 0; i < 500; i++ {
+			p := flowN(i, 80)
+			p.dst = vip
+			act, out := runOut(t, d.program(), frame(t, p))
+			r := realOf(t, act, out)
+			if first == 0 {
+				first = r
+			} else if r != first {
+				t.Fatalf("dh: flow %d to %s went to real %d, earlier ones to %d", i, vip, r, first)
+			}
+		}
+	}
+}
+
+func TestUDPPersistenceAndIPv6(t *testing.T) {
+	svc := Service{Addr: vip6, Port: 53, Protocol: UDP, Scheduler: sched.WeightedRoundRobin,
+		PersistenceTimeout: time.Minute, PersistenceBits: 64, Reals: []Real{real6(1, 1), real6(2, 1), real6(3, 1)}}
+	d := openDP(t, state(svc))
+	var first int
+	for i := 0; i < 30; i++ {
+		src := client6.As16()
+		src[15] = byte(i) // same /64
+		p := pktSpec{src: netip.AddrFrom16(src), dst: vip6, sport: uint16(5000 + i), dport: 53, proto: UDP}
+		act, out := runOut(t, d.program(), frame(t, p))
+		r := realOf(t, act, out)
+		if i == 0 {
+			first = r
+		} else if r != first {
+			t.Fatalf("IPv6 client %d of the same /64 went to real %d, persistence says %d", i, r, first)
+		}
+	}
+}
+
+// TestIPv6FragmentsFollowFirst sends first and later fragments of many
+// datagrams from different sources: each later fragment must reach the
+// real its first fragment went to.
+func TestIPv6FragmentsFollowFirst(t *testing.T) {
+	d := openDP(t, state(Service{Addr: vip6, Port: 53, Protocol: UDP, Scheduler: sched.Maglev, Reals: []Real{real6(1, 1), real6(2, 1), real6(3, 1)}}))
+	seen := map[int]bool{}
+	for i := 0; i < 100; i++ {
+		src := client6.As16()
+		src[14], src[15] = byte(i>>8), byte(i)
+		build := func(offset uint16, more, udp bool) []byte {
+			ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolIPv6Fragment, SrcIP: src[:], DstIP: vip6.AsSlice()}
+			fh := &layers.IPv6Fragment{NextHeader: layers.IPProtocolUDP, FragmentOffset: offset, MoreFragments: more, Identification: uint32(1000 + i)}
+			ls := []gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: clientMAC, DstMAC: directorMAC, EthernetType: layers.EthernetTypeIPv6}, ip, fh}
+			if udp {
+				u := &layers.UDP{SrcPort: layers.UDPPort(2000 + i), DstPort: 53}
+				_ = u.SetNetworkLayerForChecksum(ip)
+				ls = append(ls, u)
+			}
+			return serialize(t, append(ls, gopacket.Payload(make([]byte, 40)))...)
+		}
+		act, out := runOut(t, d.program(), build(0, true, true))
+		first := realOf(t, act, out)
+		seen[first] = true
+		for _, off := range []uint16{6, 12} {
+			act, out := runOut(t, d.program(), build(off, off != 12, false))
+			if r := realOf(t, act, out); r != first {
+				t.Fatalf("datagram %d: fragment at %d went to real %d, first fragment to %d", i, off, r, first)
+			}
+		}
+	}
+	if len(seen) < 3 {
+		t.Errorf("first fragments reached only %v", seen)
+	}
+}
