@@ -23,6 +23,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "version", summary: "print the govs version", run: runVersion},
+		{name: "check", summary: "validate a keepalived.conf and print what would run", run: runCheck},
 	}
 }
 

@@ -1,0 +1,180 @@
+package config
+
+import "time"
+
+// ignoredGlobal are global_defs keywords keepalived knows that govs does
+// not act on.
+var ignoredGlobal = set(
+	"bfd_cpu_affinity", "bfd_no_swap", "bfd_priority", "bfd_process_name", "bfd_rlimit_rttime", "bfd_rt_priority",
+	"checker_cpu_affinity", "checker_log_all_failures", "checker_no_swap", "checker_priority", "checker_process_name",
+	"checker_rlimit_rttime", "checker_rt_priority", "child_wait_time", "config_save_dir", "data_use_instance",
+	"dbus_service_name", "disable_local_igmp", "dynamic_interfaces", "enable_dbus", "enable_snmp_checker",
+	"enable_snmp_rfc", "enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_snmp_vrrp", "enable_snmp_keepalived",
+	"enable_traps", "fifo_write_vrrp_states_on_reload", "include_check", "instance", "linkbeat_use_polling",
+	"log_unknown_vrids", "lvs_flush_on_stop", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
+	"lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "lvs_notify_fifo", "lvs_notify_fifo_script",
+	"lvs_sync_daemon", "lvs_timeouts", "max_auto_priority", "min_auto_priority_delay", "namespace_with_ipsets",
+	"net_namespace", "net_namespace_ipvs", "nftables", "nftables_counters", "nftables_ifindex", "nftables_ipvs",
+	"nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables_priority", "no_checker_emails", "no_email_faults",
+	"notify_fifo", "notify_fifo_script", "process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force", "process_name",
+	"process_names", "random_seed", "reload_check_config", "reload_file", "reload_repeat", "reload_time_file",
+	"rs_init_notifies", "shutdown_script", "shutdown_script_timeout", "smtp_alert", "smtp_alert_checker",
+	"smtp_alert_vrrp", "snmp_socket", "startup_script", "startup_script_timeout", "tmp_config_directory", "umask",
+	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_check_unicast_src", "vrrp_cpu_affinity",
+	"vrrp_down_timer_adverts", "vrrp_garp_extra_if", "vrrp_higher_prio_send_advert", "vrrp_ipsets", "vrrp_iptables",
+	"vrrp_lower_prio_no_advert", "vrrp_min_garp", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
+	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap", "vrrp_notify_fifo",
+	"vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
+	"vrrp_rlimit_rttime", "vrrp_rt_priority", "vrrp_rx_bufs_multiplier", "vrrp_rx_bufs_policy",
+	"vrrp_skip_check_adv_addr", "vrrp_startup_delay", "script_security", "lvs_id", "lvs_sync_daemon_interface",
+)
+
+func set(words ...string) map[string]bool {
+	m := make(map[string]bool, len(words))
+	for _, w := range words {
+		m[w] = true
+	}
+	return m
+}
+
+const maxGARPRepeat = 255
+
+func (b *builder) global(blk *node) {
+	g := &b.cfg.Global
+	if !g.Pos.IsValid() {
+		g.Pos = blk.Pos
+	}
+	lowerDelaySet, lowerRepeatSet := false, false
+	for _, n := range blk.Body {
+		switch n.Keyword {
+		case "router_id":
+			if s, ok := b.stringArg(n); ok {
+				g.RouterID = s
+			}
+		case "notification_email":
+			if !b.block(n) {
+				continue
+			}
+			for _, e := range n.Body {
+				if e.Block || len(e.Args) > 0 {
+					b.errorf(e, "expected one e-mail address per line")
+					continue
+				}
+				g.NotificationEmail = append(g.NotificationEmail, e.Keyword)
+			}
+		case "notification_email_from":
+			if s, ok := b.stringArg(n); ok {
+				g.NotificationEmailFrom = s
+			}
+		case "smtp_server":
+			if !b.leaf(n, 1, 2) {
+				continue
+			}
+			g.SMTPServer = n.Args[0].Text
+			if len(n.Args) > 1 {
+				if p, ok := b.parsePort(n, n.Args[1].Text, 1); ok {
+					g.SMTPServerPort = p
+				}
+			}
+		case "smtp_helo_name":
+			if s, ok := b.stringArg(n); ok {
+				g.SMTPHeloName = s
+			}
+		case "smtp_connect_timeout":
+			if v, ok := b.timerArg(n, time.Second, time.Hour); ok {
+				g.SMTPConnectTimeout = v
+			}
+		case "vrrp_version":
+			if v, ok := b.intArg(n, 2, 3); ok {
+				g.VRRPVersion = v
+			}
+		case "vrrp_mcast_group4":
+			if a, ok := b.addrArg(n); ok {
+				if !a.Is4() || !a.IsMulticast() {
+					b.errorf(n, "'%s' is not an IPv4 multicast address", a)
+				} else {
+					g.VRRPMcastGroup4 = a
+				}
+			}
+		case "vrrp_mcast_group6":
+			if a, ok := b.addrArg(n); ok {
+				if !a.Is6() || !a.IsMulticast() {
+					b.errorf(n, "'%s' is not an IPv6 multicast address", a)
+				} else {
+					g.VRRPMcastGroup6 = a
+				}
+			}
+		case "vrrp_strict":
+			g.VRRPStrict = b.boolArg(n)
+		case "vrrp_garp_master_delay":
+			if v, ok := b.intArg(n, 0, 3600); ok {
+				g.GARP.MasterDelay = time.Duration(v) * time.Second
+			}
+		case "vrrp_garp_master_repeat":
+			if v, ok := b.intArg(n, 0, maxGARPRepeat); ok {
+				g.GARP.MasterRepeat = v
+			}
+		case "vrrp_garp_master_refresh":
+			if v, ok := b.intArg(n, 0, 86400); ok {
+				g.GARP.MasterRefresh = time.Duration(v) * time.Second
+			}
+		case "vrrp_garp_master_refresh_repeat":
+			if v, ok := b.intArg(n, 1, maxGARPRepeat); ok {
+				g.GARP.MasterRefreshRepeat = v
+			}
+		case "vrrp_garp_lower_prio_delay":
+			if v, ok := b.intArg(n, 0, 3600); ok {
+				g.GARP.LowerPrioDelay = time.Duration(v) * time.Second
+				lowerDelaySet = true
+			}
+		case "vrrp_garp_lower_prio_repeat":
+			if v, ok := b.intArg(n, 0, maxGARPRepeat); ok {
+				g.GARP.LowerPrioRepeat = v
+				lowerRepeatSet = true
+			}
+		case "vrrp_garp_interval":
+			if v, ok := b.timerArg(n, 0, time.Second); ok {
+				g.GARP.Interval = v
+			}
+		case "vrrp_gna_interval":
+			if v, ok := b.timerArg(n, 0, time.Second); ok {
+				g.GARP.NAInterval = v
+			}
+		case "default_interface":
+			if s, ok := b.stringArg(n); ok {
+				if s, ok := b.interfaceName(n, s); ok {
+					g.DefaultInterface = s
+				}
+			}
+		case "script_user":
+			if b.leaf(n, 1, 2) {
+				g.ScriptUser = n.Args[0].Text
+				if len(n.Args) > 1 {
+					g.ScriptGroup = n.Args[1].Text
+				}
+			}
+		case "enable_script_security":
+			g.EnableScriptSecurity = b.boolArg(n)
+		case "lvs_flush":
+			g.LVSFlush = b.boolArg(n)
+		case "govs_xdp_interface":
+			if !b.leaf(n, 1, -1) {
+				continue
+			}
+			for _, a := range n.Args {
+				if s, ok := b.interfaceName(n, a.Text); ok {
+					g.XDPInterfaces = append(g.XDPInterfaces, s)
+				}
+			}
+		default:
+			b.other(n, "global_defs", ignoredGlobal)
+		}
+	}
+	// The lower-priority GARP settings follow the master ones unless given.
+	if !lowerDelaySet {
+		g.GARP.LowerPrioDelay = g.GARP.MasterDelay
+	}
+	if !lowerRepeatSet {
+		g.GARP.LowerPrioRepeat = g.GARP.MasterRepeat
+	}
+}

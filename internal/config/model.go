@@ -1,0 +1,562 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/govs/govs/internal/config/diag"
+)
+
+// Pos is where a block or keyword was written.
+type Pos = diag.Pos
+
+// Config is everything a keepalived.conf declares that govs acts on, with
+// keepalived's defaults filled in.
+type Config struct {
+	Global              Global
+	Scripts             []*Script
+	SyncGroups          []*SyncGroup
+	Instances           []*VRRPInstance
+	VirtualServerGroups []*VirtualServerGroup
+	VirtualServers      []*VirtualServer
+	// Ignored lists keywords keepalived knows that govs accepted without
+	// acting on them.
+	Ignored []Ignored
+}
+
+// Ignored is a keyword govs accepted but does not act on.
+type Ignored struct {
+	Keyword string
+	Pos     Pos
+}
+
+// Script returns the vrrp_script called name, or nil.
+func (c *Config) Script(name string) *Script {
+	for _, s := range c.Scripts {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// Instance returns the vrrp_instance called name, or nil.
+func (c *Config) Instance(name string) *VRRPInstance {
+	for _, in := range c.Instances {
+		if in.Name == name {
+			return in
+		}
+	}
+	return nil
+}
+
+// VirtualServerGroup returns the virtual_server_group called name, or nil.
+func (c *Config) VirtualServerGroup(name string) *VirtualServerGroup {
+	for _, g := range c.VirtualServerGroups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// Global is the global_defs block.
+type Global struct {
+	Pos                   Pos
+	RouterID              string
+	NotificationEmail     []string
+	NotificationEmailFrom string
+	// SMTPServer is a host name or address; SMTPServerPort defaults to 25.
+	SMTPServer         string
+	SMTPServerPort     uint16
+	SMTPHeloName       string
+	SMTPConnectTimeout time.Duration
+	// VRRPVersion is the default for instances without `version` (2).
+	VRRPVersion     int
+	VRRPMcastGroup4 netip.Addr
+	VRRPMcastGroup6 netip.Addr
+	VRRPStrict      bool
+	// GARP holds the vrrp_garp_* defaults for every instance.
+	GARP                 GARP
+	DefaultInterface     string
+	ScriptUser           string
+	ScriptGroup          string
+	EnableScriptSecurity bool
+	LVSFlush             bool
+	// XDPInterfaces (govs_xdp_interface) are the interfaces the XDP data
+	// plane attaches to for virtual servers whose VIP is not managed by a
+	// vrrp_instance.
+	XDPInterfaces []string
+}
+
+// GARP are the gratuitous ARP / unsolicited NA settings of an instance.
+type GARP struct {
+	// MasterDelay is the delay before the second burst after becoming
+	// MASTER (0 disables the second burst).
+	MasterDelay time.Duration
+	// MasterRepeat is how many messages each burst sends.
+	MasterRepeat int
+	// MasterRefresh is the interval of periodic refreshes while MASTER
+	// (0: none).
+	MasterRefresh       time.Duration
+	MasterRefreshRepeat int
+	LowerPrioDelay      time.Duration
+	LowerPrioRepeat     int
+	// Interval is the gap between messages on one interface.
+	Interval time.Duration
+	// NAInterval is the gap between unsolicited neighbour advertisements.
+	NAInterval time.Duration
+}
+
+// Command is a script or program keepalived would run, with an optional
+// user and group to run it as.
+type Command struct {
+	Cmd   string
+	User  string
+	Group string
+	Pos   Pos
+}
+
+// IsSet reports whether a command was configured.
+func (c Command) IsSet() bool { return c.Cmd != "" }
+
+// Script is a vrrp_script: a command run periodically whose result moves
+// the priority of the instances tracking it.
+type Script struct {
+	Name     string
+	Pos      Pos
+	Cmd      Command
+	Interval time.Duration
+	// Timeout is how long a run may take (0: Interval, as keepalived).
+	Timeout  time.Duration
+	Weight   int
+	Reverse  bool
+	Rise     int
+	Fall     int
+	InitFail bool
+}
+
+// Notify holds the notify_* scripts of an instance or sync group.
+type Notify struct {
+	Master Command
+	Backup Command
+	Fault  Command
+	Stop   Command
+	// Any is `notify`, run on every transition.
+	Any Command
+}
+
+// TrackInterface is one entry of track_interface.
+type TrackInterface struct {
+	Name    string
+	Weight  int
+	Reverse bool
+	Pos     Pos
+}
+
+// TrackScript is one entry of track_script.
+type TrackScript struct {
+	Name string
+	// Weight is the entry's weight, or the script's when WeightSet is false.
+	Weight    int
+	WeightSet bool
+	Reverse   bool
+	Pos       Pos
+}
+
+// SyncGroup is a vrrp_sync_group: instances that change state together.
+type SyncGroup struct {
+	Name            string
+	Pos             Pos
+	Instances       []string
+	Notify          Notify
+	TrackInterfaces []TrackInterface
+	TrackScripts    []TrackScript
+	SMTPAlert       bool
+}
+
+// VRRPState is the initial state of an instance.
+type VRRPState int
+
+// Initial states.
+const (
+	StateBackup VRRPState = iota
+	StateMaster
+)
+
+func (s VRRPState) String() string {
+	if s == StateMaster {
+		return "MASTER"
+	}
+	return "BACKUP"
+}
+
+// AuthType is the VRRPv2 authentication method.
+type AuthType int
+
+// Authentication types.
+const (
+	AuthNone AuthType = iota
+	AuthPass
+	AuthAH
+)
+
+func (a AuthType) String() string {
+	switch a {
+	case AuthPass:
+		return "PASS"
+	case AuthAH:
+		return "AH"
+	}
+	return "none"
+}
+
+// Auth is an instance's authentication block.
+type Auth struct {
+	Type AuthType
+	// Pass is at most 8 bytes: keepalived uses only the first eight.
+	Pass string
+	Pos  Pos
+}
+
+// VIP is an address entry of virtual_ipaddress (or _excluded).
+type VIP struct {
+	// Prefix is the address with its length (/32 or /128 when not given).
+	Prefix netip.Prefix
+	Dev    string
+	Scope  string
+	Label  string
+	Brd    netip.Addr
+	Peer   netip.Addr
+	// Options are the remaining flags (home, -nodad, no_track, ...).
+	Options []string
+	Pos     Pos
+}
+
+// UnicastPeer is one entry of unicast_peer.
+type UnicastPeer struct {
+	Addr   netip.Addr
+	MinTTL int
+	MaxTTL int
+	Pos    Pos
+}
+
+// VRRPInstance is a vrrp_instance.
+type VRRPInstance struct {
+	Name      string
+	Pos       Pos
+	State     VRRPState
+	Interface string
+	VRID      int
+	Priority  int
+	// AdvertInt is the advertisement interval (1s); VRRPv3 allows
+	// centisecond resolution.
+	AdvertInt time.Duration
+	// Version is 2 or 3 (from global vrrp_version unless set).
+	Version      int
+	NoPreempt    bool
+	PreemptDelay time.Duration
+	Auth         Auth
+	VIPs         []VIP
+	ExcludedVIPs []VIP
+	// UnicastSrcIP is also set by mcast_src_ip (same meaning in keepalived).
+	UnicastSrcIP     netip.Addr
+	UnicastPeers     []UnicastPeer
+	McastDstIP       netip.Addr
+	TrackInterfaces  []TrackInterface
+	TrackScripts     []TrackScript
+	DontTrackPrimary bool
+	Notify           Notify
+	GARP             GARP
+	// Accept is keepalived's accept mode (default on unless vrrp_strict).
+	Accept    bool
+	SMTPAlert bool
+	// SyncGroup is the name of the group the instance belongs to, if any.
+	SyncGroup string
+}
+
+// Protocol is the L4 protocol of a virtual server.
+type Protocol int
+
+// Protocols.
+const (
+	TCP Protocol = iota
+	UDP
+	SCTP
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case UDP:
+		return "UDP"
+	case SCTP:
+		return "SCTP"
+	}
+	return "TCP"
+}
+
+// Method is an LVS forwarding method.
+type Method int
+
+// Forwarding methods; NAT is keepalived's default.
+const (
+	NAT Method = iota
+	DR
+	TUN
+)
+
+func (m Method) String() string {
+	switch m {
+	case DR:
+		return "DR"
+	case TUN:
+		return "TUN"
+	}
+	return "NAT"
+}
+
+// IPVSName is how ipvsadm -L names the method.
+func (m Method) IPVSName() string {
+	switch m {
+	case DR:
+		return "Route"
+	case TUN:
+		return "Tunnel"
+	}
+	return "Masq"
+}
+
+// VSGroupEntry is one line of a virtual_server_group: an address range with
+// a port, or a firewall mark.
+type VSGroupEntry struct {
+	// First and Last bound the address range (equal for one address).
+	First  netip.Addr
+	Last   netip.Addr
+	Port   uint16
+	Fwmark uint32
+	// Family is "inet" or "inet6" for fwmark entries that set it.
+	Family string
+	Pos    Pos
+}
+
+// VirtualServerGroup is a virtual_server_group.
+type VirtualServerGroup struct {
+	Name    string
+	Pos     Pos
+	Entries []VSGroupEntry
+}
+
+// CheckDefaults are the checker timings a virtual server or real server
+// hands down to its checkers.
+type CheckDefaults struct {
+	ConnectTimeout   time.Duration
+	Retry            int
+	DelayBeforeRetry time.Duration
+	Warmup           time.Duration
+	DelayLoop        time.Duration
+	Alpha            bool
+	// set records which fields were written, for inheritance.
+	set checkSet
+}
+
+type checkSet struct {
+	connectTimeout, retry, delayBeforeRetry, warmup, delayLoop, alpha bool
+}
+
+// SorryServer is the server used when quorum is lost.
+type SorryServer struct {
+	Addr    netip.Addr
+	Port    uint16
+	Method  Method
+	Inhibit bool
+	Pos     Pos
+}
+
+// VirtualServer is a virtual_server: exactly one of Addr (with Port),
+// Fwmark or Group identifies it.
+type VirtualServer struct {
+	Pos    Pos
+	Addr   netip.Addr
+	Port   uint16
+	Fwmark uint32
+	Group  string
+	// Family is "inet" or "inet6" (ip_family, for fwmark services).
+	Family   string
+	Protocol Protocol
+	// Scheduler is lvs_sched / lb_algo (ipvsadm's default wlc if unset).
+	Scheduler      string
+	SchedulerFlags []string
+	Method         Method
+	// PersistenceTimeout is 0 when the service is not persistent.
+	PersistenceTimeout time.Duration
+	// PersistenceGranularity is the client mask length (-M), /32 or /128
+	// when not given.
+	PersistenceGranularity int
+	DelayLoop              time.Duration
+	Quorum                 int
+	Hysteresis             int
+	QuorumUp               Command
+	QuorumDown             Command
+	Alpha                  bool
+	Omega                  bool
+	HASuspend              bool
+	VirtualHost            string
+	InhibitOnFailure       bool
+	SorryServer            *SorryServer
+	// Checks are the timings real servers and checkers inherit.
+	Checks      CheckDefaults
+	RealServers []*RealServer
+}
+
+// Persistent reports whether the service is persistent.
+func (vs *VirtualServer) Persistent() bool { return vs.PersistenceTimeout > 0 }
+
+// Name describes the service like keepalived logs it.
+func (vs *VirtualServer) Name() string {
+	switch {
+	case vs.Group != "":
+		return "group " + vs.Group
+	case vs.Fwmark != 0:
+		return "fwmark " + itoa(int(vs.Fwmark))
+	}
+	return hostPort(vs.Addr, vs.Port)
+}
+
+// RealServer is a real_server of a virtual server.
+type RealServer struct {
+	Pos    Pos
+	Addr   netip.Addr
+	Port   uint16
+	Weight int
+	// Method is inherited from the virtual server unless set.
+	Method           Method
+	InhibitOnFailure bool
+	NotifyUp         Command
+	NotifyDown       Command
+	UThreshold       int
+	LThreshold       int
+	VirtualHost      string
+	Checks           CheckDefaults
+	Checkers         []*Checker
+
+	inhibitSet bool
+}
+
+// CheckerType is a health checker family.
+type CheckerType int
+
+// Checker families.
+const (
+	TCPCheck CheckerType = iota
+	HTTPGet
+	SSLGet
+	MiscCheck
+	DNSCheck
+	SMTPCheck
+	UDPCheck
+	PingCheck
+)
+
+var checkerNames = [...]string{"TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "SMTP_CHECK", "UDP_CHECK", "PING_CHECK"}
+
+func (t CheckerType) String() string {
+	if int(t) < len(checkerNames) {
+		return checkerNames[t]
+	}
+	return "UNKNOWN_CHECK"
+}
+
+// Target is where a checker connects to, and from.
+type Target struct {
+	// ConnectIP and ConnectPort default to the real server's.
+	ConnectIP   netip.Addr
+	ConnectPort uint16
+	BindTo      netip.Addr
+	BindPort    uint16
+	BindIf      string
+	Fwmark      uint32
+	Pos         Pos
+}
+
+// Checker is one health checker of a real server, with inherited timings
+// resolved.
+type Checker struct {
+	Type CheckerType
+	Pos  Pos
+	Target
+	ConnectTimeout   time.Duration
+	Retry            int
+	DelayBeforeRetry time.Duration
+	Warmup           time.Duration
+	DelayLoop        time.Duration
+	Alpha            bool
+	LogAllFailures   bool
+
+	// Exactly the part of Type is set.
+	HTTP *HTTPCheck
+	Misc *MiscCheckSpec
+	DNS  *DNSCheckSpec
+	SMTP *SMTPCheckSpec
+	UDP  *UDPCheckSpec
+
+	checks CheckDefaults
+}
+
+// HTTPCheck are the HTTP_GET / SSL_GET settings.
+type HTTPCheck struct {
+	URLs []URL
+	// Protocol is http_protocol: 1.0, 1.0C or 1.1 (default 1.0).
+	Protocol     string
+	VirtualHost  string
+	EnableSNI    bool
+	FastRecovery bool
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Min, Max int }
+
+// URL is one url block.
+type URL struct {
+	Path   string
+	Digest string
+	// StatusCodes default to 200-299.
+	StatusCodes  []StatusRange
+	VirtualHost  string
+	Regex        string
+	RegexNoMatch bool
+	Pos          Pos
+}
+
+// MiscCheckSpec are the MISC_CHECK settings.
+type MiscCheckSpec struct {
+	Path    Command
+	Timeout time.Duration
+	Dynamic bool
+}
+
+// DNSCheckSpec are the DNS_CHECK settings.
+type DNSCheckSpec struct {
+	// Type is the query type (SOA by default).
+	Type string
+	// Name is the query name ("." by default).
+	Name string
+}
+
+// SMTPCheckSpec are the SMTP_CHECK settings.
+type SMTPCheckSpec struct {
+	HeloName string
+	// Hosts are the extra targets of old-style host {} blocks; each is
+	// checked like its own checker.
+	Hosts []Target
+}
+
+// UDPCheckSpec are the UDP_CHECK settings.
+type UDPCheckSpec struct {
+	Payload      []byte
+	RequireReply bool
+	// ReplyPattern is the hex string the reply must start with; x matches
+	// any nibble.
+	ReplyPattern   string
+	MinReplyLength int
+	MaxReplyLength int
+}

@@ -1,0 +1,277 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WriteSummary prints what the configuration would run: global settings,
+// VRRP instances and an `ipvsadm -L -n`-style table of the virtual servers
+// with their checkers.
+func WriteSummary(w io.Writer, c *Config) error {
+	ew := &errWriter{w: w}
+	g := c.Global
+	ew.printf("global: router_id %s, VRRP version %d", orDash(g.RouterID), g.VRRPVersion)
+	if len(g.XDPInterfaces) > 0 {
+		ew.printf(", XDP on %s", strings.Join(g.XDPInterfaces, " "))
+	}
+	ew.printf("\n")
+	writeInstances(ew, c)
+	ew.printf("\n")
+	WriteVirtualServers(ew, c)
+	return ew.err
+}
+
+func writeInstances(ew *errWriter, c *Config) {
+	if len(c.Instances) == 0 {
+		ew.printf("VRRP instances: none\n")
+		return
+	}
+	ew.printf("VRRP instances:\n")
+	for _, in := range c.Instances {
+		ew.printf("  %s: %s on %s, vrid %d, priority %d, advert %s, version %d", in.Name, in.State, orDash(in.Interface),
+			in.VRID, in.Priority, Seconds(in.AdvertInt), in.Version)
+		if in.Auth.Type != AuthNone && in.Version == 2 {
+			ew.printf(", auth %s", in.Auth.Type)
+		}
+		if in.NoPreempt {
+			ew.printf(", nopreempt")
+		}
+		if in.PreemptDelay > 0 {
+			ew.printf(", preempt_delay %s", Seconds(in.PreemptDelay))
+		}
+		if in.SyncGroup != "" {
+			ew.printf(", sync group %s", in.SyncGroup)
+		}
+		ew.printf("\n")
+		if len(in.UnicastPeers) > 0 {
+			var peers []string
+			for _, p := range in.UnicastPeers {
+				peers = append(peers, p.Addr.String())
+			}
+			ew.printf("    unicast %s -> %s\n", orDash(addrString(in.UnicastSrcIP)), strings.Join(peers, " "))
+		}
+		for _, v := range in.VIPs {
+			ew.printf("    VIP %s\n", vipString(v))
+		}
+		for _, v := range in.ExcludedVIPs {
+			ew.printf("    VIP %s (excluded from adverts)\n", vipString(v))
+		}
+		for _, t := range in.TrackInterfaces {
+			if t.Weight == 0 {
+				ew.printf("    track interface %s (fault if down)\n", t.Name)
+			} else {
+				ew.printf("    track interface %s weight %d\n", t.Name, t.Weight)
+			}
+		}
+		for _, t := range in.TrackScripts {
+			ew.printf("    track script %s weight %d\n", t.Name, t.Weight)
+		}
+	}
+}
+
+func vipString(v VIP) string {
+	s := v.Prefix.String()
+	if v.Dev != "" {
+		s += " dev " + v.Dev
+	}
+	if v.Scope != "" {
+		s += " scope " + v.Scope
+	}
+	if v.Label != "" {
+		s += " label " + v.Label
+	}
+	return s
+}
+
+// WriteVirtualServers prints the virtual servers the way `ipvsadm -L -n`
+// lists them (connection counters are 0: nothing runs yet), with each real
+// server's checkers on indented lines.
+func WriteVirtualServers(w io.Writer, c *Config) error {
+	ew, ok := w.(*errWriter)
+	if !ok {
+		ew = &errWriter{w: w}
+	}
+	if len(c.VirtualServers) == 0 {
+		ew.printf("Virtual servers: none\n")
+		return ew.err
+	}
+	ew.printf("Prot LocalAddress:Port Scheduler Flags\n")
+	ew.printf("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
+	for _, vs := range c.VirtualServers {
+		for _, name := range serviceNames(c, vs) {
+			ew.printf("%s %s\n", name, serviceFlags(vs))
+		}
+		for _, rs := range vs.RealServers {
+			ew.printf("  -> %-28s %-7s %-6d %-10d %d\n", hostPort(rs.Addr, rs.Port), rs.Method.IPVSName(), rs.Weight, 0, 0)
+			for _, ch := range rs.Checkers {
+				ew.printf("       %s\n", DescribeChecker(ch, rs))
+			}
+		}
+		if ss := vs.SorryServer; ss != nil {
+			ew.printf("  -> %-28s %-7s %-6d %-10d %-10d (sorry server)\n", hostPort(ss.Addr, ss.Port), ss.Method.IPVSName(), 1, 0, 0)
+		}
+	}
+	return ew.err
+}
+
+// serviceNames gives the "Prot LocalAddress:Port" column; a group becomes
+// one row per entry, as IPVS holds one service per entry.
+func serviceNames(c *Config, vs *VirtualServer) []string {
+	proto := fmt.Sprintf("%-4s", vs.Protocol)
+	switch {
+	case vs.Fwmark != 0:
+		return []string{fmt.Sprintf("FWM  %d", vs.Fwmark)}
+	case vs.Group != "":
+		g := c.VirtualServerGroup(vs.Group)
+		if g == nil {
+			return []string{proto + " group " + vs.Group}
+		}
+		var out []string
+		for _, e := range g.Entries {
+			switch {
+			case e.Fwmark != 0:
+				out = append(out, fmt.Sprintf("FWM  %d", e.Fwmark))
+			case e.First == e.Last:
+				out = append(out, proto+" "+hostPort(e.First, e.Port))
+			default:
+				out = append(out, proto+" "+e.First.String()+"-"+hostPort(e.Last, e.Port))
+			}
+		}
+		return out
+	}
+	return []string{proto + " " + hostPort(vs.Addr, vs.Port)}
+}
+
+func serviceFlags(vs *VirtualServer) string {
+	s := vs.Scheduler
+	for _, f := range vs.SchedulerFlags {
+		if f != "ops" {
+			s += " " + f
+		}
+	}
+	if vs.Persistent() {
+		s += " persistent " + strconv.Itoa(int(vs.PersistenceTimeout/time.Second))
+		full := 32
+		if vs.Addr.Is6() {
+			full = 128
+		}
+		if vs.PersistenceGranularity != full {
+			s += " mask " + maskString(vs.PersistenceGranularity, full)
+		}
+	}
+	for _, f := range vs.SchedulerFlags {
+		if f == "ops" {
+			s += " ops"
+		}
+	}
+	return s
+}
+
+func maskString(bits, full int) string {
+	if full == 128 || bits > 32 {
+		return strconv.Itoa(bits)
+	}
+	m := uint32(0)
+	if bits > 0 {
+		m = ^uint32(0) << (32 - bits)
+	}
+	return fmt.Sprintf("%d.%d.%d.%d", m>>24, m>>16&0xff, m>>8&0xff, m&0xff)
+}
+
+// DescribeChecker summarises a checker on one line, e.g.
+// "TCP_CHECK port 80 timeout 5s retry 3 delay 3s every 6s".
+func DescribeChecker(ch *Checker, rs *RealServer) string {
+	var b strings.Builder
+	b.WriteString(ch.Type.String())
+	if ch.Type != MiscCheck {
+		if ch.ConnectIP != rs.Addr {
+			fmt.Fprintf(&b, " %s", hostPort(ch.ConnectIP, ch.ConnectPort))
+		} else if ch.Type != PingCheck {
+			fmt.Fprintf(&b, " port %d", ch.ConnectPort)
+		}
+	}
+	switch {
+	case ch.HTTP != nil:
+		for _, u := range ch.HTTP.URLs {
+			var codes []string
+			for _, r := range u.StatusCodes {
+				if r.Min == r.Max {
+					codes = append(codes, strconv.Itoa(r.Min))
+				} else {
+					codes = append(codes, fmt.Sprintf("%d-%d", r.Min, r.Max))
+				}
+			}
+			fmt.Fprintf(&b, " url %s status %s", u.Path, strings.Join(codes, ","))
+			if u.Digest != "" {
+				b.WriteString(" digest " + u.Digest)
+			}
+		}
+	case ch.Misc != nil:
+		fmt.Fprintf(&b, " %q", ch.Misc.Path.Cmd)
+		if ch.Misc.Dynamic {
+			b.WriteString(" dynamic")
+		}
+	case ch.DNS != nil:
+		fmt.Fprintf(&b, " %s %s", ch.DNS.Type, ch.DNS.Name)
+	case ch.SMTP != nil:
+		if ch.SMTP.HeloName != "" {
+			b.WriteString(" helo " + ch.SMTP.HeloName)
+		}
+		for _, h := range ch.SMTP.Hosts {
+			b.WriteString(" host " + hostPort(h.ConnectIP, h.ConnectPort))
+		}
+	}
+	if ch.Type != MiscCheck {
+		fmt.Fprintf(&b, " timeout %s", Seconds(ch.ConnectTimeout))
+	}
+	fmt.Fprintf(&b, " retry %d delay %s every %s", ch.Retry, Seconds(ch.DelayBeforeRetry), Seconds(ch.DelayLoop))
+	return b.String()
+}
+
+// Seconds formats a duration the way keepalived.conf writes it: "6s",
+// "0.1s".
+func Seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "s"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+type addrLike interface {
+	IsValid() bool
+	String() string
+}
+
+func addrString(a addrLike) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// errWriter keeps the first write error so printing code stays linear.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) {
+	fmt.Fprintf(e, format, args...)
+}
