@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* govs XDP balancer: runs on the director's LAN-facing interface, forwards
+ * packets of configured virtual services to a real server (DR or TUN) and
+ * passes everything else to the kernel untouched.
+ *
+ * Per packet: parse -> ICMP error or later fragment? follow the tracked flow
+ * -> service lookup (VIP, port, proto; then VIP, 0, proto) -> connection
+ * table -> persistence -> scheduler -> rewrite -> XDP_TX / redirect. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "consts.h"
+#include "structs.h"
+#include "maps.h"
+#include "parse.h"
+#include "hash.h"
+#include "encap.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+static __always_inline void count_global(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&global_stats, &idx);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline int drop(__u32 svc_id, __u32 reason)
+{
+	struct svc_stats *s = bpf_map_lookup_elem(&svc_counters, &svc_id);
+	if (s && reason < DROP_MAX)
+		s->drops[reason] += 1;
+	return XDP_DROP;
+}
+
+static __always_inline void count_fwd(__u32 svc_id, __u32 real_id, __u64 bytes, int new_conn)
+{
+	struct svc_stats *s = bpf_map_lookup_elem(&svc_counters, &svc_id);
+	if (s) {
+		s->packets += 1;
+		s->bytes += bytes;
+		s->new_conns += new_conn;
+	}
+	struct real_stats *r = bpf_map_lookup_elem(&real_counters, &real_id);
+	if (r) {
+		r->packets += 1;
+		r->bytes += bytes;
+		r->new_conns += new_conn;
+	}
+}
+
+static __always_inline __u64 timeout_for(const struct flow *f, __u32 conn_flags)
+{
+	__u32 zero = 0;
+	struct config *c = bpf_map_lookup_elem(&settings, &zero);
+	__u64 t;
+	if (f->proto == IPPROTO_TCP) {
+		if (conn_flags & CONN_F_FIN) {
+			t = c ? c->tcp_fin_timeout_ns : 0;
+			return t ? t : DEFAULT_TCP_FIN_TIMEOUT_NS;
+		}
+		t = c ? c->tcp_timeout_ns : 0;
+		return t ? t : DEFAULT_TCP_TIMEOUT_NS;
+	}
+	t = c ? c->udp_timeout_ns : 0;
+	return t ? t : DEFAULT_UDP_TIMEOUT_NS;
+}
+
+static __always_inline __u64 frag_timeout(void)
+{
+	__u32 zero = 0;
+	struct config *c = bpf_map_lookup_elem(&settings, &zero);
+	__u64 t = c ? c->frag_timeout_ns : 0;
+	return t ? t : DEFAULT_FRAG_TIMEOUT_NS;
+}
+
+static __always_inline void active_add(__u32 real_id, __s64 d)
+{
+	__s64 *n = bpf_map_lookup_elem(&active_conns, &real_id);
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
+/* Sends the (already parsed) packet to real r. */
+static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u32 svc_id,
+				   __u32 real_id, int new_conn)
+{
+	__u64 bytes = ctx->data_end - ctx->data;
+	if (r->flags & REAL_F_TUN) {
+		if (tun_encap(ctx, p, r))
+			return drop(svc_id, DROP_ENCAP);
+	} else if (dr_rewrite(ctx, r)) {
+		return drop(svc_id, DROP_ENCAP);
+	}
+	count_fwd(svc_id, real_id, bytes, new_conn);
+	if (r->ifindex == 0 || r->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	long act = bpf_redirect_map(&tx_ports, r->ifindex, XDP_DROP);
+	if (act != XDP_REDIRECT)
+		return drop(svc_id, DROP_REDIRECT);
+	return XDP_REDIRECT;
+}
+
+static __always_inline __u32 table_lookup(__u32 slot, __u32 idx)
+{
+	void *table = bpf_map_lookup_elem(&tables, &slot);
+	if (!table)
+		return 0;
+	__u32 *id = bpf_map_lookup_elem(table, &idx);
+	return id ? *id : 0;
+}
+
+/* Least connections over the service's reals with weight > 0; wlc compares
+ * active/weight by cross-multiplying. Ties go to the earlier entry. */
+static __always_inline __u32 pick_least(const struct svc_meta *m, int weighted)
+{
+	__u32 best = 0;
+	__s64 best_n = 0;
+	__u64 best_w = 1;
+	for (int i = 0; i < MAX_SVC_REALS; i++) {
+		if (i >= m->nreals)
+			break;
+		__u32 id = m->reals[i].id;
+		__u64 w = m->reals[i].weight;
+		if (id == 0 || w == 0)
+			continue;
+		__s64 *np = bpf_map_lookup_elem(&active_conns, &id);
+		__s64 n = np ? *np : 0;
+		if (n < 0)
+			n = 0;
+		if (!weighted)
+			w = 1;
+		if (best == 0 || (__u64)n * best_w < (__u64)best_n * w) {
+			best = id;
+			best_n = n;
+			best_w = w;
+		}
+	}
+	return best;
+}
+
+static __always_inline __u32 schedule(const struct svc_meta *m, __u32 slot, __u32 svc_id, const struct pkt *p)
+{
+	__u32 len = m->table_len;
+	__u32 h;
+	switch (m->sched) {
+	case SCHED_MH:
+		h = hash_flow(&p->flow);
+		break;
+	case SCHED_SH:
+		h = hash_src(&p->flow);
+		break;
+	case SCHED_DH:
+		h = hash_dst(&p->flow);
+		break;
+	case SCHED_RR: {
+		__u32 *pos = bpf_map_lookup_elem(&rr_pos, &svc_id);
+		if (!pos)
+			return 0;
+		h = *pos;
+		*pos = h + 1 >= len ? 0 : h + 1;
+		break;
+	}
+	case SCHED_LC:
+		return pick_least(m, 0);
+	case SCHED_WLC:
+		return pick_least(m, 1);
+	default:
+		return 0;
+	}
+	if (len == 0)
+		return 0;
+	return table_lookup(slot, h % len);
+}
+
+static __always_inline void persist_key_of(struct persist_key *k, const struct svc_meta *m, const struct pkt *p,
+					   __u32 svc_id)
+{
+	const __u32 *a = (const __u32 *)p->flow.src;
+	const __u32 *mask = (const __u32 *)m->persist_mask;
+	__u32 *o = (__u32 *)k->addr;
+	o[0] = a[0] & mask[0];
+	o[1] = a[1] & mask[1];
+	o[2] = a[2] & mask[2];
+	o[3] = a[3] & mask[3];
+	k->svc_id = svc_id;
+	k->family = p->flow.family;
+}
+
+/* Follows a connection (ICMP error, later fragment) to its real server. */
+static __always_inline int forward_tracked(struct xdp_md *ctx, const struct pkt *p, __u32 real_id, __u32 svc_id)
+{
+	struct real *r = bpf_map_lookup_elem(&reals, &real_id);
+	if (!r)
+		return drop(svc_id, DROP_REAL_MISSING);
+	return forward(ctx, p, r, svc_id, real_id, 0);
+}
+
+static __always_inline int handle_icmp(struct xdp_md *ctx, struct pkt *p)
+{
+	struct conn *c = bpf_map_lookup_elem(&conns, &p->flow);
+	if (!c) {
+		count_global(G_PASS_ICMP);
+		return XDP_PASS;
+	}
+	count_global(G_ICMP_FWD);
+	return forward_tracked(ctx, p, c->real_id, c->svc_id);
+}
+
+static __always_inline void frag_key_of(struct frag_key *k, const struct pkt *p)
+{
+	__builtin_memcpy(k->src, p->flow.src, 4);
+	__builtin_memcpy(k->dst, p->flow.dst, 4);
+	k->id = p->ip_id;
+	k->proto = p->flow.proto;
+	k->pad = 0;
+}
+
+static __always_inline int handle_later_frag(struct xdp_md *ctx, struct pkt *p)
+{
+	struct frag_key k;
+	frag_key_of(&k, p);
+	struct frag_val *v = bpf_map_lookup_elem(&frags, &k);
+	if (!v || bpf_ktime_get_ns() - v->last_ns > frag_timeout()) {
+		count_global(G_PASS_FRAG_MISS);
+		return XDP_PASS;
+	}
+	count_global(G_FRAG_FWD);
+	return forward_tracked(ctx, p, v->real_id, v->svc_id);
+}
+
+SEC("xdp")
+int govs_xdp(struct xdp_md *ctx)
+{
+	struct pkt p = {};
+	switch (parse_packet(ctx, &p)) {
+	case PARSE_OK:
+		break;
+	case PARSE_NOT_IP:
+		count_global(G_PASS_NOT_IP);
+		return XDP_PASS;
+	case PARSE_V6_EXT:
+		count_global(G_PASS_V6_EXT);
+		return XDP_PASS;
+	case PARSE_OTHER:
+		count_global(G_PASS_NO_SERVICE);
+		return XDP_PASS;
+	default:
+		count_global(G_PASS_MALFORMED);
+		return XDP_PASS;
+	}
+	if (p.icmp)
+		return handle_icmp(ctx, &p);
+	if (p.frag == FRAG_LATER)
+		return handle_later_frag(ctx, &p);
+
+	struct svc_key sk = {};
+	__builtin_memcpy(sk.addr, p.flow.dst, 16);
+	sk.port = p.flow.dport;
+	sk.proto = p.flow.proto;
+	sk.family = p.flow.family;
+	struct svc_ref *ref = bpf_map_lookup_elem(&services, &sk);
+	if (!ref) {
+		sk.port = 0;
+		ref = bpf_map_lookup_elem(&services, &sk);
+		if (!ref) {
+			count_global(G_PASS_NO_SERVICE);
+			return XDP_PASS;
+		}
+	}
+	__u32 svc_id = ref->id;
+	__u32 slot = svc_id * 2 + (ref->gen & 1);
+	struct svc_meta *m = bpf_map_lookup_elem(&svc_metas, &slot);
+	if (!m)
+		return drop(svc_id, DROP_NO_TABLE);
+
+	__u64 now = bpf_ktime_get_ns();
+	int fin = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FL_FIN | TCP_FL_RST));
+	__u32 real_id = 0;
+	struct real *r = NULL;
+	int new_conn = 0;
+
+	struct conn *c = bpf_map_lookup_elem(&conns, &p.flow);
+	if (c) {
+		if (now - c->last_ns > timeout_for(&p.flow, c->flags)) {
+			/* Expired: give back its active count, then schedule afresh. */
+			if (c->flags & CONN_F_ACTIVE) {
+				c->flags &= ~CONN_F_ACTIVE;
+				active_add(c->real_id, -1);
+			}
+		} else {
+			real_id = c->real_id;
+			r = bpf_map_lookup_elem(&reals, &real_id);
+			if (r && c->svc_id == svc_id) {
+				if (now - c->last_ns > REFRESH_NS)
+					c->last_ns = now;
+				if (fin && !(c->flags & CONN_F_FIN)) {
+					if (c->flags & CONN_F_ACTIVE)
+						active_add(real_id, -1);
+					c->flags = (c->flags & ~CONN_F_ACTIVE) | CONN_F_FIN;
+					c->last_ns = now;
+				}
+				if (m->flags & SVC_F_PERSIST) {
+					struct persist_key pk;
+					persist_key_of(&pk, m, &p, svc_id);
+					struct persist_val *pv = bpf_map_lookup_elem(&persist, &pk);
+					if (pv && pv->real_id == real_id && now - pv->last_ns > REFRESH_NS)
+						pv->last_ns = now;
+				}
+			} else {
+				r = NULL;
+				real_id = 0;
+			}
+		}
+	}
+
+	if (!r) {
+		new_conn = 1;
+		struct persist_key pk;
+		if (m->flags & SVC_F_PERSIST) {
+			persist_key_of(&pk, m, &p, svc_id);
+			struct persist_val *pv = bpf_map_lookup_elem(&persist, &pk);
+			if (pv && now - pv->last_ns <= m->persist_ns) {
+				__u32 id = pv->real_id;
+				struct real *pr = bpf_map_lookup_elem(&reals, &id);
+				/* Weight 0 ends persistence (IPVS's expire_quiescent_template). */
+				if (pr && pr->weight > 0) {
+					real_id = id;
+					r = pr;
+					pv->last_ns = now;
+				}
+			}
+		}
+		if (!r) {
+			real_id = schedule(m, slot, svc_id, &p);
+			if (real_id == 0)
+				return drop(svc_id, DROP_NO_REAL);
+			r = bpf_map_lookup_elem(&reals, &real_id);
+			if (!r)
+				return drop(svc_id, DROP_REAL_MISSING);
+			if (m->flags & SVC_F_PERSIST) {
+				struct persist_val pv = {.real_id = real_id, .last_ns = now};
+				bpf_map_update_elem(&persist, &pk, &pv, BPF_ANY);
+			}
+		}
+		struct conn nc = {
+			.real_id = real_id,
+			.svc_id = svc_id,
+			.flags = fin ? CONN_F_FIN : CONN_F_ACTIVE,
+			.last_ns = now,
+		};
+		bpf_map_update_elem(&conns, &p.flow, &nc, BPF_ANY);
+		if (!fin)
+			active_add(real_id, 1);
+	}
+
+	if (p.frag == FRAG_FIRST) {
+		struct frag_key fk;
+		frag_key_of(&fk, &p);
+		struct frag_val fv = {.real_id = real_id, .svc_id = svc_id, .last_ns = now};
+		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
+	}
+	return forward(ctx, &p, r, svc_id, real_id, new_conn);
+}

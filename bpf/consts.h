@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Sizes and enumerations shared by the govs XDP balancer and its Go loader.
+ * Every size can be overridden at compile time (-DMAX_SERVICES=...); the Go
+ * side reads the real sizes from the compiled object's map specs. */
+#ifndef GOVS_CONSTS_H
+#define GOVS_CONSTS_H
+
+/* Virtual services (VIP, port, protocol). Each owns two state slots
+ * (double buffering), so state maps have 2 * MAX_SERVICES entries. */
+#ifndef MAX_SERVICES
+#define MAX_SERVICES 256
+#endif
+
+/* Real-server ids are per (service, real server); id 0 means "none". */
+#ifndef MAX_REALS
+#define MAX_REALS 4096
+#endif
+
+/* Real servers of one service that lc/wlc can choose from. */
+#ifndef MAX_SVC_REALS
+#define MAX_SVC_REALS 64
+#endif
+
+/* Upper bound of a service's lookup table (Maglev ring or wrr sequence). */
+#ifndef MAX_TABLE
+#define MAX_TABLE 131071
+#endif
+
+#ifndef CONN_TABLE_SIZE
+#define CONN_TABLE_SIZE 262144
+#endif
+
+#ifndef PERSIST_TABLE_SIZE
+#define PERSIST_TABLE_SIZE 65536
+#endif
+
+#ifndef FRAG_TABLE_SIZE
+#define FRAG_TABLE_SIZE 8192
+#endif
+
+#ifndef MAX_IFACES
+#define MAX_IFACES 64
+#endif
+
+/* Defaults when the config map is left zero (e.g. in unit tests). */
+#define DEFAULT_TCP_TIMEOUT_NS (900ULL * 1000000000ULL)
+#define DEFAULT_TCP_FIN_TIMEOUT_NS (120ULL * 1000000000ULL)
+#define DEFAULT_UDP_TIMEOUT_NS (300ULL * 1000000000ULL)
+#define DEFAULT_FRAG_TIMEOUT_NS (30ULL * 1000000000ULL)
+/* Timestamps of live entries are rewritten at most this often, so a busy
+ * flow does not dirty a shared cache line on every packet. */
+#define REFRESH_NS 1000000000ULL
+
+#define FAMILY_V4 4
+#define FAMILY_V6 6
+
+/* Schedulers (enum govs_sched mirrored in Go). */
+enum govs_sched {
+	SCHED_NONE = 0,
+	SCHED_MH = 1, /* Maglev on the 5-tuple */
+	SCHED_SH = 2, /* Maglev-style table on the source address */
+	SCHED_DH = 3, /* Maglev-style table on the destination address */
+	SCHED_RR = 4, /* per-CPU counter over a weighted sequence (rr and wrr) */
+	SCHED_LC = 5,
+	SCHED_WLC = 6,
+};
+
+/* svc_meta.flags */
+#define SVC_F_PERSIST (1U << 0)
+
+/* real.flags */
+#define REAL_F_TUN (1U << 0) /* encapsulate (IP-in-IP / IPv6-in-IPv6) */
+#define REAL_F_V6 (1U << 1)  /* real's address (TUN outer header) is IPv6 */
+
+/* conn.flags */
+#define CONN_F_ACTIVE (1U << 0) /* counted in active_conns */
+#define CONN_F_FIN (1U << 1)    /* FIN or RST seen */
+
+/* Per-service drop reasons (svc_stats.drops[]). */
+enum govs_drop {
+	DROP_NO_REAL = 0,     /* no real server with weight > 0 */
+	DROP_REAL_MISSING = 1, /* table names a real id with no entry */
+	DROP_NO_TABLE = 2,    /* service slot has no lookup table */
+	DROP_ENCAP = 3,       /* encapsulation failed (headroom) */
+	DROP_REDIRECT = 4,    /* egress interface not in the devmap */
+	DROP_MAX = 5,
+};
+
+/* Global per-CPU counters (index into global_stats). */
+enum govs_global {
+	G_PASS_NOT_IP = 0,     /* not IPv4/IPv6, or truncated L2 */
+	G_PASS_MALFORMED = 1,  /* truncated or invalid L3/L4 */
+	G_PASS_NO_SERVICE = 2, /* not for a configured service */
+	G_PASS_FRAG_MISS = 3,  /* non-first IPv4 fragment with no tracked first fragment */
+	G_PASS_ICMP = 4,       /* ICMP not matching a tracked flow */
+	G_PASS_V6_EXT = 5,     /* IPv6 extension headers / fragments (not handled) */
+	G_ICMP_FWD = 6,        /* ICMP PTB / frag-needed forwarded to a flow's real */
+	G_FRAG_FWD = 7,        /* non-first fragments forwarded */
+	G_MAX = 8,
+};
+
+#endif

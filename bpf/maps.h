@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Every map the balancer uses. User space (internal/dataplane) owns their
+ * contents; the program only reads them, except connection, persistence,
+ * fragment and counter state. */
+#ifndef GOVS_MAPS_H
+#define GOVS_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "structs.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES * 2); /* port entries + any-port entries */
+	__type(key, struct svc_key);
+	__type(value, struct svc_ref);
+} services SEC(".maps");
+
+/* Indexed by slot (id * 2 + gen). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES * 2);
+	__type(key, __u32);
+	__type(value, struct svc_meta);
+} svc_metas SEC(".maps");
+
+/* Per-slot lookup table: real ids (Maglev ring, or weighted sequence for rr). */
+struct table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_TABLE);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, MAX_SERVICES * 2);
+	__type(key, __u32);
+	__array(values, struct table);
+} tables SEC(".maps");
+
+/* A hash, not an array, so that replacing an entry is atomic for readers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct real);
+} reals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, MAX_IFACES);
+	__type(key, __u32);
+	__type(value, __u32);
+} tx_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CONN_TABLE_SIZE);
+	__type(key, struct flow);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PERSIST_TABLE_SIZE);
+	__type(key, struct persist_key);
+	__type(value, struct persist_val);
+} persist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FRAG_TABLE_SIZE);
+	__type(key, struct frag_key);
+	__type(value, struct frag_val);
+} frags SEC(".maps");
+
+/* Active connections per real id, for lc/wlc (shared, atomically updated). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, __s64);
+} active_conns SEC(".maps");
+
+/* rr/wrr position per service id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} rr_pos SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svc_stats);
+} svc_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, struct real_stats);
+} real_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, G_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} global_stats SEC(".maps");
+
+#endif

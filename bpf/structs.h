@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Map keys and values. Addresses are 16 bytes; IPv4 uses the first 4. */
+#ifndef GOVS_STRUCTS_H
+#define GOVS_STRUCTS_H
+
+#include <linux/types.h>
+#include "consts.h"
+
+/* A transport flow as the client sent it; the connection table key. */
+struct flow {
+	__u8 src[16];
+	__u8 dst[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+
+struct svc_key {
+	__u8 addr[16];
+	__be16 port; /* 0: any port ("fwmark-style" service) */
+	__u8 proto;
+	__u8 family;
+};
+
+/* Value of the services map: which id and which of its two state slots is
+ * live. Rewriting this one entry switches a service atomically. */
+struct svc_ref {
+	__u32 id;
+	__u32 gen; /* 0 or 1; slot = id * 2 + gen */
+};
+
+struct svc_real {
+	__u32 id;
+	__u32 weight;
+};
+
+struct svc_meta {
+	__u32 sched;     /* enum govs_sched */
+	__u32 flags;     /* SVC_F_* */
+	__u32 table_len; /* used entries of the slot's lookup table */
+	__u32 nreals;
+	__u64 persist_ns; /* persistence_timeout */
+	__u8 persist_mask[16]; /* persistence_granularity as a byte mask */
+	struct svc_real reals[MAX_SVC_REALS];
+};
+
+struct real {
+	__u8 dst_mac[6]; /* real server's (or TUN next hop's) MAC */
+	__u8 src_mac[6]; /* egress interface's MAC */
+	__u32 ifindex;   /* egress interface; 0 or ingress: XDP_TX */
+	__u32 flags;     /* REAL_F_* */
+	__u32 weight;    /* 0: no new flows (also ends persistence) */
+	__u8 addr[16];   /* TUN outer destination */
+	__u8 tun_src[16]; /* TUN outer source (director address) */
+};
+
+struct conn {
+	__u32 real_id;
+	__u32 svc_id;
+	__u32 flags; /* CONN_F_* */
+	__u32 pad;
+	__u64 last_ns;
+};
+
+struct persist_key {
+	__u8 addr[16]; /* client address & persist_mask */
+	__u32 svc_id;
+	__u32 family;
+};
+
+struct persist_val {
+	__u32 real_id;
+	__u32 pad;
+	__u64 last_ns;
+};
+
+struct frag_key {
+	__u8 src[4];
+	__u8 dst[4];
+	__u16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag_val {
+	__u32 real_id;
+	__u32 svc_id;
+	__u64 last_ns;
+};
+
+struct config {
+	__u64 tcp_timeout_ns;
+	__u64 tcp_fin_timeout_ns;
+	__u64 udp_timeout_ns;
+	__u64 frag_timeout_ns;
+};
+
+struct svc_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_conns;
+	__u64 drops[DROP_MAX];
+};
+
+struct real_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_conns;
+};
+
+#endif

@@ -1,0 +1,118 @@
+package dataplane
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// Counters count forwarded traffic.
+type Counters struct {
+	Packets, Bytes, NewConns uint64
+}
+
+// Drops count a service's dropped packets by reason.
+type Drops struct {
+	NoReal      uint64 // no real server with weight > 0
+	RealMissing uint64 // table named a real with no entry (transient)
+	NoTable     uint64 // service slot without metadata (transient)
+	Encap       uint64 // TUN encapsulation or rewrite failed
+	Redirect    uint64 // egress interface not in the devmap
+}
+
+// RealStats are one real server's counters within a service.
+type RealStats struct {
+	Addr   netip.Addr
+	Weight uint32
+	Counters
+	// ActiveConns are the connections lc/wlc count: created and not yet
+	// closed by FIN/RST or expired.
+	ActiveConns int64
+}
+
+// ServiceStats are one service's counters.
+type ServiceStats struct {
+	Service Service
+	Counters
+	Drops Drops
+	Reals []RealStats
+}
+
+// GlobalStats count packets the program passed to the kernel, and tracked
+// ICMP errors and fragments it forwarded.
+type GlobalStats struct {
+	PassNotIP, PassMalformed, PassNoService, PassFragmentMiss, PassICMP, PassIPv6Ext uint64
+	ICMPForwarded, FragmentsForwarded                                                uint64
+}
+
+// Stats is a snapshot of all counters, summed over CPUs.
+type Stats struct {
+	Services []ServiceStats
+	Global   GlobalStats
+}
+
+// Stats reads the counters of the services last applied.
+func (d *Dataplane) Stats() (Stats, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var st Stats
+	for _, svc := range d.state.Services {
+		id := d.ids.svc[svc.key()]
+		var per []balancerSvcStats
+		if err := d.objs.SvcCounters.Lookup(id, &per); err != nil {
+			return st, fmt.Errorf("read counters of %s: %w", svc, err)
+		}
+		ss := ServiceStats{Service: svc}
+		for _, c := range per {
+			ss.Packets += c.Packets
+			ss.Bytes += c.Bytes
+			ss.NewConns += c.NewConns
+			ss.Drops.NoReal += c.Drops[0]
+			ss.Drops.RealMissing += c.Drops[1]
+			ss.Drops.NoTable += c.Drops[2]
+			ss.Drops.Encap += c.Drops[3]
+			ss.Drops.Redirect += c.Drops[4]
+		}
+		for _, r := range svc.Reals {
+			rid := d.ids.real[realKey{svc.key(), r.Addr}]
+			rs, err := d.realStats(rid)
+			if err != nil {
+				return st, fmt.Errorf("read counters of %s real %s: %w", svc, r.Addr, err)
+			}
+			rs.Addr, rs.Weight = r.Addr, r.Weight
+			ss.Reals = append(ss.Reals, rs)
+		}
+		st.Services = append(st.Services, ss)
+	}
+	g := make([]uint64, 8)
+	for i := range g {
+		var per []uint64
+		if err := d.objs.GlobalStats.Lookup(uint32(i), &per); err != nil {
+			return st, fmt.Errorf("read global counter %d: %w", i, err)
+		}
+		for _, v := range per {
+			g[i] += v
+		}
+	}
+	st.Global = GlobalStats{
+		PassNotIP: g[0], PassMalformed: g[1], PassNoService: g[2], PassFragmentMiss: g[3],
+		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7],
+	}
+	return st, nil
+}
+
+func (d *Dataplane) realStats(id uint32) (RealStats, error) {
+	var rs RealStats
+	var per []balancerRealStats
+	if err := d.objs.RealCounters.Lookup(id, &per); err != nil {
+		return rs, err
+	}
+	for _, c := range per {
+		rs.Packets += c.Packets
+		rs.Bytes += c.Bytes
+		rs.NewConns += c.NewConns
+	}
+	if err := d.objs.ActiveConns.Lookup(id, &rs.ActiveConns); err != nil {
+		return rs, err
+	}
+	return rs, nil
+}
