@@ -1,0 +1,142 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/govs/govs/internal/check/state"
+)
+
+// Prober runs one attempt of a check. ctx carries the attempt's deadline.
+type Prober interface {
+	Probe(ctx context.Context) state.Result
+}
+
+// ProberFunc adapts a function to Prober.
+type ProberFunc func(ctx context.Context) state.Result
+
+// Probe calls f.
+func (f ProberFunc) Probe(ctx context.Context) state.Result { return f(ctx) }
+
+// NewProber returns the prober for one checker of the real server rs.
+// vsDelayLoop is the virtual server's delay_loop (the checker default).
+func NewProber(spec Spec, rs netip.AddrPort, vsDelayLoop time.Duration) (Prober, error) {
+	r, err := spec.resolve(rs, vsDelayLoop)
+	if err != nil {
+		return nil, err
+	}
+	return newProber(r)
+}
+
+func newProber(r resolved) (Prober, error) {
+	switch r.Type {
+	case TCP:
+		return &tcpProber{r: r}, nil
+	case HTTP, SSL:
+		return newHTTPProber(r)
+	case Misc:
+		return newMiscProber(r)
+	case DNS:
+		return newDNSProber(r)
+	case SMTP:
+		return &smtpProber{r: r}, nil
+	case UDP:
+		return newUDPProber(r)
+	case Ping:
+		return &pingProber{r: r}, nil
+	}
+	return nil, fmt.Errorf("unknown checker type %q", r.Type)
+}
+
+// timeout returns the time one attempt may take.
+func (r resolved) timeout() time.Duration {
+	if r.Type == Misc {
+		return r.MiscTimeout
+	}
+	return r.ConnectTimeout
+}
+
+func fail(format string, args ...any) state.Result {
+	return state.Result{Err: fmt.Errorf(format, args...)}
+}
+
+var ok = state.Result{OK: true}
+
+// localAddr is the bindto/bind_port source for network, or nil.
+func (r resolved) localAddr(network string) net.Addr {
+	if !r.BindTo.IsValid() && r.BindPort == 0 {
+		return nil
+	}
+	var ip net.IP
+	if r.BindTo.IsValid() {
+		ip = r.BindTo.AsSlice()
+	}
+	switch network {
+	case "udp":
+		return &net.UDPAddr{IP: ip, Port: int(r.BindPort)}
+	default:
+		return &net.TCPAddr{IP: ip, Port: int(r.BindPort)}
+	}
+}
+
+// dial connects to the checker's target from its bind address, within
+// connect_timeout and ctx.
+func (r resolved) dial(ctx context.Context, network string) (net.Conn, error) {
+	d := net.Dialer{Timeout: r.ConnectTimeout, LocalAddr: r.localAddr(network)}
+	if r.BindPort != 0 {
+		// A fixed source port is reused every delay_loop; without
+		// SO_REUSEADDR the previous connection's TIME_WAIT would block it.
+		d.ControlContext = reuseAddr
+	}
+	c, err := d.DialContext(ctx, network, r.target.String())
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", r.target, unwrapOp(err))
+	}
+	return c, nil
+}
+
+// unwrapOp drops net.OpError's repetition of the addresses.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		if op.Timeout() {
+			return errTimeout
+		}
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			return sys.Err
+		}
+		return op.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errTimeout
+	}
+	return err
+}
+
+var errTimeout = errors.New("timeout")
+
+// deadline is the earlier of ctx's deadline and now+d.
+func deadline(ctx context.Context, d time.Duration) time.Time {
+	t := time.Now().Add(d)
+	if cd, ok := ctx.Deadline(); ok && cd.Before(t) {
+		return cd
+	}
+	return t
+}
+
+type tcpProber struct{ r resolved }
+
+func (p *tcpProber) Probe(ctx context.Context) state.Result {
+	c, err := p.r.dial(ctx, "tcp")
+	if err != nil {
+		return state.Result{Err: err}
+	}
+	c.Close()
+	return ok
+}

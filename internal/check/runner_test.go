@@ -1,0 +1,307 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/internal/check/state"
+)
+
+// fakeClock moves only when told to. Waiters registered with After fire
+// when the clock reaches their time.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []fakeWaiter
+	added   chan struct{}
+}
+
+type fakeWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), added: make(chan struct{}, 1000)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
+	c.added <- struct{}{}
+	return ch
+}
+
+// advanceToNext waits for a waiter, moves the clock to the earliest one and
+// fires it. It returns the new time.
+func (c *fakeClock) advanceToNext(t *testing.T) time.Time {
+	t.Helper()
+	select {
+	case <-c.added:
+	case <-time.After(5 * time.Second):
+		t.Fatal("runner never waited on the clock")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sort.Slice(c.waiters, func(i, j int) bool { return c.waiters[i].at.Before(c.waiters[j].at) })
+	w := c.waiters[0]
+	c.waiters = c.waiters[1:]
+	if w.at.After(c.now) {
+		c.now = w.at
+	}
+	w.ch <- c.now
+	return c.now
+}
+
+// fakeRunner builds a runner whose probers come from probe.
+func fakeRunner(t *testing.T, vss []VirtualServer, opt Options, probe func(vs, rs, chk int) Prober) *Runner {
+	t.Helper()
+	type key struct{ vs, rs, chk int }
+	var order []key
+	for vi, v := range vss {
+		for ri, rs := range v.RealServers {
+			for ci := range rs.Checkers {
+				order = append(order, key{vi, ri, ci})
+			}
+		}
+	}
+	n := 0
+	r, err := newRunner(vss, opt, func(resolved) (Prober, error) {
+		k := order[n]
+		n++
+		return probe(k.vs, k.rs, k.chk), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRunnerRetryTimingWithFakeClock(t *testing.T) {
+	clk := newFakeClock()
+	start := clk.Now()
+	var mu sync.Mutex
+	var probedAt []time.Duration
+	var events []state.Event
+	vss := []VirtualServer{{Name: "vip:80", RealServers: []RealServer{{
+		Addr: netip.MustParseAddrPort("198.18.0.2:80"), Weight: 1, Inhibit: true,
+		Checkers: []Spec{{Type: TCP, DelayLoop: 10 * time.Second, Retry: ptr(1), DelayBeforeRetry: ptr(3 * time.Second), Warmup: ptr(time.Duration(0))}},
+	}}}}
+	r := fakeRunner(t, vss, Options{Workers: 1, Clock: clk, OnEvent: func(e state.Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}}, func(_, _, _ int) Prober {
+		return ProberFunc(func(context.Context) state.Result {
+			mu.Lock()
+			probedAt = append(probedAt, clk.Now().Sub(start))
+			mu.Unlock()
+			return state.Result{Err: errors.New("connection refused")}
+		})
+	})
+	r.Start(context.Background())
+	// The first probe is due at once (warmup 0); then the retry after
+	// delay_before_retry, then one probe every delay_loop.
+	for range 4 {
+		clk.advanceToNext(t)
+	}
+	r.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	want := []time.Duration{0, 3 * time.Second, 13 * time.Second, 23 * time.Second}
+	if len(probedAt) < len(want) || !reflect.DeepEqual(probedAt[:len(want)], want) {
+		t.Fatalf("probes at %v, want %v", probedAt, want)
+	}
+	var down *state.Event
+	for i := range events {
+		if events[i].Kind == state.RealServerDown && !events[i].Initial {
+			down = &events[i]
+			break
+		}
+	}
+	if down == nil || !strings.Contains(down.Reason, "TCP_CHECK 198.18.0.2:80 failed after 1 retries: connection refused") {
+		t.Fatalf("down event %+v", down)
+	}
+	if want := []state.Dest{{Name: "198.18.0.2:80", Weight: 0}}; !reflect.DeepEqual(down.Dests, want) {
+		t.Fatalf("dests %v, want %v", down.Dests, want)
+	}
+}
+
+func TestRunnerBoundsWorkersAndSpreadsStart(t *testing.T) {
+	const checkers, workers = 60, 4
+	var rss []RealServer
+	for i := range checkers {
+		rss = append(rss, RealServer{Addr: netip.AddrPortFrom(netip.MustParseAddr("198.18.1.1"), uint16(1000+i)), Weight: 1,
+			Checkers: []Spec{{Type: TCP, DelayLoop: time.Hour, Warmup: ptr(400 * time.Millisecond)}}})
+	}
+	var inflight, maxInflight atomic.Int32
+	var mu sync.Mutex
+	var starts []time.Time
+	done := make(chan struct{})
+	r := fakeRunner(t, []VirtualServer{{Name: "vip:80", RealServers: rss}}, Options{Workers: workers}, func(_, _, _ int) Prober {
+		return ProberFunc(func(context.Context) state.Result {
+			n := inflight.Add(1)
+			for {
+				m := maxInflight.Load()
+				if n <= m || maxInflight.CompareAndSwap(m, n) {
+					break
+				}
+			}
+			mu.Lock()
+			starts = append(starts, time.Now())
+			if len(starts) == checkers {
+				close(done)
+			}
+			mu.Unlock()
+			time.Sleep(15 * time.Millisecond)
+			inflight.Add(-1)
+			return state.Result{OK: true}
+		})
+	})
+	t0 := time.Now()
+	r.Start(context.Background())
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not every checker ran")
+	}
+	r.Stop()
+	if m := maxInflight.Load(); m > workers || m < 2 {
+		t.Fatalf("max concurrent probes %d, want 2..%d", m, workers)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// Warmup spreads the first probes: no 50 ms window holds most of them.
+	for i := range starts {
+		n := 0
+		for j := range starts {
+			if d := starts[j].Sub(starts[i]); d >= 0 && d < 50*time.Millisecond {
+				n++
+			}
+		}
+		if n > checkers/3 {
+			t.Fatalf("%d of %d first probes within 50ms of %v: no spread", n, checkers, starts[i].Sub(t0))
+		}
+	}
+}
+
+func TestRunnerNotifyScripts(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "calls")
+	rec := writeScript(t, dir, "record", `echo "$(basename "$0") $*" >> `+out+"\n")
+	script := func(args string) *Script { return &Script{Command: rec + " " + args} }
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddrPort(l.Addr().String())
+	serve := func(l net.Listener) {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}
+	go serve(l)
+
+	events := make(chan state.Event, 100)
+	vss := []VirtualServer{{
+		Name: "198.18.0.100:80", Omega: true,
+		QuorumUp: script("quorum_up 198.18.0.100:80"), QuorumDown: script("quorum_down 'VS 198.18.0.100:80'"),
+		RealServers: []RealServer{{
+			Addr: addr, Weight: 2,
+			NotifyUp: script("notify_up " + addr.String()), NotifyDown: script(`notify_down "` + addr.String() + ` down"`),
+			Checkers: []Spec{{Type: TCP, DelayLoop: 100 * time.Millisecond, Retry: ptr(0), Warmup: ptr(time.Duration(0)), ConnectTimeout: time.Second}},
+		}},
+	}}
+	r, err := NewRunner(vss, Options{OnEvent: func(e state.Event) { events <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(context.Background())
+	waitFor := func(kind state.Kind) state.Event {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == kind && !e.Initial {
+					return e
+				}
+			case <-timeout:
+				t.Fatalf("no %v event", kind)
+			}
+		}
+	}
+	l.Close()
+	e := waitFor(state.RealServerDown)
+	if !strings.Contains(e.Reason, "connection refused") || len(e.Dests) != 0 {
+		t.Fatalf("down event %+v", e)
+	}
+	waitFor(state.QuorumDown)
+	l2, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	go serve(l2)
+	e = waitFor(state.RealServerUp)
+	if want := []state.Dest{{Name: addr.String(), Weight: 2}}; !reflect.DeepEqual(e.Dests, want) {
+		t.Fatalf("up dests %v, want %v", e.Dests, want)
+	}
+	waitFor(state.QuorumUp)
+	if st := r.Status(); len(st) != 1 || !st[0].QuorumUp || !st[0].RealServers[0].Alive {
+		t.Fatalf("status %+v", st)
+	}
+	r.Stop() // omega: the down notifiers run on the way out
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(string(b)), "\n")
+	// Scripts start in event order but run concurrently, so compare as sets
+	// per phase.
+	wantCalls := []string{
+		"record notify_down " + addr.String() + " down",
+		"record quorum_down VS 198.18.0.100:80",
+		"record notify_up " + addr.String(),
+		"record quorum_up 198.18.0.100:80",
+		"record notify_down " + addr.String() + " down",
+		"record quorum_down VS 198.18.0.100:80",
+	}
+	sort.Strings(got)
+	sort.Strings(wantCalls)
+	if !reflect.DeepEqual(got, wantCalls) {
+		t.Fatalf("scripts called:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantCalls, "\n"))
+	}
+}
+
+func TestNewRunnerRejectsBadSpecs(t *testing.T) {
+	_, err := NewRunner([]VirtualServer{{Name: "v", RealServers: []RealServer{{Addr: rsAddr, Weight: 1,
+		Checkers: []Spec{{Type: HTTP}}}}}}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "real server 198.18.0.2:8080 checker 1") {
+		t.Fatalf("err = %v", err)
+	}
+}

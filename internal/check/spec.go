@@ -1,0 +1,400 @@
+// Package check runs keepalived's health checkers (TCP_CHECK, HTTP_GET,
+// SSL_GET, MISC_CHECK, DNS_CHECK, SMTP_CHECK, UDP_CHECK, PING_CHECK) against
+// real servers and turns their results into pool changes.
+//
+// The probes here are thin: each one does a single attempt and reports a
+// state.Result. Retries, alpha, quorum and the sorry server are decided by
+// the pure state machines in internal/check/state; the Runner schedules the
+// probes they ask for on a bounded worker pool and runs the notify scripts.
+package check
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/govs/govs/internal/check/state"
+)
+
+// Type is a checker's keyword in keepalived.conf.
+type Type string
+
+// Checker types.
+const (
+	TCP  Type = "TCP_CHECK"
+	HTTP Type = "HTTP_GET"
+	SSL  Type = "SSL_GET"
+	Misc Type = "MISC_CHECK"
+	DNS  Type = "DNS_CHECK"
+	SMTP Type = "SMTP_CHECK"
+	UDP  Type = "UDP_CHECK"
+	Ping Type = "PING_CHECK"
+)
+
+// keepalived's defaults.
+const (
+	DefaultDelayLoop      = 60 * time.Second
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultHELO           = "smtpchecker.keepalived.org"
+	DefaultDNSType        = "SOA"
+	DefaultDNSName        = "."
+	DefaultUDPMaxReply    = 255
+)
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct{ Lo, Hi int }
+
+// URL is one url block of HTTP_GET or SSL_GET.
+type URL struct {
+	Path string
+	// Digest is the hex MD5 of the body, as keepalived's genhash prints it
+	// ("" = not checked).
+	Digest string
+	// StatusCodes accepted; empty means 200-299.
+	StatusCodes []StatusRange
+	// VirtualHost overrides the checker's for this url.
+	VirtualHost string
+}
+
+// TLSOptions are SSL_GET's TLS settings. Like keepalived, the server's
+// certificate is not verified unless CAFile is set.
+type TLSOptions struct {
+	// ServerName is sent as SNI when EnableSNI is set (sni_name; default the
+	// virtual host).
+	EnableSNI  bool
+	ServerName string
+	// CAFile, CertFile and KeyFile come from the global SSL block.
+	CAFile, CertFile, KeyFile string
+}
+
+// Script is a command to run: a notify script or a misc_path. Command is
+// split like a shell word list (single and double quotes group words).
+type Script struct {
+	Command string
+	// User and Group to run as ("" = as govs).
+	User, Group string
+}
+
+// Spec is one checker, with keepalived's inheritance (virtual server ->
+// real server -> checker) already resolved by the caller. Zero values mean
+// "keepalived's default"; pointers distinguish an explicit 0.
+type Spec struct {
+	Type Type
+
+	ConnectIP   netip.Addr // default: the real server's address
+	ConnectPort uint16     // default: the real server's port
+	BindTo      netip.Addr
+	BindPort    uint16
+	// ConnectTimeout bounds one probe (connect and I/O); default 5s.
+	ConnectTimeout time.Duration
+
+	Retry            *int           // default 1 (DNS_CHECK 3, MISC_CHECK 0)
+	DelayBeforeRetry *time.Duration // default 1s (HTTP/SSL 3s, DNS delay_loop)
+	Warmup           *time.Duration // default delay_loop; 0 disables
+	DelayLoop        time.Duration  // default: the virtual server's, else 60s
+	Alpha            bool
+
+	// HTTP_GET and SSL_GET.
+	URLs         []URL
+	VirtualHost  string
+	HTTPProtocol string // "1.0" (default), "1.0C" or "1.1"
+	TLS          TLSOptions
+
+	// MISC_CHECK.
+	MiscPath    Script
+	MiscTimeout time.Duration // default delay_loop
+	MiscDynamic bool
+
+	// DNS_CHECK.
+	DNSType string // A, NS, CNAME, SOA, MX, TXT, AAAA; default SOA
+	DNSName string // default "."
+
+	// SMTP_CHECK.
+	HELOName string
+
+	// UDP_CHECK.
+	Payload        []byte
+	RequireReply   bool
+	ReplyPattern   string // hex; X or x ignores a nibble
+	MinReplyLength int
+	MaxReplyLength int // default 255
+}
+
+// RealServer is a real server and its checkers.
+type RealServer struct {
+	Addr       netip.AddrPort
+	Weight     int // keepalived's default is 1; the caller sets it
+	Inhibit    bool
+	NotifyUp   *Script
+	NotifyDown *Script
+	Checkers   []Spec
+}
+
+// SorryServer replaces the pool when quorum is lost.
+type SorryServer struct {
+	Addr    netip.AddrPort
+	Weight  int
+	Inhibit bool
+}
+
+// VirtualServer is one virtual server's health configuration.
+type VirtualServer struct {
+	// Name identifies it in logs and events, e.g. "198.18.0.100:80".
+	Name        string
+	DelayLoop   time.Duration // default for its checkers
+	Quorum      int           // default 1
+	Hysteresis  int
+	QuorumUp    *Script
+	QuorumDown  *Script
+	Sorry       *SorryServer
+	Omega       bool
+	RealServers []RealServer
+}
+
+// resolved is a Spec with every default filled in.
+type resolved struct {
+	Spec
+	target netip.AddrPort
+	retry  int
+	dbr    time.Duration
+	warmup time.Duration
+}
+
+func (s Spec) resolve(rs netip.AddrPort, vsDelayLoop time.Duration) (resolved, error) {
+	r := resolved{Spec: s}
+	if r.DelayLoop <= 0 {
+		r.DelayLoop = vsDelayLoop
+	}
+	if r.DelayLoop <= 0 {
+		r.DelayLoop = DefaultDelayLoop
+	}
+	if r.ConnectTimeout <= 0 {
+		r.ConnectTimeout = DefaultConnectTimeout
+	}
+	r.retry = 1
+	r.dbr = time.Second
+	switch s.Type {
+	case TCP, Ping, UDP, SMTP:
+	case HTTP, SSL:
+		r.dbr = 3 * time.Second
+		if len(r.URLs) == 0 {
+			return r, fmt.Errorf("%s needs at least one url", s.Type)
+		}
+		for i, u := range r.URLs {
+			if u.Path == "" {
+				r.URLs[i].Path = "/"
+			}
+			if u.Digest != "" {
+				if len(u.Digest) != 32 || strings.Trim(strings.ToLower(u.Digest), "0123456789abcdef") != "" {
+					return r, fmt.Errorf("%s url %s: digest %q is not 32 hex digits", s.Type, u.Path, u.Digest)
+				}
+			}
+			for _, sr := range u.StatusCodes {
+				if sr.Lo < 100 || sr.Hi > 999 || sr.Lo > sr.Hi {
+					return r, fmt.Errorf("%s url %s: bad status_code range %d-%d", s.Type, u.Path, sr.Lo, sr.Hi)
+				}
+			}
+		}
+		switch r.HTTPProtocol {
+		case "":
+			r.HTTPProtocol = "1.0"
+		case "1.0", "1.0C", "1.1":
+		default:
+			return r, fmt.Errorf("%s: http_protocol %q is not 1.0, 1.0C or 1.1", s.Type, r.HTTPProtocol)
+		}
+	case DNS:
+		r.retry = 3
+		r.dbr = r.DelayLoop
+		if r.DNSType == "" {
+			r.DNSType = DefaultDNSType
+		}
+		if _, err := dnsType(r.DNSType); err != nil {
+			return r, err
+		}
+		if r.DNSName == "" {
+			r.DNSName = DefaultDNSName
+		}
+	case Misc:
+		r.retry = 0
+		if strings.TrimSpace(r.MiscPath.Command) == "" {
+			return r, fmt.Errorf("MISC_CHECK needs misc_path")
+		}
+		if _, err := SplitCommand(r.MiscPath.Command); err != nil {
+			return r, fmt.Errorf("MISC_CHECK misc_path: %w", err)
+		}
+		if r.MiscTimeout <= 0 {
+			r.MiscTimeout = r.DelayLoop
+		}
+	default:
+		return r, fmt.Errorf("unknown checker type %q", s.Type)
+	}
+	if s.Type == SMTP && r.HELOName == "" {
+		r.HELOName = DefaultHELO
+	}
+	if s.Type == UDP && r.MaxReplyLength == 0 {
+		r.MaxReplyLength = DefaultUDPMaxReply
+	}
+	if s.Type == UDP && r.ReplyPattern != "" {
+		if _, _, err := parseHexPattern(r.ReplyPattern); err != nil {
+			return r, fmt.Errorf("UDP_CHECK require_reply: %w", err)
+		}
+	}
+	if s.Retry != nil {
+		r.retry = *s.Retry
+	}
+	if s.DelayBeforeRetry != nil {
+		r.dbr = *s.DelayBeforeRetry
+	}
+	r.warmup = r.DelayLoop
+	if s.Warmup != nil {
+		r.warmup = *s.Warmup
+	}
+	if r.retry < 0 || r.dbr < 0 || r.warmup < 0 {
+		return r, fmt.Errorf("%s: retry, delay_before_retry and warmup must not be negative", s.Type)
+	}
+	ip, port := rs.Addr(), rs.Port()
+	if r.ConnectIP.IsValid() {
+		ip = r.ConnectIP
+	}
+	if r.ConnectPort != 0 {
+		port = r.ConnectPort
+	}
+	if port == 0 {
+		port = defaultPort(s.Type)
+	}
+	if !ip.IsValid() {
+		return r, fmt.Errorf("%s: no address to check", s.Type)
+	}
+	if port == 0 && s.Type != Ping && s.Type != Misc {
+		return r, fmt.Errorf("%s: no port to check (set connect_port)", s.Type)
+	}
+	r.target = netip.AddrPortFrom(ip.Unmap(), port)
+	return r, nil
+}
+
+func defaultPort(t Type) uint16 {
+	switch t {
+	case HTTP:
+		return 80
+	case SSL:
+		return 443
+	case DNS:
+		return 53
+	case SMTP:
+		return 25
+	}
+	return 0
+}
+
+// name is how the checker appears in logs: "HTTP_GET 198.18.0.2:80".
+func (r resolved) name() string {
+	if r.Type == Misc {
+		return fmt.Sprintf("%s %s", r.Type, r.MiscPath.Command)
+	}
+	if r.Type == Ping {
+		return fmt.Sprintf("%s %s", r.Type, r.target.Addr())
+	}
+	return fmt.Sprintf("%s %s", r.Type, r.target)
+}
+
+func (r resolved) checkerConfig() state.CheckerConfig {
+	return state.CheckerConfig{Name: r.name(), DelayLoop: r.DelayLoop, DelayBeforeRetry: r.dbr,
+		Retry: r.retry, Warmup: r.warmup, Alpha: r.Alpha}
+}
+
+// SplitCommand splits a script line into words; quotes group words and are
+// removed, a backslash escapes the next character outside single quotes.
+func SplitCommand(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	escaped := false
+	for _, ch := range s {
+		switch {
+		case escaped:
+			cur.WriteRune(ch)
+			escaped = false
+		case ch == '\\' && quote != '\'':
+			escaped, inWord = true, true
+		case quote != 0:
+			if ch == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(ch)
+			}
+		case ch == '\'' || ch == '"':
+			quote, inWord = ch, true
+		case ch == ' ' || ch == '\t':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(ch)
+			inWord = true
+		}
+	}
+	if quote != 0 || escaped {
+		return nil, fmt.Errorf("split %q: unterminated quote or escape", s)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	if len(words) == 0 {
+		return nil, fmt.Errorf("split %q: empty command", s)
+	}
+	return words, nil
+}
+
+// parseHexPattern reads keepalived's free-form hex strings ("Ab12f 3 456"
+// is AB 12 0F 03 45 06): spaces separate groups, each group is read two
+// digits at a time and a lone last digit is a byte of its own. An x or X
+// digit matches anything (its mask nibble is 0).
+func parseHexPattern(s string) (val, mask []byte, err error) {
+	nibble := func(ch byte) (v, m byte, err error) {
+		if ch == 'x' || ch == 'X' {
+			return 0, 0, nil
+		}
+		n, perr := strconv.ParseUint(string(ch), 16, 8)
+		if perr != nil {
+			return 0, 0, fmt.Errorf("parse hex %q: bad digit %q", s, ch)
+		}
+		return byte(n), 0xf, nil
+	}
+	for _, group := range strings.Fields(s) {
+		for i := 0; i < len(group); i += 2 {
+			hi, lo := byte('0'), group[i]
+			if i+1 < len(group) {
+				hi, lo = group[i], group[i+1]
+			}
+			hv, hm, err := nibble(hi)
+			if err != nil {
+				return nil, nil, err
+			}
+			lv, lm, err := nibble(lo)
+			if err != nil {
+				return nil, nil, err
+			}
+			val, mask = append(val, hv<<4|lv), append(mask, hm<<4|lm)
+		}
+	}
+	return val, mask, nil
+}
+
+// ParseHex reads a hex string in keepalived's free format (for payload).
+func ParseHex(s string) ([]byte, error) {
+	v, m, err := parseHexPattern(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range m {
+		if b != 0xff {
+			return nil, fmt.Errorf("parse hex %q: wildcards are only allowed in require_reply", s)
+		}
+	}
+	return v, nil
+}
