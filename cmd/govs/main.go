@@ -24,6 +24,8 @@ func commands() []command {
 	return []command{
 		{name: "version", summary: "print the govs version", run: runVersion},
 		{name: "check", summary: "validate a keepalived.conf and print what would run", run: runCheck},
+		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
+		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
 	}
 }
 

@@ -1,0 +1,306 @@
+// Package metrics exports a govs director's state to Prometheus. The
+// collector reads a status snapshot at scrape time, so it holds no state of
+// its own; the IPVS metrics are named and labelled like node_exporter's ipvs
+// collector (node_ipvs_* there, govs_ipvs_* here) so dashboards and alerts
+// written for LVS directors carry over.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/govs/govs/internal/status"
+)
+
+// StatusFunc returns the director's current state; it is called once per
+// scrape.
+type StatusFunc func() status.Snapshot
+
+// Label names shared with node_exporter's ipvs collector.
+var (
+	serviceLabels = []string{"local_address", "local_port", "proto", "local_mark"}
+	backendLabels = []string{"local_address", "local_port", "remote_address", "remote_port", "proto", "local_mark"}
+)
+
+// counterSet describes the five IPVS counters under one prefix.
+type counterSet struct {
+	conns, inPkts, outPkts, inBytes, outBytes *prometheus.Desc
+}
+
+func newCounterSet(prefix, what string, labels []string) counterSet {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prefix+name, help+what+".", labels, nil)
+	}
+	return counterSet{
+		conns:    d("connections_total", "The total number of connections made"),
+		inPkts:   d("incoming_packets_total", "The total number of incoming packets"),
+		outPkts:  d("outgoing_packets_total", "The total number of outgoing packets (zero in direct routing: replies bypass the director)"),
+		inBytes:  d("incoming_bytes_total", "The total amount of incoming data"),
+		outBytes: d("outgoing_bytes_total", "The total amount of outgoing data (zero in direct routing: replies bypass the director)"),
+	}
+}
+
+func (cs counterSet) describe(ch chan<- *prometheus.Desc) {
+	ch <- cs.conns
+	ch <- cs.inPkts
+	ch <- cs.outPkts
+	ch <- cs.inBytes
+	ch <- cs.outBytes
+}
+
+func (cs counterSet) collect(ch chan<- prometheus.Metric, c status.Counters, labels ...string) {
+	m := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	m(cs.conns, c.Conns)
+	m(cs.inPkts, c.InPkts)
+	m(cs.outPkts, c.OutPkts)
+	m(cs.inBytes, c.InBytes)
+	m(cs.outBytes, c.OutBytes)
+}
+
+// Collector is a prometheus.Collector over a StatusFunc.
+type Collector struct {
+	status StatusFunc
+
+	totals, service, backend                              counterSet
+	backendActive, backendInactive, backendWeight, realUp *prometheus.Desc
+	vrrpState, vrrpPriority, vrrpEffectivePriority        *prometheus.Desc
+	drops, connTableSize, connTableEntries                *prometheus.Desc
+}
+
+// NewCollector returns a collector that calls fn on every scrape.
+func NewCollector(fn StatusFunc) *Collector {
+	return &Collector{
+		status:  fn,
+		totals:  newCounterSet("govs_ipvs_", "", nil),
+		service: newCounterSet("govs_ipvs_service_", " by virtual service", serviceLabels),
+		backend: newCounterSet("govs_ipvs_backend_", " by virtual service and real server", backendLabels),
+		backendActive: prometheus.NewDesc("govs_ipvs_backend_connections_active",
+			"The current active connections by local and remote address.", backendLabels, nil),
+		backendInactive: prometheus.NewDesc("govs_ipvs_backend_connections_inactive",
+			"The current inactive connections by local and remote address.", backendLabels, nil),
+		backendWeight: prometheus.NewDesc("govs_ipvs_backend_weight",
+			"The current backend weight by local and remote address.", backendLabels, nil),
+		realUp: prometheus.NewDesc("govs_realserver_up",
+			"Whether the health checks pass for the real server (1) or not (0).", backendLabels, nil),
+		vrrpState: prometheus.NewDesc("govs_vrrp_state",
+			"The VRRP instance's state: 1 for the series whose state label is the current state, 0 for the others.",
+			[]string{"instance", "interface", "vrid", "state"}, nil),
+		vrrpPriority: prometheus.NewDesc("govs_vrrp_priority",
+			"The VRRP instance's configured priority.", []string{"instance"}, nil),
+		vrrpEffectivePriority: prometheus.NewDesc("govs_vrrp_effective_priority",
+			"The VRRP instance's advertised priority after tracking adjustments.", []string{"instance"}, nil),
+		drops: prometheus.NewDesc("govs_dataplane_drops_total",
+			"Packets the data plane dropped, by reason.", []string{"reason"}, nil),
+		connTableSize: prometheus.NewDesc("govs_connection_table_size",
+			"The capacity of the data plane's connection table.", nil, nil),
+		connTableEntries: prometheus.NewDesc("govs_connection_table_entries",
+			"Connections in the data plane's connection table (active plus inactive over all real servers).", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	c.totals.describe(ch)
+	c.service.describe(ch)
+	c.backend.describe(ch)
+	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
+		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries} {
+		ch <- d
+	}
+}
+
+// backendSum aggregates real servers that map to the same label values, as
+// node_exporter does; a registry rejects duplicate series.
+type backendSum struct {
+	labels        []string
+	active, inact uint64
+	weight        int
+	up            bool
+	stats         status.Counters
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.status()
+	c.totals.collect(ch, s.Totals)
+	ch <- prometheus.MustNewConstMetric(c.connTableSize, prometheus.GaugeValue, float64(s.ConnTableSize))
+
+	services := map[string]*struct {
+		labels []string
+		stats  status.Counters
+	}{}
+	backends := map[string]*backendSum{}
+	var entries uint64
+	for _, svc := range s.Services {
+		sl := serviceLabelValues(svc)
+		key := strings.Join(sl, "\x00")
+		agg, ok := services[key]
+		if !ok {
+			agg = &struct {
+				labels []string
+				stats  status.Counters
+			}{labels: sl}
+			services[key] = agg
+		}
+		addCounters(&agg.stats, svc.Stats)
+		for _, r := range svc.Reals {
+			bl := []string{sl[0], sl[1], r.Addr.String(), strconv.FormatUint(uint64(r.Port), 10), sl[2], sl[3]}
+			bkey := strings.Join(bl, "\x00")
+			b, ok := backends[bkey]
+			if !ok {
+				b = &backendSum{labels: bl, up: true}
+				backends[bkey] = b
+			}
+			b.active += r.ActiveConn
+			b.inact += r.InactConn
+			b.weight += r.Weight
+			b.up = b.up && r.Healthy
+			addCounters(&b.stats, r.Stats)
+			entries += r.ActiveConn + r.InactConn
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.connTableEntries, prometheus.GaugeValue, float64(entries))
+	for _, key := range sortedKeys(services) {
+		agg := services[key]
+		c.service.collect(ch, agg.stats, agg.labels...)
+	}
+	for _, key := range sortedKeys(backends) {
+		b := backends[key]
+		ch <- prometheus.MustNewConstMetric(c.backendActive, prometheus.GaugeValue, float64(b.active), b.labels...)
+		ch <- prometheus.MustNewConstMetric(c.backendInactive, prometheus.GaugeValue, float64(b.inact), b.labels...)
+		ch <- prometheus.MustNewConstMetric(c.backendWeight, prometheus.GaugeValue, float64(b.weight), b.labels...)
+		ch <- prometheus.MustNewConstMetric(c.realUp, prometheus.GaugeValue, boolValue(b.up), b.labels...)
+		c.backend.collect(ch, b.stats, b.labels...)
+	}
+
+	seen := map[string]bool{}
+	for _, v := range s.VRRP {
+		if seen[v.Name] {
+			continue // instance names are unique in a valid configuration
+		}
+		seen[v.Name] = true
+		vrid := strconv.Itoa(int(v.VRID))
+		states := status.VRRPStates[:]
+		if !slices.Contains(states, v.State) {
+			states = append(slices.Clone(states), v.State)
+		}
+		for _, st := range states {
+			ch <- prometheus.MustNewConstMetric(c.vrrpState, prometheus.GaugeValue, boolValue(st == v.State),
+				v.Name, v.Interface, vrid, st)
+		}
+		ch <- prometheus.MustNewConstMetric(c.vrrpPriority, prometheus.GaugeValue, float64(v.Priority), v.Name)
+		ch <- prometheus.MustNewConstMetric(c.vrrpEffectivePriority, prometheus.GaugeValue, float64(v.EffectivePriority), v.Name)
+	}
+	for _, reason := range sortedKeys(s.Drops) {
+		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[reason]), reason)
+	}
+}
+
+// serviceLabelValues returns local_address, local_port, proto, local_mark the
+// way node_exporter fills them from /proc/net/ip_vs: a firewall-mark service
+// has proto "FWM", an empty address, port 0 and its mark as eight hex digits.
+func serviceLabelValues(s status.Service) []string {
+	if s.Fwmark != 0 {
+		return []string{"", "0", "FWM", fmt.Sprintf("%08X", s.Fwmark)}
+	}
+	return []string{s.VIP.String(), strconv.FormatUint(uint64(s.Port), 10), s.Protocol.String(), ""}
+}
+
+func addCounters(dst *status.Counters, c status.Counters) {
+	dst.Conns += c.Conns
+	dst.InPkts += c.InPkts
+	dst.OutPkts += c.OutPkts
+	dst.InBytes += c.InBytes
+	dst.OutBytes += c.OutBytes
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Handler returns an http.Handler serving the director's metrics, together
+// with the Go runtime and process metrics of the daemon itself, in the
+// Prometheus exposition format.
+func Handler(fn StatusFunc) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		NewCollector(fn),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:            reg,
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// Serve listens on addr and serves handler at /metrics until ctx is done.
+func Serve(ctx context.Context, addr string, handler http.Handler) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen metrics: %w", err)
+	}
+	return ServeListener(ctx, ln, handler)
+}
+
+// ServeListener serves handler at /metrics on ln until ctx is done, then
+// shuts the server down, giving in-flight scrapes five seconds to finish.
+func ServeListener(ctx context.Context, ln net.Listener, handler http.Handler) error {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", handler)
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "govs metrics: /metrics")
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve metrics: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shut down metrics server: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve metrics: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/govs/govs/internal/status"
+)
+
+func snapshot() status.Snapshot {
+	a := netip.MustParseAddr
+	return status.Snapshot{
+		ConnTableSize: 65536,
+		Totals:        status.Counters{Conns: 30, InPkts: 300, InBytes: 30000},
+		Services: []status.Service{
+			{
+				Protocol: status.TCP, VIP: a("198.18.0.100"), Port: 80, Scheduler: "rr",
+				Stats: status.Counters{Conns: 20, InPkts: 200, InBytes: 20000},
+				Reals: []status.Real{
+					{Addr: a("198.18.0.11"), Port: 80, Weight: 1, ActiveConn: 2, InactConn: 5, Healthy: true,
+						Stats: status.Counters{Conns: 20, InPkts: 200, InBytes: 20000}},
+					{Addr: a("198.18.0.12"), Port: 80, Weight: 0, Healthy: false},
+				},
+			},
+			{
+				Fwmark: 10, Scheduler: "wlc",
+				Stats: status.Counters{Conns: 10, InPkts: 100, OutPkts: 90, InBytes: 10000, OutBytes: 9000},
+				Reals: []status.Real{
+					{Addr: a("2001:db8::11"), Port: 0, Method: status.Masq, Weight: 3, ActiveConn: 1, Healthy: true,
+						Stats: status.Counters{Conns: 10, InPkts: 100, OutPkts: 90, InBytes: 10000, OutBytes: 9000}},
+				},
+			},
+		},
+		VRRP: []status.VRRPInstance{
+			{Name: "VI_1", Interface: "eth0", VRID: 51, State: status.StateBackup, Priority: 100, EffectivePriority: 90},
+		},
+		Drops: map[string]uint64{"no_service": 7, "malformed": 1},
+	}
+}
+
+func TestCollectorNodeExporterMetrics(t *testing.T) {
+	const want = `
+# HELP govs_ipvs_connections_total The total number of connections made.
+# TYPE govs_ipvs_connections_total counter
+govs_ipvs_connections_total 30
+# HELP govs_ipvs_incoming_bytes_total The total amount of incoming data.
+# TYPE govs_ipvs_incoming_bytes_total counter
+govs_ipvs_incoming_bytes_total 30000
+# HELP govs_ipvs_incoming_packets_total The total number of incoming packets.
+# TYPE govs_ipvs_incoming_packets_total counter
+govs_ipvs_incoming_packets_total 300
+# HELP govs_ipvs_outgoing_bytes_total The total amount of outgoing data (zero in direct routing: replies bypass the director).
+# TYPE govs_ipvs_outgoing_bytes_total counter
+govs_ipvs_outgoing_bytes_total 0
+# HELP govs_ipvs_outgoing_packets_total The total number of outgoing packets (zero in direct routing: replies bypass the director).
+# TYPE govs_ipvs_outgoing_packets_total counter
+govs_ipvs_outgoing_packets_total 0
+# HELP govs_ipvs_backend_connections_active The current active connections by local and remote address.
+# TYPE govs_ipvs_backend_connections_active gauge
+govs_ipvs_backend_connections_active{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 1
+govs_ipvs_backend_connections_active{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 2
+govs_ipvs_backend_connections_active{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+# HELP govs_ipvs_backend_connections_inactive The current inactive connections by local and remote address.
+# TYPE govs_ipvs_backend_connections_inactive gauge
+govs_ipvs_backend_connections_inactive{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 0
+govs_ipvs_backend_connections_inactive{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 5
+govs_ipvs_backend_connections_inactive{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+# HELP govs_ipvs_backend_weight The current backend weight by local and remote address.
+# TYPE govs_ipvs_backend_weight gauge
+govs_ipvs_backend_weight{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 3
+govs_ipvs_backend_weight{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 1
+govs_ipvs_backend_weight{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+`
+	c := NewCollector(snapshot)
+	err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"govs_ipvs_connections_total", "govs_ipvs_incoming_packets_total", "govs_ipvs_outgoing_packets_total",
+		"govs_ipvs_incoming_bytes_total", "govs_ipvs_outgoing_bytes_total",
+		"govs_ipvs_backend_connections_active", "govs_ipvs_backend_connections_inactive", "govs_ipvs_backend_weight")
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCollectorGovsMetrics(t *testing.T) {
+	const want = `
+# HELP govs_connection_table_entries Connections in the data plane's connection table (active plus inactive over all real servers).
+# TYPE govs_connection_table_entries gauge
+govs_connection_table_entries 8
+# HELP govs_connection_table_size The capacity of the data plane's connection table.
+# TYPE govs_connection_table_size gauge
+govs_connection_table_size 65536
+# HELP govs_dataplane_drops_total Packets the data plane dropped, by reason.
+# TYPE govs_dataplane_drops_total counter
+govs_dataplane_drops_total{reason="malformed"} 1
+govs_dataplane_drops_total{reason="no_service"} 7
+# HELP govs_realserver_up Whether the health checks pass for the real server (1) or not (0).
+# TYPE govs_realserver_up gauge
+govs_realserver_up{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 1
+govs_realserver_up{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 1
+govs_realserver_up{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+# HELP govs_vrrp_effective_priority The VRRP instance's advertised priority after tracking adjustments.
+# TYPE govs_vrrp_effective_priority gauge
+govs_vrrp_effective_priority{instance="VI_1"} 90
+# HELP govs_vrrp_priority The VRRP instance's configured priority.
+# TYPE govs_vrrp_priority gauge
+govs_vrrp_priority{instance="VI_1"} 100
+# HELP govs_vrrp_state The VRRP instance's state: 1 for the series whose state label is the current state, 0 for the others.
+# TYPE govs_vrrp_state gauge
+govs_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 1
+govs_vrrp_state{instance="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
+govs_vrrp_state{instance="VI_1",interface="eth0",state="INIT",vrid="51"} 0
+govs_vrrp_state{instance="VI_1",interface="eth0",state="MASTER",vrid="51"} 0
+# HELP govs_ipvs_service_connections_total The total number of connections made by virtual service.
+# TYPE govs_ipvs_service_connections_total counter
+govs_ipvs_service_connections_total{local_address="",local_mark="0000000A",local_port="0",proto="FWM"} 10
+govs_ipvs_service_connections_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP"} 20
+# HELP govs_ipvs_backend_outgoing_bytes_total The total amount of outgoing data (zero in direct routing: replies bypass the director) by virtual service and real server.
+# TYPE govs_ipvs_backend_outgoing_bytes_total counter
+govs_ipvs_backend_outgoing_bytes_total{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 9000
+govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 0
+govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+`
+	c := NewCollector(snapshot)
+	err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total",
+		"govs_realserver_up", "govs_vrrp_effective_priority", "govs_vrrp_priority", "govs_vrrp_state",
+		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total")
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestCollectorLint runs client_golang's metric linter (naming, units,
+// counters ending in _total) over everything the collector exports.
+func TestCollectorLint(t *testing.T) {
+	problems, err := testutil.CollectAndLint(NewCollector(snapshot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestCollectorDuplicatesAndUnknownState(t *testing.T) {
+	s := snapshot()
+	// The same real server listed twice (a reload race in the daemon) must
+	// not make the registry reject the scrape; it is summed, like
+	// node_exporter sums backends that share labels.
+	s.Services[0].Reals = append(s.Services[0].Reals, s.Services[0].Reals[0])
+	s.VRRP[0].State = "STOP"
+	c := NewCollector(func() status.Snapshot { return s })
+	if n := testutil.CollectAndCount(c, "govs_ipvs_backend_weight"); n != 3 {
+		t.Errorf("backend_weight series = %d, want 3", n)
+	}
+	const want = `
+# HELP govs_ipvs_backend_connections_active The current active connections by local and remote address.
+# TYPE govs_ipvs_backend_connections_active gauge
+govs_ipvs_backend_connections_active{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 1
+govs_ipvs_backend_connections_active{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 4
+govs_ipvs_backend_connections_active{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+# HELP govs_vrrp_state The VRRP instance's state: 1 for the series whose state label is the current state, 0 for the others.
+# TYPE govs_vrrp_state gauge
+govs_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 0
+govs_vrrp_state{instance="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
+govs_vrrp_state{instance="VI_1",interface="eth0",state="INIT",vrid="51"} 0
+govs_vrrp_state{instance="VI_1",interface="eth0",state="MASTER",vrid="51"} 0
+govs_vrrp_state{instance="VI_1",interface="eth0",state="STOP",vrid="51"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"govs_ipvs_backend_connections_active", "govs_vrrp_state"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestServeHandler(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeListener(ctx, ln, Handler(snapshot)) }()
+
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /metrics: %s", resp.Status)
+	}
+	for _, want := range []string{
+		`govs_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 1`,
+		`govs_ipvs_connections_total 30`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if resp, err := client.Get("http://" + ln.Addr().String() + "/nope"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET /nope: %s, want 404", resp.Status)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ServeListener: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeListener did not return after cancel")
+	}
+}
+
+func TestServeBadAddress(t *testing.T) {
+	if err := Serve(context.Background(), "127.0.0.1:notaport", Handler(snapshot)); err == nil {
+		t.Fatal("Serve on a bad address succeeded")
+	}
+}

@@ -1,0 +1,270 @@
+// Package status is the observable model of a running govs director: a
+// point-in-time Snapshot of virtual services, real servers, counters,
+// connections and VRRP instances, a formatter that prints it the way
+// `ipvsadm -L -n` prints the kernel's IPVS table, and a rate estimator that
+// turns successive counter snapshots into per-second rates.
+//
+// The package is pure: it holds data and text formatting only, so the daemon,
+// the control socket, the metrics collector and the CLI can all share it
+// without pulling in any OS glue.
+package status
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Snapshot is the state of a director at one instant. The daemon builds it;
+// everything else only reads it.
+type Snapshot struct {
+	Time time.Time `json:"time"`
+	// Version is the govs version the daemon runs.
+	Version string `json:"version,omitempty"`
+	// ConnTableSize is the capacity of the data plane's connection table.
+	ConnTableSize int            `json:"conn_table_size"`
+	Services      []Service      `json:"services"`
+	VRRP          []VRRPInstance `json:"vrrp,omitempty"`
+	// Connections is filled only when connections are asked for: the table
+	// can be large, and a plain status request should stay cheap.
+	Connections []Connection `json:"connections,omitempty"`
+	// Totals are the data plane's global counters, the counterpart of
+	// /proc/net/ip_vs_stats. They are kept by the daemon rather than summed
+	// here so that removing a service on reload does not make them go back.
+	Totals Counters `json:"totals"`
+	// Drops counts packets the data plane dropped, by reason.
+	Drops map[string]uint64 `json:"drops,omitempty"`
+}
+
+// Service is one virtual server: either an address, port and protocol, or a
+// firewall mark.
+type Service struct {
+	Protocol Protocol   `json:"protocol"`
+	VIP      netip.Addr `json:"vip,omitzero"`
+	Port     uint16     `json:"port,omitempty"`
+	// Fwmark, when not zero, makes this a firewall-mark service; VIP, Port
+	// and Protocol are then unused.
+	Fwmark uint32 `json:"fwmark,omitempty"`
+	// IPv6 marks an IPv6 fwmark service, which has no VIP to tell its family.
+	IPv6      bool   `json:"ipv6,omitempty"`
+	Scheduler string `json:"scheduler"`
+	// Persistent is the persistence timeout; zero means not persistent.
+	Persistent time.Duration `json:"persistent_ns,omitempty"`
+	// PersistenceBits is the persistence granularity as a prefix length
+	// (keepalived's persistence_granularity); zero means one client address
+	// (32 for IPv4, 128 for IPv6).
+	PersistenceBits int `json:"persistence_bits,omitempty"`
+	// OnePacket is keepalived's `ops`: every packet is scheduled on its own.
+	OnePacket bool `json:"one_packet,omitempty"`
+	// Method is the service's default forwarding method (lb_kind).
+	Method Method   `json:"method"`
+	Reals  []Real   `json:"reals"`
+	Stats  Counters `json:"stats"`
+	Rates  Rates    `json:"rates"`
+}
+
+// Real is one real server (destination) of a service.
+type Real struct {
+	Addr       netip.Addr `json:"addr"`
+	Port       uint16     `json:"port"`
+	Method     Method     `json:"method"`
+	Weight     int        `json:"weight"`
+	ActiveConn uint64     `json:"active_conn"`
+	InactConn  uint64     `json:"inact_conn"`
+	// Healthy is the health checkers' verdict; with inhibit_on_failure an
+	// unhealthy server stays listed with weight 0.
+	Healthy bool     `json:"healthy"`
+	Stats   Counters `json:"stats"`
+	Rates   Rates    `json:"rates"`
+}
+
+// Counters are monotonically increasing totals. In direct routing the
+// director never sees the replies, so OutPkts and OutBytes stay zero, exactly
+// as they do for LVS-DR.
+type Counters struct {
+	Conns    uint64 `json:"conns"`
+	InPkts   uint64 `json:"in_pkts"`
+	OutPkts  uint64 `json:"out_pkts"`
+	InBytes  uint64 `json:"in_bytes"`
+	OutBytes uint64 `json:"out_bytes"`
+}
+
+// Rates are per-second rates derived from Counters by an Estimator.
+type Rates struct {
+	CPS    uint64 `json:"cps"`
+	InPPS  uint64 `json:"in_pps"`
+	OutPPS uint64 `json:"out_pps"`
+	InBPS  uint64 `json:"in_bps"`
+	OutBPS uint64 `json:"out_bps"`
+}
+
+// Connection is one entry of the data plane's connection table.
+type Connection struct {
+	Protocol Protocol       `json:"protocol"`
+	Client   netip.AddrPort `json:"client"`
+	Virtual  netip.AddrPort `json:"virtual"`
+	Real     netip.AddrPort `json:"real"`
+	// State is the protocol state as IPVS names it (ESTABLISHED, SYN_RECV,
+	// FIN_WAIT, CLOSE, NONE for UDP, ...).
+	State string `json:"state"`
+	// Expires is the time left before the entry times out.
+	Expires time.Duration `json:"expires_ns"`
+}
+
+// VRRPInstance is the state of one vrrp_instance.
+type VRRPInstance struct {
+	Name      string `json:"name"`
+	Interface string `json:"interface"`
+	VRID      uint8  `json:"vrid"`
+	State     string `json:"state"`
+	// Priority is the configured priority; EffectivePriority is what is
+	// advertised after tracked scripts and interfaces adjusted it.
+	Priority          int          `json:"priority"`
+	EffectivePriority int          `json:"effective_priority"`
+	VIPs              []netip.Addr `json:"vips"`
+	// Master is the current master's address when known (it is the local
+	// address when this instance is MASTER).
+	Master netip.Addr `json:"master,omitzero"`
+}
+
+// VRRP states as keepalived names them.
+const (
+	StateInit   = "INIT"
+	StateBackup = "BACKUP"
+	StateMaster = "MASTER"
+	StateFault  = "FAULT"
+)
+
+// VRRPStates lists the states an instance can be in, in a stable order.
+var VRRPStates = [...]string{StateInit, StateBackup, StateMaster, StateFault}
+
+// Protocol is a virtual service's transport protocol, by IP protocol number.
+type Protocol uint8
+
+// Protocols a virtual service can carry.
+const (
+	TCP  Protocol = 6
+	UDP  Protocol = 17
+	SCTP Protocol = 132
+)
+
+// String returns the protocol as ipvsadm prints it.
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "TCP"
+	case UDP:
+		return "UDP"
+	case SCTP:
+		return "SCTP"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// MarshalText encodes the protocol by name.
+func (p Protocol) MarshalText() ([]byte, error) {
+	switch p {
+	case TCP, UDP, SCTP:
+		return []byte(p.String()), nil
+	case 0:
+		return []byte{}, nil
+	}
+	return nil, fmt.Errorf("marshal protocol: unknown protocol %d", uint8(p))
+}
+
+// UnmarshalText decodes a protocol name, case-insensitively.
+func (p *Protocol) UnmarshalText(b []byte) error {
+	switch strings.ToUpper(string(b)) {
+	case "TCP":
+		*p = TCP
+	case "UDP":
+		*p = UDP
+	case "SCTP":
+		*p = SCTP
+	case "":
+		*p = 0
+	default:
+		return fmt.Errorf("unmarshal protocol: unknown protocol %q", b)
+	}
+	return nil
+}
+
+// Method is an LVS forwarding method. The zero value is direct routing,
+// govs's (and ipvsadm's) default.
+type Method uint8
+
+// Forwarding methods.
+const (
+	Route  Method = iota // direct routing (lb_kind DR, ipvsadm -g)
+	Tunnel               // IP-in-IP (lb_kind TUN, ipvsadm -i)
+	Masq                 // NAT (lb_kind NAT, ipvsadm -m)
+)
+
+// String returns the method as ipvsadm's Forward column prints it.
+func (m Method) String() string {
+	switch m {
+	case Route:
+		return "Route"
+	case Tunnel:
+		return "Tunnel"
+	case Masq:
+		return "Masq"
+	}
+	return fmt.Sprintf("method-%d", uint8(m))
+}
+
+// MarshalText encodes the method by its ipvsadm name.
+func (m Method) MarshalText() ([]byte, error) {
+	if m > Masq {
+		return nil, fmt.Errorf("marshal method: unknown method %d", uint8(m))
+	}
+	return []byte(m.String()), nil
+}
+
+// UnmarshalText decodes an ipvsadm or keepalived method name.
+func (m *Method) UnmarshalText(b []byte) error {
+	switch strings.ToUpper(string(b)) {
+	case "ROUTE", "DR", "":
+		*m = Route
+	case "TUNNEL", "TUN":
+		*m = Tunnel
+	case "MASQ", "NAT":
+		*m = Masq
+	default:
+		return fmt.Errorf("unmarshal method: unknown method %q", b)
+	}
+	return nil
+}
+
+// ServiceKey identifies a virtual service across snapshots.
+type ServiceKey struct {
+	Protocol Protocol
+	VIP      netip.Addr
+	Port     uint16
+	Fwmark   uint32
+	IPv6     bool
+}
+
+// Key returns the identity of the service.
+func (s *Service) Key() ServiceKey {
+	if s.Fwmark != 0 {
+		return ServiceKey{Fwmark: s.Fwmark, IPv6: s.IsIPv6()}
+	}
+	return ServiceKey{Protocol: s.Protocol, VIP: s.VIP, Port: s.Port}
+}
+
+// IsIPv6 reports whether the service carries IPv6.
+func (s *Service) IsIPv6() bool {
+	if s.Fwmark != 0 {
+		return s.IPv6
+	}
+	return s.VIP.Is6() && !s.VIP.Is4In6()
+}
+
+// RealKey identifies a real server of a service across snapshots.
+type RealKey struct {
+	Service ServiceKey
+	Addr    netip.Addr
+	Port    uint16
+}
