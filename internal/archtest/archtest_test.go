@@ -56,6 +56,7 @@ var pure = []string{
 	"github.com/govs/govs/internal/sched",
 	"github.com/govs/govs/internal/vrrp",
 	"github.com/govs/govs/internal/check/state",
+	"github.com/govs/govs/internal/status",
 }
 
 var forbiddenInPure = []string{

@@ -234,9 +234,19 @@ func TestStaleSocketRemoved(t *testing.T) {
 	if _, err := os.Lstat(path); err != nil {
 		t.Fatalf("stale socket not created: %v", err)
 	}
+	// And the temporary socket of a daemon that died while binding.
+	tmp, err := net.ListenUnix("unix", &net.UnixAddr{Name: path + ".tmp99999", Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.SetUnlinkOnClose(false)
+	tmp.Close()
 	startServer(t, Config{Path: path, Status: fakeSnapshot})
 	if _, err := dial(t, path).Status(context.Background()); err != nil {
 		t.Fatalf("Status after replacing stale socket: %v", err)
+	}
+	if _, err := os.Lstat(path + ".tmp99999"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temporary socket still there: %v", err)
 	}
 }
 

@@ -22,7 +22,9 @@ import (
 
 // StatusFunc returns the daemon's current state. It is called once per
 // status request, from the request's goroutine, so it must be safe to call
-// concurrently with the daemon's own work.
+// concurrently with the daemon's own work, and the snapshot it returns must
+// not share slices or maps the daemon goes on modifying: it is encoded after
+// the call returns.
 type StatusFunc func() status.Snapshot
 
 // ConnectionsFunc returns the connection table.
@@ -153,8 +155,16 @@ func bind(path string) (*net.UnixListener, error) {
 			return nil, fmt.Errorf("remove stale socket: %w", err)
 		}
 	}
+	// Temporary sockets of a daemon that died between bind and rename are
+	// stale too: we hold the lock.
+	if old, _ := filepath.Glob(path + ".tmp*"); len(old) > 0 {
+		for _, o := range old {
+			if fi, err := os.Lstat(o); err == nil && fi.Mode().Type() == os.ModeSocket {
+				_ = os.Remove(o)
+			}
+		}
+	}
 	tmp := path + ".tmp" + strconv.Itoa(os.Getpid())
-	_ = os.Remove(tmp)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("bind control socket: %w", err)

@@ -174,13 +174,16 @@ func writeService(w *bufio.Writer, s Service, opt FormatOptions) {
 // is per client address. IPv4 masks print dotted, IPv6 ones as a length.
 func persistenceMask(s Service) string {
 	bits := s.PersistenceBits
+	if bits <= 0 {
+		return ""
+	}
 	if s.IsIPv6() {
-		if bits == 0 || bits >= 128 {
+		if bits >= 128 {
 			return ""
 		}
 		return strconv.Itoa(bits)
 	}
-	if bits == 0 || bits >= 32 {
+	if bits >= 32 {
 		return ""
 	}
 	m := ^uint32(0) << (32 - bits)

@@ -235,3 +235,30 @@ func TestProtocolMethodText(t *testing.T) {
 		t.Error("unmarshal FNAT: want error")
 	}
 }
+
+func TestPersistenceMask(t *testing.T) {
+	v4 := netip.MustParseAddr("198.18.0.100")
+	v6 := netip.MustParseAddr("2001:db8::100")
+	tests := []struct {
+		vip  netip.Addr
+		bits int
+		want string
+	}{
+		{v4, 0, ""},
+		{v4, -1, ""},
+		{v4, 32, ""},
+		{v4, 24, "255.255.255.0"},
+		{v4, 20, "255.255.240.0"},
+		{v4, 1, "128.0.0.0"},
+		{v6, 0, ""},
+		{v6, 128, ""},
+		{v6, 64, "64"},
+		{v6, 48, "48"},
+	}
+	for _, tt := range tests {
+		s := Service{Protocol: TCP, VIP: tt.vip, Port: 80, PersistenceBits: tt.bits}
+		if got := persistenceMask(s); got != tt.want {
+			t.Errorf("persistenceMask(%v /%d) = %q, want %q", tt.vip, tt.bits, got, tt.want)
+		}
+	}
+}
