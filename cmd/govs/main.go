@@ -24,6 +24,7 @@ func commands() []command {
 	return []command{
 		{name: "version", summary: "print the govs version", run: runVersion},
 		{name: "check", summary: "validate a keepalived.conf and print what would run", run: runCheck},
+		{name: "run", summary: "run the director: VRRP, health checks and the XDP data plane", run: runRun},
 		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
 		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
 	}
