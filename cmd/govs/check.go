@@ -43,6 +43,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s)\n", *file, len(errs), len(diags)-len(errs))
 		return 1
 	}
+	if len(diags) > 0 {
+		fmt.Fprintf(stderr, "%s: usable, %d warning(s)\n", *file, len(diags))
+	}
 	if !*quiet {
 		if err := config.WriteSummary(stdout, cfg); err != nil {
 			fmt.Fprintf(stderr, "govs check: write summary: %v\n", err)

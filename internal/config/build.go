@@ -222,7 +222,7 @@ func (b *builder) interfaceName(n *node, s string) (string, bool) {
 // enumArg matches the first argument case-insensitively against choices
 // and returns the canonical spelling.
 func (b *builder) enumArg(n *node, choices ...string) (string, bool) {
-	if !b.leaf(n, 1, -1) {
+	if !b.leaf(n, 1, 1) {
 		return "", false
 	}
 	return b.enum(n, n.Args[0].Text, choices...)

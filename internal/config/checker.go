@@ -82,6 +82,7 @@ func (b *builder) checker(blk *node, typ CheckerType) *Checker {
 	}
 	where := blk.Keyword
 	for _, n := range blk.Body {
+		c.Keywords.add(n)
 		if b.checkDefault(n, &c.checks) || b.target(n, &c.Target) {
 			continue
 		}

@@ -125,7 +125,7 @@ func TestGlobalDefs(t *testing.T) {
 				"t.conf:8: warning: unknown keyword 'whatever' in top level; ignored",
 			},
 			check: func(t *testing.T, c *Config) {
-				eq(t, "Ignored", c.Ignored, []Ignored{{"enable_snmp_vrrp", Pos{"t.conf", 2}}, {"static_routes", Pos{"t.conf", 5}}})
+				eq(t, "Ignored", c.Ignored, []Ignored{{"enable_snmp_vrrp", at(2)}, {"static_routes", at(5)}})
 			},
 		},
 	})
@@ -138,7 +138,9 @@ func TestVRRPScript(t *testing.T) {
 			src:  "vrrp_script chk {\n script \"killall -0 sshd\" root wheel\n interval 2\n weight -4 reverse\n fall 2\n rise 3\n init_fail\n}\nvrrp_script d {\n script /bin/true\n}\n",
 			check: func(t *testing.T, c *Config) {
 				s := c.Script("chk")
-				eq(t, "chk", *s, Script{Name: "chk", Pos: Pos{"t.conf", 1}, Cmd: Command{Cmd: "killall -0 sshd", User: "root", Group: "wheel", Pos: Pos{"t.conf", 2}},
+				eq(t, "keyword position", s.Keywords.Of("weight"), at(4))
+				s.Keywords = nil
+				eq(t, "chk", *s, Script{Name: "chk", Pos: at(1), Cmd: Command{Cmd: "killall -0 sshd", User: "root", Group: "wheel", Pos: at(2)},
 					Interval: 2 * time.Second, Timeout: 2 * time.Second, Weight: -4, Reverse: true, Rise: 3, Fall: 2, InitFail: true})
 				d := c.Script("d")
 				eq(t, "d.Interval", d.Interval, time.Second)
@@ -212,17 +214,18 @@ func TestVRRPInstance(t *testing.T) {
 				in := c.Instance("VI_1")
 				eq(t, "State", in.State, StateMaster)
 				eq(t, "Priority", in.Priority, 150)
+				eq(t, "priority position", in.Keywords.Of("priority"), at(5))
 				eq(t, "AdvertInt", in.AdvertInt, 3*time.Second)
 				eq(t, "NoPreempt", in.NoPreempt, true)
 				eq(t, "PreemptDelay", in.PreemptDelay, 4500*time.Millisecond)
-				eq(t, "Auth", in.Auth, Auth{Type: AuthPass, Pass: "s3cret", Pos: Pos{"t.conf", 9}})
+				eq(t, "Auth", in.Auth, Auth{Type: AuthPass, Pass: "s3cret", Pos: at(9)})
 				eq(t, "UnicastSrcIP", in.UnicastSrcIP, netip.MustParseAddr("198.18.0.11"))
 				eq(t, "UnicastPeers", in.UnicastPeers, []UnicastPeer{
-					{Addr: netip.MustParseAddr("198.18.0.12"), MaxTTL: 255, Pos: Pos{"t.conf", 15}},
-					{Addr: netip.MustParseAddr("2001:db8::12"), MinTTL: 250, MaxTTL: 255, Pos: Pos{"t.conf", 16}},
+					{Addr: netip.MustParseAddr("198.18.0.12"), MaxTTL: 255, Pos: at(15)},
+					{Addr: netip.MustParseAddr("2001:db8::12"), MinTTL: 250, MaxTTL: 255, Pos: at(16)},
 				})
 				eq(t, "Notify.Master", in.Notify.Master.Cmd, "/bin/master.sh a b")
-				eq(t, "Notify.Any", in.Notify.Any, Command{Cmd: "/bin/any.sh", User: "user", Pos: Pos{"t.conf", 22}})
+				eq(t, "Notify.Any", in.Notify.Any, Command{Cmd: "/bin/any.sh", User: "user", Pos: at(22)})
 				eq(t, "Notify.Stop", in.Notify.Stop.Cmd, "/bin/stop.sh")
 				eq(t, "GARP", in.GARP, GARP{MasterDelay: time.Second, MasterRepeat: 2, MasterRefresh: 30 * time.Second, MasterRefreshRepeat: 3,
 					LowerPrioDelay: time.Second, LowerPrioRepeat: 2})
@@ -241,6 +244,10 @@ func TestVRRPInstance(t *testing.T) {
 				"t.conf:8: preempt_delay: time 1001 outside range [0, 1000] seconds",
 				"t.conf:9: interface: invalid interface name 'this-name-is-too-long'",
 			},
+		},
+		{
+			name: "unicast instance needs no interface",
+			src:  "vrrp_instance VI_1 {\n virtual_router_id 1\n unicast_peer {\n  198.18.0.2\n }\n}\n",
 		},
 		{
 			name:  "missing interface and vrid",
@@ -263,7 +270,7 @@ func TestVRRPInstance(t *testing.T) {
 		{
 			name:  "auth errors",
 			src:   inst(" authentication {\n auth_type MD5\n }\n authentication {\n auth_type AH\n }\n authentication {\n auth_type PASS\n }"),
-			diags: []string{"t.conf:5: auth_type: invalid value 'MD5' (want PASS|AH)", "t.conf:10: authentication: auth_type PASS needs auth_pass"},
+			diags: []string{"t.conf:5: auth_type: invalid value 'MD5' (want PASS|AH)", "t.conf:10: warning: authentication: auth_type PASS without auth_pass; the password is empty"},
 		},
 		{
 			name: "VRRPv3 fractional advert and global version",
@@ -279,6 +286,12 @@ func TestVRRPInstance(t *testing.T) {
 			src:   inst(" advert_int 1.5"),
 			diags: []string{"t.conf:4: warning: advert_int: VRRP version 2 counts whole seconds; 1.5s rounded up to 2s"},
 			check: func(t *testing.T, c *Config) { eq(t, "AdvertInt", c.Instance("VI_1").AdvertInt, 2*time.Second) },
+		},
+		{
+			name:  "VRRPv3 rounds to centiseconds",
+			src:   inst(" version 3\n advert_int 0.123"),
+			diags: []string{"t.conf:5: warning: advert_int: VRRP version 3 counts centiseconds; 0.123s rounded to 0.12s"},
+			check: func(t *testing.T, c *Config) { eq(t, "AdvertInt", c.Instance("VI_1").AdvertInt, 120*time.Millisecond) },
 		},
 		{
 			name:  "VRRPv3 advert limit",
@@ -336,13 +349,13 @@ func TestVirtualIPAddress(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				in := c.Instance("VI_1")
 				eq(t, "VIPs", in.VIPs, []VIP{
-					{Prefix: netip.MustParsePrefix("192.168.200.16/32"), Pos: Pos{"t.conf", 5}},
-					{Prefix: netip.MustParsePrefix("192.168.200.17/24"), Dev: "eth1", Pos: Pos{"t.conf", 6}},
+					{Prefix: netip.MustParsePrefix("192.168.200.16/32"), Pos: at(5)},
+					{Prefix: netip.MustParsePrefix("192.168.200.17/24"), Dev: "eth1", Pos: at(6)},
 					{Prefix: netip.MustParsePrefix("192.168.200.18/24"), Dev: "eth2", Scope: "link", Label: "eth2:1",
-						Brd: netip.MustParseAddr("192.168.200.255"), Options: []string{"no_track"}, Pos: Pos{"t.conf", 7}},
+						Brd: netip.MustParseAddr("192.168.200.255"), Options: []string{"no_track"}, Pos: at(7)},
 				})
 				eq(t, "ExcludedVIPs", in.ExcludedVIPs, []VIP{
-					{Prefix: netip.MustParsePrefix("2001:db8::1/64"), Dev: "eth0", Options: []string{"-nodad"}, Pos: Pos{"t.conf", 10}},
+					{Prefix: netip.MustParsePrefix("2001:db8::1/64"), Dev: "eth0", Options: []string{"-nodad"}, Pos: at(10)},
 				})
 			},
 		},
@@ -372,7 +385,12 @@ func TestVirtualIPAddress(t *testing.T) {
 		{
 			name:  "mixed families",
 			src:   inst(" virtual_ipaddress {\n 10.0.0.1\n 2001:db8::1\n }"),
-			diags: []string{"t.conf:6: warning: virtual_ipaddress: 2001:db8::1 is not the same address family as 10.0.0.1; all addresses of an instance must be, so it is treated as virtual_ipaddress_excluded"},
+			diags: []string{"t.conf:6: warning: virtual_ipaddress: 2001:db8::1 is not the same address family as 10.0.0.1; all addresses of an instance must be; ignored (use virtual_ipaddress_excluded to mix families)"},
+			check: func(t *testing.T, c *Config) {
+				in := c.Instance("VI_1")
+				eq(t, "VIPs", len(in.VIPs), 1)
+				eq(t, "ExcludedVIPs", len(in.ExcludedVIPs), 0)
+			},
 		},
 	})
 }
@@ -395,14 +413,14 @@ func TestTracking(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				in := c.Instance("VI_1")
 				eq(t, "TrackInterfaces", in.TrackInterfaces, []TrackInterface{
-					{Name: "eth1", Weight: 2, Pos: Pos{"t.conf", 9}},
-					{Name: "eth2", Weight: -2, Reverse: true, Pos: Pos{"t.conf", 10}},
-					{Name: "eth3", Pos: Pos{"t.conf", 11}},
+					{Name: "eth1", Weight: 2, Pos: at(9)},
+					{Name: "eth2", Weight: -2, Reverse: true, Pos: at(10)},
+					{Name: "eth3", Pos: at(11)},
 				})
 				eq(t, "TrackScripts", in.TrackScripts, []TrackScript{
-					{Name: "chk", Weight: -4, Pos: Pos{"t.conf", 14}},
-					{Name: "chk", Weight: 2, WeightSet: true, Pos: Pos{"t.conf", 15}},
-					{Name: "missing", Pos: Pos{"t.conf", 16}},
+					{Name: "chk", Weight: -4, Pos: at(14)},
+					{Name: "chk", Weight: 2, WeightSet: true, Pos: at(15)},
+					{Name: "missing", Pos: at(16)},
 				})
 			},
 		},
@@ -497,7 +515,7 @@ func TestVirtualServer(t *testing.T) {
  inhibit_on_failure
  sorry_server 2001:db8::99 8080
  sorry_server_inhibit
- sorry_server_lvs_method DR
+ sorry_server_lvs_method NAT
  ip_family inet6
  real_server 2001:db8::1 443 {
   weight 0
@@ -508,6 +526,7 @@ func TestVirtualServer(t *testing.T) {
   lthreshold 10
  }
  real_server 198.18.0.2 443 {
+  weight 5
  }
 }`,
 			check: func(t *testing.T, c *Config) {
@@ -523,7 +542,7 @@ func TestVirtualServer(t *testing.T) {
 				eq(t, "QuorumDown", vs.QuorumDown.Cmd, "/bin/down now")
 				eq(t, "flags", [4]bool{vs.Alpha, vs.Omega, vs.HASuspend, vs.InhibitOnFailure}, [4]bool{true, true, true, true})
 				eq(t, "VirtualHost", vs.VirtualHost, "www.example.com")
-				eq(t, "SorryServer", *vs.SorryServer, SorryServer{Addr: netip.MustParseAddr("2001:db8::99"), Port: 8080, Method: DR, Inhibit: true, Pos: Pos{"t.conf", 19}})
+				eq(t, "SorryServer", *vs.SorryServer, SorryServer{Addr: netip.MustParseAddr("2001:db8::99"), Port: 8080, Method: NAT, Inhibit: true, Pos: at(19)})
 				rs := vs.RealServers[0]
 				eq(t, "rs", [3]int{rs.Weight, rs.UThreshold, rs.LThreshold}, [3]int{0, 100, 10})
 				eq(t, "rs.Method", rs.Method, NAT)
@@ -544,14 +563,23 @@ func TestVirtualServer(t *testing.T) {
 }
 virtual_server group G {
  lb_algo wrr
+ lb_kind DR
+ protocol TCP
  real_server 192.168.1.1 80 {
  }
 }
 virtual_server fwmark 5 {
  lb_algo sh
+ lb_kind DR
  persistence_timeout 50
  persistence_granularity 255.255.255.0
+ real_server 192.168.1.1 80 {
+ }
 }`,
+			diags: []string{
+				"t.conf:8: warning: virtual_server group G: port 0 (all ports) only works persistent; using persistence_timeout 360",
+				"t.conf:20: warning: real_server 192.168.1.1:80: port 80 ignored: a fwmark service keeps the packet's port",
+			},
 			check: func(t *testing.T, c *Config) {
 				g := c.VirtualServerGroup("G")
 				r := func(a, b string) [2]netip.Addr { return [2]netip.Addr{netip.MustParseAddr(a), netip.MustParseAddr(b)} }
@@ -570,6 +598,7 @@ virtual_server fwmark 5 {
 				eq(t, "Fwmark", fw.Fwmark, uint32(5))
 				eq(t, "PersistenceGranularity", fw.PersistenceGranularity, 24)
 				eq(t, "Name", fw.Name(), "fwmark 5")
+				eq(t, "fwmark real server port", fw.RealServers[0].Port, uint16(0))
 			},
 		},
 		{
@@ -577,7 +606,7 @@ virtual_server fwmark 5 {
 			src: vsHead + ` lb_algo fastest
  lb_kind XDP
  protocol ICMP
- persistence_timeout 0
+ persistence_timeout 2678401
  persistence_granularity 255.0.255.0
  delay_loop never
  quorum 0
@@ -587,7 +616,7 @@ virtual_server fwmark 5 {
  real_server 10.0.0.1 70000 {
  }
  real_server 10.0.0.2 80 {
-  weight 65536
+  weight -1
   lvs_method TUN type gue port 6080
  }
  real_server 2001:db8::2 80 {
@@ -598,21 +627,29 @@ virtual_server fwmark 5 {
   lb_kind DR
  }
 }
+$RS=real_server 10.0.0.9 80 { weight 1 }
 virtual_server 10.0.0.1 {
+ $RS
 }
 virtual_server fwmark 0 {
+ $RS
 }
 virtual_server group nothere {
+ $RS
 }
 virtual_server 192.168.1.169 80 {
+ protocol ICMP
+ $RS
 }
 virtual_server {
+}
+virtual_server 10.0.0.5 80 {
 }`,
 			diags: []string{
 				"t.conf:2: lb_algo: invalid value 'fastest' (want rr|wrr|lc|wlc|lblc|sh|mh|dh|fo|ovf|lblcr|sed|nq|twos)",
 				"t.conf:3: lb_kind: invalid value 'XDP' (want NAT|DR|TUN)",
 				"t.conf:4: protocol: invalid value 'ICMP' (want TCP|UDP|SCTP)",
-				"t.conf:5: persistence_timeout: number 0 outside range [1, 2678400]",
+				"t.conf:5: persistence_timeout: number 2678401 outside range [0, 2678400]",
 				"t.conf:6: persistence_granularity: invalid netmask '255.0.255.0'",
 				"t.conf:7: delay_loop: invalid time 'never' (seconds)",
 				"t.conf:8: quorum: number 0 outside range [1, 2147483647]",
@@ -620,16 +657,25 @@ virtual_server {
 				"t.conf:10: sorry_server_inhibit: sorry_server must come first",
 				"t.conf:11: sorry_server: invalid IP address '1921681170' (dots missing? an IPv4 address is written like 192.168.1.169)",
 				"t.conf:12: real_server: port 70000 outside range [0, 65535]",
-				"t.conf:15: weight: number 65536 outside range [0, 65535]",
+				"t.conf:15: weight: number -1 outside range [0, 2147483647]",
 				"t.conf:16: warning: lvs_method: tunnel options 'type gue port 6080' not supported by govs; using ipip",
 				"t.conf:18: real_server [2001:db8::2]:80: address family differs from virtual_server 192.168.1.169:80 (only TUN can mix families)",
-				"t.conf:20: real_server 10.0.0.2:80: already defined at t.conf:14",
-				"t.conf:22: warning: real_server 10.0.0.3:8080: DR forwards to the virtual server's port 80; port 8080 is only used by checkers",
-				"t.conf:26: virtual_server 10.0.0.1:0: port 0 (all ports) needs persistence_timeout",
-				"t.conf:28: virtual_server: number 0 outside range [1, 4294967295]",
-				"t.conf:30: virtual_server: virtual_server_group 'nothere' is not defined",
-				"t.conf:32: virtual_server TCP 192.168.1.169:80: already defined at t.conf:1",
-				"t.conf:34: virtual_server: missing address, 'fwmark N' or 'group NAME'",
+				"t.conf:20: warning: real_server 10.0.0.2:80: duplicate of the real server at t.conf:14; ignored",
+				"t.conf:22: warning: real_server 10.0.0.3:8080: port 8080 differs from the virtual server's port 80; only NAT can change ports, so 80 is used",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: no protocol given; defaulting to UDP like keepalived (write 'protocol TCP' for web services)",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: no scheduler given; using wlc",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: port 0 (all ports) only works persistent; using persistence_timeout 360",
+				"t.conf:27: warning: virtual_server 10.0.0.1:0: no forwarding method given; using NAT",
+				"t.conf:30: virtual_server: number 0 outside range [1, 4294967295]",
+				"t.conf:33: virtual_server: virtual_server_group 'nothere' is not defined",
+				"t.conf:33: warning: virtual_server group nothere: no scheduler given; using wlc",
+				"t.conf:33: warning: virtual_server group nothere: no forwarding method given; using NAT",
+				"t.conf:36: warning: virtual_server 192.168.1.169:80: no scheduler given; using wlc",
+				"t.conf:36: virtual_server TCP 192.168.1.169:80: already defined at t.conf:1",
+				"t.conf:36: warning: virtual_server 192.168.1.169:80: no forwarding method given; using NAT",
+				"t.conf:37: protocol: invalid value 'ICMP' (want TCP|UDP|SCTP)",
+				"t.conf:40: virtual_server: missing address, 'fwmark N' or 'group NAME'",
+				"t.conf:42: warning: virtual_server 10.0.0.5:80: no real servers; ignored (as keepalived does)",
 			},
 		},
 		{
@@ -648,7 +694,7 @@ virtual_server {
 
 func TestCheckers(t *testing.T) {
 	rs := func(body string) string {
-		return vsHead + " delay_loop 6\n real_server 192.168.1.166 80 {\n" + body + "\n }\n}\n"
+		return vsHead + " protocol TCP\n lb_algo rr\n lb_kind NAT\n delay_loop 6\n real_server 192.168.1.166 80 {\n" + body + "\n }\n}\n"
 	}
 	checker := func(c *Config, i int) *Checker { return c.VirtualServers[0].RealServers[0].Checkers[i] }
 	runCases(t, []caseT{
@@ -661,7 +707,7 @@ func TestCheckers(t *testing.T) {
 				eq(t, "timings", [4]time.Duration{ch.ConnectTimeout, ch.DelayBeforeRetry, ch.DelayLoop, ch.Warmup}, [4]time.Duration{5 * time.Second, 3 * time.Second, 6 * time.Second, 6 * time.Second})
 				eq(t, "Retry", ch.Retry, 3)
 				eq(t, "Target", ch.Target, Target{ConnectIP: netip.MustParseAddr("192.168.1.166"), ConnectPort: 8080,
-					BindTo: netip.MustParseAddr("192.168.1.2"), BindPort: 4000, Pos: Pos{"t.conf", 4}})
+					BindTo: netip.MustParseAddr("192.168.1.2"), BindPort: 4000, Pos: at(7)})
 			},
 		},
 		{
@@ -670,7 +716,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				tcp, misc, dns, http, ping := checker(c, 0), checker(c, 1), checker(c, 2), checker(c, 3), checker(c, 4)
 				eq(t, "tcp", [3]any{tcp.Retry, tcp.ConnectTimeout, tcp.DelayBeforeRetry}, [3]any{7, 5 * time.Second, time.Second})
-				eq(t, "misc", *misc.Misc, MiscCheckSpec{Path: Command{Cmd: "/bin/check arg", Pos: Pos{"t.conf", 8}}, Timeout: 5 * time.Second, Dynamic: true})
+				eq(t, "misc", *misc.Misc, MiscCheckSpec{Path: Command{Cmd: "/bin/check arg", Pos: at(11)}, Timeout: 5 * time.Second, Dynamic: true})
 				eq(t, "dns", [2]any{*dns.DNS, dns.DelayBeforeRetry}, [2]any{DNSCheckSpec{Type: "A", Name: "example.com"}, 6 * time.Second})
 				eq(t, "http", [2]any{http.DelayBeforeRetry, http.HTTP.URLs[0].StatusCodes}, [2]any{3 * time.Second, []StatusRange{{200, 299}}})
 				eq(t, "ping", ping.Type, PingCheck)
@@ -701,7 +747,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				h := checker(c, 0)
 				eq(t, "URL0", h.HTTP.URLs[0], URL{Path: "/health", Digest: "640205b7b0fc66c1ea91c463fac6334d",
-					StatusCodes: []StatusRange{{200, 200}, {300, 399}}, VirtualHost: "a.example", Pos: Pos{"t.conf", 5}})
+					StatusCodes: []StatusRange{{200, 200}, {300, 399}}, VirtualHost: "a.example", Pos: at(8)})
 				eq(t, "Protocol", h.HTTP.Protocol, "1.1")
 				eq(t, "Warmup", h.Warmup, time.Duration(0))
 				s := checker(c, 1)
@@ -716,7 +762,7 @@ func TestCheckers(t *testing.T) {
 			check: func(t *testing.T, c *Config) {
 				s := checker(c, 0)
 				eq(t, "helo", s.SMTP.HeloName, "foo.bar")
-				eq(t, "hosts", s.SMTP.Hosts, []Target{{ConnectIP: netip.MustParseAddr("172.16.1.11"), ConnectPort: 587, Pos: Pos{"t.conf", 6}}})
+				eq(t, "hosts", s.SMTP.Hosts, []Target{{ConnectIP: netip.MustParseAddr("172.16.1.11"), ConnectPort: 587, Pos: at(9)}})
 				u := checker(c, 1)
 				eq(t, "udp", *u.UDP, UDPCheckSpec{Payload: []byte{0xab, 0x12, 0x0f, 0x03}, RequireReply: true, ReplyPattern: "0axx", MinReplyLength: 2, MaxReplyLength: 100})
 			},
@@ -750,35 +796,37 @@ func TestCheckers(t *testing.T) {
   FILE_CHECK {
   }`),
 			diags: []string{
-				"t.conf:5: connect_port: port 0 outside range [1, 65535]",
-				"t.conf:6: connect_timeout: time -1 outside range [0.001, 86400] seconds",
-				"t.conf:7: retry: invalid number 'x'",
-				"t.conf:8: connect_ip: invalid IP address '1921681166' (dots missing? an IPv4 address is written like 192.168.1.169)",
-				"t.conf:9: warning: unknown keyword 'fancy' in TCP_CHECK; ignored",
-				"t.conf:11: HTTP_GET: no url block",
-				"t.conf:12: url: no path",
-				"t.conf:13: digest: invalid MD5 digest 'abc' (want 32 hex digits)",
-				"t.conf:14: status_code: invalid status code '99' (want N or N-M within [100, 599])",
-				"t.conf:14: status_code: invalid status code '300-200' (want N or N-M within [100, 599])",
-				"t.conf:16: http_protocol: invalid value '2' (want 1.0|1.0C|1.1)",
-				"t.conf:18: MISC_CHECK: no misc_path",
-				"t.conf:21: type: invalid value 'PTR' (want A|NS|CNAME|SOA|MX|TXT|AAAA)",
-				"t.conf:23: UDP_CHECK: min_reply_length 10 above max_reply_length 5",
-				"t.conf:24: payload: invalid hex string 'zz'",
-				"t.conf:28: warning: FILE_CHECK: keepalived option not supported by govs; ignored",
+				"t.conf:8: connect_port: port 0 outside range [1, 65535]",
+				"t.conf:9: connect_timeout: time -1 outside range [0.001, 86400] seconds",
+				"t.conf:10: retry: invalid number 'x'",
+				"t.conf:11: connect_ip: invalid IP address '1921681166' (dots missing? an IPv4 address is written like 192.168.1.169)",
+				"t.conf:12: warning: unknown keyword 'fancy' in TCP_CHECK; ignored",
+				"t.conf:14: HTTP_GET: no url block",
+				"t.conf:15: url: no path",
+				"t.conf:16: digest: invalid MD5 digest 'abc' (want 32 hex digits)",
+				"t.conf:17: status_code: invalid status code '99' (want N or N-M within [100, 599])",
+				"t.conf:17: status_code: invalid status code '300-200' (want N or N-M within [100, 599])",
+				"t.conf:19: http_protocol: invalid value '2' (want 1.0|1.0C|1.1)",
+				"t.conf:21: MISC_CHECK: no misc_path",
+				"t.conf:24: type: invalid value 'PTR' (want A|NS|CNAME|SOA|MX|TXT|AAAA)",
+				"t.conf:26: UDP_CHECK: min_reply_length 10 above max_reply_length 5",
+				"t.conf:27: payload: invalid hex string 'zz'",
+				"t.conf:31: warning: FILE_CHECK: keepalived option not supported by govs; ignored",
 			},
 		},
 	})
 }
 
 func TestNeverClosedBlockStillChecksTheRest(t *testing.T) {
-	src := inst(" priority 100") + "virtual_server 10.0.0.1 80 {\n lb_algo rr\n real_server 10.0.0.2 80 {\n  weight 300000\n }\n"
+	src := inst(" priority 100") + "virtual_server 10.0.0.1 80 {\n lb_algo rr\n real_server 10.0.0.2 80 {\n  weight -3\n }\n"
 	src = strings.Replace(src, "}\nvirtual_server", "virtual_server", 1)
 	_, d := parse(t, src)
 	want := []string{
 		"t.conf:1: vrrp_instance VI_1 opened here is never closed (virtual_server at line 5 is only valid at top level; missing '}')",
 		"t.conf:5: virtual_server 10.0.0.1 80 opened here is never closed (missing '}' before end of file)",
-		"t.conf:8: weight: number 300000 outside range [0, 65535]",
+		"t.conf:5: warning: virtual_server 10.0.0.1:80: no protocol given; defaulting to UDP like keepalived (write 'protocol TCP' for web services)",
+		"t.conf:5: warning: virtual_server 10.0.0.1:80: no forwarding method given; using NAT",
+		"t.conf:8: weight: number -3 outside range [0, 2147483647]",
 	}
 	if got := diagStrings(d); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -816,9 +864,28 @@ func TestParseFileIncludesAndConditionals(t *testing.T) {
 		}
 		eq(t, "Priority", in.Priority, tc.priority)
 		eq(t, "VIP", in.VIPs[0].Prefix, netip.MustParsePrefix("198.18.0.100/24"))
-		eq(t, "VIP pos", in.VIPs[0].Pos, Pos{"/etc/keepalived/conf.d/10-vrrp.conf", 7})
+		eq(t, "VIP pos", in.VIPs[0].Pos, Pos{File: "/etc/keepalived/conf.d/10-vrrp.conf", Line: 7})
 		if d.Err() == nil {
 			t.Error("Err() = nil with errors present")
 		}
+	}
+}
+
+// at is a position in the test file.
+func at(line int) Pos { return Pos{File: "t.conf", Line: line} }
+
+func TestUnclosedBlockAcrossIncludes(t *testing.T) {
+	fsys := MapFS{
+		"/k/keepalived.conf": "include conf.d/*.conf\n",
+		"/k/conf.d/a.conf":   "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n",
+		"/k/conf.d/b.conf":   "vrrp_instance B {\n interface eth0\n virtual_router_id 2\n}\n",
+	}
+	c, d := ParseFile("/k/keepalived.conf", Options{FS: fsys})
+	want := "/k/conf.d/a.conf:1: vrrp_instance A opened here is never closed (vrrp_instance at /k/conf.d/b.conf:1 is only valid at top level; missing '}')"
+	if got := strings.Join(diagStrings(d), "\n"); got != want {
+		t.Errorf("diagnostics:\n%s\nwant:\n%s", got, want)
+	}
+	if c.Instance("A") == nil || c.Instance("B") == nil {
+		t.Error("both instances should still be parsed")
 	}
 }

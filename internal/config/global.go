@@ -46,6 +46,7 @@ func (b *builder) global(blk *node) {
 	}
 	lowerDelaySet, lowerRepeatSet := false, false
 	for _, n := range blk.Body {
+		g.Keywords.add(n)
 		switch n.Keyword {
 		case "router_id":
 			if s, ok := b.stringArg(n); ok {
@@ -56,11 +57,14 @@ func (b *builder) global(blk *node) {
 				continue
 			}
 			for _, e := range n.Body {
-				if e.Block || len(e.Args) > 0 {
-					b.errorf(e, "expected one e-mail address per line")
+				if e.Block {
+					b.errorf(e, "unexpected block in notification_email")
 					continue
 				}
 				g.NotificationEmail = append(g.NotificationEmail, e.Keyword)
+				for _, a := range e.Args {
+					g.NotificationEmail = append(g.NotificationEmail, a.Text)
+				}
 			}
 		case "notification_email_from":
 			if s, ok := b.stringArg(n); ok {

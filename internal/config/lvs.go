@@ -248,13 +248,13 @@ func (b *builder) virtualServer(blk *node) {
 		}
 	}
 	for _, n := range blk.Body {
+		vs.Keywords.add(n)
 		if b.checkDefault(n, &vs.Checks) {
 			continue
 		}
 		switch n.Keyword {
 		case "lb_algo", "lvs_sched":
 			if v, good := b.enumArg(n, schedulers...); good {
-				b.leaf(n, 1, 1)
 				vs.Scheduler = v
 			}
 		case "lb_kind", "lvs_method":
@@ -265,7 +265,8 @@ func (b *builder) virtualServer(blk *node) {
 			if len(n.Args) == 0 {
 				b.leaf(n, 0, 0)
 				vs.PersistenceTimeout = defaultPersistence
-			} else if v, good := b.intArg(n, 1, int(maxPersistence/time.Second)); good {
+			} else if v, good := b.intArg(n, 0, int(maxPersistence/time.Second)); good {
+				// 0 switches persistence off.
 				vs.PersistenceTimeout = time.Duration(v) * time.Second
 			}
 		case "persistence_granularity":
@@ -278,7 +279,6 @@ func (b *builder) virtualServer(blk *node) {
 			}
 		case "protocol":
 			if v, good := b.enumArg(n, "TCP", "UDP", "SCTP"); good {
-				b.leaf(n, 1, 1)
 				vs.Protocol = map[string]Protocol{"TCP": TCP, "UDP": UDP, "SCTP": SCTP}[v]
 			}
 		case "quorum":
@@ -407,6 +407,7 @@ func (b *builder) realServer(blk *node) *RealServer {
 		}
 	}
 	for _, n := range blk.Body {
+		rs.Keywords.add(n)
 		if b.checkDefault(n, &rs.Checks) {
 			continue
 		}
@@ -418,7 +419,7 @@ func (b *builder) realServer(blk *node) *RealServer {
 		}
 		switch n.Keyword {
 		case "weight":
-			if v, good := b.intArg(n, 0, 65535); good {
+			if v, good := b.intArg(n, 0, 1<<31-1); good {
 				rs.Weight = v
 			}
 		case "lb_kind", "lvs_method":

@@ -24,6 +24,21 @@ type Config struct {
 	Ignored []Ignored
 }
 
+// KeywordPos maps each keyword written in a block to the line it was
+// written on (the last one when repeated), so later errors, e.g. from the
+// daemon, can point at it.
+type KeywordPos map[string]Pos
+
+// Of returns where keyword was written, or the zero Pos.
+func (k KeywordPos) Of(keyword string) Pos { return k[keyword] }
+
+func (k *KeywordPos) add(n *node) {
+	if *k == nil {
+		*k = KeywordPos{}
+	}
+	(*k)[n.Keyword] = n.Pos
+}
+
 // Ignored is a keyword govs accepted but does not act on.
 type Ignored struct {
 	Keyword string
@@ -63,6 +78,7 @@ func (c *Config) VirtualServerGroup(name string) *VirtualServerGroup {
 // Global is the global_defs block.
 type Global struct {
 	Pos                   Pos
+	Keywords              KeywordPos
 	RouterID              string
 	NotificationEmail     []string
 	NotificationEmailFrom string
@@ -125,6 +141,7 @@ func (c Command) IsSet() bool { return c.Cmd != "" }
 type Script struct {
 	Name     string
 	Pos      Pos
+	Keywords KeywordPos
 	Cmd      Command
 	Interval time.Duration
 	// Timeout is how long a run may take (0: Interval, as keepalived).
@@ -168,6 +185,7 @@ type TrackScript struct {
 type SyncGroup struct {
 	Name            string
 	Pos             Pos
+	Keywords        KeywordPos
 	Instances       []string
 	Notify          Notify
 	TrackInterfaces []TrackInterface
@@ -245,6 +263,7 @@ type UnicastPeer struct {
 type VRRPInstance struct {
 	Name      string
 	Pos       Pos
+	Keywords  KeywordPos
 	State     VRRPState
 	Interface string
 	VRID      int
@@ -375,11 +394,12 @@ type SorryServer struct {
 // VirtualServer is a virtual_server: exactly one of Addr (with Port),
 // Fwmark or Group identifies it.
 type VirtualServer struct {
-	Pos    Pos
-	Addr   netip.Addr
-	Port   uint16
-	Fwmark uint32
-	Group  string
+	Pos      Pos
+	Keywords KeywordPos
+	Addr     netip.Addr
+	Port     uint16
+	Fwmark   uint32
+	Group    string
 	// Family is "inet" or "inet6" (ip_family, for fwmark services).
 	Family   string
 	Protocol Protocol
@@ -424,10 +444,11 @@ func (vs *VirtualServer) Name() string {
 
 // RealServer is a real_server of a virtual server.
 type RealServer struct {
-	Pos    Pos
-	Addr   netip.Addr
-	Port   uint16
-	Weight int
+	Pos      Pos
+	Keywords KeywordPos
+	Addr     netip.Addr
+	Port     uint16
+	Weight   int
 	// Method is inherited from the virtual server unless set.
 	Method           Method
 	InhibitOnFailure bool
@@ -481,8 +502,9 @@ type Target struct {
 // Checker is one health checker of a real server, with inherited timings
 // resolved.
 type Checker struct {
-	Type CheckerType
-	Pos  Pos
+	Type     CheckerType
+	Pos      Pos
+	Keywords KeywordPos
 	Target
 	ConnectTimeout   time.Duration
 	Retry            int

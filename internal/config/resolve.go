@@ -36,13 +36,18 @@ func (b *builder) resolveInstances() {
 		b.resolveGARP(in, st)
 
 		v6 := false
-		for i, v := range in.VIPs {
-			if i == 0 {
-				v6 = v.Prefix.Addr().Is6()
-			} else if v.Prefix.Addr().Is6() != v6 {
-				b.d.Warnf(v.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not the same address family as %s; all addresses of an instance must be, so it is treated as virtual_ipaddress_excluded",
+		if len(in.VIPs) > 0 {
+			v6 = in.VIPs[0].Prefix.Addr().Is6()
+			kept := in.VIPs[:1]
+			for _, v := range in.VIPs[1:] {
+				if v.Prefix.Addr().Is6() == v6 {
+					kept = append(kept, v)
+					continue
+				}
+				b.d.Warnf(v.Pos, "virtual_ipaddress", "virtual_ipaddress: %s is not the same address family as %s; all addresses of an instance must be; ignored (use virtual_ipaddress_excluded to mix families)",
 					v.Prefix.Addr(), in.VIPs[0].Prefix.Addr())
 			}
+			in.VIPs = kept
 		}
 		if v6 && in.Version == 2 {
 			if st.version {
@@ -52,7 +57,15 @@ func (b *builder) resolveInstances() {
 		}
 		if adv := st.advNode; adv != nil && in.Version == 2 && in.AdvertInt%time.Second != 0 {
 			rounded := (in.AdvertInt + time.Second - 1).Truncate(time.Second)
-			b.warnf(adv, "VRRP version 2 counts whole seconds; %s rounded up to %s", in.AdvertInt, rounded)
+			b.warnf(adv, "VRRP version 2 counts whole seconds; %s rounded up to %s", Seconds(in.AdvertInt), Seconds(rounded))
+			in.AdvertInt = rounded
+		}
+		if adv := st.advNode; adv != nil && in.Version == 3 && in.AdvertInt%(10*time.Millisecond) != 0 {
+			rounded := in.AdvertInt.Round(10 * time.Millisecond)
+			if rounded == 0 {
+				rounded = 10 * time.Millisecond
+			}
+			b.warnf(adv, "VRRP version 3 counts centiseconds; %s rounded to %s", Seconds(in.AdvertInt), Seconds(rounded))
 			in.AdvertInt = rounded
 		}
 		if in.Version == 3 && in.AdvertInt > 40950*time.Millisecond {
@@ -182,68 +195,172 @@ type serviceKey struct {
 
 func (b *builder) resolveVirtualServers() {
 	seen := map[serviceKey]*VirtualServer{}
+	kept := b.cfg.VirtualServers[:0]
 	for _, vs := range b.cfg.VirtualServers {
-		if vs.Scheduler == "" {
-			vs.Scheduler = "wlc" // what IPVS uses when none is given
+		if b.resolveVirtualServer(vs, seen) {
+			kept = append(kept, vs)
 		}
-		vs.Alpha = vs.Checks.Alpha
-		vs.DelayLoop = defaultDelayLoop
-		if vs.Checks.set.delayLoop {
-			vs.DelayLoop = vs.Checks.DelayLoop
-		}
-		family := 0
-		switch {
-		case vs.Addr.IsValid():
-			family = vs.Addr.BitLen()
-		case vs.Family == "inet6":
-			family = 128
-		case vs.Family == "inet":
-			family = 32
-		}
-		if vs.Group != "" {
-			g := b.cfg.VirtualServerGroup(vs.Group)
-			if g == nil {
-				b.d.Errorf(vs.Pos, "virtual_server", "virtual_server: virtual_server_group '%s' is not defined", vs.Group)
-			} else {
-				for _, e := range g.Entries {
-					if e.First.IsValid() {
-						family = e.First.BitLen()
-						break
-					}
+	}
+	b.cfg.VirtualServers = kept
+}
+
+// resolveVirtualServer fills defaults and makes the corrections keepalived
+// makes (each with a warning). It reports false when keepalived would drop
+// the service.
+func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*VirtualServer) bool {
+	warn := func(keyword, format string, args ...any) {
+		b.d.Warnf(vs.Pos, keyword, "virtual_server %s: "+format, append([]any{vs.Name()}, args...)...)
+	}
+	vs.Alpha = vs.Checks.Alpha
+	vs.DelayLoop = defaultDelayLoop
+	if vs.Checks.set.delayLoop {
+		vs.DelayLoop = vs.Checks.DelayLoop
+	}
+	family := 0
+	switch {
+	case vs.Addr.IsValid():
+		family = vs.Addr.BitLen()
+	case vs.Family == "inet6":
+		family = 128
+	case vs.Family == "inet":
+		family = 32
+	}
+	hasAddrs := vs.Addr.IsValid()
+	var group *VirtualServerGroup
+	if vs.Group != "" {
+		group = b.cfg.VirtualServerGroup(vs.Group)
+		if group == nil {
+			b.d.Errorf(vs.Pos, "virtual_server", "virtual_server: virtual_server_group '%s' is not defined", vs.Group)
+		} else {
+			for _, e := range group.Entries {
+				if e.First.IsValid() {
+					family, hasAddrs = e.First.BitLen(), true
+					break
 				}
 			}
 		}
-		if vs.PersistenceGranularity < 0 {
-			vs.PersistenceGranularity = family
-			if family == 0 {
-				vs.PersistenceGranularity = 32
+	}
+	if len(vs.RealServers) == 0 {
+		warn("virtual_server", "no real servers; ignored (as keepalived does)")
+		return false
+	}
+	_, protoSet := vs.Keywords["protocol"]
+	switch {
+	case hasAddrs && !protoSet:
+		warn("protocol", "no protocol given; defaulting to UDP like keepalived (write 'protocol TCP' for web services)")
+		vs.Protocol = UDP
+	case !hasAddrs && protoSet && vs.Fwmark != 0:
+		warn("protocol", "protocol is ignored for fwmark services")
+	}
+	if _, set := vs.Keywords["lb_algo"]; !set {
+		if _, set := vs.Keywords["lvs_sched"]; !set {
+			warn("lb_algo", "no scheduler given; using wlc")
+		}
+	}
+	if vs.Scheduler == "" {
+		vs.Scheduler = "wlc"
+	}
+	if hasAddrs && vs.Protocol != UDP {
+		for i, f := range vs.SchedulerFlags {
+			if f == "ops" {
+				warn("ops", "one-packet scheduling (ops) needs UDP; ignored")
+				vs.SchedulerFlags = append(vs.SchedulerFlags[:i:i], vs.SchedulerFlags[i+1:]...)
+				break
 			}
-		} else if family == 32 && vs.PersistenceGranularity > 32 {
-			b.d.Errorf(vs.Pos, "persistence_granularity", "persistence_granularity: /%d is longer than an IPv4 address", vs.PersistenceGranularity)
 		}
-		if vs.Addr.IsValid() && vs.Port == 0 && !vs.Persistent() {
-			b.d.Errorf(vs.Pos, "virtual_server", "virtual_server %s: port 0 (all ports) needs persistence_timeout", vs.Name())
+	}
+	if vs.HASuspend && !hasAddrs {
+		warn("ha_suspend", "ha_suspend cannot be used with fwmarks; ignored")
+		vs.HASuspend = false
+	}
+	if !vs.Persistent() {
+		zeroPort := vs.Addr.IsValid() && vs.Port == 0
+		if group != nil {
+			for _, e := range group.Entries {
+				zeroPort = zeroPort || (e.First.IsValid() && e.Port == 0)
+			}
 		}
-		if vs.Hysteresis >= vs.Quorum && vs.Hysteresis > 0 {
-			b.d.Warnf(vs.Pos, "hysteresis", "hysteresis: %d is not below quorum %d", vs.Hysteresis, vs.Quorum)
+		if zeroPort {
+			warn("persistence_timeout", "port 0 (all ports) only works persistent; using persistence_timeout %d", int(defaultPersistence/time.Second))
+			vs.PersistenceTimeout = defaultPersistence
 		}
-		if ss := vs.SorryServer; ss != nil && ss.Method < 0 {
+	}
+	if vs.PersistenceGranularity < 0 {
+		vs.PersistenceGranularity = family
+		if family == 0 {
+			vs.PersistenceGranularity = 32
+		}
+	} else if family == 32 && vs.PersistenceGranularity > 32 {
+		b.d.Errorf(vs.Pos, "persistence_granularity", "persistence_granularity: /%d is longer than an IPv4 address", vs.PersistenceGranularity)
+	}
+	_, methodSet := vs.Keywords["lb_kind"]
+	if _, set := vs.Keywords["lvs_method"]; set {
+		methodSet = true
+	}
+	if ss := vs.SorryServer; ss != nil {
+		if ss.Method < 0 {
 			ss.Method = vs.Method
 		}
-		k := serviceKey{vs.Addr, vs.Port, vs.Fwmark, vs.Group, vs.Protocol}
-		if other, dup := seen[k]; dup {
-			b.d.Errorf(vs.Pos, "virtual_server", "virtual_server %s %s: already defined at %s", vs.Protocol, vs.Name(), other.Pos)
-		} else {
-			seen[k] = vs
+		if ss.Method != NAT {
+			ss.Port = b.fixPort(vs, ss.Pos, "sorry_server", "sorry_server "+ss.Addr.String(), ss.Port)
+		} else if ss.Port == 0 {
+			ss.Port = vs.Port
 		}
-		b.resolveRealServers(vs, family)
 	}
+	k := serviceKey{vs.Addr, vs.Port, vs.Fwmark, vs.Group, vs.Protocol}
+	if other, dup := seen[k]; dup {
+		b.d.Errorf(vs.Pos, "virtual_server", "virtual_server %s %s: already defined at %s", vs.Protocol, vs.Name(), other.Pos)
+	} else {
+		seen[k] = vs
+	}
+	b.resolveRealServers(vs, family, methodSet)
+
+	weights := 0
+	for _, rs := range vs.RealServers {
+		weights += rs.Weight
+	}
+	if vs.Quorum > weights {
+		warn("quorum", "quorum %d exceeds the total weight %d of the real servers; using %d", vs.Quorum, weights, weights)
+		vs.Quorum = weights
+	}
+	if vs.Quorum > 0 && vs.Hysteresis >= vs.Quorum {
+		warn("hysteresis", "hysteresis %d is not below quorum %d; using %d", vs.Hysteresis, vs.Quorum, vs.Quorum-1)
+		vs.Hysteresis = vs.Quorum - 1
+	}
+	return true
 }
 
-func (b *builder) resolveRealServers(vs *VirtualServer, family int) {
+// fixPort applies the rule that only NAT can change ports: a DR or TUN
+// real (or sorry) server uses the service port, and none with fwmarks.
+func (b *builder) fixPort(vs *VirtualServer, pos Pos, keyword, what string, port uint16) uint16 {
+	switch {
+	case vs.Fwmark != 0:
+		if port != 0 {
+			b.d.Warnf(pos, keyword, "%s: port %d ignored: a fwmark service keeps the packet's port", what, port)
+		}
+		return 0
+	case vs.Group != "":
+		return port // each group entry has its own port
+	case port == 0:
+		return vs.Port
+	case port != vs.Port:
+		b.d.Warnf(pos, keyword, "%s: port %d differs from the virtual server's port %d; only NAT can change ports, so %d is used",
+			what, port, vs.Port, vs.Port)
+		return vs.Port
+	}
+	return port
+}
+
+func (b *builder) resolveRealServers(vs *VirtualServer, family int, methodSet bool) {
 	seen := map[netip.AddrPort]Pos{}
+	kept := vs.RealServers[:0]
+	warnedMethod := false
 	for _, rs := range vs.RealServers {
 		if rs.Method < 0 {
+			if !methodSet && !warnedMethod {
+				b.d.Warnf(vs.Pos, "lb_kind", "virtual_server %s: no forwarding method given; using NAT", vs.Name())
+				warnedMethod = true
+			}
 			rs.Method = vs.Method
 		}
 		if !rs.inhibitSet {
@@ -256,20 +373,49 @@ func (b *builder) resolveRealServers(vs *VirtualServer, family int) {
 		if rs.Method != TUN && family != 0 && rs.Addr.BitLen() != family {
 			b.d.Errorf(rs.Pos, "real_server", "%s: address family differs from virtual_server %s (only TUN can mix families)", where, vs.Name())
 		}
-		if rs.Method == DR && vs.Port != 0 && rs.Port != 0 && rs.Port != vs.Port {
-			b.d.Warnf(rs.Pos, "real_server", "%s: DR forwards to the virtual server's port %d; port %d is only used by checkers", where, vs.Port, rs.Port)
-		}
-		if rs.Port == 0 && vs.Port != 0 {
-			rs.Port = vs.Port
+		if rs.Method == NAT {
+			if rs.Port == 0 && vs.Fwmark == 0 {
+				rs.Port = vs.Port
+			}
+		} else {
+			rs.Port = b.fixPort(vs, rs.Pos, "real_server", where, rs.Port)
 		}
 		ap := netip.AddrPortFrom(rs.Addr, rs.Port)
 		if first, dup := seen[ap]; dup {
-			b.d.Errorf(rs.Pos, "real_server", "%s: already defined at %s", where, first)
-		} else {
-			seen[ap] = rs.Pos
+			b.d.Warnf(rs.Pos, "real_server", "%s: duplicate of the real server at %s; ignored", where, first)
+			continue
 		}
+		seen[ap] = rs.Pos
 		for _, c := range rs.Checkers {
 			resolveChecker(c, vs, rs)
+			b.checkPort(c)
+		}
+		kept = append(kept, rs)
+	}
+	vs.RealServers = kept
+}
+
+// checkPort gives DNS and SMTP checks their well-known port when neither
+// the checker nor the real server has one, and reports checkers left
+// without a port.
+func (b *builder) checkPort(c *Checker) {
+	if c.ConnectPort != 0 {
+		return
+	}
+	switch c.Type {
+	case DNSCheck:
+		c.ConnectPort = 53
+	case SMTPCheck:
+		c.ConnectPort = 25
+	case PingCheck, MiscCheck:
+	default:
+		b.d.Errorf(c.Pos, c.Type.String(), "%s: no port to connect to (the real server has none); set connect_port", c.Type)
+	}
+	if c.SMTP != nil {
+		for i := range c.SMTP.Hosts {
+			if c.SMTP.Hosts[i].ConnectPort == 0 {
+				c.SMTP.Hosts[i].ConnectPort = c.ConnectPort
+			}
 		}
 	}
 }

@@ -112,7 +112,7 @@ func WriteVirtualServers(w io.Writer, c *Config) error {
 			}
 		}
 		if ss := vs.SorryServer; ss != nil {
-			ew.printf("  -> %-28s %-7s %-6d %-10d %-10d (sorry server)\n", hostPort(ss.Addr, ss.Port), ss.Method.IPVSName(), 1, 0, 0)
+			ew.printf("  -> %-28s %-7s %-6d %-10d %d (sorry server)\n", hostPort(ss.Addr, ss.Port), ss.Method.IPVSName(), 1, 0, 0)
 		}
 	}
 	return ew.err

@@ -109,8 +109,12 @@ func buildTree(lines []lexer.Line, d *diag.List) []*node {
 			if len(stack) > 0 && !t.Quoted && topLevelOnly[t.Text] {
 				for k := len(stack) - 1; k >= 0; k-- {
 					open := stack[k]
-					d.Errorf(open.Pos, open.Keyword, "%s opened here is never closed (%s at line %d is only valid at top level; missing '}')",
-						open.describe(), t.Text, t.Pos.Line)
+					where := fmt.Sprintf("line %d", t.Pos.Line)
+					if t.Pos.File != open.Pos.File {
+						where = t.Pos.String()
+					}
+					d.Errorf(open.Pos, open.Keyword, "%s opened here is never closed (%s at %s is only valid at top level; missing '}')",
+						open.describe(), t.Text, where)
 				}
 				stack = stack[:0]
 			}

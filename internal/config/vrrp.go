@@ -64,6 +64,7 @@ func (b *builder) script(blk *node) {
 	}
 	s := &Script{Name: name, Pos: blk.Pos, Interval: time.Second, Rise: 1, Fall: 1}
 	for _, n := range blk.Body {
+		s.Keywords.add(n)
 		switch n.Keyword {
 		case "script":
 			s.Cmd = b.commandArg(n)
@@ -234,6 +235,7 @@ func (b *builder) syncGroup(blk *node) {
 		g.Instances = append(g.Instances, member)
 	}
 	for _, n := range blk.Body {
+		g.Keywords.add(n)
 		if b.notify(n, &g.Notify) {
 			continue
 		}
@@ -290,13 +292,13 @@ func (b *builder) instance(blk *node) {
 	st := &instanceSet{}
 	b.inst[in] = st
 	for _, n := range blk.Body {
+		in.Keywords.add(n)
 		if b.notify(n, &in.Notify) {
 			continue
 		}
 		switch n.Keyword {
 		case "state":
 			if v, ok := b.enumArg(n, "MASTER", "BACKUP"); ok {
-				b.leaf(n, 1, 1)
 				st.state = true
 				in.State = StateBackup
 				if v == "MASTER" {
@@ -408,7 +410,9 @@ func (b *builder) instance(blk *node) {
 			b.other(n, "vrrp_instance", ignoredInstance)
 		}
 	}
-	if !st.iface && b.cfg.Global.DefaultInterface == "" {
+	// Since keepalived 2.1 unicast instances may leave the interface out:
+	// it follows from the route to the peers.
+	if !st.iface && b.cfg.Global.DefaultInterface == "" && len(in.UnicastPeers) == 0 {
 		b.d.Errorf(blk.Pos, blk.Keyword, "vrrp_instance %s: no interface given", name)
 	}
 	if !st.vrid {
@@ -426,7 +430,6 @@ func (b *builder) auth(blk *node, in *VRRPInstance) {
 		switch n.Keyword {
 		case "auth_type":
 			if v, ok := b.enumArg(n, "PASS", "AH"); ok {
-				b.leaf(n, 1, 1)
 				in.Auth.Type = AuthPass
 				if v == "AH" {
 					in.Auth.Type = AuthAH
@@ -448,7 +451,7 @@ func (b *builder) auth(blk *node, in *VRRPInstance) {
 		in.Auth.Type = AuthPass
 	}
 	if in.Auth.Type == AuthPass && in.Auth.Pass == "" {
-		b.d.Errorf(blk.Pos, blk.Keyword, "authentication: auth_type PASS needs auth_pass")
+		b.d.Warnf(blk.Pos, blk.Keyword, "authentication: auth_type PASS without auth_pass; the password is empty")
 	}
 }
 
@@ -565,7 +568,7 @@ func isVIPOption(s string) bool {
 func parsePrefix(s string) (netip.Prefix, bool) {
 	addr, bits, hasLen := strings.Cut(s, "/")
 	a, err := netip.ParseAddr(addr)
-	if err != nil {
+	if err != nil || a.Zone() != "" {
 		return netip.Prefix{}, false
 	}
 	a = a.Unmap()

@@ -47,7 +47,8 @@ func (s Severity) String() string {
 // Diagnostic is one problem found in a configuration.
 type Diagnostic struct {
 	Severity Severity
-	Pos      Pos
+	// Pos is embedded so File and Line read directly off the diagnostic.
+	Pos
 	// Keyword is the configuration keyword the problem is about (may be empty
 	// for purely lexical problems).
 	Keyword string

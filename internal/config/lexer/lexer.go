@@ -47,7 +47,10 @@ const (
 	// maxLineLen bounds the length a substituted line may grow to.
 	maxLineLen = 1 << 16
 	// maxLines bounds the total number of lines produced.
-	maxLines = 1 << 20
+	maxLines = 1 << 18
+	// maxWork bounds the bytes of logical lines processed, so definitions
+	// that expand into themselves or includes that fan out cannot run away.
+	maxWork = 32 << 20
 )
 
 // Options controls lexing.
@@ -68,6 +71,7 @@ type lexer struct {
 	// stack holds the files being read, to name include loops.
 	stack []string
 	full  bool
+	work  int
 }
 
 // LexFile reads path (and everything it includes) into lines.
@@ -118,6 +122,7 @@ func (l *lexer) text(name, src string, depth int) {
 		defParts []string
 		defPos   diag.Pos
 		inDef    bool
+		defStore bool
 	)
 	for i, raw := range strings.Split(src, "\n") {
 		pos := diag.Pos{File: name, Line: i + 1}
@@ -135,7 +140,9 @@ func (l *lexer) text(name, src string, depth int) {
 				defParts = append(defParts, line)
 			}
 			if !more {
-				l.params[defName] = strings.Join(defParts, "\n")
+				if defStore {
+					l.params[defName] = strings.Join(defParts, "\n")
+				}
 				inDef = false
 			}
 			continue
@@ -145,23 +152,25 @@ func (l *lexer) text(name, src string, depth int) {
 		}
 		// A multi-line definition starts with "$NAME= \" and goes on while
 		// lines end with a backslash.
+		// A definition excluded by its @id still has its body skipped.
 		if strings.HasSuffix(line, `\`) {
-			if rest, ok := l.conditionalOK(line); ok {
-				if name, value, isDef := definition(rest); isDef {
-					inDef, defName, defPos = true, name, pos
-					defParts = defParts[:0]
-					if first := strings.TrimSpace(strings.TrimSuffix(value, `\`)); first != "" {
-						defParts = append(defParts, first)
-					}
-					continue
+			rest, applies := l.conditionalOK(line)
+			if name, value, isDef := definition(rest); isDef {
+				inDef, defName, defPos, defStore = true, name, pos, applies
+				defParts = defParts[:0]
+				if first := strings.TrimSpace(strings.TrimSuffix(value, `\`)); first != "" {
+					defParts = append(defParts, first)
 				}
+				continue
 			}
 		}
 		l.line(line, pos, depth, 0)
 	}
 	if inDef {
 		l.diags.Errorf(defPos, "$"+defName, "multi-line definition of $%s is not terminated (last line ends with '\\')", defName)
-		l.params[defName] = strings.Join(defParts, "\n")
+		if defStore {
+			l.params[defName] = strings.Join(defParts, "\n")
+		}
 	}
 }
 
@@ -171,18 +180,13 @@ func (l *lexer) conditionalOK(line string) (string, bool) {
 	if !strings.HasPrefix(line, "@") {
 		return line, true
 	}
-	word, rest, _ := strings.Cut(line[1:], " ")
-	if i := strings.IndexAny(word, "\t"); i >= 0 {
-		rest = word[i+1:] + " " + rest
-		word = word[:i]
+	word, rest := line[1:], ""
+	if i := strings.IndexAny(word, " \t"); i >= 0 {
+		word, rest = word[:i], strings.TrimSpace(word[i+1:])
 	}
 	neg := strings.HasPrefix(word, "^")
 	word = strings.TrimPrefix(word, "^")
-	match := word == l.opts.ConfigID
-	if match == neg {
-		return "", false
-	}
-	return strings.TrimSpace(rest), true
+	return rest, (word == l.opts.ConfigID) != neg
 }
 
 // definition recognises "$NAME=value".
@@ -216,6 +220,11 @@ func validParamName(name string) bool {
 // line processes one logical line whose comments are already gone.
 func (l *lexer) line(line string, pos diag.Pos, depth, expand int) {
 	if l.full {
+		return
+	}
+	if l.work += len(line) + 1; l.work > maxWork {
+		l.diags.Errorf(pos, "", "configuration expands to more than %d MiB of text; rest ignored", maxWork>>20)
+		l.full = true
 		return
 	}
 	line, ok := l.conditionalOK(line)

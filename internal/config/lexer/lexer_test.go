@@ -107,6 +107,12 @@ func TestLexString(t *testing.T) {
 			want: "f:7: vrrp_instance VI_0 {\nf:7: priority 10\nf:7: }\nf:9: vrrp_instance VI_1 {\nf:9: priority 11\nf:9: }\n",
 		},
 		{
+			name:     "conditional multi-line definition",
+			src:      "@a $X= \\\nA 1 \\\nA 2\n@b $X= \\\nB 1\n$X\n",
+			configID: "a",
+			want:     "f:6: A 1\nf:6: A 2\n",
+		},
+		{
 			name:  "self reference does not hang",
 			src:   "$A=x $A \nv $A \n",
 			diags: "f:2: parameter substitution does not terminate (self-referencing definition?)",

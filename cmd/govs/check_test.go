@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeConf(t *testing.T, src string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCheckCommand(t *testing.T) {
+	good := writeConf(t, `global_defs {
+  router_id d1
+  govs_xdp_interface eth0
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  advert_int 1
+  virtual_ipaddress {
+    198.18.0.100/24 dev eth0
+  }
+@d2 priority 100
+}
+virtual_server 198.18.0.100 80 {
+  lb_algo wrr
+  lb_kind DR
+  protocol TCP
+  persistence_timeout 50
+  real_server 198.18.0.21 80 {
+    weight 3
+    HTTP_GET {
+      url {
+        path /health
+        status_code 200
+      }
+    }
+  }
+  real_server 198.18.0.22 80 {
+    TCP_CHECK {
+    }
+  }
+}
+`)
+	bad := writeConf(t, "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 300\n  wibble\n}\nvirtual_server 198.18.0.300 80 {\n}\n")
+	tests := []struct {
+		name       string
+		args       []string
+		code       int
+		stdout     []string
+		stderr     []string
+		stdoutNone bool
+	}{
+		{
+			name: "valid configuration",
+			args: []string{"check", "-f", good, "-i", "d1"},
+			code: 0,
+			stdout: []string{
+				"global: router_id d1, VRRP version 2, XDP on eth0\n",
+				"  VI_1: BACKUP on eth0, vrid 51, priority 150, advert 1s, version 2\n    VIP 198.18.0.100/24 dev eth0\n",
+				"Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n" +
+					"TCP  198.18.0.100:80 wrr persistent 50\n" +
+					"  -> 198.18.0.21:80               Route   3      0          0\n" +
+					"       HTTP_GET port 80 url /health status 200 timeout 5s retry 1 delay 3s every 60s\n" +
+					"  -> 198.18.0.22:80               Route   1      0          0\n" +
+					"       TCP_CHECK port 80 timeout 5s retry 1 delay 1s every 60s\n",
+			},
+		},
+		{
+			name:   "config id selects conditional lines",
+			args:   []string{"check", "--config-id", "d2", "-f", good},
+			code:   0,
+			stdout: []string{"vrid 51, priority 100,"},
+		},
+		{
+			name:       "quiet",
+			args:       []string{"check", "-q", "-f", good},
+			code:       0,
+			stdoutNone: true,
+		},
+		{
+			name: "errors and warnings, all reported",
+			args: []string{"check", "-f", bad},
+			code: 1,
+			stderr: []string{
+				bad + ":4: priority: number 300 outside range [1, 255]\n",
+				bad + ":5: warning: unknown keyword 'wibble' in vrrp_instance; ignored\n",
+				bad + ":7: virtual_server: invalid IP address '198.18.0.300'\n",
+				bad + ": 2 error(s), 1 warning(s)\n",
+			},
+			stdoutNone: true,
+		},
+		{
+			name:       "missing file",
+			args:       []string{"check", "-f", filepath.Join(t.TempDir(), "nope.conf")},
+			code:       1,
+			stderr:     []string{"nope.conf: file does not exist"},
+			stdoutNone: true,
+		},
+		{
+			name:   "usage error",
+			args:   []string{"check", "-f", good, "extra"},
+			code:   2,
+			stderr: []string{`unexpected argument "extra"`},
+		},
+		{
+			name:   "unknown flag",
+			args:   []string{"check", "--frobnicate"},
+			code:   2,
+			stderr: []string{"flag provided but not defined"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(tt.args, &stdout, &stderr)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout.String(), stderr.String())
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(stdout.String(), want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+				}
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+				}
+			}
+			if tt.stdoutNone && stdout.Len() > 0 {
+				t.Errorf("unexpected stdout:\n%s", stdout.String())
+			}
+		})
+	}
+}
+
+// sharedDir finds ../shared beside the repository root or skips.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Skipf("repository root not found at %s", dir)
+	}
+	shared := filepath.Join(dir, "..", "shared")
+	if _, err := os.Stat(shared); err != nil {
+		t.Skipf("%s absent (CI puts the shared test data beside the repository)", shared)
+	}
+	return shared
+}
+
+func TestCheckFixtures(t *testing.T) {
+	shared := sharedDir(t)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check", "-f", filepath.Join(shared, "fixtures", "seed-keepalived.conf")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("seed: exit %d\n%s", code, stderr.String())
+	}
+	if want := "TCP  192.168.1.169:80 rr\n  -> 192.168.1.166:80             Route   1 "; !strings.Contains(stdout.String(), want) {
+		t.Errorf("seed summary lacks %q:\n%s", want, stdout.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("seed: unexpected diagnostics:\n%s", stderr.String())
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	scraped := filepath.Join(shared, "fixtures", "seed-keepalived-as-scraped.conf")
+	if code := run([]string{"check", "-f", scraped}, &stdout, &stderr); code != 1 {
+		t.Fatalf("scraped: exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		scraped + ":15: vrrp_instance VI_1 opened here is never closed",
+		scraped + ":26: virtual_ipaddress: invalid IP address '1921681169'",
+		scraped + ":28: virtual_server: invalid IP address '1921681169'",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("scraped: stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	routes := filepath.Join(shared, "keepalived-samples", "keepalived.conf.vrrp.routes")
+	if code := run([]string{"check", "-f", routes}, &stdout, &stderr); code != 0 {
+		t.Fatalf("routes sample: exit %d\n%s", code, stderr.String())
+	}
+	for _, want := range []string{
+		routes + ":7: warning: static_routes: keepalived option not supported by govs; ignored\n",
+		routes + ": usable, 2 warning(s)\n",
+	} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("routes sample: stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+
+	samples, _ := filepath.Glob(filepath.Join(shared, "keepalived-samples", "*"))
+	for _, s := range samples {
+		stdout.Reset()
+		stderr.Reset()
+		if code := run([]string{"check", "-f", s}, &stdout, &stderr); code != 0 {
+			t.Errorf("%s: exit %d\n%s", filepath.Base(s), code, stderr.String())
+		}
+	}
+}
