@@ -27,6 +27,7 @@ func commands() []command {
 		{name: "run", summary: "run the director: VRRP, health checks and the XDP data plane", run: runRun},
 		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
 		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
+		{name: "vrrp-run", summary: "(internal) run VRRP instances from JSON; see docs/vrrp.md", run: runVRRPRun},
 	}
 }
 

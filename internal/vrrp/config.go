@@ -1,0 +1,198 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Defaults taken from keepalived's documented behaviour.
+const (
+	DefaultPriority       = 100
+	DefaultInterval       = time.Second
+	DefaultGARPDelay      = 5 * time.Second // second GARP burst after becoming MASTER
+	DefaultGARPRepeat     = 5               // GARPs per burst
+	DefaultGARPRefreshRep = 1
+	PriorityOwner         = 255
+	PriorityStop          = 0
+)
+
+// VIP is one virtual_ipaddress (or excluded) entry.
+type VIP struct {
+	Prefix netip.Prefix // address and prefix length (/32 or /128 when none was given)
+	Dev    string       // interface; empty = the instance's interface
+	Scope  string       // "global" (default), "link", "host", "site" or a number
+	Label  string       // IPv4 address label, e.g. "eth0:1"
+}
+
+// Track is one tracked object (interface or script). keepalived's semantics:
+// weight 0 forces FAULT while the object is down; a positive weight is added
+// to the priority while it is up; a negative weight is added while it is down.
+type Track struct {
+	Name   string
+	Weight int
+}
+
+// TrackScript is a vrrp_script: a command run every Interval whose exit code
+// says up (0) or down. Rise/Fall consecutive results change its state.
+type TrackScript struct {
+	Name     string
+	Command  string
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
+	// Weight is the script's default weight; an instance's Track entry overrides it when non-zero.
+	Weight int
+}
+
+// Notify holds the scripts keepalived runs on state changes.
+type Notify struct {
+	Master, Backup, Fault, Stop string
+	// Any is keepalived's "notify" script: it gets "INSTANCE" name state priority.
+	Any string
+}
+
+// GARP holds keepalived's gratuitous ARP / unsolicited NA timing.
+type GARP struct {
+	MasterDelay         time.Duration // second burst after becoming MASTER; 0 = 5 s, negative = none
+	MasterRepeat        int           // messages per burst
+	MasterRefresh       time.Duration // periodic refresh while MASTER; 0 = none
+	MasterRefreshRepeat int
+	// LowerPrioRepeat is the burst sent when a lower-priority advert reaches
+	// the MASTER (a split brain healing): 0 = MasterRepeat, negative = none.
+	LowerPrioRepeat int
+}
+
+// InstanceConfig is one vrrp_instance.
+type InstanceConfig struct {
+	Name      string
+	Interface string
+	VRID      uint8
+	Priority  int           // 1..255; 255 = address owner
+	Interval  time.Duration // advert_int
+	Version   int           // 2 or 3
+	IPv6      bool          // address family of the VIPs and adverts
+	// InitialMaster is keepalived's "state MASTER": become master at start
+	// instead of waiting the Master_Down_Interval.
+	InitialMaster bool
+	NoPreempt     bool
+	PreemptDelay  time.Duration
+	AuthPass      string // v2 auth_type PASS; empty = no authentication
+	AuthAH        bool   // auth_type AH: rejected as unsupported
+	VIPs          []VIP
+	ExcludedVIPs  []VIP // added/removed with the VIPs but not advertised
+	// UnicastSrc and UnicastPeers select unicast mode when peers are given.
+	UnicastSrc      netip.Addr
+	UnicastPeers    []netip.Addr
+	TrackInterfaces []Track
+	TrackScripts    []Track
+	Notify          Notify
+	GARP            GARP
+	SyncGroup       string // name of the vrrp_sync_group this instance belongs to
+}
+
+// SyncGroup is a vrrp_sync_group: its instances change state together.
+type SyncGroup struct {
+	Name      string
+	Instances []string
+	Notify    Notify
+}
+
+// WithDefaults returns c with keepalived's defaults filled in.
+func (c InstanceConfig) WithDefaults() InstanceConfig {
+	if c.Priority == 0 {
+		c.Priority = DefaultPriority
+	}
+	if c.Interval == 0 {
+		c.Interval = DefaultInterval
+	}
+	if c.Version == 0 {
+		c.Version = 2
+		if c.IPv6 {
+			c.Version = 3
+		}
+	}
+	if c.GARP.MasterDelay == 0 {
+		c.GARP.MasterDelay = DefaultGARPDelay
+	}
+	if c.GARP.MasterRepeat == 0 {
+		c.GARP.MasterRepeat = DefaultGARPRepeat
+	}
+	if c.GARP.LowerPrioRepeat == 0 {
+		c.GARP.LowerPrioRepeat = c.GARP.MasterRepeat
+	}
+	if c.GARP.MasterRefreshRepeat == 0 {
+		c.GARP.MasterRefreshRepeat = DefaultGARPRefreshRep
+	}
+	return c
+}
+
+// Validate reports the first problem that keeps c from running.
+func (c InstanceConfig) Validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("instance has no name"))
+	}
+	if c.Interface == "" {
+		errs = append(errs, fmt.Errorf("instance %s: no interface", c.Name))
+	}
+	if c.VRID == 0 {
+		errs = append(errs, fmt.Errorf("instance %s: virtual_router_id must be 1..255", c.Name))
+	}
+	if c.Priority < 1 || c.Priority > 255 {
+		errs = append(errs, fmt.Errorf("instance %s: priority %d outside 1..255", c.Name, c.Priority))
+	}
+	switch c.Version {
+	case 2:
+		if c.IPv6 {
+			errs = append(errs, fmt.Errorf("instance %s: VRRPv2 is IPv4 only", c.Name))
+		}
+		if c.Interval < time.Second || c.Interval%time.Second != 0 || c.Interval > 255*time.Second {
+			errs = append(errs, fmt.Errorf("instance %s: VRRPv2 advert_int %v must be 1..255 whole seconds", c.Name, c.Interval))
+		}
+	case 3:
+		if c.Interval < 10*time.Millisecond || c.Interval > 40950*time.Millisecond || c.Interval%(10*time.Millisecond) != 0 {
+			errs = append(errs, fmt.Errorf("instance %s: VRRPv3 advert_int %v must be 0.01..40.95 s in centiseconds", c.Name, c.Interval))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("instance %s: vrrp version %d is not 2 or 3", c.Name, c.Version))
+	}
+	if c.AuthAH {
+		errs = append(errs, fmt.Errorf("instance %s: auth_type AH is not supported (use PASS or none)", c.Name))
+	}
+	if len(c.VIPs) == 0 {
+		errs = append(errs, fmt.Errorf("instance %s: no virtual_ipaddress", c.Name))
+	}
+	if len(c.VIPs) > 255 {
+		errs = append(errs, fmt.Errorf("instance %s: %d virtual_ipaddress entries, at most 255 are advertised", c.Name, len(c.VIPs)))
+	}
+	for _, v := range c.VIPs {
+		if !v.Prefix.IsValid() {
+			errs = append(errs, fmt.Errorf("instance %s: invalid virtual address", c.Name))
+		} else if v.Prefix.Addr().Is4() == c.IPv6 {
+			errs = append(errs, fmt.Errorf("instance %s: address %v is not of the instance's family", c.Name, v.Prefix))
+		}
+	}
+	for _, v := range c.ExcludedVIPs {
+		if !v.Prefix.IsValid() {
+			errs = append(errs, fmt.Errorf("instance %s: invalid excluded virtual address", c.Name))
+		}
+	}
+	for _, p := range c.UnicastPeers {
+		if p.Is4() == c.IPv6 {
+			errs = append(errs, fmt.Errorf("instance %s: unicast peer %v is not of the instance's family", c.Name, p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Addresses returns the advertised addresses (the VIPs without prefix).
+func (c InstanceConfig) Addresses() []netip.Addr {
+	out := make([]netip.Addr, 0, len(c.VIPs))
+	for _, v := range c.VIPs {
+		out = append(out, v.Prefix.Addr())
+	}
+	return out
+}

@@ -1,0 +1,451 @@
+package vrrp
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+var (
+	t0     = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ourIP  = netip.MustParseAddr("198.18.0.11")
+	peerIP = netip.MustParseAddr("198.18.0.12")
+	lowIP  = netip.MustParseAddr("198.18.0.10")
+)
+
+func testConfig(mod func(*InstanceConfig)) InstanceConfig {
+	c := InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 100, Interval: time.Second,
+		Version: 2, AuthPass: "s3cret", VIPs: []VIP{{Prefix: netip.MustParsePrefix("198.18.0.100/32")}}}
+	if mod != nil {
+		mod(&c)
+	}
+	return c
+}
+
+func newTestMachine(t *testing.T, mod func(*InstanceConfig)) *Machine {
+	t.Helper()
+	m, err := NewMachine(testConfig(mod), ourIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// advert builds a valid received advert for the machine's configuration.
+func advert(m *Machine, src netip.Addr, prio uint8) Received {
+	c := m.Config()
+	p := &Packet{Version: c.Version, VRID: c.VRID, Priority: prio, Interval: c.Interval, Addresses: c.Addresses()}
+	if c.Version == 2 && c.AuthPass != "" {
+		p.AuthType, p.AuthData = AuthPass, PassAuth(c.AuthPass)
+	}
+	return Received{Packet: p, Src: src, Dst: MulticastIPv4, TTL: 255}
+}
+
+// runUntil ticks the machine at each deadline up to end and returns every action.
+func runUntil(m *Machine, now *time.Time, end time.Time) []Action {
+	var acts []Action
+	for {
+		d := m.Deadline()
+		if d.IsZero() || d.After(end) {
+			*now = end
+			return acts
+		}
+		*now = d
+		acts = append(acts, m.Tick(d)...)
+	}
+}
+
+// has returns the first action of type T in acts.
+func has[T Action](acts []Action) (T, bool) {
+	for _, a := range acts {
+		if x, ok := a.(T); ok {
+			return x, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
+func TestMasterDownIntervalAndSkew(t *testing.T) {
+	tests := []struct {
+		name     string
+		mod      func(*InstanceConfig)
+		wantDown time.Duration
+		wantSkew time.Duration
+	}{
+		{"v2 prio 100", nil, 3*time.Second + 609375*time.Microsecond, 609375 * time.Microsecond},
+		{"v2 prio 254", func(c *InstanceConfig) { c.Priority = 254 }, 3*time.Second + 7812500*time.Nanosecond, 7812500 * time.Nanosecond},
+		{"v2 advert 3s skew stays in seconds", func(c *InstanceConfig) { c.Interval = 3 * time.Second }, 9*time.Second + 609375*time.Microsecond, 609375 * time.Microsecond},
+		{"v3 100ms prio 200", func(c *InstanceConfig) {
+			c.Version, c.Interval, c.AuthPass, c.Priority = 3, 100*time.Millisecond, "", 200
+		}, 300*time.Millisecond + 21875*time.Microsecond, 21875 * time.Microsecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestMachine(t, tt.mod)
+			if got := m.SkewTime(); got != tt.wantSkew {
+				t.Errorf("skew %v, want %v", got, tt.wantSkew)
+			}
+			if got := m.MasterDownInterval(); got != tt.wantDown {
+				t.Errorf("Master_Down_Interval %v, want %v", got, tt.wantDown)
+			}
+			now := t0
+			if tr, _ := has[Transition](m.Start(now)); tr.To != StateBackup {
+				t.Fatalf("start: %+v", tr)
+			}
+			acts := runUntil(m, &now, t0.Add(tt.wantDown-time.Millisecond))
+			if m.State() != StateBackup || len(acts) != 0 {
+				t.Fatalf("before Master_Down_Interval: %v %v", m.State(), acts)
+			}
+			acts = runUntil(m, &now, t0.Add(tt.wantDown))
+			if m.State() != StateMaster {
+				t.Fatalf("after Master_Down_Interval: %v", m.State())
+			}
+			if _, ok := has[AddVIPs](acts); !ok {
+				t.Errorf("no AddVIPs in %v", acts)
+			}
+			if g, ok := has[SendGARP](acts); !ok || g.Repeat != DefaultGARPRepeat {
+				t.Errorf("no GARP burst in %v", acts)
+			}
+		})
+	}
+}
+
+func TestBackupElection(t *testing.T) {
+	tests := []struct {
+		name       string
+		mod        func(*InstanceConfig)
+		src        netip.Addr
+		prio       uint8
+		wantMaster bool // after 10 s of adverts every second
+	}{
+		{"higher priority master keeps us backup", nil, peerIP, 150, false},
+		{"equal priority keeps us backup", nil, lowIP, 100, false},
+		{"lower priority master is preempted", nil, peerIP, 50, true},
+		{"nopreempt accepts a lower priority master", func(c *InstanceConfig) { c.NoPreempt = true }, peerIP, 50, false},
+		{"preempt_delay 20s still waiting", func(c *InstanceConfig) { c.PreemptDelay = 20 * time.Second }, peerIP, 50, false},
+		{"preempt_delay 5s has passed", func(c *InstanceConfig) { c.PreemptDelay = 5 * time.Second }, peerIP, 50, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestMachine(t, tt.mod)
+			now := t0
+			m.Start(now)
+			for i := 1; i <= 10 && m.State() == StateBackup; i++ {
+				runUntil(m, &now, t0.Add(time.Duration(i)*time.Second))
+				if m.State() != StateBackup {
+					break
+				}
+				if _, err := m.Receive(now, advert(m, tt.src, tt.prio)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := m.State() == StateMaster; got != tt.wantMaster {
+				t.Fatalf("master=%v, want %v (state %v)", got, tt.wantMaster, m.State())
+			}
+		})
+	}
+}
+
+// A returning higher-priority node with preempt_delay must not take over
+// before the delay (loxilb's returning master reset clients before syncing).
+func TestPreemptDelayWaitsThenTakesOver(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.Priority = 200; c.PreemptDelay = 10 * time.Second })
+	now := t0
+	m.Start(now)
+	var masterAt time.Time
+	for i := 1; i <= 20; i++ {
+		acts := runUntil(m, &now, t0.Add(time.Duration(i)*time.Second-time.Millisecond))
+		if _, ok := has[AddVIPs](acts); ok && masterAt.IsZero() {
+			masterAt = now
+		}
+		if m.State() == StateMaster {
+			break
+		}
+		now = t0.Add(time.Duration(i) * time.Second)
+		if _, err := m.Receive(now, advert(m, peerIP, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// First advert at 1 s starts the delay; preemption may happen only after
+	// 11 s, then Master_Down_Interval after the last accepted advert.
+	if masterAt.IsZero() || masterAt.Before(t0.Add(11*time.Second)) || masterAt.After(t0.Add(15*time.Second)) {
+		t.Fatalf("became master at %v after start, want between 11 s and 15 s", masterAt.Sub(t0))
+	}
+}
+
+func TestPriorityZeroTakeoverAfterSkew(t *testing.T) {
+	m := newTestMachine(t, nil)
+	now := t0
+	m.Start(now)
+	now = now.Add(time.Second)
+	m.Receive(now, advert(m, peerIP, 150))
+	now = now.Add(500 * time.Millisecond)
+	if _, err := m.Receive(now, advert(m, peerIP, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if d := m.Deadline().Sub(now); d != m.SkewTime() {
+		t.Fatalf("down timer %v after priority 0, want skew %v", d, m.SkewTime())
+	}
+	runUntil(m, &now, now.Add(m.SkewTime()))
+	if m.State() != StateMaster {
+		t.Fatalf("state %v", m.State())
+	}
+}
+
+func TestMasterReceive(t *testing.T) {
+	tests := []struct {
+		name       string
+		src        netip.Addr
+		prio       uint8
+		wantBackup bool
+		wantAdvert bool
+		wantGARP   bool
+	}{
+		{"higher priority", lowIP, 150, true, false, false},
+		{"equal priority higher address", peerIP, 100, true, false, false},
+		{"equal priority lower address", lowIP, 100, false, true, true},
+		{"lower priority forces election", peerIP, 50, false, true, true},
+		{"priority 0 answered at once", peerIP, 0, false, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = true })
+			now := t0
+			m.Start(now)
+			now = now.Add(300 * time.Millisecond)
+			acts, err := m.Receive(now, advert(m, tt.src, tt.prio))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.State() == StateBackup; got != tt.wantBackup {
+				t.Fatalf("backup=%v want %v", got, tt.wantBackup)
+			}
+			if _, ok := has[RemoveVIPs](acts); ok != tt.wantBackup {
+				t.Errorf("RemoveVIPs=%v in %v", ok, acts)
+			}
+			if _, ok := has[SendAdvert](acts); ok != tt.wantAdvert {
+				t.Errorf("SendAdvert=%v in %v", ok, acts)
+			}
+			if _, ok := has[SendGARP](acts); ok != tt.wantGARP {
+				t.Errorf("SendGARP=%v in %v", ok, acts)
+			}
+		})
+	}
+}
+
+func TestOwnerIsMasterAtOnce(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.Priority = 255 })
+	acts := m.Start(t0)
+	if m.State() != StateMaster {
+		t.Fatalf("state %v", m.State())
+	}
+	if a, _ := has[SendAdvert](acts); a.Priority != 255 {
+		t.Fatalf("advert %+v", a)
+	}
+}
+
+// Wrong packets are counted and dropped and never change state.
+func TestReceiveRules(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Received)
+		want error
+	}{
+		{"other VRID", func(r *Received) { r.Packet.VRID = 52 }, ErrOtherVRID},
+		{"TTL 64", func(r *Received) { r.TTL = 64 }, ErrTTL},
+		{"version 3", func(r *Received) { r.Packet.Version = 3 }, ErrWrongVersion},
+		{"no auth", func(r *Received) { r.Packet.AuthType = AuthNone }, ErrAuthType},
+		{"wrong password", func(r *Received) { r.Packet.AuthData = PassAuth("secret") }, ErrAuthPass},
+		{"v2 interval mismatch", func(r *Received) { r.Packet.Interval = 2 * time.Second }, ErrInterval},
+		{"unicast to multicast instance", func(r *Received) { r.Dst = ourIP }, ErrUnicast},
+		{"own advert", func(r *Received) { r.Src = ourIP }, ErrOwnAdvert},
+	}
+	for _, state := range []State{StateBackup, StateMaster} {
+		for _, tt := range tests {
+			t.Run(state.String()+"/"+tt.name, func(t *testing.T) {
+				m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = state == StateMaster })
+				now := t0
+				m.Start(now)
+				deadline := m.Deadline()
+				for i := 0; i < 3; i++ {
+					// A higher-priority advert would make a master back off, a
+					// priority 0 one would shorten a backup's timer: neither may.
+					for _, prio := range []uint8{254, 0} {
+						r := advert(m, peerIP, prio)
+						tt.mod(&r)
+						acts, err := m.Receive(now, r)
+						if !errors.Is(err, tt.want) {
+							t.Fatalf("err %v, want %v", err, tt.want)
+						}
+						if len(acts) != 0 || m.State() != state || !m.Deadline().Equal(deadline) {
+							t.Fatalf("dropped advert had effects: %v state %v", acts, m.State())
+						}
+					}
+				}
+				if n := m.Stats().Dropped[tt.want.Error()]; n != 6 {
+					t.Fatalf("dropped count %d, want 6", n)
+				}
+			})
+		}
+	}
+}
+
+func TestV3FollowsMasterInterval(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.Version, c.AuthPass, c.Interval = 3, "", time.Second })
+	m.Start(t0)
+	r := advert(m, peerIP, 150)
+	r.Packet.Interval = 200 * time.Millisecond
+	acts, err := m.Receive(t0, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := has[Log](acts); !ok {
+		t.Errorf("interval mismatch not logged: %v", acts)
+	}
+	if want := 600*time.Millisecond + 200*time.Millisecond*156/256; m.Deadline().Sub(t0) != want {
+		t.Fatalf("down timer %v, want %v", m.Deadline().Sub(t0), want)
+	}
+}
+
+func TestShutdownFromMaster(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = true })
+	m.Start(t0)
+	acts := m.Shutdown(t0.Add(time.Second))
+	if a, ok := has[SendAdvert](acts); !ok || a.Priority != 0 {
+		t.Fatalf("no priority 0 advert: %v", acts)
+	}
+	if _, ok := has[RemoveVIPs](acts); !ok {
+		t.Fatalf("VIPs kept: %v", acts)
+	}
+	if m.State() != StateStop || !m.Deadline().IsZero() {
+		t.Fatalf("state %v deadline %v", m.State(), m.Deadline())
+	}
+}
+
+// After a master comes back it must announce itself again (split brain and
+// stale ARP caches after recovery); the second burst follows garp_master_delay.
+func TestGARPOnEveryMasterEntry(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.InitialMaster = true; c.GARP.MasterRefresh = 30 * time.Second })
+	now := t0
+	bursts := 0
+	count := func(acts []Action) {
+		for _, a := range acts {
+			if _, ok := a.(SendGARP); ok {
+				bursts++
+			}
+		}
+	}
+	count(m.Start(now))
+	count(runUntil(m, &now, t0.Add(6*time.Second)))
+	if bursts != 2 {
+		t.Fatalf("%d GARP bursts in the first 6 s, want 2 (at once and after 5 s)", bursts)
+	}
+	count(runUntil(m, &now, t0.Add(36*time.Second)))
+	if bursts != 3 {
+		t.Fatalf("%d bursts after refresh, want 3", bursts)
+	}
+	acts, _ := m.Receive(now, advert(m, peerIP, 200))
+	count(acts)
+	count(runUntil(m, &now, now.Add(10*time.Second)))
+	if m.State() != StateMaster || bursts != 5 {
+		t.Fatalf("state %v bursts %d: a returning master must GARP again", m.State(), bursts)
+	}
+}
+
+func TestTracking(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) {
+		c.InitialMaster = true
+		c.TrackInterfaces = []Track{{Name: "eth1", Weight: 0}}
+		c.TrackScripts = []Track{{Name: "chk_web", Weight: -60}, {Name: "bonus", Weight: 10}}
+	})
+	now := t0
+	m.Start(now)
+	if m.Priority() != 110 {
+		t.Fatalf("priority %d, want 100 + 10", m.Priority())
+	}
+	m.SetTrack(now, false, "chk_web", false)
+	if m.Priority() != 50 || m.State() != StateMaster {
+		t.Fatalf("priority %d state %v", m.Priority(), m.State())
+	}
+	acts := m.SetTrack(now, true, "eth1", false)
+	if m.State() != StateFault {
+		t.Fatalf("state %v", m.State())
+	}
+	if a, ok := has[SendAdvert](acts); !ok || a.Priority != 0 {
+		t.Fatalf("leaving MASTER for FAULT must send priority 0: %v", acts)
+	}
+	if _, ok := has[RemoveVIPs](acts); !ok {
+		t.Fatalf("VIPs kept in FAULT: %v", acts)
+	}
+	if _, err := m.Receive(now, advert(m, peerIP, 0)); !errors.Is(err, ErrNotRunning) {
+		t.Fatalf("FAULT accepted an advert: %v", err)
+	}
+	m.SetTrack(now, true, "eth1", true)
+	if m.State() != StateBackup {
+		t.Fatalf("after recovery %v", m.State())
+	}
+	m.SetInterface(now, false)
+	if m.State() != StateFault {
+		t.Fatalf("interface down: %v", m.State())
+	}
+}
+
+func TestSyncGroup(t *testing.T) {
+	a := newTestMachine(t, func(c *InstanceConfig) { c.Name = "VI_A"; c.SyncGroup = "G" })
+	b := newTestMachine(t, func(c *InstanceConfig) {
+		c.Name, c.VRID, c.SyncGroup = "VI_B", 52, "G"
+		c.VIPs = []VIP{{Prefix: netip.MustParsePrefix("203.0.113.10/32")}}
+	})
+	g := &Group{Name: "G", Members: []*Machine{a, b}}
+	now := t0
+	a.Start(now)
+	b.Start(now)
+	// A's timer fires first only because we tick A alone: B must follow.
+	now = a.Deadline()
+	acts := a.Tick(now)
+	tr, _ := has[Transition](acts)
+	if tr.To != StateMaster {
+		t.Fatalf("A: %v", acts)
+	}
+	out := g.Follow(now, a, tr)
+	if b.State() != StateMaster || len(out) != 1 {
+		t.Fatalf("B did not follow to MASTER: %v %v", b.State(), out)
+	}
+	// A faulty member pulls the whole group into FAULT and back.
+	acts = a.SetInterface(now, false)
+	tr, _ = has[Transition](acts)
+	g.Follow(now, a, tr)
+	if b.State() != StateFault {
+		t.Fatalf("B: %v", b.State())
+	}
+	acts = a.SetInterface(now, true)
+	tr, _ = has[Transition](acts)
+	g.Follow(now, a, tr)
+	if a.State() != StateBackup || b.State() != StateBackup {
+		t.Fatalf("after recovery A %v B %v", a.State(), b.State())
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*InstanceConfig)
+	}{
+		{"VRID 0", func(c *InstanceConfig) { c.VRID = 0 }},
+		{"priority 256", func(c *InstanceConfig) { c.Priority = 256 }},
+		{"v2 fractional interval", func(c *InstanceConfig) { c.Interval = 100 * time.Millisecond }},
+		{"v2 IPv6", func(c *InstanceConfig) { c.IPv6 = true }},
+		{"AH", func(c *InstanceConfig) { c.AuthAH = true }},
+		{"no VIPs", func(c *InstanceConfig) { c.VIPs = nil }},
+		{"wrong family VIP", func(c *InstanceConfig) { c.VIPs = []VIP{{Prefix: netip.MustParsePrefix("2001:db8::1/128")}} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := NewMachine(testConfig(tt.mod), ourIP); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+}

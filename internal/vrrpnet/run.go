@@ -1,0 +1,396 @@
+package vrrpnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/govs/govs/internal/vrrp"
+)
+
+// StateChange is reported for every state transition of an instance.
+type StateChange struct {
+	Instance string
+	Old, New vrrp.State
+	Reason   string
+	Priority int
+	Time     time.Time
+}
+
+// Options tunes Run. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger
+	// OnState, when set, is called (from Run's goroutine) on every transition.
+	OnState func(StateChange)
+	// Scripts are the vrrp_script definitions instances may track.
+	Scripts []vrrp.TrackScript
+	// InterfacePoll is how often interface state is checked (default 200 ms).
+	InterfacePoll time.Duration
+	// LogInterval limits repeated receive-error logs per instance and reason (default 10 s).
+	LogInterval time.Duration
+}
+
+type instance struct {
+	m    *vrrp.Machine
+	cfg  vrrp.InstanceConfig
+	conn *conn
+	// lastLog rate-limits receive errors by reason.
+	lastLog map[string]time.Time
+}
+
+type rxEvent struct {
+	idx int
+	pkt packet
+}
+
+// runner owns every machine; only its goroutine touches them.
+type runner struct {
+	opts     Options
+	log      *slog.Logger
+	insts    []*instance
+	byName   map[string]*instance
+	groups   map[string]*vrrp.Group
+	groupCfg map[string]vrrp.SyncGroup
+	// vrids lists the (interface, VRID) pairs this process serves, so an
+	// advert for one of our other instances is not logged as foreign.
+	vrids   map[string]bool
+	scripts sync.WaitGroup
+	ctx     context.Context
+}
+
+// Run starts every instance and drives it until ctx ends; then each instance
+// shuts down as keepalived does on SIGTERM (a MASTER sends a priority 0
+// advert and removes its addresses) and Run returns nil. Configuration and
+// socket errors are returned before anything is started.
+func Run(ctx context.Context, insts []vrrp.InstanceConfig, groups []vrrp.SyncGroup, opts Options) error {
+	r, err := newRunner(ctx, insts, groups, opts)
+	if err != nil {
+		return err
+	}
+	return r.loop(ctx)
+}
+
+func newRunner(ctx context.Context, cfgs []vrrp.InstanceConfig, groups []vrrp.SyncGroup, opts Options) (*runner, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.InterfacePoll <= 0 {
+		opts.InterfacePoll = 200 * time.Millisecond
+	}
+	if opts.LogInterval <= 0 {
+		opts.LogInterval = 10 * time.Second
+	}
+	r := &runner{opts: opts, log: opts.Logger, byName: map[string]*instance{}, groups: map[string]*vrrp.Group{},
+		groupCfg: map[string]vrrp.SyncGroup{}, vrids: map[string]bool{}}
+	inGroup := map[string]string{}
+	for _, g := range groups {
+		r.groupCfg[g.Name] = g
+		for _, n := range g.Instances {
+			inGroup[n] = g.Name
+		}
+	}
+	var errs []error
+	for _, c := range cfgs {
+		if g, ok := inGroup[c.Name]; ok && c.SyncGroup == "" {
+			c.SyncGroup = g
+		}
+		c = c.WithDefaults()
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := r.byName[c.Name]; dup {
+			errs = append(errs, fmt.Errorf("instance %s declared twice", c.Name))
+			continue
+		}
+		in := &instance{cfg: c, lastLog: map[string]time.Time{}}
+		r.byName[c.Name] = in
+		r.insts = append(r.insts, in)
+		r.vrids[vridKey(c.Interface, c.IPv6, c.VRID)] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("configure VRRP: %w", err)
+	}
+	for _, in := range r.insts {
+		if err := r.open(ctx, in); err != nil {
+			r.closeAll()
+			return nil, err
+		}
+	}
+	for name, g := range r.groupCfg {
+		grp := &vrrp.Group{Name: name}
+		for _, n := range g.Instances {
+			in, ok := r.byName[n]
+			if !ok {
+				r.closeAll()
+				return nil, fmt.Errorf("configure VRRP: sync group %s: unknown instance %s", name, n)
+			}
+			grp.Members = append(grp.Members, in.m)
+		}
+		r.groups[name] = grp
+	}
+	return r, nil
+}
+
+func vridKey(dev string, v6 bool, vrid uint8) string {
+	return fmt.Sprintf("%s/%v/%d", dev, v6, vrid)
+}
+
+func (r *runner) open(ctx context.Context, in *instance) error {
+	ifi, err := net.InterfaceByName(in.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("instance %s: find interface: %w", in.cfg.Name, err)
+	}
+	src, err := primaryAddr(in.cfg, ifi)
+	if err != nil {
+		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+	}
+	m, err := vrrp.NewMachine(in.cfg, src)
+	if err != nil {
+		return err
+	}
+	c, err := openConn(ctx, in.cfg, ifi, src)
+	if err != nil {
+		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+	}
+	in.m, in.conn = m, c
+	return nil
+}
+
+func (r *runner) closeAll() {
+	for _, in := range r.insts {
+		if in.conn != nil {
+			in.conn.Close()
+		}
+	}
+}
+
+func (r *runner) loop(ctx context.Context) error {
+	// Sub-goroutines get their own context so that shutdown (which needs
+	// the sockets) happens before they are torn down.
+	subCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.ctx = subCtx
+	var wg sync.WaitGroup
+	defer func() {
+		r.scripts.Wait() // notify_stop scripts finish before we go
+		cancel()
+		r.closeAll()
+		wg.Wait()
+	}()
+
+	rx := make(chan rxEvent, 64)
+	track := make(chan trackEvent, 16)
+	for i, in := range r.insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			for {
+				p, err := in.conn.read(buf)
+				if err != nil {
+					if subCtx.Err() == nil {
+						r.log.Error("VRRP socket read failed", "instance", in.cfg.Name, "err", err)
+					}
+					return
+				}
+				if p.rx.Packet != nil {
+					// The buffer is reused: keep only decoded values.
+					p.rx.Packet.Addresses = append([]netip.Addr(nil), p.rx.Packet.Addresses...)
+				}
+				send(subCtx, rx, rxEvent{idx: i, pkt: p})
+			}
+		}()
+	}
+	ifaces := map[string]bool{}
+	scripts := map[string]bool{}
+	for _, in := range r.insts {
+		ifaces[in.cfg.Interface] = true
+		for _, t := range in.cfg.TrackInterfaces {
+			ifaces[t.Name] = true
+		}
+		for _, t := range in.cfg.TrackScripts {
+			scripts[t.Name] = true
+		}
+	}
+	var names []string
+	for n := range ifaces {
+		names = append(names, n)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); watchInterfaces(subCtx, names, r.opts.InterfacePoll, track) }()
+	for _, s := range r.opts.Scripts {
+		if !scripts[s.Name] {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); watchScript(subCtx, s, r.log, track) }()
+	}
+
+	now := time.Now()
+	for _, in := range r.insts {
+		r.apply(in, now, in.m.Start(now))
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var next time.Time
+		for _, in := range r.insts {
+			if d := in.m.Deadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+				next = d
+			}
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = max(time.Until(next), 0)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			now := time.Now()
+			for _, in := range r.insts {
+				r.apply(in, now, in.m.Shutdown(now))
+			}
+			return nil
+		case ev := <-rx:
+			r.receive(r.insts[ev.idx], ev.pkt)
+		case ev := <-track:
+			now := time.Now()
+			for _, in := range r.insts {
+				if ev.iface && ev.name == in.cfg.Interface {
+					r.apply(in, now, in.m.SetInterface(now, ev.up))
+				}
+				r.apply(in, now, in.m.SetTrack(now, ev.iface, ev.name, ev.up))
+			}
+		case <-timer.C:
+			now := time.Now()
+			for _, in := range r.insts {
+				if d := in.m.Deadline(); !d.IsZero() && !now.Before(d) {
+					r.apply(in, now, in.m.Tick(now))
+				}
+			}
+		}
+	}
+}
+
+func (r *runner) receive(in *instance, p packet) {
+	now := time.Now()
+	if p.err != nil {
+		in.m.CountDecodeError(p.err)
+		r.logDrop(in, now, "decode", fmt.Errorf("(%s) drop packet from %v: %w", in.cfg.Name, p.rx.Src, p.err))
+		return
+	}
+	acts, err := in.m.Receive(now, p.rx)
+	if err != nil {
+		if errors.Is(err, vrrp.ErrOtherVRID) && r.vrids[vridKey(in.cfg.Interface, in.cfg.IPv6, p.rx.Packet.VRID)] {
+			return // one of our other instances handles it
+		}
+		if errors.Is(err, vrrp.ErrNotRunning) {
+			return
+		}
+		r.logDrop(in, now, rootReason(err), err)
+		return
+	}
+	r.apply(in, now, acts)
+}
+
+func rootReason(err error) string {
+	for _, e := range []error{vrrp.ErrOtherVRID, vrrp.ErrTTL, vrrp.ErrWrongVersion, vrrp.ErrAuthType, vrrp.ErrAuthPass,
+		vrrp.ErrInterval, vrrp.ErrUnicast, vrrp.ErrUnknownPeer, vrrp.ErrOwnAdvert} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "other"
+}
+
+// logDrop logs a dropped advert at most once per LogInterval and reason, as
+// keepalived rate-limits these messages.
+func (r *runner) logDrop(in *instance, now time.Time, reason string, err error) {
+	if last, ok := in.lastLog[reason]; ok && now.Sub(last) < r.opts.LogInterval {
+		return
+	}
+	in.lastLog[reason] = now
+	r.log.Warn("VRRP advert dropped", "instance", in.cfg.Name, "reason", reason, "err", err)
+}
+
+// apply carries out a machine's actions and lets its sync group follow.
+func (r *runner) apply(in *instance, now time.Time, acts []vrrp.Action) {
+	r.applyActs(in, now, acts, true)
+}
+
+// applyActs carries out actions; follow is false for actions a sync group
+// forced on a member, so that a forced change does not propagate again.
+func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, follow bool) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case vrrp.SendAdvert:
+			if err := in.conn.send(a.Priority); err != nil {
+				r.log.Warn("VRRP advert not sent", "instance", in.cfg.Name, "err", err)
+			}
+		case vrrp.AddVIPs:
+			if err := addVIPs(in.cfg); err != nil {
+				r.log.Error("VRRP add virtual addresses", "instance", in.cfg.Name, "err", err)
+			}
+		case vrrp.RemoveVIPs:
+			if err := removeVIPs(in.cfg); err != nil {
+				r.log.Error("VRRP remove virtual addresses", "instance", in.cfg.Name, "err", err)
+			}
+		case vrrp.SendGARP:
+			if err := announce(in.cfg, a.Repeat); err != nil {
+				r.log.Warn("VRRP gratuitous ARP/NA", "instance", in.cfg.Name, "err", err)
+			}
+		case vrrp.Log:
+			r.log.Info(a.Msg, "instance", in.cfg.Name)
+		case vrrp.Transition:
+			r.transition(in, now, a, follow)
+		}
+	}
+}
+
+func (r *runner) transition(in *instance, now time.Time, t vrrp.Transition, follow bool) {
+	r.log.Info(fmt.Sprintf("(%s) Entering %v STATE", in.cfg.Name, t.To), "instance", in.cfg.Name, "from", t.From.String(),
+		"to", t.To.String(), "reason", t.Reason, "priority", t.Priority)
+	r.notify(in.cfg.Notify, "INSTANCE", in.cfg.Name, t.To, t.Priority)
+	if r.opts.OnState != nil {
+		r.opts.OnState(StateChange{Instance: in.cfg.Name, Old: t.From, New: t.To, Reason: t.Reason, Priority: t.Priority, Time: now})
+	}
+	g, ok := r.groups[in.cfg.SyncGroup]
+	if !ok || !follow {
+		return
+	}
+	before := r.groupState(g)
+	for _, mem := range g.Follow(now, in.m, t) {
+		r.applyActs(r.byName[mem.Machine.Config().Name], now, mem.Actions, false)
+	}
+	if after := r.groupState(g); after != before && after != vrrp.StateInit {
+		r.notify(r.groupCfg[g.Name].Notify, "GROUP", g.Name, after, 0)
+	}
+}
+
+// groupState is the common state of a sync group's members, or INIT when they differ.
+func (r *runner) groupState(g *vrrp.Group) vrrp.State {
+	s := g.Members[0].State()
+	for _, m := range g.Members[1:] {
+		if m.State() != s {
+			return vrrp.StateInit
+		}
+	}
+	return s
+}
+
+func (r *runner) notify(n vrrp.Notify, kind, name string, to vrrp.State, prio int) {
+	for _, cmd := range notifyCommands(n, kind, name, to, prio) {
+		r.scripts.Add(1)
+		go func() {
+			defer r.scripts.Done()
+			if err := runScript(r.ctx, cmd, 30*time.Second); err != nil {
+				r.log.Warn("VRRP notify script failed", "instance", name, "err", err)
+			}
+		}()
+	}
+}
