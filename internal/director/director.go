@@ -40,7 +40,7 @@ type Options struct {
 	// Resolver finds real servers' MACs; nil uses the kernel's neighbour table.
 	Resolver Resolver
 	// VRRP starts the VRRP instances of a configuration; nil uses the default.
-	VRRP VRRPFactory
+	VRRP    VRRPFactory
 	Version string
 }
 
