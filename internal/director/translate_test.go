@@ -79,9 +79,13 @@ virtual_server group web {
 virtual_server 198.18.0.103 53 {
     lb_kind NAT
     protocol UDP
+    real_server 198.18.1.12 53 {
+    }
 }
 virtual_server fwmark 9 {
     lb_kind DR
+    real_server 198.18.1.13 80 {
+    }
 }
 `)
 	svcs, skipped := expandServices(cfg)
