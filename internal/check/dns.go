@@ -98,6 +98,6 @@ func (p *dnsProber) Probe(ctx context.Context) state.Result {
 		if h.RCode != dnsmessage.RCodeSuccess {
 			return fail("DNS %s %s: rcode %v", p.r.DNSType, p.r.DNSName, h.RCode)
 		}
-		return ok
+		return passed()
 	}
 }

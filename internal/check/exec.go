@@ -147,7 +147,7 @@ func (p *miscProber) Probe(ctx context.Context) state.Result {
 	case err != nil:
 		return state.Result{Err: err}
 	case code == 0:
-		return ok
+		return passed()
 	case p.r.MiscDynamic && code >= 2 && code <= 255:
 		return state.Result{OK: true, HasWeight: true, Weight: code - 2}
 	}

@@ -74,7 +74,7 @@ func (p *httpProber) Probe(ctx context.Context) state.Result {
 			return state.Result{Err: fmt.Errorf("GET %s: %w", u.Path, err)}
 		}
 	}
-	return ok
+	return passed()
 }
 
 // request builds the request keepalived sends, byte for byte in spirit: the

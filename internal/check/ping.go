@@ -104,7 +104,7 @@ func (p *pingProber) Probe(ctx context.Context) state.Result {
 		if !isEcho || echo.Seq != seq || !bytes.Equal(echo.Data, data) || (!dgram && echo.ID != id) {
 			continue
 		}
-		return ok
+		return passed()
 	}
 }
 

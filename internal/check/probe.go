@@ -65,7 +65,7 @@ func fail(format string, args ...any) state.Result {
 	return state.Result{Err: fmt.Errorf(format, args...)}
 }
 
-var ok = state.Result{OK: true}
+func passed() state.Result { return state.Result{OK: true} }
 
 // localAddr is the bindto/bind_port source for network, or nil.
 func (r resolved) localAddr(network string) net.Addr {
@@ -87,7 +87,12 @@ func (r resolved) localAddr(network string) net.Addr {
 // dial connects to the checker's target from its bind address, within
 // connect_timeout and ctx.
 func (r resolved) dial(ctx context.Context, network string) (net.Conn, error) {
-	d := net.Dialer{Timeout: r.ConnectTimeout, LocalAddr: r.localAddr(network)}
+	d := net.Dialer{LocalAddr: r.localAddr(network)}
+	// The runner's ctx already ends at connect_timeout; a second timer is
+	// only needed when the caller's deadline is later or missing.
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.ConnectTimeout {
+		d.Timeout = r.ConnectTimeout
+	}
 	if r.BindPort != 0 {
 		// A fixed source port is reused every delay_loop; without
 		// SO_REUSEADDR the previous connection's TIME_WAIT would block it.
@@ -138,5 +143,5 @@ func (p *tcpProber) Probe(ctx context.Context) state.Result {
 		return state.Result{Err: err}
 	}
 	c.Close()
-	return ok
+	return passed()
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -164,11 +165,13 @@ func webServer(t *testing.T, tlsOn bool) (*httptest.Server, func() recorded) {
 			http.NotFound(w, r)
 		}
 	})
-	var s *httptest.Server
+	s := httptest.NewUnstartedServer(mux)
+	// The plain-HTTP-to-TLS case makes the server log a handshake error.
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tlsOn {
-		s = httptest.NewTLSServer(mux)
+		s.StartTLS()
 	} else {
-		s = httptest.NewServer(mux)
+		s.Start()
 	}
 	t.Cleanup(s.Close)
 	return s, func() recorded { mu.Lock(); defer mu.Unlock(); return last }
@@ -476,3 +479,5 @@ func TestPingProbe(t *testing.T) {
 		})
 	}
 }
+
+func rsAddrFor(ip string) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr(ip), 0) }

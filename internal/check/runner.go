@@ -27,6 +27,9 @@ func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) 
 // DefaultWorkers bounds concurrent probes when Options.Workers is 0.
 const DefaultWorkers = 256
 
+// tick is the scheduling grid: how late a probe may start.
+const tick = 10 * time.Millisecond
+
 // notifyTimeout bounds a notify script, so a hung script cannot pile up.
 const notifyTimeout = 60 * time.Second
 
@@ -41,6 +44,9 @@ type Options struct {
 	// OnEvent receives every event, from the Runner's goroutine, in order.
 	// It must not block for long: probes are not dispatched meanwhile.
 	OnEvent func(state.Event)
+	// OnResult receives every probe result (for metrics), from the
+	// Runner's goroutine.
+	OnResult func(vs, rs, chk int, res state.Result)
 	// RunScript runs a notify script (default: run it as keepalived does).
 	// Tests use it to observe calls.
 	RunScript func(ctx context.Context, s Script) (int, error)
@@ -196,53 +202,65 @@ func (r *Runner) Status() []VirtualServerStatus {
 }
 
 func (r *Runner) run(ctx context.Context) {
-	work := make(chan *job, r.opt.Workers)
 	results := make(chan result, r.opt.Workers)
-	var workers sync.WaitGroup
-	for range r.opt.Workers {
-		workers.Add(1)
+	// A goroutine per probe, at most Workers at a time: cheaper than a
+	// parked pool (no handoff wake-ups) and just as bounded.
+	var probes sync.WaitGroup
+	launch := func(j *job) {
+		probes.Add(1)
 		go func() {
-			defer workers.Done()
-			for j := range work {
-				pctx, cancel := context.WithTimeout(ctx, j.timeout)
-				res := j.prober.Probe(pctx)
-				cancel()
-				results <- result{j: j, res: res}
-			}
+			defer probes.Done()
+			pctx, cancel := context.WithTimeout(ctx, j.timeout)
+			res := j.prober.Probe(pctx)
+			cancel()
+			results <- result{j: j, res: res}
 		}()
 	}
 
 	r.mu.Lock()
 	now := r.opt.Clock.Now()
-	var events []state.Event
-	byVS := make(map[int][]state.Probe)
+	events := make([][]state.Event, len(r.vss))
+	type key struct{ vs, rs, chk int }
+	first := make(map[key]time.Time, len(r.jobs))
 	for vi, v := range r.vss {
-		ev, probes := v.state.Start(now, r.opt.Rand)
-		events = append(events, ev...)
-		byVS[vi] = probes
+		var probes []state.Probe
+		events[vi], probes = v.state.Start(now, r.opt.Rand)
+		for _, p := range probes {
+			first[key{vi, p.RealServer, p.Checker}] = p.At
+		}
 	}
 	for _, j := range r.jobs {
-		for _, p := range byVS[j.vs] {
-			if p.RealServer == j.rs && p.Checker == j.chk {
-				j.at = p.At
-			}
-		}
+		j.at = first[key{j.vs, j.rs, j.chk}]
 		heap.Push(&r.sched, j)
 	}
 	r.mu.Unlock()
-	r.emit(ctx, events)
+	for vi, ev := range events {
+		r.emit(ctx, vi, ev)
+	}
 
 	inflight := 0
+	// One timer stays armed for the earliest due probe; a new one is made
+	// only when an earlier probe appears, not on every completed check.
+	var wake <-chan time.Time
+	var wakeAt time.Time
 	for {
 		now := r.opt.Clock.Now()
 		r.mu.Lock()
 		for inflight < r.opt.Workers && len(r.sched) > 0 && !r.sched[0].at.After(now) {
-			work <- heap.Pop(&r.sched).(*job)
+			launch(heap.Pop(&r.sched).(*job))
 			inflight++
 		}
-		var wake <-chan time.Time
 		if inflight < r.opt.Workers && len(r.sched) > 0 {
-			wake = r.opt.Clock.After(r.sched[0].at.Sub(now))
+			// Wake-ups are rounded up to a grid, so probes due close together
+			// start together: a probe is at most one tick late, and the
+			// dispatcher does not wake once per probe.
+			head := r.sched[0].at.Truncate(tick)
+			if head.Before(r.sched[0].at) {
+				head = head.Add(tick)
+			}
+			if wake == nil || head.Before(wakeAt) {
+				wake, wakeAt = r.opt.Clock.After(head.Sub(now)), head
+			}
 		}
 		r.mu.Unlock()
 
@@ -251,13 +269,13 @@ func (r *Runner) run(ctx context.Context) {
 			inflight--
 			r.complete(ctx, res)
 		case <-wake:
+			wake = nil
 		case <-ctx.Done():
-			close(work)
 			for inflight > 0 {
 				<-results
 				inflight--
 			}
-			workers.Wait()
+			probes.Wait()
 			r.shutdown()
 			return
 		}
@@ -266,6 +284,9 @@ func (r *Runner) run(ctx context.Context) {
 
 func (r *Runner) complete(ctx context.Context, res result) {
 	j := res.j
+	if r.opt.OnResult != nil {
+		r.opt.OnResult(j.vs, j.rs, j.chk, res.res)
+	}
 	r.mu.Lock()
 	next, events, err := r.vss[j.vs].state.Report(r.opt.Clock.Now(), j.rs, j.chk, res.res)
 	if err != nil {
@@ -276,21 +297,25 @@ func (r *Runner) complete(ctx context.Context, res result) {
 	j.at = next
 	heap.Push(&r.sched, j)
 	r.mu.Unlock()
-	r.emit(ctx, events)
+	r.emit(ctx, j.vs, events)
 }
 
 func (r *Runner) shutdown() {
 	r.mu.Lock()
-	var events []state.Event
-	for _, v := range r.vss {
-		events = append(events, v.state.Stop()...)
+	events := make([][]state.Event, len(r.vss))
+	for vi, v := range r.vss {
+		events[vi] = v.state.Stop()
 	}
 	r.mu.Unlock()
 	// Omega notifiers run while stopping, so they get a fresh context.
-	r.emit(context.Background(), events)
+	for vi, ev := range events {
+		r.emit(context.Background(), vi, ev)
+	}
 }
 
-func (r *Runner) emit(ctx context.Context, events []state.Event) {
+// emit hands the events of virtual server vi to OnEvent and starts the
+// notify scripts they ask for.
+func (r *Runner) emit(ctx context.Context, vi int, events []state.Event) {
 	for _, e := range events {
 		if r.opt.OnEvent != nil {
 			r.opt.OnEvent(e)
@@ -298,34 +323,24 @@ func (r *Runner) emit(ctx context.Context, events []state.Event) {
 		if !e.Notify {
 			continue
 		}
-		if s := r.script(e); s != nil {
+		if s := r.script(r.vss[vi].cfg, e); s != nil {
 			r.notify(ctx, e, *s)
 		}
 	}
 }
 
-// script returns the notify script an event asks for, if configured.
-func (r *Runner) script(e state.Event) *Script {
-	var v *vsEntry
-	for _, cand := range r.vss {
-		if cand.cfg.Name == e.VirtualServer {
-			v = cand
-			break
-		}
-	}
-	if v == nil {
-		return nil
-	}
+// script returns the notify script an event of v asks for, if configured.
+func (r *Runner) script(v VirtualServer, e state.Event) *Script {
 	switch e.Kind {
 	case state.QuorumUp:
-		return v.cfg.QuorumUp
+		return v.QuorumUp
 	case state.QuorumDown:
-		return v.cfg.QuorumDown
+		return v.QuorumDown
 	case state.RealServerUp, state.RealServerDown:
-		if e.RealServer < 0 || e.RealServer >= len(v.cfg.RealServers) {
+		if e.RealServer < 0 || e.RealServer >= len(v.RealServers) {
 			return nil
 		}
-		rs := v.cfg.RealServers[e.RealServer]
+		rs := v.RealServers[e.RealServer]
 		if e.Kind == state.RealServerUp {
 			return rs.NotifyUp
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -304,4 +305,142 @@ func TestNewRunnerRejectsBadSpecs(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "real server 198.18.0.2:8080 checker 1") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestRunnerTimingPerCheckerType drives each checker type with its default
+// retry and delay_before_retry through the Runner on a fake clock: failures
+// until down, one more failure while down, then a success.
+func TestRunnerTimingPerCheckerType(t *testing.T) {
+	const loop = 10 * time.Second
+	s := func(secs ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range secs {
+			out = append(out, time.Duration(x)*time.Second)
+		}
+		return out
+	}
+	tests := []struct {
+		spec Spec
+		// probe times; the checker goes down at probe downAt and up at the last.
+		want   []time.Duration
+		downAt int
+	}{
+		{Spec{Type: TCP}, s(0, 1, 11, 21), 1},
+		{Spec{Type: SMTP}, s(0, 1, 11, 21), 1},
+		{Spec{Type: UDP}, s(0, 1, 11, 21), 1},
+		{Spec{Type: Ping}, s(0, 1, 11, 21), 1},
+		{Spec{Type: HTTP, URLs: []URL{{Path: "/"}}}, s(0, 3, 13, 23), 1},
+		{Spec{Type: SSL, URLs: []URL{{Path: "/"}}}, s(0, 3, 13, 23), 1},
+		{Spec{Type: DNS}, s(0, 10, 20, 30, 40, 50), 3},
+		{Spec{Type: Misc, MiscPath: Script{Command: "/bin/false"}}, s(0, 10, 20), 0},
+		{Spec{Type: TCP, Retry: ptr(2), DelayBeforeRetry: ptr(4 * time.Second)}, s(0, 4, 8, 18, 28), 2},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.spec.Type), func(t *testing.T) {
+			clk := newFakeClock()
+			start := clk.Now()
+			var mu sync.Mutex
+			var probedAt []time.Duration
+			type ev struct {
+				kind  state.Kind
+				probe int
+			}
+			var evs []ev
+			vss := []VirtualServer{{Name: "vip:80", DelayLoop: loop, RealServers: []RealServer{{
+				Addr: netip.MustParseAddrPort("198.18.0.2:80"), Weight: 1, Checkers: []Spec{tt.spec}}}}}
+			r := fakeRunner(t, vss, Options{Workers: 1, Clock: clk, Rand: func() float64 { return 0 },
+				OnEvent: func(e state.Event) {
+					mu.Lock()
+					defer mu.Unlock()
+					if !e.Initial && !e.Shutdown && (e.Kind == state.RealServerUp || e.Kind == state.RealServerDown) {
+						evs = append(evs, ev{e.Kind, len(probedAt) - 1})
+					}
+				}}, func(_, _, _ int) Prober {
+				return ProberFunc(func(context.Context) state.Result {
+					mu.Lock()
+					defer mu.Unlock()
+					probedAt = append(probedAt, clk.Now().Sub(start))
+					if len(probedAt) == len(tt.want) {
+						return state.Result{OK: true}
+					}
+					return state.Result{Err: errors.New("refused")}
+				})
+			})
+			r.Start(context.Background())
+			for range len(tt.want) - 1 {
+				clk.advanceToNext(t)
+			}
+			// The last probe's result must be processed before stopping.
+			clk.advanceToNext(t)
+			r.Stop()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(probedAt) < len(tt.want) || !reflect.DeepEqual(probedAt[:len(tt.want)], tt.want) {
+				t.Fatalf("probes at %v, want %v", probedAt, tt.want)
+			}
+			wantEvs := []ev{{state.RealServerDown, tt.downAt}, {state.RealServerUp, len(tt.want) - 1}}
+			if !reflect.DeepEqual(evs, wantEvs) {
+				t.Fatalf("events %v, want %v", evs, wantEvs)
+			}
+		})
+	}
+}
+
+// TestRunnerThousandsOfChecks runs 2000 real TCP_CHECKs against loopback
+// listeners with 32 workers: every checker runs, and the goroutine count
+// stays bounded by the worker pool.
+func TestRunnerThousandsOfChecks(t *testing.T) {
+	const checkers, workers = 2000, 32
+	var addrs []netip.AddrPort
+	for range 4 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		addrs = append(addrs, netip.MustParseAddrPort(l.Addr().String()))
+	}
+	var rss []RealServer
+	for i := range checkers {
+		rss = append(rss, RealServer{Addr: addrs[i%len(addrs)], Weight: 1,
+			Checkers: []Spec{{Type: TCP, DelayLoop: time.Hour, Warmup: ptr(time.Second)}}})
+	}
+	var okCount, failCount atomic.Int64
+	base := runtime.NumGoroutine()
+	r, err := NewRunner([]VirtualServer{{Name: "vip:80", RealServers: rss}}, Options{Workers: workers,
+		OnResult: func(_, _, _ int, res state.Result) {
+			if res.OK {
+				okCount.Add(1)
+			} else {
+				failCount.Add(1)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Start(context.Background())
+	maxG := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for okCount.Load()+failCount.Load() < checkers && time.Now().Before(deadline) {
+		maxG = max(maxG, runtime.NumGoroutine())
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.Stop()
+	if n := okCount.Load(); n != checkers || failCount.Load() != 0 {
+		t.Fatalf("%d checks passed, %d failed; want %d passed", n, failCount.Load(), checkers)
+	}
+	// The runner adds its dispatcher and at most `workers` probes.
+	if extra := maxG - base; extra > workers+8 {
+		t.Fatalf("goroutines grew by %d, want at most %d", extra, workers+8)
+	}
+	t.Logf("%d checks, at most %d goroutines above the %d before start", checkers, maxG-base, base)
 }

@@ -41,5 +41,5 @@ func (p *smtpProber) Probe(ctx context.Context) state.Result {
 			return state.Result{Err: fmt.Errorf("SMTP %s: %w", step.cmd, unwrapOp(err))}
 		}
 	}
-	return ok
+	return passed()
 }

@@ -398,3 +398,47 @@ func ParseHex(s string) ([]byte, error) {
 	}
 	return v, nil
 }
+
+// Describe is a one-line summary of the checker with every default
+// resolved, for status displays such as `govs check`:
+//
+//	HTTP_GET 198.18.0.2:80 GET / (200-299, digest 9b3a0c85…) every 6s, retry 1 after 3s, timeout 5s
+func (s Spec) Describe(rs netip.AddrPort, vsDelayLoop time.Duration) (string, error) {
+	r, err := s.resolve(rs, vsDelayLoop)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(r.name())
+	switch r.Type {
+	case HTTP, SSL:
+		for _, u := range r.URLs {
+			fmt.Fprintf(&b, " GET %s (%s", u.Path, formatRanges(u.StatusCodes))
+			if u.Digest != "" {
+				fmt.Fprintf(&b, ", digest %s…", strings.ToLower(u.Digest[:8]))
+			}
+			b.WriteString(")")
+		}
+	case DNS:
+		fmt.Fprintf(&b, " %s %s", r.DNSType, r.DNSName)
+	case SMTP:
+		fmt.Fprintf(&b, " HELO %s", r.HELOName)
+	case UDP:
+		if r.RequireReply {
+			b.WriteString(" require_reply")
+		}
+	case Misc:
+		if r.MiscDynamic {
+			b.WriteString(" dynamic")
+		}
+	}
+	fmt.Fprintf(&b, " every %v, retry %d", r.DelayLoop, r.retry)
+	if r.retry > 0 {
+		fmt.Fprintf(&b, " after %v", r.dbr)
+	}
+	fmt.Fprintf(&b, ", timeout %v", r.timeout())
+	if r.Alpha {
+		b.WriteString(", alpha")
+	}
+	return b.String(), nil
+}

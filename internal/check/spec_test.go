@@ -120,3 +120,42 @@ func TestParseHex(t *testing.T) {
 		t.Fatal("ParseHex accepted a wildcard")
 	}
 }
+
+// FuzzParseStrings feeds arbitrary script lines and hex strings to the
+// parsers: they must return an error, never panic.
+func FuzzParseStrings(f *testing.F) {
+	for _, s := range []string{"/bin/check 'a b' \"c\"", "Ab12f 3 456 546443123", "x\\", "1x X2", "'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if words, err := SplitCommand(s); err == nil && len(words) == 0 {
+			t.Fatalf("SplitCommand(%q) returned no words and no error", s)
+		}
+		if v, m, err := parseHexPattern(s); err == nil && len(v) != len(m) {
+			t.Fatalf("parseHexPattern(%q): %d values, %d masks", s, len(v), len(m))
+		}
+	})
+}
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Type: TCP, ConnectPort: 80}, "TCP_CHECK 198.18.0.2:80 every 6s, retry 1 after 1s, timeout 5s"},
+		{Spec{Type: HTTP, URLs: []URL{{Path: "/health", Digest: "9B3A0C85A887A256D6939DA88AABD8CD"}, {Path: "/", StatusCodes: []StatusRange{{200, 200}, {500, 599}}}}},
+			"HTTP_GET 198.18.0.2:8080 GET /health (200-299, digest 9b3a0c85…) GET / (200 500-599) every 6s, retry 1 after 3s, timeout 5s"},
+		{Spec{Type: Misc, MiscPath: Script{Command: "/usr/local/bin/chk"}, MiscDynamic: true, Alpha: true},
+			"MISC_CHECK /usr/local/bin/chk dynamic every 6s, retry 0, timeout 6s, alpha"},
+		{Spec{Type: DNS, DNSName: "example.test"}, "DNS_CHECK 198.18.0.2:8080 SOA example.test every 6s, retry 3 after 6s, timeout 5s"},
+	}
+	for _, tt := range tests {
+		got, err := tt.spec.Describe(rsAddr, 6*time.Second)
+		if err != nil || got != tt.want {
+			t.Errorf("Describe = %q, %v\nwant       %q", got, err, tt.want)
+		}
+	}
+	if _, err := (Spec{Type: HTTP}).Describe(rsAddr, 0); err == nil {
+		t.Error("Describe accepted an HTTP_GET without url")
+	}
+}

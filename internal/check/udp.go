@@ -62,15 +62,15 @@ func (p *udpProber) Probe(ctx context.Context) state.Result {
 		}
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil && !p.r.RequireReply {
-			return ok
+			return passed()
 		}
 		if !p.r.RequireReply && ctx.Err() != nil {
-			return ok
+			return passed()
 		}
 		return fail("UDP %s: no reply: %v", p.r.target, unwrapOp(err))
 	}
 	if !p.r.RequireReply {
-		return ok
+		return passed()
 	}
 	if n < p.r.MinReplyLength || n > p.r.MaxReplyLength {
 		return fail("UDP reply length %d outside [%d, %d]", n, p.r.MinReplyLength, p.r.MaxReplyLength)
@@ -80,5 +80,5 @@ func (p *udpProber) Probe(ctx context.Context) state.Result {
 			return state.Result{Err: fmt.Errorf("UDP reply byte %d is %#02x, want %#02x", i, buf[i], p.want[i])}
 		}
 	}
-	return ok
+	return passed()
 }

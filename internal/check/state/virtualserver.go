@@ -96,8 +96,9 @@ type Event struct {
 	Reason string
 	// Notify asks for notify_up/notify_down (or quorum_up/quorum_down).
 	Notify bool
-	// Initial marks the state reported at start.
-	Initial bool
+	// Initial marks the state reported at start, Shutdown the one at stop.
+	Initial  bool
+	Shutdown bool
 	// Dests is the data plane's desired content after this event.
 	Dests []Dest
 }
@@ -254,9 +255,10 @@ func (vs *VirtualServer) Report(now time.Time, rsIdx, chk int, res Result) (time
 		vs.log.Info(verb+" real server", "rs", rs.cfg.Name, "weight", rs.weight, "reason", o.Reason)
 		events = append(events, Event{Kind: kind, RealServer: rsIdx, RealServerName: rs.cfg.Name,
 			Weight: rs.weight, Reason: o.Reason, Notify: true})
-	case o.FirstRun && !o.Changed && !o.Up && c.cfg.Alpha:
-		// keepalived tells notify_down once when an alpha checker confirms
-		// the server it started down.
+	case o.FirstRun && !o.Changed && !o.Up && c.cfg.Alpha && c.cfg.Retry == 0:
+		// keepalived tells notify_down once when an alpha checker without
+		// retries confirms the server it started down (with retries the
+		// first failure is only counted, and a down checker never retries).
 		vs.log.Info("real server stays down", "rs", rs.cfg.Name, "reason", fmt.Sprintf("%s failed: %v", c.cfg.Name, c.LastErr()))
 		events = append(events, Event{Kind: RealServerDown, RealServer: rsIdx, RealServerName: rs.cfg.Name,
 			Weight: rs.weight, Reason: fmt.Sprintf("%s failed: %v", c.cfg.Name, c.LastErr()), Notify: true})
@@ -286,6 +288,7 @@ func (vs *VirtualServer) Stop() []Event {
 	events = append(events, Event{Kind: QuorumDown, RealServer: -1, Reason: "shutting down", Notify: vs.cfg.Omega})
 	for i := range events {
 		events[i].VirtualServer = vs.cfg.Name
+		events[i].Shutdown = true
 	}
 	return events
 }

@@ -269,7 +269,13 @@ func TestStopOmega(t *testing.T) {
 		}})
 		vs.Start(t0, half)
 		report(t, vs, 1, 1, 0, false)
-		got := kinds(vs.Stop())
+		stopEvents := vs.Stop()
+		for _, e := range stopEvents {
+			if !e.Shutdown {
+				t.Errorf("stop event %+v not marked Shutdown", e)
+			}
+		}
+		got := kinds(stopEvents)
 		want := []string{"down:a", "quorum-down:"}
 		if omega {
 			want = []string{"down:a!", "quorum-down:!"}
@@ -318,5 +324,16 @@ func TestBadInput(t *testing.T) {
 		if _, _, err := vs.Report(t0, idx[0], idx[1], Result{OK: true}); err == nil {
 			t.Errorf("Report(%d, %d) accepted a missing checker", idx[0], idx[1])
 		}
+	}
+}
+
+func TestAlphaWithRetriesDoesNotNotifyOnFirstFailure(t *testing.T) {
+	c := chk("c", true)
+	c.Retry = 2
+	vs := mustVS(t, VirtualServerConfig{Name: "vip:80", RealServers: []RealServerConfig{rsCfg("a", 1, false, c)}})
+	vs.Start(t0, half)
+	next, ev, err := vs.Report(at(1), 0, 0, Result{Err: errRefused})
+	if err != nil || ev != nil || !next.Equal(at(6)) {
+		t.Fatalf("first failure: next %v events %v err %v; want delay_loop, no events", next.Sub(t0), kinds(ev), err)
 	}
 }

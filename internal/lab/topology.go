@@ -1,0 +1,239 @@
+// Package lab builds the project's scenario in network namespaces: a client
+// on a public network, a router with one public address that port-forwards
+// TCP 80 to the VIP, a LAN bridge, two directors and N web servers prepared
+// as DR real servers and running an HTTP server that answers its own name.
+//
+//	client ──203.0.113.0/24── router ──┐ LAN 198.18.0.0/24 (bridge in ns "lan")
+//	 .10                        .1     ├── router  198.18.0.1  (default gateway)
+//	                                   ├── dir1    198.18.0.11 ┐ VRRP for VIP 198.18.0.100
+//	                                   ├── dir2    198.18.0.12 ┘ (govs run, started later)
+//	                                   ├── web1    198.18.0.21 (VIP on lo)
+//	                                   └── webN    198.18.0.20+N
+//
+// The same in IPv6: public 2001:db8:113::/64 (router ::1, client ::10), LAN
+// 2001:db8:18::/64 (router ::1, dir1 ::11, web1 ::21, VIP 2001:db8:18::100).
+//
+// Every namespace of lab NAME is called govs-lab-NAME-ROLE, so Down finds
+// them even without the state file. This file holds the pure part: names,
+// addresses and generated configuration; lab.go does the work.
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+)
+
+// Addresses of the lab. Documentation and benchmarking ranges only.
+var (
+	PublicNet = netip.MustParsePrefix("203.0.113.0/24")
+	PublicIP  = netip.MustParseAddr("203.0.113.1")
+	ClientIP  = netip.MustParseAddr("203.0.113.10")
+	LANNet    = netip.MustParsePrefix("198.18.0.0/24")
+	RouterLAN = netip.MustParseAddr("198.18.0.1")
+	VIP       = netip.MustParseAddr("198.18.0.100")
+
+	PublicNet6 = netip.MustParsePrefix("2001:db8:113::/64")
+	PublicIP6  = netip.MustParseAddr("2001:db8:113::1")
+	ClientIP6  = netip.MustParseAddr("2001:db8:113::10")
+	LANNet6    = netip.MustParsePrefix("2001:db8:18::/64")
+	RouterLAN6 = netip.MustParseAddr("2001:db8:18::1")
+	VIP6       = netip.MustParseAddr("2001:db8:18::100")
+)
+
+// Port is the forwarded service port.
+const Port = 80
+
+// MaxWebs bounds the number of web servers (addresses .21 to .99).
+const MaxWebs = 79
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
+
+// Topology is the shape of one lab.
+type Topology struct {
+	Name string
+	Webs int
+}
+
+// Validate checks the lab name and size. Names have no dashes, so that the
+// prefix of one lab ("govs-lab-a-") never matches another's namespaces.
+func (t Topology) Validate() error {
+	if !nameRE.MatchString(t.Name) {
+		return fmt.Errorf("validate lab: name %q must be 1-16 lower-case letters or digits", t.Name)
+	}
+	if t.Webs < 1 || t.Webs > MaxWebs {
+		return fmt.Errorf("validate lab: %d web servers, want 1 to %d", t.Webs, MaxWebs)
+	}
+	return nil
+}
+
+// Prefix starts the name of every namespace of the lab.
+func (t Topology) Prefix() string { return "govs-lab-" + t.Name + "-" }
+
+// NS returns the namespace name of a role ("client", "web1", ...).
+func (t Topology) NS(role string) string { return t.Prefix() + role }
+
+// Directors are the director roles.
+var Directors = []string{"dir1", "dir2"}
+
+// WebRoles returns "web1".."webN".
+func (t Topology) WebRoles() []string {
+	roles := make([]string, t.Webs)
+	for i := range roles {
+		roles[i] = fmt.Sprintf("web%d", i+1)
+	}
+	return roles
+}
+
+// Roles lists every namespace role in creation order.
+func (t Topology) Roles() []string {
+	roles := []string{"lan", "router", "client"}
+	roles = append(roles, Directors...)
+	return append(roles, t.WebRoles()...)
+}
+
+// LANAddr returns the LAN address of a role on the LAN.
+func (t Topology) LANAddr(role string) (netip.Addr, bool) {
+	var n int
+	switch {
+	case role == "router":
+		return RouterLAN, true
+	case strings.HasPrefix(role, "dir"):
+		if _, err := fmt.Sscanf(role, "dir%d", &n); err != nil || n < 1 || n > len(Directors) {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + n)}), true
+	case strings.HasPrefix(role, "web"):
+		if _, err := fmt.Sscanf(role, "web%d", &n); err != nil || n < 1 || n > t.Webs {
+			return netip.Addr{}, false
+		}
+		return netip.AddrFrom4([4]byte{198, 18, 0, byte(20 + n)}), true
+	}
+	return netip.Addr{}, false
+}
+
+// LANAddr6 returns the IPv6 LAN address of a role: the IPv4 address's last
+// number written in the last group (198.18.0.21 is 2001:db8:18::21), so the
+// two are easy to match by eye.
+func (t Topology) LANAddr6(role string) (netip.Addr, bool) {
+	a4, ok := t.LANAddr(role)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	a6, err := netip.ParseAddr(fmt.Sprintf("2001:db8:18::%d", a4.As4()[3]))
+	return a6, err == nil
+}
+
+// LANRoles lists the roles with a port on the LAN bridge.
+func (t Topology) LANRoles() []string {
+	roles := []string{"router"}
+	roles = append(roles, Directors...)
+	return append(roles, t.WebRoles()...)
+}
+
+// KeepalivedConf returns the keepalived.conf for a director: the scenario's
+// VRRP instance on the director's LAN interface (dir1 starts as MASTER with
+// the higher priority) and the virtual server VIP:80 in DR mode over the web
+// servers with TCP_CHECK. The check uses "retry", not the scenario's older
+// "nb_get_retry", which keepalived 2.2 rejects inside TCP_CHECK.
+func (t Topology) KeepalivedConf(director string) (string, error) {
+	if _, ok := t.LANAddr(director); !ok || !strings.HasPrefix(director, "dir") {
+		return "", fmt.Errorf("keepalived conf: %q is not a director", director)
+	}
+	state, prio := "BACKUP", 100
+	if director == Directors[0] {
+		state, prio = "MASTER", 150
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "! Generated by govs lab %s for %s.\n", t.Name, director)
+	fmt.Fprintf(&b, "global_defs {\n    router_id govs_lab_%s_%s\n}\n\n", t.Name, director)
+	fmt.Fprintf(&b, `vrrp_instance VI_1 {
+    state %s
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass govslab
+    }
+    virtual_ipaddress {
+        %s
+    }
+}
+
+virtual_server %s %d {
+    delay_loop 6
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+`, state, prio, VIP, VIP, Port)
+	for _, w := range t.WebRoles() {
+		addr, _ := t.LANAddr(w)
+		fmt.Fprintf(&b, `
+    real_server %s %d {
+        weight 1
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 5
+            retry 3
+            delay_before_retry 3
+            connect_port %d
+        }
+    }
+`, addr, Port, Port)
+	}
+	b.WriteString("}\n")
+	return b.String(), nil
+}
+
+// NginxConf returns an nginx configuration that answers every request on
+// port 80 with the server's name, keeping every file nginx writes in dir.
+func NginxConf(name, dir string) string {
+	p := func(f string) string { return dir + "/" + name + "-nginx" + f }
+	return fmt.Sprintf(`# Generated by govs lab for %[1]s.
+daemon off;
+worker_processes 1;
+pid %[2]s;
+error_log %[3]s warn;
+events {
+    worker_connections 512;
+}
+http {
+    access_log off;
+    client_body_temp_path %[4]s/body;
+    proxy_temp_path %[4]s/proxy;
+    fastcgi_temp_path %[4]s/fastcgi;
+    uwsgi_temp_path %[4]s/uwsgi;
+    scgi_temp_path %[4]s/scgi;
+    server {
+        listen %[5]d default_server;
+        listen [::]:%[5]d default_server;
+        default_type text/plain;
+        add_header X-Server %[1]s;
+        location / {
+            return 200 "%[1]s\n";
+        }
+    }
+}
+`, name, p(".pid"), p(".log"), p("-tmp"), Port)
+}
+
+// NftRuleset returns the router's nftables ruleset: TCP 80 to the public
+// address is forwarded (DNAT) to the VIP, for IPv4 and IPv6. There is no masquerading: web
+// servers answer clients directly through the router, whose connection
+// tracking reverses the DNAT on the way back.
+func NftRuleset(table string) string {
+	return fmt.Sprintf(`table inet %[1]s {
+    chain prerouting {
+        type nat hook prerouting priority dstnat; policy accept;
+        ip daddr %[2]s tcp dport %[4]d dnat ip to %[3]s:%[4]d
+        ip6 daddr %[5]s tcp dport %[4]d dnat ip6 to [%[6]s]:%[4]d
+    }
+}
+`, table, PublicIP, VIP, Port, PublicIP6, VIP6)
+}
+
+// NftTable is the name of the router's nftables table.
+const NftTable = "govs_lab"
