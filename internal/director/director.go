@@ -338,8 +338,16 @@ func (d *Director) onCheckEvent(e state.Event) {
 func (d *Director) onNeighbour(addr netip.Addr, mac net.HardwareAddr, ifindex int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	old, had := d.neigh[addr]
+	if mac == nil {
+		if had {
+			delete(d.neigh, addr)
+			d.syncLocked()
+		}
+		return
+	}
 	n := neighbour{MAC: mac, Ifindex: ifindex}
-	if old, ok := d.neigh[addr]; ok && reflect.DeepEqual(old, n) {
+	if had && reflect.DeepEqual(old, n) {
 		return
 	}
 	d.log.Info("real server resolved", "addr", addr, "mac", mac, "ifindex", ifindex)
