@@ -350,7 +350,7 @@ func (d *Director) onNeighbour(addr netip.Addr, mac net.HardwareAddr, ifindex in
 	if had && reflect.DeepEqual(old, n) {
 		return
 	}
-	d.log.Info("real server resolved", "addr", addr, "mac", mac, "ifindex", ifindex)
+	d.log.Info("real server resolved", "addr", addr, "mac", mac.String(), "ifindex", ifindex)
 	d.neigh[addr] = n
 	d.syncLocked()
 }
