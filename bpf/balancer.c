@@ -125,7 +125,8 @@ static __always_inline __u32 pick_least(const struct svc_meta *m, int weighted)
 		if (id == 0 || w == 0)
 			continue;
 		__s64 *np = bpf_map_lookup_elem(&active_conns, &id);
-		__s64 n = np ? *np : 0;
+		__s64 *xp = bpf_map_lookup_elem(&expired_conns, &id);
+		__s64 n = (np ? *np : 0) - (xp ? *xp : 0);
 		if (n < 0)
 			n = 0;
 		if (!weighted)
@@ -209,11 +210,13 @@ static __always_inline int handle_icmp(struct xdp_md *ctx, struct pkt *p)
 
 static __always_inline void frag_key_of(struct frag_key *k, const struct pkt *p)
 {
-	__builtin_memcpy(k->src, p->flow.src, 4);
-	__builtin_memcpy(k->dst, p->flow.dst, 4);
+	__builtin_memcpy(k->src, p->flow.src, 16);
+	__builtin_memcpy(k->dst, p->flow.dst, 16);
 	k->id = p->ip_id;
 	k->proto = p->flow.proto;
-	k->pad = 0;
+	k->family = p->flow.family;
+	k->pad[0] = 0;
+	k->pad[1] = 0;
 }
 
 static __always_inline int handle_later_frag(struct xdp_md *ctx, struct pkt *p)

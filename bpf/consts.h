@@ -91,9 +91,9 @@ enum govs_global {
 	G_PASS_NOT_IP = 0,     /* not IPv4/IPv6, or truncated L2 */
 	G_PASS_MALFORMED = 1,  /* truncated or invalid L3/L4 */
 	G_PASS_NO_SERVICE = 2, /* not for a configured service */
-	G_PASS_FRAG_MISS = 3,  /* non-first IPv4 fragment with no tracked first fragment */
+	G_PASS_FRAG_MISS = 3,  /* non-first fragment with no tracked first fragment */
 	G_PASS_ICMP = 4,       /* ICMP not matching a tracked flow */
-	G_PASS_V6_EXT = 5,     /* IPv6 extension headers / fragments (not handled) */
+	G_PASS_V6_EXT = 5,     /* IPv6 extension headers other than one fragment header */
 	G_ICMP_FWD = 6,        /* ICMP PTB / frag-needed forwarded to a flow's real */
 	G_FRAG_FWD = 7,        /* non-first fragments forwarded */
 	G_MAX = 8,

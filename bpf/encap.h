@@ -102,7 +102,8 @@ static __always_inline int tun_encap(struct xdp_md *ctx, const struct pkt *p, co
 	iph->tos = p->tos;
 	iph->tot_len = bpf_htons(p->ip_len + sizeof(struct iphdr));
 	iph->id = 0;
-	iph->frag_off = 0;
+	/* RFC 2003: copy DF, so path MTU discovery sees the tunnel's overhead. */
+	iph->frag_off = p->df ? bpf_htons(IP_DF) : 0;
 	iph->ttl = TUN_TTL;
 	iph->protocol = inner_proto;
 	iph->check = 0;

@@ -84,6 +84,17 @@ struct {
 	__type(value, __s64);
 } active_conns SEC(".maps");
 
+/* Connections user space found gone (expired, or evicted from the LRU
+ * connection table) that active_conns still counts; lc/wlc use
+ * active_conns - expired_conns. Only user space writes it, so neither side
+ * needs the other's atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_REALS);
+	__type(key, __u32);
+	__type(value, __s64);
+} expired_conns SEC(".maps");
+
 /* rr/wrr position per service id. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -21,6 +21,7 @@
 #define ETH_P_IPV6_BE bpf_htons(ETH_P_IPV6)
 
 #define IP_MF 0x2000
+#define IP_DF 0x4000
 #define IP_OFFSET 0x1fff
 
 #define TCP_FL_FIN 0x01
@@ -40,6 +41,13 @@ struct icmp_hdr {
 #define ICMP_FRAG_NEEDED 4
 #define ICMPV6_PKT_TOOBIG 2
 
+struct frag_hdr6 {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off; /* offset << 3 | M */
+	__be32 id;
+};
+
 enum parse_result {
 	PARSE_OK = 0,
 	PARSE_NOT_IP,
@@ -58,11 +66,13 @@ struct pkt {
 	struct flow flow; /* for ICMP PTB: the tracked flow, i.e. the inner packet reversed */
 	__u32 l3_off;     /* 14, or 18 with a VLAN tag */
 	__u32 ip_len;     /* whole IP packet per its header */
-	__u16 ip_id;
+	__u32 ip_id;      /* fragment identification (network order) */
 	__u8 tcp_flags;
 	__u8 frag; /* enum frag_kind */
 	__u8 icmp; /* 1: ICMP error carrying a flow */
 	__u8 tos;
+	__u8 df; /* IPv4 don't-fragment bit set (always for IPv6: routers never fragment it) */
+	__u8 pad[3];
 };
 
 static __always_inline void copy4(__u8 *dst, const void *src)
@@ -73,6 +83,12 @@ static __always_inline void copy4(__u8 *dst, const void *src)
 static __always_inline void copy16(__u8 *dst, const void *src)
 {
 	__builtin_memcpy(dst, src, 16);
+}
+
+static __always_inline int addr16_eq(const void *a, const void *b)
+{
+	const __u32 *x = a, *y = b;
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
 }
 
 /* Reads the two ports at l4 (TCP and UDP both start with them). */
@@ -97,6 +113,9 @@ static __always_inline int parse_icmp4_inner(void *inner, void *data_end, struct
 		return PARSE_MALFORMED;
 	if (iph->protocol != IPPROTO_TCP && iph->protocol != IPPROTO_UDP)
 		return PARSE_OTHER;
+	/* The error must be addressed to the packet's sender (the VIP). */
+	if (iph->saddr != *(__be32 *)p->flow.dst)
+		return PARSE_OTHER;
 	void *l4 = inner + (iph->ihl & 0xf) * 4;
 	__be16 sport, dport;
 	if (read_ports(l4, data_end, data_end, &sport, &dport))
@@ -118,6 +137,8 @@ static __always_inline int parse_icmp6_inner(void *inner, void *data_end, struct
 	if (ip6->version != 6)
 		return PARSE_MALFORMED;
 	if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
+		return PARSE_OTHER;
+	if (!addr16_eq(&ip6->saddr, p->flow.dst))
 		return PARSE_OTHER;
 	__be16 sport, dport;
 	if (read_ports(ip6 + 1, data_end, data_end, &sport, &dport))
@@ -178,6 +199,7 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct pkt *p)
 	copy4(p->flow.dst, &iph->daddr);
 
 	__u16 frag = bpf_ntohs(iph->frag_off);
+	p->df = !!(frag & IP_DF);
 	if (frag & IP_OFFSET) {
 		/* No transport header here; the fragment table decides. */
 		p->frag = FRAG_LATER;
@@ -210,6 +232,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct pkt *p)
 		return PARSE_MALFORMED;
 	void *ip_end = l3 + tot;
 	p->flow.family = FAMILY_V6;
+	p->df = 1;
 	p->flow.proto = ip6->nexthdr;
 	p->ip_len = tot;
 	p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
@@ -229,9 +252,24 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct pkt *p)
 			return PARSE_OTHER;
 		return parse_icmp6_inner(icmp + 1, data_end, p);
 	}
+	case IPPROTO_FRAGMENT: {
+		/* Only a fragment header directly followed by TCP/UDP. */
+		struct frag_hdr6 *fh = l4;
+		if ((void *)(fh + 1) > data_end || (void *)(fh + 1) > ip_end)
+			return PARSE_MALFORMED;
+		if (fh->nexthdr != IPPROTO_TCP && fh->nexthdr != IPPROTO_UDP)
+			return PARSE_V6_EXT;
+		p->flow.proto = fh->nexthdr;
+		p->ip_id = fh->id;
+		if (bpf_ntohs(fh->frag_off) & 0xfff8) {
+			p->frag = FRAG_LATER;
+			return PARSE_OK;
+		}
+		p->frag = FRAG_FIRST;
+		return parse_l4(fh + 1, data_end, ip_end, fh->nexthdr, p);
+	}
 	case IPPROTO_HOPOPTS:
 	case IPPROTO_ROUTING:
-	case IPPROTO_FRAGMENT:
 	case IPPROTO_DSTOPTS:
 		return PARSE_V6_EXT;
 	}

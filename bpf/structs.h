@@ -77,11 +77,12 @@ struct persist_val {
 };
 
 struct frag_key {
-	__u8 src[4];
-	__u8 dst[4];
-	__u16 id;
+	__u8 src[16];
+	__u8 dst[16];
+	__u32 id; /* IPv4: 16 bits; IPv6 fragment header: 32 bits */
 	__u8 proto;
-	__u8 pad;
+	__u8 family;
+	__u8 pad[2];
 };
 
 struct frag_val {

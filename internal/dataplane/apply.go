@@ -165,6 +165,9 @@ func (d *Dataplane) resetCounters(p plan) error {
 		if err := d.objs.ActiveConns.Put(id, int64(0)); err != nil {
 			return fmt.Errorf("reset active connections %d: %w", id, err)
 		}
+		if err := d.objs.ExpiredConns.Put(id, int64(0)); err != nil {
+			return fmt.Errorf("reset expired connections %d: %w", id, err)
+		}
 	}
 	return nil
 }

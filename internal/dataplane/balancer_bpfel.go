@@ -42,12 +42,13 @@ type balancerFlow struct {
 }
 
 type balancerFragKey struct {
-	_     structs.HostLayout
-	Src   [4]uint8
-	Dst   [4]uint8
-	Id    uint16
-	Proto uint8
-	Pad   uint8
+	_      structs.HostLayout
+	Src    [16]uint8
+	Dst    [16]uint8
+	Id     uint32
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
 }
 
 type balancerFragVal struct {
@@ -132,6 +133,7 @@ type balancerSvcStats struct {
 const (
 	balancerMapActiveConns  = "active_conns"
 	balancerMapConns        = "conns"
+	balancerMapExpiredConns = "expired_conns"
 	balancerMapFrags        = "frags"
 	balancerMapGlobalStats  = "global_stats"
 	balancerMapPersist      = "persist"
@@ -198,6 +200,7 @@ type balancerProgramSpecs struct {
 type balancerMapSpecs struct {
 	ActiveConns  *ebpf.MapSpec `ebpf:"active_conns"`
 	Conns        *ebpf.MapSpec `ebpf:"conns"`
+	ExpiredConns *ebpf.MapSpec `ebpf:"expired_conns"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
 	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
@@ -240,6 +243,7 @@ func (o *balancerObjects) Close() error {
 type balancerMaps struct {
 	ActiveConns  *ebpf.Map `ebpf:"active_conns"`
 	Conns        *ebpf.Map `ebpf:"conns"`
+	ExpiredConns *ebpf.Map `ebpf:"expired_conns"`
 	Frags        *ebpf.Map `ebpf:"frags"`
 	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
 	Persist      *ebpf.Map `ebpf:"persist"`
@@ -258,6 +262,7 @@ func (m *balancerMaps) Close() error {
 	return _BalancerClose(
 		m.ActiveConns,
 		m.Conns,
+		m.ExpiredConns,
 		m.Frags,
 		m.GlobalStats,
 		m.Persist,

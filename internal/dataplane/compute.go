@@ -185,12 +185,15 @@ func compute(s State, prev ids, lim limits) (plan, ids, error) {
 			if err != nil {
 				return plan{}, prev, fmt.Errorf("service %s: %w", svc, err)
 			}
+			if len(r.MAC) == 0 {
+				entry.DstMac = prev.last[id].DstMac // unresolved: keep established flows where they were
+			}
 			p.reals[id] = entry
 			if r.Ifindex > 0 {
 				ports[uint32(r.Ifindex)] = true
 			}
 		}
-		meta, table, err := serviceTables(svc, realIDs, lim)
+		meta, table, err := serviceTables(withoutUnresolved(svc), realIDs, lim)
 		if err != nil {
 			return plan{}, prev, fmt.Errorf("service %s: %w", svc, err)
 		}
@@ -263,7 +266,22 @@ const (
 	realFlagTUN    = 1 << 0
 	realFlagV6     = 1 << 1
 	connFlagActive = 1 << 0
+	connFlagFin    = 1 << 1
 )
+
+// withoutUnresolved gives reals whose MAC is not known weight 0: they
+// cannot take new flows.
+func withoutUnresolved(svc Service) Service {
+	rs := make([]Real, len(svc.Reals))
+	for i, r := range svc.Reals {
+		if len(r.MAC) == 0 {
+			r.Weight = 0
+		}
+		rs[i] = r
+	}
+	svc.Reals = rs
+	return svc
+}
 
 func realEntry(s State, r Real) (balancerReal, error) {
 	var e balancerReal
@@ -275,6 +293,9 @@ func realEntry(s State, r Real) (balancerReal, error) {
 	copy(e.SrcMac[:], src)
 	e.Ifindex = uint32(r.Ifindex)
 	e.Weight = r.Weight
+	if len(r.MAC) == 0 {
+		e.Weight = 0
+	}
 	e.Addr = addr16(r.Addr)
 	if r.Method == TUN {
 		e.Flags |= realFlagTUN

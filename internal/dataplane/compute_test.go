@@ -85,6 +85,34 @@ func TestComputeRecyclesRetiredIDsLast(t *testing.T) {
 	}
 }
 
+func TestComputeUnresolvedMAC(t *testing.T) {
+	s := state(svc4(sched.Maglev, 80, reals4(1, 1)...))
+	_, ids1, err := compute(s, newIDs(), testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Real 2's neighbour entry went away; real 3 was never resolved.
+	s.Services[0].Reals[1].MAC = nil
+	s.Services[0].Reals = append(s.Services[0].Reals, Real{Addr: real4(3, 1).Addr, Weight: 1})
+	p, ids2, err := compute(s, ids1, testLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := s.Services[0].key()
+	id1, id2, id3 := ids2.real[realKey{key, real4(1, 1).Addr}], ids2.real[realKey{key, real4(2, 1).Addr}], ids2.real[realKey{key, real4(3, 1).Addr}]
+	for _, id := range p.services[0].table {
+		if id != id1 {
+			t.Fatalf("table names real %d; only real %d has a MAC", id, id1)
+		}
+	}
+	if e := p.reals[id2]; e.Weight != 0 || e.DstMac[5] != 2 {
+		t.Errorf("real 2 entry %+v: want weight 0 and its last MAC", e)
+	}
+	if e := p.reals[id3]; e.Weight != 0 || e.DstMac != [6]byte{} {
+		t.Errorf("real 3 entry %+v: want weight 0, no MAC", e)
+	}
+}
+
 func TestComputeTables(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -59,6 +59,7 @@ type Dataplane struct {
 	inner *ebpf.MapSpec // template of the per-slot lookup tables
 	lim   limits
 	log   *slog.Logger
+	opts  Options // with defaults filled in
 
 	mu       sync.Mutex
 	links    map[int]link.Link
@@ -86,7 +87,20 @@ func Open(opts Options) (*Dataplane, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load balancer spec: %w", err)
 	}
+	if opts.TCPTimeout <= 0 {
+		opts.TCPTimeout = defaultTCPTimeout
+	}
+	if opts.TCPFinTimeout <= 0 {
+		opts.TCPFinTimeout = defaultTCPFinTimeout
+	}
+	if opts.UDPTimeout <= 0 {
+		opts.UDPTimeout = defaultUDPTimeout
+	}
+	if opts.FragmentTimeout <= 0 {
+		opts.FragmentTimeout = defaultFragmentTimeout
+	}
 	d := &Dataplane{
+		opts:     opts,
 		log:      opts.Logger,
 		links:    map[int]link.Link{},
 		ids:      newIDs(),
@@ -124,8 +138,8 @@ func Open(opts Options) (*Dataplane, error) {
 	return d, nil
 }
 
-// Program returns the XDP program, e.g. for BPF_PROG_TEST_RUN.
-func (d *Dataplane) Program() *ebpf.Program { return d.objs.GovsXdp }
+// program returns the XDP program, for BPF_PROG_TEST_RUN in tests.
+func (d *Dataplane) program() *ebpf.Program { return d.objs.GovsXdp }
 
 // Attach attaches the program to interface ifindex.
 func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {

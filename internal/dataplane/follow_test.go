@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/govs/govs/internal/sched"
 )
 
@@ -17,7 +19,7 @@ func TestICMPFollowsEachFlow(t *testing.T) {
 	seen := map[int]bool{}
 	for i := 0; i < n; i++ {
 		p := flowN(i, 80)
-		act, out := runOut(t, d.Program(), icmp4FragNeeded(t, p.src, p.sport, 80))
+		act, out := runOut(t, d.program(), icmp4FragNeeded(t, p.src, p.sport, 80))
 		if r := realOf(t, act, out); r != flowsTo[i] {
 			t.Fatalf("ICMP for flow %d went to real %d, flow is on %d", i, r, flowsTo[i])
 		}
@@ -42,6 +44,10 @@ func TestApplyIsAtomicForPackets(t *testing.T) {
 	a := state(svc4(sched.Maglev, 80, reals4(1, 1, 0)...))
 	b := state(svc4(sched.Maglev, 80, reals4(0, 0, 1)...))
 	d := openDP(t, a)
+	frames := make([][]byte, 5000)
+	for i := range frames {
+		frames[i] = frame(t, flowN(i, 80))
+	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var bad atomic.Value
@@ -49,8 +55,13 @@ func TestApplyIsAtomicForPackets(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for i := 0; !stop.Load(); i++ {
-			in := frame(t, flowN(i%50000, 80))
-			act, out := runOut(t, d.Program(), in)
+			opts := &ebpf.RunOptions{Data: frames[i%len(frames)], DataOut: make([]byte, 256)}
+			act, err := d.program().Run(opts)
+			out := opts.DataOut
+			if err != nil {
+				bad.Store(err.Error())
+				return
+			}
 			if act != xdpTX || out[5] < 1 || out[5] > 3 {
 				bad.Store(actionNames[act])
 				return

@@ -41,6 +41,11 @@ func TestMalformedFrames(t *testing.T) {
 		{"IPv6 payload length beyond frame", mutate(good6, func(b []byte) []byte { binary.BigEndian.PutUint16(b[ip+4:], 2000); return b })},
 		{"IPv6 TCP header truncated", good6[:14+40+8]},
 		{"IPv6 version 4", mutate(good6, func(b []byte) []byte { b[ip] = 0x40; return b })},
+		{"IPv6 fragment header truncated", mutate(good6, func(b []byte) []byte {
+			b[ip+6] = 44
+			binary.BigEndian.PutUint16(b[ip+4:], 4)
+			return b[:14+40+4]
+		})},
 		{"IPv6 hop-by-hop header", mutate(good6, func(b []byte) []byte { b[ip+6] = 0; return b })},
 	}
 	for _, tc := range tests {
@@ -48,7 +53,7 @@ func TestMalformedFrames(t *testing.T) {
 			if len(tc.in) < 14 {
 				t.Fatal("test frame shorter than Ethernet")
 			}
-			act, out := runOut(t, d.Program(), tc.in)
+			act, out := runOut(t, d.program(), tc.in)
 			if act != xdpPass || !bytes.Equal(out, tc.in) {
 				writePcap(t, "malformed", tc.in, out)
 				t.Fatalf("action %s (want PASS), output changed: %v", actionNames[act], !bytes.Equal(out, tc.in))

@@ -81,10 +81,13 @@ type Real struct {
 	Weight uint32
 	Method Method
 	// MAC is the real server's MAC (DR) or the next hop's towards it (TUN),
-	// as resolved from the neighbour table by the caller.
+	// as resolved from the neighbour table by the caller. Nil means "not
+	// resolved (yet)": the real gets no new flows, and connections it
+	// already has keep the MAC applied before.
 	MAC net.HardwareAddr
 	// Ifindex is the egress interface. XDP_TX is used when it is the
-	// interface the packet came in on, a devmap redirect otherwise.
+	// interface the packet came in on (or 0, which then needs
+	// State.InterfaceMACs[0]), a devmap redirect otherwise.
 	Ifindex int
 }
 
@@ -147,7 +150,7 @@ func (s State) Validate() error {
 				return fmt.Errorf("service %s: real server %s listed twice", svc, r.Addr)
 			}
 			reals[r.Addr] = true
-			if len(r.MAC) != 6 {
+			if len(r.MAC) != 6 && len(r.MAC) != 0 {
 				return fmt.Errorf("service %s: real server %s: MAC %q is not a 6-byte Ethernet address", svc, r.Addr, r.MAC)
 			}
 			if r.Ifindex < 0 {

@@ -84,6 +84,18 @@ func TestPacketTable(t *testing.T) {
 	otherFrag[14+4] ^= 0xff // another IP id: no first fragment seen
 	binary.BigEndian.PutUint16(otherFrag[14+10:], 0)
 	otherFrag = fixIPv4Checksum(otherFrag, 14)
+	udpSvc6 := state(Service{Addr: vip6, Port: 53, Protocol: UDP, Scheduler: sched.Maglev, Reals: []Real{real6(1, 1), real6(2, 1), real6(3, 1)}})
+	frag6 := func(offset uint16, more bool, id uint32, withUDP bool) []byte {
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolIPv6Fragment, SrcIP: client6.AsSlice(), DstIP: vip6.AsSlice()}
+		fh := &layers.IPv6Fragment{NextHeader: layers.IPProtocolUDP, FragmentOffset: offset, MoreFragments: more, Identification: id}
+		ls := []gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: clientMAC, DstMAC: directorMAC, EthernetType: layers.EthernetTypeIPv6}, ip, fh}
+		if withUDP {
+			udp := &layers.UDP{SrcPort: 5353, DstPort: 53}
+			_ = udp.SetNetworkLayerForChecksum(ip)
+			ls = append(ls, udp)
+		}
+		return serialize(t, append(ls, gopacket.Payload(bytes.Repeat([]byte{'f'}, 48)))...)
+	}
 	udpSvc := state(Service{Addr: vip4, Port: 80, Protocol: UDP, Scheduler: sched.SourceHash, Reals: []Real{real4(1, 1)}})
 
 	tests := []struct {
@@ -95,6 +107,13 @@ func TestPacketTable(t *testing.T) {
 		wantOut []byte // nil: unchanged when PASS/DROP
 	}{
 		{name: "DR rewrites only MACs", state: one(sched.Maglev, 80), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
+		{name: "egress is the ingress interface: XDP_TX", state: func() State {
+			r := real4(1, 1)
+			r.Ifindex = 1 // a test run's ingress device is the namespace's lo
+			s := state(svc4(sched.Maglev, 80, r))
+			s.InterfaceMACs[1] = directorMAC
+			return s
+		}(), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
 		{name: "rr service", state: one(sched.RoundRobin, 80), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
 		{name: "wlc service", state: one(sched.WeightedLeastConnection, 80), in: syn, wantAct: xdpTX, wantOut: drOut(syn, 1)},
 		{name: "other port passes", state: one(sched.Maglev, 443), in: syn, wantAct: xdpPass},
@@ -122,17 +141,19 @@ func TestPacketTable(t *testing.T) {
 		{name: "ICMPv6 packet-too-big of unknown flow passes", state: v6, in: icmp6TooBig(t, client6, 999, 80), wantAct: xdpPass},
 		{name: "first fragment forwarded", state: udpSvc, in: firstFrag, wantAct: xdpTX, wantOut: drOut(firstFrag, 1)},
 		{name: "later fragment follows the first", state: udpSvc, before: [][]byte{firstFrag}, in: laterFrag, wantAct: xdpTX, wantOut: drOut(laterFrag, 1)},
+		{name: "IPv6 first fragment forwarded", state: udpSvc6, in: frag6(0, true, 77, true), wantAct: xdpTX},
+		{name: "IPv6 later fragment without first passes", state: udpSvc6, in: frag6(7, false, 77, false), wantAct: xdpPass},
 		{name: "later fragment without first passes", state: udpSvc, before: [][]byte{firstFrag}, in: otherFrag, wantAct: xdpPass},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := openDP(t, tc.state)
 			for _, b := range tc.before {
-				if act, _ := runOut(t, d.Program(), b); act != xdpTX {
+				if act, _ := runOut(t, d.program(), b); act != xdpTX {
 					t.Fatalf("setup frame: action %s, want TX", actionNames[act])
 				}
 			}
-			act, out := runOut(t, d.Program(), tc.in)
+			act, out := runOut(t, d.program(), tc.in)
 			want := tc.wantOut
 			if want == nil && tc.wantAct != xdpTX {
 				want = tc.in

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
 
 	"github.com/govs/govs/internal/sched"
@@ -17,7 +19,7 @@ func sendFlows(t *testing.T, d *Dataplane, n int, dport uint16) []int {
 	t.Helper()
 	got := make([]int, n)
 	for i := range got {
-		act, out := runOut(t, d.Program(), frame(t, flowN(i, dport)))
+		act, out := runOut(t, d.program(), frame(t, flowN(i, dport)))
 		got[i] = realOf(t, act, out)
 	}
 	return got
@@ -152,7 +154,7 @@ func TestWeightZeroKeepsExistingFlows(t *testing.T) {
 		t.Fatal("no flow on real 2 to begin with")
 	}
 	for i := flows; i < 2*flows; i++ {
-		act, out := runOut(t, d.Program(), frame(t, flowN(i, 80)))
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
 		if realOf(t, act, out) == 2 {
 			t.Fatal("new flow scheduled on a real with weight 0")
 		}
@@ -174,14 +176,14 @@ func TestLeastConnection(t *testing.T) {
 		if r == 1 {
 			p := flowN(i, 80)
 			p.syn, p.fin = false, true
-			act, out := runOut(t, d.Program(), frame(t, p))
+			act, out := runOut(t, d.program(), frame(t, p))
 			if realOf(t, act, out) != 1 {
 				t.Fatal("FIN of an established flow changed real")
 			}
 		}
 	}
 	for i := 100; i < 105; i++ {
-		act, out := runOut(t, d.Program(), frame(t, flowN(i, 80)))
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
 		if r := realOf(t, act, out); r != 1 {
 			t.Fatalf("new flow %d went to real %d after real 1's flows closed", i, r)
 		}
@@ -228,7 +230,7 @@ func TestPersistence(t *testing.T) {
 		return p
 	}
 	send := func(p pktSpec) int {
-		act, out := runOut(t, d.Program(), frame(t, p))
+		act, out := runOut(t, d.program(), frame(t, p))
 		return realOf(t, act, out)
 	}
 	first := send(clientFlow(1, 1000))
@@ -274,5 +276,161 @@ func TestPersistence(t *testing.T) {
 	// but the established flow stays.
 	if got := send(clientFlow(9, 5000)); got != r {
 		t.Errorf("established flow moved from %d to %d", r, got)
+	}
+}
+
+func TestExpireConnections(t *testing.T) {
+	d := openDP(t, state(svc4(sched.LeastConnection, 80, reals4(1, 1)...)))
+	sendFlows(t, d, 10, 80)
+	active := func() (a, b int64) {
+		st, err := d.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Services[0].Reals[0].ActiveConns, st.Services[0].Reals[1].ActiveConns
+	}
+	if a, b := active(); a != 5 || b != 5 {
+		t.Fatalf("active %d/%d, want 5/5", a, b)
+	}
+	if n, err := d.ExpireConnections(); err != nil || n != 0 {
+		t.Fatalf("expired %d fresh connections (err %v)", n, err)
+	}
+	// Age every connection of real 1 past the TCP timeout, and drop one of
+	// real 2's as the LRU would.
+	var (
+		k       balancerFlow
+		v       balancerConn
+		aged    []balancerFlow
+		evicted bool
+	)
+	it := d.objs.Conns.Iterate()
+	var keys []balancerFlow
+	var vals []balancerConn
+	for it.Next(&k, &v) {
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	for i := range keys {
+		switch {
+		case vals[i].RealId == d.ids.real[realKey{vip4Key(), real4(1, 1).Addr}]:
+			vals[i].LastNs = monotonicNow(t) - uint64(defaultTCPTimeout.Nanoseconds()) - 1e9
+			if err := d.objs.Conns.Put(&keys[i], &vals[i]); err != nil {
+				t.Fatal(err)
+			}
+			aged = append(aged, keys[i])
+		case !evicted:
+			if err := d.objs.Conns.Delete(&keys[i]); err != nil {
+				t.Fatal(err)
+			}
+			evicted = true
+		}
+	}
+	n, err := d.ExpireConnections()
+	if err != nil || n != len(aged) || n != 5 {
+		t.Fatalf("expired %d (err %v), want 5", n, err)
+	}
+	if a, b := active(); a != 0 || b != 4 {
+		t.Fatalf("active %d/%d after expiry, want 0/4", a, b)
+	}
+	// lc now prefers real 1 for the next 4 flows.
+	for i := 1000; i < 1004; i++ {
+		act, out := runOut(t, d.program(), frame(t, flowN(i, 80)))
+		if r := realOf(t, act, out); r != 1 {
+			t.Fatalf("new flow went to real %d, want 1 (fewest connections)", r)
+		}
+	}
+}
+
+func vip4Key() serviceKey { return svc4(sched.LeastConnection, 80).key() }
+
+func TestExactPortBeatsAnyPort(t *testing.T) {
+	d := openDP(t, state(
+		svc4(sched.Maglev, 0, real4(1, 1)),
+		svc4(sched.Maglev, 80, real4(2, 1)),
+	))
+	for _, tc := range []struct {
+		port uint16
+		want int
+	}{{80, 2}, {443, 1}, {8080, 1}} {
+		act, out := runOut(t, d.program(), frame(t, tcp4(1234, tc.port)))
+		if r := realOf(t, act, out); r != tc.want {
+			t.Errorf("port %d went to real %d, want %d", tc.port, r, tc.want)
+		}
+	}
+}
+
+func TestDestinationHash(t *testing.T) {
+	vipB := netip.MustParseAddr("198.18.0.101")
+	d := openDP(t, state(
+		svc4(sched.DestinationHash, 80, reals4(1, 1, 1)...),
+		Service{Addr: vipB, Port: 80, Protocol: TCP, Scheduler: sched.DestinationHash, Reals: reals4(1, 1, 1)},
+	))
+	// All clients of one VIP land on one real, whatever their address/port.
+	for _, vip := range []netip.Addr{vip4, vipB} {
+		first := 0
+		for i := 0; i < 500; i++ {
+			p := flowN(i, 80)
+			p.dst = vip
+			act, out := runOut(t, d.program(), frame(t, p))
+			r := realOf(t, act, out)
+			if first == 0 {
+				first = r
+			} else if r != first {
+				t.Fatalf("dh: flow %d to %s went to real %d, earlier ones to %d", i, vip, r, first)
+			}
+		}
+	}
+}
+
+func TestUDPPersistenceAndIPv6(t *testing.T) {
+	svc := Service{Addr: vip6, Port: 53, Protocol: UDP, Scheduler: sched.WeightedRoundRobin,
+		PersistenceTimeout: time.Minute, PersistenceBits: 64, Reals: []Real{real6(1, 1), real6(2, 1), real6(3, 1)}}
+	d := openDP(t, state(svc))
+	var first int
+	for i := 0; i < 30; i++ {
+		src := client6.As16()
+		src[15] = byte(i) // same /64
+		p := pktSpec{src: netip.AddrFrom16(src), dst: vip6, sport: uint16(5000 + i), dport: 53, proto: UDP}
+		act, out := runOut(t, d.program(), frame(t, p))
+		r := realOf(t, act, out)
+		if i == 0 {
+			first = r
+		} else if r != first {
+			t.Fatalf("IPv6 client %d of the same /64 went to real %d, persistence says %d", i, r, first)
+		}
+	}
+}
+
+// TestIPv6FragmentsFollowFirst sends first and later fragments of many
+// datagrams from different sources: each later fragment must reach the
+// real its first fragment went to.
+func TestIPv6FragmentsFollowFirst(t *testing.T) {
+	d := openDP(t, state(Service{Addr: vip6, Port: 53, Protocol: UDP, Scheduler: sched.Maglev, Reals: []Real{real6(1, 1), real6(2, 1), real6(3, 1)}}))
+	seen := map[int]bool{}
+	for i := 0; i < 100; i++ {
+		src := client6.As16()
+		src[14], src[15] = byte(i>>8), byte(i)
+		build := func(offset uint16, more, udp bool) []byte {
+			ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolIPv6Fragment, SrcIP: src[:], DstIP: vip6.AsSlice()}
+			fh := &layers.IPv6Fragment{NextHeader: layers.IPProtocolUDP, FragmentOffset: offset, MoreFragments: more, Identification: uint32(1000 + i)}
+			ls := []gopacket.SerializableLayer{&layers.Ethernet{SrcMAC: clientMAC, DstMAC: directorMAC, EthernetType: layers.EthernetTypeIPv6}, ip, fh}
+			if udp {
+				u := &layers.UDP{SrcPort: layers.UDPPort(2000 + i), DstPort: 53}
+				_ = u.SetNetworkLayerForChecksum(ip)
+				ls = append(ls, u)
+			}
+			return serialize(t, append(ls, gopacket.Payload(make([]byte, 40)))...)
+		}
+		act, out := runOut(t, d.program(), build(0, true, true))
+		first := realOf(t, act, out)
+		seen[first] = true
+		for _, off := range []uint16{6, 12} {
+			act, out := runOut(t, d.program(), build(off, off != 12, false))
+			if r := realOf(t, act, out); r != first {
+				t.Fatalf("datagram %d: fragment at %d went to real %d, first fragment to %d", i, off, r, first)
+			}
+		}
+	}
+	if len(seen) < 3 {
+		t.Errorf("first fragments reached only %v", seen)
 	}
 }

@@ -25,7 +25,7 @@ type RealStats struct {
 	Weight uint32
 	Counters
 	// ActiveConns are the connections lc/wlc count: created and not yet
-	// closed by FIN/RST or expired.
+	// closed by FIN/RST or expired (see ExpireConnections).
 	ActiveConns int64
 }
 
@@ -111,8 +111,13 @@ func (d *Dataplane) realStats(id uint32) (RealStats, error) {
 		rs.Bytes += c.Bytes
 		rs.NewConns += c.NewConns
 	}
+	var expired int64
 	if err := d.objs.ActiveConns.Lookup(id, &rs.ActiveConns); err != nil {
 		return rs, err
 	}
+	if err := d.objs.ExpiredConns.Lookup(id, &expired); err != nil {
+		return rs, err
+	}
+	rs.ActiveConns = max(0, rs.ActiveConns-expired)
 	return rs, nil
 }

@@ -25,13 +25,14 @@ func TestTunnelEncapsulation(t *testing.T) {
 		{"IPIP", vip4, tun(real4(1, 1)), tcp4(40000, 80), layers.LayerTypeIPv4, layers.IPProtocolIPv4},
 		{"IPv6 in IPv6", vip6, tun(real6(1, 1)), pktSpec{src: client6, dst: vip6, sport: 1, dport: 80, syn: true}, layers.LayerTypeIPv6, layers.IPProtocolIPv6},
 		{"IPv4 in IPv6", vip4, tun(real6(1, 1)), tcp4(40000, 80), layers.LayerTypeIPv6, layers.IPProtocolIPv4},
+		{"IPIP copies DF", vip4, tun(real4(1, 1)), pktSpec{src: client4, dst: vip4, sport: 6, dport: 80, syn: true, fragFlags: layers.IPv4DontFragment}, layers.LayerTypeIPv4, layers.IPProtocolIPv4},
 		{"IPIP with VLAN", vip4, tun(real4(1, 1)), pktSpec{src: client4, dst: vip4, sport: 5, dport: 80, syn: true, vlan: 7}, layers.LayerTypeIPv4, layers.IPProtocolIPv4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := openDP(t, state(Service{Addr: tc.vip, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{tc.real}}))
 			in := frame(t, tc.in)
-			act, out := runOut(t, d.Program(), in)
+			act, out := runOut(t, d.program(), in)
 			if act != xdpTX {
 				t.Fatalf("action %s, want TX", actionNames[act])
 			}
@@ -64,6 +65,9 @@ func TestTunnelEncapsulation(t *testing.T) {
 				}
 				if ip.Protocol != tc.innerType || ip.SrcIP.String() != tunSrc4.String() || ip.DstIP.String() != tc.real.Addr.String() {
 					t.Errorf("outer header %v", ip)
+				}
+				if innerDF := tc.in.src.Is6() || tc.in.fragFlags&layers.IPv4DontFragment != 0; (ip.Flags&layers.IPv4DontFragment != 0) != innerDF {
+					t.Errorf("outer DF %v, inner DF %v", ip.Flags, innerDF)
 				}
 				if int(ip.Length) != 20+len(innerIP) || ip.TTL == 0 {
 					t.Errorf("outer length %d, want %d (TTL %d)", ip.Length, 20+len(innerIP), ip.TTL)

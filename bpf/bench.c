@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* Helper programs for bench/dataplane: a packet generator for
+ * BPF_PROG_TEST_RUN's live-frames mode, a counting sink and a pass-through.
+ * Not part of the balancer. */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define FRAME_LEN 60
+#define SPORT_OFF (14 + 20)
+
+struct gen_frame {
+	__u8 data[FRAME_LEN];
+	__u16 flows; /* distinct source ports to cycle through */
+	__u16 base_port;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct gen_frame);
+} frame SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} seq SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} received SEC(".maps");
+
+/* Live-frames mode reuses pages, so the whole frame is rewritten each run. */
+SEC("xdp")
+int bench_gen(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct gen_frame *f = bpf_map_lookup_elem(&frame, &zero);
+	__u64 *n = bpf_map_lookup_elem(&seq, &zero);
+	if (!f || !n || data + FRAME_LEN > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, f->data, FRAME_LEN);
+	__u16 flows = f->flows ? f->flows : 1;
+	__u16 port = f->base_port + (__u16)(*n % flows);
+	*n += 1;
+	*(__be16 *)(data + SPORT_OFF) = bpf_htons(port);
+	return XDP_TX;
+}
+
+struct fwd {
+	__u8 dst[6];
+	__u8 src[6];
+	__u32 ifindex;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fwd);
+} fwd_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} ports SEC(".maps");
+
+/* The least a forwarder can do: rewrite both MACs and redirect. The
+ * baseline govs's own lookups are measured against. */
+SEC("xdp")
+int bench_redirect(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 zero = 0;
+	struct fwd *f = bpf_map_lookup_elem(&fwd_cfg, &zero);
+	if (!f || data + 12 > data_end)
+		return XDP_DROP;
+	__builtin_memcpy(data, f->dst, 6);
+	__builtin_memcpy(data + 6, f->src, 6);
+	return bpf_redirect_map(&ports, f->ifindex, XDP_DROP);
+}
+
+SEC("xdp")
+int bench_count_drop(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u64 *c = bpf_map_lookup_elem(&received, &zero);
+	if (c)
+		*c += 1;
+	return XDP_DROP;
+}
+
+SEC("xdp")
+int bench_pass(struct xdp_md *ctx)
+{
+	return XDP_PASS;
+}

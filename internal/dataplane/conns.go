@@ -1,0 +1,87 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Connection-table timeouts used when Options leaves them zero; they
+// match the BPF program's defaults (bpf/consts.h).
+const (
+	defaultTCPTimeout      = 900 * time.Second
+	defaultTCPFinTimeout   = 120 * time.Second
+	defaultUDPTimeout      = 300 * time.Second
+	defaultFragmentTimeout = 30 * time.Second
+)
+
+// ExpireConnections removes connection-table entries idle past their
+// timeout and resynchronises the active-connection counts that lc and wlc
+// use with the entries that remain (entries the LRU table evicted are
+// found this way too). The daemon calls it periodically; it returns how
+// many entries it removed.
+func (d *Dataplane) ExpireConnections() (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now, err := monotonicNanos()
+	if err != nil {
+		return 0, err
+	}
+	live := map[uint32]int64{}
+	var stale []balancerFlow
+	var (
+		k balancerFlow
+		v balancerConn
+	)
+	it := d.objs.Conns.Iterate()
+	for it.Next(&k, &v) {
+		if now > v.LastNs && now-v.LastNs > d.connTimeout(k.Proto, v.Flags) {
+			stale = append(stale, k)
+			continue
+		}
+		if v.Flags&connFlagActive != 0 {
+			live[v.RealId]++
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("iterate connection table: %w", err)
+	}
+	for i := range stale {
+		if err := d.objs.Conns.Delete(&stale[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return 0, fmt.Errorf("delete expired connection: %w", err)
+		}
+	}
+	for id := range d.realsSet {
+		var active int64
+		if err := d.objs.ActiveConns.Lookup(id, &active); err != nil {
+			return 0, fmt.Errorf("read active connections of real %d: %w", id, err)
+		}
+		if err := d.objs.ExpiredConns.Put(id, active-live[id]); err != nil {
+			return 0, fmt.Errorf("write expired connections of real %d: %w", id, err)
+		}
+	}
+	return len(stale), nil
+}
+
+func (d *Dataplane) connTimeout(proto uint8, flags uint32) uint64 {
+	t := d.opts.UDPTimeout
+	if proto == uint8(TCP) {
+		t = d.opts.TCPTimeout
+		if flags&connFlagFin != 0 {
+			t = d.opts.TCPFinTimeout
+		}
+	}
+	return uint64(t.Nanoseconds())
+}
+
+// monotonicNanos reads the clock bpf_ktime_get_ns uses.
+func monotonicNanos() (uint64, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, fmt.Errorf("read monotonic clock: %w", err)
+	}
+	return uint64(ts.Nano()), nil
+}

@@ -1,0 +1,120 @@
+package dataplane
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Fake is an in-memory stand-in for *Dataplane with the same methods, for
+// testing code that drives the data plane (the daemon) without root. Apply
+// runs the same validation and map computation as the real thing, against
+// the compiled sizes, so a state Fake accepts is one Dataplane accepts.
+// Counters stay zero.
+type Fake struct {
+	mu       sync.Mutex
+	attached map[int]AttachMode
+	ids      ids
+	applied  []State
+	closed   bool
+}
+
+// NewFake returns an empty Fake.
+func NewFake() *Fake {
+	return &Fake{attached: map[int]AttachMode{}, ids: newIDs()}
+}
+
+// compiledLimits mirror bpf/consts.h (MAX_SERVICES, MAX_REALS,
+// MAX_SVC_REALS, MAX_TABLE); TestFakeLimitsMatchObject keeps them in step.
+func compiledLimits() limits {
+	return limits{services: 256, reals: 4096, svcReals: 64, table: 131071}
+}
+
+// Attach records that ifindex is attached.
+func (f *Fake) Attach(ifindex int, mode AttachMode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("attach xdp to ifindex %d: data plane closed", ifindex)
+	}
+	if _, ok := f.attached[ifindex]; ok {
+		return fmt.Errorf("attach xdp to ifindex %d: already attached", ifindex)
+	}
+	f.attached[ifindex] = mode
+	return nil
+}
+
+// Detach forgets ifindex.
+func (f *Fake) Detach(ifindex int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.attached[ifindex]; !ok {
+		return fmt.Errorf("detach xdp from ifindex %d: not attached", ifindex)
+	}
+	delete(f.attached, ifindex)
+	return nil
+}
+
+// Apply validates and computes the maps for s, and records it.
+func (f *Fake) Apply(s State) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return fmt.Errorf("apply state: data plane closed")
+	}
+	_, next, err := compute(s, f.ids, compiledLimits())
+	if err != nil {
+		return fmt.Errorf("apply state: %w", err)
+	}
+	f.ids = next
+	f.applied = append(f.applied, s)
+	return nil
+}
+
+// Stats returns zero counters for the services last applied.
+func (f *Fake) Stats() (Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var st Stats
+	if len(f.applied) == 0 {
+		return st, nil
+	}
+	for _, svc := range f.applied[len(f.applied)-1].Services {
+		ss := ServiceStats{Service: svc}
+		for _, r := range svc.Reals {
+			ss.Reals = append(ss.Reals, RealStats{Addr: r.Addr, Weight: r.Weight})
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st, nil
+}
+
+// ExpireConnections has no connections to expire.
+func (f *Fake) ExpireConnections() (int, error) { return 0, nil }
+
+// Close detaches everything.
+func (f *Fake) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	clear(f.attached)
+	return nil
+}
+
+// Applied returns every state applied so far, oldest first.
+func (f *Fake) Applied() []State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.applied)
+}
+
+// Attached returns the attached interfaces and their modes.
+func (f *Fake) Attached() map[int]AttachMode {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make(map[int]AttachMode, len(f.attached))
+	for k, v := range f.attached {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,68 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/govs/govs/internal/sched"
+)
+
+// driver is the method set a daemon would program against; both the real
+// data plane and the fake must satisfy it.
+type driver interface {
+	Attach(ifindex int, mode AttachMode) error
+	Detach(ifindex int) error
+	Apply(State) error
+	Stats() (Stats, error)
+	ExpireConnections() (int, error)
+	Close() error
+}
+
+var (
+	_ driver = (*Dataplane)(nil)
+	_ driver = (*Fake)(nil)
+)
+
+func TestFakeLimitsMatchObject(t *testing.T) {
+	spec, err := loadBalancer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := limits{
+		services: int(spec.Maps["svc_counters"].MaxEntries),
+		reals:    int(spec.Maps["reals"].MaxEntries),
+		svcReals: len(balancerSvcMeta{}.Reals),
+		table:    int(spec.Maps["tables"].InnerMap.MaxEntries),
+	}
+	if got != compiledLimits() {
+		t.Fatalf("compiled limits %+v, fake uses %+v", got, compiledLimits())
+	}
+}
+
+func TestFake(t *testing.T) {
+	f := NewFake()
+	if err := f.Attach(3, Auto); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Attach(3, Auto); err == nil {
+		t.Error("double attach accepted")
+	}
+	good := state(svc4(sched.Maglev, 80, reals4(1, 2)...))
+	if err := f.Apply(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := state(svc4(sched.Maglev, 80, reals4(1)...))
+	bad.Services[0].TableSize = 65536 // not a prime
+	if err := f.Apply(bad); err == nil {
+		t.Error("fake accepted a table size the data plane refuses")
+	}
+	st, err := f.Stats()
+	if err != nil || len(st.Services) != 1 || len(st.Services[0].Reals) != 2 || st.Services[0].Reals[1].Weight != 2 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	if len(f.Applied()) != 1 {
+		t.Errorf("applied %d states, want 1", len(f.Applied()))
+	}
+	if err := f.Close(); err != nil || len(f.Attached()) != 0 {
+		t.Errorf("close: %v, still attached %v", err, f.Attached())
+	}
+}

@@ -1,0 +1,32 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/govs/govs/internal/sched"
+)
+
+// BenchmarkProgram measures the balancer alone per packet (BPF_PROG_TEST_RUN
+// with Repeat), for an established flow.
+func BenchmarkProgram(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		svc  Service
+		in   pktSpec
+	}{
+		{"established mh", svc4(sched.Maglev, 80, reals4(1, 1, 1)...), tcp4(1000, 80)},
+		{"passthrough", svc4(sched.Maglev, 80, reals4(1, 1, 1)...), tcp4(1000, 81)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			d := openDP(b, state(tc.svc))
+			in := frame(b, tc.in)
+			runOut(b, d.program(), in)
+			_, per, err := d.program().Benchmark(in, 1_000_000, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(per.Nanoseconds()), "ns/packet")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
