@@ -73,7 +73,7 @@ start() {
     setsid ip netns exec "$ns" keepalived --vrrp --dont-fork --log-console -f "$dir/keepalived.conf" \
       -p "$dir/k.pid" -r "$dir/v.pid" -c "$dir/c.pid" >"$dir/log" 2>&1 &
   else
-    setsid ip netns exec "$ns" "$work/govs" run -f "$dir/keepalived.conf" >"$dir/log" 2>&1 &
+    setsid ip netns exec "$ns" "$work/govs" run -f "$dir/keepalived.conf" --socket - --no-dataplane >"$dir/log" 2>&1 &
   fi
   echo $!
 }

@@ -23,12 +23,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "version", summary: "print the govs version", run: runVersion},
+		{name: "check", summary: "validate a keepalived.conf and print what would run", run: runCheck},
+		{name: "run", summary: "run the director: VRRP, health checks and the XDP data plane", run: runRun},
 		{name: "lab", summary: "build the scenario in network namespaces (up, down, status)", run: runLab},
 		{name: "realserver", summary: "prepare this host as a DR/TUN real server (up, down, status)", run: runRealserver},
 		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
 		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
-		{name: "check", summary: "validate a keepalived.conf and print what would run", run: runCheck},
-		{name: "run", summary: "run what a keepalived.conf declares (VRRP instances) until SIGTERM", run: runRun},
 		{name: "vrrp-run", summary: "(internal) run VRRP instances from JSON; see docs/vrrp.md", run: runVRRPRun},
 	}
 }

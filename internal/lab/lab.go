@@ -46,7 +46,9 @@ type Options struct {
 	Govs string
 	// DirectorCmd, when set, is started in each director namespace, with
 	// "{conf}" replaced by the director's generated keepalived.conf and
-	// "{govs}" by the govs binary (e.g. {govs} run -f {conf}).
+	// "{govs}" by the govs binary, "{dir}" by the director's name (dir1)
+	// and "{state}" by the lab's state directory
+	// (e.g. {govs} run -f {conf} --socket {state}/{dir}.sock).
 	DirectorCmd []string
 	// BeforeStep is called before each step of Up with the step's name; an
 	// error aborts Up (which then removes what it made). For tests and hooks.
@@ -272,7 +274,7 @@ func (b *builder) build() error {
 		if len(b.opts.DirectorCmd) > 0 {
 			argv := make([]string, len(b.opts.DirectorCmd))
 			for i, a := range b.opts.DirectorCmd {
-				argv[i] = strings.NewReplacer("{conf}", path, "{govs}", b.opts.Govs).Replace(a)
+				argv[i] = strings.NewReplacer("{conf}", path, "{govs}", b.opts.Govs, "{dir}", d, "{state}", filepath.Dir(path)).Replace(a)
 			}
 			// The marker must survive in /proc/PID/cmdline: the conf path
 			// when the command names it, else the whole command.

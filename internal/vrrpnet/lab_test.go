@@ -288,7 +288,9 @@ func (s side) run(t *testing.T, h, peer host) *proc {
 		return start(t, h.ns, "keepalived "+h.ip, "keepalived", "--vrrp", "--dont-fork", "--log-console", "-f", conf,
 			"-p", filepath.Join(dir, "k.pid"), "-r", filepath.Join(dir, "v.pid"), "-c", filepath.Join(dir, "c.pid"))
 	}
-	return start(t, h.ns, "govs "+h.ip, govsBinary(t), "run", "-f", conf)
+	// No control socket (its path is shared by every namespace) and no XDP:
+	// these tests are about VRRP.
+	return start(t, h.ns, "govs "+h.ip, govsBinary(t), "run", "-f", conf, "--socket", "-", "--no-dataplane")
 }
 
 // runGovs starts "govs vrrp-run" on h with cfg (the JSON file's content).

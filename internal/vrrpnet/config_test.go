@@ -1,10 +1,9 @@
-package main
+package vrrpnet
 
 import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +11,7 @@ import (
 	"github.com/govs/govs/internal/vrrp"
 )
 
-func TestVRRPFromConfig(t *testing.T) {
+func TestFromConfig(t *testing.T) {
 	const src = `
 global_defs { vrrp_garp_master_delay 0 }
 vrrp_script chk_web {
@@ -84,7 +83,12 @@ vrrp_instance VI_6 {
 	if errs := diags.Errors(); len(errs) > 0 {
 		t.Fatalf("parse: %v", errs)
 	}
-	got := vrrpFromConfig(cfg)
+	insts, groups, scripts := FromConfig(cfg)
+	got := struct {
+		Instances  []vrrp.InstanceConfig
+		SyncGroups []vrrp.SyncGroup
+		Scripts    []vrrp.TrackScript
+	}{insts, groups, scripts}
 	if len(got.Instances) != 2 || len(got.SyncGroups) != 1 || len(got.Scripts) != 2 {
 		t.Fatalf("mapped %d instances, %d groups, %d scripts", len(got.Instances), len(got.SyncGroups), len(got.Scripts))
 	}
@@ -123,7 +127,7 @@ vrrp_instance VI_6 {
 }
 
 // The scenario's director configuration maps onto one valid instance.
-func TestVRRPFromSeedConfig(t *testing.T) {
+func TestFromConfigSeed(t *testing.T) {
 	path := filepath.Join("..", "..", "..", "shared", "fixtures", "seed-keepalived.conf")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("shared fixtures not found: %v", err)
@@ -132,38 +136,15 @@ func TestVRRPFromSeedConfig(t *testing.T) {
 	if errs := diags.Errors(); len(errs) > 0 {
 		t.Fatalf("parse: %v", errs)
 	}
-	got := vrrpFromConfig(cfg)
-	if len(got.Instances) != 1 {
-		t.Fatalf("%d instances", len(got.Instances))
+	insts, _, _ := FromConfig(cfg)
+	if len(insts) != 1 {
+		t.Fatalf("%d instances", len(insts))
 	}
-	in := got.Instances[0]
+	in := insts[0]
 	if in.AuthPass != "33210" || in.VRID != 51 || in.SyncGroup != "VG1" || in.VIPs[0].Prefix.String() != "192.168.1.169/32" {
 		t.Fatalf("mapped %+v", in)
 	}
 	if err := in.WithDefaults().Validate(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestRunRejectsBadConfig(t *testing.T) {
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.conf")
-	if err := os.WriteFile(bad, []byte("vrrp_instance VI_1 {\n priority 300\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	if code := runRun([]string{"-f", bad}, &strings.Builder{}, &stderr); code != 1 {
-		t.Fatalf("exit %d, want 1; stderr:\n%s", code, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "not started") {
-		t.Errorf("stderr: %s", stderr.String())
-	}
-	only := filepath.Join(dir, "empty.conf")
-	if err := os.WriteFile(only, []byte("global_defs {\n router_id x\n}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stderr.Reset()
-	if code := runRun([]string{"-f", only}, &strings.Builder{}, &stderr); code != 1 || !strings.Contains(stderr.String(), "no vrrp_instance") {
-		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }

@@ -1,0 +1,412 @@
+// Package director is the govs daemon: it reads a keepalived.conf, runs the
+// VRRP instances and health checkers it declares, programs the XDP data
+// plane from their results and serves its state on the control socket and as
+// Prometheus metrics. The logic that turns configuration and health into
+// data-plane content lives in translate.go and is tested without root.
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/govs/govs/internal/check"
+	"github.com/govs/govs/internal/check/state"
+	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/control"
+	"github.com/govs/govs/internal/dataplane"
+	"github.com/govs/govs/internal/metrics"
+	"github.com/govs/govs/internal/status"
+)
+
+// Options configure a Director.
+type Options struct {
+	ConfigPath string
+	ConfigID   string
+	Log        *slog.Logger
+	// SocketPath is the control socket ("" = control.DefaultSocket; "-" = none).
+	SocketPath string
+	// MetricsAddr serves Prometheus metrics when set (e.g. "127.0.0.1:9500").
+	MetricsAddr string
+	AttachMode  dataplane.AttachMode
+	// NoDataplane runs VRRP and checks only (for hosts without XDP and for tests).
+	NoDataplane bool
+	// Resolver finds real servers' MACs; nil uses the kernel's neighbour table.
+	Resolver Resolver
+	// VRRP starts the VRRP instances of a configuration; nil uses the default.
+	VRRP    VRRPFactory
+	Version string
+}
+
+// Resolver reports where frames for real servers go. Watch calls update
+// whenever an address resolves or its MAC changes, until ctx ends.
+type Resolver interface {
+	Watch(ctx context.Context, addrs []netip.Addr, update func(netip.Addr, net.HardwareAddr, int))
+}
+
+// VRRP is a running set of VRRP instances.
+type VRRP interface {
+	// Status reports every instance's state.
+	Status() []status.VRRPInstance
+	// Stop leaves cleanly (priority 0 adverts, VIPs removed) and waits.
+	Stop()
+}
+
+// VRRPFactory starts the VRRP instances a configuration declares.
+type VRRPFactory func(ctx context.Context, cfg *config.Config, log *slog.Logger) (VRRP, error)
+
+// Director is a running govs daemon.
+type Director struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	svcs     []service
+	pools    map[string][]state.Dest
+	neigh    map[netip.Addr]neighbour
+	dp       *dataplane.Dataplane
+	attached map[string]int
+	checks   *check.Runner
+	vrrp     VRRP
+	// vrrpCfg is the configuration the running VRRP instances were started from.
+	vrrpCfg *config.Config
+	// watchCancel stops the neighbour watch of the current configuration.
+	watchCancel context.CancelFunc
+	lastApply   error
+	est         *status.Estimator
+	ctx         context.Context
+}
+
+// Load parses a configuration file and turns its diagnostics into one error
+// listing every problem, or nil when it has none.
+func Load(path, configID string, log *slog.Logger) (*config.Config, error) {
+	cfg, diags := config.ParseFile(path, config.Options{ConfigID: configID})
+	var errs []error
+	for _, d := range diags {
+		if d.Severity == config.SeverityError {
+			errs = append(errs, errors.New(d.String()))
+		} else if log != nil {
+			log.Warn("config", "warning", d.String())
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("configuration %s has %d error(s): %w", path, len(errs), errors.Join(errs...))
+	}
+	return cfg, nil
+}
+
+// New loads the configuration and prepares a Director; Run starts it.
+func New(opts Options) (*Director, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	cfg, err := Load(opts.ConfigPath, opts.ConfigID, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	return &Director{
+		opts:     opts,
+		log:      opts.Log,
+		cfg:      cfg,
+		pools:    map[string][]state.Dest{},
+		neigh:    map[netip.Addr]neighbour{},
+		attached: map[string]int{},
+		est:      status.NewEstimator(),
+	}, nil
+}
+
+// Run runs the director until ctx ends, then leaves cleanly: VRRP
+// instances give up their VIPs, checkers stop, the data plane detaches.
+func (d *Director) Run(ctx context.Context) error {
+	d.mu.Lock()
+	d.ctx = ctx
+	if !d.opts.NoDataplane {
+		dp, err := dataplane.Open(dataplane.Options{Logger: d.log})
+		if err != nil {
+			d.mu.Unlock()
+			return fmt.Errorf("open data plane: %w", err)
+		}
+		d.dp = dp
+	}
+	if err := d.applyConfigLocked(ctx, d.cfg, true); err != nil {
+		d.mu.Unlock()
+		d.shutdown()
+		return err
+	}
+	d.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	if d.opts.SocketPath != "-" {
+		srv, err := control.Listen(control.Config{
+			Path:   d.opts.SocketPath,
+			Status: d.Snapshot,
+			Reload: d.Reload,
+			Logger: d.log,
+		})
+		if err != nil {
+			d.shutdown()
+			return fmt.Errorf("control socket: %w", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("control socket: %w", err)
+			}
+		}()
+	}
+	if d.opts.MetricsAddr != "" {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := metrics.Serve(ctx, d.opts.MetricsAddr, metrics.Handler(d.Snapshot)); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("metrics: %w", err)
+			}
+		}()
+	}
+	// The estimator samples every 2 s like IPVS's, whether or not anyone asks.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(status.EstimatorInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				d.est.Observe(d.snapshot())
+			}
+		}
+	}()
+	d.log.Info("director running", "config", d.opts.ConfigPath, "services", len(d.svcs), "interfaces", keys(d.attached))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	d.shutdown()
+	wg.Wait()
+	return err
+}
+
+// Reload reads the configuration again. A configuration with errors is
+// rejected and the running one kept; a good one is applied as a change, so
+// services that did not change keep their flows and health state.
+func (d *Director) Reload() error {
+	cfg, err := Load(d.opts.ConfigPath, d.opts.ConfigID, d.log)
+	if err != nil {
+		d.log.Error("reload rejected, keeping the running configuration", "err", err)
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.applyConfigLocked(d.ctx, cfg, false); err != nil {
+		d.log.Error("reload failed", "err", err)
+		return err
+	}
+	d.log.Info("reloaded", "config", d.opts.ConfigPath, "services", len(d.svcs))
+	return nil
+}
+
+// applyConfigLocked makes cfg the running configuration.
+func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, first bool) error {
+	svcs, skipped := expandServices(cfg)
+	for _, s := range skipped {
+		d.log.Warn("virtual server not balanced", "reason", s)
+	}
+	var ifaces []string
+	if d.dp != nil && len(svcs) > 0 {
+		var err error
+		if ifaces, err = xdpInterfaces(cfg, svcs); err != nil {
+			return err
+		}
+	}
+	// Check interfaces before changing anything, so a bad reload changes nothing.
+	idx := map[string]int{}
+	for _, name := range ifaces {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return fmt.Errorf("data plane interface %s: %w", name, err)
+		}
+		idx[name] = ifi.Index
+	}
+
+	// Health checks: a new runner for the new configuration. Pools of
+	// virtual servers whose checks did not change keep their last verdict
+	// until the new runner reports, so a reload neither re-adds a failed
+	// server nor drops a healthy one.
+	newChecks := checkConfig(cfg)
+	runner, err := check.NewRunner(newChecks, check.Options{Log: d.log, OnEvent: d.onCheckEvent})
+	if err != nil {
+		return fmt.Errorf("health checks: %w", err)
+	}
+	var oldChecks []check.VirtualServer
+	if !first {
+		oldChecks = checkConfig(d.cfg)
+	}
+	keep := map[string][]state.Dest{}
+	for _, nv := range newChecks {
+		for _, ov := range oldChecks {
+			if ov.Name == nv.Name && reflect.DeepEqual(ov, nv) {
+				if p, ok := d.pools[nv.Name]; ok {
+					keep[nv.Name] = p
+				}
+			}
+		}
+	}
+
+	// VRRP: restarted only when its part of the configuration changed.
+	restartVRRP := first || !sameVRRP(d.vrrpCfg, cfg)
+
+	// Commit.
+	if d.checks != nil {
+		d.checks.Stop()
+	}
+	d.cfg, d.svcs, d.pools = cfg, svcs, keep
+	for name, ifindex := range d.attached {
+		if _, ok := idx[name]; !ok {
+			if err := d.dp.Detach(ifindex); err != nil {
+				d.log.Warn("detach", "interface", name, "err", err)
+			}
+			delete(d.attached, name)
+		}
+	}
+	for name, ifindex := range idx {
+		if _, ok := d.attached[name]; ok {
+			continue
+		}
+		if err := d.dp.Attach(ifindex, d.opts.AttachMode); err != nil {
+			return fmt.Errorf("attach data plane to %s: %w", name, err)
+		}
+		d.attached[name] = ifindex
+	}
+	d.syncLocked()
+	d.checks = runner
+	runner.Start(ctx)
+
+	if d.watchCancel != nil {
+		d.watchCancel()
+	}
+	if d.dp != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		d.watchCancel = cancel
+		res := d.opts.Resolver
+		if res == nil {
+			res = defaultResolver(d.log)
+		}
+		go res.Watch(wctx, realAddrs(cfg), d.onNeighbour)
+	}
+
+	if restartVRRP {
+		if d.vrrp != nil {
+			d.vrrp.Stop()
+			d.vrrp = nil
+		}
+		d.vrrpCfg = cfg
+		if len(cfg.Instances) > 0 {
+			factory := d.opts.VRRP
+			if factory == nil {
+				factory = defaultVRRP
+			}
+			v, err := factory(ctx, cfg, d.log)
+			if err != nil {
+				return fmt.Errorf("vrrp: %w", err)
+			}
+			d.vrrp = v
+		}
+	}
+	return nil
+}
+
+func (d *Director) onCheckEvent(e state.Event) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.pools[e.VirtualServer] = e.Dests
+	d.syncLocked()
+}
+
+func (d *Director) onNeighbour(addr netip.Addr, mac net.HardwareAddr, ifindex int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, had := d.neigh[addr]
+	if mac == nil {
+		if had {
+			delete(d.neigh, addr)
+			d.syncLocked()
+		}
+		return
+	}
+	n := neighbour{MAC: mac, Ifindex: ifindex}
+	if had && reflect.DeepEqual(old, n) {
+		return
+	}
+	d.log.Info("real server resolved", "addr", addr, "mac", mac.String(), "ifindex", ifindex)
+	d.neigh[addr] = n
+	d.syncLocked()
+}
+
+// syncLocked programs the data plane with the current desired state.
+func (d *Director) syncLocked() {
+	if d.dp == nil {
+		return
+	}
+	st, unresolved := desiredState(d.svcs, d.pools, d.neigh)
+	if len(unresolved) > 0 {
+		d.log.Debug("real servers not resolved yet", "addrs", unresolved)
+	}
+	if err := d.dp.Apply(st); err != nil {
+		if d.lastApply == nil || d.lastApply.Error() != err.Error() {
+			d.log.Error("program data plane", "err", err)
+		}
+		d.lastApply = err
+		return
+	}
+	d.lastApply = nil
+}
+
+func (d *Director) shutdown() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.vrrp != nil {
+		d.vrrp.Stop()
+		d.vrrp = nil
+	}
+	if d.checks != nil {
+		d.checks.Stop()
+		d.checks = nil
+	}
+	if d.watchCancel != nil {
+		d.watchCancel()
+	}
+	if d.dp != nil {
+		for name, ifindex := range d.attached {
+			if err := d.dp.Detach(ifindex); err != nil {
+				d.log.Warn("detach", "interface", name, "err", err)
+			}
+		}
+		if err := d.dp.Close(); err != nil {
+			d.log.Warn("close data plane", "err", err)
+		}
+		d.dp = nil
+		d.attached = map[string]int{}
+	}
+	d.log.Info("director stopped")
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
