@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,11 +18,14 @@ import (
 )
 
 func labUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: govs lab up|down|status [--name NAME] [--webs N] [--web-server auto|nginx|builtin] [--state-dir DIR]")
+	fmt.Fprintln(w, "usage: govs lab up|down|status|test|demo [--name NAME] [--webs N] [--web-server auto|nginx|builtin] [--state-dir DIR]")
+	fmt.Fprintln(w, "       govs lab up [--director-cmd CMD | --no-directors]")
+	fmt.Fprintln(w, "       govs lab test|demo [--requests N] [--json] [--expect-sync]")
 	fmt.Fprintln(w, "       govs lab webserver --name NAME [--listen :80]")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Builds the scenario (client, router with port forward, LAN, two directors, web servers) in")
-	fmt.Fprintln(w, "network namespaces named govs-lab-NAME-*. test and demo come with the director.")
+	fmt.Fprintln(w, "Builds the scenario (client, router with port forward, LAN, two directors running govs,")
+	fmt.Fprintln(w, "web servers) in network namespaces named govs-lab-NAME-*; test exercises it and prints a")
+	fmt.Fprintln(w, "report; demo is up + test + down.")
 }
 
 func runLab(args []string, stdout, stderr io.Writer) int {
@@ -36,17 +40,18 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 	stateDir := fs.String("state-dir", "", "state directory (default "+lab.DefaultStateRoot+"/NAME)")
 	webs := fs.Int("webs", 2, "number of web servers (up)")
 	webKind := fs.String("web-server", lab.WebAuto, "web server: auto (nginx if installed), nginx or builtin (up)")
-	directorCmd := fs.String("director-cmd", "", `command started in each director namespace, e.g. "{govs} run -f {conf}" (up)`)
+	directorCmd := fs.String("director-cmd", defaultDirectorCmd, "command started in each director namespace; {govs}, {conf}, {dir}, {state} are substituted (up, demo)")
+	noDirectors := fs.Bool("no-directors", false, "start no director (up)")
+	requests := fs.Int("requests", 1000, "requests of the distribution check (test, demo)")
+	asJSON := fs.Bool("json", false, "print the report as JSON (test, demo)")
+	expectSync := fs.Bool("expect-sync", false, "fail when long-lived connections do not survive a master kill (test, demo)")
 	listen := fs.String("listen", ":80", "listen address (webserver)")
 	verbose := fs.Bool("v", false, "log each step")
 	switch sub {
 	case "-h", "--help", "help":
 		labUsage(stdout)
 		return 0
-	case "test", "demo":
-		fmt.Fprintf(stderr, "govs lab %s: not yet available (needs the director)\n", sub)
-		return 2
-	case "up", "down", "status", "webserver":
+	case "up", "down", "status", "webserver", "test", "demo":
 	default:
 		fmt.Fprintf(stderr, "govs lab: unknown subcommand %q\n\n", sub)
 		labUsage(stderr)
@@ -67,9 +72,9 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 		log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	switch sub {
-	case "up":
+	case "up", "demo":
 		opts := lab.Options{Name: *name, Webs: *webs, StateDir: *stateDir, WebServer: *webKind, Log: log}
-		if *directorCmd != "" {
+		if !*noDirectors && *directorCmd != "" {
 			opts.DirectorCmd = strings.Fields(*directorCmd)
 		}
 		st, err := lab.Up(opts)
@@ -77,12 +82,17 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "govs: %v\n", err)
 			return 1
 		}
+		if sub == "demo" {
+			return labDemo(*name, lab.StateDirFor(*name, *stateDir), *requests, *asJSON, *expectSync, stdout, stderr, log)
+		}
 		fmt.Fprintf(stdout, "lab %s is up: %d namespaces, %d web servers (%s)\n", st.Name, len(st.Namespaces), st.Webs, st.WebServer)
 		fmt.Fprintf(stdout, "client:  ip netns exec %s curl http://%s/\n", lab.Topology{Name: st.Name}.NS("client"), lab.PublicIP)
 		for _, d := range lab.Directors {
 			fmt.Fprintf(stdout, "%s keepalived.conf: %s\n", d, st.Files[d])
 		}
 		return 0
+	case "test":
+		return labTest(*name, lab.StateDirFor(*name, *stateDir), *requests, *asJSON, *expectSync, stdout, stderr)
 	case "down":
 		if err := lab.Down(*name, lab.StateDirFor(*name, *stateDir), log); err != nil {
 			fmt.Fprintf(stderr, "govs: %v\n", err)
@@ -119,4 +129,57 @@ func runLab(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// defaultDirectorCmd runs govs itself as each director, with its control
+// socket in the lab's state directory.
+const defaultDirectorCmd = "{govs} run -f {conf} --socket {state}/{dir}.sock"
+
+func labTest(name, stateDir string, requests int, asJSON, expectSync bool, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out := stdout
+	if asJSON {
+		out = nil
+	} else {
+		fmt.Fprintf(stdout, "govs lab test %s: %d requests to http://%s/ through the router\n", name, requests, lab.PublicIP)
+	}
+	rep, err := lab.RunTest(ctx, lab.TestOptions{Name: name, StateDir: stateDir, Requests: requests, ExpectSync: expectSync, Out: out})
+	if asJSON && rep != nil {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "govs lab test: %v\n", err)
+		return 1
+	}
+	passed, failed := 0, 0
+	for _, c := range rep.Checks {
+		if c.Pass {
+			passed++
+		} else {
+			failed++
+		}
+	}
+	if !asJSON {
+		fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// labDemo runs the test on a lab just brought up and always takes it down.
+func labDemo(name, stateDir string, requests int, asJSON, expectSync bool, stdout, stderr io.Writer, log *slog.Logger) int {
+	code := labTest(name, stateDir, requests, asJSON, expectSync, stdout, stderr)
+	if err := lab.Down(name, stateDir, log); err != nil {
+		fmt.Fprintf(stderr, "govs: %v\n", err)
+		return 1
+	}
+	if !asJSON {
+		fmt.Fprintf(stdout, "lab %s is down\n", name)
+	}
+	return code
 }

@@ -378,23 +378,73 @@ func (b *builder) web(role string) error {
 // start starts argv in role's namespace as its own session (it outlives
 // govs lab up) and records its PID.
 func (b *builder) start(role, marker string, argv []string) error {
-	logPath := filepath.Join(b.opts.StateDir, role+".log")
+	p, err := startProcess(b.topo.NS(role), b.opts.StateDir, role, marker, argv)
+	if err != nil {
+		return err
+	}
+	b.state.Processes = append(b.state.Processes, p)
+	return b.save()
+}
+
+// startProcess starts argv in namespace ns as its own session, logging to
+// DIR/ROLE.log.
+func startProcess(ns, stateDir, role, marker string, argv []string) (Process, error) {
+	logPath := filepath.Join(stateDir, role+".log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Errorf("open log: %w", err)
+		return Process{}, fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", b.topo.NS(role)}, argv...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s in %s: %w", argv[0], role, err)
+		return Process{}, fmt.Errorf("start %s in %s: %w", argv[0], role, err)
 	}
 	// Reaped here if it ends while this process lives (tests); otherwise
 	// init inherits it.
 	go func() { _ = cmd.Wait() }()
-	b.state.Processes = append(b.state.Processes, Process{Role: role, PID: cmd.Process.Pid, Marker: marker})
-	return b.save()
+	return Process{Role: role, PID: cmd.Process.Pid, Marker: marker, Argv: argv}, nil
+}
+
+// Restart starts role's recorded process of lab name again (after a test
+// killed it), stopping it first if it still runs, and records the new PID.
+func Restart(name, stateDir, role string) (Process, error) {
+	st, err := loadState(stateDir)
+	if err != nil {
+		return Process{}, err
+	}
+	if st == nil {
+		return Process{}, fmt.Errorf("lab restart: no lab state in %s", stateDir)
+	}
+	topo := Topology{Name: name, Webs: st.Webs}
+	for i, p := range st.Processes {
+		if p.Role != role {
+			continue
+		}
+		if len(p.Argv) == 0 {
+			return Process{}, fmt.Errorf("lab restart: %s has no recorded command", role)
+		}
+		if err := stopProcess(p); err != nil {
+			return Process{}, err
+		}
+		np, err := startProcess(topo.NS(role), stateDir, role, p.Marker, p.Argv)
+		if err != nil {
+			return Process{}, err
+		}
+		st.Processes[i] = np
+		return np, saveState(stateDir, st)
+	}
+	return Process{}, fmt.Errorf("lab restart: no process for %s", role)
+}
+
+// LoadState returns the recorded state of the lab in stateDir.
+func LoadState(stateDir string) (*State, error) {
+	st, err := loadState(stateDir)
+	if err == nil && st == nil {
+		err = fmt.Errorf("no lab state in %s", stateDir)
+	}
+	return st, err
 }
 
 // inNS runs fn on a thread switched into namespace name.

@@ -19,6 +19,9 @@ type Process struct {
 	// Marker is a string in the process's command line; Down checks it
 	// before signalling, so a reused PID is never killed.
 	Marker string `json:"marker"`
+	// Argv is the command as started (inside the role's namespace), so a
+	// test can start it again after killing it.
+	Argv []string `json:"argv,omitempty"`
 }
 
 // State is what a lab made, written as it is made.

@@ -164,7 +164,7 @@ func (t Topology) KeepalivedConf(director string) (string, error) {
 }
 
 virtual_server %s %d {
-    delay_loop 6
+    delay_loop 2
     lb_algo rr
     lb_kind DR
     protocol TCP
@@ -176,9 +176,9 @@ virtual_server %s %d {
         weight 1
         inhibit_on_failure
         TCP_CHECK {
-            connect_timeout 5
-            retry 3
-            delay_before_retry 3
+            connect_timeout 1
+            retry 1
+            delay_before_retry 1
             connect_port %d
         }
     }

@@ -1,0 +1,728 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/govs/govs/internal/control"
+	"github.com/govs/govs/internal/status"
+	"github.com/vishvananda/netlink"
+)
+
+// Timings of the generated keepalived.conf, which the checks compare with.
+const (
+	checkDelayLoop   = 2 * time.Second
+	checkTimeout     = 1 * time.Second
+	checkRetry       = 1
+	checkRetryDelay  = 1 * time.Second
+	advertInterval   = 1 * time.Second
+	backupPriority   = 100
+	requestTimeout   = 2 * time.Second
+	longLivedConns   = 8
+	streamInterval   = 50 * time.Millisecond
+	longLivedRequest = 100 * time.Millisecond
+)
+
+// DetectionBound is how long a health checker may take to take a dead web
+// server out: delay_loop + retry × delay_before_retry + connect_timeout.
+func DetectionBound() time.Duration {
+	return checkDelayLoop + checkRetry*checkRetryDelay + checkTimeout
+}
+
+// TakeoverBound is VRRP's Master_Down_Interval for the backup: 3 ×
+// advert_int + skew, plus 10% for scheduling on a loaded machine.
+func TakeoverBound() time.Duration {
+	skew := time.Duration(256-backupPriority) * time.Second / 256
+	return (3*advertInterval + skew) * 11 / 10
+}
+
+// TestOptions configure RunTest.
+type TestOptions struct {
+	Name     string
+	StateDir string
+	// Requests is the number of requests of the distribution check (1000).
+	Requests int
+	// ExpectSync makes "long-lived connections survive a master kill" a
+	// failing check rather than a reported number.
+	ExpectSync bool
+	// Out receives the report as checks finish (nil: discarded).
+	Out io.Writer
+}
+
+// CheckResult is one line of the report.
+type CheckResult struct {
+	Name   string `json:"name"`
+	Pass   bool   `json:"pass"`
+	Detail string `json:"detail"`
+}
+
+// Report is what RunTest found, plus the measured numbers the Go test
+// asserts on.
+type Report struct {
+	Checks []CheckResult `json:"checks"`
+
+	Requests        int            `json:"requests"`
+	Failed          int            `json:"failed"`
+	PerServer       map[string]int `json:"per_server"`
+	DirectorTx      uint64         `json:"director_tx_packets"`
+	WebTx           uint64         `json:"web_tx_packets"`
+	MasterInPkts    uint64         `json:"master_in_pkts"`
+	PersistentSeen  int            `json:"persistent_servers_seen"`
+	NonPersistSeen  int            `json:"non_persistent_servers_seen"`
+	WebDownAfter    time.Duration  `json:"web_down_after_ns"`
+	WebDownFailures int            `json:"web_down_failures"`
+	WebLateFailures int            `json:"web_failures_after_out"`
+	WebBackAfter    time.Duration  `json:"web_back_after_ns"`
+	TakeoverAfter   time.Duration  `json:"takeover_after_ns"`
+	ServiceGap      time.Duration  `json:"service_gap_ns"`
+	TakeoverFails   int            `json:"takeover_failures"`
+	LongLivedOK     int            `json:"long_lived_ok"`
+	LongLivedTotal  int            `json:"long_lived_total"`
+	BadReloadError  string         `json:"bad_reload_error"`
+	BadReloadFails  int            `json:"bad_reload_failures"`
+}
+
+// OK reports whether every check passed.
+func (r *Report) OK() bool {
+	for _, c := range r.Checks {
+		if !c.Pass {
+			return false
+		}
+	}
+	return len(r.Checks) > 0
+}
+
+type tester struct {
+	o     TestOptions
+	topo  Topology
+	state *State
+	rep   *Report
+}
+
+func (t *tester) result(name string, pass bool, format string, args ...any) {
+	c := CheckResult{Name: name, Pass: pass, Detail: fmt.Sprintf(format, args...)}
+	t.rep.Checks = append(t.rep.Checks, c)
+	if t.o.Out != nil {
+		verdict := "PASS"
+		if !pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(t.o.Out, "%-4s %-28s %s\n", verdict, name, c.Detail)
+	}
+}
+
+// RunTest exercises a running lab (directors started) the way issue 6 asks:
+// distribution, DR bypass, persistence, a bad reload, a web server dying and
+// the master director dying. It leaves the lab running as it found it.
+func RunTest(ctx context.Context, o TestOptions) (*Report, error) {
+	if o.Requests <= 0 {
+		o.Requests = 1000
+	}
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(DefaultStateRoot, o.Name)
+	}
+	st, err := LoadState(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	t := &tester{o: o, topo: Topology{Name: o.Name, Webs: st.Webs}, state: st, rep: &Report{PerServer: map[string]int{}}}
+	if err := t.waitReady(ctx); err != nil {
+		return t.rep, err
+	}
+	steps := []func(context.Context) error{t.distribution, t.persistence, t.badReload, t.webServerDies, t.masterDies}
+	for _, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return t.rep, err
+		}
+		if err := step(ctx); err != nil {
+			return t.rep, err
+		}
+	}
+	return t.rep, nil
+}
+
+func (t *tester) socket(dir string) string { return filepath.Join(t.o.StateDir, dir+".sock") }
+
+func (t *tester) status(ctx context.Context, dir string) (status.Snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := control.DialContext(ctx, t.socket(dir))
+	if err != nil {
+		return status.Snapshot{}, err
+	}
+	defer c.Close()
+	return c.Status(ctx)
+}
+
+func (t *tester) reload(ctx context.Context, dir string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := control.DialContext(ctx, t.socket(dir))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Reload(ctx)
+}
+
+func vrrpState(s status.Snapshot) string {
+	if len(s.VRRP) == 0 {
+		return ""
+	}
+	return s.VRRP[0].State
+}
+
+// weightOf returns the weight of real server addr in the first service, or -1.
+func weightOf(s status.Snapshot, addr netip.Addr) int {
+	if len(s.Services) == 0 {
+		return -1
+	}
+	for _, r := range s.Services[0].Reals {
+		if r.Addr == addr {
+			return r.Weight
+		}
+	}
+	return -1
+}
+
+// waitReady waits until dir1 is MASTER, every web server is resolved and
+// in the pool, and a request through the public address succeeds.
+func (t *tester) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		s, err := t.status(ctx, Directors[0])
+		switch {
+		case err != nil:
+			last = err
+		case vrrpState(s) != "MASTER":
+			last = fmt.Errorf("dir1 is %q, not MASTER", vrrpState(s))
+		default:
+			last = nil
+			for _, w := range t.topo.WebRoles() {
+				a, _ := t.topo.LANAddr(w)
+				if weightOf(s, a) != 1 {
+					last = fmt.Errorf("%s has weight %d", w, weightOf(s, a))
+				}
+			}
+			if last == nil {
+				if _, err := t.get(); err != nil {
+					last = err
+				} else {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("lab test: lab not ready after 20s: %w", last)
+}
+
+// get sends one request through the router's public address on a new
+// connection and returns the answering web server's name.
+func (t *tester) get() (string, error) {
+	body, err := Fetch(t.topo.NS("client"), PublicIP, Port, requestTimeout)
+	return strings.TrimSpace(body), err
+}
+
+func (t *tester) txPackets(role string) (uint64, error) {
+	var n uint64
+	err := inNS(t.topo.NS(role), func() error {
+		l, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		if s := l.Attrs().Statistics; s != nil {
+			n = s.TxPackets
+		}
+		return nil
+	})
+	return n, err
+}
+
+func (t *tester) txSum(roles []string) (uint64, error) {
+	var sum uint64
+	for _, r := range roles {
+		n, err := t.txPackets(r)
+		if err != nil {
+			return 0, fmt.Errorf("counters of %s: %w", r, err)
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+func (t *tester) distribution(ctx context.Context) error {
+	before, err := t.status(ctx, Directors[0])
+	if err != nil {
+		return err
+	}
+	dirTx0, err := t.txSum(Directors)
+	if err != nil {
+		return err
+	}
+	webTx0, err := t.txSum(t.topo.WebRoles())
+	if err != nil {
+		return err
+	}
+	n := t.o.Requests
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		name, err := t.get()
+		if err != nil {
+			t.rep.Failed++
+			continue
+		}
+		t.rep.PerServer[name]++
+	}
+	t.rep.Requests = n
+	dirTx1, _ := t.txSum(Directors)
+	webTx1, _ := t.txSum(t.topo.WebRoles())
+	after, err := t.status(ctx, Directors[0])
+	if err != nil {
+		return err
+	}
+	t.rep.DirectorTx, t.rep.WebTx = dirTx1-dirTx0, webTx1-webTx0
+	if len(before.Services) > 0 && len(after.Services) > 0 {
+		t.rep.MasterInPkts = after.Services[0].Stats.InPkts - before.Services[0].Stats.InPkts
+	}
+
+	t.result("requests", t.rep.Failed == 0, "%d/%d requests through %s:%d succeeded", n-t.rep.Failed, n, PublicIP, Port)
+	share := 1 / float64(t.topo.Webs)
+	ok := len(t.rep.PerServer) == t.topo.Webs
+	var parts []string
+	for _, w := range t.topo.WebRoles() {
+		got := float64(t.rep.PerServer[w]) / float64(n)
+		ok = ok && got >= share-0.05 && got <= share+0.05
+		parts = append(parts, fmt.Sprintf("%s %.1f%%", w, 100*got))
+	}
+	t.result("rr distribution", ok, "%s (want %.0f%% ± 5%% each)", strings.Join(parts, ", "), 100*share)
+	// Each HTTP/1.0 exchange makes the web server send at least SYN-ACK,
+	// the response and a FIN; the directors send only ARP and VRRP.
+	t.result("replies bypass director", t.rep.DirectorTx < uint64(n)/10 && t.rep.WebTx >= uint64(n) && t.rep.MasterInPkts >= uint64(n),
+		"directors sent %d packets, web servers %d, master's data plane forwarded %d", t.rep.DirectorTx, t.rep.WebTx, t.rep.MasterInPkts)
+	return nil
+}
+
+// rewriteConfs applies edit to every director's keepalived.conf and
+// returns a function that puts the original files back.
+func (t *tester) rewriteConfs(edit func(dir, conf string) string, dirs ...string) (restore func() error, err error) {
+	orig := map[string][]byte{}
+	for _, d := range dirs {
+		path := t.state.Files[d]
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		orig[path] = b
+		if err := os.WriteFile(path, []byte(edit(d, string(b))), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return func() error {
+		var errs []error
+		for p, b := range orig {
+			errs = append(errs, os.WriteFile(p, b, 0o644))
+		}
+		return errors.Join(errs...)
+	}, nil
+}
+
+func (t *tester) reloadAll(ctx context.Context) error {
+	for _, d := range Directors {
+		if err := t.reload(ctx, d); err != nil {
+			return fmt.Errorf("reload %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+func (t *tester) serversSeen(k int) (int, error) {
+	seen := map[string]bool{}
+	for range k {
+		name, err := t.get()
+		if err != nil {
+			return 0, err
+		}
+		seen[name] = true
+	}
+	return len(seen), nil
+}
+
+func (t *tester) persistence(ctx context.Context) error {
+	restore, err := t.rewriteConfs(func(_, conf string) string {
+		return strings.Replace(conf, "    lb_kind DR\n", "    lb_kind DR\n    persistence_timeout 60\n", 1)
+	}, Directors...)
+	if err != nil {
+		return err
+	}
+	if err := t.reloadAll(ctx); err != nil {
+		_ = restore()
+		return err
+	}
+	seen, err := t.serversSeen(50)
+	t.rep.PersistentSeen = seen
+	if err != nil {
+		_ = restore()
+		return err
+	}
+	if err := restore(); err != nil {
+		return err
+	}
+	if err := t.reloadAll(ctx); err != nil {
+		return err
+	}
+	t.rep.NonPersistSeen, err = t.serversSeen(50)
+	if err != nil {
+		return err
+	}
+	t.result("persistence", t.rep.PersistentSeen == 1 && t.rep.NonPersistSeen == t.topo.Webs,
+		"with persistence_timeout 60 one client saw %d server(s) in 50 requests; without, %d", t.rep.PersistentSeen, t.rep.NonPersistSeen)
+	return nil
+}
+
+// stream sends a request every interval until stop is closed and records
+// when each one failed.
+type stream struct {
+	mu       sync.Mutex
+	fails    []time.Time
+	firstOK  time.Time // first success after mark
+	mark     time.Time
+	requests int
+}
+
+func (t *tester) startStream(interval time.Duration) (*stream, func()) {
+	s := &stream{}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			_, err := t.get()
+			now := time.Now()
+			s.mu.Lock()
+			s.requests++
+			if err != nil {
+				s.fails = append(s.fails, now)
+			} else if !s.mark.IsZero() && s.firstOK.IsZero() && now.After(s.mark) && len(s.fails) > 0 && s.fails[len(s.fails)-1].After(s.mark) {
+				s.firstOK = now
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s, func() { close(done); <-stopped }
+}
+
+func (s *stream) setMark(at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mark = at
+}
+
+// failuresBetween counts failures in [from, to) (to zero: no end).
+func (s *stream) failuresBetween(from, to time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, f := range s.fails {
+		if !f.Before(from) && (to.IsZero() || f.Before(to)) {
+			n++
+		}
+	}
+	return n
+}
+
+func (t *tester) badReload(ctx context.Context) error {
+	before, err := t.status(ctx, Directors[0])
+	if err != nil {
+		return err
+	}
+	restore, err := t.rewriteConfs(func(_, conf string) string {
+		return conf + "\nvirtual_server 1921681169 80 {\n    lb_algo nonsense\n"
+	}, Directors[0])
+	if err != nil {
+		return err
+	}
+	s, stop := t.startStream(streamInterval)
+	start := time.Now()
+	reloadErr := t.reload(ctx, Directors[0])
+	time.Sleep(time.Second)
+	stop()
+	if err := restore(); err != nil {
+		return err
+	}
+	after, err := t.status(ctx, Directors[0])
+	if err != nil {
+		return err
+	}
+	logText, _ := os.ReadFile(filepath.Join(t.o.StateDir, Directors[0]+".log"))
+	logged := strings.Contains(string(logText), "reload rejected") && strings.Contains(string(logText), "1921681169")
+	if reloadErr != nil {
+		t.rep.BadReloadError = reloadErr.Error()
+	}
+	t.rep.BadReloadFails = s.failuresBetween(start, time.Time{})
+	unchanged := len(before.Services) == len(after.Services) && len(after.Services) > 0 &&
+		len(before.Services[0].Reals) == len(after.Services[0].Reals) && before.Services[0].Scheduler == after.Services[0].Scheduler
+	t.result("bad reload rejected", reloadErr != nil && logged && unchanged && t.rep.BadReloadFails == 0,
+		"reload refused (%v), errors logged: %v, table unchanged: %v, %d of %d requests failed meanwhile",
+		firstLine(t.rep.BadReloadError), logged, unchanged, t.rep.BadReloadFails, s.requests)
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
+
+func (t *tester) process(role string) (Process, error) {
+	st, err := LoadState(t.o.StateDir)
+	if err != nil {
+		return Process{}, err
+	}
+	for _, p := range st.Processes {
+		if p.Role == role {
+			return p, nil
+		}
+	}
+	return Process{}, fmt.Errorf("no process recorded for %s", role)
+}
+
+// killHard SIGKILLs a recorded process and everything in its session (nginx
+// workers too), as a crash would.
+func killHard(p Process) error {
+	if !alive(p.PID, p.Marker) {
+		return fmt.Errorf("%s (pid %d) is not running", p.Role, p.PID)
+	}
+	// The lab starts every process as a session leader: its PID is the
+	// process group of its children.
+	if err := syscall.Kill(-p.PID, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %s (pid %d): %w", p.Role, p.PID, err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !alive(p.PID, p.Marker) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s (pid %d) survived SIGKILL", p.Role, p.PID)
+}
+
+// waitFor polls cond every 50 ms until it holds or timeout passes.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < timeout && ctx.Err() == nil {
+		if cond() {
+			return time.Since(start), true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start), false
+}
+
+func (t *tester) webServerDies(ctx context.Context) error {
+	victim := t.topo.WebRoles()[0]
+	addr, _ := t.topo.LANAddr(victim)
+	p, err := t.process(victim)
+	if err != nil {
+		return err
+	}
+	s, stop := t.startStream(streamInterval)
+	time.Sleep(300 * time.Millisecond)
+	killed := time.Now()
+	if err := killHard(p); err != nil {
+		stop()
+		return err
+	}
+	weightIs := func(w int) func() bool {
+		return func() bool {
+			snap, err := t.status(ctx, Directors[0])
+			return err == nil && weightOf(snap, addr) == w
+		}
+	}
+	downAfter, down := waitFor(ctx, 3*DetectionBound(), weightIs(0))
+	out := time.Now()
+	time.Sleep(time.Second)
+	stop()
+	t.rep.WebDownAfter = downAfter
+	t.rep.WebDownFailures = s.failuresBetween(killed, out)
+	t.rep.WebLateFailures = s.failuresBetween(out.Add(100*time.Millisecond), time.Time{})
+	t.result("web server dies", down && downAfter <= DetectionBound() && t.rep.WebLateFailures == 0,
+		"%s killed: weight 0 after %s (bound %s), %d requests failed before that, %d after",
+		victim, downAfter.Round(10*time.Millisecond), DetectionBound(), t.rep.WebDownFailures, t.rep.WebLateFailures)
+
+	restarted := time.Now()
+	if _, err := Restart(t.o.Name, t.o.StateDir, victim); err != nil {
+		return err
+	}
+	backAfter, back := waitFor(ctx, 3*DetectionBound(), weightIs(1))
+	t.rep.WebBackAfter = time.Since(restarted)
+	_ = backAfter
+	t.result("web server returns", back, "%s restarted: weight 1 again after %s", victim, t.rep.WebBackAfter.Round(10*time.Millisecond))
+	return nil
+}
+
+// longLived is a keep-alive HTTP/1.1 connection from the client.
+type longLived struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func (t *tester) dialLongLived() (*longLived, error) {
+	var c net.Conn
+	err := inNS(t.topo.NS("client"), func() error {
+		var err error
+		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(PublicIP, Port).String(), requestTimeout)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &longLived{c: c, br: bufio.NewReader(c)}, nil
+}
+
+func (l *longLived) request() error {
+	if err := l.c.SetDeadline(time.Now().Add(requestTimeout)); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(l.c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", PublicIP); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(l.br, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return nil
+}
+
+func (t *tester) masterDies(ctx context.Context) error {
+	var conns []*longLived
+	defer func() {
+		for _, l := range conns {
+			l.c.Close()
+		}
+	}()
+	for range longLivedConns {
+		l, err := t.dialLongLived()
+		if err != nil {
+			return fmt.Errorf("open long-lived connection: %w", err)
+		}
+		if err := l.request(); err != nil {
+			return fmt.Errorf("first request on long-lived connection: %w", err)
+		}
+		conns = append(conns, l)
+	}
+	// Keep them busy, as a browser or an API client would be.
+	broken := make([]bool, len(conns))
+	var mu sync.Mutex
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, l := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				case <-time.After(longLivedRequest):
+				}
+				if err := l.request(); err != nil {
+					mu.Lock()
+					broken[i] = true
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+
+	p, err := t.process(Directors[0])
+	if err != nil {
+		close(done)
+		wg.Wait()
+		return err
+	}
+	s, stop := t.startStream(streamInterval)
+	time.Sleep(300 * time.Millisecond)
+	killed := time.Now()
+	s.setMark(killed)
+	if err := killHard(p); err != nil {
+		stop()
+		close(done)
+		wg.Wait()
+		return err
+	}
+	takeover, ok := waitFor(ctx, 3*TakeoverBound(), func() bool {
+		snap, err := t.status(ctx, Directors[1])
+		return err == nil && vrrpState(snap) == "MASTER"
+	})
+	time.Sleep(2 * time.Second)
+	stop()
+	close(done)
+	wg.Wait()
+	t.rep.TakeoverAfter = takeover
+	t.rep.TakeoverFails = s.failuresBetween(killed, time.Time{})
+	s.mu.Lock()
+	if !s.firstOK.IsZero() {
+		t.rep.ServiceGap = s.firstOK.Sub(killed)
+	}
+	s.mu.Unlock()
+	t.result("master director dies", ok && takeover <= TakeoverBound(),
+		"dir1 SIGKILLed: dir2 MASTER after %s (bound %s), %d of %d new requests failed, service back after %s",
+		takeover.Round(10*time.Millisecond), TakeoverBound(), t.rep.TakeoverFails, s.requests, t.rep.ServiceGap.Round(10*time.Millisecond))
+
+	// The connections were kept busy through the takeover; each must still
+	// answer on the same TCP connection.
+	t.rep.LongLivedTotal = len(conns)
+	for i, l := range conns {
+		if !broken[i] && l.request() == nil {
+			t.rep.LongLivedOK++
+		}
+	}
+	pass := t.rep.LongLivedOK == t.rep.LongLivedTotal || !t.o.ExpectSync
+	t.result("long-lived connections", pass, "%d of %d keep-alive connections opened before the kill still work after it%s",
+		t.rep.LongLivedOK, t.rep.LongLivedTotal, map[bool]string{true: "", false: " (not required: connection sync off)"}[t.o.ExpectSync])
+
+	// Put the lab back: dir1 returns and, with the higher priority, takes
+	// the VIP back.
+	if _, err := Restart(t.o.Name, t.o.StateDir, Directors[0]); err != nil {
+		return err
+	}
+	if _, ok := waitFor(ctx, 15*time.Second, func() bool {
+		snap, err := t.status(ctx, Directors[0])
+		return err == nil && vrrpState(snap) == "MASTER"
+	}); !ok {
+		return errors.New("dir1 did not become MASTER again after its restart")
+	}
+	return nil
+}
