@@ -1,0 +1,154 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// Conn is one connection-table entry in terms another director
+// understands: real servers by address, since ids are local.
+type Conn struct {
+	Protocol Protocol
+	Client   netip.AddrPort
+	// VIP is the destination the client used (its port may differ from
+	// the service's when the service is an any-port one).
+	VIP  netip.AddrPort
+	Real netip.Addr
+	// LastSeen is when the connection last carried a packet, to the
+	// precision the program refreshes it (about a second).
+	LastSeen time.Time
+	// Closing is set once a FIN or RST was seen (the shorter timeout
+	// applies).
+	Closing bool
+}
+
+// Connections returns the connection table's entries whose service and
+// real server are known (entries of a service removed since are left
+// out).
+func (d *Dataplane) Connections() ([]Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mono, err := monotonicNanos()
+	if err != nil {
+		return nil, err
+	}
+	wall := time.Now()
+	realAddr := make(map[uint32]netip.Addr, len(d.ids.real)+len(d.ids.retired))
+	for k, id := range d.ids.real {
+		realAddr[id] = k.addr
+	}
+	for _, r := range d.ids.retired {
+		realAddr[r.id] = r.key.addr
+	}
+	var (
+		out []Conn
+		k   balancerFlow
+		v   balancerConn
+	)
+	it := d.objs.Conns.Iterate()
+	for it.Next(&k, &v) {
+		ra, ok := realAddr[v.RealId]
+		if !ok {
+			continue
+		}
+		if _, ok := d.applied[v.SvcId]; !ok {
+			continue
+		}
+		c := Conn{
+			Protocol: Protocol(k.Proto),
+			Client:   netip.AddrPortFrom(addrOf(k.Src, k.Family), htons(k.Sport)),
+			VIP:      netip.AddrPortFrom(addrOf(k.Dst, k.Family), htons(k.Dport)),
+			Real:     ra,
+			LastSeen: wall,
+			Closing:  v.Flags&connFlagFin != 0,
+		}
+		if mono > v.LastNs {
+			c.LastSeen = wall.Add(-time.Duration(mono - v.LastNs))
+		}
+		out = append(out, c)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("iterate connection table: %w", err)
+	}
+	return out, nil
+}
+
+// InsertConnections adds connections learnt from another director, so
+// that their packets keep going to the same real server here. An entry
+// this director already has wins; connections of services or real servers
+// this director does not have are skipped. Inserted entries are not
+// counted as active for lc/wlc (like IPVS's synced connections, they are
+// not this director's scheduling decisions).
+func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mono, err := monotonicNanos()
+	if err != nil {
+		return 0, err
+	}
+	wall := time.Now()
+	inserted := 0
+	for _, c := range conns {
+		svc, id, ok := d.localService(c.VIP, c.Protocol)
+		if !ok {
+			continue
+		}
+		rid, ok := d.ids.real[realKey{svc: svc, addr: c.Real.Unmap()}]
+		if !ok {
+			continue
+		}
+		if _, ok := d.realsSet[rid]; !ok {
+			continue
+		}
+		cl, vip := c.Client.Addr().Unmap(), c.VIP.Addr().Unmap()
+		if cl.Is4() != vip.Is4() {
+			continue
+		}
+		key := balancerFlow{
+			Src: addr16(cl), Dst: addr16(vip),
+			Sport: htons(c.Client.Port()), Dport: htons(c.VIP.Port()),
+			Proto: uint8(c.Protocol), Family: family(vip),
+		}
+		val := balancerConn{RealId: rid, SvcId: id, LastNs: mono}
+		if age := wall.Sub(c.LastSeen); age > 0 && uint64(age) < mono {
+			val.LastNs = mono - uint64(age)
+		}
+		if c.Closing {
+			val.Flags = connFlagFin
+		}
+		if err := d.objs.Conns.Update(&key, &val, ebpf.UpdateNoExist); err != nil {
+			if errors.Is(err, ebpf.ErrKeyExist) {
+				continue
+			}
+			return inserted, fmt.Errorf("insert connection %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
+		}
+		inserted++
+	}
+	return inserted, nil
+}
+
+// localService finds the service a packet to vip would hit, as the
+// program does: the exact port first, then an any-port service.
+func (d *Dataplane) localService(vip netip.AddrPort, proto Protocol) (serviceKey, uint32, bool) {
+	a := vip.Addr().Unmap()
+	for _, port := range []uint16{vip.Port(), 0} {
+		k := serviceKey{addr: a, port: port, proto: proto}
+		if id, ok := d.ids.svc[k]; ok {
+			if _, ok := d.applied[id]; ok {
+				return k, id, true
+			}
+		}
+	}
+	return serviceKey{}, 0, false
+}
+
+func addrOf(b [16]byte, fam uint8) netip.Addr {
+	if fam == 4 {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}
