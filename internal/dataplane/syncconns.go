@@ -81,8 +81,9 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 // that their packets keep going to the same real server here. An entry
 // this director already has wins; connections of services or real servers
 // this director does not have are skipped. Inserted entries are not
-// counted as active for lc/wlc (like IPVS's synced connections, they are
-// not this director's scheduling decisions).
+// counted as active for lc/wlc (they are not this director's scheduling
+// decisions). A connection inserted before is refreshed: its last-seen
+// time moves forward.
 func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -113,22 +114,49 @@ func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
 			Sport: htons(c.Client.Port()), Dport: htons(c.VIP.Port()),
 			Proto: uint8(c.Protocol), Family: family(vip),
 		}
-		val := balancerConn{RealId: rid, SvcId: id, LastNs: mono}
+		val := balancerConn{RealId: rid, SvcId: id, LastNs: mono, Flags: connFlagSynced}
 		if age := wall.Sub(c.LastSeen); age > 0 && uint64(age) < mono {
 			val.LastNs = mono - uint64(age)
 		}
 		if c.Closing {
-			val.Flags = connFlagFin
+			val.Flags |= connFlagFin
 		}
-		if err := d.objs.Conns.Update(&key, &val, ebpf.UpdateNoExist); err != nil {
-			if errors.Is(err, ebpf.ErrKeyExist) {
-				continue
-			}
+		err := d.objs.Conns.Update(&key, &val, ebpf.UpdateNoExist)
+		if err == nil {
+			inserted++
+			continue
+		}
+		if !errors.Is(err, ebpf.ErrKeyExist) {
 			return inserted, fmt.Errorf("insert connection %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
 		}
-		inserted++
+		if err := d.refreshSynced(&key, val); err != nil {
+			return inserted, fmt.Errorf("refresh connection %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
+		}
 	}
 	return inserted, nil
+}
+
+// refreshSynced moves a synced entry's last-seen time forward, so a
+// connection that stays busy on the other director does not time out
+// here. Entries this director scheduled itself are left alone.
+func (d *Dataplane) refreshSynced(key *balancerFlow, val balancerConn) error {
+	var cur balancerConn
+	if err := d.objs.Conns.Lookup(key, &cur); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		return err
+	}
+	if cur.Flags&connFlagSynced == 0 || cur.SvcId != val.SvcId || val.LastNs <= cur.LastNs {
+		return nil
+	}
+	cur.LastNs = val.LastNs
+	cur.RealId = val.RealId
+	cur.Flags |= val.Flags & connFlagFin
+	if err := d.objs.Conns.Update(key, &cur, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
 }
 
 // localService finds the service a packet to vip would hit, as the

@@ -135,3 +135,23 @@ func TestConnectionsIPv6AnyPort(t *testing.T) {
 		t.Fatalf("flow went to real %d, want %d", got, want)
 	}
 }
+
+// TestInsertConnectionsRefreshesSynced checks a synced entry's last-seen
+// time follows later syncs.
+func TestInsertConnectionsRefreshesSynced(t *testing.T) {
+	d := openDP(t, state(svc4(sched.RoundRobin, 80, real4(1, 1), real4(2, 1))))
+	c := Conn{Protocol: TCP, Client: netip.MustParseAddrPort("198.19.0.9:4000"), VIP: netip.AddrPortFrom(vip4, 80), Real: real4(2, 1).Addr}
+	for i, idle := range []time.Duration{time.Hour, time.Minute} {
+		c.LastSeen = time.Now().Add(-idle)
+		if _, err := d.InsertConnections([]Conn{c}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Connections()
+		if err != nil || len(got) != 1 {
+			t.Fatalf("round %d: connections %+v, %v", i, got, err)
+		}
+		if diff := got[0].LastSeen.Sub(c.LastSeen); diff < -time.Second || diff > time.Second {
+			t.Fatalf("round %d: last seen %s, want %s", i, got[0].LastSeen, c.LastSeen)
+		}
+	}
+}
