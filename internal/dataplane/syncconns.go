@@ -115,8 +115,9 @@ func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
 			Proto: uint8(c.Protocol), Family: family(vip),
 		}
 		val := balancerConn{RealId: rid, SvcId: id, LastNs: mono, Flags: connFlagSynced}
-		if age := wall.Sub(c.LastSeen); age > 0 && uint64(age) < mono {
-			val.LastNs = mono - uint64(age)
+		if age := wall.Sub(c.LastSeen); age > 0 {
+			// Older than the clock: long expired, which 0 says.
+			val.LastNs = mono - min(uint64(age), mono)
 		}
 		if c.Closing {
 			val.Flags |= connFlagFin
