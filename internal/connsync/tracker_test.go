@@ -46,7 +46,7 @@ func TestTrackerRounds(t *testing.T) {
 		{"refreshed", 6 * tick, []dataplane.Conn{conn(0, t0.Add(time.Second)), moved, busy}, 10, []int{0}},
 		{"periodic full refresh, bounded", 5*time.Second + 5*tick, []dataplane.Conn{conn(0, t0.Add(time.Second)), moved, busy}, 2, []int{1, 2}},
 		{"gone entries are forgotten", 5*time.Second + 5*tick, []dataplane.Conn{conn(0, t0.Add(time.Second))}, 10, []int{}},
-		{"and new when they come back", 5*time.Second + 7*tick, []dataplane.Conn{conn(0, t0.Add(time.Second)), moved}, 10, []int{1}},
+		{"and new when they come back", 5*time.Second + 5*tick, []dataplane.Conn{conn(0, t0.Add(time.Second)), moved}, 10, []int{1}},
 	} {
 		got := ports(tr.due(r.conns, t0.Add(r.at), r.max))
 		if len(got) != len(r.want) || (len(got) > 0 && !equalInts(got, r.want)) {
