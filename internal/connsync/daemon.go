@@ -149,7 +149,7 @@ func (d *Daemon) Stats() Stats {
 
 func (d *Daemon) send(ctx context.Context) {
 	tr := newTracker(refreshAfter, d.cfg.FullRefresh)
-	t := time.NewTicker(d.cfg.Interval)
+	t := time.NewTimer(d.cfg.Interval)
 	defer t.Stop()
 	var lastErr string
 	for {
@@ -161,9 +161,14 @@ func (d *Daemon) send(ctx context.Context) {
 		if !d.cfg.IsMaster() {
 			// A new MASTER sends everything it has at once.
 			tr.reset()
+			t.Reset(d.cfg.Interval)
 			continue
 		}
+		start := time.Now()
 		err := d.round(tr)
+		// Reading a big table costs CPU: a round may take at most a fifth
+		// of the time.
+		t.Reset(max(d.cfg.Interval, 4*time.Since(start)))
 		switch {
 		case err != nil && err.Error() != lastErr:
 			d.log.Warn("connection sync round", "err", err)

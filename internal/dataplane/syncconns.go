@@ -44,19 +44,14 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 	for _, r := range d.ids.retired {
 		realAddr[r.id] = r.key.addr
 	}
-	var (
-		out []Conn
-		k   balancerFlow
-		v   balancerConn
-	)
-	it := d.objs.Conns.Iterate()
-	for it.Next(&k, &v) {
+	out := make([]Conn, 0, d.lastConns)
+	err = d.eachConn(func(k *balancerFlow, v *balancerConn) {
 		ra, ok := realAddr[v.RealId]
 		if !ok {
-			continue
+			return
 		}
 		if _, ok := d.applied[v.SvcId]; !ok {
-			continue
+			return
 		}
 		c := Conn{
 			Protocol: Protocol(k.Proto),
@@ -70,10 +65,11 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 			c.LastSeen = wall.Add(-time.Duration(mono - v.LastNs))
 		}
 		out = append(out, c)
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("iterate connection table: %w", err)
-	}
+	d.lastConns = len(out)
 	return out, nil
 }
 
@@ -156,6 +152,46 @@ func (d *Dataplane) refreshSynced(key *balancerFlow, val balancerConn) error {
 	cur.Flags |= val.Flags & connFlagFin
 	if err := d.objs.Conns.Update(key, &cur, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return err
+	}
+	return nil
+}
+
+// connBatch is how many connection-table entries one batch syscall reads.
+const connBatch = 4096
+
+// eachConn calls fn for every connection-table entry, reading the table
+// in batches: one lookup per entry costs microseconds, too much for a table
+// of 262144 entries read five times a second. Entries the program adds or
+// removes meanwhile may be seen or not.
+func (d *Dataplane) eachConn(fn func(*balancerFlow, *balancerConn)) error {
+	keys := make([]balancerFlow, connBatch)
+	vals := make([]balancerConn, connBatch)
+	var cursor ebpf.MapBatchCursor
+	for first := true; ; first = false {
+		n, err := d.objs.Conns.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(&keys[i], &vals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if first && n == 0 && errors.Is(err, ebpf.ErrNotSupported) {
+			break // kernels before 5.6: one entry at a time
+		}
+		if err != nil {
+			return fmt.Errorf("read connection table: %w", err)
+		}
+	}
+	var (
+		k balancerFlow
+		v balancerConn
+	)
+	it := d.objs.Conns.Iterate()
+	for it.Next(&k, &v) {
+		fn(&k, &v)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate connection table: %w", err)
 	}
 	return nil
 }

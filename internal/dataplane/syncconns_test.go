@@ -155,3 +155,25 @@ func TestInsertConnectionsRefreshesSynced(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConnections reads a table of 100000 entries, what the sync
+// sender does every 200 ms while MASTER.
+func BenchmarkConnections(b *testing.B) {
+	d := openDP(b, state(svc4(sched.RoundRobin, 80, real4(1, 1), real4(2, 1))))
+	const n = 100000
+	conns := make([]Conn, n)
+	for i := range conns {
+		conns[i] = Conn{Protocol: TCP, Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, byte(i >> 16), byte(i >> 8)}), uint16(i)),
+			VIP: netip.AddrPortFrom(vip4, 80), Real: real4(1+i%2, 1).Addr, LastSeen: time.Now()}
+	}
+	if got, err := d.InsertConnections(conns); err != nil || got != n {
+		b.Fatalf("insert: %d, %v", got, err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		got, err := d.Connections()
+		if err != nil || len(got) != n {
+			b.Fatalf("connections: %d, %v", len(got), err)
+		}
+	}
+}
