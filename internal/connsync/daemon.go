@@ -94,6 +94,9 @@ func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
 	if cfg.IsMaster == nil {
 		return nil, errors.New("start connection sync: no IsMaster")
 	}
+	if cfg.MaxLen < proto.MinMaxLen {
+		return nil, fmt.Errorf("start connection sync: maxlen %d is below %d bytes (a header and one IPv6 entry)", cfg.MaxLen, proto.MinMaxLen)
+	}
 	if !cfg.Group.IsMulticast() {
 		return nil, fmt.Errorf("start connection sync: group %s is not multicast", cfg.Group)
 	}

@@ -139,3 +139,23 @@ func testSync(t *testing.T, group netip.Addr) {
 	bMaster.Store(true)
 	waitFor(t, "the old master to learn from the new one", 3*time.Second, func() bool { return dpA.count() == 1 })
 }
+
+func TestStartRejectsBadConfig(t *testing.T) {
+	isMaster := func() bool { return false }
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"maxlen", Config{Interface: "lo", MaxLen: 20, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1, IsMaster: isMaster}},
+		{"group", Config{Interface: "lo", MaxLen: 1472, Group: netip.MustParseAddr("198.18.0.1"), Port: 8848, TTL: 1, IsMaster: isMaster}},
+		{"no IsMaster", Config{Interface: "lo", MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1}},
+		{"interface", Config{Interface: "govs-none0", MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1, IsMaster: isMaster}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if d, err := Start(context.Background(), tc.cfg, newFakeDP()); err == nil {
+				d.Close()
+				t.Fatal("Start accepted a bad configuration")
+			}
+		})
+	}
+}

@@ -30,6 +30,10 @@ const HeaderLen = 8
 
 const entryFixedLen = 12
 
+// MinMaxLen is the smallest maximum message length Encode accepts: a
+// header and one IPv6 entry.
+const MinMaxLen = HeaderLen + entryFixedLen + 3*16
+
 var magic = [4]byte{'G', 'V', 'S', 'Y'}
 
 // Protocols an entry may carry (IANA numbers).
@@ -103,8 +107,8 @@ func (c Conn) Validate() error {
 // Encode packs conns into as few messages as it can, none longer than
 // maxLen bytes. A connection that does not validate is an error.
 func Encode(syncID uint8, conns []Conn, maxLen int) ([][]byte, error) {
-	if maxLen < HeaderLen+entryFixedLen+3*16 {
-		return nil, fmt.Errorf("encode sync messages: maximum length %d is below one IPv6 entry (%d)", maxLen, HeaderLen+entryFixedLen+3*16)
+	if maxLen < MinMaxLen {
+		return nil, fmt.Errorf("encode sync messages: maximum length %d is below one IPv6 entry (%d)", maxLen, MinMaxLen)
 	}
 	var (
 		out [][]byte
