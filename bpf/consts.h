@@ -75,6 +75,8 @@ enum govs_sched {
 /* conn.flags */
 #define CONN_F_ACTIVE (1U << 0) /* counted in active_conns */
 #define CONN_F_FIN (1U << 1)    /* FIN or RST seen */
+/* (1U << 2) is CONN_F_SYNCED, set by user space on entries learnt from
+ * another director; the program must keep flags it does not know. */
 
 /* Per-service drop reasons (svc_stats.drops[]). */
 enum govs_drop {

@@ -889,3 +889,53 @@ func TestUnclosedBlockAcrossIncludes(t *testing.T) {
 		t.Error("both instances should still be parsed")
 	}
 }
+
+func TestLVSSyncDaemon(t *testing.T) {
+	withInst := func(line string) string {
+		return "global_defs {\n  " + line + "\n}\n" + inst(" virtual_ipaddress {\n  203.0.113.1\n }")
+	}
+	runCases(t, []caseT{
+		{
+			name: "defaults, sync id from the instance's VRID",
+			src:  withInst("lvs_sync_daemon eth0 VI_1"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "LVSSyncDaemon", *c.Global.LVSSyncDaemon, LVSSyncDaemon{Pos: at(2), Interface: "eth0", Instance: "VI_1",
+					SyncID: 51, MaxLen: 1472, Port: 8848, TTL: 1, Group: netip.MustParseAddr("224.0.0.81")})
+			},
+		},
+		{
+			name: "every option",
+			src:  withInst("lvs_sync_daemon eth1 VI_1 id 7 maxlen 9000 port 9999 ttl 3 group ff02::81"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "LVSSyncDaemon", *c.Global.LVSSyncDaemon, LVSSyncDaemon{Pos: at(2), Interface: "eth1", Instance: "VI_1",
+					SyncID: 7, MaxLen: 9000, Port: 9999, TTL: 3, Group: netip.MustParseAddr("ff02::81")})
+			},
+		},
+		{
+			name: "id 0 is kept",
+			src:  withInst("lvs_sync_daemon eth0 VI_1 id 0"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "SyncID", c.Global.LVSSyncDaemon.SyncID, 0)
+			},
+		},
+		{
+			name:  "unknown instance",
+			src:   withInst("lvs_sync_daemon eth0 VI_9"),
+			diags: []string{"t.conf:2: lvs_sync_daemon: vrrp_instance 'VI_9' not found"},
+			check: func(t *testing.T, c *Config) {
+				if c.Global.LVSSyncDaemon != nil {
+					t.Errorf("LVSSyncDaemon = %+v, want nil", c.Global.LVSSyncDaemon)
+				}
+			},
+		},
+		{name: "missing instance", src: withInst("lvs_sync_daemon eth0"), diags: []string{"t.conf:2: lvs_sync_daemon: expects 2 values, got 1"}},
+		{name: "bad interface", src: withInst("lvs_sync_daemon eth0/1 VI_1"), diags: []string{"t.conf:2: lvs_sync_daemon: invalid interface name 'eth0/1'"}},
+		{name: "id range", src: withInst("lvs_sync_daemon eth0 VI_1 id 256"), diags: []string{"t.conf:2: lvs_sync_daemon: number 256 outside range [0, 255]"}},
+		{name: "maxlen range", src: withInst("lvs_sync_daemon eth0 VI_1 maxlen 70000"), diags: []string{"t.conf:2: lvs_sync_daemon: number 70000 outside range [1, 65507]"}},
+		{name: "port range", src: withInst("lvs_sync_daemon eth0 VI_1 port 0"), diags: []string{"t.conf:2: lvs_sync_daemon: port 0 outside range [1, 65535]"}},
+		{name: "ttl range", src: withInst("lvs_sync_daemon eth0 VI_1 ttl 0"), diags: []string{"t.conf:2: lvs_sync_daemon: number 0 outside range [1, 255]"}},
+		{name: "group not multicast", src: withInst("lvs_sync_daemon eth0 VI_1 group 198.18.0.1"), diags: []string{"t.conf:2: lvs_sync_daemon: group '198.18.0.1' is not a multicast address"}},
+		{name: "option without value", src: withInst("lvs_sync_daemon eth0 VI_1 port"), diags: []string{"t.conf:2: lvs_sync_daemon: 'port' needs a value"}},
+		{name: "unknown option", src: withInst("lvs_sync_daemon eth0 VI_1 speed 9"), diags: []string{"t.conf:2: lvs_sync_daemon: unknown option 'speed' (want id|maxlen|port|ttl|group)"}},
+	})
+}

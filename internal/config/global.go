@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
 
 // ignoredGlobal are global_defs keywords keepalived knows that govs does
 // not act on.
@@ -13,7 +17,7 @@ var ignoredGlobal = set(
 	"enable_traps", "fifo_write_vrrp_states_on_reload", "include_check", "instance", "linkbeat_use_polling",
 	"log_unknown_vrids", "lvs_flush_on_stop", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
 	"lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "lvs_notify_fifo", "lvs_notify_fifo_script",
-	"lvs_sync_daemon", "lvs_timeouts", "max_auto_priority", "min_auto_priority_delay", "namespace_with_ipsets",
+	"lvs_timeouts", "max_auto_priority", "min_auto_priority_delay", "namespace_with_ipsets",
 	"net_namespace", "net_namespace_ipvs", "nftables", "nftables_counters", "nftables_ifindex", "nftables_ipvs",
 	"nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables_priority", "no_checker_emails", "no_email_faults",
 	"notify_fifo", "notify_fifo_script", "process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force", "process_name",
@@ -161,6 +165,10 @@ func (b *builder) global(blk *node) {
 			g.EnableScriptSecurity = b.boolArg(n)
 		case "lvs_flush":
 			g.LVSFlush = b.boolArg(n)
+		case "lvs_sync_daemon":
+			if sd, ok := b.syncDaemon(n); ok {
+				g.LVSSyncDaemon = sd
+			}
 		case "govs_xdp_interface":
 			if !b.leaf(n, 1, -1) {
 				continue
@@ -181,4 +189,101 @@ func (b *builder) global(blk *node) {
 	if !lowerRepeatSet {
 		g.GARP.LowerPrioRepeat = g.GARP.MasterRepeat
 	}
+}
+
+// IPVS's sync daemon defaults (ip_vs_sync.c): the multicast group and port
+// connection synchronisation uses, and the largest message that fits an
+// Ethernet MTU of 1500 without fragmentation.
+var defaultSyncGroup4 = netip.AddrFrom4([4]byte{224, 0, 0, 81})
+
+const (
+	defaultSyncPort   = 8848
+	defaultSyncTTL    = 1
+	defaultSyncMaxLen = 1500 - 20 - 8
+)
+
+// syncDaemon parses `lvs_sync_daemon IF INSTANCE [id N] [maxlen N]
+// [port N] [ttl N] [group ADDR]`; the instance is checked in resolve.
+func (b *builder) syncDaemon(n *node) (*LVSSyncDaemon, bool) {
+	if !b.leaf(n, 2, -1) {
+		return nil, false
+	}
+	iface, ok := b.interfaceName(n, n.Args[0].Text)
+	if !ok {
+		return nil, false
+	}
+	sd := &LVSSyncDaemon{
+		Pos: n.Pos, Interface: iface, Instance: n.Args[1].Text, SyncID: -1,
+		MaxLen: defaultSyncMaxLen, Port: defaultSyncPort, TTL: defaultSyncTTL, Group: defaultSyncGroup4,
+	}
+	args := n.Args[2:]
+	for len(args) > 0 {
+		name := args[0].Text
+		opt := strings.ToLower(name)
+		if len(args) < 2 {
+			b.errorf(n, "'%s' needs a value", args[0].Text)
+			return nil, false
+		}
+		val := args[1].Text
+		args = args[2:]
+		switch opt {
+		case "id":
+			v, ok := b.parseInt(n, val, 0, 255)
+			if !ok {
+				return nil, false
+			}
+			sd.SyncID = v
+		case "maxlen":
+			v, ok := b.parseInt(n, val, 1, 65507)
+			if !ok {
+				return nil, false
+			}
+			sd.MaxLen = v
+		case "port":
+			v, ok := b.parsePort(n, val, 1)
+			if !ok {
+				return nil, false
+			}
+			sd.Port = v
+		case "ttl":
+			v, ok := b.parseInt(n, val, 1, 255)
+			if !ok {
+				return nil, false
+			}
+			sd.TTL = v
+		case "group":
+			a, ok := b.parseAddr(n, val)
+			if !ok {
+				return nil, false
+			}
+			if !a.IsMulticast() {
+				b.errorf(n, "group '%s' is not a multicast address", a)
+				return nil, false
+			}
+			sd.Group = a
+		default:
+			b.errorf(n, "unknown option '%s' (want id|maxlen|port|ttl|group)", name)
+			return nil, false
+		}
+	}
+	return sd, true
+}
+
+// resolveSyncDaemon checks the named instance exists and takes its VRID
+// as the sync id when none was given, as keepalived does.
+func (b *builder) resolveSyncDaemon() {
+	sd := b.cfg.Global.LVSSyncDaemon
+	if sd == nil {
+		return
+	}
+	for _, in := range b.cfg.Instances {
+		if in.Name == sd.Instance {
+			if sd.SyncID < 0 {
+				sd.SyncID = in.VRID
+			}
+			return
+		}
+	}
+	b.d.Errorf(sd.Pos, "lvs_sync_daemon", "lvs_sync_daemon: vrrp_instance '%s' not found", sd.Instance)
+	b.cfg.Global.LVSSyncDaemon = nil
 }

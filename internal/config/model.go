@@ -103,6 +103,26 @@ type Global struct {
 	// plane attaches to for virtual servers whose VIP is not managed by a
 	// vrrp_instance.
 	XDPInterfaces []string
+	// LVSSyncDaemon (lvs_sync_daemon) turns on connection synchronisation
+	// between directors; nil when not configured.
+	LVSSyncDaemon *LVSSyncDaemon
+}
+
+// LVSSyncDaemon is the connection synchronisation setting: while MASTER of
+// Instance, a director multicasts its connections on Interface; every
+// director learns the connections of the others.
+type LVSSyncDaemon struct {
+	Pos       Pos
+	Interface string
+	Instance  string
+	// SyncID (0..255) tells groups of directors on one network apart;
+	// defaults to the instance's virtual_router_id.
+	SyncID int
+	// MaxLen is the largest sync message (UDP payload) in bytes.
+	MaxLen int
+	Port   uint16
+	TTL    int
+	Group  netip.Addr
 }
 
 // GARP are the gratuitous ARP / unsolicited NA settings of an instance.

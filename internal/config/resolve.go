@@ -11,6 +11,7 @@ import (
 func (b *builder) resolve() {
 	b.resolveInstances()
 	b.resolveSyncGroups()
+	b.resolveSyncDaemon()
 	b.resolveVirtualServers()
 }
 

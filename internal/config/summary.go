@@ -18,6 +18,10 @@ func WriteSummary(w io.Writer, c *Config) error {
 	if len(g.XDPInterfaces) > 0 {
 		ew.printf(", XDP on %s", strings.Join(g.XDPInterfaces, " "))
 	}
+	if sd := g.LVSSyncDaemon; sd != nil {
+		ew.printf(", connection sync on %s for %s (id %d, group %s port %d, ttl %d, maxlen %d)",
+			sd.Interface, sd.Instance, sd.SyncID, sd.Group, sd.Port, sd.TTL, sd.MaxLen)
+	}
 	ew.printf("\n")
 	writeInstances(ew, c)
 	ew.printf("\n")

@@ -133,3 +133,18 @@ func TestLeafShapes(t *testing.T) {
 		},
 	}})
 }
+
+func TestWriteSummarySyncDaemon(t *testing.T) {
+	c, d := parse(t, "global_defs {\n lvs_sync_daemon eth0 VI_1 port 9000\n}\n"+inst(" virtual_ipaddress {\n  203.0.113.1\n }"))
+	if len(d) != 0 {
+		t.Fatalf("diagnostics: %v", diagStrings(d))
+	}
+	var b bytes.Buffer
+	if err := WriteSummary(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	want := ", connection sync on eth0 for VI_1 (id 51, group 224.0.0.81 port 9000, ttl 1, maxlen 1472)\n"
+	if !strings.Contains(b.String(), want) {
+		t.Fatalf("summary lacks %q:\n%s", want, b.String())
+	}
+}

@@ -267,6 +267,9 @@ const (
 	realFlagV6     = 1 << 1
 	connFlagActive = 1 << 0
 	connFlagFin    = 1 << 1
+	// connFlagSynced marks entries learnt from another director; only
+	// user space reads it (the program keeps flags it does not know).
+	connFlagSynced = 1 << 2
 )
 
 // withoutUnresolved gives reals whose MAC is not known weight 0: they

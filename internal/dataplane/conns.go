@@ -32,22 +32,17 @@ func (d *Dataplane) ExpireConnections() (int, error) {
 	}
 	live := map[uint32]int64{}
 	var stale []balancerFlow
-	var (
-		k balancerFlow
-		v balancerConn
-	)
-	it := d.objs.Conns.Iterate()
-	for it.Next(&k, &v) {
+	err = d.eachConn(func(k *balancerFlow, v *balancerConn) {
 		if now > v.LastNs && now-v.LastNs > d.connTimeout(k.Proto, v.Flags) {
-			stale = append(stale, k)
-			continue
+			stale = append(stale, *k)
+			return
 		}
 		if v.Flags&connFlagActive != 0 {
 			live[v.RealId]++
 		}
-	}
-	if err := it.Err(); err != nil {
-		return 0, fmt.Errorf("iterate connection table: %w", err)
+	})
+	if err != nil {
+		return 0, err
 	}
 	for i := range stale {
 		if err := d.objs.Conns.Delete(&stale[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

@@ -68,6 +68,8 @@ type Dataplane struct {
 	ports    map[uint32]bool
 	realsSet map[uint32]balancerReal
 	state    State // last applied
+	// lastConns is the size of the last Connections answer, to size the next.
+	lastConns int
 }
 
 type appliedService struct {

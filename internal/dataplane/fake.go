@@ -16,6 +16,7 @@ type Fake struct {
 	attached map[int]AttachMode
 	ids      ids
 	applied  []State
+	conns    []Conn
 	closed   bool
 }
 
@@ -87,6 +88,45 @@ func (f *Fake) Stats() (Stats, error) {
 		st.Services = append(st.Services, ss)
 	}
 	return st, nil
+}
+
+// Connections returns the connections inserted so far.
+func (f *Fake) Connections() ([]Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.conns), nil
+}
+
+// InsertConnections keeps the connections of services and reals of the
+// last applied state that it does not have yet.
+func (f *Fake) InsertConnections(conns []Conn) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if !f.knows(c) || slices.ContainsFunc(f.conns, func(o Conn) bool {
+			return o.Protocol == c.Protocol && o.Client == c.Client && o.VIP == c.VIP
+		}) {
+			continue
+		}
+		f.conns = append(f.conns, c)
+		n++
+	}
+	return n, nil
+}
+
+func (f *Fake) knows(c Conn) bool {
+	if len(f.applied) == 0 {
+		return false
+	}
+	for _, port := range []uint16{c.VIP.Port(), 0} {
+		for _, svc := range f.applied[len(f.applied)-1].Services {
+			if svc.Addr == c.VIP.Addr() && svc.Port == port && svc.Protocol == c.Protocol {
+				return slices.ContainsFunc(svc.Reals, func(r Real) bool { return r.Addr == c.Real })
+			}
+		}
+	}
+	return false
 }
 
 // ExpireConnections has no connections to expire.

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/govs/govs/internal/sched"
@@ -64,5 +66,29 @@ func TestFake(t *testing.T) {
 	}
 	if err := f.Close(); err != nil || len(f.Attached()) != 0 {
 		t.Errorf("close: %v, still attached %v", err, f.Attached())
+	}
+}
+
+func TestFakeInsertConnections(t *testing.T) {
+	f := NewFake()
+	s := State{InterfaceMACs: map[int]net.HardwareAddr{0: {2, 0, 0, 0, 0, 1}}, Services: []Service{{Addr: netip.MustParseAddr("203.0.113.1"), Port: 80, Protocol: TCP, Scheduler: "rr",
+		Reals: []Real{{Addr: netip.MustParseAddr("198.18.0.11"), Weight: 1}}}}}
+	if err := f.Apply(s); err != nil {
+		t.Fatal(err)
+	}
+	c := Conn{Protocol: TCP, Client: netip.MustParseAddrPort("198.19.0.1:1000"), VIP: netip.MustParseAddrPort("203.0.113.1:80"), Real: netip.MustParseAddr("198.18.0.11")}
+	unknownReal := c
+	unknownReal.Client = netip.MustParseAddrPort("198.19.0.2:1000")
+	unknownReal.Real = netip.MustParseAddr("198.18.0.99")
+	for _, tc := range []struct {
+		in   []Conn
+		want int
+	}{{[]Conn{c, unknownReal}, 1}, {[]Conn{c}, 0}} {
+		if n, err := f.InsertConnections(tc.in); err != nil || n != tc.want {
+			t.Fatalf("InsertConnections = %d, %v; want %d", n, err, tc.want)
+		}
+	}
+	if got, _ := f.Connections(); len(got) != 1 || got[0] != c {
+		t.Fatalf("Connections = %+v", got)
 	}
 }

@@ -14,11 +14,13 @@ import (
 	"net/netip"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/govs/govs/internal/check"
 	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/connsync"
 	"github.com/govs/govs/internal/control"
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/metrics"
@@ -82,6 +84,10 @@ type Director struct {
 	lastApply   error
 	est         *status.Estimator
 	ctx         context.Context
+	// vrrpNow mirrors vrrp for readers that must not take mu.
+	vrrpNow atomic.Pointer[vrrpBox]
+	syncd   *connsync.Daemon
+	syncCfg *config.LVSSyncDaemon
 }
 
 // Load parses a configuration file and turns its diagnostics into one error
@@ -172,6 +178,11 @@ func (d *Director) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.expireLoop(ctx)
+	}()
 	// The estimator samples every 2 s like IPVS's, whether or not anyone asks.
 	wg.Add(1)
 	go func() {
@@ -310,7 +321,7 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 	if restartVRRP {
 		if d.vrrp != nil {
 			d.vrrp.Stop()
-			d.vrrp = nil
+			d.setVRRPLocked(nil)
 		}
 		d.vrrpCfg = cfg
 		if len(cfg.Instances) > 0 {
@@ -322,10 +333,10 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 			if err != nil {
 				return fmt.Errorf("vrrp: %w", err)
 			}
-			d.vrrp = v
+			d.setVRRPLocked(v)
 		}
 	}
-	return nil
+	return d.applySyncLocked(ctx, cfg)
 }
 
 func (d *Director) onCheckEvent(e state.Event) {
@@ -377,9 +388,10 @@ func (d *Director) syncLocked() {
 func (d *Director) shutdown() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.stopSyncLocked()
 	if d.vrrp != nil {
 		d.vrrp.Stop()
-		d.vrrp = nil
+		d.setVRRPLocked(nil)
 	}
 	if d.checks != nil {
 		d.checks.Stop()

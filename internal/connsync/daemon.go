@@ -1,0 +1,363 @@
+package connsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
+	"github.com/govs/govs/internal/connsync/proto"
+	"github.com/govs/govs/internal/dataplane"
+)
+
+// DataPlane is what the daemon needs of the data plane.
+type DataPlane interface {
+	Connections() ([]dataplane.Conn, error)
+	InsertConnections([]dataplane.Conn) (int, error)
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultInterval    = 200 * time.Millisecond
+	DefaultFullRefresh = 5 * time.Second
+	DefaultMaxPerRound = 4096
+	// refreshAfter is above the jitter of reading a last-seen time and
+	// below the program's refresh step (one second).
+	refreshAfter = 500 * time.Millisecond
+)
+
+// Config configures a Daemon; it mirrors keepalived's lvs_sync_daemon.
+type Config struct {
+	Interface string
+	SyncID    uint8
+	MaxLen    int
+	Group     netip.Addr
+	Port      uint16
+	TTL       int
+	// IsMaster reports whether this director is MASTER of the sync
+	// instance; only then does it send.
+	IsMaster func() bool
+	// Interval between send rounds (DefaultInterval); FullRefresh is how
+	// often every connection is sent again (DefaultFullRefresh);
+	// MaxPerRound bounds the connections one round sends.
+	Interval, FullRefresh time.Duration
+	MaxPerRound           int
+	Logger                *slog.Logger
+}
+
+// Stats counts what a daemon did.
+type Stats struct {
+	MessagesSent, EntriesSent         uint64
+	MessagesReceived, EntriesReceived uint64
+	Inserted                          uint64
+	// Rejected counts messages dropped: malformed, another sync id, from
+	// another interface or from this director.
+	Rejected uint64
+}
+
+// Daemon sends and receives connection sync messages.
+type Daemon struct {
+	cfg   Config
+	dp    DataPlane
+	log   *slog.Logger
+	conn  mcastConn
+	own   map[netip.Addr]bool
+	stats struct {
+		msgSent, entSent, msgRecv, entRecv, inserted, rejected atomic.Uint64
+	}
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start opens the multicast socket on cfg.Interface (the calling thread's
+// network namespace) and starts sending and receiving until Close or ctx
+// ends.
+func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.FullRefresh <= 0 {
+		cfg.FullRefresh = DefaultFullRefresh
+	}
+	if cfg.MaxPerRound <= 0 {
+		cfg.MaxPerRound = DefaultMaxPerRound
+	}
+	if cfg.IsMaster == nil {
+		return nil, errors.New("start connection sync: no IsMaster")
+	}
+	if cfg.MaxLen < proto.MinMaxLen {
+		return nil, fmt.Errorf("start connection sync: maxlen %d is below %d bytes (a header and one IPv6 entry)", cfg.MaxLen, proto.MinMaxLen)
+	}
+	if !cfg.Group.IsMulticast() {
+		return nil, fmt.Errorf("start connection sync: group %s is not multicast", cfg.Group)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("start connection sync: %w", err)
+	}
+	// Our own packets do not come back (loopback is off), but another
+	// process of this host might send with our id; the addresses are
+	// read once, as the sync interface's address does not move.
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("start connection sync: list addresses: %w", err)
+	}
+	own := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			own[p.Addr()] = true
+		}
+	}
+	mc, err := listen(ifi, cfg.Group, cfg.Port, cfg.TTL)
+	if err != nil {
+		return nil, fmt.Errorf("start connection sync on %s: %w", cfg.Interface, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d := &Daemon{cfg: cfg, dp: dp, log: log.With("component", "connsync"), conn: mc, own: own, cancel: cancel}
+	d.wg.Add(2)
+	go func() { defer d.wg.Done(); d.receive() }()
+	go func() { defer d.wg.Done(); d.send(ctx) }()
+	go func() { <-ctx.Done(); mc.Close() }()
+	d.log.Info("connection sync started", "interface", cfg.Interface, "group", cfg.Group, "port", cfg.Port, "sync_id", cfg.SyncID)
+	return d, nil
+}
+
+// Close stops the daemon and waits for it.
+func (d *Daemon) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// Stats returns the counters.
+func (d *Daemon) Stats() Stats {
+	return Stats{
+		MessagesSent: d.stats.msgSent.Load(), EntriesSent: d.stats.entSent.Load(),
+		MessagesReceived: d.stats.msgRecv.Load(), EntriesReceived: d.stats.entRecv.Load(),
+		Inserted: d.stats.inserted.Load(), Rejected: d.stats.rejected.Load(),
+	}
+}
+
+func (d *Daemon) send(ctx context.Context) {
+	tr := newTracker(refreshAfter, d.cfg.FullRefresh)
+	t := time.NewTimer(d.cfg.Interval)
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !d.cfg.IsMaster() {
+			// A new MASTER sends everything it has at once.
+			tr.reset()
+			t.Reset(d.cfg.Interval)
+			continue
+		}
+		start := time.Now()
+		err := d.round(tr)
+		// Reading a big table costs CPU: a round may take at most a fifth
+		// of the time.
+		t.Reset(max(d.cfg.Interval, 4*time.Since(start)))
+		switch {
+		case err != nil && err.Error() != lastErr:
+			d.log.Warn("connection sync round", "err", err)
+			lastErr = err.Error()
+		case err == nil:
+			lastErr = ""
+		}
+	}
+}
+
+func (d *Daemon) round(tr *tracker) error {
+	conns, err := d.dp.Connections()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	due := tr.due(conns, now, d.cfg.MaxPerRound)
+	if len(due) == 0 {
+		return nil
+	}
+	wire := make([]proto.Conn, 0, len(due))
+	for _, c := range due {
+		pc := proto.Conn{Protocol: uint8(c.Protocol), Client: c.Client, VIP: c.VIP, Real: c.Real,
+			Idle: max(now.Sub(c.LastSeen), 0), Closing: c.Closing}
+		if pc.Validate() == nil {
+			wire = append(wire, pc)
+		}
+	}
+	msgs, err := proto.Encode(d.cfg.SyncID, wire, d.cfg.MaxLen)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if err := d.conn.Write(m); err != nil {
+			return fmt.Errorf("send sync message: %w", err)
+		}
+		d.stats.msgSent.Add(1)
+	}
+	d.stats.entSent.Add(uint64(len(wire)))
+	return nil
+}
+
+func (d *Daemon) receive() {
+	buf := make([]byte, 65536)
+	for {
+		n, ifindex, src, err := d.conn.Read(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.log.Warn("receive sync message", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		if ifindex != d.conn.Ifindex() || d.own[src] {
+			d.stats.rejected.Add(1)
+			continue
+		}
+		m, err := proto.Decode(buf[:n])
+		if err != nil || m.SyncID != d.cfg.SyncID {
+			d.stats.rejected.Add(1)
+			if err != nil {
+				d.log.Debug("bad sync message", "from", src, "err", err)
+			}
+			continue
+		}
+		d.stats.msgRecv.Add(1)
+		d.stats.entRecv.Add(uint64(len(m.Conns)))
+		now := time.Now()
+		conns := make([]dataplane.Conn, len(m.Conns))
+		for i, c := range m.Conns {
+			conns[i] = dataplane.Conn{Protocol: dataplane.Protocol(c.Protocol), Client: c.Client, VIP: c.VIP, Real: c.Real,
+				LastSeen: now.Add(-c.Idle), Closing: c.Closing}
+		}
+		ins, err := d.dp.InsertConnections(conns)
+		d.stats.inserted.Add(uint64(ins))
+		if err != nil {
+			d.log.Warn("insert synced connections", "from", src, "err", err)
+		}
+	}
+}
+
+// mcastConn is a multicast UDP socket joined on one interface.
+type mcastConn interface {
+	Read(b []byte) (n, ifindex int, src netip.Addr, err error)
+	Write(b []byte) error
+	Ifindex() int
+	Close() error
+}
+
+func listen(ifi *net.Interface, group netip.Addr, port uint16, ttl int) (mcastConn, error) {
+	dst := &net.UDPAddr{IP: group.AsSlice(), Port: int(port)}
+	if group.Is4() {
+		c, err := net.ListenPacket("udp4", net.JoinHostPort(group.String(), strconv.Itoa(int(port))))
+		if err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+		p := ipv4.NewPacketConn(c)
+		for _, step := range []func() error{
+			func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}) },
+			func() error { return p.SetControlMessage(ipv4.FlagInterface|ipv4.FlagSrc, true) },
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetMulticastTTL(ttl) },
+			func() error { return p.SetMulticastLoopback(false) },
+		} {
+			if err := step(); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("set up multicast socket: %w", err)
+			}
+		}
+		return &conn4{p: p, ifindex: ifi.Index, dst: dst}, nil
+	}
+	if group.IsLinkLocalMulticast() || group.IsInterfaceLocalMulticast() {
+		// By index: a name would be resolved in the namespace of whichever
+		// thread sends.
+		dst.Zone = strconv.Itoa(ifi.Index)
+	}
+	c, err := net.ListenPacket("udp6", net.JoinHostPort(group.String(), strconv.Itoa(int(port))))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	p := ipv6.NewPacketConn(c)
+	for _, step := range []func() error{
+		func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}) },
+		func() error { return p.SetControlMessage(ipv6.FlagInterface|ipv6.FlagSrc, true) },
+		func() error { return p.SetMulticastInterface(ifi) },
+		func() error { return p.SetMulticastHopLimit(ttl) },
+		func() error { return p.SetMulticastLoopback(false) },
+	} {
+		if err := step(); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("set up multicast socket: %w", err)
+		}
+	}
+	return &conn6{p: p, ifindex: ifi.Index, dst: dst}, nil
+}
+
+type conn4 struct {
+	p       *ipv4.PacketConn
+	ifindex int
+	dst     *net.UDPAddr
+}
+
+func (c *conn4) Read(b []byte) (int, int, netip.Addr, error) {
+	n, cm, src, err := c.p.ReadFrom(b)
+	if err != nil {
+		return 0, 0, netip.Addr{}, err
+	}
+	ifindex := 0
+	if cm != nil {
+		ifindex = cm.IfIndex
+	}
+	return n, ifindex, addrOf(src), nil
+}
+
+func (c *conn4) Write(b []byte) error { _, err := c.p.WriteTo(b, nil, c.dst); return err }
+func (c *conn4) Ifindex() int         { return c.ifindex }
+func (c *conn4) Close() error         { return c.p.Close() }
+
+type conn6 struct {
+	p       *ipv6.PacketConn
+	ifindex int
+	dst     *net.UDPAddr
+}
+
+func (c *conn6) Read(b []byte) (int, int, netip.Addr, error) {
+	n, cm, src, err := c.p.ReadFrom(b)
+	if err != nil {
+		return 0, 0, netip.Addr{}, err
+	}
+	ifindex := 0
+	if cm != nil {
+		ifindex = cm.IfIndex
+	}
+	return n, ifindex, addrOf(src), nil
+}
+
+func (c *conn6) Write(b []byte) error { _, err := c.p.WriteTo(b, nil, c.dst); return err }
+func (c *conn6) Ifindex() int         { return c.ifindex }
+func (c *conn6) Close() error         { return c.p.Close() }
+
+func addrOf(a net.Addr) netip.Addr {
+	if u, ok := a.(*net.UDPAddr); ok {
+		if ap, ok := netip.AddrFromSlice(u.IP); ok {
+			return ap.Unmap()
+		}
+	}
+	return netip.Addr{}
+}

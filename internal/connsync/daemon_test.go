@@ -1,0 +1,161 @@
+package connsync
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/internal/dataplane"
+	"github.com/govs/govs/internal/netnstest"
+)
+
+// fakeDP serves a fixed connection list and records insertions.
+type fakeDP struct {
+	mu       sync.Mutex
+	conns    []dataplane.Conn
+	inserted map[flowKey]dataplane.Conn
+}
+
+func newFakeDP(conns ...dataplane.Conn) *fakeDP {
+	return &fakeDP{conns: conns, inserted: map[flowKey]dataplane.Conn{}}
+}
+
+func (f *fakeDP) Connections() ([]dataplane.Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]dataplane.Conn(nil), f.conns...), nil
+}
+
+func (f *fakeDP) InsertConnections(cs []dataplane.Conn) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range cs {
+		k := flowKey{c.Protocol, c.Client, c.VIP}
+		if _, ok := f.inserted[k]; !ok {
+			n++
+		}
+		f.inserted[k] = c
+	}
+	return n, nil
+}
+
+func (f *fakeDP) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.inserted)
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPrivilegedSyncBetweenNamespaces(t *testing.T) {
+	netnstest.RequireRoot(t)
+	for _, group := range []string{"224.0.0.81", "ff02::81"} {
+		t.Run(group, func(t *testing.T) { testSync(t, netip.MustParseAddr(group)) })
+	}
+}
+
+func testSync(t *testing.T, group netip.Addr) {
+	a, b := netnstest.NewNS(t, "sync-a"), netnstest.NewNS(t, "sync-b")
+	netnstest.Veth(t, a, "eth0", b, "eth0")
+	a.Addr("eth0", "198.18.5.1/24")
+	b.Addr("eth0", "198.18.5.2/24")
+	if group.Is6() {
+		// A link-local source address without waiting for DAD.
+		a.MustRun("ip", "addr", "add", "fe80::5:1/64", "dev", "eth0", "nodad")
+		b.MustRun("ip", "addr", "add", "fe80::5:2/64", "dev", "eth0", "nodad")
+	}
+	const n = 300 // more than one message of 1472 bytes
+	now := time.Now()
+	var conns []dataplane.Conn
+	for i := range n {
+		conns = append(conns, dataplane.Conn{Protocol: dataplane.TCP,
+			Client: netip.AddrPortFrom(netip.MustParseAddr("198.19.0.1"), uint16(1000+i)),
+			VIP:    netip.MustParseAddrPort("203.0.113.1:80"), Real: netip.MustParseAddr("198.18.0.11"), LastSeen: now})
+	}
+	dpA, dpB, dpOther, dpLate := newFakeDP(conns...), newFakeDP(), newFakeDP(), newFakeDP()
+	var aMaster, bMaster atomic.Bool
+	aMaster.Store(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := func(ns *netnstest.NS, id uint8, master *atomic.Bool, dp DataPlane) *Daemon {
+		t.Helper()
+		var d *Daemon
+		err := ns.Do(func() error {
+			var err error
+			d, err = Start(ctx, Config{Interface: "eth0", SyncID: id, MaxLen: 1472, Group: group, Port: 8848, TTL: 1,
+				IsMaster: master.Load, FullRefresh: time.Second, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, dp)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Close)
+		return d
+	}
+	var never atomic.Bool
+	sa := start(a, 51, &aMaster, dpA)
+	sb := start(b, 51, &bMaster, dpB)
+	so := start(b, 52, &never, dpOther)
+
+	waitFor(t, "the backup to learn every connection", 3*time.Second, func() bool { return dpB.count() == n })
+	if st := sa.Stats(); st.MessagesSent < 2 || st.MessagesReceived != 0 {
+		t.Fatalf("master stats %+v: want at least 2 messages sent, none received (loopback off, backup silent)", st)
+	}
+	if st := sb.Stats(); st.Inserted != n || st.EntriesReceived < n {
+		t.Fatalf("backup stats %+v", st)
+	}
+	got := dpB.inserted[flowKey{dataplane.TCP, conns[7].Client, conns[7].VIP}]
+	if got.Real != conns[7].Real || got.LastSeen.Sub(now).Abs() > time.Second {
+		t.Fatalf("backup learnt %+v, want %+v", got, conns[7])
+	}
+	if dpOther.count() != 0 || so.Stats().Rejected == 0 {
+		t.Fatalf("daemon with another sync id inserted %d, rejected %d", dpOther.count(), so.Stats().Rejected)
+	}
+
+	// A director that starts late learns the flows from the periodic refresh.
+	start(b, 51, &never, dpLate)
+	waitFor(t, "a late starter to learn every connection", 3*time.Second, func() bool { return dpLate.count() == n })
+
+	// Failover: the old backup sends, the old master listens.
+	dpB.mu.Lock()
+	dpB.conns = []dataplane.Conn{{Protocol: dataplane.UDP, Client: netip.MustParseAddrPort("198.19.9.9:53"),
+		VIP: netip.MustParseAddrPort("203.0.113.1:53"), Real: netip.MustParseAddr("198.18.0.12"), LastSeen: now}}
+	dpB.mu.Unlock()
+	aMaster.Store(false)
+	bMaster.Store(true)
+	waitFor(t, "the old master to learn from the new one", 3*time.Second, func() bool { return dpA.count() == 1 })
+}
+
+func TestStartRejectsBadConfig(t *testing.T) {
+	isMaster := func() bool { return false }
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"maxlen", Config{Interface: "lo", MaxLen: 20, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1, IsMaster: isMaster}},
+		{"group", Config{Interface: "lo", MaxLen: 1472, Group: netip.MustParseAddr("198.18.0.1"), Port: 8848, TTL: 1, IsMaster: isMaster}},
+		{"no IsMaster", Config{Interface: "lo", MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1}},
+		{"interface", Config{Interface: "govs-none0", MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1, IsMaster: isMaster}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if d, err := Start(context.Background(), tc.cfg, newFakeDP()); err == nil {
+				d.Close()
+				t.Fatal("Start accepted a bad configuration")
+			}
+		})
+	}
+}

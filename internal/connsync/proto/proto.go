@@ -1,0 +1,246 @@
+// Package proto is the wire format of govs's connection synchronisation:
+// messages a MASTER director multicasts so that the others learn which
+// real server each connection uses. It is pure: no sockets, no clock.
+//
+// A message is a header followed by count entries:
+//
+//	header (8 bytes): magic "GVSY" | version (1) | sync id (1) | count (2, big endian)
+//	entry:            protocol (1) | flags (1) | client/VIP family (1) | real family (1) |
+//	                  client port (2) | VIP port (2) | idle milliseconds (4) |
+//	                  client address | VIP address | real address (4 or 16 bytes each)
+//
+// The idle time travels instead of a timestamp so that the directors'
+// clocks need not agree.
+package proto
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+)
+
+// Version is the only message version this package reads and writes.
+const Version = 1
+
+// HeaderLen is the size of a message header.
+const HeaderLen = 8
+
+const entryFixedLen = 12
+
+// MinMaxLen is the smallest maximum message length Encode accepts: a
+// header and one IPv6 entry.
+const MinMaxLen = HeaderLen + entryFixedLen + 3*16
+
+var magic = [4]byte{'G', 'V', 'S', 'Y'}
+
+// Protocols an entry may carry (IANA numbers).
+const (
+	TCP = 6
+	UDP = 17
+)
+
+const flagClosing = 1 << 0
+
+// Conn is one synchronised connection.
+type Conn struct {
+	Protocol uint8
+	Client   netip.AddrPort
+	VIP      netip.AddrPort
+	Real     netip.Addr
+	// Idle is how long ago the connection last carried a packet.
+	Idle    time.Duration
+	Closing bool
+}
+
+// Message is a decoded message.
+type Message struct {
+	SyncID uint8
+	Conns  []Conn
+}
+
+// EntryLen is the encoded size of c.
+func EntryLen(c Conn) int {
+	return entryFixedLen + 2*addrLen(c.Client.Addr()) + addrLen(c.Real)
+}
+
+func addrLen(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 16
+}
+
+func familyOf(a netip.Addr) byte {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
+
+// Validate reports why c cannot be encoded.
+func (c Conn) Validate() error {
+	if c.Protocol != TCP && c.Protocol != UDP {
+		return fmt.Errorf("protocol %d is neither TCP nor UDP", c.Protocol)
+	}
+	cl, vip := c.Client.Addr(), c.VIP.Addr()
+	if !cl.IsValid() || !vip.IsValid() || !c.Real.IsValid() {
+		return errors.New("missing address")
+	}
+	if cl.Is4In6() || vip.Is4In6() || c.Real.Is4In6() {
+		return errors.New("IPv4-mapped IPv6 address")
+	}
+	if cl.Is4() != vip.Is4() {
+		return fmt.Errorf("client %s and VIP %s differ in family", cl, vip)
+	}
+	if cl.Zone() != "" || vip.Zone() != "" || c.Real.Zone() != "" {
+		return errors.New("address with zone")
+	}
+	if c.Idle < 0 {
+		return errors.New("negative idle time")
+	}
+	return nil
+}
+
+// Encode packs conns into as few messages as it can, none longer than
+// maxLen bytes. A connection that does not validate is an error.
+func Encode(syncID uint8, conns []Conn, maxLen int) ([][]byte, error) {
+	if maxLen < MinMaxLen {
+		return nil, fmt.Errorf("encode sync messages: maximum length %d is below one IPv6 entry (%d)", maxLen, MinMaxLen)
+	}
+	var (
+		out [][]byte
+		msg []byte
+	)
+	flush := func() {
+		if msg != nil {
+			out = append(out, msg)
+			msg = nil
+		}
+	}
+	for i, c := range conns {
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("encode sync entry %d: %w", i, err)
+		}
+		n := EntryLen(c)
+		count := 0
+		if msg != nil {
+			count = int(binary.BigEndian.Uint16(msg[6:8]))
+		}
+		if msg != nil && (len(msg)+n > maxLen || count == math.MaxUint16) {
+			flush()
+		}
+		if msg == nil {
+			msg = make([]byte, HeaderLen, maxLen)
+			copy(msg, magic[:])
+			msg[4] = Version
+			msg[5] = syncID
+			count = 0
+		}
+		msg = appendEntry(msg, c)
+		binary.BigEndian.PutUint16(msg[6:8], uint16(count+1))
+	}
+	flush()
+	return out, nil
+}
+
+func appendEntry(b []byte, c Conn) []byte {
+	var flags byte
+	if c.Closing {
+		flags |= flagClosing
+	}
+	ms := c.Idle.Milliseconds()
+	if ms > math.MaxUint32 {
+		ms = math.MaxUint32
+	}
+	b = append(b, c.Protocol, flags, familyOf(c.Client.Addr()), familyOf(c.Real))
+	b = binary.BigEndian.AppendUint16(b, c.Client.Port())
+	b = binary.BigEndian.AppendUint16(b, c.VIP.Port())
+	b = binary.BigEndian.AppendUint32(b, uint32(ms))
+	b = append(b, c.Client.Addr().AsSlice()...)
+	b = append(b, c.VIP.Addr().AsSlice()...)
+	return append(b, c.Real.AsSlice()...)
+}
+
+// Decode parses one message. Anything malformed is an error: a short or
+// long buffer, a wrong magic or version, an entry count that does not
+// match, an unknown family or protocol.
+func Decode(b []byte) (Message, error) {
+	if len(b) < HeaderLen {
+		return Message{}, fmt.Errorf("decode sync message: %d bytes, shorter than the header", len(b))
+	}
+	if [4]byte(b[:4]) != magic {
+		return Message{}, errors.New("decode sync message: bad magic")
+	}
+	if b[4] != Version {
+		return Message{}, fmt.Errorf("decode sync message: version %d, want %d", b[4], Version)
+	}
+	m := Message{SyncID: b[5]}
+	count := int(binary.BigEndian.Uint16(b[6:8]))
+	rest := b[HeaderLen:]
+	// Every entry is at least entryFixedLen+12 bytes: bound the allocation
+	// by what the buffer can hold, not by the claimed count.
+	m.Conns = make([]Conn, 0, min(count, len(rest)/(entryFixedLen+12)))
+	for i := range count {
+		c, n, err := decodeEntry(rest)
+		if err != nil {
+			return Message{}, fmt.Errorf("decode sync entry %d: %w", i, err)
+		}
+		m.Conns = append(m.Conns, c)
+		rest = rest[n:]
+	}
+	if len(rest) != 0 {
+		return Message{}, fmt.Errorf("decode sync message: %d bytes after %d entries", len(rest), count)
+	}
+	return m, nil
+}
+
+func decodeEntry(b []byte) (Conn, int, error) {
+	if len(b) < entryFixedLen {
+		return Conn{}, 0, errors.New("truncated")
+	}
+	c := Conn{Protocol: b[0], Closing: b[1]&flagClosing != 0}
+	if c.Protocol != TCP && c.Protocol != UDP {
+		return Conn{}, 0, fmt.Errorf("protocol %d is neither TCP nor UDP", c.Protocol)
+	}
+	if b[1]&^flagClosing != 0 {
+		return Conn{}, 0, fmt.Errorf("unknown flags %#x", b[1])
+	}
+	al, err := lenOfFamily(b[2])
+	if err != nil {
+		return Conn{}, 0, err
+	}
+	rl, err := lenOfFamily(b[3])
+	if err != nil {
+		return Conn{}, 0, err
+	}
+	n := entryFixedLen + 2*al + rl
+	if len(b) < n {
+		return Conn{}, 0, errors.New("truncated")
+	}
+	cport := binary.BigEndian.Uint16(b[4:6])
+	vport := binary.BigEndian.Uint16(b[6:8])
+	c.Idle = time.Duration(binary.BigEndian.Uint32(b[8:12])) * time.Millisecond
+	p := b[entryFixedLen:]
+	cl, _ := netip.AddrFromSlice(p[:al])
+	vip, _ := netip.AddrFromSlice(p[al : 2*al])
+	c.Real, _ = netip.AddrFromSlice(p[2*al : 2*al+rl])
+	c.Client = netip.AddrPortFrom(cl, cport)
+	c.VIP = netip.AddrPortFrom(vip, vport)
+	if err := c.Validate(); err != nil {
+		return Conn{}, 0, err
+	}
+	return c, n, nil
+}
+
+func lenOfFamily(f byte) (int, error) {
+	switch f {
+	case 4:
+		return 4, nil
+	case 6:
+		return 16, nil
+	}
+	return 0, fmt.Errorf("unknown address family %d", f)
+}

@@ -1,0 +1,185 @@
+package proto
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	conn4 = Conn{Protocol: TCP, Client: netip.MustParseAddrPort("198.19.0.1:40000"), VIP: netip.MustParseAddrPort("203.0.113.1:80"),
+		Real: netip.MustParseAddr("198.18.0.11"), Idle: 1500 * time.Millisecond}
+	conn6 = Conn{Protocol: UDP, Client: netip.MustParseAddrPort("[2001:db8:1::10]:5353"), VIP: netip.MustParseAddrPort("[2001:db8::100]:53"),
+		Real: netip.MustParseAddr("2001:db8::11"), Closing: true}
+	// A TUN real of the other family than the VIP.
+	connMixed = Conn{Protocol: TCP, Client: netip.MustParseAddrPort("198.19.0.2:1"), VIP: netip.MustParseAddrPort("203.0.113.1:443"),
+		Real: netip.MustParseAddr("2001:db8::12"), Idle: 0}
+)
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		conns []Conn
+	}{
+		{"ipv4", []Conn{conn4}},
+		{"ipv6 udp closing", []Conn{conn6}},
+		{"mixed families", []Conn{conn4, conn6, connMixed}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs, err := Encode(42, tc.conns, 1472)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != 1 {
+				t.Fatalf("%d messages, want 1", len(msgs))
+			}
+			m, err := Decode(msgs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.SyncID != 42 || !reflect.DeepEqual(m.Conns, tc.conns) {
+				t.Fatalf("decoded %+v, want sync id 42 and %+v", m, tc.conns)
+			}
+		})
+	}
+}
+
+func TestEncodeSizes(t *testing.T) {
+	if got := EntryLen(conn4); got != 24 {
+		t.Errorf("IPv4 entry is %d bytes, want 24", got)
+	}
+	if got := EntryLen(conn6); got != 60 {
+		t.Errorf("IPv6 entry is %d bytes, want 60", got)
+	}
+	msgs, err := Encode(1, []Conn{conn4}, 1472)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{'G', 'V', 'S', 'Y', 1, 1, 0, 1, TCP, 0, 4, 4, 0x9c, 0x40, 0, 80, 0, 0, 0x05, 0xdc,
+		198, 19, 0, 1, 203, 0, 113, 1, 198, 18, 0, 11}
+	if !bytes.Equal(msgs[0], want) {
+		t.Fatalf("encoded\n% x\nwant\n% x", msgs[0], want)
+	}
+}
+
+func TestEncodeSplitsAtMaxLen(t *testing.T) {
+	conns := make([]Conn, 1000)
+	for i := range conns {
+		conns[i] = conn4
+		conns[i].Client = netip.AddrPortFrom(conn4.Client.Addr(), uint16(i))
+	}
+	for _, maxLen := range []int{HeaderLen + 60, 100, 1472, 9000} {
+		msgs, err := Encode(3, conns, maxLen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		perMsg := (maxLen - HeaderLen) / 24
+		if wantMsgs := (len(conns) + perMsg - 1) / perMsg; len(msgs) != wantMsgs {
+			t.Errorf("maxlen %d: %d messages, want %d", maxLen, len(msgs), wantMsgs)
+		}
+		var got []Conn
+		for _, b := range msgs {
+			if len(b) > maxLen {
+				t.Fatalf("maxlen %d: message of %d bytes", maxLen, len(b))
+			}
+			m, err := Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, m.Conns...)
+		}
+		if !reflect.DeepEqual(got, conns) {
+			t.Fatalf("maxlen %d: connections changed on the way", maxLen)
+		}
+	}
+}
+
+func TestEncodeErrors(t *testing.T) {
+	bad := func(f func(c *Conn)) Conn { c := conn4; f(&c); return c }
+	for _, tc := range []struct {
+		name   string
+		conns  []Conn
+		maxLen int
+		want   string
+	}{
+		{"maxlen too small", []Conn{conn4}, 50, "below one IPv6 entry"},
+		{"protocol", []Conn{bad(func(c *Conn) { c.Protocol = 1 })}, 1472, "neither TCP nor UDP"},
+		{"no real", []Conn{bad(func(c *Conn) { c.Real = netip.Addr{} })}, 1472, "missing address"},
+		{"families", []Conn{bad(func(c *Conn) { c.VIP = conn6.VIP })}, 1472, "differ in family"},
+		{"mapped", []Conn{bad(func(c *Conn) { c.Real = netip.MustParseAddr("::ffff:198.18.0.1") })}, 1472, "IPv4-mapped"},
+		{"negative idle", []Conn{bad(func(c *Conn) { c.Idle = -time.Second })}, 1472, "negative idle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Encode(0, tc.conns, tc.maxLen)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	good, err := Encode(9, []Conn{conn4}, 1472)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod := func(f func(b []byte) []byte) []byte { return f(bytes.Clone(good[0])) }
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"empty", nil, "shorter than the header"},
+		{"magic", mod(func(b []byte) []byte { b[0] = 'X'; return b }), "bad magic"},
+		{"version", mod(func(b []byte) []byte { b[4] = 2; return b }), "version 2"},
+		{"count too high", mod(func(b []byte) []byte { binary.BigEndian.PutUint16(b[6:], 2); return b }), "entry 1: truncated"},
+		{"count too low", mod(func(b []byte) []byte { binary.BigEndian.PutUint16(b[6:], 0); return b }), "24 bytes after 0 entries"},
+		{"truncated entry", mod(func(b []byte) []byte { return b[:len(b)-1] }), "truncated"},
+		{"protocol", mod(func(b []byte) []byte { b[8] = 1; return b }), "neither TCP nor UDP"},
+		{"flags", mod(func(b []byte) []byte { b[9] = 0x80; return b }), "unknown flags"},
+		{"family", mod(func(b []byte) []byte { b[10] = 5; return b }), "unknown address family 5"},
+		{"trailing", append(bytes.Clone(good[0]), 0), "1 bytes after 1 entries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Decode(tc.b)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	msgs, err := Encode(7, []Conn{conn4, conn6, connMixed}, 1472)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(msgs[0])
+	f.Add([]byte("GVSY\x01\x00\xff\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			return
+		}
+		// What decodes must encode back to the same connections.
+		again, err := Encode(m.SyncID, m.Conns, 65507)
+		if err != nil {
+			t.Fatalf("re-encode %+v: %v", m, err)
+		}
+		var got []Conn
+		for _, b := range again {
+			m2, err := Decode(b)
+			if err != nil {
+				t.Fatalf("decode re-encoded: %v", err)
+			}
+			got = append(got, m2.Conns...)
+		}
+		if len(got) != len(m.Conns) || (len(got) > 0 && !reflect.DeepEqual(got, m.Conns)) {
+			t.Fatalf("round trip changed %+v into %+v", m.Conns, got)
+		}
+	})
+}

@@ -1,0 +1,219 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// Conn is one connection-table entry in terms another director
+// understands: real servers by address, since ids are local.
+type Conn struct {
+	Protocol Protocol
+	Client   netip.AddrPort
+	// VIP is the destination the client used (its port may differ from
+	// the service's when the service is an any-port one).
+	VIP  netip.AddrPort
+	Real netip.Addr
+	// LastSeen is when the connection last carried a packet, to the
+	// precision the program refreshes it (about a second).
+	LastSeen time.Time
+	// Closing is set once a FIN or RST was seen (the shorter timeout
+	// applies).
+	Closing bool
+}
+
+// Connections returns the connection table's entries whose service and
+// real server are known (entries of a service removed since are left
+// out).
+func (d *Dataplane) Connections() ([]Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mono, err := monotonicNanos()
+	if err != nil {
+		return nil, err
+	}
+	wall := time.Now()
+	realAddr := make(map[uint32]netip.Addr, len(d.ids.real)+len(d.ids.retired))
+	for k, id := range d.ids.real {
+		realAddr[id] = k.addr
+	}
+	for _, r := range d.ids.retired {
+		realAddr[r.id] = r.key.addr
+	}
+	out := make([]Conn, 0, d.lastConns)
+	err = d.eachConn(func(k *balancerFlow, v *balancerConn) {
+		ra, ok := realAddr[v.RealId]
+		if !ok {
+			return
+		}
+		if _, ok := d.applied[v.SvcId]; !ok {
+			return
+		}
+		c := Conn{
+			Protocol: Protocol(k.Proto),
+			Client:   netip.AddrPortFrom(addrOf(k.Src, k.Family), htons(k.Sport)),
+			VIP:      netip.AddrPortFrom(addrOf(k.Dst, k.Family), htons(k.Dport)),
+			Real:     ra,
+			LastSeen: wall,
+			Closing:  v.Flags&connFlagFin != 0,
+		}
+		if mono > v.LastNs {
+			c.LastSeen = wall.Add(-time.Duration(mono - v.LastNs))
+		}
+		out = append(out, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	d.lastConns = len(out)
+	return out, nil
+}
+
+// InsertConnections adds connections learnt from another director, so
+// that their packets keep going to the same real server here. An entry
+// this director already has wins; connections of services or real servers
+// this director does not have are skipped. Inserted entries are not
+// counted as active for lc/wlc (they are not this director's scheduling
+// decisions). A connection inserted before is refreshed: its last-seen
+// time moves forward.
+func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	mono, err := monotonicNanos()
+	if err != nil {
+		return 0, err
+	}
+	wall := time.Now()
+	inserted := 0
+	for _, c := range conns {
+		svc, id, ok := d.localService(c.VIP, c.Protocol)
+		if !ok {
+			continue
+		}
+		rid, ok := d.ids.real[realKey{svc: svc, addr: c.Real.Unmap()}]
+		if !ok {
+			continue
+		}
+		if _, ok := d.realsSet[rid]; !ok {
+			continue
+		}
+		cl, vip := c.Client.Addr().Unmap(), c.VIP.Addr().Unmap()
+		if cl.Is4() != vip.Is4() {
+			continue
+		}
+		key := balancerFlow{
+			Src: addr16(cl), Dst: addr16(vip),
+			Sport: htons(c.Client.Port()), Dport: htons(c.VIP.Port()),
+			Proto: uint8(c.Protocol), Family: family(vip),
+		}
+		val := balancerConn{RealId: rid, SvcId: id, LastNs: mono, Flags: connFlagSynced}
+		if age := wall.Sub(c.LastSeen); age > 0 {
+			// Older than the clock: long expired, which 0 says.
+			val.LastNs = mono - min(uint64(age), mono)
+		}
+		if c.Closing {
+			val.Flags |= connFlagFin
+		}
+		err := d.objs.Conns.Update(&key, &val, ebpf.UpdateNoExist)
+		if err == nil {
+			inserted++
+			continue
+		}
+		if !errors.Is(err, ebpf.ErrKeyExist) {
+			return inserted, fmt.Errorf("insert connection %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
+		}
+		if err := d.refreshSynced(&key, val); err != nil {
+			return inserted, fmt.Errorf("refresh connection %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
+		}
+	}
+	return inserted, nil
+}
+
+// refreshSynced moves a synced entry's last-seen time forward, so a
+// connection that stays busy on the other director does not time out
+// here. Entries this director scheduled itself are left alone.
+func (d *Dataplane) refreshSynced(key *balancerFlow, val balancerConn) error {
+	var cur balancerConn
+	if err := d.objs.Conns.Lookup(key, &cur); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		return err
+	}
+	if cur.Flags&connFlagSynced == 0 || cur.SvcId != val.SvcId || val.LastNs <= cur.LastNs {
+		return nil
+	}
+	cur.LastNs = val.LastNs
+	cur.RealId = val.RealId
+	cur.Flags |= val.Flags & connFlagFin
+	if err := d.objs.Conns.Update(key, &cur, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	return nil
+}
+
+// connBatch is how many connection-table entries one batch syscall reads.
+const connBatch = 4096
+
+// eachConn calls fn for every connection-table entry, reading the table
+// in batches: one lookup per entry costs microseconds, too much for a table
+// of 262144 entries read five times a second. Entries the program adds or
+// removes meanwhile may be seen or not.
+func (d *Dataplane) eachConn(fn func(*balancerFlow, *balancerConn)) error {
+	keys := make([]balancerFlow, connBatch)
+	vals := make([]balancerConn, connBatch)
+	var cursor ebpf.MapBatchCursor
+	for first := true; ; first = false {
+		n, err := d.objs.Conns.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(&keys[i], &vals[i])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if first && n == 0 && errors.Is(err, ebpf.ErrNotSupported) {
+			break // kernels before 5.6: one entry at a time
+		}
+		if err != nil {
+			return fmt.Errorf("read connection table: %w", err)
+		}
+	}
+	var (
+		k balancerFlow
+		v balancerConn
+	)
+	it := d.objs.Conns.Iterate()
+	for it.Next(&k, &v) {
+		fn(&k, &v)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("iterate connection table: %w", err)
+	}
+	return nil
+}
+
+// localService finds the service a packet to vip would hit, as the
+// program does: the exact port first, then an any-port service.
+func (d *Dataplane) localService(vip netip.AddrPort, proto Protocol) (serviceKey, uint32, bool) {
+	a := vip.Addr().Unmap()
+	for _, port := range []uint16{vip.Port(), 0} {
+		k := serviceKey{addr: a, port: port, proto: proto}
+		if id, ok := d.ids.svc[k]; ok {
+			if _, ok := d.applied[id]; ok {
+				return k, id, true
+			}
+		}
+	}
+	return serviceKey{}, 0, false
+}
+
+func addrOf(b [16]byte, fam uint8) netip.Addr {
+	if fam == 4 {
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	return netip.AddrFrom16(b)
+}

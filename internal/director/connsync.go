@@ -1,0 +1,105 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/connsync"
+)
+
+// expireInterval is how often idle connection-table entries are removed
+// and the lc/wlc counts resynchronised.
+const expireInterval = 10 * time.Second
+
+// vrrpBox lets the sync daemon ask for VRRP state without d.mu, which
+// applyConfigLocked holds while it stops the daemon.
+type vrrpBox struct{ v VRRP }
+
+func (d *Director) setVRRPLocked(v VRRP) {
+	d.vrrp = v
+	d.vrrpNow.Store(&vrrpBox{v})
+}
+
+// isMaster reports whether the named VRRP instance is MASTER here.
+func (d *Director) isMaster(instance string) bool {
+	b := d.vrrpNow.Load()
+	if b == nil || b.v == nil {
+		return false
+	}
+	for _, in := range b.v.Status() {
+		if in.Name == instance {
+			return in.State == "MASTER"
+		}
+	}
+	return false
+}
+
+// syncConfig is the part of lvs_sync_daemon the running daemon depends on
+// (not its position in the file).
+func syncConfig(cfg *config.Config) *config.LVSSyncDaemon {
+	if cfg == nil || cfg.Global.LVSSyncDaemon == nil {
+		return nil
+	}
+	sd := *cfg.Global.LVSSyncDaemon
+	sd.Pos = config.Pos{}
+	return &sd
+}
+
+// applySyncLocked starts, restarts or stops connection synchronisation to
+// match cfg.
+func (d *Director) applySyncLocked(ctx context.Context, cfg *config.Config) error {
+	want := syncConfig(cfg)
+	if d.dp == nil {
+		want = nil
+	}
+	if d.syncd != nil && want != nil && d.syncCfg != nil && *want == *d.syncCfg {
+		return nil
+	}
+	d.stopSyncLocked()
+	if want == nil {
+		return nil
+	}
+	instance := want.Instance
+	sd, err := connsync.Start(ctx, connsync.Config{
+		Interface: want.Interface, SyncID: uint8(want.SyncID), MaxLen: want.MaxLen,
+		Group: want.Group, Port: want.Port, TTL: want.TTL,
+		IsMaster: func() bool { return d.isMaster(instance) },
+		Logger:   d.log,
+	}, d.dp)
+	if err != nil {
+		return fmt.Errorf("lvs_sync_daemon: %w", err)
+	}
+	d.syncd, d.syncCfg = sd, want
+	return nil
+}
+
+func (d *Director) stopSyncLocked() {
+	if d.syncd != nil {
+		d.syncd.Close()
+		d.syncd, d.syncCfg = nil, nil
+	}
+}
+
+// expireLoop removes idle connection-table entries until ctx ends.
+func (d *Director) expireLoop(ctx context.Context) {
+	t := time.NewTicker(expireInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		if d.dp != nil {
+			if n, err := d.dp.ExpireConnections(); err != nil {
+				d.log.Warn("expire connections", "err", err)
+			} else if n > 0 {
+				d.log.Debug("expired connections", "count", n)
+			}
+		}
+		d.mu.Unlock()
+	}
+}
