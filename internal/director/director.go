@@ -76,7 +76,10 @@ type Director struct {
 	dp       *dataplane.Dataplane
 	attached map[string]int
 	checks   *check.Runner
-	vrrp     VRRP
+	// checkGen numbers runners; checkEvents carries their events.
+	checkGen    uint64
+	checkEvents *eventQueue
+	vrrp        VRRP
 	// vrrpCfg is the configuration the running VRRP instances were started from.
 	vrrpCfg *config.Config
 	// watchCancel stops the neighbour watch of the current configuration.
@@ -118,19 +121,30 @@ func New(opts Options) (*Director, error) {
 		return nil, err
 	}
 	return &Director{
-		opts:     opts,
-		log:      opts.Log,
-		cfg:      cfg,
-		pools:    map[string][]state.Dest{},
-		neigh:    map[netip.Addr]neighbour{},
-		attached: map[string]int{},
-		est:      status.NewEstimator(),
+		opts:        opts,
+		log:         opts.Log,
+		cfg:         cfg,
+		pools:       map[string][]state.Dest{},
+		neigh:       map[netip.Addr]neighbour{},
+		attached:    map[string]int{},
+		est:         status.NewEstimator(),
+		checkEvents: newEventQueue(),
 	}, nil
 }
 
 // Run runs the director until ctx ends, then leaves cleanly: VRRP
 // instances give up their VIPs, checkers stop, the data plane detaches.
 func (d *Director) Run(ctx context.Context) error {
+	eventsDone := make(chan struct{})
+	eventsCtx, stopEvents := context.WithCancel(ctx)
+	go func() {
+		defer close(eventsDone)
+		d.applyCheckEvents(eventsCtx)
+	}()
+	defer func() {
+		stopEvents()
+		<-eventsDone
+	}()
 	d.mu.Lock()
 	d.ctx = ctx
 	if !d.opts.NoDataplane {
@@ -257,7 +271,8 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 	// until the new runner reports, so a reload neither re-adds a failed
 	// server nor drops a healthy one.
 	newChecks := checkConfig(cfg)
-	runner, err := check.NewRunner(newChecks, check.Options{Log: d.log, OnEvent: d.onCheckEvent})
+	gen := d.checkGen + 1
+	runner, err := check.NewRunner(newChecks, check.Options{Log: d.log, OnEvent: func(e state.Event) { d.checkEvents.push(gen, e) }})
 	if err != nil {
 		return fmt.Errorf("health checks: %w", err)
 	}
@@ -302,7 +317,7 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 		d.attached[name] = ifindex
 	}
 	d.syncLocked()
-	d.checks = runner
+	d.checks, d.checkGen = runner, gen
 	runner.Start(ctx)
 
 	if d.watchCancel != nil {
@@ -339,11 +354,61 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 	return d.applySyncLocked(ctx, cfg)
 }
 
-func (d *Director) onCheckEvent(e state.Event) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.pools[e.VirtualServer] = e.Dests
-	d.syncLocked()
+// applyCheckEvents programs the health checkers' verdicts until ctx ends.
+// Events arrive through a queue rather than a direct call because the
+// runner delivers them from its own goroutine, also while Stop waits for it
+// with d.mu held (reload, shutdown).
+func (d *Director) applyCheckEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.checkEvents.ready:
+		}
+		events := d.checkEvents.take()
+		d.mu.Lock()
+		for _, ev := range events {
+			// Events of a runner a reload replaced are stale.
+			if ev.gen == d.checkGen {
+				d.pools[ev.e.VirtualServer] = ev.e.Dests
+			}
+		}
+		d.syncLocked()
+		d.mu.Unlock()
+	}
+}
+
+// eventQueue is an unbounded queue of health-check events: pushing never
+// blocks the checker.
+type eventQueue struct {
+	mu     sync.Mutex
+	events []genEvent
+	ready  chan struct{}
+}
+
+type genEvent struct {
+	gen uint64
+	e   state.Event
+}
+
+func newEventQueue() *eventQueue { return &eventQueue{ready: make(chan struct{}, 1)} }
+
+func (q *eventQueue) push(gen uint64, e state.Event) {
+	q.mu.Lock()
+	q.events = append(q.events, genEvent{gen, e})
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) take() []genEvent {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ev := q.events
+	q.events = nil
+	return ev
 }
 
 func (d *Director) onNeighbour(addr netip.Addr, mac net.HardwareAddr, ifindex int) {
