@@ -20,7 +20,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/govs/govs/internal/realserver"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 )
 
@@ -209,6 +213,15 @@ func (b *builder) build() error {
 		if err := nsRun(lan, "ip", "link", "set", role, "master", "br0"); err != nil {
 			return err
 		}
+		if strings.HasPrefix(role, "dir") {
+			// The director's XDP_TX frames arrive on this end; a veth
+			// delivers them only when it has a NAPI context of its own,
+			// which an XDP program gives it (GRO alone does not, on this
+			// kernel: frames then wait for unrelated traffic to be polled).
+			if err := inNS(lan, func() error { return attachXDPPass(role) }); err != nil {
+				return fmt.Errorf("XDP pass program on %s: %w", role, err)
+			}
+		}
 		addr, _ := t.LANAddr(role)
 		addr6, _ := t.LANAddr6(role)
 		if err := addAddrs(t.NS(role), dev, netip.PrefixFrom(addr, LANNet.Bits()), netip.PrefixFrom(addr6, LANNet6.Bits())); err != nil {
@@ -340,6 +353,26 @@ func (b *builder) veth(a, aDev, bNS, bDev string) error {
 		}
 	}
 	return nil
+}
+
+// attachXDPPass attaches a program that passes every frame to dev, through
+// netlink so that it stays when this process exits (a bpf_link would not).
+func attachXDPPass(dev string) error {
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "govs_lab_pass",
+		Type:         ebpf.XDP,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
+	})
+	if err != nil {
+		return fmt.Errorf("load XDP pass program: %w", err)
+	}
+	defer prog.Close()
+	l, err := netlink.LinkByName(dev)
+	if err != nil {
+		return err
+	}
+	return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), nl.XDP_FLAGS_DRV_MODE)
 }
 
 // web prepares web server role as a DR real server and starts its HTTP server.
