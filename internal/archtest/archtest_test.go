@@ -57,6 +57,7 @@ var pure = []string{
 	"github.com/govs/govs/internal/vrrp",
 	"github.com/govs/govs/internal/check/state",
 	"github.com/govs/govs/internal/status",
+	"github.com/govs/govs/internal/connsync/proto",
 }
 
 var forbiddenInPure = []string{
