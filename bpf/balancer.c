@@ -232,10 +232,31 @@ static __always_inline int handle_later_frag(struct xdp_md *ctx, struct pkt *p)
 	return forward_tracked(ctx, p, v->real_id, v->svc_id);
 }
 
+/* Reports whether the frame is unicast to a MAC other than the ingress
+ * interface's (when user space registered that interface). */
+static __always_inline int for_other_host(struct xdp_md *ctx)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct if_mac *own = bpf_map_lookup_elem(&if_macs, &ifindex);
+	if (!own)
+		return 0;
+	__u8 *dst = (void *)(long)ctx->data;
+	if ((void *)(dst + ETH_ALEN) > (void *)(long)ctx->data_end)
+		return 0; /* the parser deals with runts */
+	if (dst[0] & 1)
+		return 0; /* broadcast and multicast */
+	return dst[0] != own->addr[0] || dst[1] != own->addr[1] || dst[2] != own->addr[2] ||
+	       dst[3] != own->addr[3] || dst[4] != own->addr[4] || dst[5] != own->addr[5];
+}
+
 SEC("xdp")
 int govs_xdp(struct xdp_md *ctx)
 {
 	struct pkt p = {};
+	if (for_other_host(ctx)) {
+		count_global(G_PASS_OTHER_HOST);
+		return XDP_PASS;
+	}
 	switch (parse_packet(ctx, &p)) {
 	case PARSE_OK:
 		break;

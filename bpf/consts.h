@@ -98,7 +98,8 @@ enum govs_global {
 	G_PASS_V6_EXT = 5,     /* IPv6 extension headers other than one fragment header */
 	G_ICMP_FWD = 6,        /* ICMP PTB / frag-needed forwarded to a flow's real */
 	G_FRAG_FWD = 7,        /* non-first fragments forwarded */
-	G_MAX = 8,
+	G_PASS_OTHER_HOST = 8, /* unicast frame for another MAC (see if_macs) */
+	G_MAX = 9,
 };
 
 #endif

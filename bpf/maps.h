@@ -55,6 +55,17 @@ struct {
 	__type(value, __u32);
 } tx_ports SEC(".maps");
 
+/* The MAC of every interface the program is attached to. A frame for
+ * another unicast MAC is not ours even when it reaches us (a switch floods
+ * it, the NIC is promiscuous, or it is a veth, which hands XDP every frame):
+ * it goes to the kernel, which drops it, as IPVS never sees it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct if_mac);
+} if_macs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, CONN_TABLE_SIZE);

@@ -46,6 +46,12 @@ struct svc_meta {
 	struct svc_real reals[MAX_SVC_REALS];
 };
 
+/* An interface's own MAC (if_macs value). */
+struct if_mac {
+	__u8 addr[6];
+	__u8 pad[2];
+};
+
 struct real {
 	__u8 dst_mac[6]; /* real server's (or TUN next hop's) MAC */
 	__u8 src_mac[6]; /* egress interface's MAC */

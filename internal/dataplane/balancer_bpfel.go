@@ -58,6 +58,12 @@ type balancerFragVal struct {
 	LastNs uint64
 }
 
+type balancerIfMac struct {
+	_    structs.HostLayout
+	Addr [6]uint8
+	Pad  [2]uint8
+}
+
 type balancerPersistKey struct {
 	_      structs.HostLayout
 	Addr   [16]uint8
@@ -136,6 +142,7 @@ const (
 	balancerMapExpiredConns = "expired_conns"
 	balancerMapFrags        = "frags"
 	balancerMapGlobalStats  = "global_stats"
+	balancerMapIfMacs       = "if_macs"
 	balancerMapPersist      = "persist"
 	balancerMapRealCounters = "real_counters"
 	balancerMapReals        = "reals"
@@ -203,6 +210,7 @@ type balancerMapSpecs struct {
 	ExpiredConns *ebpf.MapSpec `ebpf:"expired_conns"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
 	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
+	IfMacs       *ebpf.MapSpec `ebpf:"if_macs"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
 	RealCounters *ebpf.MapSpec `ebpf:"real_counters"`
 	Reals        *ebpf.MapSpec `ebpf:"reals"`
@@ -246,6 +254,7 @@ type balancerMaps struct {
 	ExpiredConns *ebpf.Map `ebpf:"expired_conns"`
 	Frags        *ebpf.Map `ebpf:"frags"`
 	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
+	IfMacs       *ebpf.Map `ebpf:"if_macs"`
 	Persist      *ebpf.Map `ebpf:"persist"`
 	RealCounters *ebpf.Map `ebpf:"real_counters"`
 	Reals        *ebpf.Map `ebpf:"reals"`
@@ -265,6 +274,7 @@ func (m *balancerMaps) Close() error {
 		m.ExpiredConns,
 		m.Frags,
 		m.GlobalStats,
+		m.IfMacs,
 		m.Persist,
 		m.RealCounters,
 		m.Reals,

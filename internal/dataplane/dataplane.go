@@ -169,6 +169,16 @@ func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {
 	if err != nil {
 		return fmt.Errorf("attach xdp (%s) to ifindex %d: %w", mode, ifindex, err)
 	}
+	// Frames for other MACs are passed to the kernel only once the program
+	// knows this interface's own MAC.
+	if ifi, err := net.InterfaceByIndex(ifindex); err == nil && len(ifi.HardwareAddr) == 6 {
+		var m balancerIfMac
+		copy(m.Addr[:], ifi.HardwareAddr)
+		if err := d.objs.IfMacs.Put(uint32(ifindex), m); err != nil {
+			_ = l.Close()
+			return fmt.Errorf("attach xdp to ifindex %d: register MAC: %w", ifindex, err)
+		}
+	}
 	d.links[ifindex] = l
 	return nil
 }
@@ -182,6 +192,7 @@ func (d *Dataplane) Detach(ifindex int) error {
 		return fmt.Errorf("detach xdp from ifindex %d: not attached", ifindex)
 	}
 	delete(d.links, ifindex)
+	_ = deleteIgnoringMissing(d.objs.IfMacs, uint32(ifindex))
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("detach xdp from ifindex %d: %w", ifindex, err)
 	}

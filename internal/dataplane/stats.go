@@ -41,7 +41,9 @@ type ServiceStats struct {
 // ICMP errors and fragments it forwarded.
 type GlobalStats struct {
 	PassNotIP, PassMalformed, PassNoService, PassFragmentMiss, PassICMP, PassIPv6Ext uint64
-	ICMPForwarded, FragmentsForwarded                                                uint64
+	// PassOtherHost counts unicast frames for another MAC (not ours).
+	PassOtherHost                     uint64
+	ICMPForwarded, FragmentsForwarded uint64
 }
 
 // Stats is a snapshot of all counters, summed over CPUs.
@@ -83,7 +85,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 		}
 		st.Services = append(st.Services, ss)
 	}
-	g := make([]uint64, 8)
+	g := make([]uint64, 9)
 	for i := range g {
 		var per []uint64
 		if err := d.objs.GlobalStats.Lookup(uint32(i), &per); err != nil {
@@ -95,7 +97,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 	}
 	st.Global = GlobalStats{
 		PassNotIP: g[0], PassMalformed: g[1], PassNoService: g[2], PassFragmentMiss: g[3],
-		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7],
+		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7], PassOtherHost: g[8],
 	}
 	return st, nil
 }

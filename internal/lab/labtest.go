@@ -36,6 +36,7 @@ const (
 	longLivedConns   = 8
 	streamInterval   = 50 * time.Millisecond
 	longLivedRequest = 100 * time.Millisecond
+	longLivedTimeout = 15 * time.Second
 )
 
 // DetectionBound is how long a health checker may take to take a dead web
@@ -619,7 +620,9 @@ func (t *tester) dialLongLived() (*longLived, error) {
 }
 
 func (l *longLived) request() error {
-	if err := l.c.SetDeadline(time.Now().Add(requestTimeout)); err != nil {
+	// A request caught in the takeover waits for TCP to retransmit once the
+	// backup has the VIP: give it longer than a new connection gets.
+	if err := l.c.SetDeadline(time.Now().Add(longLivedTimeout)); err != nil {
 		return err
 	}
 	if _, err := fmt.Fprintf(l.c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", PublicIP); err != nil {
