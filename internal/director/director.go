@@ -75,8 +75,11 @@ type Director struct {
 	neigh    map[netip.Addr]neighbour
 	dp       *dataplane.Dataplane
 	attached map[string]int
-	checks   *check.Runner
-	// checkGen numbers runners; checkEvents carries their events.
+	// checks holds one health-check runner per virtual server, so that a
+	// reload keeps the runners (and their servers' state) of virtual servers
+	// whose checks did not change. checkGen numbers runners; checkEvents
+	// carries their events.
+	checks      map[string]*vsChecks
 	checkGen    uint64
 	checkEvents *eventQueue
 	vrrp        VRRP
@@ -129,6 +132,7 @@ func New(opts Options) (*Director, error) {
 		attached:    map[string]int{},
 		est:         status.NewEstimator(),
 		checkEvents: newEventQueue(),
+		checks:      map[string]*vsChecks{},
 	}, nil
 }
 
@@ -266,28 +270,29 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 		idx[name] = ifi.Index
 	}
 
-	// Health checks: a new runner for the new configuration. Pools of
-	// virtual servers whose checks did not change keep their last verdict
-	// until the new runner reports, so a reload neither re-adds a failed
-	// server nor drops a healthy one.
+	// Health checks: virtual servers whose checks are unchanged keep their
+	// runner, so a reload neither re-adds a failed real server nor drops a
+	// healthy one; changed and new ones get a runner of their own.
 	newChecks := checkConfig(cfg)
-	gen := d.checkGen + 1
-	runner, err := check.NewRunner(newChecks, check.Options{Log: d.log, OnEvent: func(e state.Event) { d.checkEvents.push(gen, e) }})
-	if err != nil {
-		return fmt.Errorf("health checks: %w", err)
-	}
-	var oldChecks []check.VirtualServer
-	if !first {
-		oldChecks = checkConfig(d.cfg)
+	keepRunners := map[string]*vsChecks{}
+	startRunners := map[string]*vsChecks{}
+	for _, nv := range newChecks {
+		if old, ok := d.checks[nv.Name]; ok && reflect.DeepEqual(old.cfg, nv) {
+			keepRunners[nv.Name] = old
+			continue
+		}
+		d.checkGen++
+		gen := d.checkGen
+		r, err := check.NewRunner([]check.VirtualServer{nv}, check.Options{Log: d.log, OnEvent: func(e state.Event) { d.checkEvents.push(gen, e) }})
+		if err != nil {
+			return fmt.Errorf("health checks of %s: %w", nv.Name, err)
+		}
+		startRunners[nv.Name] = &vsChecks{runner: r, gen: gen, cfg: nv}
 	}
 	keep := map[string][]state.Dest{}
-	for _, nv := range newChecks {
-		for _, ov := range oldChecks {
-			if ov.Name == nv.Name && reflect.DeepEqual(ov, nv) {
-				if p, ok := d.pools[nv.Name]; ok {
-					keep[nv.Name] = p
-				}
-			}
+	for name := range keepRunners {
+		if p, ok := d.pools[name]; ok {
+			keep[name] = p
 		}
 	}
 
@@ -295,8 +300,10 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 	restartVRRP := first || !sameVRRP(d.vrrpCfg, cfg)
 
 	// Commit.
-	if d.checks != nil {
-		d.checks.Stop()
+	for name, c := range d.checks {
+		if _, kept := keepRunners[name]; !kept {
+			c.runner.Stop()
+		}
 	}
 	d.cfg, d.svcs, d.pools = cfg, svcs, keep
 	for name, ifindex := range d.attached {
@@ -317,8 +324,11 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 		d.attached[name] = ifindex
 	}
 	d.syncLocked()
-	d.checks, d.checkGen = runner, gen
-	runner.Start(ctx)
+	d.checks = keepRunners
+	for name, c := range startRunners {
+		d.checks[name] = c
+		c.runner.Start(ctx)
+	}
 
 	if d.watchCancel != nil {
 		d.watchCancel()
@@ -369,13 +379,20 @@ func (d *Director) applyCheckEvents(ctx context.Context) {
 		d.mu.Lock()
 		for _, ev := range events {
 			// Events of a runner a reload replaced are stale.
-			if ev.gen == d.checkGen {
+			if c, ok := d.checks[ev.e.VirtualServer]; ok && c.gen == ev.gen {
 				d.pools[ev.e.VirtualServer] = ev.e.Dests
 			}
 		}
 		d.syncLocked()
 		d.mu.Unlock()
 	}
+}
+
+// vsChecks is the health-check runner of one virtual server.
+type vsChecks struct {
+	runner *check.Runner
+	gen    uint64
+	cfg    check.VirtualServer
 }
 
 // eventQueue is an unbounded queue of health-check events: pushing never
@@ -458,10 +475,10 @@ func (d *Director) shutdown() {
 		d.vrrp.Stop()
 		d.setVRRPLocked(nil)
 	}
-	if d.checks != nil {
-		d.checks.Stop()
-		d.checks = nil
+	for _, c := range d.checks {
+		c.runner.Stop()
 	}
+	d.checks = map[string]*vsChecks{}
 	if d.watchCancel != nil {
 		d.watchCancel()
 	}

@@ -38,8 +38,8 @@ func (d *Director) snapshot() status.Snapshot {
 		}
 	}
 	health := map[string]map[string]bool{}
-	if d.checks != nil {
-		for _, vs := range d.checks.Status() {
+	for _, c := range d.checks {
+		for _, vs := range c.runner.Status() {
 			h := map[string]bool{}
 			for _, rs := range vs.RealServers {
 				h[rs.Name] = rs.Alive
