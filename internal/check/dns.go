@@ -71,16 +71,11 @@ func (p *dnsProber) Probe(ctx context.Context) state.Result {
 	if err != nil {
 		return fail("pack DNS query: %v", err)
 	}
-	c, err := p.r.dial(ctx, "udp")
+	c, done, err := p.r.session(ctx, "udp")
 	if err != nil {
 		return state.Result{Err: err}
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	if err := c.SetDeadline(deadline(ctx, p.r.ConnectTimeout)); err != nil {
-		return fail("set deadline: %v", err)
-	}
+	defer done()
 	if _, err := c.Write(q); err != nil {
 		return fail("send DNS query: %v", unwrapOp(err))
 	}

@@ -105,6 +105,26 @@ func (r resolved) dial(ctx context.Context, network string) (net.Conn, error) {
 	return c, nil
 }
 
+// session dials like dial and bounds the whole exchange: the connection
+// closes when ctx ends and its I/O deadline is connect_timeout. The caller
+// calls done when finished with it.
+func (r resolved) session(ctx context.Context, network string) (c net.Conn, done func(), err error) {
+	c, err = r.dial(ctx, network)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	done = func() {
+		stop()
+		c.Close()
+	}
+	if err := c.SetDeadline(deadline(ctx, r.ConnectTimeout)); err != nil {
+		done()
+		return nil, nil, fmt.Errorf("set deadline: %w", err)
+	}
+	return c, done, nil
+}
+
 // unwrapOp drops net.OpError's repetition of the addresses.
 func unwrapOp(err error) error {
 	var op *net.OpError

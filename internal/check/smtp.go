@@ -12,16 +12,11 @@ type smtpProber struct{ r resolved }
 
 // Probe expects the 220 greeting, sends HELO and wants 250, then QUIT and 221.
 func (p *smtpProber) Probe(ctx context.Context) state.Result {
-	c, err := p.r.dial(ctx, "tcp")
+	c, done, err := p.r.session(ctx, "tcp")
 	if err != nil {
 		return state.Result{Err: err}
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	if err := c.SetDeadline(deadline(ctx, p.r.ConnectTimeout)); err != nil {
-		return fail("set deadline: %v", err)
-	}
+	defer done()
 	tp := textproto.NewConn(c)
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		return fail("SMTP greeting: %v", unwrapOp(err))

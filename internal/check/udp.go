@@ -41,16 +41,11 @@ func (p *udpProber) Probe(ctx context.Context) state.Result {
 			return fail("UDP payload: %v", err)
 		}
 	}
-	c, err := p.r.dial(ctx, "udp")
+	c, done, err := p.r.session(ctx, "udp")
 	if err != nil {
 		return state.Result{Err: err}
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	if err := c.SetDeadline(deadline(ctx, p.r.ConnectTimeout)); err != nil {
-		return fail("set deadline: %v", err)
-	}
+	defer done()
 	if _, err := c.Write(payload); err != nil {
 		return fail("UDP send: %v", unwrapOp(err))
 	}

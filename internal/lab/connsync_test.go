@@ -28,14 +28,7 @@ import (
 func TestPrivilegedLabConnSyncFailover(t *testing.T) {
 	netnstest.RequireRoot(t)
 	requireNginx(t)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("needs the go command to build govs")
-	}
-	govs := filepath.Join(t.TempDir(), "govs")
-	if out, err := exec.Command(goTool, "build", "-o", govs, "github.com/govs/govs/cmd/govs").CombinedOutput(); err != nil {
-		t.Fatalf("build govs: %v\n%s", err, out)
-	}
+	govs := buildGovs(t)
 	t.Run("sync", func(t *testing.T) {
 		broken, total := failover(t, govs, true)
 		t.Logf("with connection sync: %d of %d connections broke", broken, total)

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,14 +17,7 @@ import (
 func TestPrivilegedLabEndToEnd(t *testing.T) {
 	netnstest.RequireRoot(t)
 	requireNginx(t)
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("needs the go command to build govs")
-	}
-	govs := filepath.Join(t.TempDir(), "govs")
-	if out, err := exec.Command(goTool, "build", "-o", govs, "github.com/govs/govs/cmd/govs").CombinedOutput(); err != nil {
-		t.Fatalf("build govs: %v\n%s", err, out)
-	}
+	govs := buildGovs(t)
 	name := labName(t)
 	stateDir := filepath.Join(t.TempDir(), "state")
 	cmd := strings.Fields("{govs} run -f {conf} --socket {state}/{dir}.sock")
