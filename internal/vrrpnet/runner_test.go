@@ -191,11 +191,13 @@ func TestPrivilegedSplitBrainHeals(t *testing.T) {
 		t.Fatalf("client resolves the VIP to %q during the partition, want b %s", mac, l.b.mac)
 	}
 	time.Sleep(1100 * time.Millisecond) // past the neighbour lock time
+	// Heal in two steps so that a surely hears b's lower-priority advert:
+	// healed at once, either master may hear the other first, and b going
+	// quietly to BACKUP would leave a nothing to react to. First everything
+	// but a's adverts passes: a must answer b's advert with gratuitous ARP.
 	healed := time.Now()
-	l.br.MustRun("nft", "delete table bridge part")
-	if _, ok := waitVIP(t, l.b, false, 2*time.Second); !ok {
-		t.Fatal("b kept the VIP after the partition healed")
-	}
+	l.br.MustRun("nft", "flush chain bridge part filt")
+	l.br.MustRun("nft", "add rule bridge part filt iifname pa ip protocol 112 drop")
 	end := time.Now().Add(2 * time.Second)
 	for clientNeighMAC(t, l) != l.a.mac && time.Now().Before(end) {
 		time.Sleep(10 * time.Millisecond)
@@ -204,6 +206,10 @@ func TestPrivilegedSplitBrainHeals(t *testing.T) {
 		t.Fatalf("client still resolves the VIP to %q after the heal, want a %s", mac, l.a.mac)
 	}
 	t.Logf("client moved back to a %v after the heal", time.Since(healed))
+	l.br.MustRun("nft", "delete table bridge part")
+	if _, ok := waitVIP(t, l.b, false, 2*time.Second); !ok {
+		t.Fatal("b kept the VIP after the partition healed")
+	}
 	if !hasVIP(t, l.a) {
 		t.Fatal("a is not MASTER after the heal")
 	}
