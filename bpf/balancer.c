@@ -315,7 +315,12 @@ int govs_xdp(struct xdp_md *ctx)
 		} else {
 			real_id = c->real_id;
 			r = bpf_map_lookup_elem(&reals, &real_id);
-			if (r && c->svc_id == svc_id) {
+			/* A SYN on a closed connection's tuple is a new connection
+			 * reusing the client port: schedule it afresh, as IPVS's
+			 * conn_reuse_mode does, rather than send it to a server that
+			 * may have left since (weight 0, or dead and inhibited). */
+			int reuse = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & TCP_FL_SYN) && (c->flags & CONN_F_FIN);
+			if (r && c->svc_id == svc_id && !reuse) {
 				if (now - c->last_ns > REFRESH_NS)
 					c->last_ns = now;
 				if (fin && !(c->flags & CONN_F_FIN)) {

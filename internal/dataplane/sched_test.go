@@ -434,3 +434,32 @@ func TestIPv6FragmentsFollowFirst(t *testing.T) {
 		t.Errorf("first fragments reached only %v", seen)
 	}
 }
+
+// TestSYNOnClosedTupleIsRescheduled: a client that reuses a port whose last
+// connection closed (FIN/RST seen) opens a new connection, which must be
+// scheduled afresh rather than follow the old entry to a server that has
+// since left the pool (IPVS's conn_reuse_mode).
+func TestSYNOnClosedTupleIsRescheduled(t *testing.T) {
+	d := openDP(t, state(svc4(sched.RoundRobin, 80, reals4(1, 1)...)))
+	p := flowN(7, 80)
+	act, out := runOut(t, d.program(), frame(t, p))
+	first := realOf(t, act, out)
+	// A mid-flow SYN (retransmission) keeps the real.
+	act, out = runOut(t, d.program(), frame(t, p))
+	if r := realOf(t, act, out); r != first {
+		t.Fatalf("retransmitted SYN moved from real %d to %d", first, r)
+	}
+	fin := p
+	fin.syn, fin.fin = false, true
+	runOut(t, d.program(), frame(t, fin))
+	// The first real fails (inhibit_on_failure: weight 0).
+	weights := []uint32{1, 1}
+	weights[first-1] = 0
+	if err := d.Apply(state(svc4(sched.RoundRobin, 80, reals4(weights...)...))); err != nil {
+		t.Fatal(err)
+	}
+	act, out = runOut(t, d.program(), frame(t, p))
+	if r := realOf(t, act, out); r == first {
+		t.Fatalf("a new connection on the closed tuple went back to real %d, which has weight 0", r)
+	}
+}

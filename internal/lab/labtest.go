@@ -201,6 +201,11 @@ func weightOf(s status.Snapshot, addr netip.Addr) int {
 	return -1
 }
 
+func (t *tester) isState(ctx context.Context, dir, state string) bool {
+	s, err := t.status(ctx, dir)
+	return err == nil && vrrpState(s) == state
+}
+
 // waitReady waits until dir1 is MASTER, every web server is resolved and
 // in the pool, and a request through the public address succeeds.
 func (t *tester) waitReady(ctx context.Context) error {
@@ -213,6 +218,9 @@ func (t *tester) waitReady(ctx context.Context) error {
 			last = err
 		case vrrpState(s) != "MASTER":
 			last = fmt.Errorf("dir1 is %q, not MASTER", vrrpState(s))
+		case !t.isState(ctx, Directors[1], "BACKUP"):
+			// Right after start dir2 may hold the VIP for a moment.
+			last = errors.New("dir2 is not BACKUP yet")
 		default:
 			last = nil
 			for _, w := range t.topo.WebRoles() {
