@@ -99,6 +99,12 @@ type Event struct {
 	// Initial marks the state reported at start, Shutdown the one at stop.
 	Initial  bool
 	Shutdown bool
+	// Reload marks an event caused by a configuration update.
+	Reload bool
+	// Removed marks a real server (or, with RealServer -1, the virtual
+	// server) that the update took out of the configuration; RealServer then
+	// indexes the configuration before the update.
+	Removed bool
 	// Dests is the data plane's desired content after this event.
 	Dests []Dest
 }
@@ -149,35 +155,51 @@ type Probe struct {
 	At         time.Time
 }
 
+// Validate reports the first problem of the configuration, if any.
+func (cfg VirtualServerConfig) Validate() error {
+	if cfg.Quorum < 0 || cfg.Hysteresis < 0 {
+		return fmt.Errorf("virtual server %s: quorum %d and hysteresis %d must not be negative", cfg.Name, cfg.Quorum, cfg.Hysteresis)
+	}
+	for _, rc := range cfg.RealServers {
+		if rc.Weight < 0 || rc.Weight > MaxWeight {
+			return fmt.Errorf("real server %s: weight %d outside [0, %d]", rc.Name, rc.Weight, MaxWeight)
+		}
+		for _, cc := range rc.Checkers {
+			if cc.DelayLoop <= 0 {
+				return fmt.Errorf("checker %s: delay_loop must be positive", cc.Name)
+			}
+			if cc.Retry < 0 || cc.DelayBeforeRetry < 0 || cc.Warmup < 0 {
+				return fmt.Errorf("checker %s: retry, delay_before_retry and warmup must not be negative", cc.Name)
+			}
+		}
+	}
+	return nil
+}
+
 // NewVirtualServer validates cfg and returns the state machine. log may be nil.
 func NewVirtualServer(cfg VirtualServerConfig, log *slog.Logger) (*VirtualServer, error) {
 	if cfg.Quorum == 0 {
 		cfg.Quorum = 1
 	}
-	if cfg.Quorum < 0 || cfg.Hysteresis < 0 {
-		return nil, fmt.Errorf("virtual server %s: quorum %d and hysteresis %d must not be negative", cfg.Name, cfg.Quorum, cfg.Hysteresis)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	vs := &VirtualServer{cfg: cfg, log: log.With("vs", cfg.Name)}
 	for _, rc := range cfg.RealServers {
-		if rc.Weight < 0 || rc.Weight > MaxWeight {
-			return nil, fmt.Errorf("real server %s: weight %d outside [0, %d]", rc.Name, rc.Weight, MaxWeight)
-		}
-		rs := &realServer{cfg: rc}
-		for _, cc := range rc.Checkers {
-			if cc.DelayLoop <= 0 {
-				return nil, fmt.Errorf("checker %s: delay_loop must be positive", cc.Name)
-			}
-			if cc.Retry < 0 || cc.DelayBeforeRetry < 0 || cc.Warmup < 0 {
-				return nil, fmt.Errorf("checker %s: retry, delay_before_retry and warmup must not be negative", cc.Name)
-			}
-			rs.checkers = append(rs.checkers, NewChecker(cc))
-		}
-		vs.rs = append(vs.rs, rs)
+		vs.rs = append(vs.rs, newRealServer(rc))
 	}
 	return vs, nil
+}
+
+func newRealServer(rc RealServerConfig) *realServer {
+	rs := &realServer{cfg: rc}
+	for _, cc := range rc.Checkers {
+		rs.checkers = append(rs.checkers, NewChecker(cc))
+	}
+	return rs
 }
 
 // Config returns the configuration the state machine was built from.
