@@ -3,7 +3,6 @@ package check
 import (
 	"container/heap"
 	"context"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -58,7 +57,10 @@ type job struct {
 	at          time.Time
 	prober      Prober
 	timeout     time.Duration
-	index       int // in the heap
+	index       int // in the heap, -1 while the probe runs
+	// retired is set when an update removed or replaced the checker: a
+	// probe still in flight then reports into nothing.
+	retired bool
 }
 
 type schedule []*job
@@ -78,12 +80,17 @@ func (s *schedule) Pop() any {
 	old := *s
 	j := old[len(old)-1]
 	*s = old[:len(old)-1]
+	j.index = -1
 	return j
 }
 
 type vsEntry struct {
 	cfg   VirtualServer
 	state *state.VirtualServer
+	// specs and jobs are per real server and checker; specs decide on
+	// update whether a checker is unchanged.
+	specs [][]resolved
+	jobs  [][]*job
 }
 
 type result struct {
@@ -97,10 +104,14 @@ type result struct {
 type Runner struct {
 	opt   Options
 	log   *slog.Logger
+	mk    func(resolved) (Prober, error)
 	mu    sync.Mutex // guards vss states and sched, for Status
 	vss   []*vsEntry
 	sched schedule
-	jobs  []*job
+
+	// updateMu serialises Update with itself and with Start.
+	updateMu sync.Mutex
+	updates  chan *update
 
 	scripts sync.WaitGroup
 	done    chan struct{}
@@ -128,39 +139,21 @@ func newRunner(vss []VirtualServer, opt Options, mk func(resolved) (Prober, erro
 	if opt.RunScript == nil {
 		opt.RunScript = runScript
 	}
-	r := &Runner{opt: opt, log: opt.Log}
-	for vi, v := range vss {
-		sc := state.VirtualServerConfig{Name: v.Name, Quorum: v.Quorum, Hysteresis: v.Hysteresis, Omega: v.Omega}
-		if v.Sorry != nil {
-			sc.Sorry = &state.SorryServerConfig{Name: v.Sorry.Addr.String(), Weight: v.Sorry.Weight, Inhibit: v.Sorry.Inhibit}
-		}
-		for ri, rs := range v.RealServers {
-			rc := state.RealServerConfig{Name: rs.Addr.String(), Weight: rs.Weight, Inhibit: rs.Inhibit}
-			for ci, spec := range rs.Checkers {
-				res, err := spec.resolve(rs.Addr, v.DelayLoop)
-				if err != nil {
-					return nil, fmt.Errorf("virtual server %s real server %s checker %d: %w", v.Name, rs.Addr, ci+1, err)
-				}
-				p, err := mk(res)
-				if err != nil {
-					return nil, fmt.Errorf("virtual server %s real server %s checker %d: %w", v.Name, rs.Addr, ci+1, err)
-				}
-				rc.Checkers = append(rc.Checkers, res.checkerConfig())
-				r.jobs = append(r.jobs, &job{vs: vi, rs: ri, chk: ci, prober: p, timeout: res.timeout()})
-			}
-			sc.RealServers = append(sc.RealServers, rc)
-		}
-		st, err := state.NewVirtualServer(sc, opt.Log.With("component", "check"))
-		if err != nil {
-			return nil, err
-		}
-		r.vss = append(r.vss, &vsEntry{cfg: v, state: st})
+	r := &Runner{opt: opt, log: opt.Log, mk: mk, updates: make(chan *update)}
+	plan, err := r.plan(vss)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range plan {
+		r.vss = append(r.vss, p.fresh)
 	}
 	return r, nil
 }
 
 // Start runs the checkers until ctx ends or Stop is called.
 func (r *Runner) Start(ctx context.Context) {
+	r.updateMu.Lock()
+	defer r.updateMu.Unlock()
 	ctx, r.cancel = context.WithCancel(ctx)
 	r.done = make(chan struct{})
 	go func() {
@@ -220,22 +213,12 @@ func (r *Runner) run(ctx context.Context) {
 	r.mu.Lock()
 	now := r.opt.Clock.Now()
 	events := make([][]state.Event, len(r.vss))
-	type key struct{ vs, rs, chk int }
-	first := make(map[key]time.Time, len(r.jobs))
 	for vi, v := range r.vss {
-		var probes []state.Probe
-		events[vi], probes = v.state.Start(now, r.opt.Rand)
-		for _, p := range probes {
-			first[key{vi, p.RealServer, p.Checker}] = p.At
-		}
-	}
-	for _, j := range r.jobs {
-		j.at = first[key{j.vs, j.rs, j.chk}]
-		heap.Push(&r.sched, j)
+		events[vi] = r.startLocked(now, vi, v)
 	}
 	r.mu.Unlock()
 	for vi, ev := range events {
-		r.emit(ctx, vi, ev)
+		r.emit(ctx, r.vss[vi].cfg, ev)
 	}
 
 	inflight := 0
@@ -270,6 +253,9 @@ func (r *Runner) run(ctx context.Context) {
 			r.complete(ctx, res)
 		case <-wake:
 			wake = nil
+		case u := <-r.updates:
+			r.apply(ctx, u)
+			close(u.done)
 		case <-ctx.Done():
 			for inflight > 0 {
 				<-results
@@ -284,6 +270,9 @@ func (r *Runner) run(ctx context.Context) {
 
 func (r *Runner) complete(ctx context.Context, res result) {
 	j := res.j
+	if j.retired {
+		return
+	}
 	if r.opt.OnResult != nil {
 		r.opt.OnResult(j.vs, j.rs, j.chk, res.res)
 	}
@@ -297,7 +286,7 @@ func (r *Runner) complete(ctx context.Context, res result) {
 	j.at = next
 	heap.Push(&r.sched, j)
 	r.mu.Unlock()
-	r.emit(ctx, j.vs, events)
+	r.emit(ctx, r.vss[j.vs].cfg, events)
 }
 
 func (r *Runner) shutdown() {
@@ -309,13 +298,13 @@ func (r *Runner) shutdown() {
 	r.mu.Unlock()
 	// Omega notifiers run while stopping, so they get a fresh context.
 	for vi, ev := range events {
-		r.emit(context.Background(), vi, ev)
+		r.emit(context.Background(), r.vss[vi].cfg, ev)
 	}
 }
 
-// emit hands the events of virtual server vi to OnEvent and starts the
+// emit hands the events of virtual server v to OnEvent and starts the
 // notify scripts they ask for.
-func (r *Runner) emit(ctx context.Context, vi int, events []state.Event) {
+func (r *Runner) emit(ctx context.Context, v VirtualServer, events []state.Event) {
 	for _, e := range events {
 		if r.opt.OnEvent != nil {
 			r.opt.OnEvent(e)
@@ -323,7 +312,7 @@ func (r *Runner) emit(ctx context.Context, vi int, events []state.Event) {
 		if !e.Notify {
 			continue
 		}
-		if s := r.script(r.vss[vi].cfg, e); s != nil {
+		if s := r.script(v, e); s != nil {
 			r.notify(ctx, e, *s)
 		}
 	}
