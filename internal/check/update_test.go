@@ -105,9 +105,17 @@ func (h *updateHarness) wait(events, scripts int) {
 func (h *updateHarness) take() ([]string, []state.Dest) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.take0()
+}
+
+// take0 is take with h.mu held; it skips the shutdown events.
+func (h *updateHarness) take0() ([]string, []state.Dest) {
 	var out []string
 	var dests []state.Dest
 	for _, e := range h.events {
+		if e.Shutdown {
+			continue
+		}
 		s := e.VirtualServer + " " + e.Kind.String() + ":" + e.RealServerName
 		if e.Notify {
 			s += "!"
@@ -117,6 +125,26 @@ func (h *updateHarness) take() ([]string, []state.Dest) {
 	}
 	h.events = nil
 	return out, dests
+}
+
+// settle waits until no probe is in flight: every job is back in the
+// schedule (a passing probe that changes nothing has no event to wait for).
+func (h *updateHarness) settle() {
+	h.t.Helper()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		h.r.mu.Lock()
+		n, queued := 0, len(h.r.sched)
+		for _, v := range h.r.vss {
+			for _, js := range v.jobs {
+				n += len(js)
+			}
+		}
+		h.r.mu.Unlock()
+		if n == queued {
+			return
+		}
+	}
+	h.t.Fatal("probes still in flight")
 }
 
 // due returns when each checker of virtual server vi is next probed, by
@@ -258,6 +286,7 @@ func TestRunnerUpdate(t *testing.T) {
 			h.r.Start(context.Background())
 			h.advance(start.Add(2 * time.Second))
 			h.wait(3, 1)
+			h.settle()
 			if got, _ := h.take(); !reflect.DeepEqual(got, []string{"vip:80 up:198.18.0.2:80", "vip:80 up:198.18.0.3:80",
 				"vip:80 down:198.18.0.2:80!"}) {
 				t.Fatalf("start events %v", got)
@@ -306,5 +335,131 @@ func TestRunnerUpdate(t *testing.T) {
 				t.Errorf("scripts %v, want %v", h.scripts, tt.scripts)
 			}
 		})
+	}
+}
+
+func TestRunnerUpdateRejectsAndChangesNothing(t *testing.T) {
+	badWeight := baseConfig()
+	badWeight[0].RealServers[1].Weight = -1
+	badSpec := baseConfig()
+	badSpec[0].RealServers[1].Checkers = []Spec{{Type: HTTP}}
+	tests := []struct {
+		name string
+		vss  []VirtualServer
+	}{
+		{"bad weight", badWeight},
+		{"HTTP_GET without url", badSpec},
+		{"virtual server twice", append(baseConfig(), baseConfig()...)},
+		{"negative quorum", []VirtualServer{{Name: "vip:80", Quorum: -1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newUpdateHarness(t, baseConfig(), 4, nil)
+			h.down[rsA] = true
+			start := h.clk.Now()
+			h.r.Start(context.Background())
+			h.advance(start.Add(2 * time.Second))
+			h.wait(3, 1)
+			h.settle()
+			h.take()
+			status, due := h.r.Status(), h.due(0)
+			if err := h.r.Update(tt.vss); err == nil {
+				t.Fatal("no error")
+			}
+			if got, _ := h.take(); len(got) != 0 {
+				t.Errorf("events %v from a rejected update", got)
+			}
+			if !reflect.DeepEqual(h.r.Status(), status) || !reflect.DeepEqual(h.due(0), due) {
+				t.Errorf("a rejected update changed the state")
+			}
+		})
+	}
+}
+
+// TestRunnerUpdateDropsInflightProbe: the probe of a checker the update
+// replaced is running; its failure must not reach the new checker. With
+// one worker the new checker's first probe runs only after the old
+// probe's result has been handled, so the order is certain.
+func TestRunnerUpdateDropsInflightProbe(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	blocking := func(res resolved) Prober {
+		if res.ConnectTimeout == time.Second {
+			// The replaced checker: stuck until released, then fails.
+			return ProberFunc(func(context.Context) state.Result {
+				close(started)
+				<-release
+				return state.Result{Err: errors.New("timeout")}
+			})
+		}
+		return ProberFunc(func(context.Context) state.Result { return state.Result{OK: true} })
+	}
+	old := tcpSpec()
+	old.ConnectTimeout = time.Second
+	vss := []VirtualServer{{Name: "vip:80", RealServers: []RealServer{realServer(rsB, 1, old)}}}
+	h := newUpdateHarness(t, vss, 1, blocking)
+	start := h.clk.Now()
+	h.r.Start(context.Background())
+	h.wait(1, 0) // initial state
+	h.take()
+	h.advance(start.Add(2 * time.Second))
+	<-started
+	h.r.mu.Lock()
+	oldJob := h.r.vss[0].jobs[0][0]
+	h.r.mu.Unlock()
+
+	fresh := tcpSpec()
+	fresh.ConnectTimeout = 2 * time.Second
+	if err := h.r.Update([]VirtualServer{{Name: "vip:80", RealServers: []RealServer{realServer(rsB, 1, fresh)}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.r.mu.Lock()
+	retired, index := oldJob.retired, oldJob.index
+	h.r.mu.Unlock()
+	if !retired || index != -1 {
+		t.Fatalf("replaced job: retired %v, heap index %d", retired, index)
+	}
+	close(release)
+	h.advance(start.Add(4 * time.Second))
+	// The new checker's probe passes: one result, no event (B was up).
+	deadline := time.After(5 * time.Second)
+	for {
+		h.mu.Lock()
+		n := h.results
+		h.mu.Unlock()
+		if n >= 1 {
+			break
+		}
+		select {
+		case <-h.changed:
+		case <-deadline:
+			t.Fatal("the new checker never probed")
+		}
+	}
+	h.r.Stop()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.results != 1 {
+		t.Errorf("%d results reported, want only the new checker's", h.results)
+	}
+	if got, _ := h.take0(); len(got) != 0 {
+		t.Errorf("events %v: the replaced checker's failure got through", got)
+	}
+}
+
+func TestRunnerUpdateBeforeStartAndAfterStop(t *testing.T) {
+	h := newUpdateHarness(t, baseConfig(), 4, nil)
+	next := []VirtualServer{{Name: "vip:443", RealServers: []RealServer{realServer(rsC, 1, tcpSpec())}}}
+	if err := h.r.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	h.r.Start(context.Background())
+	h.wait(1, 0)
+	if got, _ := h.take(); !reflect.DeepEqual(got, []string{"vip:443 up:198.18.0.4:80"}) {
+		t.Errorf("start after update: %v", got)
+	}
+	h.r.Stop()
+	if err := h.r.Update(baseConfig()); err == nil {
+		t.Error("update after stop: no error")
 	}
 }
