@@ -75,13 +75,12 @@ type Director struct {
 	neigh    map[netip.Addr]neighbour
 	dp       *dataplane.Dataplane
 	attached map[string]int
-	// checks holds one health-check runner per virtual server, so that a
-	// reload keeps the runners (and their servers' state) of virtual servers
-	// whose checks did not change. checkGen numbers runners; checkEvents
-	// carries their events.
-	checks      map[string]*vsChecks
-	checkGen    uint64
+	// checks runs every virtual server's health checks; a reload updates
+	// it, so real servers keep their health state. checkEvents carries its
+	// events; checked names the virtual servers it runs now.
+	checks      *check.Runner
 	checkEvents *eventQueue
+	checked     map[string]bool
 	vrrp        VRRP
 	// vrrpCfg is the configuration the running VRRP instances were started from.
 	vrrpCfg *config.Config
@@ -132,7 +131,6 @@ func New(opts Options) (*Director, error) {
 		attached:    map[string]int{},
 		est:         status.NewEstimator(),
 		checkEvents: newEventQueue(),
-		checks:      map[string]*vsChecks{},
 	}, nil
 }
 
@@ -164,6 +162,9 @@ func (d *Director) Run(ctx context.Context) error {
 		d.shutdown()
 		return err
 	}
+	// Read under the lock: a reload may already be running once the
+	// control socket serves.
+	nsvcs, ifaces := len(d.svcs), keys(d.attached)
 	d.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -216,7 +217,7 @@ func (d *Director) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	d.log.Info("director running", "config", d.opts.ConfigPath, "services", len(d.svcs), "interfaces", keys(d.attached))
+	d.log.Info("director running", "config", d.opts.ConfigPath, "services", nsvcs, "interfaces", ifaces)
 
 	var err error
 	select {
@@ -270,42 +271,42 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 		idx[name] = ifi.Index
 	}
 
-	// Health checks: virtual servers whose checks are unchanged keep their
-	// runner, so a reload neither re-adds a failed real server nor drops a
-	// healthy one; changed and new ones get a runner of their own.
+	// Health checks: the first start builds the runner; a reload updates
+	// it (first thing in the commit below, as it validates before it
+	// changes anything), so a failed real server is not re-added and a
+	// healthy one not dropped.
 	newChecks := checkConfig(cfg)
-	keepRunners := map[string]*vsChecks{}
-	startRunners := map[string]*vsChecks{}
-	for _, nv := range newChecks {
-		if old, ok := d.checks[nv.Name]; ok && reflect.DeepEqual(old.cfg, nv) {
-			keepRunners[nv.Name] = old
-			continue
-		}
-		d.checkGen++
-		gen := d.checkGen
-		r, err := check.NewRunner([]check.VirtualServer{nv}, check.Options{Log: d.log, OnEvent: func(e state.Event) { d.checkEvents.push(gen, e) }})
+	var runner *check.Runner
+	if d.checks == nil {
+		r, err := check.NewRunner(newChecks, check.Options{Log: d.log, OnEvent: d.checkEvents.push})
 		if err != nil {
-			return fmt.Errorf("health checks of %s: %w", nv.Name, err)
+			return fmt.Errorf("health checks: %w", err)
 		}
-		startRunners[nv.Name] = &vsChecks{runner: r, gen: gen, cfg: nv}
+		runner = r
 	}
-	keep := map[string][]state.Dest{}
-	for name := range keepRunners {
-		if p, ok := d.pools[name]; ok {
-			keep[name] = p
-		}
+	checked := make(map[string]bool, len(newChecks))
+	for _, v := range newChecks {
+		checked[v.Name] = true
 	}
 
 	// VRRP: restarted only when its part of the configuration changed.
 	restartVRRP := first || !sameVRRP(d.vrrpCfg, cfg)
 
 	// Commit.
-	for name, c := range d.checks {
-		if _, kept := keepRunners[name]; !kept {
-			c.runner.Stop()
+	if runner == nil {
+		if err := d.checks.Update(newChecks); err != nil {
+			return fmt.Errorf("health checks: %w", err)
 		}
 	}
-	d.cfg, d.svcs, d.pools = cfg, svcs, keep
+	// Pools of removed virtual servers go now; their runner events (with
+	// empty Dests) may still be queued and are ignored then.
+	d.checked = checked
+	for name := range d.pools {
+		if !checked[name] {
+			delete(d.pools, name)
+		}
+	}
+	d.cfg, d.svcs = cfg, svcs
 	for name, ifindex := range d.attached {
 		if _, ok := idx[name]; !ok {
 			if err := d.dp.Detach(ifindex); err != nil {
@@ -324,10 +325,9 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 		d.attached[name] = ifindex
 	}
 	d.syncLocked()
-	d.checks = keepRunners
-	for name, c := range startRunners {
-		d.checks[name] = c
-		c.runner.Start(ctx)
+	if runner != nil {
+		d.checks = runner
+		runner.Start(ctx)
 	}
 
 	if d.watchCancel != nil {
@@ -377,10 +377,10 @@ func (d *Director) applyCheckEvents(ctx context.Context) {
 		}
 		events := d.checkEvents.take()
 		d.mu.Lock()
-		for _, ev := range events {
-			// Events of a runner a reload replaced are stale.
-			if c, ok := d.checks[ev.e.VirtualServer]; ok && c.gen == ev.gen {
-				d.pools[ev.e.VirtualServer] = ev.e.Dests
+		for _, e := range events {
+			// A virtual server a reload removed has no pool any more.
+			if d.checked[e.VirtualServer] {
+				d.pools[e.VirtualServer] = e.Dests
 			}
 		}
 		d.syncLocked()
@@ -388,31 +388,19 @@ func (d *Director) applyCheckEvents(ctx context.Context) {
 	}
 }
 
-// vsChecks is the health-check runner of one virtual server.
-type vsChecks struct {
-	runner *check.Runner
-	gen    uint64
-	cfg    check.VirtualServer
-}
-
 // eventQueue is an unbounded queue of health-check events: pushing never
 // blocks the checker.
 type eventQueue struct {
 	mu     sync.Mutex
-	events []genEvent
+	events []state.Event
 	ready  chan struct{}
-}
-
-type genEvent struct {
-	gen uint64
-	e   state.Event
 }
 
 func newEventQueue() *eventQueue { return &eventQueue{ready: make(chan struct{}, 1)} }
 
-func (q *eventQueue) push(gen uint64, e state.Event) {
+func (q *eventQueue) push(e state.Event) {
 	q.mu.Lock()
-	q.events = append(q.events, genEvent{gen, e})
+	q.events = append(q.events, e)
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
@@ -420,7 +408,7 @@ func (q *eventQueue) push(gen uint64, e state.Event) {
 	}
 }
 
-func (q *eventQueue) take() []genEvent {
+func (q *eventQueue) take() []state.Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	ev := q.events
@@ -475,10 +463,10 @@ func (d *Director) shutdown() {
 		d.vrrp.Stop()
 		d.setVRRPLocked(nil)
 	}
-	for _, c := range d.checks {
-		c.runner.Stop()
+	if d.checks != nil {
+		d.checks.Stop()
+		d.checks = nil
 	}
-	d.checks = map[string]*vsChecks{}
 	if d.watchCancel != nil {
 		d.watchCancel()
 	}

@@ -38,8 +38,8 @@ func (d *Director) snapshot() status.Snapshot {
 		}
 	}
 	health := map[string]map[string]bool{}
-	for _, c := range d.checks {
-		for _, vs := range c.runner.Status() {
+	if d.checks != nil {
+		for _, vs := range d.checks.Status() {
 			h := map[string]bool{}
 			for _, rs := range vs.RealServers {
 				h[rs.Name] = rs.Alive
