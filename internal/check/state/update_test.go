@@ -110,6 +110,13 @@ func TestUpdate(t *testing.T) {
 		dests:   []Dest{{Name: "s", Weight: 1, Sorry: true}},
 		alive:   []bool{false, true},
 	}, {
+		name: "hysteresis added, quorum verdict unchanged: silent",
+		cfg: VirtualServerConfig{Name: "vs", Hysteresis: 1, RealServers: []RealServerConfig{
+			rsCfg("a", 1, false, chk("tcp a", false)), rsCfg("b", 1, false, chk("tcp b", false))}},
+		origins: []Origin{keep(0), keep(1)},
+		dests:   []Dest{{Name: "b", Weight: 1}},
+		alive:   []bool{false, true},
+	}, {
 		name: "sorry server with inhibit appears at weight 0",
 		cfg: VirtualServerConfig{Name: "vs", Sorry: &SorryServerConfig{Name: "s", Weight: 1, Inhibit: true}, RealServers: []RealServerConfig{
 			rsCfg("a", 1, false, chk("tcp a", false)), rsCfg("b", 1, false, chk("tcp b", false))}},
