@@ -22,28 +22,7 @@ import (
 // before a reload must stay out right after it (no request may be sent to
 // it because the checker restarted), and one that was healthy must stay in.
 func TestReloadKeepsHealthState(t *testing.T) {
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	// A port nothing listens on: connections are refused.
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadPort := dead.Addr().(*net.TCPAddr).Port
-	dead.Close()
-	upPort := up.Addr().(*net.TCPAddr).Port
+	upPort, deadPort := checkTargets(t)
 
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	vs := func(vip string, port int) string {
@@ -130,27 +109,7 @@ func TestReloadKeepsHealthState(t *testing.T) {
 // the whole virtual server's checks, re-adding it until its check failed
 // again), and the removed virtual server's pool is gone.
 func TestReloadChangedVirtualServer(t *testing.T) {
-	up, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
-	go func() {
-		for {
-			c, err := up.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadPort := dead.Addr().(*net.TCPAddr).Port
-	dead.Close()
-	upPort := up.Addr().(*net.TCPAddr).Port
+	upPort, deadPort := checkTargets(t)
 
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	real := func(addr string, port int) string {
@@ -221,4 +180,31 @@ func TestReloadChangedVirtualServer(t *testing.T) {
 	if got := pools()["198.18.0.100:80"]; !reflect.DeepEqual(got, after) {
 		t.Fatalf("pool after the reload %v, want %v", got, after)
 	}
+}
+
+// checkTargets returns a loopback port that accepts connections (until the
+// test ends) and one where nothing listens, so connections are refused.
+func checkTargets(t *testing.T) (upPort, deadPort int) {
+	t.Helper()
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	go func() {
+		for {
+			c, err := up.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadPort = dead.Addr().(*net.TCPAddr).Port
+	dead.Close()
+	return up.Addr().(*net.TCPAddr).Port, deadPort
 }
