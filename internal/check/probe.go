@@ -26,7 +26,7 @@ func (f ProberFunc) Probe(ctx context.Context) state.Result { return f(ctx) }
 // NewProber returns the prober for one checker of the real server rs.
 // vsDelayLoop is the virtual server's delay_loop (the checker default).
 func NewProber(spec Spec, rs netip.AddrPort, vsDelayLoop time.Duration) (Prober, error) {
-	r, err := spec.resolve(rs, vsDelayLoop)
+	r, err := resolve(spec, rs, vsDelayLoop)
 	if err != nil {
 		return nil, err
 	}

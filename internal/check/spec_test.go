@@ -32,7 +32,7 @@ func TestResolveDefaults(t *testing.T) {
 		{Spec{Type: TCP, Retry: ptr(0), DelayBeforeRetry: ptr(7 * time.Second), Warmup: ptr(time.Duration(0))}, 5 * time.Second, 0, 7 * time.Second, 0, 5 * time.Second, "198.18.0.2:8080"},
 	}
 	for _, tt := range tests {
-		r, err := tt.spec.resolve(rsAddr, tt.vsLoop)
+		r, err := resolve(tt.spec, rsAddr, tt.vsLoop)
 		if err != nil {
 			t.Errorf("%s: %v", tt.spec.Type, err)
 			continue
@@ -45,11 +45,11 @@ func TestResolveDefaults(t *testing.T) {
 			t.Errorf("%s: connect_timeout %v, want 5s", tt.spec.Type, r.ConnectTimeout)
 		}
 	}
-	r, err := Spec{Type: Misc, MiscPath: Script{Command: "/bin/true"}}.resolve(rsAddr, 9*time.Second)
+	r, err := resolve(Spec{Type: Misc, MiscPath: Script{Command: "/bin/true"}}, rsAddr, 9*time.Second)
 	if err != nil || r.MiscTimeout != 9*time.Second {
 		t.Errorf("misc_timeout default = %v (%v), want delay_loop 9s", r.MiscTimeout, err)
 	}
-	r, _ = Spec{Type: SMTP}.resolve(netip.MustParseAddrPort("198.18.0.2:0"), 0)
+	r, _ = resolve(Spec{Type: SMTP}, netip.MustParseAddrPort("198.18.0.2:0"), 0)
 	if r.HELOName != DefaultHELO || r.target.Port() != 25 {
 		t.Errorf("SMTP defaults: helo %q port %d", r.HELOName, r.target.Port())
 	}
@@ -63,7 +63,7 @@ func TestResolveErrors(t *testing.T) {
 		{Spec{Type: "FOO_CHECK"}, "unknown checker type"},
 		{Spec{Type: HTTP}, "at least one url"},
 		{Spec{Type: HTTP, URLs: []URL{{Digest: "xyz"}}}, "32 hex digits"},
-		{Spec{Type: HTTP, URLs: []URL{{StatusCodes: []StatusRange{{300, 200}}}}}, "bad status_code"},
+		{Spec{Type: HTTP, URLs: []URL{{StatusCodes: []StatusRange{{Lo: 300, Hi: 200}}}}}, "bad status_code"},
 		{Spec{Type: HTTP, URLs: []URL{{}}, HTTPProtocol: "2"}, "http_protocol"},
 		{Spec{Type: DNS, DNSType: "PTR"}, "not A, NS"},
 		{Spec{Type: Misc}, "misc_path"},
@@ -72,12 +72,12 @@ func TestResolveErrors(t *testing.T) {
 		{Spec{Type: TCP, Retry: ptr(-1)}, "negative"},
 	}
 	for _, tt := range bad {
-		_, err := tt.spec.resolve(rsAddr, 0)
+		_, err := resolve(tt.spec, rsAddr, 0)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("resolve(%+v) = %v, want error containing %q", tt.spec, err, tt.want)
 		}
 	}
-	if _, err := (Spec{Type: TCP}).resolve(netip.MustParseAddrPort("198.18.0.2:0"), 0); err == nil {
+	if _, err := resolve(Spec{Type: TCP}, netip.MustParseAddrPort("198.18.0.2:0"), 0); err == nil {
 		t.Error("TCP_CHECK without any port accepted")
 	}
 }
@@ -143,19 +143,19 @@ func TestDescribe(t *testing.T) {
 		want string
 	}{
 		{Spec{Type: TCP, ConnectPort: 80}, "TCP_CHECK 198.18.0.2:80 every 6s, retry 1 after 1s, timeout 5s"},
-		{Spec{Type: HTTP, URLs: []URL{{Path: "/health", Digest: "9B3A0C85A887A256D6939DA88AABD8CD"}, {Path: "/", StatusCodes: []StatusRange{{200, 200}, {500, 599}}}}},
+		{Spec{Type: HTTP, URLs: []URL{{Path: "/health", Digest: "9B3A0C85A887A256D6939DA88AABD8CD"}, {Path: "/", StatusCodes: []StatusRange{{Lo: 200, Hi: 200}, {Lo: 500, Hi: 599}}}}},
 			"HTTP_GET 198.18.0.2:8080 GET /health (200-299, digest 9b3a0c85…) GET / (200 500-599) every 6s, retry 1 after 3s, timeout 5s"},
 		{Spec{Type: Misc, MiscPath: Script{Command: "/usr/local/bin/chk"}, MiscDynamic: true, Alpha: true},
 			"MISC_CHECK /usr/local/bin/chk dynamic every 6s, retry 0, timeout 6s, alpha"},
 		{Spec{Type: DNS, DNSName: "example.test"}, "DNS_CHECK 198.18.0.2:8080 SOA example.test every 6s, retry 3 after 6s, timeout 5s"},
 	}
 	for _, tt := range tests {
-		got, err := tt.spec.Describe(rsAddr, 6*time.Second)
+		got, err := Describe(tt.spec, rsAddr, 6*time.Second)
 		if err != nil || got != tt.want {
 			t.Errorf("Describe = %q, %v\nwant       %q", got, err, tt.want)
 		}
 	}
-	if _, err := (Spec{Type: HTTP}).Describe(rsAddr, 0); err == nil {
+	if _, err := Describe(Spec{Type: HTTP}, rsAddr, 0); err == nil {
 		t.Error("Describe accepted an HTTP_GET without url")
 	}
 }

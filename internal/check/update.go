@@ -121,7 +121,7 @@ func (r *Runner) build(v VirtualServer) (*vsEntry, error) {
 		var specs []resolved
 		var jobs []*job
 		for ci, spec := range rs.Checkers {
-			res, err := spec.resolve(rs.Addr, v.DelayLoop)
+			res, err := resolve(spec, rs.Addr, v.DelayLoop)
 			if err != nil {
 				return nil, fmt.Errorf("virtual server %s real server %s checker %d: %w", v.Name, rs.Addr, ci+1, err)
 			}

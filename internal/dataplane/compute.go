@@ -87,7 +87,7 @@ func compute(s State, prev ids, lim limits) (plan, ids, error) {
 	// Services: keep ids, free removed ones, then allocate.
 	wantSvc := map[serviceKey]bool{}
 	for _, svc := range s.Services {
-		wantSvc[svc.key()] = true
+		wantSvc[svc.Key()] = true
 	}
 	for k := range next.svc {
 		if !wantSvc[k] {
@@ -100,13 +100,13 @@ func compute(s State, prev ids, lim limits) (plan, ids, error) {
 	}
 	var nextSvc uint32
 	for _, svc := range s.Services {
-		if _, ok := next.svc[svc.key()]; ok {
+		if _, ok := next.svc[svc.Key()]; ok {
 			continue
 		}
 		for usedSvc[nextSvc] {
 			nextSvc++
 		}
-		next.svc[svc.key()] = nextSvc
+		next.svc[svc.Key()] = nextSvc
 		usedSvc[nextSvc] = true
 		p.newSvcIDs = append(p.newSvcIDs, nextSvc)
 	}
@@ -115,7 +115,7 @@ func compute(s State, prev ids, lim limits) (plan, ids, error) {
 	wantReal := map[realKey]bool{}
 	for _, svc := range s.Services {
 		for _, r := range svc.Reals {
-			wantReal[realKey{svc.key(), r.Addr}] = true
+			wantReal[realKey{svc.Key(), r.Addr}] = true
 		}
 	}
 	revived := map[realKey]uint32{}
@@ -167,10 +167,10 @@ func compute(s State, prev ids, lim limits) (plan, ids, error) {
 
 	ports := map[uint32]bool{}
 	for _, svc := range s.Services {
-		sp := servicePlan{name: svc.String(), key: svcKeyOf(svc), id: next.svc[svc.key()]}
+		sp := servicePlan{name: svc.String(), key: svcKeyOf(svc), id: next.svc[svc.Key()]}
 		realIDs := make([]uint32, len(svc.Reals))
 		for i, r := range svc.Reals {
-			k := realKey{svc.key(), r.Addr}
+			k := realKey{svc.Key(), r.Addr}
 			id, ok := next.real[k]
 			if !ok {
 				var err error
@@ -217,14 +217,14 @@ func compute(s State, prev ids, lim limits) (plan, ids, error) {
 }
 
 func compareRealKeys(a, b realKey) int {
-	if c := a.svc.addr.Compare(b.svc.addr); c != 0 {
+	if c := a.svc.Addr.Compare(b.svc.Addr); c != 0 {
 		return c
 	}
-	if a.svc.port != b.svc.port {
-		return int(a.svc.port) - int(b.svc.port)
+	if a.svc.Port != b.svc.Port {
+		return int(a.svc.Port) - int(b.svc.Port)
 	}
-	if a.svc.proto != b.svc.proto {
-		return int(a.svc.proto) - int(b.svc.proto)
+	if a.svc.Proto != b.svc.Proto {
+		return int(a.svc.Proto) - int(b.svc.Proto)
 	}
 	return a.addr.Compare(b.addr)
 }

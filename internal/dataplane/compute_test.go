@@ -33,14 +33,14 @@ func TestComputeKeepsIDs(t *testing.T) {
 	if len(p2.newRealIDs) != 0 {
 		t.Fatalf("ids reassigned: %v", p2.newRealIDs)
 	}
-	id2 := ids1.real[realKey{s1.Services[0].key(), real4(2, 1).Addr}]
+	id2 := ids1.real[realKey{s1.Services[0].Key(), real4(2, 1).Addr}]
 	if e, ok := p2.reals[id2]; !ok || e.Weight != 0 || e.DstMac[5] != 2 {
 		t.Fatalf("retired real entry %+v (present %v)", e, ok)
 	}
 	if len(ids2.retired) != 1 {
 		t.Fatalf("retired %v", ids2.retired)
 	}
-	if _, ok := ids1.real[realKey{s1.Services[0].key(), real4(2, 1).Addr}]; !ok {
+	if _, ok := ids1.real[realKey{s1.Services[0].Key(), real4(2, 1).Addr}]; !ok {
 		t.Fatal("compute modified its input ids")
 	}
 	for _, id := range p2.services[0].table {
@@ -53,7 +53,7 @@ func TestComputeKeepsIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ids3.real[realKey{s1.Services[0].key(), real4(2, 1).Addr}]; got != id2 {
+	if got := ids3.real[realKey{s1.Services[0].Key(), real4(2, 1).Addr}]; got != id2 {
 		t.Fatalf("returning real got id %d, had %d", got, id2)
 	}
 }
@@ -98,7 +98,7 @@ func TestComputeUnresolvedMAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := s.Services[0].key()
+	key := s.Services[0].Key()
 	id1, id2, id3 := ids2.real[realKey{key, real4(1, 1).Addr}], ids2.real[realKey{key, real4(2, 1).Addr}], ids2.real[realKey{key, real4(3, 1).Addr}]
 	for _, id := range p.services[0].table {
 		if id != id1 {

@@ -78,8 +78,16 @@ func svc4(kind sched.Kind, port uint16, rs ...Real) Service {
 // openDP loads the program (root only) and closes it at cleanup.
 func openDP(t testing.TB, s State) *Dataplane {
 	t.Helper()
+	return openDPWith(t, Options{}, s)
+}
+
+// openDPWith is openDP with options, e.g. timeouts short enough that a test
+// can age an entry past them on a machine booted seconds ago (the monotonic
+// clock starts at boot).
+func openDPWith(t testing.TB, opts Options, s State) *Dataplane {
+	t.Helper()
 	netnstest.RequireRoot(t)
-	d, err := Open(Options{})
+	d, err := Open(opts)
 	if err != nil {
 		t.Fatalf("open dataplane: %v", err)
 	}

@@ -1,178 +1,38 @@
 package dataplane
 
 import (
-	"fmt"
-	"net"
 	"net/netip"
-	"time"
 
-	"github.com/govs/govs/internal/sched"
+	"github.com/govs/govs/internal/dpstate"
 )
 
-// Protocol is a virtual service's transport protocol.
-type Protocol uint8
+// The desired state is defined in the pure package dpstate, so the plan
+// builds it without importing the kernel glue; these names keep the data
+// plane's API whole.
+type (
+	// State is the desired data-plane state.
+	State = dpstate.State
+	// Service is one virtual service.
+	Service = dpstate.Service
+	// Real is one real server of a service.
+	Real = dpstate.Real
+	// Protocol is a virtual service's transport protocol.
+	Protocol = dpstate.Protocol
+	// Method is how a packet reaches a real server.
+	Method = dpstate.Method
+)
 
-// Protocols the data plane balances (IANA numbers).
+// Protocols and forwarding methods.
 const (
-	TCP Protocol = 6
-	UDP Protocol = 17
+	TCP = dpstate.TCP
+	UDP = dpstate.UDP
+	DR  = dpstate.DR
+	TUN = dpstate.TUN
 )
 
-func (p Protocol) String() string {
-	switch p {
-	case TCP:
-		return "TCP"
-	case UDP:
-		return "UDP"
-	}
-	return fmt.Sprintf("proto-%d", uint8(p))
-}
-
-// Method is how a packet reaches a real server.
-type Method uint8
-
-const (
-	// DR (direct routing) rewrites only the Ethernet addresses; the real
-	// server must hold the VIP and be on the same L2 segment.
-	DR Method = iota
-	// TUN encapsulates the packet (IP-in-IP, IPv6-in-IPv6, or mixed) towards
-	// the real server's address; MAC is then the next hop's.
-	TUN
-)
-
-// State is the desired data-plane state: everything the XDP program needs,
-// and nothing it does not.
-type State struct {
-	Services []Service
-	// InterfaceMACs gives each egress interface's own MAC address (the
-	// source MAC of forwarded frames). Dataplane.Apply fills in interfaces
-	// missing here from the kernel.
-	InterfaceMACs map[int]net.HardwareAddr
-	// TunnelSource4 and TunnelSource6 are the outer source addresses of TUN
-	// packets (an address of the director).
-	TunnelSource4, TunnelSource6 netip.Addr
-}
-
-// Service is one virtual service.
-type Service struct {
-	Addr netip.Addr
-	// Port 0 makes an "any port" service (keepalived's fwmark services
-	// grouping all ports of a VIP); a service with the packet's exact port
-	// takes precedence.
-	Port      uint16
-	Protocol  Protocol
-	Scheduler sched.Kind
-	// PersistenceTimeout > 0 keeps a client on the same real server for
-	// new connections until it has been idle that long.
-	PersistenceTimeout time.Duration
-	// PersistenceBits is the prefix length that groups clients for
-	// persistence (keepalived's persistence_granularity); 0 means the whole
-	// address (32 or 128).
-	PersistenceBits int
-	// TableSize is the Maglev table size for mh, sh and dh: a prime; 0
-	// means maglev.DefaultSize.
-	TableSize uint64
-	Reals     []Real
-}
-
-// Real is one real server of a service.
-type Real struct {
-	Addr   netip.Addr
-	Weight uint32
-	Method Method
-	// MAC is the real server's MAC (DR) or the next hop's towards it (TUN),
-	// as resolved from the neighbour table by the caller. Nil means "not
-	// resolved (yet)": the real gets no new flows, and connections it
-	// already has keep the MAC applied before.
-	MAC net.HardwareAddr
-	// Ifindex is the egress interface. XDP_TX is used when it is the
-	// interface the packet came in on (or 0, which then needs
-	// State.InterfaceMACs[0]), a devmap redirect otherwise.
-	Ifindex int
-}
-
-func (s Service) key() serviceKey {
-	return serviceKey{addr: s.Addr, port: s.Port, proto: s.Protocol}
-}
-
-func (s Service) String() string {
-	if s.Addr.Is6() {
-		return fmt.Sprintf("%s [%s]:%d", s.Protocol, s.Addr, s.Port)
-	}
-	return fmt.Sprintf("%s %s:%d", s.Protocol, s.Addr, s.Port)
-}
-
-type serviceKey struct {
-	addr  netip.Addr
-	port  uint16
-	proto Protocol
-}
+type serviceKey = dpstate.ServiceKey
 
 type realKey struct {
 	svc  serviceKey
 	addr netip.Addr
-}
-
-// Validate reports the first problem that would stop the state from being
-// applied.
-func (s State) Validate() error {
-	seen := map[serviceKey]bool{}
-	for _, svc := range s.Services {
-		if !svc.Addr.IsValid() {
-			return fmt.Errorf("service %s: no address", svc)
-		}
-		if svc.Addr.Is4In6() {
-			return fmt.Errorf("service %s: use a plain IPv4 address, not IPv4-mapped IPv6", svc)
-		}
-		if svc.Protocol != TCP && svc.Protocol != UDP {
-			return fmt.Errorf("service %s: protocol must be TCP or UDP", svc)
-		}
-		if _, err := sched.ParseKind(string(svc.Scheduler)); err != nil {
-			return fmt.Errorf("service %s: %w", svc, err)
-		}
-		if seen[svc.key()] {
-			return fmt.Errorf("service %s: defined twice", svc)
-		}
-		seen[svc.key()] = true
-		maxBits := svc.Addr.BitLen()
-		if svc.PersistenceBits < 0 || svc.PersistenceBits > maxBits {
-			return fmt.Errorf("service %s: persistence prefix /%d outside [0, %d]", svc, svc.PersistenceBits, maxBits)
-		}
-		if svc.PersistenceTimeout < 0 {
-			return fmt.Errorf("service %s: negative persistence timeout", svc)
-		}
-		reals := map[netip.Addr]bool{}
-		for _, r := range svc.Reals {
-			if !r.Addr.IsValid() {
-				return fmt.Errorf("service %s: real server without address", svc)
-			}
-			if reals[r.Addr] {
-				return fmt.Errorf("service %s: real server %s listed twice", svc, r.Addr)
-			}
-			reals[r.Addr] = true
-			if len(r.MAC) != 6 && len(r.MAC) != 0 {
-				return fmt.Errorf("service %s: real server %s: MAC %q is not a 6-byte Ethernet address", svc, r.Addr, r.MAC)
-			}
-			if r.Ifindex < 0 {
-				return fmt.Errorf("service %s: real server %s: negative ifindex", svc, r.Addr)
-			}
-			switch r.Method {
-			case DR:
-				if r.Addr.Is4() != svc.Addr.Is4() {
-					return fmt.Errorf("service %s: real server %s: DR needs the same address family as the VIP", svc, r.Addr)
-				}
-			case TUN:
-				src := s.TunnelSource4
-				if r.Addr.Is6() {
-					src = s.TunnelSource6
-				}
-				if !src.IsValid() {
-					return fmt.Errorf("service %s: real server %s: TUN needs a tunnel source address of its family", svc, r.Addr)
-				}
-			default:
-				return fmt.Errorf("service %s: real server %s: unknown forwarding method %d", svc, r.Addr, r.Method)
-			}
-		}
-	}
-	return nil
 }

@@ -218,7 +218,9 @@ func monotonicNow(t *testing.T) uint64 {
 }
 
 func TestPersistence(t *testing.T) {
-	const timeout = 300 * time.Second
+	// Short, so that aging an entry past it cannot underflow the monotonic
+	// clock on a machine booted seconds ago.
+	const timeout = 5 * time.Second
 	svc := svc4(sched.Maglev, 80, reals4(1, 1, 1)...)
 	svc.PersistenceTimeout = timeout
 	svc.PersistenceBits = 24
@@ -280,7 +282,8 @@ func TestPersistence(t *testing.T) {
 }
 
 func TestExpireConnections(t *testing.T) {
-	d := openDP(t, state(svc4(sched.LeastConnection, 80, reals4(1, 1)...)))
+	const tcpTimeout = 5 * time.Second
+	d := openDPWith(t, Options{TCPTimeout: tcpTimeout}, state(svc4(sched.LeastConnection, 80, reals4(1, 1)...)))
 	sendFlows(t, d, 10, 80)
 	active := func() (a, b int64) {
 		st, err := d.Stats()
@@ -312,7 +315,7 @@ func TestExpireConnections(t *testing.T) {
 	for i := range keys {
 		switch {
 		case vals[i].RealId == d.ids.real[realKey{vip4Key(), real4(1, 1).Addr}]:
-			vals[i].LastNs = monotonicNow(t) - uint64(defaultTCPTimeout.Nanoseconds()) - 1e9
+			vals[i].LastNs = monotonicNow(t) - uint64(tcpTimeout.Nanoseconds()) - 1e9
 			if err := d.objs.Conns.Put(&keys[i], &vals[i]); err != nil {
 				t.Fatal(err)
 			}
@@ -340,7 +343,7 @@ func TestExpireConnections(t *testing.T) {
 	}
 }
 
-func vip4Key() serviceKey { return svc4(sched.LeastConnection, 80).key() }
+func vip4Key() serviceKey { return svc4(sched.LeastConnection, 80).Key() }
 
 func TestExactPortBeatsAnyPort(t *testing.T) {
 	d := openDP(t, state(

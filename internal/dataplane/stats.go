@@ -58,7 +58,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 	defer d.mu.Unlock()
 	var st Stats
 	for _, svc := range d.state.Services {
-		id := d.ids.svc[svc.key()]
+		id := d.ids.svc[svc.Key()]
 		var per []balancerSvcStats
 		if err := d.objs.SvcCounters.Lookup(id, &per); err != nil {
 			return st, fmt.Errorf("read counters of %s: %w", svc, err)
@@ -75,7 +75,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 			ss.Drops.Redirect += c.Drops[4]
 		}
 		for _, r := range svc.Reals {
-			rid := d.ids.real[realKey{svc.key(), r.Addr}]
+			rid := d.ids.real[realKey{svc.Key(), r.Addr}]
 			rs, err := d.realStats(rid)
 			if err != nil {
 				return st, fmt.Errorf("read counters of %s real %s: %w", svc, r.Addr, err)

@@ -201,7 +201,7 @@ func (d *Dataplane) eachConn(fn func(*balancerFlow, *balancerConn)) error {
 func (d *Dataplane) localService(vip netip.AddrPort, proto Protocol) (serviceKey, uint32, bool) {
 	a := vip.Addr().Unmap()
 	for _, port := range []uint16{vip.Port(), 0} {
-		k := serviceKey{addr: a, port: port, proto: proto}
+		k := serviceKey{Addr: a, Port: port, Proto: proto}
 		if id, ok := d.ids.svc[k]; ok {
 			if _, ok := d.applied[id]; ok {
 				return k, id, true

@@ -141,7 +141,10 @@ func TestConnectionsIPv6AnyPort(t *testing.T) {
 func TestInsertConnectionsRefreshesSynced(t *testing.T) {
 	d := openDP(t, state(svc4(sched.RoundRobin, 80, real4(1, 1), real4(2, 1))))
 	c := Conn{Protocol: TCP, Client: netip.MustParseAddrPort("198.19.0.9:4000"), VIP: netip.AddrPortFrom(vip4, 80), Real: real4(2, 1).Addr}
-	for i, idle := range []time.Duration{time.Hour, time.Minute} {
+	// Idle times within the uptime: an entry cannot be older than the
+	// monotonic clock, which starts at boot (the data plane clamps there).
+	old := min(time.Hour, time.Duration(monotonicNow(t))/2)
+	for i, idle := range []time.Duration{old, old / 60} {
 		c.LastSeen = time.Now().Add(-idle)
 		if _, err := d.InsertConnections([]Conn{c}); err != nil {
 			t.Fatal(err)
