@@ -8,10 +8,20 @@ import (
 	"strings"
 
 	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/desired"
+	"github.com/govs/govs/internal/status"
 )
 
-// runCheck validates a keepalived.conf like `keepalived -t` and prints what
-// govs would run. Exit status: 0 valid, 1 errors found, 2 usage.
+// Exit codes of `govs check`.
+const (
+	checkOK       = 0 // the plan runs as keepalived would run the file (warnings allowed without --strict)
+	checkRefused  = 1 // errors: `govs run` would refuse to start and a reload would be refused
+	checkUsageErr = 2 // bad command line
+)
+
+// runCheck validates a keepalived.conf like `keepalived -t` and prints the
+// plan `govs run` would apply: exactly what it runs, or every reason it
+// would refuse as FILE:LINE: message.
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -19,43 +29,68 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(file, "use-file", "/etc/keepalived/keepalived.conf", "same as -f")
 	id := fs.String("config-id", defaultConfigID(), "configuration `id` selecting @id lines (default: short host name, like keepalived)")
 	fs.StringVar(id, "i", defaultConfigID(), "same as --config-id")
-	quiet := fs.Bool("q", false, "print only problems, no summary")
+	quiet := fs.Bool("q", false, "print only problems, no plan")
+	strict := fs.Bool("strict", false, "treat warnings as errors")
+	noDataplane := fs.Bool("no-dataplane", false, "check for `govs run --no-dataplane` (VRRP and checks only)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: govs check [-f FILE] [--config-id ID] [-q]")
+		fmt.Fprintln(stderr, "usage: govs check [-f FILE] [--config-id ID] [--strict] [--no-dataplane] [-q]")
+		fmt.Fprintln(stderr, "exit status: 0 runs as keepalived would, 1 errors (govs run refuses), 2 usage")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return 0
+			return checkOK
 		}
-		return 2
+		return checkUsageErr
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "govs check: unexpected argument %q\n", fs.Arg(0))
 		fs.Usage()
-		return 2
+		return checkUsageErr
 	}
 	cfg, diags := config.ParseFile(*file, config.Options{ConfigID: *id})
-	for _, d := range diags {
+	plan := desired.Build(cfg, diags, desired.Options{NoDataplane: *noDataplane})
+	for _, d := range plan.Diagnostics {
 		fmt.Fprintln(stderr, d)
 	}
-	if errs := diags.Errors(); len(errs) > 0 {
-		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s)\n", *file, len(errs), len(diags)-len(errs))
-		return 1
-	}
-	if len(diags) > 0 {
-		fmt.Fprintf(stderr, "%s: usable, %d warning(s)\n", *file, len(diags))
+	errs, warns := len(plan.Diagnostics.Errors()), len(plan.Diagnostics.Warnings())
+	switch {
+	case errs > 0:
+		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s): govs run would refuse this file\n", *file, errs, warns)
+		return checkRefused
+	case warns > 0 && *strict:
+		fmt.Fprintf(stderr, "%s: %d warning(s), refused by --strict\n", *file, warns)
+		return checkRefused
+	case warns > 0:
+		fmt.Fprintf(stderr, "%s: usable, %d warning(s)\n", *file, warns)
 	}
 	if !*quiet {
-		if err := config.WriteSummary(stdout, cfg); err != nil {
-			fmt.Fprintf(stderr, "govs check: write summary: %v\n", err)
-			return 1
+		if err := writePlan(stdout, plan); err != nil {
+			fmt.Fprintf(stderr, "govs check: write plan: %v\n", err)
+			return checkRefused
 		}
 	}
-	return 0
+	return checkOK
 }
 
-// defaultConfigID is keepalived's default: the host name up to the first dot.
+// writePlan prints the global settings and VRRP instances, then the
+// virtual services as `govs list` will show them once running.
+func writePlan(w io.Writer, plan *desired.Plan) error {
+	if err := config.WriteSummary(w, plan.Config); err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(w); err != nil {
+		return err
+	}
+	if len(plan.Services) == 0 {
+		_, err := fmt.Fprintln(w, "Virtual servers: none")
+		return err
+	}
+	return status.FormatTable(w, plan.StatusServices(nil), status.FormatOptions{Checkers: true})
+}
+
+// defaultConfigID is keepalived's default: the host name up to the first
+// dot. Every command that reads a configuration uses it.
 func defaultConfigID() string {
 	h, err := os.Hostname()
 	if err != nil {

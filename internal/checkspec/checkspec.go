@@ -47,6 +47,10 @@ type URL struct {
 	StatusCodes []StatusRange
 	// VirtualHost overrides the checker's for this url.
 	VirtualHost string
+	// Regex must match the body (RE2 syntax, which covers the PCRE2
+	// patterns keepalived's examples use); RegexNoMatch inverts it.
+	Regex        string
+	RegexNoMatch bool
 }
 
 // TLSOptions are SSL_GET's TLS settings. Like keepalived, the server's

@@ -28,10 +28,17 @@ func (b *builder) warnf(n *node, format string, args ...any) {
 	b.d.Warnf(n.Pos, n.Keyword, "%s: %s", n.Keyword, fmt.Sprintf(format, args...))
 }
 
-// ignore accepts a keyword keepalived knows but govs does not act on.
+// ignore handles a keyword keepalived knows but govs does not act on. When
+// leaving it out cannot change what traffic, VRRP or the checkers do (a
+// process priority, SNMP, mail), it is a warning; otherwise govs would run
+// the file differently from keepalived, so it is an error.
 func (b *builder) ignore(n *node) {
-	b.warnf(n, "keepalived option not supported by govs; ignored")
 	b.cfg.Ignored = append(b.cfg.Ignored, Ignored{Keyword: n.Keyword, Pos: n.Pos})
+	if Harmless(n.Keyword) {
+		b.warnf(n, "keepalived option govs does not act on; ignored (it does not change forwarding, VRRP or health checks)")
+		return
+	}
+	b.errorf(n, "keepalived option not supported by govs; refused, because running without it would behave differently from keepalived")
 }
 
 // unknown reports a keyword nobody knows, like keepalived does: a warning.

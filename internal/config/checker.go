@@ -83,6 +83,12 @@ func (b *builder) checker(blk *node, typ CheckerType) *Checker {
 	where := blk.Keyword
 	for _, n := range blk.Body {
 		c.Keywords.add(n)
+		// keepalived 2.2 knows nb_get_retry only in HTTP_GET and SSL_GET;
+		// elsewhere it is an unknown keyword and retry keeps its default.
+		if n.Keyword == "nb_get_retry" && typ != HTTPGet && typ != SSLGet {
+			b.warnf(n, "keepalived 2.2 does not know nb_get_retry in %s and ignores it, so retry keeps its default; govs does the same (write 'retry %s' to retry)", where, n.arg(0))
+			continue
+		}
 		if b.checkDefault(n, &c.checks) || b.target(n, &c.Target) {
 			continue
 		}

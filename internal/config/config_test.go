@@ -119,9 +119,9 @@ func TestGlobalDefs(t *testing.T) {
 			name: "known but unsupported and unknown keywords",
 			src:  "global_defs {\n  enable_snmp_vrrp\n  frobnicate 1\n}\nstatic_routes {\n  to 192.168.100./24 table 1\n}\nwhatever\n",
 			diags: []string{
-				"t.conf:2: warning: enable_snmp_vrrp: keepalived option not supported by govs; ignored",
+				"t.conf:2: warning: enable_snmp_vrrp: keepalived option govs does not act on; ignored (it does not change forwarding, VRRP or health checks)",
 				"t.conf:3: warning: unknown keyword 'frobnicate' in global_defs; ignored",
-				"t.conf:5: warning: static_routes: keepalived option not supported by govs; ignored",
+				"t.conf:5: static_routes: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
 				"t.conf:8: warning: unknown keyword 'whatever' in top level; ignored",
 			},
 			check: func(t *testing.T, c *Config) {
@@ -325,10 +325,9 @@ func TestVRRPInstance(t *testing.T) {
 			name: "unsupported and unknown keywords",
 			src:  inst(" use_vmac\n virtual_routes {\n  to 192.168.100./24 table 1\n }\n lvs_sync_daemon_interface eth1\n wibble"),
 			diags: []string{
-				"t.conf:4: warning: use_vmac: keepalived option not supported by govs; ignored",
-				"t.conf:5: warning: virtual_routes: keepalived option not supported by govs; ignored",
-				"t.conf:8: warning: lvs_sync_daemon_interface: keepalived option not supported by govs; ignored",
-				"t.conf:9: warning: unknown keyword 'wibble' in vrrp_instance; ignored",
+				"t.conf:4: use_vmac: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
+				"t.conf:5: virtual_routes: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
+					"t.conf:9: warning: unknown keyword 'wibble' in vrrp_instance; ignored",
 			},
 		},
 	})
@@ -699,13 +698,16 @@ func TestCheckers(t *testing.T) {
 	checker := func(c *Config, i int) *Checker { return c.VirtualServers[0].RealServers[0].Checkers[i] }
 	runCases(t, []caseT{
 		{
-			name: "TCP_CHECK with old spelling and inherited timings",
-			src:  rs("  TCP_CHECK {\n   connect_timeout 5\n   nb_get_retry 3\n   delay_before_retry 3\n   connect_port 8080\n   bindto 192.168.1.2\n   bind_port 4000\n  }"),
+			// keepalived 2.2 does not know nb_get_retry in TCP_CHECK: it
+			// warns and keeps retry at 1, and so does govs.
+			name:  "TCP_CHECK with old spelling and inherited timings",
+			src:   rs("  TCP_CHECK {\n   connect_timeout 5\n   nb_get_retry 3\n   delay_before_retry 3\n   connect_port 8080\n   bindto 192.168.1.2\n   bind_port 4000\n  }"),
+			diags: []string{"t.conf:9: warning: nb_get_retry: keepalived 2.2 does not know nb_get_retry in TCP_CHECK and ignores it, so retry keeps its default; govs does the same (write 'retry 3' to retry)"},
 			check: func(t *testing.T, c *Config) {
 				ch := checker(c, 0)
 				eq(t, "Type", ch.Type, TCPCheck)
 				eq(t, "timings", [4]time.Duration{ch.ConnectTimeout, ch.DelayBeforeRetry, ch.DelayLoop, ch.Warmup}, [4]time.Duration{5 * time.Second, 3 * time.Second, 6 * time.Second, 6 * time.Second})
-				eq(t, "Retry", ch.Retry, 3)
+				eq(t, "Retry", ch.Retry, 1)
 				eq(t, "Target", ch.Target, Target{ConnectIP: netip.MustParseAddr("192.168.1.166"), ConnectPort: 8080,
 					BindTo: netip.MustParseAddr("192.168.1.2"), BindPort: 4000, Pos: at(7)})
 			},
@@ -811,7 +813,7 @@ func TestCheckers(t *testing.T) {
 				"t.conf:24: type: invalid value 'PTR' (want A|NS|CNAME|SOA|MX|TXT|AAAA)",
 				"t.conf:26: UDP_CHECK: min_reply_length 10 above max_reply_length 5",
 				"t.conf:27: payload: invalid hex string 'zz'",
-				"t.conf:31: warning: FILE_CHECK: keepalived option not supported by govs; ignored",
+				"t.conf:31: FILE_CHECK: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
 			},
 		},
 	})

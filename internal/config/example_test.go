@@ -44,15 +44,15 @@ virtual_server 198.18.0.100 80 {
 }
 
 func ExampleWriteSummary() {
-	cfg, diags := config.ParseString("k.conf", "virtual_server 198.18.0.100 80 {\n protocol TCP\n lb_algo wrr\n lb_kind DR\n persistence_timeout 50\n real_server 198.18.0.21 80 {\n  weight 3\n }\n}\n", config.Options{FS: config.MapFS{}})
+	cfg, diags := config.ParseString("k.conf", "global_defs {\n router_id lb1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  198.18.0.100\n }\n}\n", config.Options{FS: config.MapFS{}})
 	if err := diags.Err(); err != nil {
 		fmt.Println(err)
 		return
 	}
-	_ = config.WriteVirtualServers(os.Stdout, cfg)
+	_ = config.WriteSummary(os.Stdout, cfg)
 	// Output:
-	// Prot LocalAddress:Port Scheduler Flags
-	//   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-	// TCP  198.18.0.100:80 wrr persistent 50
-	//   -> 198.18.0.21:80               Route   3      0          0
+	// global: router_id lb1, VRRP version 2
+	// VRRP instances:
+	//   VI_1: BACKUP on eth0, vrid 51, priority 100, advert 1s, version 2
+	//     VIP 198.18.0.100/32
 }

@@ -269,6 +269,22 @@ func (b *builder) syncDaemon(n *node) (*LVSSyncDaemon, bool) {
 	return sd, true
 }
 
+// oldSyncDaemon takes a vrrp_instance's lvs_sync_daemon_interface as
+// `lvs_sync_daemon IFACE INSTANCE`, unless global_defs has one (which
+// keepalived prefers).
+func (b *builder) oldSyncDaemon(n *node, iface string, in *VRRPInstance) {
+	if sd := b.cfg.Global.LVSSyncDaemon; sd != nil {
+		if sd.Pos.Line > 0 && sd.Interface != iface {
+			b.warnf(n, "lvs_sync_daemon at %s is already set; this one is ignored", sd.Pos)
+		}
+		return
+	}
+	b.cfg.Global.LVSSyncDaemon = &LVSSyncDaemon{
+		Pos: n.Pos, Interface: iface, Instance: in.Name, SyncID: -1,
+		MaxLen: defaultSyncMaxLen, Port: defaultSyncPort, TTL: defaultSyncTTL, Group: defaultSyncGroup4,
+	}
+}
+
 // resolveSyncDaemon checks the named instance exists and takes its VRID
 // as the sync id when none was given, as keepalived does.
 func (b *builder) resolveSyncDaemon() {

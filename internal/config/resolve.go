@@ -99,11 +99,11 @@ func (b *builder) resolveInstances() {
 				b.d.Warnf(ts.Pos, "track_script", "track_script: vrrp_script '%s' is not defined; ignored", ts.Name)
 				continue
 			}
+			// The entry's weight and reverse replace the script's together
+			// (reverse can only be written after a weight).
 			if !ts.WeightSet {
 				in.TrackScripts[i].Weight = s.Weight
-				if !in.TrackScripts[i].Reverse {
-					in.TrackScripts[i].Reverse = s.Reverse
-				}
+				in.TrackScripts[i].Reverse = s.Reverse
 			}
 		}
 
@@ -178,9 +178,14 @@ func (b *builder) resolveSyncGroups() {
 			kept = append(kept, name)
 		}
 		g.Instances = kept
-		for _, ts := range g.TrackScripts {
-			if b.cfg.Script(ts.Name) == nil {
+		for i, ts := range g.TrackScripts {
+			s := b.cfg.Script(ts.Name)
+			if s == nil {
 				b.d.Warnf(ts.Pos, "track_script", "track_script: vrrp_script '%s' is not defined; ignored", ts.Name)
+				continue
+			}
+			if !ts.WeightSet {
+				g.TrackScripts[i].Reverse = s.Reverse
 			}
 		}
 	}

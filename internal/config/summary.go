@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// WriteSummary prints what the configuration would run: global settings,
-// VRRP instances and an `ipvsadm -L -n`-style table of the virtual servers
-// with their checkers.
+// WriteSummary prints the global settings and the VRRP instances of a
+// configuration. The virtual servers are printed from the plan
+// (internal/desired) by the one ipvsadm formatter, internal/status.
 func WriteSummary(w io.Writer, c *Config) error {
 	ew := &errWriter{w: w}
 	g := c.Global
@@ -24,8 +24,6 @@ func WriteSummary(w io.Writer, c *Config) error {
 	}
 	ew.printf("\n")
 	writeInstances(ew, c)
-	ew.printf("\n")
-	WriteVirtualServers(ew, c)
 	return ew.err
 }
 
@@ -89,101 +87,6 @@ func vipString(v VIP) string {
 		s += " label " + v.Label
 	}
 	return s
-}
-
-// WriteVirtualServers prints the virtual servers the way `ipvsadm -L -n`
-// lists them (connection counters are 0: nothing runs yet), with each real
-// server's checkers on indented lines.
-func WriteVirtualServers(w io.Writer, c *Config) error {
-	ew, ok := w.(*errWriter)
-	if !ok {
-		ew = &errWriter{w: w}
-	}
-	if len(c.VirtualServers) == 0 {
-		ew.printf("Virtual servers: none\n")
-		return ew.err
-	}
-	ew.printf("Prot LocalAddress:Port Scheduler Flags\n")
-	ew.printf("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
-	for _, vs := range c.VirtualServers {
-		for _, name := range serviceNames(c, vs) {
-			ew.printf("%s %s\n", name, serviceFlags(vs))
-		}
-		for _, rs := range vs.RealServers {
-			ew.printf("  -> %-28s %-7s %-6d %-10d %d\n", hostPort(rs.Addr, rs.Port), rs.Method.IPVSName(), rs.Weight, 0, 0)
-			for _, ch := range rs.Checkers {
-				ew.printf("       %s\n", DescribeChecker(ch, rs))
-			}
-		}
-		if ss := vs.SorryServer; ss != nil {
-			ew.printf("  -> %-28s %-7s %-6d %-10d %d (sorry server)\n", hostPort(ss.Addr, ss.Port), ss.Method.IPVSName(), 1, 0, 0)
-		}
-	}
-	return ew.err
-}
-
-// serviceNames gives the "Prot LocalAddress:Port" column; a group becomes
-// one row per entry, as IPVS holds one service per entry.
-func serviceNames(c *Config, vs *VirtualServer) []string {
-	proto := fmt.Sprintf("%-4s", vs.Protocol)
-	switch {
-	case vs.Fwmark != 0:
-		return []string{fmt.Sprintf("FWM  %d", vs.Fwmark)}
-	case vs.Group != "":
-		g := c.VirtualServerGroup(vs.Group)
-		if g == nil {
-			return []string{proto + " group " + vs.Group}
-		}
-		var out []string
-		for _, e := range g.Entries {
-			switch {
-			case e.Fwmark != 0:
-				out = append(out, fmt.Sprintf("FWM  %d", e.Fwmark))
-			case e.First == e.Last:
-				out = append(out, proto+" "+hostPort(e.First, e.Port))
-			default:
-				out = append(out, proto+" "+e.First.String()+"-"+hostPort(e.Last, e.Port))
-			}
-		}
-		return out
-	}
-	return []string{proto + " " + hostPort(vs.Addr, vs.Port)}
-}
-
-func serviceFlags(vs *VirtualServer) string {
-	s := vs.Scheduler
-	for _, f := range vs.SchedulerFlags {
-		if f != "ops" {
-			s += " " + f
-		}
-	}
-	if vs.Persistent() {
-		s += " persistent " + strconv.Itoa(int(vs.PersistenceTimeout/time.Second))
-		full := 32
-		if vs.Addr.Is6() {
-			full = 128
-		}
-		if vs.PersistenceGranularity != full {
-			s += " mask " + maskString(vs.PersistenceGranularity, full)
-		}
-	}
-	for _, f := range vs.SchedulerFlags {
-		if f == "ops" {
-			s += " ops"
-		}
-	}
-	return s
-}
-
-func maskString(bits, full int) string {
-	if full == 128 || bits > 32 {
-		return strconv.Itoa(bits)
-	}
-	m := uint32(0)
-	if bits > 0 {
-		m = ^uint32(0) << (32 - bits)
-	}
-	return fmt.Sprintf("%d.%d.%d.%d", m>>24, m>>16&0xff, m>>8&0xff, m&0xff)
 }
 
 // DescribeChecker summarises a checker on one line, e.g.

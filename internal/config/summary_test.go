@@ -92,21 +92,6 @@ VRRP instances:
     VIP 2001:db8::100/64 dev eth1 scope global
     VIP 198.18.0.200/32 label eth1:x (excluded from adverts)
     track interface eth2 weight 5
-
-Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
-TCP  198.18.0.1-198.18.0.3:80 wlc
-FWM  9 wlc
-  -> 198.18.0.21:80               Route   1      0          0
-       PING_CHECK timeout 5s retry 1 delay 1s every 60s
-FWM  7 sh sh-port persistent 600 mask 255.255.255.0
-  -> 198.18.0.22:0                Tunnel  5      0          0
-       DNS_CHECK port 53 SOA example.com timeout 5s retry 3 delay 60s every 60s
-UDP  [2001:db8::80]:53 rr persistent 30 mask 64 ops
-  -> [2001:db8::53]:5353          Masq    1      0          0
-       MISC_CHECK "/bin/dns-ok now" dynamic retry 0 delay 1s every 60s
-       SMTP_CHECK [2001:db8::25]:25 timeout 5s retry 1 delay 1s every 60s
-  -> [2001:db8::99]:53            Masq    1      0          0 (sorry server)
 `
 	if b.String() != want {
 		t.Errorf("summary:\n%s\nwant:\n%s", b.String(), want)

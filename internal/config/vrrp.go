@@ -23,7 +23,7 @@ type instanceSet struct {
 
 // ignoredInstance are vrrp_instance keywords govs does not act on.
 var ignoredInstance = set(
-	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6", "lvs_sync_daemon_interface",
+	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"virtual_routes", "virtual_rules", "track_file", "track_process", "track_bfd", "promote_secondaries",
 	"debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_ttl", "unicast_fault_no_peer",
 	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "higher_prio_send_advert",
@@ -303,6 +303,14 @@ func (b *builder) instance(blk *node) {
 				in.State = StateBackup
 				if v == "MASTER" {
 					in.State = StateMaster
+				}
+			}
+		case "lvs_sync_daemon_interface":
+			// The old spelling of global_defs' lvs_sync_daemon: sync on this
+			// interface while this instance is MASTER.
+			if s, ok := b.stringArg(n); ok {
+				if s, ok := b.interfaceName(n, s); ok {
+					b.oldSyncDaemon(n, s, in)
 				}
 			}
 		case "interface":

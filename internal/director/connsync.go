@@ -38,19 +38,19 @@ func (d *Director) isMaster(instance string) bool {
 
 // syncConfig is the part of lvs_sync_daemon the running daemon depends on
 // (not its position in the file).
-func syncConfig(cfg *config.Config) *config.LVSSyncDaemon {
-	if cfg == nil || cfg.Global.LVSSyncDaemon == nil {
+func syncConfig(sd *config.LVSSyncDaemon) *config.LVSSyncDaemon {
+	if sd == nil {
 		return nil
 	}
-	sd := *cfg.Global.LVSSyncDaemon
-	sd.Pos = config.Pos{}
-	return &sd
+	c := *sd
+	c.Pos = config.Pos{}
+	return &c
 }
 
 // applySyncLocked starts, restarts or stops connection synchronisation to
-// match cfg.
-func (d *Director) applySyncLocked(ctx context.Context, cfg *config.Config) error {
-	want := syncConfig(cfg)
+// match the plan's setting.
+func (d *Director) applySyncLocked(ctx context.Context, setting *config.LVSSyncDaemon) error {
+	want := syncConfig(setting)
 	if d.dp == nil {
 		want = nil
 	}

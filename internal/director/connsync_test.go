@@ -41,12 +41,12 @@ func TestSyncConfigIgnoresPosition(t *testing.T) {
 		return cfg
 	}
 	inst := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  203.0.113.1\n }\n}\n"
-	a := syncConfig(parse("global_defs {\n lvs_sync_daemon eth0 VI_1\n}\n" + inst))
-	b := syncConfig(parse("\n\nglobal_defs {\n router_id x\n lvs_sync_daemon eth0 VI_1\n}\n" + inst))
+	a := syncConfig(parse("global_defs {\n lvs_sync_daemon eth0 VI_1\n}\n" + inst).Global.LVSSyncDaemon)
+	b := syncConfig(parse("\n\nglobal_defs {\n router_id x\n lvs_sync_daemon eth0 VI_1\n}\n" + inst).Global.LVSSyncDaemon)
 	if a == nil || b == nil || *a != *b {
 		t.Fatalf("moved lvs_sync_daemon compares different: %+v vs %+v", a, b)
 	}
-	if syncConfig(parse(inst)) != nil {
+	if syncConfig(parse(inst).Global.LVSSyncDaemon) != nil {
 		t.Fatal("sync config without lvs_sync_daemon")
 	}
 }

@@ -1,13 +1,13 @@
 // Package director is the govs daemon: it reads a keepalived.conf, runs the
 // VRRP instances and health checkers it declares, programs the XDP data
 // plane from their results and serves its state on the control socket and as
-// Prometheus metrics. The logic that turns configuration and health into
-// data-plane content lives in translate.go and is tested without root.
+// Prometheus metrics. What runs is the plan internal/desired computes from
+// the configuration; the director only applies it through its ports (the
+// data plane, VRRP, the health checker), each an interface with a fake.
 package director
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +23,8 @@ import (
 	"github.com/govs/govs/internal/connsync"
 	"github.com/govs/govs/internal/control"
 	"github.com/govs/govs/internal/dataplane"
+	"github.com/govs/govs/internal/desired"
+	"github.com/govs/govs/internal/dpstate"
 	"github.com/govs/govs/internal/metrics"
 	"github.com/govs/govs/internal/status"
 )
@@ -39,6 +41,11 @@ type Options struct {
 	AttachMode  dataplane.AttachMode
 	// NoDataplane runs VRRP and checks only (for hosts without XDP and for tests).
 	NoDataplane bool
+	// Dataplane is the data plane to program; nil opens the XDP one
+	// (unless NoDataplane).
+	Dataplane Dataplane
+	// InterfaceIndex resolves an interface name; nil asks the kernel.
+	InterfaceIndex func(name string) (int, error)
 	// Resolver finds real servers' MACs; nil uses the kernel's neighbour table.
 	Resolver Resolver
 	// VRRP starts the VRRP instances of a configuration; nil uses the default.
@@ -60,8 +67,21 @@ type VRRP interface {
 	Stop()
 }
 
-// VRRPFactory starts the VRRP instances a configuration declares.
-type VRRPFactory func(ctx context.Context, cfg *config.Config, log *slog.Logger) (VRRP, error)
+// VRRPFactory starts the VRRP instances of a plan.
+type VRRPFactory func(ctx context.Context, v desired.VRRP, log *slog.Logger) (VRRP, error)
+
+// Dataplane is the data plane the director programs: *dataplane.Dataplane,
+// or *dataplane.Fake in tests. Both validate a state the same way.
+type Dataplane interface {
+	Attach(ifindex int, mode dataplane.AttachMode) error
+	Detach(ifindex int) error
+	Apply(dpstate.State) error
+	Stats() (dataplane.Stats, error)
+	Connections() ([]dataplane.Conn, error)
+	InsertConnections([]dataplane.Conn) (int, error)
+	ExpireConnections() (int, error)
+	Close() error
+}
 
 // Director is a running govs daemon.
 type Director struct {
@@ -69,11 +89,10 @@ type Director struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	cfg      *config.Config
-	svcs     []service
-	pools    map[string][]state.Dest
-	neigh    map[netip.Addr]neighbour
-	dp       *dataplane.Dataplane
+	plan     *desired.Plan
+	pools    desired.Pools
+	neigh    map[netip.Addr]desired.Neighbour
+	dp       Dataplane
 	attached map[string]int
 	// checks runs every virtual server's health checks; a reload updates
 	// it, so real servers keep their health state. checkEvents carries its
@@ -82,8 +101,8 @@ type Director struct {
 	checkEvents *eventQueue
 	checked     map[string]bool
 	vrrp        VRRP
-	// vrrpCfg is the configuration the running VRRP instances were started from.
-	vrrpCfg *config.Config
+	// vrrpPlan is the plan the running VRRP instances were started from.
+	vrrpPlan *desired.VRRP
 	// watchCancel stops the neighbour watch of the current configuration.
 	watchCancel context.CancelFunc
 	lastApply   error
@@ -95,22 +114,22 @@ type Director struct {
 	syncCfg *config.LVSSyncDaemon
 }
 
-// Load parses a configuration file and turns its diagnostics into one error
-// listing every problem, or nil when it has none.
-func Load(path, configID string, log *slog.Logger) (*config.Config, error) {
+// Load parses a configuration file and builds its plan. Warnings are
+// logged; a plan with errors (in the file, or things govs cannot carry out
+// as keepalived would) is refused with every error, as `govs check` prints
+// them.
+func Load(path, configID string, opts desired.Options, log *slog.Logger) (*desired.Plan, error) {
 	cfg, diags := config.ParseFile(path, config.Options{ConfigID: configID})
-	var errs []error
-	for _, d := range diags {
-		if d.Severity == config.SeverityError {
-			errs = append(errs, errors.New(d.String()))
-		} else if log != nil {
+	plan := desired.Build(cfg, diags, opts)
+	if log != nil {
+		for _, d := range plan.Diagnostics.Warnings() {
 			log.Warn("config", "warning", d.String())
 		}
 	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("configuration %s has %d error(s): %w", path, len(errs), errors.Join(errs...))
+	if err := plan.Err(); err != nil {
+		return nil, fmt.Errorf("configuration %s: %w", path, err)
 	}
-	return cfg, nil
+	return plan, nil
 }
 
 // New loads the configuration and prepares a Director; Run starts it.
@@ -118,16 +137,25 @@ func New(opts Options) (*Director, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	cfg, err := Load(opts.ConfigPath, opts.ConfigID, opts.Log)
+	if opts.InterfaceIndex == nil {
+		opts.InterfaceIndex = func(name string) (int, error) {
+			ifi, err := net.InterfaceByName(name)
+			if err != nil {
+				return 0, err
+			}
+			return ifi.Index, nil
+		}
+	}
+	plan, err := Load(opts.ConfigPath, opts.ConfigID, opts.planOptions(), opts.Log)
 	if err != nil {
 		return nil, err
 	}
 	return &Director{
 		opts:        opts,
 		log:         opts.Log,
-		cfg:         cfg,
-		pools:       map[string][]state.Dest{},
-		neigh:       map[netip.Addr]neighbour{},
+		plan:        plan,
+		pools:       desired.Pools{},
+		neigh:       map[netip.Addr]desired.Neighbour{},
 		attached:    map[string]int{},
 		est:         status.NewEstimator(),
 		checkEvents: newEventQueue(),
@@ -149,7 +177,11 @@ func (d *Director) Run(ctx context.Context) error {
 	}()
 	d.mu.Lock()
 	d.ctx = ctx
-	if !d.opts.NoDataplane {
+	switch {
+	case d.opts.NoDataplane:
+	case d.opts.Dataplane != nil:
+		d.dp = d.opts.Dataplane
+	default:
 		dp, err := dataplane.Open(dataplane.Options{Logger: d.log})
 		if err != nil {
 			d.mu.Unlock()
@@ -157,14 +189,14 @@ func (d *Director) Run(ctx context.Context) error {
 		}
 		d.dp = dp
 	}
-	if err := d.applyConfigLocked(ctx, d.cfg, true); err != nil {
+	if err := d.applyPlanLocked(ctx, d.plan, true); err != nil {
 		d.mu.Unlock()
 		d.shutdown()
 		return err
 	}
 	// Read under the lock: a reload may already be running once the
 	// control socket serves.
-	nsvcs, ifaces := len(d.svcs), keys(d.attached)
+	nsvcs, ifaces := len(d.plan.Services), keys(d.attached)
 	d.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -229,53 +261,50 @@ func (d *Director) Run(ctx context.Context) error {
 	return err
 }
 
-// Reload reads the configuration again. A configuration with errors is
-// rejected and the running one kept; a good one is applied as a change, so
-// services that did not change keep their flows and health state.
+func (o Options) planOptions() desired.Options {
+	return desired.Options{NoDataplane: o.NoDataplane}
+}
+
+// Reload reads the configuration again. A configuration whose plan has
+// errors is refused and the running one kept; a good one is applied as a
+// change, so services that did not change keep their flows and health state.
 func (d *Director) Reload() error {
-	cfg, err := Load(d.opts.ConfigPath, d.opts.ConfigID, d.log)
+	plan, err := Load(d.opts.ConfigPath, d.opts.ConfigID, d.opts.planOptions(), d.log)
 	if err != nil {
-		d.log.Error("reload rejected, keeping the running configuration", "err", err)
+		d.log.Error("reload refused, keeping the running configuration", "err", err)
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.applyConfigLocked(d.ctx, cfg, false); err != nil {
+	if err := d.applyPlanLocked(d.ctx, plan, false); err != nil {
 		d.log.Error("reload failed", "err", err)
 		return err
 	}
-	d.log.Info("reloaded", "config", d.opts.ConfigPath, "services", len(d.svcs))
+	d.log.Info("configuration reloaded", "config", d.opts.ConfigPath, "services", len(d.plan.Services))
 	return nil
 }
 
-// applyConfigLocked makes cfg the running configuration.
-func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, first bool) error {
-	svcs, skipped := expandServices(cfg)
-	for _, s := range skipped {
-		d.log.Warn("virtual server not balanced", "reason", s)
-	}
+// applyPlanLocked makes plan the running one.
+func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan, first bool) error {
 	var ifaces []string
-	if d.dp != nil && len(svcs) > 0 {
-		var err error
-		if ifaces, err = xdpInterfaces(cfg, svcs); err != nil {
-			return err
-		}
+	if d.dp != nil && len(plan.Services) > 0 {
+		ifaces = plan.Interfaces
 	}
 	// Check interfaces before changing anything, so a bad reload changes nothing.
 	idx := map[string]int{}
 	for _, name := range ifaces {
-		ifi, err := net.InterfaceByName(name)
+		i, err := d.opts.InterfaceIndex(name)
 		if err != nil {
 			return fmt.Errorf("data plane interface %s: %w", name, err)
 		}
-		idx[name] = ifi.Index
+		idx[name] = i
 	}
 
 	// Health checks: the first start builds the runner; a reload updates
 	// it (first thing in the commit below, as it validates before it
 	// changes anything), so a failed real server is not re-added and a
 	// healthy one not dropped.
-	newChecks := checkConfig(cfg)
+	newChecks := plan.Checks
 	var runner *check.Runner
 	if d.checks == nil {
 		r, err := check.NewRunner(newChecks, check.Options{Log: d.log, OnEvent: d.checkEvents.push})
@@ -289,8 +318,9 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 		checked[v.Name] = true
 	}
 
-	// VRRP: restarted only when its part of the configuration changed.
-	restartVRRP := first || !sameVRRP(d.vrrpCfg, cfg)
+	// VRRP: restarted only when its part of the plan changed, so editing
+	// notification_email or lvs_sync_daemon moves no VIP.
+	restartVRRP := first || !reflect.DeepEqual(d.vrrpPlan, &plan.VRRP)
 
 	// Commit.
 	if runner == nil {
@@ -306,7 +336,7 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 			delete(d.pools, name)
 		}
 	}
-	d.cfg, d.svcs = cfg, svcs
+	d.plan = plan
 	for name, ifindex := range d.attached {
 		if _, ok := idx[name]; !ok {
 			if err := d.dp.Detach(ifindex); err != nil {
@@ -340,7 +370,7 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 		if res == nil {
 			res = defaultResolver(d.log)
 		}
-		go res.Watch(wctx, realAddrs(cfg), d.onNeighbour)
+		go res.Watch(wctx, plan.RealAddrs, d.onNeighbour)
 	}
 
 	if restartVRRP {
@@ -348,20 +378,20 @@ func (d *Director) applyConfigLocked(ctx context.Context, cfg *config.Config, fi
 			d.vrrp.Stop()
 			d.setVRRPLocked(nil)
 		}
-		d.vrrpCfg = cfg
-		if len(cfg.Instances) > 0 {
+		d.vrrpPlan = &plan.VRRP
+		if len(plan.VRRP.Instances) > 0 {
 			factory := d.opts.VRRP
 			if factory == nil {
 				factory = defaultVRRP
 			}
-			v, err := factory(ctx, cfg, d.log)
+			v, err := factory(ctx, plan.VRRP, d.log)
 			if err != nil {
 				return fmt.Errorf("vrrp: %w", err)
 			}
 			d.setVRRPLocked(v)
 		}
 	}
-	return d.applySyncLocked(ctx, cfg)
+	return d.applySyncLocked(ctx, plan.Sync)
 }
 
 // applyCheckEvents programs the health checkers' verdicts until ctx ends.
@@ -427,7 +457,7 @@ func (d *Director) onNeighbour(addr netip.Addr, mac net.HardwareAddr, ifindex in
 		}
 		return
 	}
-	n := neighbour{MAC: mac, Ifindex: ifindex}
+	n := desired.Neighbour{MAC: mac, Ifindex: ifindex}
 	if had && reflect.DeepEqual(old, n) {
 		return
 	}
@@ -441,7 +471,7 @@ func (d *Director) syncLocked() {
 	if d.dp == nil {
 		return
 	}
-	st, unresolved := desiredState(d.svcs, d.pools, d.neigh)
+	st, unresolved := d.plan.Dataplane(d.pools, d.neigh)
 	if len(unresolved) > 0 {
 		d.log.Debug("real servers not resolved yet", "addrs", unresolved)
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/govs/govs/internal/desired"
 )
 
 // TestCheckConfigIsStable: the health checker keeps a real server's state
@@ -18,15 +20,15 @@ func TestCheckConfigIsStable(t *testing.T) {
 	checked := 0
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			a, err := Load(f, "", nil)
+			a, err := Load(f, "", desired.Options{}, nil)
 			if err != nil {
 				t.Skipf("sample does not load: %v", err)
 			}
-			b, err := Load(f, "", nil)
+			b, err := Load(f, "", desired.Options{}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ca, cb := checkConfig(a), checkConfig(b)
+			ca, cb := a.Checks, b.Checks
 			if !reflect.DeepEqual(ca, cb) {
 				t.Errorf("two loads of the same file give different checks:\n%+v\n%+v", ca, cb)
 			}

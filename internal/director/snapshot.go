@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/govs/govs/internal/config"
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/status"
 )
@@ -47,51 +46,21 @@ func (d *Director) snapshot() status.Snapshot {
 			health[vs.Name] = h
 		}
 	}
-	for _, s := range d.svcs {
-		out := status.Service{
-			Protocol:  status.Protocol(s.proto),
-			VIP:       s.addr,
-			Port:      s.port,
-			Scheduler: string(s.sched),
-			Method:    methodName(s.vs.Method),
-		}
-		if s.vs.PersistenceTimeout > 0 {
-			out.Persistent = s.vs.PersistenceTimeout
-			if s.vs.PersistenceGranularity < s.addr.BitLen() {
-				out.PersistenceBits = s.vs.PersistenceGranularity
-			}
-		}
-		ss := stats[svcKey{s.addr, s.port, s.proto}]
+	for _, svc := range d.plan.Services {
+		out, pool := svc.Status(d.pools), svc.Pool
+		ss := stats[svcKey{out.VIP, out.Port, dataplane.Protocol(out.Protocol)}]
 		out.Stats = status.Counters{Conns: ss.NewConns, InPkts: ss.Packets, InBytes: ss.Bytes}
 		addDrops(snap.Drops, ss.Drops)
 		realStats := map[netip.Addr]dataplane.RealStats{}
 		for _, rs := range ss.Reals {
 			realStats[rs.Addr] = rs
 		}
-		pool, ok := d.pools[s.checkName]
-		if !ok {
-			pool = configuredPool(s.vs)
-		}
-		for _, dest := range pool {
-			ap, err := netip.ParseAddrPort(dest.Name)
-			if err != nil {
-				continue
-			}
-			method := s.vs.Method
-			if rs := realServerOf(s.vs, ap); rs != nil {
-				method = rs.Method
-			}
-			rs := realStats[ap.Addr()]
-			alive, known := health[s.checkName][dest.Name]
-			out.Reals = append(out.Reals, status.Real{
-				Addr:       ap.Addr(),
-				Port:       ap.Port(),
-				Method:     methodName(method),
-				Weight:     dest.Weight,
-				ActiveConn: uint64(max(rs.ActiveConns, 0)),
-				Healthy:    alive || !known,
-				Stats:      status.Counters{Conns: rs.NewConns, InPkts: rs.Packets, InBytes: rs.Bytes},
-			})
+		for i, r := range out.Reals {
+			rs := realStats[r.Addr]
+			alive, known := health[pool][netip.AddrPortFrom(r.Addr, r.Port).String()]
+			out.Reals[i].ActiveConn = uint64(max(rs.ActiveConns, 0))
+			out.Reals[i].Healthy = alive || !known
+			out.Reals[i].Stats = status.Counters{Conns: rs.NewConns, InPkts: rs.Packets, InBytes: rs.Bytes}
 		}
 		snap.Totals.Conns += out.Stats.Conns
 		snap.Totals.InPkts += out.Stats.InPkts
@@ -102,16 +71,6 @@ func (d *Director) snapshot() status.Snapshot {
 		snap.VRRP = d.vrrp.Status()
 	}
 	return snap
-}
-
-func methodName(m config.Method) status.Method {
-	switch m {
-	case config.TUN:
-		return status.Tunnel
-	case config.NAT:
-		return status.Masq
-	}
-	return status.Route
 }
 
 func addDrops(m map[string]uint64, d dataplane.Drops) {

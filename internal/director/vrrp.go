@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
-	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/status"
 	"github.com/govs/govs/internal/vrrpnet"
 )
@@ -26,8 +27,9 @@ type vrrpGroup struct {
 }
 
 // defaultVRRP starts the instances with the kernel (raw sockets, netlink).
-func defaultVRRP(ctx context.Context, cfg *config.Config, log *slog.Logger) (VRRP, error) {
-	insts, groups, scripts := vrrpnet.FromConfig(cfg)
+func defaultVRRP(ctx context.Context, v desired.VRRP, log *slog.Logger) (VRRP, error) {
+	insts := slices.Clone(v.Instances)
+	groups, scripts := v.SyncGroups, v.Scripts
 	for i := range insts {
 		insts[i] = insts[i].WithDefaults()
 		if err := insts[i].Validate(); err != nil {

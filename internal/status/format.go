@@ -34,6 +34,8 @@ type FormatOptions struct {
 	// Exact prints full numbers instead of K/M/G abbreviations, like
 	// ipvsadm --exact.
 	Exact bool
+	// Checkers prints each real server's checkers under it (table view).
+	Checkers bool
 }
 
 // Column layout of ipvsadm's listing. The service column is 33 wide, the
@@ -54,10 +56,7 @@ func Format(w io.Writer, s Snapshot, opt FormatOptions) error {
 		return bw.Flush()
 	}
 	fmt.Fprintf(bw, "govs Virtual Server version %s (connection table size=%d)\n", versionOr(s.Version), s.ConnTableSize)
-	writeTitle(bw, opt.View)
-	for _, svc := range sortedServices(s.Services) {
-		writeService(bw, svc, opt)
-	}
+	writeTable(bw, s.Services, opt)
 	if len(s.VRRP) > 0 {
 		fmt.Fprintln(bw)
 		for _, v := range s.VRRP {
@@ -65,6 +64,22 @@ func Format(w io.Writer, s Snapshot, opt FormatOptions) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// FormatTable writes only the table of services (title and rows), as
+// `govs check` prints a plan: the same columns `govs list` prints for the
+// running director, and each real server's checkers under it.
+func FormatTable(w io.Writer, services []Service, opt FormatOptions) error {
+	bw := bufio.NewWriter(w)
+	writeTable(bw, services, opt)
+	return bw.Flush()
+}
+
+func writeTable(w *bufio.Writer, services []Service, opt FormatOptions) {
+	writeTitle(w, opt.View)
+	for _, svc := range sortedServices(services) {
+		writeService(w, svc, opt)
+	}
 }
 
 // FormatJSON writes the snapshot as indented JSON.
@@ -167,6 +182,11 @@ func writeService(w *bufio.Writer, s Service, opt FormatOptions) {
 			fmt.Fprintf(w, "  -> %-*s %-7s %-6d %-10d %-10d", realWidth, dest, r.Method, r.Weight, r.ActiveConn, r.InactConn)
 		}
 		fmt.Fprintln(w)
+		if opt.View == ViewTable && opt.Checkers {
+			for _, c := range r.Checkers {
+				fmt.Fprintf(w, "       %s\n", c)
+			}
+		}
 	}
 }
 

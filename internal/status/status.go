@@ -74,9 +74,12 @@ type Real struct {
 	InactConn  uint64     `json:"inact_conn"`
 	// Healthy is the health checkers' verdict; with inhibit_on_failure an
 	// unhealthy server stays listed with weight 0.
-	Healthy bool     `json:"healthy"`
-	Stats   Counters `json:"stats"`
-	Rates   Rates    `json:"rates"`
+	Healthy bool `json:"healthy"`
+	// Checkers describe the health checkers, one line each (printed by
+	// `govs check` under the real server).
+	Checkers []string `json:"checkers,omitempty"`
+	Stats    Counters `json:"stats"`
+	Rates    Rates    `json:"rates"`
 }
 
 // Counters are monotonically increasing totals. In direct routing the

@@ -89,15 +89,24 @@ type InstanceConfig struct {
 	AuthAH        bool   // auth_type AH: rejected as unsupported
 	VIPs          []VIP
 	ExcludedVIPs  []VIP // added/removed with the VIPs but not advertised
+	// McastGroup is the multicast group adverts go to without unicast
+	// peers (vrrp_mcast_group4/6, mcast_dst_ip); invalid = the IANA group.
+	McastGroup netip.Addr
 	// UnicastSrc and UnicastPeers select unicast mode when peers are given.
-	UnicastSrc      netip.Addr
-	UnicastPeers    []netip.Addr
+	UnicastSrc   netip.Addr
+	UnicastPeers []netip.Addr
+	// PeerTTL bounds the TTL/hop limit accepted from a unicast peer
+	// (unicast_peer's min_ttl/max_ttl); peers without an entry accept any.
+	PeerTTL         map[netip.Addr]TTLRange
 	TrackInterfaces []Track
 	TrackScripts    []Track
 	Notify          Notify
 	GARP            GARP
 	SyncGroup       string // name of the vrrp_sync_group this instance belongs to
 }
+
+// TTLRange is an inclusive range of TTLs.
+type TTLRange struct{ Min, Max int }
 
 // SyncGroup is a vrrp_sync_group: its instances change state together.
 type SyncGroup struct {
@@ -118,6 +127,12 @@ func (c InstanceConfig) WithDefaults() InstanceConfig {
 		c.Version = 2
 		if c.IPv6 {
 			c.Version = 3
+		}
+	}
+	if !c.McastGroup.IsValid() {
+		c.McastGroup = MulticastIPv4
+		if c.IPv6 {
+			c.McastGroup = MulticastIPv6
 		}
 	}
 	if c.GARP.MasterDelay == 0 {
@@ -185,6 +200,9 @@ func (c InstanceConfig) Validate() error {
 		if !v.Prefix.IsValid() {
 			errs = append(errs, fmt.Errorf("instance %s: invalid excluded virtual address", c.Name))
 		}
+	}
+	if c.McastGroup.IsValid() && (!c.McastGroup.IsMulticast() || c.McastGroup.Is4() == c.IPv6) {
+		errs = append(errs, fmt.Errorf("instance %s: %v is not a multicast group of the instance's family", c.Name, c.McastGroup))
 	}
 	for _, p := range c.UnicastPeers {
 		if p.Is4() == c.IPv6 {

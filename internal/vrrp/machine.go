@@ -498,6 +498,9 @@ func (m *Machine) check(r Received) ([]Action, error) {
 	if m.unicast && !containsAddr(m.cfg.UnicastPeers, r.Src) {
 		return nil, m.drop(ErrUnknownPeer, "%v", r.Src)
 	}
+	if rng, ok := m.cfg.PeerTTL[r.Src]; ok && m.unicast && r.TTL >= 0 && (r.TTL < rng.Min || r.TTL > rng.Max) {
+		return nil, m.drop(ErrTTL, "from %v: received %d, expect %d..%d", r.Src, r.TTL, rng.Min, rng.Max)
+	}
 	if len(p.Addresses) != len(m.cfg.VIPs) && m.warnOnce("count", r.Src) {
 		acts = append(acts, Log{Msg: fmt.Sprintf("expected %d VIPs but received %d from %v", len(m.cfg.VIPs), len(p.Addresses), r.Src)})
 	}

@@ -565,3 +565,31 @@ func TestCountDecodeError(t *testing.T) {
 		t.Fatalf("counted %d, want 2: %v", n, m.Stats().Dropped)
 	}
 }
+
+// A unicast peer's min_ttl/max_ttl bound the TTL accepted from it; without
+// them any TTL is (unicast adverts may cross routers).
+func TestUnicastPeerTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl  int
+		rng  *TTLRange
+		want error
+	}{
+		{64, nil, nil},
+		{64, &TTLRange{Min: 60, Max: 64}, nil},
+		{255, &TTLRange{Min: 60, Max: 64}, ErrTTL},
+		{59, &TTLRange{Min: 60, Max: 64}, ErrTTL},
+	} {
+		m := newTestMachine(t, func(c *InstanceConfig) {
+			c.UnicastPeers = []netip.Addr{peerIP}
+			if tc.rng != nil {
+				c.PeerTTL = map[netip.Addr]TTLRange{peerIP: *tc.rng}
+			}
+		})
+		m.Start(t0)
+		r := advert(m, peerIP, 100)
+		r.Dst, r.TTL = ourIP, tc.ttl
+		if _, err := m.Receive(t0, r); !errors.Is(err, tc.want) {
+			t.Errorf("TTL %d, range %v: err %v, want %v", tc.ttl, tc.rng, err, tc.want)
+		}
+	}
+}

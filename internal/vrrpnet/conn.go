@@ -97,9 +97,20 @@ func (c *conn) join() error {
 		return nil
 	}
 	if c.p4 != nil {
-		return c.p4.JoinGroup(c.ifi, &net.IPAddr{IP: vrrp.MulticastIPv4.AsSlice()})
+		return c.p4.JoinGroup(c.ifi, &net.IPAddr{IP: c.group().AsSlice()})
 	}
-	return c.p6.JoinGroup(c.ifi, &net.IPAddr{IP: vrrp.MulticastIPv6.AsSlice()})
+	return c.p6.JoinGroup(c.ifi, &net.IPAddr{IP: c.group().AsSlice()})
+}
+
+// group is the multicast group of the instance's adverts.
+func (c *conn) group() netip.Addr {
+	if c.cfg.McastGroup.IsValid() {
+		return c.cfg.McastGroup
+	}
+	if c.cfg.IPv6 {
+		return vrrp.MulticastIPv6
+	}
+	return vrrp.MulticastIPv4
 }
 
 func (c *conn) Close() error { return c.raw.Close() }
@@ -112,10 +123,7 @@ func (c *conn) send(prio uint8) error {
 	}
 	dsts := c.cfg.UnicastPeers
 	if !c.unicast {
-		dsts = []netip.Addr{vrrp.MulticastIPv4}
-		if c.cfg.IPv6 {
-			dsts = []netip.Addr{vrrp.MulticastIPv6}
-		}
+		dsts = []netip.Addr{c.group()}
 	}
 	var errs []error
 	for _, dst := range dsts {
@@ -180,6 +188,11 @@ func (c *conn) read(buf []byte) (packet, error) {
 	s = s.Unmap()
 	if c.p4 == nil {
 		s = netip.AddrFrom16(s.As16())
+	}
+	// A raw socket sees every group the interface has joined; adverts sent
+	// to another group belong to another set of routers.
+	if !c.unicast && dst.IsMulticast() && dst != c.group() {
+		return packet{rx: vrrp.Received{Src: s, Dst: dst, TTL: ttl}, err: fmt.Errorf("advert to group %v, not %v", dst, c.group())}, nil
 	}
 	p, derr := vrrp.Decode(buf[:n], s, dst)
 	if derr != nil {

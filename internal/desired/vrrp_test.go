@@ -1,4 +1,4 @@
-package vrrpnet
+package desired
 
 import (
 	"net/netip"
@@ -11,7 +11,7 @@ import (
 	"github.com/govs/govs/internal/vrrp"
 )
 
-func TestFromConfig(t *testing.T) {
+func TestVRRPPlan(t *testing.T) {
 	const src = `
 global_defs { vrrp_garp_master_delay 0 }
 vrrp_script chk_web {
@@ -83,7 +83,8 @@ vrrp_instance VI_6 {
 	if errs := diags.Errors(); len(errs) > 0 {
 		t.Fatalf("parse: %v", errs)
 	}
-	insts, groups, scripts := FromConfig(cfg)
+	plan := Build(cfg, diags, Options{NoDataplane: true})
+	insts, groups, scripts := plan.VRRP.Instances, plan.VRRP.SyncGroups, plan.VRRP.Scripts
 	got := struct {
 		Instances  []vrrp.InstanceConfig
 		SyncGroups []vrrp.SyncGroup
@@ -112,6 +113,7 @@ vrrp_instance VI_6 {
 		{"garp: repeat, no second burst", v1.GARP.MasterRepeat == 3 && v1.GARP.MasterDelay < 0},
 		{"sync group", v1.SyncGroup == "G1" && got.SyncGroups[0].Notify.Any == "/etc/g.sh" && len(got.SyncGroups[0].Instances) == 2},
 		{"script", got.Scripts[0] == vrrp.TrackScript{Name: "chk_web", Command: "/usr/bin/pidof nginx", Interval: 2 * time.Second, Timeout: got.Scripts[0].Timeout, Rise: 3, Fall: 2, Weight: -30, InitFail: true}},
+		{"IANA multicast groups", v1.McastGroup == vrrp.MulticastIPv4 && v6.McastGroup == vrrp.MulticastIPv6},
 		{"IPv6 v3 instance", v6.IPv6 && v6.Version == 3 && v6.Interval == 100*time.Millisecond && v6.Priority == 100},
 	}
 	for _, c := range checks {
@@ -127,7 +129,7 @@ vrrp_instance VI_6 {
 }
 
 // The scenario's director configuration maps onto one valid instance.
-func TestFromConfigSeed(t *testing.T) {
+func TestVRRPPlanSeed(t *testing.T) {
 	path := filepath.Join("..", "..", "..", "shared", "fixtures", "seed-keepalived.conf")
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("shared fixtures not found: %v", err)
@@ -136,7 +138,7 @@ func TestFromConfigSeed(t *testing.T) {
 	if errs := diags.Errors(); len(errs) > 0 {
 		t.Fatalf("parse: %v", errs)
 	}
-	insts, _, _ := FromConfig(cfg)
+	insts := Build(cfg, diags, Options{}).VRRP.Instances
 	if len(insts) != 1 {
 		t.Fatalf("%d instances", len(insts))
 	}
@@ -146,5 +148,83 @@ func TestFromConfigSeed(t *testing.T) {
 	}
 	if err := in.WithDefaults().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A track_script entry's reverse is the entry's when it sets a weight, else
+// the script's, and is applied once: keepalived 2.2's rule.
+func TestVRRPTrackScriptReverse(t *testing.T) {
+	const src = `
+vrrp_script rev {
+    script "/bin/true"
+    weight -10 reverse
+}
+vrrp_script fwd {
+    script "/bin/true"
+    weight -10
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress { 198.18.0.100 }
+    track_script {
+        rev
+        fwd weight -20 reverse
+        rev weight 5
+    }
+}
+`
+	cfg, diags := config.ParseString("test.conf", src, config.Options{})
+	plan := Build(cfg, diags, Options{})
+	if !plan.OK() {
+		t.Fatal(plan.Err())
+	}
+	want := []vrrp.Track{{Name: "rev", Weight: -10, Reverse: true}, {Name: "fwd", Weight: -20, Reverse: true}, {Name: "rev", Weight: 5}}
+	got := plan.VRRP.Instances[0].TrackScripts
+	if len(got) != len(want) {
+		t.Fatalf("tracks %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("track %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// Custom multicast groups reach the instances: the global ones per family,
+// and an instance's mcast_dst_ip over them.
+func TestVRRPMulticastGroups(t *testing.T) {
+	const src = `
+global_defs {
+    vrrp_mcast_group4 224.0.0.19
+    vrrp_mcast_group6 ff02::13
+}
+vrrp_instance V4 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress { 198.18.0.100 }
+}
+vrrp_instance V6 {
+    interface eth0
+    virtual_router_id 52
+    version 3
+    virtual_ipaddress { 2001:db8::100 }
+}
+vrrp_instance OWN {
+    interface eth0
+    virtual_router_id 53
+    mcast_dst_ip 224.0.0.20
+    virtual_ipaddress { 198.18.0.101 }
+}
+`
+	cfg, diags := config.ParseString("test.conf", src, config.Options{})
+	plan := Build(cfg, diags, Options{})
+	if !plan.OK() {
+		t.Fatal(plan.Err())
+	}
+	for i, want := range []string{"224.0.0.19", "ff02::13", "224.0.0.20"} {
+		if got := plan.VRRP.Instances[i].McastGroup; got != netip.MustParseAddr(want) {
+			t.Errorf("%s: group %v, want %s", plan.VRRP.Instances[i].Name, got, want)
+		}
 	}
 }

@@ -1,26 +1,25 @@
-package vrrpnet
+package desired
 
 import (
+	"net/netip"
+
 	"github.com/govs/govs/internal/config"
 	"github.com/govs/govs/internal/vrrp"
 )
 
-// FromConfig maps a keepalived.conf model's vrrp_instance, vrrp_sync_group
-// and vrrp_script blocks onto Run's arguments, with keepalived's semantics:
-// a track_script entry without a weight takes the script's, "reverse" on the
-// script and on the entry combine, a sync group's tracked objects apply to
-// every member with weight 0 (keepalived ignores weights there), zero GARP
-// settings mean "none", PASS authentication applies to VRRPv2 only, and the
-// instance family is that of its first virtual address.
-func FromConfig(cfg *config.Config) ([]vrrp.InstanceConfig, []vrrp.SyncGroup, []vrrp.TrackScript) {
-	var out struct {
-		Instances  []vrrp.InstanceConfig
-		SyncGroups []vrrp.SyncGroup
-		Scripts    []vrrp.TrackScript
-	}
-	scripts := map[string]*config.Script{}
+// vrrp maps the vrrp_instance, vrrp_sync_group and vrrp_script blocks onto
+// the VRRP runner's configuration, with keepalived's semantics: a sync
+// group's tracked objects apply to every member with weight 0 (keepalived
+// ignores weights there), zero GARP settings mean "none", PASS
+// authentication applies to VRRPv2 only, and the instance family is that of
+// its first virtual address. A track_script entry's weight and reverse are
+// resolved by the config package (the entry's, else the script's) and are
+// copied here as they are. Every instance is validated with its defaults,
+// so what the runner would refuse is an error of the plan.
+func (p *planner) vrrp() {
+	cfg := p.cfg
+	out := &p.plan.VRRP
 	for _, s := range cfg.Scripts {
-		scripts[s.Name] = s
 		out.Scripts = append(out.Scripts, vrrp.TrackScript{Name: s.Name, Command: s.Cmd.Cmd, Interval: s.Interval,
 			Timeout: s.Timeout, Rise: s.Rise, Fall: s.Fall, Weight: s.Weight, InitFail: s.InitFail})
 	}
@@ -36,9 +35,16 @@ func FromConfig(cfg *config.Config) ([]vrrp.InstanceConfig, []vrrp.SyncGroup, []
 			NoPreempt: in.NoPreempt, PreemptDelay: in.PreemptDelay,
 			UnicastSrc: in.UnicastSrcIP, Notify: notifyFrom(in.Notify), SyncGroup: in.SyncGroup,
 			VIPs: vipsFrom(in.VIPs), ExcludedVIPs: vipsFrom(in.ExcludedVIPs),
+			McastGroup: in.McastDstIP,
 		}
 		if len(c.VIPs) > 0 {
 			c.IPv6 = c.VIPs[0].Prefix.Addr().Is6()
+		}
+		if !c.McastGroup.IsValid() {
+			c.McastGroup = cfg.Global.VRRPMcastGroup4
+			if c.IPv6 {
+				c.McastGroup = cfg.Global.VRRPMcastGroup6
+			}
 		}
 		if in.Version == 2 {
 			switch in.Auth.Type {
@@ -48,8 +54,14 @@ func FromConfig(cfg *config.Config) ([]vrrp.InstanceConfig, []vrrp.SyncGroup, []
 				c.AuthAH = true
 			}
 		}
-		for _, p := range in.UnicastPeers {
-			c.UnicastPeers = append(c.UnicastPeers, p.Addr)
+		for _, peer := range in.UnicastPeers {
+			c.UnicastPeers = append(c.UnicastPeers, peer.Addr)
+			if peer.MinTTL > 0 || peer.MaxTTL < vrrp.TTL {
+				if c.PeerTTL == nil {
+					c.PeerTTL = map[netip.Addr]vrrp.TTLRange{}
+				}
+				c.PeerTTL[peer.Addr] = vrrp.TTLRange{Min: peer.MinTTL, Max: peer.MaxTTL}
+			}
 		}
 		// keepalived's GARP model says 0 for "none"; the runner's zero means
 		// "default", so "none" becomes negative.
@@ -66,7 +78,9 @@ func FromConfig(cfg *config.Config) ([]vrrp.InstanceConfig, []vrrp.SyncGroup, []
 			c.TrackInterfaces = append(c.TrackInterfaces, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}
 		for _, t := range in.TrackScripts {
-			c.TrackScripts = append(c.TrackScripts, scriptTrack(t, scripts[t.Name]))
+			if cfg.Script(t.Name) != nil {
+				c.TrackScripts = append(c.TrackScripts, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+			}
 		}
 		// A sync group's tracked objects apply to every member; keepalived
 		// ignores their weights there, so they can only force FAULT.
@@ -75,25 +89,16 @@ func FromConfig(cfg *config.Config) ([]vrrp.InstanceConfig, []vrrp.SyncGroup, []
 				c.TrackInterfaces = append(c.TrackInterfaces, vrrp.Track{Name: t.Name, Reverse: t.Reverse})
 			}
 			for _, t := range g.TrackScripts {
-				st := scriptTrack(t, scripts[t.Name])
-				st.Weight = 0
-				c.TrackScripts = append(c.TrackScripts, st)
+				if cfg.Script(t.Name) != nil {
+					c.TrackScripts = append(c.TrackScripts, vrrp.Track{Name: t.Name, Reverse: t.Reverse})
+				}
 			}
+		}
+		if err := c.WithDefaults().Validate(); err != nil {
+			p.errorf(in.Pos, "vrrp_instance", "vrrp_instance %s: %v", in.Name, err)
 		}
 		out.Instances = append(out.Instances, c)
 	}
-	return out.Instances, out.SyncGroups, out.Scripts
-}
-
-func scriptTrack(t config.TrackScript, s *config.Script) vrrp.Track {
-	tr := vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse}
-	if s != nil {
-		if !t.WeightSet {
-			tr.Weight = s.Weight
-		}
-		tr.Reverse = t.Reverse != s.Reverse
-	}
-	return tr
 }
 
 func notifyFrom(n config.Notify) vrrp.Notify {

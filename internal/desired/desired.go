@@ -1,0 +1,344 @@
+// Package desired turns a keepalived.conf model into the plan govs runs:
+// the data plane's services, the health checkers, the VRRP instances, the
+// interfaces XDP attaches to, and the diagnostics for everything in the file
+// that govs cannot carry out as keepalived would. It is pure: `govs check`
+// prints a plan, `govs run` and every reload apply exactly that plan, and a
+// plan with errors is neither printed as runnable nor applied.
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/govs/govs/internal/checkspec"
+	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/config/diag"
+	"github.com/govs/govs/internal/dpstate"
+	"github.com/govs/govs/internal/sched"
+	"github.com/govs/govs/internal/vrrp"
+)
+
+// Options change what a plan may rely on.
+type Options struct {
+	// NoDataplane plans VRRP and checks only (`govs run --no-dataplane`):
+	// virtual servers then need no interface to attach to.
+	NoDataplane bool
+}
+
+// Plan is everything one configuration runs.
+type Plan struct {
+	// Config is the model the plan was built from.
+	Config *config.Config
+	// Services are the data plane's virtual services, in file order; a
+	// virtual_server_group contributes one per address.
+	Services []Service
+	// Checks are the health checkers, one entry per virtual_server.
+	Checks []checkspec.VirtualServer
+	// VRRP are the instances, sync groups and scripts.
+	VRRP VRRP
+	// Interfaces are the interfaces the data plane attaches to.
+	Interfaces []string
+	// RealAddrs are the addresses frames may be forwarded to (real and
+	// sorry servers), for neighbour resolution.
+	RealAddrs []netip.Addr
+	// Sync is the connection synchronisation setting (nil: none).
+	Sync *config.LVSSyncDaemon
+	// Diagnostics are the configuration's own diagnostics followed by the
+	// plan's: an error means the plan must not run.
+	Diagnostics diag.List
+}
+
+// OK reports whether the plan has no error and may run.
+func (p *Plan) OK() bool { return !p.Diagnostics.HasErrors() }
+
+// Err returns the plan's errors as one error, or nil.
+func (p *Plan) Err() error {
+	errs := p.Diagnostics.Errors()
+	if len(errs) == 0 {
+		return nil
+	}
+	lines := make([]string, len(errs))
+	for i, d := range errs {
+		lines[i] = d.String()
+	}
+	return fmt.Errorf("%d error(s):\n%s", len(errs), strings.Join(lines, "\n"))
+}
+
+// RealKey identifies a real server within a service.
+type RealKey struct {
+	Addr netip.Addr
+	Port uint16
+}
+
+func (k RealKey) String() string { return netip.AddrPortFrom(k.Addr, k.Port).String() }
+
+// Service is one virtual service of the data plane.
+type Service struct {
+	Key dpstate.ServiceKey
+	// Pos is the virtual_server block it comes from.
+	Pos config.Pos
+	// Pool is the health checker's name for the virtual server, which its
+	// pool of weights is reported under (shared by a group's services).
+	Pool               string
+	Scheduler          sched.Kind
+	Method             config.Method
+	PersistenceTimeout time.Duration
+	// PersistenceBits is 0 for per-address persistence.
+	PersistenceBits int
+	Reals           []Real
+	Sorry           *Real
+}
+
+// Real is a real server as configured.
+type Real struct {
+	Key    RealKey
+	Weight int
+	Method config.Method
+	// StartsDown is set when a checker has alpha: keepalived keeps the
+	// server out until its first success.
+	StartsDown bool
+	// Checkers describe its health checkers, one line each.
+	Checkers []string
+}
+
+// VRRP is the VRRP part of a plan.
+type VRRP struct {
+	Instances  []vrrp.InstanceConfig
+	SyncGroups []vrrp.SyncGroup
+	Scripts    []vrrp.TrackScript
+}
+
+// maxGroupRange bounds how many VIPs one virtual_server_group range may
+// expand to.
+const maxGroupRange = 256
+
+// planner collects a plan and its diagnostics.
+type planner struct {
+	cfg  *config.Config
+	opts Options
+	plan *Plan
+}
+
+func (p *planner) errorf(pos config.Pos, keyword, format string, args ...any) {
+	p.plan.Diagnostics.Errorf(pos, keyword, format, args...)
+}
+
+// Build computes the plan of a configuration and the diagnostics parsing
+// it gave. It never fails: what it cannot carry out is an error diagnostic.
+func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
+	p := &planner{cfg: cfg, opts: opts, plan: &Plan{Config: cfg, Diagnostics: slices.Clone(diags)}}
+	if cfg == nil {
+		return p.plan
+	}
+	p.services()
+	p.plan.Checks = checks(cfg)
+	p.vrrp()
+	p.interfaces()
+	p.plan.RealAddrs = realAddrs(cfg)
+	if sd := cfg.Global.LVSSyncDaemon; sd != nil {
+		c := *sd
+		p.plan.Sync = &c
+	}
+	p.plan.Diagnostics.Sort()
+	return p.plan
+}
+
+// services expands the virtual servers into data-plane services. Anything
+// the data plane cannot forward as IPVS would is an error at the keyword.
+func (p *planner) services() {
+	cfg := p.cfg
+	for _, vs := range cfg.VirtualServers {
+		at := func(kw string) config.Pos {
+			if pos := vs.Keywords.Of(kw); pos.IsValid() {
+				return pos
+			}
+			return vs.Pos
+		}
+		name := vs.Name()
+		bad := false
+		fail := func(kw, format string, args ...any) {
+			p.errorf(at(kw), kw, "virtual_server %s: %s", name, fmt.Sprintf(format, args...))
+			bad = true
+		}
+		var proto dpstate.Protocol
+		switch vs.Protocol {
+		case config.TCP:
+			proto = dpstate.TCP
+		case config.UDP:
+			proto = dpstate.UDP
+		default:
+			fail("protocol", "protocol %s is not balanced by the govs data plane (TCP and UDP are)", vs.Protocol)
+		}
+		kind, err := sched.ParseKind(vs.Scheduler)
+		if err != nil {
+			kw := "lb_algo"
+			if vs.Keywords.Of("lvs_sched").IsValid() {
+				kw = "lvs_sched"
+			}
+			fail(kw, "%v", err)
+		}
+		for _, f := range vs.SchedulerFlags {
+			fail(f, "scheduler flag %s is not implemented by the govs data plane", f)
+		}
+		if vs.HASuspend {
+			fail("ha_suspend", "ha_suspend (suspend checks while the VIP is not here) is not implemented by govs")
+		}
+		var addrs []netip.AddrPort
+		switch {
+		case vs.Fwmark != 0:
+			fail("fwmark", "fwmark services are not supported by the govs data plane yet (XDP runs before netfilter sets the mark)")
+		case vs.Group != "":
+			g := cfg.VirtualServerGroup(vs.Group)
+			if g == nil {
+				fail("virtual_server", "no virtual_server_group %q", vs.Group)
+				break
+			}
+			for _, e := range g.Entries {
+				if e.Fwmark != 0 {
+					p.errorf(e.Pos, "fwmark", "virtual_server_group %s: fwmark entries are not supported by the govs data plane yet", g.Name)
+					bad = true
+					continue
+				}
+				n := 0
+				for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
+					if n++; n > maxGroupRange {
+						p.errorf(e.Pos, "virtual_server_group", "virtual_server_group %s: range %s-%s has more than %d addresses", g.Name, e.First, e.Last, maxGroupRange)
+						bad = true
+						break
+					}
+					addrs = append(addrs, netip.AddrPortFrom(a, e.Port))
+				}
+			}
+		default:
+			addrs = []netip.AddrPort{netip.AddrPortFrom(vs.Addr, vs.Port)}
+		}
+		var reals []Real
+		natReported := false
+		for _, rs := range vs.RealServers {
+			if rs.Method == config.NAT && !natReported {
+				natReported = true
+				p.errorf(natPos(vs, rs), "lb_kind", "real_server %s of virtual_server %s: lb_kind NAT (keepalived's default when none is given) is not supported by the govs data plane yet; use DR or TUN", RealKey{rs.Addr, rs.Port}, name)
+				bad = true
+			}
+			for _, kw := range []string{"uthreshold", "lthreshold"} {
+				if pos := rs.Keywords.Of(kw); pos.IsValid() {
+					p.errorf(pos, kw, "real_server %s: %s (connection thresholds) is not implemented by the govs data plane", RealKey{rs.Addr, rs.Port}, kw)
+					bad = true
+				}
+			}
+			r := Real{Key: RealKey{rs.Addr, rs.Port}, Weight: rs.Weight, Method: rs.Method}
+			for _, ch := range rs.Checkers {
+				r.StartsDown = r.StartsDown || ch.Alpha
+				r.Checkers = append(r.Checkers, config.DescribeChecker(ch, rs))
+			}
+			reals = append(reals, r)
+		}
+		var sorry *Real
+		if s := vs.SorryServer; s != nil {
+			if s.Method == config.NAT {
+				p.errorf(s.Pos, "sorry_server", "sorry_server %s: lb_kind NAT is not supported by the govs data plane yet; set sorry_server_lb_kind DR or TUN", RealKey{s.Addr, s.Port})
+				bad = true
+			}
+			sorry = &Real{Key: RealKey{s.Addr, s.Port}, Weight: 1, Method: s.Method}
+		}
+		if bad {
+			continue
+		}
+		for _, ap := range addrs {
+			svc := Service{
+				Key:                dpstate.ServiceKey{Addr: ap.Addr(), Port: ap.Port(), Proto: proto},
+				Pos:                vs.Pos,
+				Pool:               name,
+				Scheduler:          kind,
+				Method:             vs.Method,
+				PersistenceTimeout: vs.PersistenceTimeout,
+				Reals:              reals,
+				Sorry:              sorry,
+			}
+			if vs.PersistenceTimeout > 0 && vs.PersistenceGranularity < ap.Addr().BitLen() {
+				svc.PersistenceBits = vs.PersistenceGranularity
+			}
+			if i := slices.IndexFunc(p.plan.Services, func(o Service) bool { return o.Key == svc.Key }); i >= 0 {
+				p.errorf(vs.Pos, "virtual_server", "virtual_server %s: %s is also a service of the virtual_server at %s", name, ap, p.plan.Services[i].Pos)
+				continue
+			}
+			p.plan.Services = append(p.plan.Services, svc)
+		}
+	}
+}
+
+// interfaces decides which interfaces the data plane attaches to: the
+// interface of the vrrp_instance (or the VIP's own dev) holding each
+// service's VIP, and govs_xdp_interface for VIPs not under VRRP.
+func (p *planner) interfaces() {
+	cfg := p.cfg
+	owner := map[netip.Addr]string{}
+	for _, in := range cfg.Instances {
+		for _, v := range append(slices.Clone(in.VIPs), in.ExcludedVIPs...) {
+			dev := in.Interface
+			if v.Dev != "" {
+				dev = v.Dev
+			}
+			owner[v.Prefix.Addr()] = dev
+		}
+	}
+	seen := map[string]bool{}
+	add := func(dev string) {
+		if dev != "" && !seen[dev] {
+			seen[dev] = true
+			p.plan.Interfaces = append(p.plan.Interfaces, dev)
+		}
+	}
+	reported := map[netip.Addr]bool{}
+	for _, s := range p.plan.Services {
+		if dev, ok := owner[s.Key.Addr]; ok {
+			add(dev)
+		} else if len(cfg.Global.XDPInterfaces) == 0 && !p.opts.NoDataplane && !reported[s.Key.Addr] {
+			reported[s.Key.Addr] = true
+			p.errorf(s.Pos, "virtual_server", "virtual_server %s: VIP %s is in no vrrp_instance's virtual_ipaddress and global_defs has no govs_xdp_interface: govs does not know where to attach the data plane", s.Pool, s.Key.Addr)
+		}
+	}
+	for _, dev := range cfg.Global.XDPInterfaces {
+		add(dev)
+	}
+	if p.opts.NoDataplane {
+		p.plan.Interfaces = nil
+	}
+}
+
+// realAddrs lists every address the data plane may forward to.
+func realAddrs(cfg *config.Config) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	add := func(a netip.Addr) {
+		if a.IsValid() && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			add(rs.Addr)
+		}
+		if vs.SorryServer != nil {
+			add(vs.SorryServer.Addr)
+		}
+	}
+	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
+	return out
+}
+
+// natPos is the most specific place a real server's NAT method comes from.
+func natPos(vs *config.VirtualServer, rs *config.RealServer) config.Pos {
+	for _, kws := range []config.KeywordPos{rs.Keywords, vs.Keywords} {
+		for _, kw := range []string{"lb_kind", "lvs_method"} {
+			if pos := kws.Of(kw); pos.IsValid() {
+				return pos
+			}
+		}
+	}
+	return vs.Pos
+}

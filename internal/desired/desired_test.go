@@ -1,0 +1,224 @@
+package desired
+
+import (
+	"net"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/govs/govs/internal/checkspec"
+	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/dpstate"
+)
+
+const scenarioConf = `
+vrrp_instance VI_1 {
+    state MASTER
+    interface lan0
+    virtual_router_id 51
+    priority 100
+    advert_int 1
+    virtual_ipaddress {
+        198.18.0.100
+    }
+}
+virtual_server 198.18.0.100 80 {
+    delay_loop 6
+    lb_algo rr
+    lb_kind DR
+    persistence_timeout 50
+    persistence_granularity 255.255.255.0
+    protocol TCP
+    real_server 198.18.0.11 80 {
+        weight 1
+        inhibit_on_failure
+        TCP_CHECK {
+            connect_timeout 5
+            nb_get_retry 3
+            delay_before_retry 3
+            connect_port 80
+        }
+    }
+    real_server 198.18.0.12 80 {
+        weight 2
+        HTTP_GET {
+            url {
+              path /health
+              status_code 200-204
+            }
+        }
+    }
+}
+`
+
+func parse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	cfg, diags := config.ParseString("test.conf", src, config.Options{})
+	for _, d := range diags {
+		if d.Severity == config.SeverityError {
+			t.Fatalf("config error: %s", d)
+		}
+	}
+	return cfg
+}
+
+// plan builds the plan of src and fails on any error.
+func plan(t *testing.T, src string) *Plan {
+	t.Helper()
+	cfg, diags := config.ParseString("test.conf", src, config.Options{})
+	p := Build(cfg, diags, Options{})
+	if err := p.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestServices(t *testing.T) {
+	p := plan(t, scenarioConf+`
+virtual_server_group web {
+    198.18.0.101-102 443
+}
+virtual_server group web {
+    lb_algo mh
+    lb_kind TUN
+    protocol TCP
+    real_server 198.18.1.11 443 {
+    }
+}
+global_defs {
+    govs_xdp_interface lan1
+}
+`)
+	var got []string
+	for _, s := range p.Services {
+		got = append(got, netip.AddrPortFrom(s.Key.Addr, s.Key.Port).String()+"/"+s.Key.Proto.String()+"/"+string(s.Scheduler)+"/"+s.Pool)
+	}
+	want := "198.18.0.100:80/TCP/rr/198.18.0.100:80 198.18.0.101:443/TCP/mh/group web 198.18.0.102:443/TCP/mh/group web"
+	if strings.Join(got, " ") != want {
+		t.Errorf("services = %v, want %s", got, want)
+	}
+}
+
+// What the data plane cannot forward as IPVS would is an error at the
+// keyword that asks for it, never a service silently left out.
+func TestServicesNotCarriedOut(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+		line            int
+	}{
+		{"NAT", "virtual_server 198.18.0.100 53 {\n lb_kind NAT\n protocol UDP\n real_server 198.18.1.12 53 {\n }\n}\n", "lb_kind NAT", 2},
+		{"NAT by default", "virtual_server 198.18.0.100 53 {\n protocol UDP\n real_server 198.18.1.12 53 {\n }\n}\n", "lb_kind NAT", 1},
+		{"NAT real server", "virtual_server 198.18.0.100 53 {\n lb_kind DR\n protocol UDP\n real_server 198.18.1.12 53 {\n  lb_kind NAT\n }\n}\n", "lb_kind NAT", 5},
+		{"fwmark", "virtual_server fwmark 9 {\n lb_kind DR\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 1},
+		{"fwmark group entry", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 3},
+		{"SCTP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol SCTP\n real_server 198.18.1.13 80 {\n }\n}\n", "SCTP", 3},
+		{"scheduler", "virtual_server 198.18.0.100 80 {\n lb_algo lblc\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "lblc", 2},
+		{"scheduler flag", "virtual_server 198.18.0.100 80 {\n lb_algo sh\n sh-port\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "sh-port", 3},
+		{"ops", "virtual_server 198.18.0.100 53 {\n ops\n lb_kind DR\n protocol UDP\n real_server 198.18.1.13 53 {\n }\n}\n", "ops", 2},
+		{"ha_suspend", "virtual_server 198.18.0.100 80 {\n ha_suspend\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "ha_suspend", 2},
+		{"uthreshold", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n  uthreshold 100\n }\n}\n", "uthreshold", 5},
+		{"orphan VIP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "govs_xdp_interface", 1},
+		{"AH", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n authentication {\n  auth_type AH\n }\n virtual_ipaddress {\n  198.18.0.100\n }\n}\n", "AH", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := tc.src
+			if tc.name != "orphan VIP" && strings.HasPrefix(src, "virtual_server") {
+				// Give the VIP an interface, so only the case's own problem remains.
+				src += "global_defs {\n govs_xdp_interface eth0\n}\n"
+			}
+			cfg, diags := config.ParseString("t.conf", src, config.Options{})
+			p := Build(cfg, diags, Options{})
+			errs := p.Diagnostics.Errors()
+			if len(errs) == 0 {
+				t.Fatalf("no error; plan has %d services", len(p.Services))
+			}
+			found := false
+			for _, d := range errs {
+				found = found || strings.Contains(d.Message, tc.want) && d.Line == tc.line
+			}
+			if !found {
+				t.Errorf("errors %v: none names %q at line %d", errs, tc.want, tc.line)
+			}
+			if tc.name != "AH" && tc.name != "orphan VIP" && len(p.Services) != 0 {
+				t.Errorf("refused virtual server still planned: %+v", p.Services)
+			}
+		})
+	}
+}
+
+func TestChecks(t *testing.T) {
+	vss := plan(t, scenarioConf).Checks
+	if len(vss) != 1 || vss[0].Name != "198.18.0.100:80" || len(vss[0].RealServers) != 2 {
+		t.Fatalf("check config = %+v", vss)
+	}
+	r1, r2 := vss[0].RealServers[0], vss[0].RealServers[1]
+	if !r1.Inhibit || r1.Weight != 1 || r1.Addr.String() != "198.18.0.11:80" {
+		t.Errorf("real server 1 = %+v", r1)
+	}
+	c := r1.Checkers[0]
+	if c.Type != checkspec.TCP || *c.Retry != 3 || c.DelayBeforeRetry.Seconds() != 3 || c.ConnectPort != 80 || c.ConnectTimeout.Seconds() != 5 || c.DelayLoop.Seconds() != 6 {
+		t.Errorf("TCP_CHECK spec = %+v", c)
+	}
+	h := r2.Checkers[0]
+	if h.Type != checkspec.HTTP || len(h.URLs) != 1 || h.URLs[0].Path != "/health" || h.URLs[0].StatusCodes[0] != (checkspec.StatusRange{Lo: 200, Hi: 204}) {
+		t.Errorf("HTTP_GET spec = %+v", h)
+	}
+}
+
+func TestDataplaneState(t *testing.T) {
+	p := plan(t, scenarioConf)
+	mac1 := net.HardwareAddr{2, 0, 0, 0, 0, 0x11}
+	neigh := map[netip.Addr]Neighbour{netip.MustParseAddr("198.18.0.11"): {MAC: mac1, Ifindex: 3}}
+
+	// Before the first health report: configured weights; unresolved reals wait.
+	st, unresolved := p.Dataplane(Pools{}, neigh)
+	if len(st.Services) != 1 {
+		t.Fatalf("services = %+v", st.Services)
+	}
+	s := st.Services[0]
+	if s.Scheduler != "rr" || s.PersistenceTimeout.Seconds() != 50 || s.PersistenceBits != 24 || s.Protocol != dpstate.TCP {
+		t.Errorf("service = %+v", s)
+	}
+	if len(s.Reals) != 1 || s.Reals[0].Weight != 1 || s.Reals[0].Ifindex != 3 || s.Reals[0].Method != dpstate.DR {
+		t.Errorf("reals = %+v", s.Reals)
+	}
+	if len(unresolved) != 1 || unresolved[0].String() != "198.18.0.12" {
+		t.Errorf("unresolved = %v", unresolved)
+	}
+	if err := st.Validate(); err != nil {
+		t.Errorf("state does not validate: %v", err)
+	}
+
+	// A health report: the inhibited server stays with weight 0, a removed one goes.
+	pools := Pools{"198.18.0.100:80": {{Name: "198.18.0.11:80", Weight: 0}}}
+	neigh[netip.MustParseAddr("198.18.0.12")] = Neighbour{MAC: mac1, Ifindex: 3}
+	st, unresolved = p.Dataplane(pools, neigh)
+	if len(unresolved) != 0 || len(st.Services[0].Reals) != 1 || st.Services[0].Reals[0].Weight != 0 {
+		t.Errorf("after health report: reals %+v unresolved %v", st.Services[0].Reals, unresolved)
+	}
+}
+
+func TestInterfaces(t *testing.T) {
+	if got := plan(t, scenarioConf).Interfaces; strings.Join(got, ",") != "lan0" {
+		t.Errorf("interfaces = %v", got)
+	}
+}
+
+// The VRRP part of a plan holds no positions: moving a block in the file
+// restarts nothing on reload, changing a priority does.
+func TestVRRPPlanIgnoresPositions(t *testing.T) {
+	a := plan(t, scenarioConf).VRRP
+	b := plan(t, "\n\n# moved down\n"+scenarioConf).VRRP
+	if !reflect.DeepEqual(a, b) {
+		t.Error("moving blocks in the file changes the VRRP plan")
+	}
+	c := plan(t, strings.Replace(scenarioConf, "priority 100", "priority 101", 1)).VRRP
+	if reflect.DeepEqual(a, c) {
+		t.Error("a priority change is not seen")
+	}
+	d := plan(t, "global_defs {\n notification_email {\n  ops@example.org\n }\n}\n"+scenarioConf).VRRP
+	if !reflect.DeepEqual(a, d) {
+		t.Error("notification_email changes the VRRP plan")
+	}
+}
