@@ -58,6 +58,10 @@ var pure = []string{
 	"github.com/govs/govs/internal/check/state",
 	"github.com/govs/govs/internal/status",
 	"github.com/govs/govs/internal/connsync/proto",
+	"github.com/govs/govs/internal/desired",
+	"github.com/govs/govs/internal/desired/corpus",
+	"github.com/govs/govs/internal/dpstate",
+	"github.com/govs/govs/internal/checkspec",
 }
 
 var forbiddenInPure = []string{

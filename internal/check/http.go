@@ -2,6 +2,7 @@ package check
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/tls"
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -130,7 +132,13 @@ func (p *httpProber) get(ctx context.Context, u URL) error {
 	}
 	defer resp.Body.Close()
 	h := md5.New()
-	if _, err := io.Copy(h, io.LimitReader(resp.Body, maxBody)); err != nil {
+	var w io.Writer = h
+	var kept *bytes.Buffer
+	if u.Regex != "" {
+		kept = &bytes.Buffer{}
+		w = io.MultiWriter(h, &limitedWriter{w: kept, n: maxRegexBody})
+	}
+	if _, err := io.Copy(w, io.LimitReader(resp.Body, maxBody)); err != nil {
 		return fmt.Errorf("read body: %w", unwrapOp(err))
 	}
 	if !statusAccepted(resp.StatusCode, u.StatusCodes) {
@@ -141,7 +149,39 @@ func (p *httpProber) get(ctx context.Context, u URL) error {
 			return fmt.Errorf("digest %s, want %s", got, strings.ToLower(u.Digest))
 		}
 	}
+	if u.Regex != "" {
+		re, err := regexp.Compile(u.Regex)
+		if err != nil {
+			return fmt.Errorf("regex %q: %w", u.Regex, err)
+		}
+		switch matched := re.Match(kept.Bytes()); {
+		case !matched && !u.RegexNoMatch:
+			return fmt.Errorf("body does not match regex %q", u.Regex)
+		case matched && u.RegexNoMatch:
+			return fmt.Errorf("body matches regex %q (regex_no_match)", u.Regex)
+		}
+	}
 	return nil
+}
+
+// maxRegexBody bounds how much of a page a url's regex is matched against.
+const maxRegexBody = 1 << 20
+
+// limitedWriter keeps the first n bytes written and discards the rest, so
+// a huge page costs no more memory than n.
+type limitedWriter struct {
+	w io.Writer
+	n int
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if keep := min(len(p), l.n); keep > 0 {
+		if _, err := l.w.Write(p[:keep]); err != nil {
+			return 0, err
+		}
+		l.n -= keep
+	}
+	return len(p), nil
 }
 
 func statusAccepted(code int, ranges []StatusRange) bool {

@@ -201,6 +201,10 @@ func TestHTTPProbe(t *testing.T) {
 			&recorded{proto: "HTTP/1.1", host: "www.example.test", conn: "close", ua: "KeepAliveClient"}},
 		{"url virtualhost wins, 1.0C", Spec{Type: HTTP, VirtualHost: "a.test", HTTPProtocol: "1.0C", URLs: []URL{{Path: "/", VirtualHost: "b.test"}}}, addr, true, "",
 			&recorded{proto: "HTTP/1.0", host: "b.test", conn: "close", ua: "KeepAliveClient"}},
+		{"regex matches", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: `hello from \w+`}}}, addr, true, "", nil},
+		{"regex does not match", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: "^goodbye"}}}, addr, false, "does not match regex", nil},
+		{"regex_no_match, absent", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: "error", RegexNoMatch: true}}}, addr, true, "", nil},
+		{"regex_no_match, present", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: "govs", RegexNoMatch: true}}}, addr, false, "regex_no_match", nil},
 		{"refused", Spec{Type: HTTP, URLs: []URL{{Path: "/"}}}, closedPort(t, "tcp"), false, "connection refused", nil},
 		{"read timeout", Spec{Type: HTTP, ConnectTimeout: 500 * time.Millisecond, URLs: []URL{{Path: "/slow"}}}, addr, false, "timeout", nil},
 	}

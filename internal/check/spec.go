@@ -11,6 +11,7 @@ package check
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,11 @@ func resolve(s Spec, rs netip.AddrPort, vsDelayLoop time.Duration) (resolved, er
 			if u.Digest != "" {
 				if len(u.Digest) != 32 || strings.Trim(strings.ToLower(u.Digest), "0123456789abcdef") != "" {
 					return r, fmt.Errorf("%s url %s: digest %q is not 32 hex digits", s.Type, u.Path, u.Digest)
+				}
+			}
+			if u.Regex != "" {
+				if _, err := regexp.Compile(u.Regex); err != nil {
+					return r, fmt.Errorf("%s url %s: regex %q: %w", s.Type, u.Path, u.Regex, err)
 				}
 			}
 			for _, sr := range u.StatusCodes {

@@ -89,6 +89,9 @@ func (b *builder) checker(blk *node, typ CheckerType) *Checker {
 			b.warnf(n, "keepalived 2.2 does not know nb_get_retry in %s and ignores it, so retry keeps its default; govs does the same (write 'retry %s' to retry)", where, n.arg(0))
 			continue
 		}
+		if n.Keyword == "nb_get_retry" {
+			b.warnf(n, "nb_get_retry is deprecated (keepalived says so too); use retry")
+		}
 		if b.checkDefault(n, &c.checks) || b.target(n, &c.Target) {
 			continue
 		}

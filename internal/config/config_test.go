@@ -327,7 +327,7 @@ func TestVRRPInstance(t *testing.T) {
 			diags: []string{
 				"t.conf:4: use_vmac: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
 				"t.conf:5: virtual_routes: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
-					"t.conf:9: warning: unknown keyword 'wibble' in vrrp_instance; ignored",
+				"t.conf:9: warning: unknown keyword 'wibble' in vrrp_instance; ignored",
 			},
 		},
 	})

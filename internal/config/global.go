@@ -300,6 +300,6 @@ func (b *builder) resolveSyncDaemon() {
 			return
 		}
 	}
-	b.d.Errorf(sd.Pos, "lvs_sync_daemon", "lvs_sync_daemon: vrrp_instance '%s' not found", sd.Instance)
+	b.d.Warnf(sd.Pos, "lvs_sync_daemon", "lvs_sync_daemon: vrrp_instance '%s' not found; connection sync is off (keepalived runs without it too)", sd.Instance)
 	b.cfg.Global.LVSSyncDaemon = nil
 }

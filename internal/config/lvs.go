@@ -150,6 +150,12 @@ func (b *builder) method(n *node) (Method, bool) {
 	if !ok {
 		return NAT, false
 	}
+	if v != n.Args[0].Text {
+		// keepalived compares exactly: "dr" is unknown to it and the
+		// method stays NAT.
+		b.warnf(n, "keepalived does not know '%s' (methods are upper case) and keeps its default NAT; govs does the same (write %s)", n.Args[0].Text, v)
+		return NAT, false
+	}
 	switch v {
 	case "DR":
 		b.leaf(n, 1, 1)
@@ -255,6 +261,11 @@ func (b *builder) virtualServer(blk *node) {
 		switch n.Keyword {
 		case "lb_algo", "lvs_sched":
 			if v, good := b.enumArg(n, schedulers...); good {
+				if v != n.Args[0].Text {
+					// keepalived compares exactly and falls back to wlc.
+					b.warnf(n, "keepalived does not know scheduler '%s' (names are lower case) and uses wlc; govs does the same (write %s)", n.Args[0].Text, v)
+					continue
+				}
 				vs.Scheduler = v
 			}
 		case "lb_kind", "lvs_method":
@@ -422,7 +433,10 @@ func (b *builder) realServer(blk *node) *RealServer {
 			if v, good := b.intArg(n, 0, 1<<31-1); good {
 				rs.Weight = v
 			}
-		case "lb_kind", "lvs_method":
+		case "lb_kind":
+			// keepalived 2.2 knows only lvs_method in a real_server.
+			b.warnf(n, "keepalived 2.2 does not know lb_kind in a real_server and ignores it (the virtual server's method applies); govs does the same (write lvs_method)")
+		case "lvs_method":
 			if m, good := b.method(n); good {
 				rs.Method = m
 			}

@@ -178,6 +178,9 @@ func (b *builder) resolveSyncGroups() {
 			kept = append(kept, name)
 		}
 		g.Instances = kept
+		if len(kept) == 1 {
+			b.d.Warnf(g.Pos, "vrrp_sync_group", "vrrp_sync_group %s has only one vrrp_instance; keepalived warns about this too", g.Name)
+		}
 		for i, ts := range g.TrackScripts {
 			s := b.cfg.Script(ts.Name)
 			if s == nil {
@@ -236,7 +239,9 @@ func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*V
 	if vs.Group != "" {
 		group = b.cfg.VirtualServerGroup(vs.Group)
 		if group == nil {
-			b.d.Errorf(vs.Pos, "virtual_server", "virtual_server: virtual_server_group '%s' is not defined", vs.Group)
+			// keepalived -t accepts this and runs nothing for it.
+			b.d.Warnf(vs.Pos, "virtual_server", "virtual_server: virtual_server_group '%s' is not defined; the virtual server is ignored (as keepalived does)", vs.Group)
+			return false
 		} else {
 			for _, e := range group.Entries {
 				if e.First.IsValid() {

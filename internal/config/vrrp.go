@@ -308,6 +308,7 @@ func (b *builder) instance(blk *node) {
 		case "lvs_sync_daemon_interface":
 			// The old spelling of global_defs' lvs_sync_daemon: sync on this
 			// interface while this instance is MASTER.
+			b.warnf(n, "lvs_sync_daemon_interface in a vrrp_instance is deprecated (keepalived says so too); taken as global_defs' lvs_sync_daemon %s %s", n.arg(0), in.Name)
 			if s, ok := b.stringArg(n); ok {
 				if s, ok := b.interfaceName(n, s); ok {
 					b.oldSyncDaemon(n, s, in)

@@ -26,6 +26,9 @@ type Options struct {
 	// NoDataplane plans VRRP and checks only (`govs run --no-dataplane`):
 	// virtual servers then need no interface to attach to.
 	NoDataplane bool
+	// InterfaceExists reports whether this host has an interface; nil
+	// checks nothing (a plan built for another host).
+	InterfaceExists func(name string) bool
 }
 
 // Plan is everything one configuration runs.
@@ -136,7 +139,10 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 	p.services()
 	p.plan.Checks = checks(cfg)
 	p.vrrp()
+	p.unsupportedVRRP()
 	p.interfaces()
+	p.hostInterfaces()
+	p.scriptSecurity()
 	p.plan.RealAddrs = realAddrs(cfg)
 	if sd := cfg.Global.LVSSyncDaemon; sd != nil {
 		c := *sd
@@ -341,4 +347,71 @@ func natPos(vs *config.VirtualServer, rs *config.RealServer) config.Pos {
 		}
 	}
 	return vs.Pos
+}
+
+// hostInterfaces checks that the interfaces the plan names exist here, as
+// keepalived -t does: VRRP on a missing interface cannot start.
+func (p *planner) hostInterfaces() {
+	exists := p.opts.InterfaceExists
+	if exists == nil {
+		return
+	}
+	check := func(pos config.Pos, kw, name string) {
+		if name != "" && !exists(name) {
+			p.errorf(pos, kw, "%s: interface %s does not exist on this host", kw, name)
+		}
+	}
+	for _, in := range p.cfg.Instances {
+		check(in.Keywords.Of("interface"), "interface", in.Interface)
+		for _, t := range in.TrackInterfaces {
+			check(t.Pos, "track_interface", t.Name)
+		}
+		for _, v := range append(slices.Clone(in.VIPs), in.ExcludedVIPs...) {
+			check(v.Pos, "virtual_ipaddress", v.Dev)
+		}
+	}
+	if sd := p.cfg.Global.LVSSyncDaemon; sd != nil {
+		check(sd.Pos, "lvs_sync_daemon", sd.Interface)
+	}
+	for _, dev := range p.cfg.Global.XDPInterfaces {
+		check(p.cfg.Global.Keywords.Of("govs_xdp_interface"), "govs_xdp_interface", dev)
+	}
+}
+
+// scriptSecurity warns, as keepalived does, when scripts run as root
+// without enable_script_security.
+func (p *planner) scriptSecurity() {
+	if p.cfg.Global.EnableScriptSecurity {
+		return
+	}
+	var first config.Pos
+	note := func(c config.Command) {
+		if c.IsSet() && !first.IsValid() {
+			first = c.Pos
+		}
+	}
+	for _, s := range p.cfg.Scripts {
+		note(s.Cmd)
+	}
+	for _, in := range p.cfg.Instances {
+		for _, c := range []config.Command{in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any} {
+			note(c)
+		}
+	}
+	for _, vs := range p.cfg.VirtualServers {
+		note(vs.QuorumUp)
+		note(vs.QuorumDown)
+		for _, rs := range vs.RealServers {
+			note(rs.NotifyUp)
+			note(rs.NotifyDown)
+			for _, ch := range rs.Checkers {
+				if ch.Misc != nil {
+					note(ch.Misc.Path)
+				}
+			}
+		}
+	}
+	if first.IsValid() {
+		p.plan.Diagnostics.Warnf(first, "enable_script_security", "scripts run as root and enable_script_security is not set in global_defs (keepalived warns about this too); govs runs them as root")
+	}
 }

@@ -35,7 +35,7 @@ virtual_server 198.18.0.100 80 {
         inhibit_on_failure
         TCP_CHECK {
             connect_timeout 5
-            nb_get_retry 3
+            retry 3
             delay_before_retry 3
             connect_port 80
         }
@@ -51,17 +51,6 @@ virtual_server 198.18.0.100 80 {
     }
 }
 `
-
-func parse(t *testing.T, src string) *config.Config {
-	t.Helper()
-	cfg, diags := config.ParseString("test.conf", src, config.Options{})
-	for _, d := range diags {
-		if d.Severity == config.SeverityError {
-			t.Fatalf("config error: %s", d)
-		}
-	}
-	return cfg
-}
 
 // plan builds the plan of src and fails on any error.
 func plan(t *testing.T, src string) *Plan {

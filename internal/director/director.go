@@ -271,7 +271,7 @@ func (o Options) planOptions() desired.Options {
 func (d *Director) Reload() error {
 	plan, err := Load(d.opts.ConfigPath, d.opts.ConfigID, d.opts.planOptions(), d.log)
 	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "err", err)
+		d.log.Error("reload rejected, keeping the running configuration", "err", err)
 		return err
 	}
 	d.mu.Lock()

@@ -57,10 +57,18 @@ func nlAddr(v vrrp.VIP) (*netlink.Addr, error) {
 	}
 	if p.Addr().Is6() {
 		// A VIP must answer at once, not after duplicate address detection.
+		// It is added deprecated (preferred lifetime 0, valid forever), as
+		// keepalived adds it: the kernel then never picks it as the source
+		// of the director's own connections, so health checks leave from
+		// the interface's own address and get their replies.
 		a.Flags = unix.IFA_F_NODAD
+		a.PreferedLft, a.ValidLft = 0, infiniteLifetime
 	}
 	return a, nil
 }
+
+// infiniteLifetime is the kernel's INFINITY_LIFE_TIME.
+const infiniteLifetime = 0xffffffff
 
 // allVIPs returns the advertised and the excluded addresses.
 func allVIPs(inst vrrp.InstanceConfig) []vrrp.VIP {

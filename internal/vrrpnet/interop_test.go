@@ -25,6 +25,15 @@ func failover(t *testing.T, master, backup side, hard bool, limit time.Duration)
 	}
 	if master.ipv6 {
 		l.client.ns.MustRun("ping", "-6", "-c1", "-W2", vip6Addr)
+		// As keepalived does, the VIP is deprecated on the master, so the
+		// director's own connections (health checks) leave from its own
+		// address: from the VIP, replies would go to whoever holds it.
+		if addr := l.a.ns.MustRun("ip", "-6", "addr", "show", "dev", "eth0", "to", vip6Addr+"/128"); !master.keepalived && !strings.Contains(addr, "deprecated") {
+			t.Errorf("IPv6 VIP on the master is not deprecated:\n%s", addr)
+		}
+		if route := l.a.ns.MustRun("ip", "-6", "route", "get", l.client.ip6); !master.keepalived && !strings.Contains(route, "src "+l.a.ip6+" ") {
+			t.Errorf("the master's own traffic to %s leaves from: %s (want src %s)", l.client.ip6, route, l.a.ip6)
+		}
 	} else {
 		l.client.ns.MustRun("ping", "-c1", "-W2", vipAddr)
 	}

@@ -1,0 +1,193 @@
+package desired_test
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/dataplane"
+	"github.com/govs/govs/internal/desired"
+	"github.com/govs/govs/internal/desired/corpus"
+	"github.com/govs/govs/internal/netnstest"
+)
+
+// corpusFile is one configuration of the differential corpus, on disk.
+type corpusFile struct{ name, path string }
+
+// corpusFiles writes the generated corpus to a temporary directory and adds
+// keepalived's samples and the scenario's fixtures from ../shared.
+func corpusFiles(t *testing.T) []corpusFile {
+	t.Helper()
+	dir := t.TempDir()
+	var out []corpusFile
+	for _, f := range corpus.Files() {
+		p := filepath.Join(dir, f.Name+".conf")
+		if err := os.WriteFile(p, []byte(f.Src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, corpusFile{f.Name, p})
+	}
+	shared := filepath.Join("..", "..", "..", "shared")
+	for _, glob := range []string{"keepalived-samples/*", "fixtures/*.conf"} {
+		files, _ := filepath.Glob(filepath.Join(shared, glob))
+		for _, f := range files {
+			out = append(out, corpusFile{"shared-" + filepath.Base(f), f})
+		}
+	}
+	return out
+}
+
+// refusal reports whether a diagnostic is govs declining something it does
+// not implement (rather than finding the file wrong).
+func refusal(d config.Diagnostic) bool {
+	for _, s := range []string{"not supported by govs", "not balanced by the govs data plane", "not implemented by the govs data plane", "not implemented by govs", "not supported by the govs data plane",
+		"is an IPVS scheduler govs does not implement", "govs does not act on", "govs does not know where to attach"} {
+		if strings.Contains(d.Message, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// intended lists the files where govs and keepalived -t knowingly disagree,
+// and why. Files where govs refuses a feature it does not implement (an
+// error naming the keyword) while keepalived accepts it need no entry:
+// refusal() recognises them.
+var intended = map[string]string{
+	// keepalived -t does not resolve conditional @id lines without -i and
+	// warns about smtp_server names it cannot resolve; govs reads the file
+	// as it would run it and finds nothing wrong.
+	"struct-include-missing":               "govs warns when an include matches no file; keepalived -t says nothing",
+	"shared-keepalived.conf.vrrp":          "govs warns about a VIP listed twice in one instance; keepalived -t says nothing",
+	"shared-keepalived.conf.misc_check":    "govs warns whenever scripts run as root without enable_script_security; keepalived 2.2.7 only for some script kinds",
+	"shared-keepalived.conf.vrrp.scripts":  "as shared-keepalived.conf.misc_check",
+	"vs-persistence_granularity_255.255.0": "govs refuses a three-part netmask; keepalived reads it with inet_aton as 255.255.0.0",
+	"global-lvs_sync_daemon_eth0_VI_9":     "govs warns that connection sync is off when its instance is missing; keepalived -t says nothing and runs without it too",
+	"struct-group-undefined":               "govs warns that a virtual_server naming an undefined group is ignored; keepalived -t says nothing and ignores it too",
+	"instance-track_interface_eth0_weight": "keepalived ignores tracking the instance's own interface; govs tracks it (its state is the instance's own)",
+}
+
+// TestPrivilegedDifferentialKeepalived runs `keepalived -t` and govs's plan
+// on every file of the corpus and checks they agree: a file keepalived flags
+// must not pass govs silently, and a file keepalived accepts may only be
+// refused by govs for something govs says it does not implement. Both run in
+// a namespace whose interfaces are eth0 and eth1, so the result does not
+// depend on the host's interface names.
+func TestPrivilegedDifferentialKeepalived(t *testing.T) {
+	netnstest.RequireRoot(t)
+	bin, err := exec.LookPath("keepalived")
+	if err != nil {
+		t.Skip("keepalived not installed (scripts/deps.sh installs it)")
+	}
+	ns, peer := netnstest.NewNS(t, "kt"), netnstest.NewNS(t, "kp")
+	netnstest.Veth(t, ns, "eth0", peer, "eth0")
+	netnstest.Veth(t, ns, "eth1", peer, "eth1")
+	exists := func(name string) bool {
+		var ok bool
+		if err := ns.Do(func() error {
+			_, err := net.InterfaceByName(name)
+			ok = err == nil
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	files := corpusFiles(t)
+	if len(files) < 120 {
+		t.Fatalf("corpus has %d files, want at least 120", len(files))
+	}
+	var agree, refused, known int
+	for _, f := range files {
+		t.Run(f.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cmd := ns.Command(bin, "-t", "-f", f.path)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			kerr := cmd.Run()
+			var exit *exec.ExitError
+			if kerr != nil && !errors.As(kerr, &exit) {
+				t.Fatalf("keepalived -t: %v", kerr)
+			}
+			kFlags := kerr != nil
+			cfg, diags := config.ParseFile(f.path, config.Options{})
+			plan := desired.Build(cfg, diags, desired.Options{InterfaceExists: exists})
+			var own []config.Diagnostic
+			for _, d := range plan.Diagnostics {
+				if !refusal(d) {
+					own = append(own, d)
+				}
+			}
+			gFlags := len(plan.Diagnostics) > 0
+			if why, ok := intended[f.name]; ok {
+				known++
+				t.Logf("intended difference: %s", why)
+				return
+			}
+			switch {
+			case kFlags && !gFlags:
+				t.Errorf("keepalived -t flags the file, govs says nothing:\n%s", out.String())
+			case !kFlags && len(own) > 0:
+				t.Errorf("keepalived -t accepts the file, govs flags it:\n%v", own)
+			case !kFlags && gFlags:
+				refused++
+			default:
+				agree++
+			}
+		})
+	}
+	t.Logf("%d files: %d agree, %d refused by govs as not implemented, %d intended differences", len(files), agree, refused, known)
+}
+
+// TestCorpusPlansApply: for every corpus file govs accepts, the data-plane
+// state its plan gives (every real server resolved) is accepted by the data
+// plane's fake, which validates exactly as the XDP data plane does, and
+// holds every virtual and real server of the plan: nothing is dropped
+// between `govs check` and what runs.
+func TestCorpusPlansApply(t *testing.T) {
+	applied := 0
+	for _, f := range corpusFiles(t) {
+		cfg, diags := config.ParseFile(f.path, config.Options{})
+		plan := desired.Build(cfg, diags, desired.Options{})
+		if !plan.OK() {
+			continue
+		}
+		neigh := map[netip.Addr]desired.Neighbour{}
+		for _, a := range plan.RealAddrs {
+			neigh[a] = desired.Neighbour{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Ifindex: 1}
+		}
+		st, unresolved := plan.Dataplane(nil, neigh)
+		st.InterfaceMACs = map[int]net.HardwareAddr{1: {2, 0, 0, 0, 0, 2}}
+		st.TunnelSource4, st.TunnelSource6 = netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("2001:db8::2")
+		if len(unresolved) > 0 {
+			t.Errorf("%s: unresolved %v with every address resolved", f.name, unresolved)
+		}
+		fake := dataplane.NewFake()
+		if err := fake.Apply(st); err != nil {
+			t.Errorf("%s: the data plane refuses the plan govs check accepts: %v", f.name, err)
+			continue
+		}
+		got := fake.Applied()[0]
+		table := plan.StatusServices(nil)
+		if len(got.Services) != len(table) {
+			t.Errorf("%s: %d services applied, the plan lists %d", f.name, len(got.Services), len(table))
+			continue
+		}
+		for i, s := range table {
+			if got.Services[i].Addr != s.VIP || got.Services[i].Port != s.Port || len(got.Services[i].Reals) != len(s.Reals) {
+				t.Errorf("%s: service %v:%d applied as %+v (%d reals, plan %d)", f.name, s.VIP, s.Port, got.Services[i], len(got.Services[i].Reals), len(s.Reals))
+			}
+		}
+		applied++
+	}
+	if applied < 50 {
+		t.Errorf("only %d corpus files applied; the corpus should exercise the data plane", applied)
+	}
+	t.Logf("%d plans applied", applied)
+}

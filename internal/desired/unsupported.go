@@ -1,0 +1,57 @@
+package desired
+
+import (
+	"github.com/govs/govs/internal/config"
+)
+
+// unsupportedVRRP reports the VRRP settings govs parses but does not carry
+// out, each as an error at its keyword: running without them would behave
+// differently from keepalived.
+func (p *planner) unsupportedVRRP() {
+	cfg := p.cfg
+	g := cfg.Global.Keywords
+	if cfg.Global.VRRPStrict {
+		p.errorf(g.Of("vrrp_strict"), "vrrp_strict", "vrrp_strict: strict RFC mode (no unicast, no authentication, firewall rules dropping traffic to VIPs) is not implemented by govs")
+	}
+	for _, kw := range []string{"vrrp_garp_interval", "vrrp_gna_interval", "vrrp_garp_lower_prio_delay"} {
+		if pos := g.Of(kw); pos.IsValid() {
+			p.errorf(pos, kw, "%s: pacing of gratuitous ARP / NA messages is not implemented by govs", kw)
+		}
+	}
+	if cfg.Global.ScriptUser != "" && cfg.Global.ScriptUser != "root" {
+		p.errorf(g.Of("script_user"), "script_user", "script_user: govs runs VRRP scripts as root; running them as %s is not implemented by govs", cfg.Global.ScriptUser)
+	}
+	userOf := func(c config.Command, what string) {
+		if c.User != "" && c.User != "root" || c.Group != "" && c.Group != "root" {
+			p.errorf(c.Pos, what, "%s: govs runs VRRP scripts as root; running them as user %s is not implemented by govs", what, c.User)
+		}
+	}
+	for _, s := range cfg.Scripts {
+		c := s.Cmd
+		c.Pos = s.Keywords.Of("user")
+		if !c.Pos.IsValid() {
+			c.Pos = s.Pos
+		}
+		userOf(c, "user")
+	}
+	notify := func(n config.Notify) {
+		for kw, c := range map[string]config.Command{"notify_master": n.Master, "notify_backup": n.Backup,
+			"notify_fault": n.Fault, "notify_stop": n.Stop, "notify": n.Any} {
+			userOf(c, kw)
+		}
+	}
+	for _, sg := range cfg.SyncGroups {
+		notify(sg.Notify)
+	}
+	for _, in := range cfg.Instances {
+		notify(in.Notify)
+		if pos := in.Keywords.Of("no_accept"); pos.IsValid() && !in.Accept {
+			p.errorf(pos, "no_accept", "vrrp_instance %s: no_accept (drop traffic to the VIPs while MASTER) is not implemented by govs, which always accepts it", in.Name)
+		}
+		for _, kw := range []string{"garp_interval", "gna_interval", "garp_lower_prio_delay"} {
+			if pos := in.Keywords.Of(kw); pos.IsValid() {
+				p.errorf(pos, kw, "vrrp_instance %s: %s: pacing of gratuitous ARP / NA messages is not implemented by govs", in.Name, kw)
+			}
+		}
+	}
+}
