@@ -327,6 +327,7 @@ func TestVRRPInstance(t *testing.T) {
 			diags: []string{
 				"t.conf:4: use_vmac: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
 				"t.conf:5: virtual_routes: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
+				"t.conf:8: warning: lvs_sync_daemon_interface: lvs_sync_daemon_interface in a vrrp_instance is deprecated (keepalived says so too); taken as global_defs' lvs_sync_daemon eth1 VI_1",
 				"t.conf:9: warning: unknown keyword 'wibble' in vrrp_instance; ignored",
 			},
 		},
@@ -462,6 +463,7 @@ func TestSyncGroup(t *testing.T) {
 			src:  "vrrp_sync_group A {\n group {\n  VI_1\n  VI_9\n }\n}\nvrrp_sync_group B {\n group {\n  VI_1\n }\n}\nvrrp_sync_group C {\n}\nvrrp_sync_group A {\n}\n" + two,
 			diags: []string{
 				"t.conf:1: warning: vrrp_sync_group A: vrrp_instance VI_9 is not defined; ignored",
+				"t.conf:1: warning: vrrp_sync_group A has only one vrrp_instance; keepalived warns about this too",
 				"t.conf:7: vrrp_sync_group B: vrrp_instance VI_1 already belongs to vrrp_sync_group A",
 				"t.conf:12: warning: vrrp_sync_group C: no instances in group",
 				"t.conf:14: vrrp_sync_group: vrrp_sync_group A defined twice",
@@ -660,15 +662,13 @@ virtual_server 10.0.0.5 80 {
 				"t.conf:16: warning: lvs_method: tunnel options 'type gue port 6080' not supported by govs; using ipip",
 				"t.conf:18: real_server [2001:db8::2]:80: address family differs from virtual_server 192.168.1.169:80 (only TUN can mix families)",
 				"t.conf:20: warning: real_server 10.0.0.2:80: duplicate of the real server at t.conf:14; ignored",
-				"t.conf:22: warning: real_server 10.0.0.3:8080: port 8080 differs from the virtual server's port 80; only NAT can change ports, so 80 is used",
+				"t.conf:23: warning: lb_kind: keepalived 2.2 does not know lb_kind in a real_server and ignores it (the virtual server's method applies); govs does the same (write lvs_method)",
 				"t.conf:27: warning: virtual_server 10.0.0.1:0: no protocol given; defaulting to UDP like keepalived (write 'protocol TCP' for web services)",
 				"t.conf:27: warning: virtual_server 10.0.0.1:0: no scheduler given; using wlc",
 				"t.conf:27: warning: virtual_server 10.0.0.1:0: port 0 (all ports) only works persistent; using persistence_timeout 360",
 				"t.conf:27: warning: virtual_server 10.0.0.1:0: no forwarding method given; using NAT",
 				"t.conf:30: virtual_server: number 0 outside range [1, 4294967295]",
-				"t.conf:33: virtual_server: virtual_server_group 'nothere' is not defined",
-				"t.conf:33: warning: virtual_server group nothere: no scheduler given; using wlc",
-				"t.conf:33: warning: virtual_server group nothere: no forwarding method given; using NAT",
+				"t.conf:33: warning: virtual_server: virtual_server_group 'nothere' is not defined; the virtual server is ignored (as keepalived does)",
 				"t.conf:36: warning: virtual_server 192.168.1.169:80: no scheduler given; using wlc",
 				"t.conf:36: virtual_server TCP 192.168.1.169:80: already defined at t.conf:1",
 				"t.conf:36: warning: virtual_server 192.168.1.169:80: no forwarding method given; using NAT",
@@ -923,7 +923,7 @@ func TestLVSSyncDaemon(t *testing.T) {
 		{
 			name:  "unknown instance",
 			src:   withInst("lvs_sync_daemon eth0 VI_9"),
-			diags: []string{"t.conf:2: lvs_sync_daemon: vrrp_instance 'VI_9' not found"},
+			diags: []string{"t.conf:2: warning: lvs_sync_daemon: vrrp_instance 'VI_9' not found; connection sync is off (keepalived runs without it too)"},
 			check: func(t *testing.T, c *Config) {
 				if c.Global.LVSSyncDaemon != nil {
 					t.Errorf("LVSSyncDaemon = %+v, want nil", c.Global.LVSSyncDaemon)

@@ -36,9 +36,9 @@ func sharedDir(t testing.TB) string {
 func TestSeedFixture(t *testing.T) {
 	path := filepath.Join(sharedDir(t), "fixtures", "seed-keepalived.conf")
 	c, d := ParseFile(path, Options{})
-	// keepalived -t flags the same two lines: nb_get_retry is not a
-	// TCP_CHECK keyword in keepalived 2.2.
-	if d.HasErrors() || len(d) != 2 || d[0].Keyword != "nb_get_retry" || d[1].Keyword != "nb_get_retry" {
+	// keepalived -t flags the same lines: the one-member sync group, and
+	// nb_get_retry, which is not a TCP_CHECK keyword in keepalived 2.2.
+	if d.HasErrors() || len(d) != 3 || d[0].Keyword != "vrrp_sync_group" || d[1].Keyword != "nb_get_retry" || d[2].Keyword != "nb_get_retry" {
 		t.Fatalf("diagnostics:\n%s", strings.Join(diagStrings(d), "\n"))
 	}
 	if len(c.VirtualServers) != 1 {

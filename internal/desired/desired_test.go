@@ -98,7 +98,7 @@ func TestServicesNotCarriedOut(t *testing.T) {
 	}{
 		{"NAT", "virtual_server 198.18.0.100 53 {\n lb_kind NAT\n protocol UDP\n real_server 198.18.1.12 53 {\n }\n}\n", "lb_kind NAT", 2},
 		{"NAT by default", "virtual_server 198.18.0.100 53 {\n protocol UDP\n real_server 198.18.1.12 53 {\n }\n}\n", "lb_kind NAT", 1},
-		{"NAT real server", "virtual_server 198.18.0.100 53 {\n lb_kind DR\n protocol UDP\n real_server 198.18.1.12 53 {\n  lb_kind NAT\n }\n}\n", "lb_kind NAT", 5},
+		{"NAT real server", "virtual_server 198.18.0.100 53 {\n lb_kind DR\n protocol UDP\n real_server 198.18.1.12 53 {\n  lvs_method NAT\n }\n}\n", "lb_kind NAT", 5},
 		{"fwmark", "virtual_server fwmark 9 {\n lb_kind DR\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 1},
 		{"fwmark group entry", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 3},
 		{"SCTP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol SCTP\n real_server 198.18.1.13 80 {\n }\n}\n", "SCTP", 3},
