@@ -26,10 +26,21 @@ const maxBody = 16 << 20
 type httpProber struct {
 	r   resolved
 	tls *tls.Config
+	// regex holds each url's compiled regex (nil: none), by index.
+	regex []*regexp.Regexp
 }
 
 func newHTTPProber(r resolved) (*httpProber, error) {
-	p := &httpProber{r: r}
+	p := &httpProber{r: r, regex: make([]*regexp.Regexp, len(r.URLs))}
+	for i, u := range r.URLs {
+		if u.Regex != "" {
+			re, err := regexp.Compile(u.Regex)
+			if err != nil {
+				return nil, fmt.Errorf("url %s: regex %q: %w", u.Path, u.Regex, err)
+			}
+			p.regex[i] = re
+		}
+	}
 	if r.Type != SSL {
 		return p, nil
 	}
@@ -71,8 +82,8 @@ func newHTTPProber(r resolved) (*httpProber, error) {
 
 // Probe fetches every url in turn; the check passes only if all do.
 func (p *httpProber) Probe(ctx context.Context) state.Result {
-	for _, u := range p.r.URLs {
-		if err := p.get(ctx, u); err != nil {
+	for i, u := range p.r.URLs {
+		if err := p.get(ctx, u, p.regex[i]); err != nil {
 			return state.Result{Err: fmt.Errorf("GET %s: %w", u.Path, err)}
 		}
 	}
@@ -103,7 +114,7 @@ func (p *httpProber) request(u URL) string {
 	return b.String()
 }
 
-func (p *httpProber) get(ctx context.Context, u URL) error {
+func (p *httpProber) get(ctx context.Context, u URL, re *regexp.Regexp) error {
 	c, err := p.r.dial(ctx, "tcp")
 	if err != nil {
 		return err
@@ -134,7 +145,7 @@ func (p *httpProber) get(ctx context.Context, u URL) error {
 	h := md5.New()
 	var w io.Writer = h
 	var kept *bytes.Buffer
-	if u.Regex != "" {
+	if re != nil {
 		kept = &bytes.Buffer{}
 		w = io.MultiWriter(h, &limitedWriter{w: kept, n: maxRegexBody})
 	}
@@ -149,11 +160,7 @@ func (p *httpProber) get(ctx context.Context, u URL) error {
 			return fmt.Errorf("digest %s, want %s", got, strings.ToLower(u.Digest))
 		}
 	}
-	if u.Regex != "" {
-		re, err := regexp.Compile(u.Regex)
-		if err != nil {
-			return fmt.Errorf("regex %q: %w", u.Regex, err)
-		}
+	if re != nil {
 		switch matched := re.Match(kept.Bytes()); {
 		case !matched && !u.RegexNoMatch:
 			return fmt.Errorf("body does not match regex %q", u.Regex)

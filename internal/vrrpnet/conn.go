@@ -102,16 +102,9 @@ func (c *conn) join() error {
 	return c.p6.JoinGroup(c.ifi, &net.IPAddr{IP: c.group().AsSlice()})
 }
 
-// group is the multicast group of the instance's adverts.
-func (c *conn) group() netip.Addr {
-	if c.cfg.McastGroup.IsValid() {
-		return c.cfg.McastGroup
-	}
-	if c.cfg.IPv6 {
-		return vrrp.MulticastIPv6
-	}
-	return vrrp.MulticastIPv4
-}
+// group is the multicast group of the instance's adverts (Run applies
+// WithDefaults, which resolves the IANA group when none is configured).
+func (c *conn) group() netip.Addr { return c.cfg.McastGroup }
 
 func (c *conn) Close() error { return c.raw.Close() }
 
