@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -49,6 +50,10 @@ type Options struct {
 	// RunScript runs a notify script (default: run it as keepalived does).
 	// Tests use it to observe calls.
 	RunScript func(ctx context.Context, s Script) (int, error)
+	// Probe replaces the real probers (which dial real servers) with
+	// others for the checker spec aimed at target; the schedule, retries
+	// and state machines stay the real ones. Tests of the daemon use it.
+	Probe func(spec Spec, target netip.AddrPort) (Prober, error)
 }
 
 // job is one checker in the schedule.
@@ -138,6 +143,9 @@ func newRunner(vss []VirtualServer, opt Options, mk func(resolved) (Prober, erro
 	}
 	if opt.RunScript == nil {
 		opt.RunScript = runScript
+	}
+	if opt.Probe != nil {
+		mk = func(r resolved) (Prober, error) { return opt.Probe(r.Spec, r.target) }
 	}
 	r := &Runner{opt: opt, log: opt.Log, mk: mk, updates: make(chan *update)}
 	plan, err := r.plan(vss)

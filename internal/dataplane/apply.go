@@ -17,7 +17,7 @@ import (
 func (d *Dataplane) Apply(s State) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s, err := fillInterfaceMACs(s)
+	s, err := fillInterfaceMACs(s, kernelMAC)
 	if err != nil {
 		return fmt.Errorf("apply state: %w", err)
 	}

@@ -216,9 +216,18 @@ func (d *Dataplane) Close() error {
 	return errors.Join(errs...)
 }
 
-// fillInterfaceMACs completes s.InterfaceMACs from the kernel for every
-// egress interface the reals name.
-func fillInterfaceMACs(s State) (State, error) {
+// kernelMAC looks an interface's MAC address up in the kernel.
+func kernelMAC(ifindex int) (net.HardwareAddr, error) {
+	ifi, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return nil, err
+	}
+	return ifi.HardwareAddr, nil
+}
+
+// fillInterfaceMACs completes s.InterfaceMACs with lookup for every egress
+// interface the reals name.
+func fillInterfaceMACs(s State, lookup func(ifindex int) (net.HardwareAddr, error)) (State, error) {
 	macs := make(map[int]net.HardwareAddr, len(s.InterfaceMACs))
 	for k, v := range s.InterfaceMACs {
 		macs[k] = v
@@ -231,11 +240,11 @@ func fillInterfaceMACs(s State) (State, error) {
 			if r.Ifindex == 0 {
 				return s, fmt.Errorf("service %s: real server %s: ifindex 0 needs InterfaceMACs[0] (the ingress interface's MAC)", svc, r.Addr)
 			}
-			ifi, err := net.InterfaceByIndex(r.Ifindex)
+			mac, err := lookup(r.Ifindex)
 			if err != nil {
 				return s, fmt.Errorf("look up egress interface %d: %w", r.Ifindex, err)
 			}
-			macs[r.Ifindex] = ifi.HardwareAddr
+			macs[r.Ifindex] = mac
 		}
 	}
 	s.InterfaceMACs = macs

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 )
@@ -10,7 +11,9 @@ import (
 // testing code that drives the data plane (the daemon) without root. Apply
 // runs the same validation and map computation as the real thing, against
 // the compiled sizes, so a state Fake accepts is one Dataplane accepts.
-// Counters stay zero.
+// Counters stay zero. Egress interfaces the state does not give a MAC for
+// get a made-up one (the real data plane asks the kernel), so the fake
+// takes the director's state as the real data plane would.
 type Fake struct {
 	mu       sync.Mutex
 	attached map[int]AttachMode
@@ -63,6 +66,10 @@ func (f *Fake) Apply(s State) error {
 	if f.closed {
 		return fmt.Errorf("apply state: data plane closed")
 	}
+	s, err := fillInterfaceMACs(s, fakeMAC)
+	if err != nil {
+		return fmt.Errorf("apply state: %w", err)
+	}
 	_, next, err := compute(s, f.ids, compiledLimits())
 	if err != nil {
 		return fmt.Errorf("apply state: %w", err)
@@ -70,6 +77,11 @@ func (f *Fake) Apply(s State) error {
 	f.ids = next
 	f.applied = append(f.applied, s)
 	return nil
+}
+
+// fakeMAC makes up a locally administered MAC for an interface index.
+func fakeMAC(ifindex int) (net.HardwareAddr, error) {
+	return net.HardwareAddr{0x02, 0xfa, byte(ifindex >> 24), byte(ifindex >> 16), byte(ifindex >> 8), byte(ifindex)}, nil
 }
 
 // Stats returns zero counters for the services last applied.

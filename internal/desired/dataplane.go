@@ -12,10 +12,13 @@ import (
 )
 
 // Neighbour is where frames for a real server go: its MAC (DR) or the next
-// hop's (TUN), and the egress interface.
+// hop's (TUN), and the egress interface. Src is the address the kernel's
+// route to the server prefers as source: TUN's outer source, as IPVS takes
+// it from the route.
 type Neighbour struct {
 	MAC     net.HardwareAddr
 	Ifindex int
+	Src     netip.Addr
 }
 
 // Pools are the health checkers' verdicts: each virtual server's real
@@ -94,6 +97,22 @@ func (p *Plan) Dataplane(pools Pools, neigh map[netip.Addr]Neighbour) (st dpstat
 			if !ok {
 				missing[r.Key.Addr] = true
 				continue
+			}
+			if r.Method == config.TUN {
+				// One outer source per family: the first TUN server's
+				// route's (a director has one address per family on
+				// the network its tunnels leave from).
+				src := &st.TunnelSource4
+				if r.Key.Addr.Is6() {
+					src = &st.TunnelSource6
+				}
+				if !src.IsValid() && n.Src.IsValid() && n.Src.Is4() == r.Key.Addr.Is4() {
+					*src = n.Src
+				}
+				if !src.IsValid() {
+					missing[r.Key.Addr] = true
+					continue
+				}
 			}
 			ds.Reals = append(ds.Reals, dpstate.Real{
 				Addr:    r.Key.Addr,

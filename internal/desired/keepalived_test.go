@@ -4,44 +4,26 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/govs/govs/internal/config"
-	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/desired/corpus"
 	"github.com/govs/govs/internal/netnstest"
 )
 
-// corpusFile is one configuration of the differential corpus, on disk.
-type corpusFile struct{ name, path string }
-
 // corpusFiles writes the generated corpus to a temporary directory and adds
 // keepalived's samples and the scenario's fixtures from ../shared.
-func corpusFiles(t *testing.T) []corpusFile {
+func corpusFiles(t *testing.T) []corpus.Path {
 	t.Helper()
-	dir := t.TempDir()
-	var out []corpusFile
-	for _, f := range corpus.Files() {
-		p := filepath.Join(dir, f.Name+".conf")
-		if err := os.WriteFile(p, []byte(f.Src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, corpusFile{f.Name, p})
+	files, err := corpus.Write(t.TempDir(), filepath.Join("..", "..", "..", "shared"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	shared := filepath.Join("..", "..", "..", "shared")
-	for _, glob := range []string{"keepalived-samples/*", "fixtures/*.conf"} {
-		files, _ := filepath.Glob(filepath.Join(shared, glob))
-		for _, f := range files {
-			out = append(out, corpusFile{"shared-" + filepath.Base(f), f})
-		}
-	}
-	return out
+	return files
 }
 
 // refusal reports whether a diagnostic is govs declining something it does
@@ -106,9 +88,9 @@ func TestPrivilegedDifferentialKeepalived(t *testing.T) {
 	}
 	var agree, refused, known int
 	for _, f := range files {
-		t.Run(f.name, func(t *testing.T) {
+		t.Run(f.Name, func(t *testing.T) {
 			var out bytes.Buffer
-			cmd := ns.Command(bin, "-t", "-f", f.path)
+			cmd := ns.Command(bin, "-t", "-f", f.Path)
 			cmd.Stdout, cmd.Stderr = &out, &out
 			kerr := cmd.Run()
 			var exit *exec.ExitError
@@ -116,7 +98,7 @@ func TestPrivilegedDifferentialKeepalived(t *testing.T) {
 				t.Fatalf("keepalived -t: %v", kerr)
 			}
 			kFlags := kerr != nil
-			cfg, diags := config.ParseFile(f.path, config.Options{})
+			cfg, diags := config.ParseFile(f.Path, config.Options{})
 			plan := desired.Build(cfg, diags, desired.Options{InterfaceExists: exists})
 			var own []config.Diagnostic
 			for _, d := range plan.Diagnostics {
@@ -125,7 +107,7 @@ func TestPrivilegedDifferentialKeepalived(t *testing.T) {
 				}
 			}
 			gFlags := len(plan.Diagnostics) > 0
-			if why, ok := intended[f.name]; ok {
+			if why, ok := intended[f.Name]; ok {
 				known++
 				t.Logf("intended difference: %s", why)
 				return
@@ -143,51 +125,4 @@ func TestPrivilegedDifferentialKeepalived(t *testing.T) {
 		})
 	}
 	t.Logf("%d files: %d agree, %d refused by govs as not implemented, %d intended differences", len(files), agree, refused, known)
-}
-
-// TestCorpusPlansApply: for every corpus file govs accepts, the data-plane
-// state its plan gives (every real server resolved) is accepted by the data
-// plane's fake, which validates exactly as the XDP data plane does, and
-// holds every virtual and real server of the plan: nothing is dropped
-// between `govs check` and what runs.
-func TestCorpusPlansApply(t *testing.T) {
-	applied := 0
-	for _, f := range corpusFiles(t) {
-		cfg, diags := config.ParseFile(f.path, config.Options{})
-		plan := desired.Build(cfg, diags, desired.Options{})
-		if !plan.OK() {
-			continue
-		}
-		neigh := map[netip.Addr]desired.Neighbour{}
-		for _, a := range plan.RealAddrs {
-			neigh[a] = desired.Neighbour{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Ifindex: 1}
-		}
-		st, unresolved := plan.Dataplane(nil, neigh)
-		st.InterfaceMACs = map[int]net.HardwareAddr{1: {2, 0, 0, 0, 0, 2}}
-		st.TunnelSource4, st.TunnelSource6 = netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("2001:db8::2")
-		if len(unresolved) > 0 {
-			t.Errorf("%s: unresolved %v with every address resolved", f.name, unresolved)
-		}
-		fake := dataplane.NewFake()
-		if err := fake.Apply(st); err != nil {
-			t.Errorf("%s: the data plane refuses the plan govs check accepts: %v", f.name, err)
-			continue
-		}
-		got := fake.Applied()[0]
-		table := plan.StatusServices(nil)
-		if len(got.Services) != len(table) {
-			t.Errorf("%s: %d services applied, the plan lists %d", f.name, len(got.Services), len(table))
-			continue
-		}
-		for i, s := range table {
-			if got.Services[i].Addr != s.VIP || got.Services[i].Port != s.Port || len(got.Services[i].Reals) != len(s.Reals) {
-				t.Errorf("%s: service %v:%d applied as %+v (%d reals, plan %d)", f.name, s.VIP, s.Port, got.Services[i], len(got.Services[i].Reals), len(s.Reals))
-			}
-		}
-		applied++
-	}
-	if applied < 50 {
-		t.Errorf("only %d corpus files applied; the corpus should exercise the data plane", applied)
-	}
-	t.Logf("%d plans applied", applied)
 }

@@ -62,7 +62,11 @@ func (d *Director) applySyncLocked(ctx context.Context, setting *config.LVSSyncD
 		return nil
 	}
 	instance := want.Instance
-	sd, err := connsync.Start(ctx, connsync.Config{
+	start := d.opts.ConnSync
+	if start == nil {
+		start = startConnSync
+	}
+	sd, err := start(ctx, connsync.Config{
 		Interface: want.Interface, SyncID: uint8(want.SyncID), MaxLen: want.MaxLen,
 		Group: want.Group, Port: want.Port, TTL: want.TTL,
 		IsMaster: func() bool { return d.isMaster(instance) },
@@ -80,6 +84,21 @@ func (d *Director) stopSyncLocked() {
 		d.syncd.Close()
 		d.syncd, d.syncCfg = nil, nil
 	}
+}
+
+// ConnSyncFactory starts connection synchronisation (lvs_sync_daemon) over
+// the data plane's connection table.
+type ConnSyncFactory func(ctx context.Context, cfg connsync.Config, dp connsync.DataPlane) (ConnSync, error)
+
+// ConnSync is a running connection synchroniser.
+type ConnSync interface {
+	// Close stops it and waits.
+	Close()
+}
+
+// startConnSync runs the sync protocol over multicast on cfg.Interface.
+func startConnSync(ctx context.Context, cfg connsync.Config, dp connsync.DataPlane) (ConnSync, error) {
+	return connsync.Start(ctx, cfg, dp)
 }
 
 // expireLoop removes idle connection-table entries until ctx ends.

@@ -3,9 +3,9 @@ package director
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/netip"
 
+	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/neigh"
 )
 
@@ -16,7 +16,7 @@ func defaultResolver(log *slog.Logger) Resolver { return kernelResolver{log: log
 
 // Watch reports resolved addresses; an address that loses its entry is
 // reported with a nil MAC so the director stops forwarding to a stale one.
-func (k kernelResolver) Watch(ctx context.Context, addrs []netip.Addr, update func(netip.Addr, net.HardwareAddr, int)) {
+func (k kernelResolver) Watch(ctx context.Context, addrs []netip.Addr, update func(netip.Addr, *desired.Neighbour)) {
 	kern, err := neigh.NewNetlinkKernel(nil)
 	if err != nil {
 		k.log.Error("neighbour table", "err", err)
@@ -30,10 +30,10 @@ func (k kernelResolver) Watch(ctx context.Context, addrs []netip.Addr, update fu
 	}
 	for u := range r.Watch(ctx, addrs) {
 		if u.Resolved {
-			update(u.IP, u.MAC, u.Ifindex)
+			update(u.IP, &desired.Neighbour{MAC: u.MAC, Ifindex: u.Ifindex, Src: u.Src})
 			continue
 		}
 		k.log.Warn("real server unresolved", "addr", u.IP, "err", u.Err)
-		update(u.IP, nil, 0)
+		update(u.IP, nil)
 	}
 }

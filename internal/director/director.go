@@ -20,7 +20,6 @@ import (
 	"github.com/govs/govs/internal/check"
 	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/config"
-	"github.com/govs/govs/internal/connsync"
 	"github.com/govs/govs/internal/control"
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/desired"
@@ -49,14 +48,20 @@ type Options struct {
 	// Resolver finds real servers' MACs; nil uses the kernel's neighbour table.
 	Resolver Resolver
 	// VRRP starts the VRRP instances of a configuration; nil uses the default.
-	VRRP    VRRPFactory
-	Version string
+	VRRP VRRPFactory
+	// Checks tunes the health checkers (clock, probers, workers); the
+	// director sets its Log and OnEvent.
+	Checks check.Options
+	// ConnSync starts lvs_sync_daemon; nil uses multicast sockets.
+	ConnSync ConnSyncFactory
+	Version  string
 }
 
 // Resolver reports where frames for real servers go. Watch calls update
-// whenever an address resolves or its MAC changes, until ctx ends.
+// whenever an address resolves or its neighbour changes, and with nil when
+// it stops resolving, until ctx ends.
 type Resolver interface {
-	Watch(ctx context.Context, addrs []netip.Addr, update func(netip.Addr, net.HardwareAddr, int))
+	Watch(ctx context.Context, addrs []netip.Addr, update func(netip.Addr, *desired.Neighbour))
 }
 
 // VRRP is a running set of VRRP instances.
@@ -110,7 +115,7 @@ type Director struct {
 	ctx         context.Context
 	// vrrpNow mirrors vrrp for readers that must not take mu.
 	vrrpNow atomic.Pointer[vrrpBox]
-	syncd   *connsync.Daemon
+	syncd   ConnSync
 	syncCfg *config.LVSSyncDaemon
 }
 
@@ -307,7 +312,9 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan, firs
 	newChecks := plan.Checks
 	var runner *check.Runner
 	if d.checks == nil {
-		r, err := check.NewRunner(newChecks, check.Options{Log: d.log, OnEvent: d.checkEvents.push})
+		copts := d.opts.Checks
+		copts.Log, copts.OnEvent = d.log, d.checkEvents.push
+		r, err := check.NewRunner(newChecks, copts)
 		if err != nil {
 			return fmt.Errorf("health checks: %w", err)
 		}
@@ -446,23 +453,22 @@ func (q *eventQueue) take() []state.Event {
 	return ev
 }
 
-func (d *Director) onNeighbour(addr netip.Addr, mac net.HardwareAddr, ifindex int) {
+func (d *Director) onNeighbour(addr netip.Addr, n *desired.Neighbour) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	old, had := d.neigh[addr]
-	if mac == nil {
+	if n == nil {
 		if had {
 			delete(d.neigh, addr)
 			d.syncLocked()
 		}
 		return
 	}
-	n := desired.Neighbour{MAC: mac, Ifindex: ifindex}
-	if had && reflect.DeepEqual(old, n) {
+	if had && reflect.DeepEqual(old, *n) {
 		return
 	}
-	d.log.Info("real server resolved", "addr", addr, "mac", mac.String(), "ifindex", ifindex)
-	d.neigh[addr] = n
+	d.log.Info("real server resolved", "addr", addr, "mac", n.MAC.String(), "ifindex", n.Ifindex)
+	d.neigh[addr] = *n
 	d.syncLocked()
 }
 

@@ -78,6 +78,8 @@ type Route struct {
 	// NextHop is the neighbour to resolve: the gateway, or the address
 	// itself when it is on a connected network.
 	NextHop netip.Addr
+	// Src is the route's preferred source address (invalid when it has none).
+	Src netip.Addr
 }
 
 // Kernel is the netlink side of a Resolver.
@@ -99,7 +101,9 @@ type Update struct {
 	MAC     net.HardwareAddr
 	Ifindex int
 	// NextHop is the neighbour whose MAC this is (IP itself on the LAN).
-	NextHop  netip.Addr
+	NextHop netip.Addr
+	// Src is the preferred source address of the route to IP.
+	Src      netip.Addr
 	Resolved bool
 	// Err says why an address is unresolved, when known (no route, timeout).
 	Err error

@@ -56,7 +56,8 @@ func (k *NetlinkKernel) RouteTo(ip netip.Addr) (Route, error) {
 		if r.LinkIndex == 0 {
 			continue
 		}
-		return Route{Ifindex: r.LinkIndex, NextHop: nh}, nil
+		src, _ := netip.AddrFromSlice(r.Src)
+		return Route{Ifindex: r.LinkIndex, NextHop: nh, Src: src.Unmap()}, nil
 	}
 	return Route{}, fmt.Errorf("no route to %s", ip)
 }

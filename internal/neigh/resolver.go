@@ -103,7 +103,7 @@ func (r *Resolver) run(ctx context.Context, ips []netip.Addr, out chan<- Update)
 		for _, t := range w.targets {
 			if !t.resolved {
 				t.reported = true
-				w.send(Update{IP: t.ip, Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Err: err})
+				w.send(Update{IP: t.ip, Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Src: t.route.Src, Err: err})
 			}
 		}
 	}
@@ -144,14 +144,14 @@ func (w *watch) send(u Update) {
 }
 
 func (w *watch) resolvedUpdate(t *target) Update {
-	return Update{IP: t.ip, MAC: slices.Clone(t.mac), Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Resolved: true}
+	return Update{IP: t.ip, MAC: slices.Clone(t.mac), Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Src: t.route.Src, Resolved: true}
 }
 
 // unresolve marks t unresolved and reports it now.
 func (w *watch) unresolve(t *target, now time.Time, why error) {
 	t.resolved, t.mac = false, nil
 	t.waitingSince, t.reported = now, true
-	w.send(Update{IP: t.ip, Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Err: why})
+	w.send(Update{IP: t.ip, Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Src: t.route.Src, Err: why})
 }
 
 // reroute looks up every target's route and reports whether one changed.
@@ -248,7 +248,7 @@ func (w *watch) check(now time.Time) {
 		}
 		if !t.reported && now.Sub(t.waitingSince) >= w.r.opts.ResolveTimeout {
 			t.reported = true
-			w.send(Update{IP: t.ip, Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Err: ErrTimeout})
+			w.send(Update{IP: t.ip, Ifindex: t.route.Ifindex, NextHop: t.route.NextHop, Src: t.route.Src, Err: ErrTimeout})
 		}
 		if now.Sub(t.lastSolicit) >= w.r.opts.ResolveTimeout {
 			w.solicit(t, now)

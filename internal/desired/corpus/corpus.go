@@ -5,6 +5,9 @@
 package corpus
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -218,4 +221,34 @@ func sanitize(s string) string {
 func sortFiles(fs []File) []File {
 	slices.SortFunc(fs, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
 	return fs
+}
+
+// Path is a corpus file on disk.
+type Path struct {
+	Name string
+	Path string
+}
+
+// Write writes the generated files into dir and lists them, followed by
+// keepalived's samples and the fixtures in the shared test material
+// (shared/keepalived-samples/*, shared/fixtures/*.conf), read in place.
+func Write(dir, shared string) ([]Path, error) {
+	var out []Path
+	for _, f := range Files() {
+		p := filepath.Join(dir, f.Name+".conf")
+		if err := os.WriteFile(p, []byte(f.Src), 0o644); err != nil {
+			return nil, fmt.Errorf("write corpus file: %w", err)
+		}
+		out = append(out, Path{f.Name, p})
+	}
+	for _, glob := range []string{"keepalived-samples/*", "fixtures/*.conf"} {
+		files, err := filepath.Glob(filepath.Join(shared, glob))
+		if err != nil {
+			return nil, fmt.Errorf("list shared corpus: %w", err)
+		}
+		for _, f := range files {
+			out = append(out, Path{"shared-" + filepath.Base(f), f})
+		}
+	}
+	return out, nil
 }
