@@ -18,10 +18,11 @@ func failover(t *testing.T, master, backup side, hard bool, limit time.Duration)
 		t.Fatal("master never took the VIP")
 	}
 	backup.run(t, l.b, l.a)
-	// Let the backup hear a few adverts, so it is settled in BACKUP.
-	time.Sleep(1200 * time.Millisecond)
-	if hasVIP(t, l.b) {
-		t.Fatal("backup holds the VIP while the master runs")
+	// A backup that hears no adverts (another group, address or VRID)
+	// takes over after its Master_Down_Interval: outlast that, so the
+	// backup is known to hear the master.
+	if _, ok := waitVIP(t, l.b, true, 3*backup.interval+backup.skew()+700*time.Millisecond); ok {
+		t.Fatal("backup took the VIP while the master runs: it does not hear the master's adverts")
 	}
 	if master.ipv6 {
 		l.client.ns.MustRun("ping", "-6", "-c1", "-W2", vip6Addr)
@@ -116,6 +117,11 @@ func TestPrivilegedInteropKeepalived(t *testing.T) {
 		tc{name: "v3/unicast/keepalived-master/sigterm", base: v3, unicast: true},
 		tc{name: "v3-ipv6/multicast/govs-master/kill", base: v6, govsMaster: true, hard: true},
 		tc{name: "v3-ipv6/multicast/keepalived-master/kill", base: v6, hard: true},
+		// A custom group: a speaker that kept the IANA one would hear
+		// nothing and both would be MASTER.
+		tc{name: "v2-pass/group-224.0.0.19/govs-master/kill", base: withGroup(v2, "224.0.0.19"), govsMaster: true, hard: true},
+		tc{name: "v2-pass/group-224.0.0.19/keepalived-master/kill", base: withGroup(v2, "224.0.0.19"), hard: true},
+		tc{name: "v3-ipv6/group-ff02::13/govs-master/kill", base: withGroup(v6, "ff02::13"), govsMaster: true, hard: true},
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -128,6 +134,11 @@ func TestPrivilegedInteropKeepalived(t *testing.T) {
 			failover(t, m, b, c.hard, 0)
 		})
 	}
+}
+
+func withGroup(s side, group string) side {
+	s.mcastGroup = group
+	return s
 }
 
 // Two govs directors with advert_int 0.1 s (VRRPv3) fail over in under 0.4 s

@@ -233,6 +233,8 @@ type side struct {
 	ipv6       bool
 	nopreempt  bool
 	preempt    time.Duration // preempt_delay
+	// mcastGroup sets vrrp_mcast_group4 (or 6) when not empty.
+	mcastGroup string
 }
 
 func (s side) keepalivedConf(h, peer host) string {
@@ -240,6 +242,13 @@ func (s side) keepalivedConf(h, peer host) string {
 	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n", strings.ReplaceAll(h.ip, ".", "_"))
 	if s.version == 3 {
 		b.WriteString("  vrrp_version 3\n")
+	}
+	if s.mcastGroup != "" {
+		kw := "vrrp_mcast_group4"
+		if s.ipv6 {
+			kw = "vrrp_mcast_group6"
+		}
+		fmt.Fprintf(&b, "  %s %s\n", kw, s.mcastGroup)
 	}
 	b.WriteString("}\nvrrp_instance VI_1 {\n")
 	state := "BACKUP"
