@@ -145,7 +145,7 @@ func RunTest(ctx context.Context, o TestOptions) (*Report, error) {
 	if err := t.waitReady(ctx); err != nil {
 		return t.rep, err
 	}
-	steps := []func(context.Context) error{t.distribution, t.persistence, t.badReload, t.webServerDies, t.masterDies}
+	steps := []func(context.Context) error{t.distribution, t.ipv6, t.persistence, t.badReload, t.webServerDies, t.masterDies}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
 			return t.rep, err
@@ -188,14 +188,14 @@ func vrrpState(s status.Snapshot) string {
 	return s.VRRP[0].State
 }
 
-// weightOf returns the weight of real server addr in the first service, or -1.
+// weightOf returns the weight of real server addr (in whichever service
+// holds it: the IPv4 and IPv6 services have distinct real addresses), or -1.
 func weightOf(s status.Snapshot, addr netip.Addr) int {
-	if len(s.Services) == 0 {
-		return -1
-	}
-	for _, r := range s.Services[0].Reals {
-		if r.Addr == addr {
-			return r.Weight
+	for _, svc := range s.Services {
+		for _, r := range svc.Reals {
+			if r.Addr == addr {
+				return r.Weight
+			}
 		}
 	}
 	return -1
@@ -225,8 +225,11 @@ func (t *tester) waitReady(ctx context.Context) error {
 			last = nil
 			for _, w := range t.topo.WebRoles() {
 				a, _ := t.topo.LANAddr(w)
-				if weightOf(s, a) != 1 {
-					last = fmt.Errorf("%s has weight %d", w, weightOf(s, a))
+				a6, _ := t.topo.LANAddr6(w)
+				for _, a := range []netip.Addr{a, a6} {
+					if weightOf(s, a) != 1 {
+						last = fmt.Errorf("%s (%s) has weight %d", w, a, weightOf(s, a))
+					}
 				}
 			}
 			if last == nil {
@@ -340,6 +343,40 @@ func (t *tester) distribution(ctx context.Context) error {
 	t.result("replies bypass director", crossed == 0 && t.rep.WebTx >= uint64(n) && t.rep.MasterInPkts >= uint64(n),
 		"master's XDP forwarded %d client packets; web servers sent %d packets, %d of them reached a director",
 		t.rep.MasterInPkts, t.rep.WebTx, crossed)
+	return nil
+}
+
+// ipv6Requests is how many requests the IPv6 step sends.
+const ipv6Requests = 100
+
+// ipv6 sends requests through the router's public IPv6 address to the IPv6
+// virtual server. Its real servers being at weight 1 (waitReady) shows
+// the IPv6 TCP_CHECKs succeed; they would time out if they left from the
+// VIP, whose replies go to whichever host holds it.
+func (t *tester) ipv6(ctx context.Context) error {
+	seen := map[string]int{}
+	failed := 0
+	for i := 0; i < ipv6Requests && ctx.Err() == nil; i++ {
+		body, err := Fetch(t.topo.NS("client"), PublicIP6, Port, requestTimeout)
+		if err != nil {
+			failed++
+			continue
+		}
+		seen[strings.TrimSpace(body)]++
+	}
+	s, err := t.status(ctx, Directors[0])
+	if err != nil {
+		return err
+	}
+	var up []string
+	for _, w := range t.topo.WebRoles() {
+		if a, _ := t.topo.LANAddr6(w); weightOf(s, a) == 1 {
+			up = append(up, w)
+		}
+	}
+	t.result("ipv6", failed == 0 && len(seen) == t.topo.Webs && len(up) == t.topo.Webs,
+		"%d/%d requests through [%s]:%d succeeded, answered by %d server(s); IPv6 TCP_CHECK keeps %d of %d up",
+		ipv6Requests-failed, ipv6Requests, PublicIP6, Port, len(seen), len(up), t.topo.Webs)
 	return nil
 }
 

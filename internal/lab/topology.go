@@ -161,17 +161,28 @@ func (t Topology) KeepalivedConf(director string) (string, error) {
     virtual_ipaddress {
         %s
     }
+    # An instance's adverts carry one family; the IPv6 VIP moves with it.
+    virtual_ipaddress_excluded {
+        %s
+    }
 }
-
+`, state, prio, VIP, VIP6)
+	// The same service in IPv4 and IPv6; the IPv6 one's checks leave from
+	// the director's own address, not from the (deprecated) VIP.
+	for _, family := range []struct {
+		vip  netip.Addr
+		addr func(string) (netip.Addr, bool)
+	}{{VIP, t.LANAddr}, {VIP6, t.LANAddr6}} {
+		fmt.Fprintf(&b, `
 virtual_server %s %d {
     delay_loop 2
     lb_algo rr
     lb_kind DR
     protocol TCP
-`, state, prio, VIP, VIP, Port)
-	for _, w := range t.WebRoles() {
-		addr, _ := t.LANAddr(w)
-		fmt.Fprintf(&b, `
+`, family.vip, Port)
+		for _, w := range t.WebRoles() {
+			addr, _ := family.addr(w)
+			fmt.Fprintf(&b, `
     real_server %s %d {
         weight 1
         inhibit_on_failure
@@ -183,8 +194,9 @@ virtual_server %s %d {
         }
     }
 `, addr, Port, Port)
+		}
+		b.WriteString("}\n")
 	}
-	b.WriteString("}\n")
 	return b.String(), nil
 }
 

@@ -65,7 +65,8 @@ func TestKeepalivedConf(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, want := range []string{"interface eth0", "virtual_router_id 51", "198.18.0.100", "lb_algo rr", "lb_kind DR",
-			"real_server 198.18.0.21 80", "real_server 198.18.0.22 80", "TCP_CHECK", "inhibit_on_failure", "lvs_sync_daemon eth0 VI_1"} {
+			"real_server 198.18.0.21 80", "real_server 198.18.0.22 80", "TCP_CHECK", "inhibit_on_failure", "lvs_sync_daemon eth0 VI_1",
+			"virtual_server 2001:db8:18::100 80", "real_server 2001:db8:18::21 80", "real_server 2001:db8:18::22 80"} {
 			if !strings.Contains(conf, want) {
 				t.Errorf("%s conf lacks %q", d, want)
 			}
