@@ -161,7 +161,7 @@ func (p *httpProber) get(ctx context.Context, u URL, re *regexp.Regexp) error {
 		}
 	}
 	if re != nil {
-		switch matched := re.Match(kept.Bytes()); {
+		switch matched := matchPCREDollar(re, kept.Bytes()); {
 		case !matched && !u.RegexNoMatch:
 			return fmt.Errorf("body does not match regex %q", u.Regex)
 		case matched && u.RegexNoMatch:
@@ -169,6 +169,18 @@ func (p *httpProber) get(ctx context.Context, u URL, re *regexp.Regexp) error {
 		}
 	}
 	return nil
+}
+
+// matchPCREDollar matches re as keepalived's PCRE2 would for the common
+// anchors: there, $ also matches before a final newline, which pages
+// usually end with, so "^ok$" matches "ok\n". Go's $ matches only at the
+// very end, so a body ending in a newline is tried without it too.
+func matchPCREDollar(re *regexp.Regexp, body []byte) bool {
+	if re.Match(body) {
+		return true
+	}
+	trimmed, ok := bytes.CutSuffix(body, []byte("\n"))
+	return ok && re.Match(trimmed)
 }
 
 // maxRegexBody bounds how much of a page a url's regex is matched against.

@@ -203,6 +203,10 @@ func TestHTTPProbe(t *testing.T) {
 			&recorded{proto: "HTTP/1.0", host: "b.test", conn: "close", ua: "KeepAliveClient"}},
 		{"regex matches", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: `hello from \w+`}}}, addr, true, "", nil},
 		{"regex does not match", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: "^goodbye"}}}, addr, false, "does not match regex", nil},
+		// PCRE's $ (keepalived's) matches before the page's final newline.
+		{"regex anchored at the end", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: `^hello from govs$`}}}, addr, true, "", nil},
+		{"regex anchored, no match", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: `^hello$`}}}, addr, false, "does not match regex", nil},
+		{"regex_no_match, anchored match", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: `govs$`, RegexNoMatch: true}}}, addr, false, "regex_no_match", nil},
 		{"regex_no_match, absent", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: "error", RegexNoMatch: true}}}, addr, true, "", nil},
 		{"regex_no_match, present", Spec{Type: HTTP, URLs: []URL{{Path: "/ok", Regex: "govs", RegexNoMatch: true}}}, addr, false, "regex_no_match", nil},
 		{"refused", Spec{Type: HTTP, URLs: []URL{{Path: "/"}}}, closedPort(t, "tcp"), false, "connection refused", nil},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/hex"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -199,6 +200,13 @@ func (b *builder) url(blk *node) (URL, bool) {
 			}
 		case "regex":
 			if s, good := b.stringArg(n); good {
+				// Compiled here, as the checker will, so that a pattern
+				// govs cannot run fails govs check, not govs run.
+				if _, err := regexp.Compile(s); err != nil {
+					b.errorf(n, "regex %q: %v (govs matches with Go's RE2 syntax: PCRE's backreferences, lookaround and possessive quantifiers are not available)", s, err)
+					ok = false
+					continue
+				}
 				u.Regex = s
 			}
 		case "regex_no_match":

@@ -782,6 +782,7 @@ func TestCheckers(t *testing.T) {
    url {
     digest abc
     status_code 99 300-200
+    regex "(?<=a)b"
    }
    http_protocol 2
   }
@@ -808,12 +809,13 @@ func TestCheckers(t *testing.T) {
 				"t.conf:16: digest: invalid MD5 digest 'abc' (want 32 hex digits)",
 				"t.conf:17: status_code: invalid status code '99' (want N or N-M within [100, 599])",
 				"t.conf:17: status_code: invalid status code '300-200' (want N or N-M within [100, 599])",
-				"t.conf:19: http_protocol: invalid value '2' (want 1.0|1.0C|1.1)",
-				"t.conf:21: MISC_CHECK: no misc_path",
-				"t.conf:24: type: invalid value 'PTR' (want A|NS|CNAME|SOA|MX|TXT|AAAA)",
-				"t.conf:26: UDP_CHECK: min_reply_length 10 above max_reply_length 5",
-				"t.conf:27: payload: invalid hex string 'zz'",
-				"t.conf:31: FILE_CHECK: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
+				"t.conf:18: regex: regex \"(?<=a)b\": error parsing regexp: invalid named capture: `(?<=a)b` (govs matches with Go's RE2 syntax: PCRE's backreferences, lookaround and possessive quantifiers are not available)",
+				"t.conf:20: http_protocol: invalid value '2' (want 1.0|1.0C|1.1)",
+				"t.conf:22: MISC_CHECK: no misc_path",
+				"t.conf:25: type: invalid value 'PTR' (want A|NS|CNAME|SOA|MX|TXT|AAAA)",
+				"t.conf:27: UDP_CHECK: min_reply_length 10 above max_reply_length 5",
+				"t.conf:28: payload: invalid hex string 'zz'",
+				"t.conf:32: FILE_CHECK: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
 			},
 		},
 	})

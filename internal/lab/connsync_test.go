@@ -28,7 +28,7 @@ import (
 func TestPrivilegedLabConnSyncFailover(t *testing.T) {
 	netnstest.RequireRoot(t)
 	requireNginx(t)
-	govs := buildGovs(t)
+	govs := netnstest.BuildGovs(t)
 	t.Run("sync", func(t *testing.T) {
 		broken, total := failover(t, govs, true)
 		t.Logf("with connection sync: %d of %d connections broke", broken, total)

@@ -17,7 +17,7 @@ import (
 func TestPrivilegedLabEndToEnd(t *testing.T) {
 	netnstest.RequireRoot(t)
 	requireNginx(t)
-	govs := buildGovs(t)
+	govs := netnstest.BuildGovs(t)
 	name := labName(t)
 	stateDir := filepath.Join(t.TempDir(), "state")
 	cmd := strings.Fields("{govs} run -f {conf} --socket {state}/{dir}.sock")

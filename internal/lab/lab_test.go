@@ -24,20 +24,6 @@ func labName(t *testing.T) string {
 	return "t" + hex.EncodeToString(b[:])
 }
 
-// buildGovs builds the govs binary into the test's temporary directory.
-func buildGovs(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("needs the go command to build govs")
-	}
-	govs := filepath.Join(t.TempDir(), "govs")
-	if out, err := exec.Command(goTool, "build", "-o", govs, "github.com/govs/govs/cmd/govs").CombinedOutput(); err != nil {
-		t.Fatalf("build govs: %v\n%s", err, out)
-	}
-	return govs
-}
-
 // upForTest builds a lab and makes sure it is gone at cleanup.
 func upForTest(t *testing.T, opts Options) *State {
 	t.Helper()
@@ -232,7 +218,7 @@ func TestPrivilegedLabDownWithoutStateFile(t *testing.T) {
 // (the fallback when nginx is missing), from a freshly built govs binary.
 func TestPrivilegedLabBuiltinWebServer(t *testing.T) {
 	netnstest.RequireRoot(t)
-	govs := buildGovs(t)
+	govs := netnstest.BuildGovs(t)
 	name := labName(t)
 	// The director hook starts a stand-in (another built-in web server on a
 	// spare port) in each director namespace, naming the generated conf.

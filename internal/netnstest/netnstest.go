@@ -14,9 +14,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -113,12 +116,16 @@ func (n *NS) Start(name string, args ...string) *exec.Cmd {
 	cmd := n.Command(name, args...)
 	cmd.Stdout = testWriter{n.t, n.Name + " " + name}
 	cmd.Stderr = cmd.Stdout
+	// Its own process group, so cleanup also ends the children (nginx's
+	// workers, a checker's scripts) that would keep the output pipe open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
 		n.t.Fatalf("start %s in %s: %v", name, n.Name, err)
 	}
 	n.t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
 	})
@@ -199,4 +206,33 @@ func (w testWriter) Write(p []byte) (int, error) {
 		w.t.Logf("[%s] %s", w.prefix, line)
 	}
 	return len(p), nil
+}
+
+// BuildGovs builds cmd/govs into a temporary directory of t and returns
+// its path; it skips the test when the go command is missing.
+func BuildGovs(t testing.TB) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go command to build govs")
+	}
+	bin := filepath.Join(t.TempDir(), "govs")
+	if out, err := exec.Command(goTool, "build", "-o", bin, "github.com/govs/govs/cmd/govs").CombinedOutput(); err != nil {
+		t.Fatalf("build govs: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// Nginx returns Debian's nginx binary, or skips the test without it
+// (scripts/deps.sh installs it).
+func Nginx(t testing.TB) string {
+	t.Helper()
+	if bin, err := exec.LookPath("nginx"); err == nil {
+		return bin
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	t.Skip("nginx is not installed (scripts/deps.sh installs it)")
+	return ""
 }
