@@ -174,8 +174,9 @@ func TestCheckFixtures(t *testing.T) {
 	}
 	// keepalived -t flags the same lines (the one-member sync group;
 	// nb_get_retry is not a TCP_CHECK keyword in keepalived 2.2) and runs
-	// the file.
-	if got := stderr.String(); strings.Count(got, "warning: nb_get_retry") != 2 || !strings.Contains(got, "only one vrrp_instance") || !strings.Contains(got, "usable, 3 warning(s)") {
+	// the file; govs adds that it sends no mail (four keywords).
+	if got := stderr.String(); strings.Count(got, "warning: nb_get_retry") != 2 || !strings.Contains(got, "only one vrrp_instance") ||
+		strings.Count(got, "govs sends no e-mail alerts") != 4 || !strings.Contains(got, "usable, 7 warning(s)") {
 		t.Errorf("seed: diagnostics:\n%s", got)
 	}
 

@@ -93,10 +93,10 @@ func (r resolved) dial(ctx context.Context, network string) (net.Conn, error) {
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > r.ConnectTimeout {
 		d.Timeout = r.ConnectTimeout
 	}
-	if r.BindPort != 0 {
-		// A fixed source port is reused every delay_loop; without
-		// SO_REUSEADDR the previous connection's TIME_WAIT would block it.
-		d.ControlContext = reuseAddr
+	// A fixed source port is reused every delay_loop; without
+	// SO_REUSEADDR the previous connection's TIME_WAIT would block it.
+	if opts := (socketOptions{reuseAddr: r.BindPort != 0, device: r.BindIf, mark: r.Fwmark}); !opts.none() {
+		d.ControlContext = opts.control
 	}
 	c, err := d.DialContext(ctx, network, r.target.String())
 	if err != nil {

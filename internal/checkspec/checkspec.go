@@ -82,6 +82,10 @@ type Spec struct {
 	ConnectPort uint16     // default: the real server's port
 	BindTo      netip.Addr
 	BindPort    uint16
+	// BindIf binds the probe's socket to an interface (SO_BINDTODEVICE)
+	// and Fwmark marks its packets (SO_MARK), for policy routing.
+	BindIf string
+	Fwmark uint32
 	// ConnectTimeout bounds one probe (connect and I/O); default 5s.
 	ConnectTimeout time.Duration
 

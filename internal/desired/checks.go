@@ -71,6 +71,8 @@ func checkSpecs(ch *config.Checker, rs *config.RealServer, vs *config.VirtualSer
 		ConnectPort:      ch.ConnectPort,
 		BindTo:           ch.BindTo,
 		BindPort:         ch.BindPort,
+		BindIf:           ch.BindIf,
+		Fwmark:           ch.Fwmark,
 		ConnectTimeout:   ch.ConnectTimeout,
 		Retry:            &retry,
 		DelayBeforeRetry: &delay,
@@ -110,7 +112,7 @@ func checkSpecs(ch *config.Checker, rs *config.RealServer, vs *config.VirtualSer
 			out := make([]checkspec.Spec, 0, len(m.Hosts))
 			for _, h := range m.Hosts {
 				hs := s
-				hs.ConnectIP, hs.ConnectPort, hs.BindTo, hs.BindPort = h.ConnectIP, h.ConnectPort, h.BindTo, h.BindPort
+				hs.ConnectIP, hs.ConnectPort, hs.BindTo, hs.BindPort, hs.BindIf, hs.Fwmark = h.ConnectIP, h.ConnectPort, h.BindTo, h.BindPort, h.BindIf, h.Fwmark
 				out = append(out, hs)
 			}
 			return out

@@ -129,6 +129,10 @@ func (p *planner) errorf(pos config.Pos, keyword, format string, args ...any) {
 	p.plan.Diagnostics.Errorf(pos, keyword, format, args...)
 }
 
+func (p *planner) warnf(pos config.Pos, keyword, format string, args ...any) {
+	p.plan.Diagnostics.Warnf(pos, keyword, format, args...)
+}
+
 // Build computes the plan of a configuration and the diagnostics parsing
 // it gave. It never fails: what it cannot carry out is an error diagnostic.
 func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
@@ -140,6 +144,8 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 	p.plan.Checks = checks(cfg)
 	p.vrrp()
 	p.unsupportedVRRP()
+	p.unsupportedChecks()
+	p.mailAlerts()
 	p.interfaces()
 	p.hostInterfaces()
 	p.scriptSecurity()

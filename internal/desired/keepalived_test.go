@@ -30,7 +30,8 @@ func corpusFiles(t *testing.T) []corpus.Path {
 // not implement (rather than finding the file wrong).
 func refusal(d config.Diagnostic) bool {
 	for _, s := range []string{"not supported by govs", "not balanced by the govs data plane", "not implemented by the govs data plane", "not implemented by govs", "not supported by the govs data plane",
-		"is an IPVS scheduler govs does not implement", "govs does not act on", "govs does not know where to attach"} {
+		"is an IPVS scheduler govs does not implement", "govs does not act on", "govs does not know where to attach",
+		"govs sends no e-mail alerts", "not every failed probe", "with or without fast_recovery"} {
 		if strings.Contains(d.Message, s) {
 			return true
 		}

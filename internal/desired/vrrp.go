@@ -2,6 +2,8 @@ package desired
 
 import (
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/govs/govs/internal/config"
 	"github.com/govs/govs/internal/vrrp"
@@ -34,7 +36,7 @@ func (p *planner) vrrp() {
 			Interval: in.AdvertInt, Version: in.Version, InitialMaster: in.State == config.StateMaster,
 			NoPreempt: in.NoPreempt, PreemptDelay: in.PreemptDelay,
 			UnicastSrc: in.UnicastSrcIP, Notify: notifyFrom(in.Notify), SyncGroup: in.SyncGroup,
-			VIPs: vipsFrom(in.VIPs), ExcludedVIPs: vipsFrom(in.ExcludedVIPs),
+			VIPs: p.vips(in.VIPs), ExcludedVIPs: p.vips(in.ExcludedVIPs),
 			McastGroup: in.McastDstIP,
 		}
 		if len(c.VIPs) > 0 {
@@ -74,6 +76,7 @@ func (p *planner) vrrp() {
 		if g.LowerPrioRepeat == 0 {
 			c.GARP.LowerPrioRepeat = -1
 		}
+		c.DontTrackPrimary = in.DontTrackPrimary
 		for _, t := range in.TrackInterfaces {
 			c.TrackInterfaces = append(c.TrackInterfaces, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}
@@ -105,10 +108,45 @@ func notifyFrom(n config.Notify) vrrp.Notify {
 	return vrrp.Notify{Master: n.Master.Cmd, Backup: n.Backup.Cmd, Fault: n.Fault.Cmd, Stop: n.Stop.Cmd, Any: n.Any.Cmd}
 }
 
-func vipsFrom(vs []config.VIP) []vrrp.VIP {
+// vips converts virtual_ipaddress entries; options govs cannot carry out
+// are errors at their line.
+func (p *planner) vips(vs []config.VIP) []vrrp.VIP {
 	var out []vrrp.VIP
 	for _, v := range vs {
-		out = append(out, vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Scope: v.Scope, Label: v.Label})
+		rv := vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Scope: v.Scope, Label: v.Label, Broadcast: v.Brd, Peer: v.Peer}
+		for _, opt := range v.Options {
+			name, val, _ := strings.Cut(opt, " ")
+			switch name {
+			case "home":
+				rv.Flags.Home = true
+			case "nodad", "-nodad":
+				rv.Flags.NoDAD = true
+			case "mngtmpaddr":
+				rv.Flags.ManageTempAddr = true
+			case "noprefixroute":
+				rv.Flags.NoPrefixRoute = true
+			case "autojoin":
+				rv.Flags.AutoJoin = true
+			case "no_track":
+				// govs never tracks its VIPs' removal by others, which is
+				// what no_track asks keepalived for.
+			case "preferred_lft":
+				lft := uint32(0xffffffff)
+				if val != "forever" {
+					n, err := strconv.ParseUint(val, 10, 32)
+					if err != nil {
+						p.errorf(v.Pos, "virtual_ipaddress", "virtual_ipaddress %s: invalid preferred_lft '%s' (want seconds or forever)", v.Prefix, val)
+						continue
+					}
+					lft = uint32(n)
+				}
+				rv.PreferredLft = &lft
+			default:
+				// track_group, use_vmac
+				p.errorf(v.Pos, "virtual_ipaddress", "virtual_ipaddress %s: option %s is not implemented by govs", v.Prefix, name)
+			}
+		}
+		out = append(out, rv)
 	}
 	return out
 }

@@ -24,6 +24,20 @@ type VIP struct {
 	Dev    string       // interface; empty = the instance's interface
 	Scope  string       // "global" (default), "link", "host", "site" or a number
 	Label  string       // IPv4 address label, e.g. "eth0:1"
+	// Broadcast (brd) and Peer (the other end of a point-to-point
+	// address) are passed to the kernel as ip addr would.
+	Broadcast, Peer netip.Addr
+	// Flags are the address flags asked for (home, nodad, mngtmpaddr,
+	// noprefixroute, autojoin).
+	Flags AddrFlags
+	// PreferredLft, when set, is the preferred lifetime in seconds
+	// (preferred_lft); IPv6 VIPs default to 0 (deprecated).
+	PreferredLft *uint32
+}
+
+// AddrFlags are the kernel address flags a VIP may ask for.
+type AddrFlags struct {
+	Home, NoDAD, ManageTempAddr, NoPrefixRoute, AutoJoin bool
 }
 
 // Track is one tracked object (interface or script). keepalived's semantics:
@@ -99,10 +113,13 @@ type InstanceConfig struct {
 	// (unicast_peer's min_ttl/max_ttl); peers without an entry accept any.
 	PeerTTL         map[netip.Addr]TTLRange
 	TrackInterfaces []Track
-	TrackScripts    []Track
-	Notify          Notify
-	GARP            GARP
-	SyncGroup       string // name of the vrrp_sync_group this instance belongs to
+	// DontTrackPrimary keeps Interface's link state from faulting the
+	// instance (dont_track_primary); tracked interfaces still count.
+	DontTrackPrimary bool
+	TrackScripts     []Track
+	Notify           Notify
+	GARP             GARP
+	SyncGroup        string // name of the vrrp_sync_group this instance belongs to
 }
 
 // TTLRange is an inclusive range of TTLs.

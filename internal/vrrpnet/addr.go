@@ -55,6 +55,12 @@ func nlAddr(v vrrp.VIP) (*netlink.Addr, error) {
 		Label: v.Label,
 		Scope: int(sc),
 	}
+	if v.Broadcast.IsValid() {
+		a.Broadcast = v.Broadcast.AsSlice()
+	}
+	if v.Peer.IsValid() {
+		a.Peer = &net.IPNet{IP: v.Peer.AsSlice(), Mask: net.CIDRMask(v.Peer.BitLen(), v.Peer.BitLen())}
+	}
 	if p.Addr().Is6() {
 		// A VIP must answer at once, not after duplicate address detection.
 		// It is added deprecated (preferred lifetime 0, valid forever), as
@@ -63,6 +69,21 @@ func nlAddr(v vrrp.VIP) (*netlink.Addr, error) {
 		// the interface's own address and get their replies.
 		a.Flags = unix.IFA_F_NODAD
 		a.PreferedLft, a.ValidLft = 0, infiniteLifetime
+	}
+	if v.PreferredLft != nil {
+		a.PreferedLft, a.ValidLft = int(*v.PreferredLft), infiniteLifetime
+	}
+	for _, f := range []struct {
+		on   bool
+		flag int
+	}{
+		{v.Flags.Home, unix.IFA_F_HOMEADDRESS}, {v.Flags.NoDAD, unix.IFA_F_NODAD},
+		{v.Flags.ManageTempAddr, unix.IFA_F_MANAGETEMPADDR}, {v.Flags.NoPrefixRoute, unix.IFA_F_NOPREFIXROUTE},
+		{v.Flags.AutoJoin, unix.IFA_F_MCAUTOJOIN},
+	} {
+		if f.on {
+			a.Flags |= f.flag
+		}
 	}
 	return a, nil
 }

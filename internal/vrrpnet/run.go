@@ -296,7 +296,7 @@ func (r *runner) loop(ctx context.Context) error {
 func (r *runner) track(ev trackEvent) {
 	now := time.Now()
 	for _, in := range r.insts {
-		if ev.iface && ev.name == in.cfg.Interface {
+		if ev.iface && ev.name == in.cfg.Interface && !in.cfg.DontTrackPrimary {
 			r.apply(in, now, in.m.SetInterface(now, ev.up))
 		}
 		r.apply(in, now, in.m.SetTrack(now, ev.iface, ev.name, ev.up))

@@ -214,3 +214,47 @@ func TestPrivilegedSplitBrainHeals(t *testing.T) {
 		t.Fatal("a is not MASTER after the heal")
 	}
 }
+
+// With dont_track_primary, the link of an instance's own interface going
+// down does not fault it (keepalived's meaning); without, it does.
+func TestPrivilegedDontTrackPrimary(t *testing.T) {
+	netnstest.RequireRoot(t)
+	l := newLab(t)
+	for _, pair := range [][2]string{{"pri0", "pri1"}, {"trk0", "trk1"}} {
+		l.a.ns.MustRun("ip", "link", "add", pair[0], "type", "veth", "peer", "name", pair[1])
+		l.a.ns.MustRun("ip", "link", "set", pair[1], "up")
+		l.a.ns.MustRun("ip", "link", "set", pair[0], "up")
+	}
+	l.a.ns.Addr("pri0", "198.18.1.1/24")
+	l.a.ns.Addr("trk0", "198.18.2.1/24")
+	inst := func(name, iface string, vrid uint8, vip string) vrrp.InstanceConfig {
+		return vrrp.InstanceConfig{Name: name, Interface: iface, VRID: vrid, Priority: 150, Interval: 100 * time.Millisecond,
+			Version: 3, InitialMaster: true, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vip + "/32")}}}
+	}
+	untracked := inst("VI_1", "pri0", 51, "198.18.1.100")
+	untracked.DontTrackPrimary = true
+	tracked := inst("VI_2", "trk0", 52, "198.18.2.100")
+	p := runGovs(t, l.a, map[string]any{"instances": []vrrp.InstanceConfig{untracked, tracked}})
+	has := func(dev, a string) bool {
+		return strings.Contains(l.a.ns.MustRun("ip", "-o", "addr", "show", "dev", dev), " "+a+"/32 ")
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		end := time.Now().Add(3 * time.Second)
+		for !cond() {
+			if time.Now().After(end) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("both MASTER", func() bool { return has("pri0", "198.18.1.100") && has("trk0", "198.18.2.100") })
+	l.a.ns.MustRun("ip", "link", "set", "pri0", "down")
+	l.a.ns.MustRun("ip", "link", "set", "trk0", "down")
+	waitFor("VI_2 in FAULT (its VIP removed)", func() bool { return !has("trk0", "198.18.2.100") })
+	if !has("pri0", "198.18.1.100") {
+		t.Error("VI_1 with dont_track_primary left MASTER when its interface went down")
+	}
+	p.term()
+	p.wait(t)
+}
