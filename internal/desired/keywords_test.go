@@ -118,11 +118,6 @@ var contexts = map[string]context{
 var vsLines = []string{"delay_loop 6", "lb_algo rr", "lb_kind DR", "protocol TCP",
 	"real_server 198.18.0.11 80 {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 3\n        }\n    }"}
 
-func withBefore(before string, c context) context {
-	c.before = before + c.before
-	return c
-}
-
 // render places example in the context. An example "KEYWORD ... { ... }"
 // stands for the context's own block: the context is rendered as it is.
 func (c context) render(example string) string {
