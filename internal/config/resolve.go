@@ -151,12 +151,8 @@ func (b *builder) resolveGARP(in *VRRPInstance, st *instanceSet) {
 			g.LowerPrioRepeat = def.LowerPrioRepeat
 		}
 	}
-	if !st.garpInterval {
-		g.Interval = def.Interval
-	}
-	if !st.gnaInterval {
-		g.NAInterval = def.NAInterval
-	}
+	// Only global_defs sets the pacing (keepalived 2.2 has no per-instance one).
+	g.Interval, g.NAInterval = def.Interval, def.NAInterval
 }
 
 func (b *builder) resolveSyncGroups() {

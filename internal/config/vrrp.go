@@ -14,7 +14,6 @@ type instanceSet struct {
 	garpMasterDelay, garpMasterRepeat        bool
 	garpMasterRefresh, garpMasterRefreshRep  bool
 	garpLowerPrioDelay, garpLowerPrioRepeat  bool
-	garpInterval, gnaInterval                bool
 	state                                    bool
 	vrid                                     bool
 	iface                                    bool
@@ -407,14 +406,9 @@ func (b *builder) instance(blk *node) {
 			if v, ok := b.intArg(n, 0, maxGARPRepeat); ok {
 				in.GARP.LowerPrioRepeat, st.garpLowerPrioRepeat = v, true
 			}
-		case "garp_interval":
-			if v, ok := b.timerArg(n, 0, time.Second); ok {
-				in.GARP.Interval, st.garpInterval = v, true
-			}
-		case "gna_interval":
-			if v, ok := b.timerArg(n, 0, time.Second); ok {
-				in.GARP.NAInterval, st.gnaInterval = v, true
-			}
+		case "garp_interval", "gna_interval":
+			// keepalived 2.2 knows these only in global_defs (vrrp_...).
+			b.warnf(n, "keepalived 2.2 does not know %s in a vrrp_instance and ignores it; govs does the same (write vrrp_%s in global_defs)", n.Keyword, n.Keyword)
 		default:
 			b.other(n, "vrrp_instance", ignoredInstance)
 		}

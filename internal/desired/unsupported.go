@@ -13,10 +13,8 @@ func (p *planner) unsupportedVRRP() {
 	if cfg.Global.VRRPStrict {
 		p.errorf(g.Of("vrrp_strict"), "vrrp_strict", "vrrp_strict: strict RFC mode (no unicast, no authentication, firewall rules dropping traffic to VIPs) is not implemented by govs")
 	}
-	for _, kw := range []string{"vrrp_garp_interval", "vrrp_gna_interval", "vrrp_garp_lower_prio_delay"} {
-		if pos := g.Of(kw); pos.IsValid() {
-			p.errorf(pos, kw, "%s: pacing of gratuitous ARP / NA messages is not implemented by govs", kw)
-		}
+	if pos := g.Of("vrrp_garp_lower_prio_delay"); pos.IsValid() {
+		p.errorf(pos, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_delay: a delayed second burst of gratuitous ARP / NA messages after a lower-priority advert is not implemented by govs")
 	}
 	if cfg.Global.ScriptUser != "" && cfg.Global.ScriptUser != "root" {
 		p.errorf(g.Of("script_user"), "script_user", "script_user: govs runs VRRP scripts as root; running them as %s is not implemented by govs", cfg.Global.ScriptUser)
@@ -48,10 +46,8 @@ func (p *planner) unsupportedVRRP() {
 		if pos := in.Keywords.Of("no_accept"); pos.IsValid() && !in.Accept {
 			p.errorf(pos, "no_accept", "vrrp_instance %s: no_accept (drop traffic to the VIPs while MASTER) is not implemented by govs, which always accepts it", in.Name)
 		}
-		for _, kw := range []string{"garp_interval", "gna_interval", "garp_lower_prio_delay"} {
-			if pos := in.Keywords.Of(kw); pos.IsValid() {
-				p.errorf(pos, kw, "vrrp_instance %s: %s: pacing of gratuitous ARP / NA messages is not implemented by govs", in.Name, kw)
-			}
+		if pos := in.Keywords.Of("garp_lower_prio_delay"); pos.IsValid() {
+			p.errorf(pos, "garp_lower_prio_delay", "vrrp_instance %s: garp_lower_prio_delay: a delayed second burst of gratuitous ARP / NA messages after a lower-priority advert is not implemented by govs", in.Name)
 		}
 	}
 }

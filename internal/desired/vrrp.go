@@ -69,7 +69,7 @@ func (p *planner) vrrp() {
 		// "default", so "none" becomes negative.
 		g := in.GARP
 		c.GARP = vrrp.GARP{MasterDelay: g.MasterDelay, MasterRepeat: g.MasterRepeat, MasterRefresh: g.MasterRefresh,
-			MasterRefreshRepeat: g.MasterRefreshRepeat, LowerPrioRepeat: g.LowerPrioRepeat}
+			MasterRefreshRepeat: g.MasterRefreshRepeat, LowerPrioRepeat: g.LowerPrioRepeat, Interval: g.Interval, NAInterval: g.NAInterval}
 		if g.MasterDelay == 0 {
 			c.GARP.MasterDelay = -1
 		}

@@ -82,6 +82,9 @@ type GARP struct {
 	// LowerPrioRepeat is the burst sent when a lower-priority advert reaches
 	// the MASTER (a split brain healing): 0 = MasterRepeat, negative = none.
 	LowerPrioRepeat int
+	// Interval and NAInterval space the messages of a burst on one
+	// interface (garp_interval, gna_interval); 0 sends them back to back.
+	Interval, NAInterval time.Duration
 }
 
 // InstanceConfig is one vrrp_instance.

@@ -1,8 +1,10 @@
 package vrrpnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -140,17 +142,73 @@ func changeVIP(inst vrrp.InstanceConfig, v vrrp.VIP, add bool) error {
 	return nil
 }
 
+// announcer sends an instance's gratuitous ARPs / unsolicited NAs off the
+// VRRP event loop: a paced burst (garp_interval, gna_interval) takes
+// repeat × interval, and opening an NDP socket may wait for a tentative
+// link-local address, neither of which may delay adverts. Only the
+// runner's goroutine calls start and stop.
+type announcer struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// start sends a burst in the background, replacing one still in flight.
+func (a *announcer) start(ctx context.Context, inst vrrp.InstanceConfig, repeat int, log *slog.Logger) {
+	a.stop()
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	a.cancel, a.done = cancel, done
+	go func() {
+		defer close(done)
+		if err := announce(ctx, inst, repeat); err != nil && ctx.Err() == nil {
+			log.Warn("VRRP gratuitous ARP/NA", "instance", inst.Name, "err", err)
+		}
+	}()
+}
+
+// stop ends the burst in flight, if any, and waits for it: once an
+// instance gives its VIPs up it must not claim them again.
+func (a *announcer) stop() {
+	if a.cancel == nil {
+		return
+	}
+	a.cancel()
+	<-a.done
+	a.cancel, a.done = nil, nil
+}
+
+// pause waits d unless ctx ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // announce sends repeat gratuitous ARP requests (IPv4) or unsolicited
 // neighbour advertisements (IPv6) for every virtual address, so switches
-// and neighbours move the address to this host's MAC.
-func announce(inst vrrp.InstanceConfig, repeat int) error {
+// and neighbours move the address to this host's MAC; messages on one
+// interface are garp_interval (gna_interval) apart.
+func announce(ctx context.Context, inst vrrp.InstanceConfig, repeat int) error {
 	byDev := map[string][]netip.Addr{}
+	var devs []string
 	for _, v := range allVIPs(inst) {
 		d := vipDev(inst, v)
+		if _, ok := byDev[d]; !ok {
+			devs = append(devs, d)
+		}
 		byDev[d] = append(byDev[d], v.Prefix.Addr())
 	}
 	var errs []error
-	for dev, addrs := range byDev {
+	for _, dev := range devs {
+		addrs := byDev[dev]
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("announce on %s: %w", dev, err))
@@ -168,23 +226,30 @@ func announce(inst vrrp.InstanceConfig, repeat int) error {
 			}
 		}
 		if len(v4) > 0 {
-			errs = append(errs, garp(ifi, v4, repeat))
+			errs = append(errs, garp(ctx, ifi, v4, repeat, inst.GARP.Interval))
 		}
 		if len(v6) > 0 {
-			errs = append(errs, unsolicitedNA(ifi, v6, repeat))
+			errs = append(errs, unsolicitedNA(ctx, ifi, v6, repeat, inst.GARP.NAInterval))
 		}
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	return errors.Join(errs...)
 }
 
-func garp(ifi *net.Interface, addrs []netip.Addr, repeat int) error {
+func garp(ctx context.Context, ifi *net.Interface, addrs []netip.Addr, repeat int, gap time.Duration) error {
 	c, err := arp.Dial(ifi)
 	if err != nil {
 		return fmt.Errorf("open ARP socket on %s: %w", ifi.Name, err)
 	}
 	defer c.Close()
+	sent := 0
 	for i := 0; i < repeat; i++ {
 		for _, a := range addrs {
+			if sent > 0 && pause(ctx, gap) != nil {
+				return nil
+			}
 			p, err := arp.NewPacket(arp.OperationRequest, ifi.HardwareAddr, a, ethernet.Broadcast, a)
 			if err != nil {
 				return fmt.Errorf("build gratuitous ARP for %v: %w", a, err)
@@ -192,12 +257,13 @@ func garp(ifi *net.Interface, addrs []netip.Addr, repeat int) error {
 			if err := c.WriteTo(p, ethernet.Broadcast); err != nil {
 				return fmt.Errorf("send gratuitous ARP for %v on %s: %w", a, ifi.Name, err)
 			}
+			sent++
 		}
 	}
 	return nil
 }
 
-func unsolicitedNA(ifi *net.Interface, addrs []netip.Addr, repeat int) error {
+func unsolicitedNA(ctx context.Context, ifi *net.Interface, addrs []netip.Addr, repeat int, gap time.Duration) error {
 	var (
 		c   *ndp.Conn
 		err error
@@ -207,20 +273,27 @@ func unsolicitedNA(ifi *net.Interface, addrs []netip.Addr, repeat int) error {
 		if c, _, err = ndp.Listen(ifi, ndp.LinkLocal); err == nil {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		if pause(ctx, 100*time.Millisecond) != nil {
+			return nil
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("open NDP socket on %s: %w", ifi.Name, err)
 	}
 	defer c.Close()
 	allNodes := netip.MustParseAddr("ff02::1")
+	sent := 0
 	for i := 0; i < repeat; i++ {
 		for _, a := range addrs {
+			if sent > 0 && pause(ctx, gap) != nil {
+				return nil
+			}
 			m := &ndp.NeighborAdvertisement{Override: true, TargetAddress: a,
 				Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: ifi.HardwareAddr}}}
 			if err := c.WriteTo(m, nil, allNodes); err != nil {
 				return fmt.Errorf("send unsolicited NA for %v on %s: %w", a, ifi.Name, err)
 			}
+			sent++
 		}
 	}
 	return nil

@@ -43,6 +43,7 @@ type instance struct {
 	conn *conn
 	// lastLog rate-limits receive errors by reason.
 	lastLog map[string]time.Time
+	garp    announcer
 }
 
 type rxEvent struct {
@@ -179,6 +180,9 @@ func (r *runner) loop(ctx context.Context) error {
 	r.ctx = subCtx
 	var wg sync.WaitGroup
 	defer func() {
+		for _, in := range r.insts {
+			in.garp.stop()
+		}
 		r.scripts.Wait() // notify_stop scripts finish before we go
 		cancel()
 		r.closeAll()
@@ -363,13 +367,12 @@ func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, foll
 				r.log.Error("VRRP add virtual addresses", "instance", in.cfg.Name, "err", err)
 			}
 		case vrrp.RemoveVIPs:
+			in.garp.stop()
 			if err := removeVIPs(in.cfg); err != nil {
 				r.log.Error("VRRP remove virtual addresses", "instance", in.cfg.Name, "err", err)
 			}
 		case vrrp.SendGARP:
-			if err := announce(in.cfg, a.Repeat); err != nil {
-				r.log.Warn("VRRP gratuitous ARP/NA", "instance", in.cfg.Name, "err", err)
-			}
+			in.garp.start(r.ctx, in.cfg, a.Repeat, r.log)
 		case vrrp.Log:
 			r.log.Info(a.Msg, "instance", in.cfg.Name)
 		case vrrp.Transition:
