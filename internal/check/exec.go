@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/govs/govs/internal/check/state"
+	"github.com/govs/govs/internal/runas"
 )
 
 // termGrace is how long a timed-out script has between SIGTERM and SIGKILL,
@@ -32,7 +31,7 @@ func command(ctx context.Context, s Script) (*exec.Cmd, error) {
 	cmd.Env = scriptEnv(os.Environ())
 	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if s.User != "" || s.Group != "" {
-		cred, err := credential(s.User, s.Group)
+		cred, err := runas.Credential(s.User, s.Group)
 		if err != nil {
 			return nil, err
 		}
@@ -58,45 +57,6 @@ func scriptEnv(env []string) []string {
 		out = append(out, kv)
 	}
 	return out
-}
-
-// credential resolves "user" and "group" (group defaults to the user's).
-func credential(userName, groupName string) (*syscall.Credential, error) {
-	cred := &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(os.Getgid())}
-	if userName != "" {
-		u, err := user.Lookup(userName)
-		if err != nil {
-			return nil, fmt.Errorf("look up script user: %w", err)
-		}
-		uid, err := strconv.ParseUint(u.Uid, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("parse uid of %s: %w", userName, err)
-		}
-		gid, err := strconv.ParseUint(u.Gid, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("parse gid of %s: %w", userName, err)
-		}
-		cred.Uid, cred.Gid = uint32(uid), uint32(gid)
-		if groups, err := u.GroupIds(); err == nil {
-			for _, g := range groups {
-				if n, err := strconv.ParseUint(g, 10, 32); err == nil {
-					cred.Groups = append(cred.Groups, uint32(n))
-				}
-			}
-		}
-	}
-	if groupName != "" {
-		g, err := user.LookupGroup(groupName)
-		if err != nil {
-			return nil, fmt.Errorf("look up script group: %w", err)
-		}
-		gid, err := strconv.ParseUint(g.Gid, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("parse gid of %s: %w", groupName, err)
-		}
-		cred.Gid = uint32(gid)
-	}
-	return cred, nil
 }
 
 // runScript runs s until it exits or ctx ends, then makes sure nothing of
@@ -132,7 +92,7 @@ type miscProber struct{ r resolved }
 
 func newMiscProber(r resolved) (*miscProber, error) {
 	if r.MiscPath.User != "" || r.MiscPath.Group != "" {
-		if _, err := credential(r.MiscPath.User, r.MiscPath.Group); err != nil {
+		if _, err := runas.Credential(r.MiscPath.User, r.MiscPath.Group); err != nil {
 			return nil, err
 		}
 	}

@@ -18,8 +18,8 @@ func checks(cfg *config.Config) []checkspec.VirtualServer {
 			DelayLoop:  vs.DelayLoop,
 			Quorum:     vs.Quorum,
 			Hysteresis: vs.Hysteresis,
-			QuorumUp:   script(vs.QuorumUp),
-			QuorumDown: script(vs.QuorumDown),
+			QuorumUp:   script(cfg.Global, vs.QuorumUp),
+			QuorumDown: script(cfg.Global, vs.QuorumDown),
 			Omega:      vs.Omega,
 		}
 		if s := vs.SorryServer; s != nil {
@@ -30,11 +30,11 @@ func checks(cfg *config.Config) []checkspec.VirtualServer {
 				Addr:       netip.AddrPortFrom(rs.Addr, rs.Port),
 				Weight:     rs.Weight,
 				Inhibit:    rs.InhibitOnFailure,
-				NotifyUp:   script(rs.NotifyUp),
-				NotifyDown: script(rs.NotifyDown),
+				NotifyUp:   script(cfg.Global, rs.NotifyUp),
+				NotifyDown: script(cfg.Global, rs.NotifyDown),
 			}
 			for _, ch := range rs.Checkers {
-				cr.Checkers = append(cr.Checkers, checkSpecs(ch, rs, vs)...)
+				cr.Checkers = append(cr.Checkers, checkSpecs(cfg.Global, ch, rs, vs)...)
 			}
 			cv.RealServers = append(cv.RealServers, cr)
 		}
@@ -43,11 +43,13 @@ func checks(cfg *config.Config) []checkspec.VirtualServer {
 	return out
 }
 
-func script(c config.Command) *checkspec.Script {
+// script is a checker's notify script, run as its user or script_user.
+func script(g config.Global, c config.Command) *checkspec.Script {
 	if !c.IsSet() {
 		return nil
 	}
-	return &checkspec.Script{Command: c.Cmd, User: c.User, Group: c.Group}
+	as := runAs(g, c)
+	return &checkspec.Script{Command: c.Cmd, User: as.User, Group: as.Group}
 }
 
 var checkTypes = map[config.CheckerType]checkspec.Type{
@@ -63,7 +65,7 @@ var checkTypes = map[config.CheckerType]checkspec.Type{
 
 // checkSpecs maps one configured checker; an SMTP_CHECK with host blocks
 // becomes one checker per host, as keepalived runs them.
-func checkSpecs(ch *config.Checker, rs *config.RealServer, vs *config.VirtualServer) []checkspec.Spec {
+func checkSpecs(g config.Global, ch *config.Checker, rs *config.RealServer, vs *config.VirtualServer) []checkspec.Spec {
 	retry, delay, warmup := ch.Retry, ch.DelayBeforeRetry, ch.Warmup
 	s := checkspec.Spec{
 		Type:             checkTypes[ch.Type],
@@ -93,7 +95,8 @@ func checkSpecs(ch *config.Checker, rs *config.RealServer, vs *config.VirtualSer
 		}
 	}
 	if m := ch.Misc; m != nil {
-		s.MiscPath = checkspec.Script{Command: m.Path.Cmd, User: m.Path.User, Group: m.Path.Group}
+		as := runAs(g, m.Path)
+		s.MiscPath = checkspec.Script{Command: m.Path.Cmd, User: as.User, Group: as.Group}
 		s.MiscTimeout = m.Timeout
 		s.MiscDynamic = m.Dynamic
 	}

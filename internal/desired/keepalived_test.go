@@ -55,6 +55,7 @@ var intended = map[string]string{
 	"global-lvs_sync_daemon_eth0_VI_9":     "govs warns that connection sync is off when its instance is missing; keepalived -t says nothing and runs without it too",
 	"struct-group-undefined":               "govs warns that a virtual_server naming an undefined group is ignored; keepalived -t says nothing and ignores it too",
 	"instance-track_interface_eth0_weight": "keepalived ignores tracking the instance's own interface; govs tracks it (its state is the instance's own)",
+	"script-user_nobody":                   "keepalived 2.2.7's -t is killed by SIGTERM (exit 143, no message) when a vrrp_script has a user; govs runs the script as that user",
 }
 
 // TestPrivilegedDifferentialKeepalived runs `keepalived -t` and govs's plan

@@ -16,33 +16,7 @@ func (p *planner) unsupportedVRRP() {
 	if pos := g.Of("vrrp_garp_lower_prio_delay"); pos.IsValid() {
 		p.errorf(pos, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_delay: a delayed second burst of gratuitous ARP / NA messages after a lower-priority advert is not implemented by govs")
 	}
-	if cfg.Global.ScriptUser != "" && cfg.Global.ScriptUser != "root" {
-		p.errorf(g.Of("script_user"), "script_user", "script_user: govs runs VRRP scripts as root; running them as %s is not implemented by govs", cfg.Global.ScriptUser)
-	}
-	userOf := func(c config.Command, what string) {
-		if c.User != "" && c.User != "root" || c.Group != "" && c.Group != "root" {
-			p.errorf(c.Pos, what, "%s: govs runs VRRP scripts as root; running them as user %s is not implemented by govs", what, c.User)
-		}
-	}
-	for _, s := range cfg.Scripts {
-		c := s.Cmd
-		c.Pos = s.Keywords.Of("user")
-		if !c.Pos.IsValid() {
-			c.Pos = s.Pos
-		}
-		userOf(c, "user")
-	}
-	notify := func(n config.Notify) {
-		for kw, c := range map[string]config.Command{"notify_master": n.Master, "notify_backup": n.Backup,
-			"notify_fault": n.Fault, "notify_stop": n.Stop, "notify": n.Any} {
-			userOf(c, kw)
-		}
-	}
-	for _, sg := range cfg.SyncGroups {
-		notify(sg.Notify)
-	}
 	for _, in := range cfg.Instances {
-		notify(in.Notify)
 		if pos := in.Keywords.Of("no_accept"); pos.IsValid() && !in.Accept {
 			p.errorf(pos, "no_accept", "vrrp_instance %s: no_accept (drop traffic to the VIPs while MASTER) is not implemented by govs, which always accepts it", in.Name)
 		}

@@ -22,20 +22,20 @@ func (p *planner) vrrp() {
 	cfg := p.cfg
 	out := &p.plan.VRRP
 	for _, s := range cfg.Scripts {
-		out.Scripts = append(out.Scripts, vrrp.TrackScript{Name: s.Name, Command: s.Cmd.Cmd, Interval: s.Interval,
+		out.Scripts = append(out.Scripts, vrrp.TrackScript{Name: s.Name, Command: s.Cmd.Cmd, RunAs: runAs(cfg.Global, s.Cmd), Interval: s.Interval,
 			Timeout: s.Timeout, Rise: s.Rise, Fall: s.Fall, Weight: s.Weight, InitFail: s.InitFail})
 	}
 	groups := map[string]*config.SyncGroup{}
 	for _, g := range cfg.SyncGroups {
 		groups[g.Name] = g
-		out.SyncGroups = append(out.SyncGroups, vrrp.SyncGroup{Name: g.Name, Instances: g.Instances, Notify: notifyFrom(g.Notify)})
+		out.SyncGroups = append(out.SyncGroups, vrrp.SyncGroup{Name: g.Name, Instances: g.Instances, Notify: notifyFrom(cfg.Global, g.Notify)})
 	}
 	for _, in := range cfg.Instances {
 		c := vrrp.InstanceConfig{
 			Name: in.Name, Interface: in.Interface, VRID: uint8(in.VRID), Priority: in.Priority,
 			Interval: in.AdvertInt, Version: in.Version, InitialMaster: in.State == config.StateMaster,
 			NoPreempt: in.NoPreempt, PreemptDelay: in.PreemptDelay,
-			UnicastSrc: in.UnicastSrcIP, Notify: notifyFrom(in.Notify), SyncGroup: in.SyncGroup,
+			UnicastSrc: in.UnicastSrcIP, Notify: notifyFrom(cfg.Global, in.Notify), SyncGroup: in.SyncGroup,
 			VIPs: p.vips(in.VIPs), ExcludedVIPs: p.vips(in.ExcludedVIPs),
 			McastGroup: in.McastDstIP,
 		}
@@ -104,8 +104,30 @@ func (p *planner) vrrp() {
 	}
 }
 
-func notifyFrom(n config.Notify) vrrp.Notify {
-	return vrrp.Notify{Master: n.Master.Cmd, Backup: n.Backup.Cmd, Fault: n.Fault.Cmd, Stop: n.Stop.Cmd, Any: n.Any.Cmd}
+func notifyFrom(g config.Global, n config.Notify) vrrp.Notify {
+	out := vrrp.Notify{Master: n.Master.Cmd, Backup: n.Backup.Cmd, Fault: n.Fault.Cmd, Stop: n.Stop.Cmd, Any: n.Any.Cmd}
+	for kind, c := range map[string]config.Command{"master": n.Master, "backup": n.Backup, "fault": n.Fault, "stop": n.Stop, "notify": n.Any} {
+		if as := runAs(g, c); c.Cmd != "" && as != (vrrp.RunAs{}) {
+			if out.RunAs == nil {
+				out.RunAs = map[string]vrrp.RunAs{}
+			}
+			out.RunAs[kind] = as
+		}
+	}
+	return out
+}
+
+// runAs is whom a script runs as: its own user, else global_defs'
+// script_user, else root (keepalived would first try a keepalived_script
+// user; govs does not look users up while planning).
+func runAs(g config.Global, c config.Command) vrrp.RunAs {
+	switch {
+	case c.User != "":
+		return vrrp.RunAs{User: c.User, Group: c.Group}
+	case g.ScriptUser != "":
+		return vrrp.RunAs{User: g.ScriptUser, Group: g.ScriptGroup}
+	}
+	return vrrp.RunAs{}
 }
 
 // vips converts virtual_ipaddress entries; options govs cannot carry out

@@ -53,8 +53,10 @@ type Track struct {
 // TrackScript is a vrrp_script: a command run every Interval whose exit code
 // says up (0) or down. Rise/Fall consecutive results change its state.
 type TrackScript struct {
-	Name     string
-	Command  string
+	Name    string
+	Command string
+	// RunAs is the user (and group) the script runs as; empty: root.
+	RunAs    RunAs
 	Interval time.Duration
 	Timeout  time.Duration
 	Rise     int
@@ -66,11 +68,20 @@ type TrackScript struct {
 	InitFail bool
 }
 
+// RunAs names the user and group a script runs as (keepalived's
+// "script USER [GROUP]" and script_user); empty means root.
+type RunAs struct {
+	User, Group string `json:",omitempty"`
+}
+
 // Notify holds the scripts keepalived runs on state changes.
 type Notify struct {
 	Master, Backup, Fault, Stop string
 	// Any is keepalived's "notify" script: it gets "INSTANCE" name state priority.
 	Any string
+	// RunAs gives, by script kind ("master", "backup", "fault", "stop",
+	// "notify"), the user a notify script runs as; missing: root.
+	RunAs map[string]RunAs `json:",omitempty"`
 }
 
 // GARP holds keepalived's gratuitous ARP / unsolicited NA timing.

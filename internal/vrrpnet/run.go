@@ -416,11 +416,11 @@ func (r *runner) groupState(g *vrrp.Group) vrrp.State {
 }
 
 func (r *runner) notify(n vrrp.Notify, kind, name string, to vrrp.State, prio int) {
-	for _, cmd := range notifyCommands(n, kind, name, to, prio) {
+	for _, c := range notifyCommands(n, kind, name, to, prio) {
 		r.scripts.Add(1)
 		go func() {
 			defer r.scripts.Done()
-			if err := runScript(r.ctx, cmd, 30*time.Second); err != nil {
+			if err := runScript(r.ctx, c.cmd, c.as, 30*time.Second); err != nil {
 				r.log.Warn("VRRP notify script failed", "instance", name, "err", err)
 			}
 		}()

@@ -8,8 +8,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/govs/govs/internal/runas"
 	"github.com/govs/govs/internal/vrrp"
 )
 
@@ -18,39 +20,57 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// notifyCommand is one notify script to run, and as whom.
+type notifyCommand struct {
+	cmd string
+	as  vrrp.RunAs
+}
+
 // notifyCommands returns the shell commands keepalived would run for a
 // transition: the state's own script, then "notify" with
 // "INSTANCE"|"GROUP" name state priority appended.
-func notifyCommands(n vrrp.Notify, kind, name string, to vrrp.State, prio int) []string {
-	var cmds []string
-	var own string
+func notifyCommands(n vrrp.Notify, kind, name string, to vrrp.State, prio int) []notifyCommand {
+	var cmds []notifyCommand
+	var own, ownKind string
 	switch to {
 	case vrrp.StateMaster:
-		own = n.Master
+		own, ownKind = n.Master, "master"
 	case vrrp.StateBackup:
-		own = n.Backup
+		own, ownKind = n.Backup, "backup"
 	case vrrp.StateFault:
-		own = n.Fault
+		own, ownKind = n.Fault, "fault"
 	case vrrp.StateStop:
-		own = n.Stop
+		own, ownKind = n.Stop, "stop"
 	}
 	if own != "" {
-		cmds = append(cmds, own)
+		cmds = append(cmds, notifyCommand{own, n.RunAs[ownKind]})
 	}
 	if n.Any != "" {
-		cmds = append(cmds, n.Any+" "+strings.Join([]string{shellQuote(kind), shellQuote(name), shellQuote(to.String()), strconv.Itoa(prio)}, " "))
+		cmds = append(cmds, notifyCommand{n.Any + " " + strings.Join([]string{shellQuote(kind), shellQuote(name), shellQuote(to.String()), strconv.Itoa(prio)}, " "), n.RunAs["notify"]})
 	}
 	return cmds
 }
 
-// runScript runs a shell command with a timeout and reports whether it exited 0.
-func runScript(ctx context.Context, command string, timeout time.Duration) error {
+// runScript runs a shell command as the given user with a timeout and
+// reports whether it exited 0. Like keepalived, it runs in its own process
+// group, which a timeout kills whole.
+func runScript(ctx context.Context, command string, as vrrp.RunAs, timeout time.Duration) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	if as.User != "" || as.Group != "" {
+		cred, err := runas.Credential(as.User, as.Group)
+		if err != nil {
+			return fmt.Errorf("run %q: %w", command, err)
+		}
+		attr.Credential = cred
+	}
+	cmd.SysProcAttr = attr
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -79,7 +99,7 @@ func watchScript(ctx context.Context, s vrrp.TrackScript, log *slog.Logger, out 
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		err := runScript(ctx, s.Command, s.Timeout)
+		err := runScript(ctx, s.Command, s.RunAs, s.Timeout)
 		if ctx.Err() != nil {
 			return
 		}
