@@ -62,7 +62,10 @@ type job struct {
 	at          time.Time
 	prober      Prober
 	timeout     time.Duration
-	index       int // in the heap, -1 while the probe runs
+	// every is the checker's delay_loop: how long a suspended checker
+	// waits before it looks again.
+	every time.Duration
+	index int // in the heap, -1 while the probe runs
 	// retired is set when an update removed or replaced the checker: a
 	// probe still in flight then reports into nothing.
 	retired bool
@@ -114,6 +117,12 @@ type Runner struct {
 	vss   []*vsEntry
 	sched schedule
 
+	// suspended names the virtual servers whose checkers are on hold
+	// (ha_suspend while this director does not hold their address);
+	// guarded by mu. poke wakes the dispatcher when that changes.
+	suspended map[string]bool
+	poke      chan struct{}
+
 	// updateMu serialises Update with itself and with Start.
 	updateMu sync.Mutex
 	updates  chan *update
@@ -147,7 +156,7 @@ func newRunner(vss []VirtualServer, opt Options, mk func(resolved) (Prober, erro
 	if opt.Probe != nil {
 		mk = func(r resolved) (Prober, error) { return opt.Probe(r.Spec, r.target) }
 	}
-	r := &Runner{opt: opt, log: opt.Log, mk: mk, updates: make(chan *update)}
+	r := &Runner{opt: opt, log: opt.Log, mk: mk, updates: make(chan *update), suspended: map[string]bool{}, poke: make(chan struct{}, 1)}
 	plan, err := r.plan(vss)
 	if err != nil {
 		return nil, err
@@ -179,6 +188,37 @@ func (r *Runner) Stop() {
 	r.cancel()
 	<-r.done
 	r.scripts.Wait()
+}
+
+// Suspend puts the checkers of the named virtual server on hold, or
+// resumes them at once, as keepalived's ha_suspend does while the director
+// does not hold the virtual server's address. The real servers keep the
+// state they had; results of probes in flight when it is suspended are
+// dropped.
+func (r *Runner) Suspend(name string, suspended bool) {
+	r.mu.Lock()
+	if r.suspended[name] == suspended {
+		r.mu.Unlock()
+		return
+	}
+	if suspended {
+		r.suspended[name] = true
+	} else {
+		delete(r.suspended, name)
+		now := r.opt.Clock.Now()
+		for _, j := range r.sched {
+			if r.vss[j.vs].cfg.Name == name && j.at.After(now) {
+				j.at = now
+			}
+		}
+		heap.Init(&r.sched)
+	}
+	r.mu.Unlock()
+	r.log.Info("health checks "+map[bool]string{true: "suspended", false: "resumed"}[suspended], "vs", name)
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
 }
 
 // VirtualServerStatus is one virtual server's health for status displays.
@@ -238,7 +278,13 @@ func (r *Runner) run(ctx context.Context) {
 		now := r.opt.Clock.Now()
 		r.mu.Lock()
 		for inflight < r.opt.Workers && len(r.sched) > 0 && !r.sched[0].at.After(now) {
-			launch(heap.Pop(&r.sched).(*job))
+			j := heap.Pop(&r.sched).(*job)
+			if r.suspended[r.vss[j.vs].cfg.Name] {
+				j.at = now.Add(j.every)
+				heap.Push(&r.sched, j)
+				continue
+			}
+			launch(j)
 			inflight++
 		}
 		if inflight < r.opt.Workers && len(r.sched) > 0 {
@@ -264,6 +310,7 @@ func (r *Runner) run(ctx context.Context) {
 		case u := <-r.updates:
 			r.apply(ctx, u)
 			close(u.done)
+		case <-r.poke:
 		case <-ctx.Done():
 			for inflight > 0 {
 				<-results
@@ -285,6 +332,13 @@ func (r *Runner) complete(ctx context.Context, res result) {
 		r.opt.OnResult(j.vs, j.rs, j.chk, res.res)
 	}
 	r.mu.Lock()
+	if r.suspended[r.vss[j.vs].cfg.Name] {
+		// Suspended while it ran: the result no longer counts.
+		j.at = r.opt.Clock.Now().Add(j.every)
+		heap.Push(&r.sched, j)
+		r.mu.Unlock()
+		return
+	}
 	next, events, err := r.vss[j.vs].state.Report(r.opt.Clock.Now(), j.rs, j.chk, res.res)
 	if err != nil {
 		r.mu.Unlock()

@@ -444,3 +444,55 @@ func TestRunnerThousandsOfChecks(t *testing.T) {
 	}
 	t.Logf("%d checks, at most %d goroutines above the %d before start", checkers, maxG-base, base)
 }
+
+// TestRunnerSuspend: a suspended virtual server's checkers do not probe
+// (keepalived's ha_suspend while the VIP is elsewhere), and resuming probes
+// at once, without waiting for the next delay_loop.
+func TestRunnerSuspend(t *testing.T) {
+	clk := newFakeClock()
+	var mu sync.Mutex
+	probes := 0
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return probes
+	}
+	vss := []VirtualServer{{Name: "vip:80", RealServers: []RealServer{{
+		Addr: netip.MustParseAddrPort("198.18.0.2:80"), Weight: 1,
+		Checkers: []Spec{{Type: TCP, DelayLoop: 10 * time.Second, Warmup: ptr(time.Duration(0))}},
+	}}}}
+	r := fakeRunner(t, vss, Options{Workers: 1, Clock: clk}, func(_, _, _ int) Prober {
+		return ProberFunc(func(context.Context) state.Result {
+			mu.Lock()
+			probes++
+			mu.Unlock()
+			return state.Result{OK: true}
+		})
+	})
+	r.Start(context.Background())
+	defer r.Stop()
+	waitCount := func(want int) {
+		t.Helper()
+		end := time.Now().Add(5 * time.Second)
+		for count() < want {
+			if time.Now().After(end) {
+				t.Fatalf("%d probes, want %d", count(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitCount(1) // due at once
+	r.Suspend("vip:80", true)
+	start := clk.Now()
+	for clk.Now().Sub(start) < 35*time.Second {
+		clk.advanceToNext(t)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d probes while suspended for 35 s of delay_loop 10 s, want none after the first", n-1)
+	}
+	r.Suspend("vip:80", false)
+	waitCount(2) // at once, the clock has not moved
+	if got := r.Status()[0].RealServers[0].Alive; !got {
+		t.Error("real server not alive after resuming")
+	}
+}

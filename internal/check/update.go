@@ -131,7 +131,7 @@ func (r *Runner) build(v VirtualServer) (*vsEntry, error) {
 			}
 			rc.Checkers = append(rc.Checkers, res.checkerConfig())
 			specs = append(specs, res)
-			jobs = append(jobs, &job{rs: ri, chk: ci, prober: p, timeout: res.timeout(), index: -1})
+			jobs = append(jobs, &job{rs: ri, chk: ci, prober: p, timeout: res.timeout(), every: res.DelayLoop, index: -1})
 		}
 		sc.RealServers = append(sc.RealServers, rc)
 		e.specs = append(e.specs, specs)

@@ -49,6 +49,10 @@ type Plan struct {
 	RealAddrs []netip.Addr
 	// Sync is the connection synchronisation setting (nil: none).
 	Sync *config.LVSSyncDaemon
+	// Suspensions are the virtual servers with ha_suspend: their checks
+	// run only while one of the VRRP instances holding their address is
+	// MASTER here.
+	Suspensions []Suspension
 	// Diagnostics are the configuration's own diagnostics followed by the
 	// plan's: an error means the plan must not run.
 	Diagnostics diag.List
@@ -93,6 +97,55 @@ type Service struct {
 	PersistenceBits int
 	Reals           []Real
 	Sorry           *Real
+}
+
+// Suspension puts a virtual server's checks on hold unless one of the
+// instances is MASTER (keepalived's ha_suspend).
+type Suspension struct {
+	// VirtualServer is the checks' name for it (Service.Pool).
+	VirtualServer string
+	Instances     []string
+}
+
+// Suspended reports whether the checks are on hold given which
+// instances are MASTER.
+func (s Suspension) Suspended(master func(instance string) bool) bool {
+	for _, in := range s.Instances {
+		if master(in) {
+			return false
+		}
+	}
+	return true
+}
+
+// suspensions finds, for each virtual server with ha_suspend, the
+// instances holding its addresses.
+func (p *planner) suspensions() {
+	for _, vs := range p.cfg.VirtualServers {
+		if !vs.HASuspend {
+			continue
+		}
+		name := vs.Name()
+		addrs := map[netip.Addr]bool{}
+		for _, s := range p.plan.Services {
+			if s.Pool == name {
+				addrs[s.Key.Addr] = true
+			}
+		}
+		var holders []string
+		for _, in := range p.cfg.Instances {
+			for _, v := range append(slices.Clone(in.VIPs), in.ExcludedVIPs...) {
+				if addrs[v.Prefix.Addr()] && !slices.Contains(holders, in.Name) {
+					holders = append(holders, in.Name)
+				}
+			}
+		}
+		if len(holders) == 0 {
+			p.warnf(vs.Keywords.Of("ha_suspend"), "ha_suspend", "ha_suspend: no vrrp_instance holds the address of virtual_server %s, so its checks always run", name)
+			continue
+		}
+		p.plan.Suspensions = append(p.plan.Suspensions, Suspension{VirtualServer: name, Instances: holders})
+	}
 }
 
 // Real is a real server as configured.
@@ -143,6 +196,7 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 	p.services()
 	p.plan.Checks = checks(cfg)
 	p.vrrp()
+	p.suspensions()
 	p.unsupportedVRRP()
 	p.unsupportedChecks()
 	p.mailAlerts()
@@ -194,9 +248,6 @@ func (p *planner) services() {
 		}
 		for _, f := range vs.SchedulerFlags {
 			fail(f, "scheduler flag %s is not implemented by the govs data plane", f)
-		}
-		if vs.HASuspend {
-			fail("ha_suspend", "ha_suspend (suspend checks while the VIP is not here) is not implemented by govs")
 		}
 		var addrs []netip.AddrPort
 		switch {

@@ -13,27 +13,13 @@ import (
 // and the lc/wlc counts resynchronised.
 const expireInterval = 10 * time.Second
 
-// vrrpBox lets the sync daemon ask for VRRP state without d.mu, which
-// applyConfigLocked holds while it stops the daemon.
-type vrrpBox struct{ v VRRP }
+func (d *Director) setVRRPLocked(v VRRP) { d.vrrp = v }
 
-func (d *Director) setVRRPLocked(v VRRP) {
-	d.vrrp = v
-	d.vrrpNow.Store(&vrrpBox{v})
-}
-
-// isMaster reports whether the named VRRP instance is MASTER here.
+// isMaster reports whether the named VRRP instance is MASTER here, as its
+// last reported state change says.
 func (d *Director) isMaster(instance string) bool {
-	b := d.vrrpNow.Load()
-	if b == nil || b.v == nil {
-		return false
-	}
-	for _, in := range b.v.Status() {
-		if in.Name == instance {
-			return in.State == "MASTER"
-		}
-	}
-	return false
+	m := d.masters.Load()
+	return m != nil && (*m)[instance]
 }
 
 // syncConfig is the part of lvs_sync_daemon the running daemon depends on

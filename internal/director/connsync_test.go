@@ -12,26 +12,6 @@ type fixedVRRP []status.VRRPInstance
 func (f fixedVRRP) Status() []status.VRRPInstance { return f }
 func (f fixedVRRP) Stop()                         {}
 
-func TestIsMaster(t *testing.T) {
-	d := &Director{}
-	if d.isMaster("VI_1") {
-		t.Fatal("master without VRRP")
-	}
-	d.setVRRPLocked(fixedVRRP{{Name: "VI_1", State: "BACKUP"}, {Name: "VI_2", State: "MASTER"}})
-	for _, tc := range []struct {
-		instance string
-		want     bool
-	}{{"VI_1", false}, {"VI_2", true}, {"VI_3", false}} {
-		if got := d.isMaster(tc.instance); got != tc.want {
-			t.Errorf("isMaster(%s) = %v, want %v", tc.instance, got, tc.want)
-		}
-	}
-	d.setVRRPLocked(nil)
-	if d.isMaster("VI_2") {
-		t.Fatal("master after VRRP stopped")
-	}
-}
-
 func TestSyncConfigIgnoresPosition(t *testing.T) {
 	parse := func(src string) *config.Config {
 		cfg, diags := config.ParseString("t.conf", src, config.Options{FS: config.MapFS{}})

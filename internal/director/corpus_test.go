@@ -20,6 +20,7 @@ import (
 	"github.com/govs/govs/internal/desired/corpus"
 	"github.com/govs/govs/internal/dpstate"
 	"github.com/govs/govs/internal/status"
+	"github.com/govs/govs/internal/vrrp"
 )
 
 // resolveAll resolves every real server at once, as if each answered ARP
@@ -36,17 +37,20 @@ func (resolveAll) Watch(ctx context.Context, addrs []netip.Addr, update func(net
 	}
 }
 
-// recordedVRRP is a VRRP factory that records what it was asked to run.
+// recordedVRRP is a VRRP factory that records what it was asked to run;
+// report plays the instances' state changes.
 type recordedVRRP struct {
 	mu      sync.Mutex
 	started []desired.VRRP
 	stopped int
+	onState func(string, vrrp.State)
 }
 
-func (r *recordedVRRP) factory(_ context.Context, v desired.VRRP, _ *slog.Logger) (VRRP, error) {
+func (r *recordedVRRP) factory(_ context.Context, v desired.VRRP, _ *slog.Logger, onState func(string, vrrp.State)) (VRRP, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.started = append(r.started, v)
+	r.onState = onState
 	var insts fixedVRRP
 	for _, in := range v.Instances {
 		insts = append(insts, status.VRRPInstance{Name: in.Name, Interface: in.Interface, VRID: in.VRID, State: status.StateMaster})
@@ -56,6 +60,14 @@ func (r *recordedVRRP) factory(_ context.Context, v desired.VRRP, _ *slog.Logger
 		r.stopped++
 		r.mu.Unlock()
 	}}, nil
+}
+
+// report tells the director that the last started instance is now st.
+func (r *recordedVRRP) report(instance string, st vrrp.State) {
+	r.mu.Lock()
+	f := r.onState
+	r.mu.Unlock()
+	f(instance, st)
 }
 
 func (r *recordedVRRP) counts() (started, stopped int) {

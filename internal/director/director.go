@@ -26,6 +26,7 @@ import (
 	"github.com/govs/govs/internal/dpstate"
 	"github.com/govs/govs/internal/metrics"
 	"github.com/govs/govs/internal/status"
+	"github.com/govs/govs/internal/vrrp"
 )
 
 // Options configure a Director.
@@ -72,8 +73,9 @@ type VRRP interface {
 	Stop()
 }
 
-// VRRPFactory starts the VRRP instances of a plan.
-type VRRPFactory func(ctx context.Context, v desired.VRRP, log *slog.Logger) (VRRP, error)
+// VRRPFactory starts the VRRP instances of a plan. The instances report
+// every state change to onState, which never blocks.
+type VRRPFactory func(ctx context.Context, v desired.VRRP, log *slog.Logger, onState func(instance string, s vrrp.State)) (VRRP, error)
 
 // Dataplane is the data plane the director programs: *dataplane.Dataplane,
 // or *dataplane.Fake in tests. Both validate a state the same way.
@@ -103,7 +105,7 @@ type Director struct {
 	// it, so real servers keep their health state. checkEvents carries its
 	// events; checked names the virtual servers it runs now.
 	checks      *check.Runner
-	checkEvents *eventQueue
+	checkEvents *queue[state.Event]
 	checked     map[string]bool
 	vrrp        VRRP
 	// vrrpPlan is the plan the running VRRP instances were started from.
@@ -113,10 +115,15 @@ type Director struct {
 	lastApply   error
 	est         *status.Estimator
 	ctx         context.Context
-	// vrrpNow mirrors vrrp for readers that must not take mu.
-	vrrpNow atomic.Pointer[vrrpBox]
-	syncd   ConnSync
-	syncCfg *config.LVSSyncDaemon
+	// vrrpChanges carries the instances' state changes; vrrpStates is
+	// what they last reported (for the VRRP start vrrpGen), and masters
+	// mirrors its MASTER set for readers that must not take mu.
+	vrrpChanges *queue[vrrpChange]
+	vrrpStates  map[string]vrrp.State
+	vrrpGen     int
+	masters     atomic.Pointer[map[string]bool]
+	syncd       ConnSync
+	syncCfg     *config.LVSSyncDaemon
 }
 
 // Load parses a configuration file and builds its plan. Warnings are
@@ -163,7 +170,9 @@ func New(opts Options) (*Director, error) {
 		neigh:       map[netip.Addr]desired.Neighbour{},
 		attached:    map[string]int{},
 		est:         status.NewEstimator(),
-		checkEvents: newEventQueue(),
+		checkEvents: newQueue[state.Event](),
+		vrrpChanges: newQueue[vrrpChange](),
+		vrrpStates:  map[string]vrrp.State{},
 	}, nil
 }
 
@@ -174,7 +183,14 @@ func (d *Director) Run(ctx context.Context) error {
 	eventsCtx, stopEvents := context.WithCancel(ctx)
 	go func() {
 		defer close(eventsDone)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.applyVRRPChanges(eventsCtx)
+		}()
 		d.applyCheckEvents(eventsCtx)
+		wg.Wait()
 	}()
 	defer func() {
 		stopEvents()
@@ -386,19 +402,78 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan, firs
 			d.setVRRPLocked(nil)
 		}
 		d.vrrpPlan = &plan.VRRP
+		d.vrrpGen++
+		d.vrrpStates = map[string]vrrp.State{}
+		d.publishMastersLocked()
 		if len(plan.VRRP.Instances) > 0 {
 			factory := d.opts.VRRP
 			if factory == nil {
 				factory = defaultVRRP
 			}
-			v, err := factory(ctx, plan.VRRP, d.log)
+			gen := d.vrrpGen
+			v, err := factory(ctx, plan.VRRP, d.log, func(instance string, st vrrp.State) {
+				d.vrrpChanges.push(vrrpChange{instance: instance, state: st, gen: gen})
+			})
 			if err != nil {
 				return fmt.Errorf("vrrp: %w", err)
 			}
 			d.setVRRPLocked(v)
 		}
 	}
+	d.applySuspensionsLocked()
 	return d.applySyncLocked(ctx, plan.Sync)
+}
+
+// applyVRRPChanges records the instances' state changes until ctx ends
+// and suspends or resumes the ha_suspend checks they decide.
+func (d *Director) applyVRRPChanges(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.vrrpChanges.ready:
+		}
+		changes := d.vrrpChanges.take()
+		d.mu.Lock()
+		for _, c := range changes {
+			if c.gen == d.vrrpGen {
+				d.vrrpStates[c.instance] = c.state
+			}
+		}
+		d.publishMastersLocked()
+		d.applySuspensionsLocked()
+		d.mu.Unlock()
+	}
+}
+
+func (d *Director) publishMastersLocked() {
+	m := map[string]bool{}
+	for name, st := range d.vrrpStates {
+		if st == vrrp.StateMaster {
+			m[name] = true
+		}
+	}
+	d.masters.Store(&m)
+}
+
+// applySuspensionsLocked puts the checks of ha_suspend virtual servers on
+// hold while none of the instances holding their address is MASTER.
+func (d *Director) applySuspensionsLocked() {
+	if d.checks == nil {
+		return
+	}
+	master := func(in string) bool { return d.vrrpStates[in] == vrrp.StateMaster }
+	held := map[string]bool{}
+	for _, s := range d.plan.Suspensions {
+		held[s.VirtualServer] = true
+		d.checks.Suspend(s.VirtualServer, s.Suspended(master))
+	}
+	// A reload may have dropped ha_suspend from a virtual server.
+	for _, v := range d.plan.Checks {
+		if !held[v.Name] {
+			d.checks.Suspend(v.Name, false)
+		}
+	}
 }
 
 // applyCheckEvents programs the health checkers' verdicts until ctx ends.
@@ -425,19 +500,20 @@ func (d *Director) applyCheckEvents(ctx context.Context) {
 	}
 }
 
-// eventQueue is an unbounded queue of health-check events: pushing never
-// blocks the checker.
-type eventQueue struct {
-	mu     sync.Mutex
-	events []state.Event
-	ready  chan struct{}
+// queue is an unbounded queue: pushing never blocks the producer (the
+// health checker, the VRRP event loop), which may run while the consumer
+// waits for d.mu held by a reload that is stopping that very producer.
+type queue[T any] struct {
+	mu    sync.Mutex
+	items []T
+	ready chan struct{}
 }
 
-func newEventQueue() *eventQueue { return &eventQueue{ready: make(chan struct{}, 1)} }
+func newQueue[T any]() *queue[T] { return &queue[T]{ready: make(chan struct{}, 1)} }
 
-func (q *eventQueue) push(e state.Event) {
+func (q *queue[T]) push(v T) {
 	q.mu.Lock()
-	q.events = append(q.events, e)
+	q.items = append(q.items, v)
 	q.mu.Unlock()
 	select {
 	case q.ready <- struct{}{}:
@@ -445,12 +521,21 @@ func (q *eventQueue) push(e state.Event) {
 	}
 }
 
-func (q *eventQueue) take() []state.Event {
+func (q *queue[T]) take() []T {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	ev := q.events
-	q.events = nil
-	return ev
+	items := q.items
+	q.items = nil
+	return items
+}
+
+// vrrpChange is a VRRP instance's new state, as its runner reports it.
+type vrrpChange struct {
+	instance string
+	state    vrrp.State
+	// gen is the VRRP start it belongs to: changes of instances a reload
+	// has since restarted are stale.
+	gen int
 }
 
 func (d *Director) onNeighbour(addr netip.Addr, n *desired.Neighbour) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/status"
+	"github.com/govs/govs/internal/vrrp"
 	"github.com/govs/govs/internal/vrrpnet"
 )
 
@@ -27,7 +28,7 @@ type vrrpGroup struct {
 }
 
 // defaultVRRP starts the instances with the kernel (raw sockets, netlink).
-func defaultVRRP(ctx context.Context, v desired.VRRP, log *slog.Logger) (VRRP, error) {
+func defaultVRRP(ctx context.Context, v desired.VRRP, log *slog.Logger, onState func(string, vrrp.State)) (VRRP, error) {
 	insts := slices.Clone(v.Instances)
 	groups, scripts := v.SyncGroups, v.Scripts
 	for i := range insts {
@@ -46,7 +47,10 @@ func defaultVRRP(ctx context.Context, v desired.VRRP, log *slog.Logger) (VRRP, e
 			Logger:  log,
 			Scripts: scripts,
 			Status:  &g.status,
-			OnState: func(c vrrpnet.StateChange) { g.reported(seen, c.Instance) },
+			OnState: func(c vrrpnet.StateChange) {
+				onState(c.Instance, c.New)
+				g.reported(seen, c.Instance)
+			},
 		})
 	}()
 	// Run returns configuration and socket errors before it starts anything:
