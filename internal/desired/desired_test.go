@@ -105,7 +105,6 @@ func TestServicesNotCarriedOut(t *testing.T) {
 		{"scheduler", "virtual_server 198.18.0.100 80 {\n lb_algo lblc\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "lblc", 2},
 		{"scheduler flag", "virtual_server 198.18.0.100 80 {\n lb_algo sh\n sh-port\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "sh-port", 3},
 		{"ops", "virtual_server 198.18.0.100 53 {\n ops\n lb_kind DR\n protocol UDP\n real_server 198.18.1.13 53 {\n }\n}\n", "ops", 2},
-		{"ha_suspend", "virtual_server 198.18.0.100 80 {\n ha_suspend\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "ha_suspend", 2},
 		{"uthreshold", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n  uthreshold 100\n }\n}\n", "uthreshold", 5},
 		{"orphan VIP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "govs_xdp_interface", 1},
 		{"AH", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n authentication {\n  auth_type AH\n }\n virtual_ipaddress {\n  198.18.0.100\n }\n}\n", "AH", 1},
@@ -209,5 +208,43 @@ func TestVRRPPlanIgnoresPositions(t *testing.T) {
 	d := plan(t, "global_defs {\n notification_email {\n  ops@example.org\n }\n}\n"+scenarioConf).VRRP
 	if !reflect.DeepEqual(a, d) {
 		t.Error("notification_email changes the VRRP plan")
+	}
+}
+
+// TestHASuspendPlan: a virtual server with ha_suspend is suspended unless
+// an instance holding its address (advertised or excluded) is MASTER; with
+// no such instance govs says its checks always run.
+func TestHASuspendPlan(t *testing.T) {
+	vs := "virtual_server 198.18.0.100 80 {\n ha_suspend\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n"
+	inst := func(name, vrid, vip string) string {
+		return "vrrp_instance " + name + " {\n interface eth0\n virtual_router_id " + vrid + "\n virtual_ipaddress {\n  " + vip + "\n }\n}\n"
+	}
+	src := inst("VI_1", "51", "198.18.0.100") + inst("VI_2", "52", "198.18.0.101") + vs
+	cfg, diags := config.ParseString("t.conf", src, config.Options{})
+	p := Build(cfg, diags, Options{})
+	if !p.OK() {
+		t.Fatal(p.Err())
+	}
+	want := []Suspension{{VirtualServer: "198.18.0.100:80", Instances: []string{"VI_1"}}}
+	if !reflect.DeepEqual(p.Suspensions, want) {
+		t.Fatalf("suspensions %+v, want %+v", p.Suspensions, want)
+	}
+	master := map[string]bool{}
+	if !p.Suspensions[0].Suspended(func(in string) bool { return master[in] }) {
+		t.Error("not suspended with no instance MASTER")
+	}
+	master["VI_2"] = true
+	if !p.Suspensions[0].Suspended(func(in string) bool { return master[in] }) {
+		t.Error("not suspended when only another instance is MASTER")
+	}
+	master["VI_1"] = true
+	if p.Suspensions[0].Suspended(func(in string) bool { return master[in] }) {
+		t.Error("suspended while the holder is MASTER")
+	}
+
+	cfg, diags = config.ParseString("t.conf", vs+"global_defs {\n govs_xdp_interface eth0\n}\n", config.Options{})
+	p = Build(cfg, diags, Options{})
+	if len(p.Suspensions) != 0 || len(p.Diagnostics.Warnings()) != 1 || !strings.Contains(p.Diagnostics.Warnings()[0].Message, "checks always run") {
+		t.Errorf("without a holder: suspensions %+v, diagnostics %v", p.Suspensions, p.Diagnostics)
 	}
 }
