@@ -13,8 +13,6 @@ import (
 // and the lc/wlc counts resynchronised.
 const expireInterval = 10 * time.Second
 
-func (d *Director) setVRRPLocked(v VRRP) { d.vrrp = v }
-
 // isMaster reports whether the named VRRP instance is MASTER here, as its
 // last reported state change says.
 func (d *Director) isMaster(instance string) bool {

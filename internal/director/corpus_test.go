@@ -46,11 +46,12 @@ type recordedVRRP struct {
 	onState func(string, vrrp.State)
 }
 
-func (r *recordedVRRP) factory(_ context.Context, v desired.VRRP, _ *slog.Logger, onState func(string, vrrp.State)) (VRRP, error) {
+func (r *recordedVRRP) factory(_ context.Context, u VRRPUnit, _ *slog.Logger) (VRRP, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	v := u.Plan
 	r.started = append(r.started, v)
-	r.onState = onState
+	r.onState = u.OnState
 	var insts fixedVRRP
 	for _, in := range v.Instances {
 		insts = append(insts, status.VRRPInstance{Name: in.Name, Interface: in.Interface, VRID: in.VRID, State: status.StateMaster})
@@ -245,8 +246,16 @@ func TestCorpusRunsThroughDirector(t *testing.T) {
 				t.Errorf("attached to %d interfaces, the plan lists %v", len(f.dp.Attached()), plan.Interfaces)
 			}
 			if n := len(plan.VRRP.Instances); n > 0 {
-				if started, _ := f.vrrp.counts(); started != 1 || len(f.vrrp.started[0].Instances) != n {
-					t.Errorf("VRRP started %d times; want once with %d instances", started, n)
+				f.vrrp.mu.Lock()
+				var ran []string
+				for _, u := range f.vrrp.started {
+					for _, in := range u.Instances {
+						ran = append(ran, in.Name)
+					}
+				}
+				f.vrrp.mu.Unlock()
+				if len(ran) != n {
+					t.Errorf("VRRP instances started: %v; the plan has %d", ran, n)
 				}
 			}
 			if plan.Sync != nil && len(plan.Services) > 0 {

@@ -73,9 +73,21 @@ type VRRP interface {
 	Stop()
 }
 
-// VRRPFactory starts the VRRP instances of a plan. The instances report
-// every state change to onState, which never blocks.
-type VRRPFactory func(ctx context.Context, v desired.VRRP, log *slog.Logger, onState func(instance string, s vrrp.State)) (VRRP, error)
+// VRRPFactory starts a unit of VRRP instances (a sync group, or an
+// instance on its own).
+type VRRPFactory func(ctx context.Context, u VRRPUnit, log *slog.Logger) (VRRP, error)
+
+// VRRPUnit is what a VRRPFactory starts.
+type VRRPUnit struct {
+	// Plan holds the unit's instances, its sync group and the scripts they
+	// track.
+	Plan desired.VRRP
+	// Siblings are the plan's other instances, run as other units.
+	Siblings []vrrp.InstanceConfig
+	// OnState receives every state change of the unit's instances; it
+	// never blocks.
+	OnState func(instance string, s vrrp.State)
+}
 
 // Dataplane is the data plane the director programs: *dataplane.Dataplane,
 // or *dataplane.Fake in tests. Both validate a state the same way.
@@ -107,17 +119,17 @@ type Director struct {
 	checks      *check.Runner
 	checkEvents *queue[state.Event]
 	checked     map[string]bool
-	vrrp        VRRP
-	// vrrpPlan is the plan the running VRRP instances were started from.
-	vrrpPlan *desired.VRRP
+	// units are the running VRRP units by key, started in unitOrder.
+	units     map[string]*runningUnit
+	unitOrder []string
 	// watchCancel stops the neighbour watch of the current configuration.
 	watchCancel context.CancelFunc
 	lastApply   error
 	est         *status.Estimator
 	ctx         context.Context
 	// vrrpChanges carries the instances' state changes; vrrpStates is
-	// what they last reported (for the VRRP start vrrpGen), and masters
-	// mirrors its MASTER set for readers that must not take mu.
+	// what the running ones last reported, and masters mirrors its MASTER
+	// set for readers that must not take mu. vrrpGen numbers unit starts.
 	vrrpChanges *queue[vrrpChange]
 	vrrpStates  map[string]vrrp.State
 	vrrpGen     int
@@ -173,6 +185,7 @@ func New(opts Options) (*Director, error) {
 		checkEvents: newQueue[state.Event](),
 		vrrpChanges: newQueue[vrrpChange](),
 		vrrpStates:  map[string]vrrp.State{},
+		units:       map[string]*runningUnit{},
 	}, nil
 }
 
@@ -210,7 +223,7 @@ func (d *Director) Run(ctx context.Context) error {
 		}
 		d.dp = dp
 	}
-	if err := d.applyPlanLocked(ctx, d.plan, true); err != nil {
+	if err := d.applyPlanLocked(ctx, d.plan); err != nil {
 		d.mu.Unlock()
 		d.shutdown()
 		return err
@@ -297,7 +310,7 @@ func (d *Director) Reload() error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.applyPlanLocked(d.ctx, plan, false); err != nil {
+	if err := d.applyPlanLocked(d.ctx, plan); err != nil {
 		d.log.Error("reload failed", "err", err)
 		return err
 	}
@@ -306,7 +319,7 @@ func (d *Director) Reload() error {
 }
 
 // applyPlanLocked makes plan the running one.
-func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan, first bool) error {
+func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) error {
 	var ifaces []string
 	if d.dp != nil && len(plan.Services) > 0 {
 		ifaces = plan.Interfaces
@@ -340,10 +353,6 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan, firs
 	for _, v := range newChecks {
 		checked[v.Name] = true
 	}
-
-	// VRRP: restarted only when its part of the plan changed, so editing
-	// notification_email or lvs_sync_daemon moves no VIP.
-	restartVRRP := first || !reflect.DeepEqual(d.vrrpPlan, &plan.VRRP)
 
 	// Commit.
 	if runner == nil {
@@ -396,29 +405,11 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan, firs
 		go res.Watch(wctx, plan.RealAddrs, d.onNeighbour)
 	}
 
-	if restartVRRP {
-		if d.vrrp != nil {
-			d.vrrp.Stop()
-			d.setVRRPLocked(nil)
-		}
-		d.vrrpPlan = &plan.VRRP
-		d.vrrpGen++
-		d.vrrpStates = map[string]vrrp.State{}
-		d.publishMastersLocked()
-		if len(plan.VRRP.Instances) > 0 {
-			factory := d.opts.VRRP
-			if factory == nil {
-				factory = defaultVRRP
-			}
-			gen := d.vrrpGen
-			v, err := factory(ctx, plan.VRRP, d.log, func(instance string, st vrrp.State) {
-				d.vrrpChanges.push(vrrpChange{instance: instance, state: st, gen: gen})
-			})
-			if err != nil {
-				return fmt.Errorf("vrrp: %w", err)
-			}
-			d.setVRRPLocked(v)
-		}
+	// VRRP: only the units (an instance, or a sync group) whose part of
+	// the plan changed restart, so editing notification_email or another
+	// instance moves no VIP.
+	if err := d.applyVRRPLocked(ctx, plan.VRRP); err != nil {
+		return err
 	}
 	d.applySuspensionsLocked()
 	return d.applySyncLocked(ctx, plan.Sync)
@@ -436,7 +427,7 @@ func (d *Director) applyVRRPChanges(ctx context.Context) {
 		changes := d.vrrpChanges.take()
 		d.mu.Lock()
 		for _, c := range changes {
-			if c.gen == d.vrrpGen {
+			if u := d.units[c.unit]; u != nil && u.gen == c.gen {
 				d.vrrpStates[c.instance] = c.state
 			}
 		}
@@ -531,10 +522,10 @@ func (q *queue[T]) take() []T {
 
 // vrrpChange is a VRRP instance's new state, as its runner reports it.
 type vrrpChange struct {
-	instance string
-	state    vrrp.State
-	// gen is the VRRP start it belongs to: changes of instances a reload
-	// has since restarted are stale.
+	unit, instance string
+	state          vrrp.State
+	// gen is the unit's start it belongs to: changes of instances a
+	// reload has since restarted are stale.
 	gen int
 }
 
@@ -580,10 +571,7 @@ func (d *Director) shutdown() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stopSyncLocked()
-	if d.vrrp != nil {
-		d.vrrp.Stop()
-		d.setVRRPLocked(nil)
-	}
+	d.stopVRRPLocked()
 	if d.checks != nil {
 		d.checks.Stop()
 		d.checks = nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/govs/govs/internal/desired/corpus"
 	"github.com/govs/govs/internal/dpstate"
+	"github.com/govs/govs/internal/vrrp"
 )
 
 // TestReloadRestartsVRRPOnlyForItsChanges reloads a running director after
@@ -66,5 +67,75 @@ func TestReloadRestartsVRRPOnlyForItsChanges(t *testing.T) {
 	}
 	if st, _ := f.waitApplied(0, func(dpstate.State) bool { return true }); st.Services[0].Reals[1].Weight != 3 {
 		t.Errorf("weight edit not applied: %+v", st.Services[0].Reals)
+	}
+}
+
+// TestReloadRestartsOnlyTheChangedInstance: with two instances, editing one
+// restarts that one only (the other keeps its VIPs and its reported
+// state); instances of a sync group restart together.
+func TestReloadRestartsOnlyTheChangedInstance(t *testing.T) {
+	instance := func(name, vrid, prio, vip string) string {
+		return "vrrp_instance " + name + " {\n    state MASTER\n    interface eth0\n    virtual_router_id " + vrid +
+			"\n    priority " + prio + "\n    virtual_ipaddress {\n        " + vip + "\n    }\n}\n"
+	}
+	vs := "virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 198.18.0.11 80 {\n        weight 1\n    }\n}\n"
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(instance("VI_1", "51", "100", "198.18.0.100") + instance("VI_2", "52", "100", "198.18.0.101") + vs)
+	f, err := startFake(t, conf, healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startedUnits := func() [][]string {
+		f.vrrp.mu.Lock()
+		defer f.vrrp.mu.Unlock()
+		var out [][]string
+		for _, u := range f.vrrp.started {
+			var names []string
+			for _, in := range u.Instances {
+				names = append(names, in.Name)
+			}
+			out = append(out, names)
+		}
+		return out
+	}
+	waitUntil(t, "both instances started", func() bool { return len(startedUnits()) == 2 })
+	if got := startedUnits(); len(got) != 2 || len(got[0]) != 1 || len(got[1]) != 1 {
+		t.Fatalf("started %v, want VI_1 and VI_2 on their own", got)
+	}
+	f.d.mu.Lock()
+	f.d.vrrpStates["VI_1"] = vrrp.StateMaster // as if VI_1 had reported
+	f.d.publishMastersLocked()
+	f.d.mu.Unlock()
+
+	write(instance("VI_1", "51", "100", "198.18.0.100") + instance("VI_2", "52", "120", "198.18.0.101") + vs)
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got := startedUnits()
+	if _, stopped := f.vrrp.counts(); len(got) != 3 || got[2][0] != "VI_2" || stopped != 1 {
+		t.Fatalf("after editing VI_2: started %v, stopped %d; want VI_2 restarted alone", got, stopped)
+	}
+	if !f.d.isMaster("VI_1") {
+		t.Error("VI_1's state was lost although it did not restart")
+	}
+
+	// In a sync group the two restart together.
+	group := "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"
+	write(instance("VI_1", "51", "100", "198.18.0.100") + instance("VI_2", "52", "120", "198.18.0.101") + group + vs)
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	got = startedUnits()
+	if len(got) != 4 || len(got[3]) != 2 {
+		t.Fatalf("after grouping: started %v, want one unit with both", got)
+	}
+	if f.d.isMaster("VI_1") {
+		t.Error("VI_1 restarted into the group but still counted MASTER")
 	}
 }

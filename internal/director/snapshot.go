@@ -67,9 +67,7 @@ func (d *Director) snapshot() status.Snapshot {
 		snap.Totals.InBytes += out.Stats.InBytes
 		snap.Services = append(snap.Services, out)
 	}
-	if d.vrrp != nil {
-		snap.VRRP = d.vrrp.Status()
-	}
+	snap.VRRP = d.vrrpStatusLocked()
 	return snap
 }
 

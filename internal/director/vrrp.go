@@ -9,9 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/status"
-	"github.com/govs/govs/internal/vrrp"
 	"github.com/govs/govs/internal/vrrpnet"
 )
 
@@ -28,7 +26,8 @@ type vrrpGroup struct {
 }
 
 // defaultVRRP starts the instances with the kernel (raw sockets, netlink).
-func defaultVRRP(ctx context.Context, v desired.VRRP, log *slog.Logger, onState func(string, vrrp.State)) (VRRP, error) {
+func defaultVRRP(ctx context.Context, u VRRPUnit, log *slog.Logger) (VRRP, error) {
+	v := u.Plan
 	insts := slices.Clone(v.Instances)
 	groups, scripts := v.SyncGroups, v.Scripts
 	for i := range insts {
@@ -44,11 +43,12 @@ func defaultVRRP(ctx context.Context, v desired.VRRP, log *slog.Logger, onState 
 	go func() {
 		defer close(g.done)
 		errc <- vrrpnet.Run(ctx, insts, groups, vrrpnet.Options{
-			Logger:  log,
-			Scripts: scripts,
-			Status:  &g.status,
+			Logger:   log,
+			Scripts:  scripts,
+			Status:   &g.status,
+			Siblings: u.Siblings,
 			OnState: func(c vrrpnet.StateChange) {
-				onState(c.Instance, c.New)
+				u.OnState(c.Instance, c.New)
 				g.reported(seen, c.Instance)
 			},
 		})

@@ -35,6 +35,9 @@ type Options struct {
 	LogInterval time.Duration
 	// Status, when set, is kept up to date with every instance's state.
 	Status *Status
+	// Siblings are this process's instances that other Runs drive: their
+	// adverts are not foreign (not logged as dropped).
+	Siblings []vrrp.InstanceConfig
 }
 
 type instance struct {
@@ -118,6 +121,10 @@ func newRunner(ctx context.Context, cfgs []vrrp.InstanceConfig, groups []vrrp.Sy
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("configure VRRP: %w", err)
+	}
+	for _, c := range opts.Siblings {
+		c = c.WithDefaults()
+		r.vrids[vridKey(c.Interface, c.IPv6, c.VRID)] = true
 	}
 	for _, in := range r.insts {
 		if err := r.open(ctx, in); err != nil {

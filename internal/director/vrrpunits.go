@@ -1,0 +1,156 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/govs/govs/internal/desired"
+	"github.com/govs/govs/internal/status"
+	"github.com/govs/govs/internal/vrrp"
+)
+
+// A vrrpUnit is what of the VRRP plan must run together: a sync group and
+// its instances, or an instance on its own, with the scripts they track.
+// A reload restarts only the units whose part of the plan changed, so
+// editing one instance moves no other instance's VIPs.
+type vrrpUnit struct {
+	key  string
+	plan desired.VRRP
+}
+
+// vrrpUnits splits a VRRP plan into units, in the plan's instance order.
+func vrrpUnits(v desired.VRRP) []vrrpUnit {
+	groupOf := map[string]int{}
+	for gi, g := range v.SyncGroups {
+		for _, in := range g.Instances {
+			groupOf[in] = gi
+		}
+	}
+	scripts := func(insts []vrrp.InstanceConfig) []vrrp.TrackScript {
+		var out []vrrp.TrackScript
+		for _, s := range v.Scripts {
+			for _, in := range insts {
+				if slices.ContainsFunc(in.TrackScripts, func(t vrrp.Track) bool { return t.Name == s.Name }) {
+					out = append(out, s)
+					break
+				}
+			}
+		}
+		return out
+	}
+	var units []vrrpUnit
+	seen := map[int]bool{}
+	for _, in := range v.Instances {
+		gi, grouped := groupOf[in.Name]
+		if !grouped {
+			insts := []vrrp.InstanceConfig{in}
+			units = append(units, vrrpUnit{key: "instance " + in.Name, plan: desired.VRRP{Instances: insts, Scripts: scripts(insts)}})
+			continue
+		}
+		if seen[gi] {
+			continue
+		}
+		seen[gi] = true
+		g := v.SyncGroups[gi]
+		var insts []vrrp.InstanceConfig
+		for _, other := range v.Instances {
+			if slices.Contains(g.Instances, other.Name) {
+				insts = append(insts, other)
+			}
+		}
+		units = append(units, vrrpUnit{key: "group " + g.Name, plan: desired.VRRP{Instances: insts, SyncGroups: []vrrp.SyncGroup{g}, Scripts: scripts(insts)}})
+	}
+	return units
+}
+
+// runningUnit is a started unit; gen tags its state reports.
+type runningUnit struct {
+	plan desired.VRRP
+	v    VRRP
+	gen  int
+}
+
+// applyVRRPLocked makes the running units those of plan: a unit whose
+// part of the plan is unchanged keeps running; changed and removed ones
+// stop first (giving their VIPs up), then changed and new ones start.
+func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error {
+	want := vrrpUnits(plan)
+	keep := map[string]bool{}
+	for _, u := range want {
+		if r, ok := d.units[u.key]; ok && reflect.DeepEqual(r.plan, u.plan) {
+			keep[u.key] = true
+		}
+	}
+	for _, key := range d.unitOrder {
+		if !keep[key] {
+			d.stopUnitLocked(key)
+		}
+	}
+	factory := d.opts.VRRP
+	if factory == nil {
+		factory = defaultVRRP
+	}
+	d.unitOrder = d.unitOrder[:0]
+	var errs []error
+	for _, u := range want {
+		d.unitOrder = append(d.unitOrder, u.key)
+		if keep[u.key] {
+			continue
+		}
+		d.vrrpGen++
+		gen, key := d.vrrpGen, u.key
+		var siblings []vrrp.InstanceConfig
+		for _, in := range plan.Instances {
+			if !slices.ContainsFunc(u.plan.Instances, func(c vrrp.InstanceConfig) bool { return c.Name == in.Name }) {
+				siblings = append(siblings, in)
+			}
+		}
+		v, err := factory(ctx, VRRPUnit{Plan: u.plan, Siblings: siblings, OnState: func(instance string, st vrrp.State) {
+			d.vrrpChanges.push(vrrpChange{unit: key, instance: instance, state: st, gen: gen})
+		}}, d.log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("vrrp %s: %w", u.key, err))
+			continue
+		}
+		d.units[u.key] = &runningUnit{plan: u.plan, v: v, gen: gen}
+	}
+	d.unitOrder = slices.DeleteFunc(d.unitOrder, func(k string) bool { return d.units[k] == nil })
+	d.publishMastersLocked()
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// stopUnitLocked stops a unit and forgets its instances' states.
+func (d *Director) stopUnitLocked(key string) {
+	r, ok := d.units[key]
+	if !ok {
+		return
+	}
+	r.v.Stop()
+	for _, in := range r.plan.Instances {
+		delete(d.vrrpStates, in.Name)
+	}
+	delete(d.units, key)
+}
+
+// stopVRRPLocked stops every unit.
+func (d *Director) stopVRRPLocked() {
+	for _, key := range d.unitOrder {
+		d.stopUnitLocked(key)
+	}
+	d.unitOrder = nil
+	d.publishMastersLocked()
+}
+
+// vrrpStatusLocked is every running instance's state, in plan order.
+func (d *Director) vrrpStatusLocked() []status.VRRPInstance {
+	var out []status.VRRPInstance
+	for _, key := range d.unitOrder {
+		out = append(out, d.units[key].v.Status()...)
+	}
+	return out
+}
