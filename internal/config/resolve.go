@@ -31,8 +31,10 @@ func (b *builder) resolveInstances() {
 		if !st.version {
 			in.Version = g.VRRPVersion
 		}
-		if !st.accept {
-			in.Accept = !g.VRRPStrict
+		if g.VRRPStrict {
+			b.strict(in, st.accept)
+		} else if !st.accept {
+			in.Accept = true
 		}
 		b.resolveGARP(in, st)
 
@@ -477,4 +479,39 @@ func inherit[T any](levels []*CheckDefaults, def T, get func(*CheckDefaults) (T,
 		}
 	}
 	return def
+}
+
+// strict applies vrrp_strict to an instance as keepalived 2.2 does, saying
+// what it changes: the address owner (priority 255) and only it starts as
+// MASTER, there is no authentication and no preempt_delay, and accept mode
+// is off below priority 255 unless set (VRRPv2 cannot set it).
+func (b *builder) strict(in *VRRPInstance, acceptSet bool) {
+	owner := in.Priority == 255
+	if (in.State == StateMaster) != owner {
+		pos := in.Keywords.Of("state")
+		if !pos.IsValid() {
+			pos = in.Pos
+		}
+		want := map[bool]VRRPState{true: StateMaster, false: StateBackup}[owner]
+		b.d.Warnf(pos, "state", "vrrp_instance %s: with vrrp_strict, state MASTER goes with being the address owner (priority 255), as keepalived requires; starting as %s", in.Name, map[VRRPState]string{StateMaster: "MASTER", StateBackup: "BACKUP"}[want])
+		in.State = want
+	}
+	if in.Auth.Type != AuthNone {
+		b.d.Warnf(in.Keywords.Of("authentication"), "authentication", "vrrp_instance %s: vrrp_strict does not allow authentication; ignored, as keepalived does", in.Name)
+		in.Auth = Auth{}
+	}
+	if in.PreemptDelay > 0 {
+		b.d.Warnf(in.Keywords.Of("preempt_delay"), "preempt_delay", "vrrp_instance %s: preempt_delay is incompatible with vrrp_strict; reset to 0, as keepalived does", in.Name)
+		in.PreemptDelay = 0
+	}
+	if len(in.UnicastPeers) > 0 {
+		b.d.Errorf(in.Keywords.Of("unicast_peer"), "unicast_peer", "vrrp_instance %s: vrrp_strict does not allow unicast peers", in.Name)
+	}
+	switch {
+	case !acceptSet:
+		in.Accept = owner
+	case in.Accept && in.Version == 2:
+		b.d.Warnf(in.Keywords.Of("accept"), "accept", "vrrp_instance %s: accept mode cannot be set for VRRPv2 with vrrp_strict; off, as keepalived does", in.Name)
+		in.Accept = false
+	}
 }

@@ -10,16 +10,10 @@ import (
 func (p *planner) unsupportedVRRP() {
 	cfg := p.cfg
 	g := cfg.Global.Keywords
-	if cfg.Global.VRRPStrict {
-		p.errorf(g.Of("vrrp_strict"), "vrrp_strict", "vrrp_strict: strict RFC mode (no unicast, no authentication, firewall rules dropping traffic to VIPs) is not implemented by govs")
-	}
 	if pos := g.Of("vrrp_garp_lower_prio_delay"); pos.IsValid() {
 		p.errorf(pos, "vrrp_garp_lower_prio_delay", "vrrp_garp_lower_prio_delay: a delayed second burst of gratuitous ARP / NA messages after a lower-priority advert is not implemented by govs")
 	}
 	for _, in := range cfg.Instances {
-		if pos := in.Keywords.Of("no_accept"); pos.IsValid() && !in.Accept {
-			p.errorf(pos, "no_accept", "vrrp_instance %s: no_accept (drop traffic to the VIPs while MASTER) is not implemented by govs, which always accepts it", in.Name)
-		}
 		if pos := in.Keywords.Of("garp_lower_prio_delay"); pos.IsValid() {
 			p.errorf(pos, "garp_lower_prio_delay", "vrrp_instance %s: garp_lower_prio_delay: a delayed second burst of gratuitous ARP / NA messages after a lower-priority advert is not implemented by govs", in.Name)
 		}

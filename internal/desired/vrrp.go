@@ -77,6 +77,7 @@ func (p *planner) vrrp() {
 			c.GARP.LowerPrioRepeat = -1
 		}
 		c.DontTrackPrimary = in.DontTrackPrimary
+		c.NoAccept = !in.Accept
 		for _, t := range in.TrackInterfaces {
 			c.TrackInterfaces = append(c.TrackInterfaces, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 		}

@@ -115,11 +115,47 @@ func healthy(check.Spec, netip.AddrPort) (check.Prober, error) {
 // fakeDirector is a director on fakes: the data plane, VRRP, connection
 // sync, the neighbour table, interface indexes and healthy real servers.
 type fakeDirector struct {
-	d    *Director
-	dp   *dataplane.Fake
-	vrrp *recordedVRRP
-	sync *recordedSync
-	stop func() error
+	d      *Director
+	dp     *dataplane.Fake
+	vrrp   *recordedVRRP
+	sync   *recordedSync
+	filter *recordedFilter
+	stop   func() error
+}
+
+// recordedFilter is a VIPFilter that records the addresses it drops.
+type recordedFilter struct {
+	mu      sync.Mutex
+	dropped map[netip.Addr]bool
+	closed  bool
+}
+
+func (r *recordedFilter) Drop(addrs []netip.Addr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dropped == nil {
+		r.dropped = map[netip.Addr]bool{}
+	}
+	for _, a := range addrs {
+		r.dropped[a] = true
+	}
+	return nil
+}
+
+func (r *recordedFilter) Accept(addrs []netip.Addr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range addrs {
+		delete(r.dropped, a)
+	}
+	return nil
+}
+
+func (r *recordedFilter) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	return nil
 }
 
 func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error)) (*fakeDirector, error) {
@@ -140,6 +176,10 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 		Resolver: resolveAll{},
 		VRRP:     f.vrrp.factory,
 		ConnSync: f.sync.factory,
+		OpenVIPFilter: func() (VIPFilter, error) {
+			f.filter = &recordedFilter{}
+			return f.filter, nil
+		},
 		// Rand 0 starts every checker's first probe at once.
 		Checks: check.Options{Probe: probe, Rand: func() float64 { return 0 }},
 	})

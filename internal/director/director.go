@@ -27,6 +27,7 @@ import (
 	"github.com/govs/govs/internal/metrics"
 	"github.com/govs/govs/internal/status"
 	"github.com/govs/govs/internal/vrrp"
+	"github.com/govs/govs/internal/vrrpnet"
 )
 
 // Options configure a Director.
@@ -55,7 +56,9 @@ type Options struct {
 	Checks check.Options
 	// ConnSync starts lvs_sync_daemon; nil uses multicast sockets.
 	ConnSync ConnSyncFactory
-	Version  string
+	// OpenVIPFilter opens the no_accept filter; nil uses nftables.
+	OpenVIPFilter func() (VIPFilter, error)
+	Version       string
 }
 
 // Resolver reports where frames for real servers go. Watch calls update
@@ -87,6 +90,16 @@ type VRRPUnit struct {
 	// OnState receives every state change of the unit's instances; it
 	// never blocks.
 	OnState func(instance string, s vrrp.State)
+	// VIPFilter is shared by every unit; set when an instance has accept
+	// mode off.
+	VIPFilter vrrpnet.VIPFilter
+}
+
+// VIPFilter drops packets addressed to the VIPs of MASTER instances
+// without accept mode (vipfilter.Filter; a fake in tests).
+type VIPFilter interface {
+	vrrpnet.VIPFilter
+	Close() error
 }
 
 // Dataplane is the data plane the director programs: *dataplane.Dataplane,
@@ -122,6 +135,7 @@ type Director struct {
 	// units are the running VRRP units by key, started in unitOrder.
 	units     map[string]*runningUnit
 	unitOrder []string
+	vipFilter VIPFilter
 	// watchCancel stops the neighbour watch of the current configuration.
 	watchCancel context.CancelFunc
 	lastApply   error
@@ -572,6 +586,12 @@ func (d *Director) shutdown() {
 	defer d.mu.Unlock()
 	d.stopSyncLocked()
 	d.stopVRRPLocked()
+	if d.vipFilter != nil {
+		if err := d.vipFilter.Close(); err != nil {
+			d.log.Warn("no_accept filter", "err", err)
+		}
+		d.vipFilter = nil
+	}
 	if d.checks != nil {
 		d.checks.Stop()
 		d.checks = nil

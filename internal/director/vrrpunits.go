@@ -8,6 +8,7 @@ import (
 
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/status"
+	"github.com/govs/govs/internal/vipfilter"
 	"github.com/govs/govs/internal/vrrp"
 )
 
@@ -92,6 +93,17 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 	if factory == nil {
 		factory = defaultVRRP
 	}
+	if d.vipFilter == nil && slices.ContainsFunc(plan.Instances, func(c vrrp.InstanceConfig) bool { return c.NoAccept }) {
+		open := d.opts.OpenVIPFilter
+		if open == nil {
+			open = func() (VIPFilter, error) { return vipfilter.Open() }
+		}
+		f, err := open()
+		if err != nil {
+			return fmt.Errorf("no_accept: %w", err)
+		}
+		d.vipFilter = f
+	}
 	d.unitOrder = d.unitOrder[:0]
 	var errs []error
 	for _, u := range want {
@@ -107,9 +119,13 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 				siblings = append(siblings, in)
 			}
 		}
-		v, err := factory(ctx, VRRPUnit{Plan: u.plan, Siblings: siblings, OnState: func(instance string, st vrrp.State) {
+		unit := VRRPUnit{Plan: u.plan, Siblings: siblings, OnState: func(instance string, st vrrp.State) {
 			d.vrrpChanges.push(vrrpChange{unit: key, instance: instance, state: st, gen: gen})
-		}}, d.log)
+		}}
+		if d.vipFilter != nil {
+			unit.VIPFilter = d.vipFilter
+		}
+		v, err := factory(ctx, unit, d.log)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("vrrp %s: %w", u.key, err))
 			continue

@@ -127,6 +127,9 @@ type InstanceConfig struct {
 	// (unicast_peer's min_ttl/max_ttl); peers without an entry accept any.
 	PeerTTL         map[netip.Addr]TTLRange
 	TrackInterfaces []Track
+	// NoAccept turns accept mode off (no_accept, vrrp_strict): as MASTER
+	// the director drops packets addressed to the VIPs.
+	NoAccept bool
 	// DontTrackPrimary keeps Interface's link state from faulting the
 	// instance (dont_track_primary); tracked interfaces still count.
 	DontTrackPrimary bool

@@ -235,6 +235,8 @@ type side struct {
 	preempt    time.Duration // preempt_delay
 	// mcastGroup sets vrrp_mcast_group4 (or 6) when not empty.
 	mcastGroup string
+	// global and instance are extra lines for global_defs and the instance.
+	global, instance string
 }
 
 func (s side) keepalivedConf(h, peer host) string {
@@ -243,6 +245,7 @@ func (s side) keepalivedConf(h, peer host) string {
 	if s.version == 3 {
 		b.WriteString("  vrrp_version 3\n")
 	}
+	b.WriteString(s.global)
 	if s.mcastGroup != "" {
 		kw := "vrrp_mcast_group4"
 		if s.ipv6 {
@@ -256,6 +259,7 @@ func (s side) keepalivedConf(h, peer host) string {
 		state = "MASTER"
 	}
 	fmt.Fprintf(&b, "  state %s\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  advert_int %g\n", state, s.vrid, s.prio, s.interval.Seconds())
+	b.WriteString(s.instance)
 	if s.nopreempt {
 		b.WriteString("  nopreempt\n")
 	}

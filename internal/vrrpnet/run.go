@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/govs/govs/internal/vipfilter"
 	"github.com/govs/govs/internal/vrrp"
 )
 
@@ -38,6 +40,24 @@ type Options struct {
 	// Siblings are this process's instances that other Runs drive: their
 	// adverts are not foreign (not logged as dropped).
 	Siblings []vrrp.InstanceConfig
+	// VIPFilter drops traffic to the VIPs of NoAccept instances while they
+	// are MASTER; nil opens the nftables one when an instance needs it.
+	VIPFilter VIPFilter
+}
+
+// VIPFilter drops packets addressed to VIPs (accept mode off).
+type VIPFilter interface {
+	Drop([]netip.Addr) error
+	Accept([]netip.Addr) error
+}
+
+// allAddresses are an instance's advertised and excluded VIPs.
+func allAddresses(c vrrp.InstanceConfig) []netip.Addr {
+	var out []netip.Addr
+	for _, v := range allVIPs(c) {
+		out = append(out, v.Prefix.Addr())
+	}
+	return out
 }
 
 type instance struct {
@@ -74,6 +94,14 @@ type runner struct {
 // advert and removes its addresses) and Run returns nil. Configuration and
 // socket errors are returned before anything is started.
 func Run(ctx context.Context, insts []vrrp.InstanceConfig, groups []vrrp.SyncGroup, opts Options) error {
+	if opts.VIPFilter == nil && slices.ContainsFunc(insts, func(c vrrp.InstanceConfig) bool { return c.NoAccept }) {
+		f, err := vipfilter.Open()
+		if err != nil {
+			return fmt.Errorf("no_accept: %w", err)
+		}
+		defer f.Close()
+		opts.VIPFilter = f
+	}
 	r, err := newRunner(ctx, insts, groups, opts)
 	if err != nil {
 		return err
@@ -370,6 +398,12 @@ func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, foll
 				r.log.Warn("VRRP advert not sent", "instance", in.cfg.Name, "err", err)
 			}
 		case vrrp.AddVIPs:
+			if in.cfg.NoAccept {
+				// Before the addresses exist, so nothing reaches them.
+				if err := r.opts.VIPFilter.Drop(allAddresses(in.cfg)); err != nil {
+					r.log.Error("VRRP no_accept", "instance", in.cfg.Name, "err", err)
+				}
+			}
 			if err := addVIPs(in.cfg); err != nil {
 				r.log.Error("VRRP add virtual addresses", "instance", in.cfg.Name, "err", err)
 			}
@@ -377,6 +411,11 @@ func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, foll
 			in.garp.stop()
 			if err := removeVIPs(in.cfg); err != nil {
 				r.log.Error("VRRP remove virtual addresses", "instance", in.cfg.Name, "err", err)
+			}
+			if in.cfg.NoAccept {
+				if err := r.opts.VIPFilter.Accept(allAddresses(in.cfg)); err != nil {
+					r.log.Error("VRRP no_accept", "instance", in.cfg.Name, "err", err)
+				}
 			}
 		case vrrp.SendGARP:
 			in.garp.start(r.ctx, in.cfg, a.Repeat, r.log)

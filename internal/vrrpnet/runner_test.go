@@ -258,3 +258,38 @@ func TestPrivilegedDontTrackPrimary(t *testing.T) {
 	p.term()
 	p.wait(t)
 }
+
+// TestPrivilegedNoAccept: a MASTER with no_accept (and one with vrrp_strict,
+// where it is the default below priority 255) holds the VIP but drops what
+// is addressed to it, while its own address answers; stopping removes the
+// nftables table.
+func TestPrivilegedNoAccept(t *testing.T) {
+	netnstest.RequireRoot(t)
+	for _, c := range []struct {
+		name string
+		s    side
+	}{
+		{"no_accept", side{version: 2, interval: time.Second, pass: "s3cret", vrid: 51, prio: 150, master: true, instance: "  no_accept\n"}},
+		{"vrrp_strict", side{version: 3, interval: time.Second, vrid: 51, prio: 150, global: "  vrrp_strict\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLab(t)
+			p := c.s.run(t, l.a, l.b)
+			if _, ok := waitVIP(t, l.a, true, 8*time.Second); !ok {
+				t.Fatal("never became MASTER")
+			}
+			if _, err := l.client.ns.Run("ping", "-c1", "-W1", vipAddr); err == nil {
+				t.Error("the VIP answers a ping although accept mode is off")
+			}
+			l.client.ns.MustRun("ping", "-c1", "-W2", l.a.ip)
+			if out := l.a.ns.MustRun("nft", "list", "set", "inet", "govs_vrrp", "vips4"); !strings.Contains(out, vipAddr) {
+				t.Errorf("VIP not in the drop set:\n%s", out)
+			}
+			p.term()
+			p.wait(t)
+			if out, _ := l.a.ns.Run("nft", "list", "tables"); strings.Contains(out, "govs_vrrp") {
+				t.Errorf("nftables table left after SIGTERM: %s", out)
+			}
+		})
+	}
+}
