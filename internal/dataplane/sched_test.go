@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"math"
+	"runtime"
 	"net/netip"
 	"testing"
 	"time"
@@ -57,9 +58,34 @@ func TestWeightedDistribution(t *testing.T) {
 	}
 }
 
+// onOneCPU runs fn on a thread pinned to one CPU: BPF_PROG_TEST_RUN runs
+// the program on the caller's CPU, and round robin keeps a per-CPU
+// cursor, so a goroutine that migrates sees two interleaved sequences.
+func onOneCPU(t *testing.T, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		t.Fatal(err)
+	}
+	for cpu := 0; cpu < 1024; cpu++ {
+		if old.IsSet(cpu) {
+			one.Set(cpu)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.SchedSetaffinity(0, &old) }()
+	fn()
+}
+
 func TestRoundRobinIgnoresWeights(t *testing.T) {
 	d := openDP(t, state(svc4(sched.RoundRobin, 80, reals4(1, 5, 0)...)))
-	got := sendFlows(t, d, 10, 80)
+	var got []int
+	onOneCPU(t, func() { got = sendFlows(t, d, 10, 80) })
 	for i, r := range got {
 		if want := 1 + i%2; r != want {
 			t.Fatalf("flow %d went to real %d, want %d (sequence %v)", i, r, want, got)
