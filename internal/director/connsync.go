@@ -87,13 +87,13 @@ func startConnSync(ctx context.Context, cfg connsync.Config, dp connsync.DataPla
 
 // expireLoop removes idle connection-table entries until ctx ends.
 func (d *Director) expireLoop(ctx context.Context) {
-	t := time.NewTicker(expireInterval)
+	t := d.opts.Clock.NewTicker(expireInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
 		}
 		d.mu.Lock()
 		if d.dp != nil {

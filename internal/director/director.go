@@ -15,7 +15,6 @@ import (
 	"reflect"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/govs/govs/internal/check"
 	"github.com/govs/govs/internal/check/state"
@@ -58,7 +57,9 @@ type Options struct {
 	ConnSync ConnSyncFactory
 	// OpenVIPFilter opens the no_accept filter; nil uses nftables.
 	OpenVIPFilter func() (VIPFilter, error)
-	Version       string
+	// Clock is the time source; nil is the system clock.
+	Clock   Clock
+	Version string
 }
 
 // Resolver reports where frames for real servers go. Watch calls update
@@ -175,6 +176,12 @@ func New(opts Options) (*Director, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
+	}
+	if opts.Checks.Clock == nil {
+		opts.Checks.Clock = opts.Clock
+	}
 	if opts.InterfaceIndex == nil {
 		opts.InterfaceIndex = func(name string) (int, error) {
 			ifi, err := net.InterfaceByName(name)
@@ -286,13 +293,13 @@ func (d *Director) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(status.EstimatorInterval)
+		t := d.opts.Clock.NewTicker(status.EstimatorInterval)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-t.C():
 				d.est.Observe(d.snapshot())
 			}
 		}

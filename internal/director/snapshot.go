@@ -2,7 +2,6 @@ package director
 
 import (
 	"net/netip"
-	"time"
 
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/status"
@@ -19,7 +18,7 @@ func (d *Director) Snapshot() status.Snapshot {
 func (d *Director) snapshot() status.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	snap := status.Snapshot{Time: time.Now(), Version: d.opts.Version, Drops: map[string]uint64{}}
+	snap := status.Snapshot{Time: d.opts.Clock.Now(), Version: d.opts.Version, Drops: map[string]uint64{}}
 
 	type svcKey struct {
 		addr  netip.Addr
