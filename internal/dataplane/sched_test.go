@@ -2,8 +2,8 @@ package dataplane
 
 import (
 	"math"
-	"runtime"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
