@@ -82,12 +82,11 @@ func resolve(s Spec, rs netip.AddrPort, vsDelayLoop time.Duration) (resolved, er
 	if r.ConnectTimeout <= 0 {
 		r.ConnectTimeout = DefaultConnectTimeout
 	}
-	r.retry = 1
-	r.dbr = time.Second
+	def := checkspec.DefaultTiming(s.Type, r.DelayLoop)
+	r.retry, r.dbr, r.warmup = def.Retry, def.DelayBeforeRetry, def.Warmup
 	switch s.Type {
 	case TCP, Ping, UDP, SMTP:
 	case HTTP, SSL:
-		r.dbr = 3 * time.Second
 		if len(r.URLs) == 0 {
 			return r, fmt.Errorf("%s needs at least one url", s.Type)
 		}
@@ -119,8 +118,6 @@ func resolve(s Spec, rs netip.AddrPort, vsDelayLoop time.Duration) (resolved, er
 			return r, fmt.Errorf("%s: http_protocol %q is not 1.0, 1.0C or 1.1", s.Type, r.HTTPProtocol)
 		}
 	case DNS:
-		r.retry = 3
-		r.dbr = r.DelayLoop
 		if r.DNSType == "" {
 			r.DNSType = DefaultDNSType
 		}
@@ -131,7 +128,6 @@ func resolve(s Spec, rs netip.AddrPort, vsDelayLoop time.Duration) (resolved, er
 			r.DNSName = DefaultDNSName
 		}
 	case Misc:
-		r.retry = 0
 		if strings.TrimSpace(r.MiscPath.Command) == "" {
 			return r, fmt.Errorf("MISC_CHECK needs misc_path")
 		}
@@ -161,7 +157,6 @@ func resolve(s Spec, rs netip.AddrPort, vsDelayLoop time.Duration) (resolved, er
 	if s.DelayBeforeRetry != nil {
 		r.dbr = *s.DelayBeforeRetry
 	}
-	r.warmup = r.DelayLoop
 	if s.Warmup != nil {
 		r.warmup = *s.Warmup
 	}

@@ -34,6 +34,31 @@ const (
 	DefaultUDPMaxReply    = 255
 )
 
+// Timing is a checker's retry schedule.
+type Timing struct {
+	Retry            int
+	DelayBeforeRetry time.Duration
+	Warmup           time.Duration
+}
+
+// DefaultTiming is keepalived's schedule for a checker of type t that sets
+// none of it, with delayLoop its resolved delay_loop: one retry after 1 s
+// (HTTP_GET and SSL_GET 3 s), DNS_CHECK three retries a delay_loop apart,
+// MISC_CHECK none, and a warm-up of one delay_loop. The configuration's
+// inheritance and the checker both take it from here.
+func DefaultTiming(t Type, delayLoop time.Duration) Timing {
+	tm := Timing{Retry: 1, DelayBeforeRetry: time.Second, Warmup: delayLoop}
+	switch t {
+	case HTTP, SSL:
+		tm.DelayBeforeRetry = 3 * time.Second
+	case DNS:
+		tm.Retry, tm.DelayBeforeRetry = 3, delayLoop
+	case Misc:
+		tm.Retry = 0
+	}
+	return tm
+}
+
 // StatusRange is an inclusive range of HTTP status codes.
 type StatusRange struct{ Lo, Hi int }
 

@@ -17,7 +17,6 @@ var ignoredVS = set("persistence_engine", "snmp_name", "smtp_alert", "nat_mask")
 var ignoredRS = set("snmp_name", "smtp_alert", "BFD_CHECK", "FILE_CHECK")
 
 const (
-	defaultDelayLoop   = 60 * time.Second
 	defaultPersistence = 360 * time.Second
 	maxTimer           = 24 * time.Hour
 	maxPersistence     = 2678400 * time.Second // 31 days, the longest IPVS accepts here

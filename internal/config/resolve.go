@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/govs/govs/internal/checkspec"
 	"net/netip"
 	"time"
 )
@@ -219,7 +220,7 @@ func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*V
 		b.d.Warnf(vs.Pos, keyword, "virtual_server %s: "+format, append([]any{vs.Name()}, args...)...)
 	}
 	vs.Alpha = vs.Checks.Alpha
-	vs.DelayLoop = defaultDelayLoop
+	vs.DelayLoop = checkspec.DefaultDelayLoop
 	if vs.Checks.set.delayLoop {
 		vs.DelayLoop = vs.Checks.DelayLoop
 	}
@@ -434,20 +435,12 @@ func (b *builder) checkPort(c *Checker) {
 // the checker type.
 func resolveChecker(c *Checker, vs *VirtualServer, rs *RealServer) {
 	levels := []*CheckDefaults{&c.checks, &rs.Checks, &vs.Checks}
-	c.DelayLoop = inherit(levels, defaultDelayLoop, func(d *CheckDefaults) (time.Duration, bool) { return d.DelayLoop, d.set.delayLoop })
-	c.ConnectTimeout = inherit(levels, 5*time.Second, func(d *CheckDefaults) (time.Duration, bool) { return d.ConnectTimeout, d.set.connectTimeout })
-	defRetry, defDelay := 1, time.Second
-	switch c.Type {
-	case DNSCheck:
-		defRetry, defDelay = 3, c.DelayLoop
-	case MiscCheck:
-		defRetry = 0
-	case HTTPGet, SSLGet:
-		defDelay = 3 * time.Second
-	}
-	c.DelayBeforeRetry = inherit(levels, defDelay, func(d *CheckDefaults) (time.Duration, bool) { return d.DelayBeforeRetry, d.set.delayBeforeRetry })
-	c.Warmup = inherit(levels, c.DelayLoop, func(d *CheckDefaults) (time.Duration, bool) { return d.Warmup, d.set.warmup })
-	c.Retry = inherit(levels, defRetry, func(d *CheckDefaults) (int, bool) { return d.Retry, d.set.retry })
+	c.DelayLoop = inherit(levels, checkspec.DefaultDelayLoop, func(d *CheckDefaults) (time.Duration, bool) { return d.DelayLoop, d.set.delayLoop })
+	c.ConnectTimeout = inherit(levels, checkspec.DefaultConnectTimeout, func(d *CheckDefaults) (time.Duration, bool) { return d.ConnectTimeout, d.set.connectTimeout })
+	def := checkspec.DefaultTiming(checkspec.Type(c.Type.String()), c.DelayLoop)
+	c.DelayBeforeRetry = inherit(levels, def.DelayBeforeRetry, func(d *CheckDefaults) (time.Duration, bool) { return d.DelayBeforeRetry, d.set.delayBeforeRetry })
+	c.Warmup = inherit(levels, def.Warmup, func(d *CheckDefaults) (time.Duration, bool) { return d.Warmup, d.set.warmup })
+	c.Retry = inherit(levels, def.Retry, func(d *CheckDefaults) (int, bool) { return d.Retry, d.set.retry })
 	c.Alpha = inherit(levels, false, func(d *CheckDefaults) (bool, bool) { return d.Alpha, d.set.alpha })
 	if !c.ConnectIP.IsValid() {
 		c.ConnectIP = rs.Addr
