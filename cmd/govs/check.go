@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 
@@ -32,8 +33,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	quiet := fs.Bool("q", false, "print only problems, no plan")
 	strict := fs.Bool("strict", false, "treat warnings as errors")
 	noDataplane := fs.Bool("no-dataplane", false, "check for `govs run --no-dataplane` (VRRP and checks only)")
+	anyHost := fs.Bool("any-host", false, "check a file for another host: interfaces need not exist here")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: govs check [-f FILE] [--config-id ID] [--strict] [--no-dataplane] [-q]")
+		fmt.Fprintln(stderr, "usage: govs check [-f FILE] [--config-id ID] [--strict] [--no-dataplane] [--any-host] [-q]")
 		fmt.Fprintln(stderr, "exit status: 0 runs as keepalived would, 1 errors (govs run refuses), 2 usage")
 		fs.PrintDefaults()
 	}
@@ -49,7 +51,15 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return checkUsageErr
 	}
 	cfg, diags := config.ParseFile(*file, config.Options{ConfigID: *id})
-	plan := desired.Build(cfg, diags, desired.Options{NoDataplane: *noDataplane})
+	opts := desired.Options{NoDataplane: *noDataplane}
+	if !*anyHost {
+		// As keepalived -t does, and as govs run will.
+		opts.InterfaceExists = func(name string) bool {
+			_, err := net.InterfaceByName(name)
+			return err == nil
+		}
+	}
+	plan := desired.Build(cfg, diags, opts)
 	for _, d := range plan.Diagnostics {
 		fmt.Fprintln(stderr, d)
 	}

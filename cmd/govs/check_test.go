@@ -64,7 +64,7 @@ virtual_server 198.18.0.100 80 {
 	}{
 		{
 			name: "valid configuration",
-			args: []string{"check", "-f", good, "-i", "d1"},
+			args: []string{"check", "--any-host", "-f", good, "-i", "d1"},
 			code: 0,
 			stdout: []string{
 				"global: router_id d1, VRRP version 2, XDP on eth0\n",
@@ -79,19 +79,19 @@ virtual_server 198.18.0.100 80 {
 		},
 		{
 			name:   "config id selects conditional lines",
-			args:   []string{"check", "--config-id", "d2", "-f", good},
+			args:   []string{"check", "--any-host", "--config-id", "d2", "-f", good},
 			code:   0,
 			stdout: []string{"vrid 51, priority 100,"},
 		},
 		{
 			name:       "quiet",
-			args:       []string{"check", "-q", "-f", good},
+			args:       []string{"check", "--any-host", "-q", "-f", good},
 			code:       0,
 			stdoutNone: true,
 		},
 		{
 			name: "errors and warnings, all reported",
-			args: []string{"check", "-f", bad},
+			args: []string{"check", "--any-host", "-f", bad},
 			code: 1,
 			stderr: []string{
 				bad + ":1: vrrp_instance VI_1: instance VI_1: no virtual_ipaddress\n",
@@ -166,7 +166,7 @@ func sharedDir(t *testing.T) string {
 func TestCheckFixtures(t *testing.T) {
 	shared := sharedDir(t)
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"check", "-f", filepath.Join(shared, "fixtures", "seed-keepalived.conf")}, &stdout, &stderr); code != 0 {
+	if code := run([]string{"check", "--any-host", "-f", filepath.Join(shared, "fixtures", "seed-keepalived.conf")}, &stdout, &stderr); code != 0 {
 		t.Fatalf("seed: exit %d\n%s", code, stderr.String())
 	}
 	if want := "TCP  192.168.1.169:80 rr\n  -> 192.168.1.166:80             Route   1 "; !strings.Contains(stdout.String(), want) {
@@ -183,7 +183,7 @@ func TestCheckFixtures(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	scraped := filepath.Join(shared, "fixtures", "seed-keepalived-as-scraped.conf")
-	if code := run([]string{"check", "-f", scraped}, &stdout, &stderr); code != 1 {
+	if code := run([]string{"check", "--any-host", "-f", scraped}, &stdout, &stderr); code != 1 {
 		t.Fatalf("scraped: exit %d, want 1", code)
 	}
 	for _, want := range []string{
@@ -199,7 +199,7 @@ func TestCheckFixtures(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	routes := filepath.Join(shared, "keepalived-samples", "keepalived.conf.vrrp.routes")
-	if code := run([]string{"check", "-f", routes}, &stdout, &stderr); code != 1 {
+	if code := run([]string{"check", "--any-host", "-f", routes}, &stdout, &stderr); code != 1 {
 		t.Fatalf("routes sample: exit %d, want 1 (static and virtual routes are refused)\n%s", code, stderr.String())
 	}
 	for _, want := range []string{
@@ -208,6 +208,32 @@ func TestCheckFixtures(t *testing.T) {
 	} {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("routes sample: stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// TestCheckInterfaces: like keepalived -t, govs check requires the
+// interfaces a file names to exist on this host (govs run does too);
+// --any-host checks a file meant for another host.
+func TestCheckInterfaces(t *testing.T) {
+	conf := func(dev string) string {
+		return writeConf(t, "vrrp_instance VI_1 {\n  interface "+dev+"\n  virtual_router_id 51\n  virtual_ipaddress {\n    198.18.0.100\n  }\n}\n")
+	}
+	for _, c := range []struct {
+		dev  string
+		args []string
+		code int
+		want string
+	}{
+		{"lo", nil, 0, ""},
+		{"govs-nosuch0", nil, 1, "t.conf:2: interface: interface govs-nosuch0 does not exist on this host"},
+		{"govs-nosuch0", []string{"--any-host"}, 0, ""},
+	} {
+		var stdout, stderr bytes.Buffer
+		f := conf(c.dev)
+		code := run(append(append([]string{"check"}, c.args...), "-f", f), &stdout, &stderr)
+		if code != c.code || !strings.Contains(stderr.String(), strings.Replace(c.want, "t.conf", f, 1)) {
+			t.Errorf("%s %v: exit %d, stderr:\n%s\nwant exit %d and %q", c.dev, c.args, code, stderr.String(), c.code, c.want)
 		}
 	}
 }

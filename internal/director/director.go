@@ -316,8 +316,13 @@ func (d *Director) Run(ctx context.Context) error {
 	return err
 }
 
+// planOptions builds plans for this host: a missing interface refuses the
+// file (or the reload) with its line, before anything runs.
 func (o Options) planOptions() desired.Options {
-	return desired.Options{NoDataplane: o.NoDataplane}
+	return desired.Options{NoDataplane: o.NoDataplane, InterfaceExists: func(name string) bool {
+		_, err := o.InterfaceIndex(name)
+		return err == nil
+	}}
 }
 
 // Reload reads the configuration again. A configuration whose plan has
