@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"fmt"
+	"github.com/govs/govs/internal/dpstate"
 	"net"
 	"slices"
 	"sync"
@@ -31,7 +32,7 @@ func NewFake() *Fake {
 // compiledLimits mirror bpf/consts.h (MAX_SERVICES, MAX_REALS,
 // MAX_SVC_REALS, MAX_TABLE); TestFakeLimitsMatchObject keeps them in step.
 func compiledLimits() limits {
-	return limits{services: 256, reals: 4096, svcReals: 64, table: 131071}
+	return limits{services: dpstate.MaxServices, reals: dpstate.MaxRealIDs + 1, svcReals: dpstate.MaxLeastConnReals, table: dpstate.MaxTable}
 }
 
 // Attach records that ifindex is attached.

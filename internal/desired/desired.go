@@ -99,6 +99,33 @@ type Service struct {
 	Sorry           *Real
 }
 
+// limits refuses what the data plane cannot hold, at the virtual server
+// that goes beyond it: otherwise every apply would fail at run time and
+// health verdicts would stop reaching the data plane.
+func (p *planner) limits() {
+	reals := 0
+	for i, s := range p.plan.Services {
+		if i == dpstate.MaxServices {
+			p.errorf(s.Pos, "virtual_server", "virtual_server %v: the data plane holds at most %d services (each address of a virtual_server_group counts); this is number %d of %d",
+				s.Key, dpstate.MaxServices, i+1, len(p.plan.Services))
+		}
+		n := len(s.Reals)
+		if s.Sorry != nil {
+			n++
+		}
+		if reals < dpstate.MaxRealIDs && reals+n > dpstate.MaxRealIDs {
+			p.errorf(s.Pos, "real_server", "virtual_server %v: the data plane holds at most %d real servers over all services (sorry servers count); this one brings the total to %d", s.Key, dpstate.MaxRealIDs, reals+n)
+		}
+		reals += n
+		// Weighted sequences are scaled to fit (sched.MaxSequence) and
+		// Maglev tables have a fixed size, so only lc and wlc have a
+		// per-service limit.
+		if (s.Scheduler == sched.LeastConnection || s.Scheduler == sched.WeightedLeastConnection) && len(s.Reals) > dpstate.MaxLeastConnReals {
+			p.errorf(s.Pos, "lb_algo", "virtual_server %v: %s balances at most %d real servers, this one has %d", s.Key, s.Scheduler, dpstate.MaxLeastConnReals, len(s.Reals))
+		}
+	}
+}
+
 // Suspension puts a virtual server's checks on hold unless one of the
 // instances is MASTER (keepalived's ha_suspend).
 type Suspension struct {
@@ -194,6 +221,7 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 		return p.plan
 	}
 	p.services()
+	p.limits()
 	p.plan.Checks = checks(cfg)
 	p.vrrp()
 	p.suspensions()

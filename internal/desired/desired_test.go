@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"reflect"
@@ -246,5 +247,45 @@ func TestHASuspendPlan(t *testing.T) {
 	p = Build(cfg, diags, Options{})
 	if len(p.Suspensions) != 0 || len(p.Diagnostics.Warnings()) != 1 || !strings.Contains(p.Diagnostics.Warnings()[0].Message, "checks always run") {
 		t.Errorf("without a holder: suspensions %+v, diagnostics %v", p.Suspensions, p.Diagnostics)
+	}
+}
+
+// TestDataPlaneLimits: what the data plane cannot hold is refused by the
+// plan, at its virtual server, instead of failing every apply at run time.
+func TestDataPlaneLimits(t *testing.T) {
+	reals := func(n int) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, " real_server 198.18.%d.%d 80 {\n }\n", 10+i/200, 1+i%200)
+		}
+		return b.String()
+	}
+	vs := func(head, algo, body string) string {
+		return head + " {\n lb_algo " + algo + "\n lb_kind DR\n protocol TCP\n" + body + "}\n"
+	}
+	const iface = "global_defs {\n govs_xdp_interface eth0\n}\n"
+	for _, c := range []struct {
+		name, src, want string
+	}{
+		{"services", "virtual_server_group g {\n 198.18.0.1-200 80\n 198.18.1.1-100 80\n}\n" + vs("virtual_server group g", "rr", reals(1)), "at most 256 services"},
+		{"lc reals", vs("virtual_server 198.18.0.100 80", "lc", reals(65)), "lc balances at most 64 real servers, this one has 65"},
+		{"real ids", "virtual_server_group g {\n 198.18.0.1-100 80\n}\n" + vs("virtual_server group g", "rr", reals(41)), "at most 4095 real servers over all services"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, diags := config.ParseString("t.conf", c.src+iface, config.Options{})
+			p := Build(cfg, diags, Options{})
+			found := false
+			for _, d := range p.Diagnostics.Errors() {
+				found = found || strings.Contains(d.Message, c.want)
+			}
+			if !found {
+				t.Errorf("no error %q; diagnostics %v", c.want, p.Diagnostics)
+			}
+		})
+	}
+	// At the limits themselves the plan is fine.
+	cfg, diags := config.ParseString("t.conf", vs("virtual_server 198.18.0.100 80", "wlc", reals(64))+iface, config.Options{})
+	if p := Build(cfg, diags, Options{}); !p.OK() {
+		t.Errorf("64 reals under wlc refused: %v", p.Err())
 	}
 }

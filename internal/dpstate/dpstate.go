@@ -13,6 +13,23 @@ import (
 	"github.com/govs/govs/internal/sched"
 )
 
+// The data plane's compiled sizes (bpf/consts.h; the data plane's tests
+// check they match its object). The plan refuses a configuration beyond
+// them, so no apply fails on them at run time.
+const (
+	// MaxServices is how many virtual services (a group's addresses
+	// count one each) the data plane holds.
+	MaxServices = 256
+	// MaxRealIDs is how many real servers (per service, sorry servers
+	// included) it holds over all services; id 0 is reserved.
+	MaxRealIDs = 4095
+	// MaxLeastConnReals is the most real servers an lc or wlc service has.
+	MaxLeastConnReals = 64
+	// MaxTable is the longest lookup table. Maglev tables have a fixed
+	// size below it and weighted sequences are scaled to sched.MaxSequence.
+	MaxTable = 131071
+)
+
 // Protocol is a virtual service's transport protocol.
 type Protocol uint8
 
