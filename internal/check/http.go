@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +21,12 @@ import (
 	"github.com/govs/govs/internal/check/state"
 )
 
-// maxBody bounds how much of a page is read and hashed.
-const maxBody = 16 << 20
+// maxBody bounds how much of a page is read and hashed, maxHeader the
+// status line and headers before it.
+const (
+	maxBody   = 16 << 20
+	maxHeader = 64 << 10
+)
 
 type httpProber struct {
 	r   resolved
@@ -137,10 +142,15 @@ func (p *httpProber) get(ctx context.Context, u URL, re *regexp.Regexp) error {
 		return fmt.Errorf("send request: %w", unwrapOp(err))
 	}
 	req := &http.Request{Method: http.MethodGet}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	budget := &budgetReader{r: conn, n: maxHeader}
+	resp, err := http.ReadResponse(bufio.NewReader(budget), req)
 	if err != nil {
+		if errors.Is(err, errReadBudget) {
+			return fmt.Errorf("read response: status line and headers longer than %d bytes", maxHeader)
+		}
 		return fmt.Errorf("read response: %w", unwrapOp(err))
 	}
+	budget.n = maxBody + 1 // the body is cut at maxBody below
 	defer resp.Body.Close()
 	h := md5.New()
 	var w io.Writer = h

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -164,4 +165,27 @@ func (p *tcpProber) Probe(ctx context.Context) state.Result {
 	}
 	c.Close()
 	return passed()
+}
+
+// errReadBudget is the error of a read past a probe's budget.
+var errReadBudget = errors.New("reply too long")
+
+// budgetReader bounds how much a probe reads from a server, so a server
+// sending an endless header or reply line cannot make the director buffer
+// it all.
+type budgetReader struct {
+	r io.Reader
+	n int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, errReadBudget
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	return n, err
 }

@@ -3,12 +3,16 @@ package check
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/textproto"
 
 	"github.com/govs/govs/internal/check/state"
 )
 
 type smtpProber struct{ r resolved }
+
+// maxSMTPReply bounds what an SMTP check reads from a server in all.
+const maxSMTPReply = 64 << 10
 
 // Probe expects the 220 greeting, sends HELO and wants 250, then QUIT and 221.
 func (p *smtpProber) Probe(ctx context.Context) state.Result {
@@ -17,7 +21,13 @@ func (p *smtpProber) Probe(ctx context.Context) state.Result {
 		return state.Result{Err: err}
 	}
 	defer done()
-	tp := textproto.NewConn(c)
+	// The whole conversation is a few short lines; a server sending
+	// endless ones is cut off.
+	tp := textproto.NewConn(struct {
+		io.Reader
+		io.Writer
+		io.Closer
+	}{&budgetReader{r: c, n: maxSMTPReply}, c, c})
 	if _, _, err := tp.ReadResponse(220); err != nil {
 		return fail("SMTP greeting: %v", unwrapOp(err))
 	}
