@@ -98,6 +98,9 @@ type Stats struct {
 	BecomeMaster, ReleaseMaster  uint64
 	PriorityZeroReceived         uint64
 	PriorityZeroSent             uint64
+	// LowerPriorityIgnored counts lower-priority adverts not answered
+	// because one was answered less than an advert interval before.
+	LowerPriorityIgnored uint64
 	// Dropped counts adverts dropped by the receive rules, by reason.
 	Dropped map[string]uint64
 }
@@ -126,7 +129,9 @@ type Machine struct {
 	refreshAt      time.Time
 	preemptAt      time.Time
 	masterAddr     netip.Addr
-	downReason     string // why the master-down timer runs short, for the log
+	// lowerAnswered is when a lower-priority advert was last answered.
+	lowerAnswered time.Time
+	downReason    string // why the master-down timer runs short, for the log
 
 	ifaceUp    bool
 	groupFault bool
@@ -621,7 +626,14 @@ func (m *Machine) masterReceive(now time.Time, r Received) []Action {
 		return acts
 	default:
 		// A lower-priority master means a split brain is healing: assert
-		// ourselves at once and refresh neighbours' ARP caches.
+		// ourselves at once and refresh neighbours' ARP caches, at most
+		// once per advert interval, so a flood of such adverts does not
+		// become a flood of adverts, GARPs and log lines.
+		if !m.lowerAnswered.IsZero() && now.Before(m.lowerAnswered.Add(m.cfg.Interval)) {
+			m.stats.LowerPriorityIgnored++
+			return nil
+		}
+		m.lowerAnswered = now
 		acts := []Action{Log{Msg: fmt.Sprintf("received advert from %v with lower priority %d, ours %d, forcing new election", r.Src, prio, own)}, SendAdvert{Priority: uint8(own)}}
 		m.stats.AdvertsSent++
 		m.timer = now.Add(m.cfg.Interval)

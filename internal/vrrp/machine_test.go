@@ -593,3 +593,35 @@ func TestUnicastPeerTTL(t *testing.T) {
 		}
 	}
 }
+
+// A MASTER answers a flood of lower-priority adverts once per advert
+// interval (advert, GARP, log line), not once per advert.
+func TestLowerPriorityFloodIsRateLimited(t *testing.T) {
+	m, now := newMaster(t, nil)
+	count := func(from, to time.Time, n int) (adverts, garps int) {
+		for i := 0; i < n; i++ {
+			at := from.Add(time.Duration(i) * to.Sub(from) / time.Duration(n))
+			acts, err := m.Receive(at, advert(m, peerIP, 50))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := has[SendAdvert](acts); ok {
+				adverts++
+			}
+			if _, ok := has[SendGARP](acts); ok {
+				garps++
+			}
+		}
+		return adverts, garps
+	}
+	// 2,000 adverts over 2.5 advert intervals: answered at 0, 1 s and 2 s.
+	if a, g := count(now, now.Add(2500*time.Millisecond), 2000); a != 3 || g != 3 {
+		t.Errorf("%d adverts and %d GARP bursts for 2,000 lower-priority adverts over 2.5 intervals, want 3 and 3", a, g)
+	}
+	if got := m.Stats().LowerPriorityIgnored; got != 1997 {
+		t.Errorf("ignored %d, want 1997", got)
+	}
+	if m.State() != StateMaster {
+		t.Errorf("state %v", m.State())
+	}
+}
