@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 
 	"github.com/govs/govs/internal/control"
@@ -62,7 +63,7 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	c, err := control.DialContext(ctx, *socket)
 	if err != nil {
-		fmt.Fprintf(stderr, "govs list: no govs daemon at %s: %v\n", *socket, err)
+		fmt.Fprintf(stderr, "govs list: %s\n", dialError(*socket, err))
 		return 1
 	}
 	defer c.Close()
@@ -120,7 +121,7 @@ func runReload(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	c, err := control.DialContext(ctx, *socket)
 	if err != nil {
-		fmt.Fprintf(stderr, "govs reload: no govs daemon at %s: %v\n", *socket, err)
+		fmt.Fprintf(stderr, "govs reload: %s\n", dialError(*socket, err))
 		return 1
 	}
 	defer c.Close()
@@ -135,4 +136,13 @@ func runReload(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "govs reload: configuration reloaded")
 	return 0
+}
+
+// dialError says why the control socket could not be reached: no daemon
+// listens there, or this user may not talk to it.
+func dialError(socket string, err error) string {
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Sprintf("permission denied on %s: the control socket is root's, run as root (%v)", socket, err)
+	}
+	return fmt.Sprintf("no govs daemon at %s: %v", socket, err)
 }

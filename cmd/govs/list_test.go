@@ -7,10 +7,12 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -180,5 +182,18 @@ func TestReload(t *testing.T) {
 	if code := run([]string{"reload", "--socket", none}, &stdout, &stderr); code != 1 ||
 		!strings.HasPrefix(stderr.String(), "govs reload: no govs daemon at "+none) {
 		t.Errorf("reload without daemon: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// TestDialError: a user who may not open the control socket is told so,
+// not that no daemon runs.
+func TestDialError(t *testing.T) {
+	denied := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
+	if got := dialError("/run/govs/govs.sock", denied); !strings.HasPrefix(got, "permission denied on /run/govs/govs.sock") {
+		t.Errorf("EACCES: %q", got)
+	}
+	missing := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ENOENT)}
+	if got := dialError("/run/govs/govs.sock", missing); !strings.HasPrefix(got, "no govs daemon at /run/govs/govs.sock") {
+		t.Errorf("ENOENT: %q", got)
 	}
 }
