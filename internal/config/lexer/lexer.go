@@ -66,8 +66,10 @@ type Options struct {
 type lexer struct {
 	opts   Options
 	params map[string]string
-	lines  []Line
-	diags  diag.List
+	// maxName is the length of the longest defined parameter name.
+	maxName int
+	lines   []Line
+	diags   diag.List
 	// stack holds the files being read, to name include loops.
 	stack []string
 	full  bool
@@ -141,7 +143,7 @@ func (l *lexer) text(name, src string, depth int) {
 			}
 			if !more {
 				if defStore {
-					l.params[defName] = strings.Join(defParts, "\n")
+					l.define(defName, strings.Join(defParts, "\n"))
 				}
 				inDef = false
 			}
@@ -169,7 +171,7 @@ func (l *lexer) text(name, src string, depth int) {
 	if inDef {
 		l.diags.Errorf(defPos, "$"+defName, "multi-line definition of $%s is not terminated (last line ends with '\\')", defName)
 		if defStore {
-			l.params[defName] = strings.Join(defParts, "\n")
+			l.define(defName, strings.Join(defParts, "\n"))
 		}
 	}
 }
@@ -232,7 +234,7 @@ func (l *lexer) line(line string, pos diag.Pos, depth, expand int) {
 		return
 	}
 	if name, value, ok := definition(line); ok {
-		l.params[name] = value
+		l.define(name, value)
 		return
 	}
 	expanded, err := l.substitute(line, pos)
@@ -339,8 +341,12 @@ func (l *lexer) substituteOnce(s string, pos diag.Pos) (string, bool) {
 			i++
 			continue
 		}
+		// No name is longer than nameLimit, so neither search looks
+		// further: scanning to the end of the line after every '$' made a
+		// line of many '$' quadratic.
+		limit := l.nameLimit()
 		if s[i+1] == '{' {
-			end := strings.IndexByte(s[i+2:], '}')
+			end := strings.IndexByte(s[i+2:min(len(s), i+3+limit)], '}')
 			if end >= 0 {
 				name := s[i+2 : i+2+end]
 				if v, ok := l.lookup(name, pos); ok {
@@ -355,8 +361,14 @@ func (l *lexer) substituteOnce(s string, pos diag.Pos) (string, bool) {
 			continue
 		}
 		j := i + 1
-		for j < len(s) && s[j] != ' ' && s[j] != '\t' {
+		for j < len(s) && s[j] != ' ' && s[j] != '\t' && j-i <= limit+1 {
 			j++
+		}
+		if j-i-1 > limit {
+			// Longer than any name: no substitution here.
+			b.WriteByte(s[i])
+			i++
+			continue
 		}
 		if v, ok := l.lookup(s[i+1:j], pos); ok {
 			b.WriteString(v)
@@ -369,6 +381,20 @@ func (l *lexer) substituteOnce(s string, pos diag.Pos) (string, bool) {
 	}
 	return b.String(), changed
 }
+
+// builtinNameLen is the length of the longest built-in parameter name
+// (_INSTANCE).
+const builtinNameLen = len("_INSTANCE")
+
+// define sets a parameter and keeps the longest name known, which bounds
+// how far substitution looks for a name after each '$'.
+func (l *lexer) define(name, value string) {
+	l.params[name] = value
+	l.maxName = max(l.maxName, len(name))
+}
+
+// nameLimit is the longest name a '$' can start.
+func (l *lexer) nameLimit() int { return max(l.maxName, builtinNameLen) }
 
 func (l *lexer) lookup(name string, pos diag.Pos) (string, bool) {
 	if v, ok := l.params[name]; ok {

@@ -129,6 +129,11 @@ func TestLexString(t *testing.T) {
 			diags: "f:1: multi-line definition of $X is not terminated (last line ends with '\\')",
 		},
 		{
+			name: "names are found up to the longest one defined",
+			src:  "$LONG_NAME=v\n$LONG_NAME ${LONG_NAME} $LONG_NAMEX ${LONG_NAME_LONGER} $$$",
+			want: "f:2: v v $LONG_NAMEX ${LONG_NAME_LONGER} $$$\n",
+		},
+		{
 			name:  "sequence blocks are reported",
 			src:   "~SEQ(N, 0, 3) ip_address 10.0.${N}.1",
 			diags: "f:1: warning: ~SEQ blocks are not supported by govs; line ignored",
@@ -213,5 +218,17 @@ func TestMissingTopFile(t *testing.T) {
 	_, diags := LexFile("/nope.conf", Options{FS: MapFS{}})
 	if len(diags) != 1 || !strings.Contains(diags[0].Message, "/nope.conf") {
 		t.Fatalf("diagnostics = %v", diags)
+	}
+}
+
+// TestManyDollarsExpandInLinearTime: a definition that expands to a line of
+// 64 Ki '$' (from a 147-byte file) is read at once; scanning to the end of
+// the line after each '$' once took minutes.
+func TestManyDollarsExpandInLinearTime(t *testing.T) {
+	src := "$B=" + strings.Repeat("$", 32) + "\n$C=" + strings.Repeat("${B}", 8) + "\n$D=" + strings.Repeat("${C}", 8) +
+		"\n$E=" + strings.Repeat("${D}", 8) + "\n$F=" + strings.Repeat("${E}", 4) + "\n$F\n"
+	lines, _ := LexString("f", src, Options{FS: MapFS{}})
+	if len(lines) != 1 || len(lines[0].Tokens) != 1 || len(lines[0].Tokens[0].Text) != 1<<16 {
+		t.Fatalf("got %d lines", len(lines))
 	}
 }
