@@ -599,3 +599,53 @@ func TestAcceptErrorsAreTransient(t *testing.T) {
 		t.Fatalf("Status after accept errors: %v", err)
 	}
 }
+
+// TestTricklingClientsAreCutOff: clients that fill every slot and send a
+// blank line every 20 ms (never a request) are closed after the idle
+// timeout, and service resumes.
+func TestTricklingClientsAreCutOff(t *testing.T) {
+	path := sockPath(t)
+	startServer(t, Config{Path: path, Status: fakeSnapshot, IdleTimeout: 200 * time.Millisecond, MaxClients: 2})
+	stop := make(chan struct{})
+	defer close(stop)
+	closed := make(chan error, 2)
+	for range 2 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			t := time.NewTicker(20 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+				if _, err := io.WriteString(c, "\n"); err != nil {
+					return
+				}
+			}
+		}()
+		go func() {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := c.Read(make([]byte, 1))
+			closed <- err
+		}()
+	}
+	for range 2 {
+		if err := <-closed; !errors.Is(err, io.EOF) {
+			t.Fatalf("trickling client read = %v, want EOF from the server closing it", err)
+		}
+	}
+	c, err := Dial(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Status(context.Background()); err != nil {
+		t.Errorf("status after the trickling clients: %v", err)
+	}
+}

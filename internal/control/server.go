@@ -275,8 +275,14 @@ func (s *Server) refuse(c net.Conn) {
 // goes idle, or sends something that cannot be framed.
 func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	r := bufio.NewReaderSize(c, 4096)
+	awaiting := false // a request's read deadline is set
 	for ctx.Err() == nil {
-		_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+		// The deadline covers a whole request: blank lines do not renew
+		// it, or clients trickling newlines would hold every slot.
+		if !awaiting {
+			_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			awaiting = true
+		}
 		line, err := readLine(r, MaxRequestSize)
 		if errors.Is(err, errTooLarge) {
 			s.cfg.Logger.Warn("control: request too large", "limit", MaxRequestSize)
@@ -293,6 +299,7 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		awaiting = false
 		resp := s.handle(line)
 		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 		if err := writeResponse(c, resp); err != nil {
