@@ -73,6 +73,17 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 	return out, nil
 }
 
+// idleTimeout is how long connection c lives without packets here.
+func (d *Dataplane) idleTimeout(c Conn) time.Duration {
+	switch {
+	case c.Protocol == UDP:
+		return d.opts.UDPTimeout
+	case c.Closing:
+		return d.opts.TCPFinTimeout
+	}
+	return d.opts.TCPTimeout
+}
+
 // InsertConnections adds connections learnt from another director, so
 // that their packets keep going to the same real server here. An entry
 // this director already has wins; connections of services or real servers
@@ -112,7 +123,12 @@ func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
 		}
 		val := balancerConn{RealId: rid, SvcId: id, LastNs: mono, Flags: connFlagSynced}
 		if age := wall.Sub(c.LastSeen); age > 0 {
-			// Older than the clock: long expired, which 0 says.
+			// An entry past its idle timeout is expired: not inserted.
+			// (Stored as a time before this machine booted it would look
+			// fresh to a director up for less than the timeout.)
+			if age >= d.idleTimeout(c) {
+				continue
+			}
 			val.LastNs = mono - min(uint64(age), mono)
 		}
 		if c.Closing {

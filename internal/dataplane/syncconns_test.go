@@ -143,7 +143,7 @@ func TestInsertConnectionsRefreshesSynced(t *testing.T) {
 	c := Conn{Protocol: TCP, Client: netip.MustParseAddrPort("198.19.0.9:4000"), VIP: netip.AddrPortFrom(vip4, 80), Real: real4(2, 1).Addr}
 	// Idle times within the uptime: an entry cannot be older than the
 	// monotonic clock, which starts at boot (the data plane clamps there).
-	old := min(time.Hour, time.Duration(monotonicNow(t))/2)
+	old := min(d.opts.TCPTimeout/2, time.Duration(monotonicNow(t))/2)
 	for i, idle := range []time.Duration{old, old / 60} {
 		c.LastSeen = time.Now().Add(-idle)
 		if _, err := d.InsertConnections([]Conn{c}); err != nil {
@@ -155,6 +155,30 @@ func TestInsertConnectionsRefreshesSynced(t *testing.T) {
 		}
 		if diff := got[0].LastSeen.Sub(c.LastSeen); diff < -time.Second || diff > time.Second {
 			t.Fatalf("round %d: last seen %s, want %s", i, got[0].LastSeen, c.LastSeen)
+		}
+	}
+}
+
+// TestInsertConnectionsSkipsExpired: an entry idle for longer than its
+// timeout is not inserted, whatever the uptime (stored as "before boot" it
+// looked fresh to a director up for less than the timeout).
+func TestInsertConnectionsSkipsExpired(t *testing.T) {
+	d := openDP(t, state(svc4(sched.RoundRobin, 80, real4(1, 1))))
+	base := Conn{Protocol: TCP, VIP: netip.AddrPortFrom(vip4, 80), Real: real4(1, 1).Addr}
+	for i, c := range []struct {
+		idle    time.Duration
+		closing bool
+		want    int
+	}{
+		{d.opts.TCPTimeout + time.Minute, false, 0},
+		{d.opts.TCPFinTimeout + time.Second, true, 0},
+		{time.Second, false, 1},
+	} {
+		conn := base
+		conn.Client = netip.AddrPortFrom(netip.MustParseAddr("198.19.0.9"), uint16(4000+i))
+		conn.LastSeen, conn.Closing = time.Now().Add(-c.idle), c.closing
+		if got, err := d.InsertConnections([]Conn{conn}); err != nil || got != c.want {
+			t.Errorf("idle %v closing %v: inserted %d (%v), want %d", c.idle, c.closing, got, err, c.want)
 		}
 	}
 }
