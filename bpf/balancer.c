@@ -232,8 +232,10 @@ static __always_inline int handle_later_frag(struct xdp_md *ctx, struct pkt *p)
 	return forward_tracked(ctx, p, v->real_id, v->svc_id);
 }
 
-/* Reports whether the frame is unicast to a MAC other than the ingress
- * interface's (when user space registered that interface). */
+/* Reports whether the frame is not unicast to the ingress interface's MAC
+ * (when user space registered that interface): unicast to another host, or
+ * broadcast and multicast, which every director on the segment receives and
+ * must not all balance. The kernel gets them (ARP, VRRP, NDP). */
 static __always_inline int for_other_host(struct xdp_md *ctx)
 {
 	__u32 ifindex = ctx->ingress_ifindex;
@@ -244,7 +246,7 @@ static __always_inline int for_other_host(struct xdp_md *ctx)
 	if ((void *)(dst + ETH_ALEN) > (void *)(long)ctx->data_end)
 		return 0; /* the parser deals with runts */
 	if (dst[0] & 1)
-		return 0; /* broadcast and multicast */
+		return 1; /* broadcast and multicast */
 	return dst[0] != own->addr[0] || dst[1] != own->addr[1] || dst[2] != own->addr[2] ||
 	       dst[3] != own->addr[3] || dst[4] != own->addr[4] || dst[5] != own->addr[5];
 }

@@ -98,7 +98,7 @@ enum govs_global {
 	G_PASS_V6_EXT = 5,     /* IPv6 extension headers other than one fragment header */
 	G_ICMP_FWD = 6,        /* ICMP PTB / frag-needed forwarded to a flow's real */
 	G_FRAG_FWD = 7,        /* non-first fragments forwarded */
-	G_PASS_OTHER_HOST = 8, /* unicast frame for another MAC (see if_macs) */
+	G_PASS_OTHER_HOST = 8, /* frame not unicast to us: another MAC, broadcast, multicast (see if_macs) */
 	G_MAX = 9,
 };
 

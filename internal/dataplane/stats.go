@@ -41,7 +41,8 @@ type ServiceStats struct {
 // ICMP errors and fragments it forwarded.
 type GlobalStats struct {
 	PassNotIP, PassMalformed, PassNoService, PassFragmentMiss, PassICMP, PassIPv6Ext uint64
-	// PassOtherHost counts unicast frames for another MAC (not ours).
+	// PassOtherHost counts frames not unicast to the ingress interface:
+	// for another MAC, broadcast or multicast.
 	PassOtherHost                     uint64
 	ICMPForwarded, FragmentsForwarded uint64
 }
