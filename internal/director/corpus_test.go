@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -168,6 +169,9 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 		Log:        slog.New(slog.DiscardHandler),
 		Dataplane:  f.dp,
 		InterfaceIndex: func(name string) (int, error) {
+			if strings.HasPrefix(name, "nosuch") {
+				return 0, fmt.Errorf("no interface %s", name)
+			}
 			if _, ok := ifindex[name]; !ok {
 				ifindex[name] = 10 + len(ifindex)
 			}

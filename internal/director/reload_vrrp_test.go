@@ -1,8 +1,10 @@
 package director
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +139,48 @@ func TestReloadRestartsOnlyTheChangedInstance(t *testing.T) {
 	}
 	if f.d.isMaster("VI_1") {
 		t.Error("VI_1 restarted into the group but still counted MASTER")
+	}
+}
+
+// TestReloadRefusedKeepsRunning: a reload naming a missing interface, or
+// going beyond the data plane's sizes, is refused before anything stops:
+// VRRP keeps running and the data plane keeps its state.
+func TestReloadRefusedKeepsRunning(t *testing.T) {
+	base := corpus.Files()[0].Src
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(base)
+	f, err := startFake(t, conf, healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, ok := f.waitApplied(5*time.Second, func(st dpstate.State) bool { return len(st.Services) == 1 && len(st.Services[0].Reals) == 2 })
+	if !ok {
+		t.Fatal("base configuration not programmed")
+	}
+	var many strings.Builder
+	for i := 0; i < 65; i++ {
+		fmt.Fprintf(&many, "    real_server 198.18.1.%d 80 {\n        weight 1\n    }\n", i+1)
+	}
+	for _, c := range []struct{ name, src, want string }{
+		{"missing interface", strings.Replace(base, "interface eth0", "interface nosuch0", 1), "interface nosuch0 does not exist"},
+		{"over the limits", strings.Replace(strings.Replace(base, "lb_algo rr", "lb_algo lc", 1), "    real_server 198.18.0.12 80 {", many.String()+"    real_server 198.18.0.12 80 {", 1), "lc balances at most 64"},
+	} {
+		write(c.src)
+		err := f.d.Reload()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: reload error %v, want %q", c.name, err, c.want)
+		}
+		if started, stopped := f.vrrp.counts(); started != 1 || stopped != 0 {
+			t.Errorf("%s: VRRP started %d, stopped %d after a refused reload", c.name, started, stopped)
+		}
+		if after, _ := f.waitApplied(0, func(dpstate.State) bool { return true }); !reflect.DeepEqual(after.Services, before.Services) {
+			t.Errorf("%s: data plane changed by a refused reload", c.name)
+		}
 	}
 }
