@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -235,5 +236,29 @@ func TestCheckInterfaces(t *testing.T) {
 		if code != c.code || !strings.Contains(stderr.String(), strings.Replace(c.want, "t.conf", f, 1)) {
 			t.Errorf("%s %v: exit %d, stderr:\n%s\nwant exit %d and %q", c.dev, c.args, code, stderr.String(), c.code, c.want)
 		}
+	}
+}
+
+// TestVersionFromBuildInfo: the version comes from the build information:
+// the module version when there is one, else the VCS revision, with
+// -dirty for a modified tree.
+func TestVersionFromBuildInfo(t *testing.T) {
+	for _, c := range []struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"}}, "v1.2.3 go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "true"}}}, "devel 0123456789ab-dirty go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.modified", Value: "false"}}}, "devel 0123456789ab go1.26.8"},
+	} {
+		if got := versionOf(&c.bi); got != c.want {
+			t.Errorf("versionOf(%+v) = %q, want %q", c.bi.Main, got, c.want)
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"--version"}, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "govs ") {
+		t.Errorf("govs --version: exit %d, %q", code, out.String())
 	}
 }

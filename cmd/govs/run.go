@@ -61,7 +61,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		MetricsAddr: *metricsAddr,
 		AttachMode:  mode,
 		NoDataplane: *noDataplane,
-		Version:     version,
+		Version:     buildVersion(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "govs run: %v\n", err)
