@@ -1,5 +1,6 @@
 # govs build and test entry points. `make test` is what CI runs (see README).
-GO      ?= go
+# Go from PATH, else where the official tarball installs it.
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 FUZZTIME ?= 15s
 PKGS    := ./...
 

@@ -28,11 +28,20 @@ for svc in nginx keepalived bird haproxy; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 
-if ! command -v go >/dev/null 2>&1; then
-  if [ -x /usr/local/go/bin/go ]; then
-    echo "deps: Go is at /usr/local/go/bin; add it to PATH"
-  else
-    apt-get install -y -qq --no-install-recommends golang-go >/dev/null
-  fi
+# Go: from PATH, else the official tarball's place (the Makefile looks
+# there too), else Debian's package. Without one nothing builds: say so.
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+  apt-get install -y -qq --no-install-recommends golang-go >/dev/null
 fi
-echo "deps: ok"
+gobin=$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+if ! "$gobin" version >/dev/null 2>&1; then
+  echo "deps: no working Go toolchain (tried PATH, /usr/local/go/bin and Debian's golang-go); the tests cannot run" >&2
+  exit 1
+fi
+for tool in clang ip nft keepalived nginx; do
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+    echo "deps: $tool is missing after installing packages; the tests cannot run" >&2
+    exit 1
+  fi
+done
+echo "deps: ok ($("$gobin" version))"
