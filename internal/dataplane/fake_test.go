@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"github.com/govs/govs/internal/dpstate"
 	"net"
 	"net/netip"
 	"testing"
@@ -37,6 +38,9 @@ func TestFakeLimitsMatchObject(t *testing.T) {
 	}
 	if got != compiledLimits() {
 		t.Fatalf("compiled limits %+v, fake uses %+v", got, compiledLimits())
+	}
+	if n := int(spec.Maps["conns"].MaxEntries); n != dpstate.ConnTableSize {
+		t.Fatalf("connection table of %d entries, dpstate says %d", n, dpstate.ConnTableSize)
 	}
 }
 

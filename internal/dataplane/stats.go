@@ -51,13 +51,15 @@ type GlobalStats struct {
 type Stats struct {
 	Services []ServiceStats
 	Global   GlobalStats
+	// ConnTableSize is the capacity of the connection table.
+	ConnTableSize int
 }
 
 // Stats reads the counters of the services last applied.
 func (d *Dataplane) Stats() (Stats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var st Stats
+	st := Stats{ConnTableSize: int(d.objs.Conns.MaxEntries())}
 	for _, svc := range d.state.Services {
 		id := d.ids.svc[svc.Key()]
 		var per []balancerSvcStats

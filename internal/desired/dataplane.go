@@ -180,5 +180,11 @@ func (s Service) Status(pools Pools) status.Service {
 			Checkers: r.Checkers,
 		})
 	}
+	for _, r := range s.Reals {
+		listed := slices.ContainsFunc(ss.Reals, func(l status.Real) bool { return l.Addr == r.Key.Addr && l.Port == r.Key.Port })
+		if !listed {
+			ss.Removed = append(ss.Removed, status.Real{Addr: r.Key.Addr, Port: r.Key.Port, Method: MethodName(r.Method), Checkers: r.Checkers})
+		}
+	}
 	return ss
 }

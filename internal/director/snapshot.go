@@ -30,6 +30,7 @@ func (d *Director) snapshot() status.Snapshot {
 		if st, err := d.dp.Stats(); err != nil {
 			d.log.Warn("read data plane counters", "err", err)
 		} else {
+			snap.ConnTableSize = st.ConnTableSize
 			for _, ss := range st.Services {
 				stats[svcKey{ss.Service.Addr, ss.Service.Port, ss.Service.Protocol}] = ss
 			}

@@ -28,6 +28,8 @@ const (
 	// MaxTable is the longest lookup table. Maglev tables have a fixed
 	// size below it and weighted sequences are scaled to sched.MaxSequence.
 	MaxTable = 131071
+	// ConnTableSize is the connection table's capacity.
+	ConnTableSize = 262144
 )
 
 // Protocol is a virtual service's transport protocol.

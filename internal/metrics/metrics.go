@@ -77,7 +77,7 @@ type Collector struct {
 	totals, service, backend                              counterSet
 	backendActive, backendInactive, backendWeight, realUp *prometheus.Desc
 	vrrpState, vrrpPriority, vrrpEffectivePriority        *prometheus.Desc
-	drops, connTableSize, connTableEntries                *prometheus.Desc
+	drops, connTableSize, connTableEntries, buildInfo     *prometheus.Desc
 }
 
 // NewCollector returns a collector that calls fn on every scrape.
@@ -97,11 +97,13 @@ func NewCollector(fn StatusFunc) *Collector {
 			"Whether the health checks pass for the real server (1) or not (0).", backendLabels, nil),
 		vrrpState: prometheus.NewDesc("govs_vrrp_state",
 			"The VRRP instance's state: 1 for the series whose state label is the current state, 0 for the others.",
-			[]string{"instance", "interface", "vrid", "state"}, nil),
+			[]string{"iname", "interface", "vrid", "state"}, nil),
 		vrrpPriority: prometheus.NewDesc("govs_vrrp_priority",
-			"The VRRP instance's configured priority.", []string{"instance"}, nil),
+			"The VRRP instance's configured priority.", []string{"iname"}, nil),
 		vrrpEffectivePriority: prometheus.NewDesc("govs_vrrp_effective_priority",
-			"The VRRP instance's advertised priority after tracking adjustments.", []string{"instance"}, nil),
+			"The VRRP instance's advertised priority after tracking adjustments.", []string{"iname"}, nil),
+		buildInfo: prometheus.NewDesc("govs_build_info",
+			"Always 1; the labels say which govs runs.", []string{"version"}, nil),
 		drops: prometheus.NewDesc("govs_dataplane_drops_total",
 			"Packets the data plane dropped, by reason.", []string{"reason"}, nil),
 		connTableSize: prometheus.NewDesc("govs_connection_table_size",
@@ -117,7 +119,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.service.describe(ch)
 	c.backend.describe(ch)
 	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
-		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries} {
+		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo} {
 		ch <- d
 	}
 }
@@ -135,6 +137,7 @@ type backendSum struct {
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.status()
+	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, s.Version)
 	c.totals.collect(ch, s.Totals)
 	ch <- prometheus.MustNewConstMetric(c.connTableSize, prometheus.GaugeValue, float64(s.ConnTableSize))
 
@@ -143,6 +146,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		stats  status.Counters
 	}{}
 	backends := map[string]*backendSum{}
+	removed := map[string][]string{}
 	var entries uint64
 	for _, svc := range s.Services {
 		sl := serviceLabelValues(svc)
@@ -171,6 +175,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			addCounters(&b.stats, r.Stats)
 			entries += r.ActiveConn + r.InactConn
 		}
+		// Servers the checks took out stay visible as down, so an alert
+		// on govs_realserver_up == 0 can fire; IPVS (and so the
+		// node_exporter-style series) no longer has them.
+		for _, r := range svc.Removed {
+			bl := []string{sl[0], sl[1], r.Addr.String(), strconv.FormatUint(uint64(r.Port), 10), sl[2], sl[3]}
+			removed[strings.Join(bl, "\x00")] = bl
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.connTableEntries, prometheus.GaugeValue, float64(entries))
 	for _, key := range sortedKeys(services) {
@@ -184,6 +195,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.backendWeight, prometheus.GaugeValue, float64(b.weight), b.labels...)
 		ch <- prometheus.MustNewConstMetric(c.realUp, prometheus.GaugeValue, boolValue(b.up), b.labels...)
 		c.backend.collect(ch, b.stats, b.labels...)
+	}
+	for _, key := range sortedKeys(removed) {
+		if _, listed := backends[key]; !listed {
+			ch <- prometheus.MustNewConstMetric(c.realUp, prometheus.GaugeValue, 0, removed[key]...)
+		}
 	}
 
 	seen := map[string]bool{}

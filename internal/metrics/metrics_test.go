@@ -18,6 +18,7 @@ import (
 func snapshot() status.Snapshot {
 	a := netip.MustParseAddr
 	return status.Snapshot{
+		Version:       "v1.0.0-test",
 		ConnTableSize: 65536,
 		Totals:        status.Counters{Conns: 30, InPkts: 300, InBytes: 30000},
 		Services: []status.Service{
@@ -29,6 +30,8 @@ func snapshot() status.Snapshot {
 						Stats: status.Counters{Conns: 20, InPkts: 200, InBytes: 20000}},
 					{Addr: a("198.18.0.12"), Port: 80, Weight: 0, Healthy: false},
 				},
+				// Taken out by its checks without inhibit_on_failure.
+				Removed: []status.Real{{Addr: a("198.18.0.13"), Port: 80}},
 			},
 			{
 				Fwmark: 10, Scheduler: "wlc",
@@ -91,6 +94,9 @@ govs_ipvs_backend_weight{local_address="198.18.0.100",local_mark="",local_port="
 
 func TestCollectorGovsMetrics(t *testing.T) {
 	const want = `
+# HELP govs_build_info Always 1; the labels say which govs runs.
+# TYPE govs_build_info gauge
+govs_build_info{version="v1.0.0-test"} 1
 # HELP govs_connection_table_entries Connections in the data plane's connection table (active plus inactive over all real servers).
 # TYPE govs_connection_table_entries gauge
 govs_connection_table_entries 8
@@ -106,18 +112,19 @@ govs_dataplane_drops_total{reason="no_service"} 7
 govs_realserver_up{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 1
 govs_realserver_up{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 1
 govs_realserver_up{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+govs_realserver_up{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.13",remote_port="80"} 0
 # HELP govs_vrrp_effective_priority The VRRP instance's advertised priority after tracking adjustments.
 # TYPE govs_vrrp_effective_priority gauge
-govs_vrrp_effective_priority{instance="VI_1"} 90
+govs_vrrp_effective_priority{iname="VI_1"} 90
 # HELP govs_vrrp_priority The VRRP instance's configured priority.
 # TYPE govs_vrrp_priority gauge
-govs_vrrp_priority{instance="VI_1"} 100
+govs_vrrp_priority{iname="VI_1"} 100
 # HELP govs_vrrp_state The VRRP instance's state: 1 for the series whose state label is the current state, 0 for the others.
 # TYPE govs_vrrp_state gauge
-govs_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 1
-govs_vrrp_state{instance="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
-govs_vrrp_state{instance="VI_1",interface="eth0",state="INIT",vrid="51"} 0
-govs_vrrp_state{instance="VI_1",interface="eth0",state="MASTER",vrid="51"} 0
+govs_vrrp_state{iname="VI_1",interface="eth0",state="BACKUP",vrid="51"} 1
+govs_vrrp_state{iname="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
+govs_vrrp_state{iname="VI_1",interface="eth0",state="INIT",vrid="51"} 0
+govs_vrrp_state{iname="VI_1",interface="eth0",state="MASTER",vrid="51"} 0
 # HELP govs_ipvs_service_connections_total The total number of connections made by virtual service.
 # TYPE govs_ipvs_service_connections_total counter
 govs_ipvs_service_connections_total{local_address="",local_mark="0000000A",local_port="0",proto="FWM"} 10
@@ -130,7 +137,7 @@ govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="
 `
 	c := NewCollector(snapshot)
 	err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total",
+		"govs_build_info", "govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total",
 		"govs_realserver_up", "govs_vrrp_effective_priority", "govs_vrrp_priority", "govs_vrrp_state",
 		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total")
 	if err != nil {
@@ -169,11 +176,11 @@ govs_ipvs_backend_connections_active{local_address="198.18.0.100",local_mark="",
 govs_ipvs_backend_connections_active{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
 # HELP govs_vrrp_state The VRRP instance's state: 1 for the series whose state label is the current state, 0 for the others.
 # TYPE govs_vrrp_state gauge
-govs_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 0
-govs_vrrp_state{instance="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
-govs_vrrp_state{instance="VI_1",interface="eth0",state="INIT",vrid="51"} 0
-govs_vrrp_state{instance="VI_1",interface="eth0",state="MASTER",vrid="51"} 0
-govs_vrrp_state{instance="VI_1",interface="eth0",state="STOP",vrid="51"} 1
+govs_vrrp_state{iname="VI_1",interface="eth0",state="BACKUP",vrid="51"} 0
+govs_vrrp_state{iname="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
+govs_vrrp_state{iname="VI_1",interface="eth0",state="INIT",vrid="51"} 0
+govs_vrrp_state{iname="VI_1",interface="eth0",state="MASTER",vrid="51"} 0
+govs_vrrp_state{iname="VI_1",interface="eth0",state="STOP",vrid="51"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"govs_ipvs_backend_connections_active", "govs_vrrp_state"); err != nil {
@@ -202,7 +209,7 @@ func TestServeHandler(t *testing.T) {
 		t.Errorf("GET /metrics: %s", resp.Status)
 	}
 	for _, want := range []string{
-		`govs_vrrp_state{instance="VI_1",interface="eth0",state="BACKUP",vrid="51"} 1`,
+		`govs_vrrp_state{iname="VI_1",interface="eth0",state="BACKUP",vrid="51"} 1`,
 		`govs_ipvs_connections_total 30`,
 		`go_goroutines `,
 	} {

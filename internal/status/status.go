@@ -58,10 +58,14 @@ type Service struct {
 	// OnePacket is keepalived's `ops`: every packet is scheduled on its own.
 	OnePacket bool `json:"one_packet,omitempty"`
 	// Method is the service's default forwarding method (lb_kind).
-	Method Method   `json:"method"`
-	Reals  []Real   `json:"reals"`
-	Stats  Counters `json:"stats"`
-	Rates  Rates    `json:"rates"`
+	Method Method `json:"method"`
+	Reals  []Real `json:"reals"`
+	// Removed are the configured real servers the health checks took out
+	// (without inhibit_on_failure keepalived removes them from IPVS, and
+	// `govs list` does not show them); metrics keep them visible as down.
+	Removed []Real   `json:"removed,omitempty"`
+	Stats   Counters `json:"stats"`
+	Rates   Rates    `json:"rates"`
 }
 
 // Real is one real server (destination) of a service.
