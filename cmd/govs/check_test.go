@@ -262,3 +262,25 @@ func TestVersionFromBuildInfo(t *testing.T) {
 		t.Errorf("govs --version: exit %d, %q", code, out.String())
 	}
 }
+
+// TestHelpAndArguments: every command's --help exits 0, `govs help CMD`
+// is CMD --help, and a stray argument is an error, not ignored.
+func TestHelpAndArguments(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "--help"}, 0, "Usage of govs run"},
+		{[]string{"help", "run"}, 0, "Usage of govs run"},
+		{[]string{"help", "check"}, 0, "usage: govs check"},
+		{[]string{"run", "-f", "x.conf", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"vrrp-run", "--help"}, 0, "Usage of vrrp-run"},
+		{[]string{"help", "nosuch"}, 2, `unknown command "nosuch"`},
+	} {
+		var out bytes.Buffer
+		if code := run(c.args, &out, &out); code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Errorf("govs %v: exit %d, output %q; want exit %d with %q", c.args, code, out.String(), c.code, c.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,6 +32,13 @@ func runVRRPRun(args []string, stdout, stderr io.Writer) int {
 	file := fs.String("config", "", "JSON file with instances, sync_groups and scripts")
 	debug := fs.Bool("debug", false, "log debug messages")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "govs vrrp-run: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	if *file == "" {
