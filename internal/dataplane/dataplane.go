@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -51,6 +52,11 @@ type Options struct {
 	// first fragment (default 30 s).
 	FragmentTimeout time.Duration
 	Logger          *slog.Logger
+	// PinPath, when set, is a directory on a bpf filesystem where the maps
+	// and XDP links are pinned, so they outlive the process: forwarding
+	// goes on after a crash, and the next Open adopts the maps with every
+	// connection in them (see Release and RemovePinned).
+	PinPath string
 }
 
 // Dataplane is a loaded balancer program with its maps.
@@ -70,6 +76,8 @@ type Dataplane struct {
 	state    State // last applied
 	// lastConns is the size of the last Connections answer, to size the next.
 	lastConns int
+	// adopted is set when Open took over pinned maps.
+	adopted bool
 }
 
 type appliedService struct {
@@ -120,12 +128,8 @@ func Open(opts Options) (*Dataplane, error) {
 		svcReals: len(balancerSvcMeta{}.Reals),
 		table:    int(d.inner.MaxEntries),
 	}
-	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("load balancer: %+v", ve)
-		}
-		return nil, fmt.Errorf("load balancer: %w", err)
+	if err := d.load(spec); err != nil {
+		return nil, err
 	}
 	cfg := balancerConfig{
 		TcpTimeoutNs:    uint64(opts.TCPTimeout.Nanoseconds()),
@@ -137,7 +141,53 @@ func Open(opts Options) (*Dataplane, error) {
 		d.objs.Close()
 		return nil, fmt.Errorf("write settings: %w", err)
 	}
+	if d.adopted {
+		if err := d.reconstruct(); err != nil {
+			d.objs.Close()
+			return nil, fmt.Errorf("adopt pinned data plane: %w", err)
+		}
+		d.log.Info("adopted the pinned data plane", "path", opts.PinPath, "services", len(d.applied), "reals", len(d.realsSet))
+	}
 	return d, nil
+}
+
+// load loads the program and its maps: fresh ones, or with a PinPath the
+// pinned ones when their layout matches (else they are dropped, saying so).
+func (d *Dataplane) load(spec *ebpf.CollectionSpec) error {
+	var opts *ebpf.CollectionOptions
+	if d.opts.PinPath != "" {
+		adopt, err := d.preparePins(d.opts.PinPath)
+		if err != nil {
+			return err
+		}
+		d.adopted = adopt
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinByName
+		}
+		opts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: layoutDir(d.opts.PinPath)}}
+	}
+	err := spec.LoadAndAssign(&d.objs, opts)
+	if err != nil && errors.Is(err, ebpf.ErrMapIncompatible) {
+		// Same layout number, different sizes (a build with other
+		// compiled limits): start fresh.
+		d.log.Warn("pinned data plane maps do not fit this build; dropping them and their connections", "path", d.opts.PinPath, "err", err)
+		if rerr := os.RemoveAll(layoutDir(d.opts.PinPath)); rerr != nil {
+			return fmt.Errorf("remove incompatible pinned maps: %w", rerr)
+		}
+		if _, perr := d.preparePins(d.opts.PinPath); perr != nil {
+			return perr
+		}
+		d.adopted = false
+		err = spec.LoadAndAssign(&d.objs, opts)
+	}
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("load balancer: %+v", ve)
+		}
+		return fmt.Errorf("load balancer: %w", err)
+	}
+	return nil
 }
 
 // program returns the XDP program, for BPF_PROG_TEST_RUN in tests.
@@ -150,14 +200,16 @@ func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {
 	if _, ok := d.links[ifindex]; ok {
 		return fmt.Errorf("attach xdp to ifindex %d: already attached", ifindex)
 	}
-	var (
-		l   link.Link
-		err error
-	)
-	switch mode {
-	case Native:
+	l, adopted, err := d.adoptLink(ifindex)
+	if err != nil {
+		return fmt.Errorf("attach xdp to ifindex %d: %w", ifindex, err)
+	}
+	switch {
+	case adopted:
+		d.log.Info("adopted the pinned XDP link", "ifindex", ifindex)
+	case mode == Native:
 		l, err = link.AttachXDP(link.XDPOptions{Program: d.objs.GovsXdp, Interface: ifindex, Flags: link.XDPDriverMode})
-	case Generic:
+	case mode == Generic:
 		l, err = link.AttachXDP(link.XDPOptions{Program: d.objs.GovsXdp, Interface: ifindex, Flags: link.XDPGenericMode})
 	default:
 		l, err = link.AttachXDP(link.XDPOptions{Program: d.objs.GovsXdp, Interface: ifindex, Flags: link.XDPDriverMode})
@@ -168,6 +220,12 @@ func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {
 	}
 	if err != nil {
 		return fmt.Errorf("attach xdp (%s) to ifindex %d: %w", mode, ifindex, err)
+	}
+	if d.opts.PinPath != "" && !adopted {
+		if err := l.Pin(d.linkPin(ifindex)); err != nil {
+			_ = l.Close()
+			return fmt.Errorf("pin xdp link of ifindex %d: %w", ifindex, err)
+		}
 	}
 	// Frames for other MACs are passed to the kernel only once the program
 	// knows this interface's own MAC.
@@ -193,6 +251,11 @@ func (d *Dataplane) Detach(ifindex int) error {
 	}
 	delete(d.links, ifindex)
 	_ = deleteIgnoringMissing(d.objs.IfMacs, uint32(ifindex))
+	if d.opts.PinPath != "" {
+		if err := l.Unpin(); err != nil {
+			return fmt.Errorf("detach xdp from ifindex %d: unpin: %w", ifindex, err)
+		}
+	}
 	if err := l.Close(); err != nil {
 		return fmt.Errorf("detach xdp from ifindex %d: %w", ifindex, err)
 	}
@@ -205,6 +268,11 @@ func (d *Dataplane) Close() error {
 	defer d.mu.Unlock()
 	var errs []error
 	for ifi, l := range d.links {
+		if d.opts.PinPath != "" {
+			if err := l.Unpin(); err != nil {
+				errs = append(errs, fmt.Errorf("unpin xdp link of ifindex %d: %w", ifi, err))
+			}
+		}
 		if err := l.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("detach xdp from ifindex %d: %w", ifi, err))
 		}
@@ -212,6 +280,12 @@ func (d *Dataplane) Close() error {
 	}
 	if err := d.objs.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close balancer objects: %w", err))
+	}
+	if d.opts.PinPath != "" {
+		// A clean stop leaves nothing behind (Release keeps it all).
+		if err := RemovePinned(layoutDir(d.opts.PinPath)); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,220 @@
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// layoutVersion names what the pinned maps' contents mean. A data plane
+// whose layout differs from the pinned one does not adopt it: it drops
+// the old pins (saying so) and starts fresh, rather than misread them.
+// Change it whenever a map's key or value changes meaning, even if its
+// size stays the same (the kernel's compatibility check covers sizes).
+const layoutVersion = 1
+
+// layoutDir is where one layout's pins live under Options.PinPath.
+func layoutDir(pinPath string) string {
+	return filepath.Join(pinPath, "layout-"+strconv.Itoa(layoutVersion))
+}
+
+// preparePins makes the pin directory of this layout and removes those of
+// other layouts. It reports whether pinned maps of this layout exist.
+func (d *Dataplane) preparePins(pinPath string) (bool, error) {
+	entries, err := os.ReadDir(pinPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("read pin directory: %w", err)
+	}
+	own := filepath.Base(layoutDir(pinPath))
+	for _, e := range entries {
+		if e.Name() == own {
+			continue
+		}
+		d.log.Warn("dropping pinned data plane state of another layout: its connections are lost", "path", filepath.Join(pinPath, e.Name()), "layout", layoutVersion)
+		if err := os.RemoveAll(filepath.Join(pinPath, e.Name())); err != nil {
+			return false, fmt.Errorf("remove old pinned state: %w", err)
+		}
+	}
+	dir := layoutDir(pinPath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("make pin directory: %w", err)
+	}
+	_, err = os.Stat(filepath.Join(dir, "services"))
+	return err == nil, nil
+}
+
+// linkPin is where the XDP link of an interface is pinned.
+func (d *Dataplane) linkPin(ifindex int) string {
+	return filepath.Join(layoutDir(d.opts.PinPath), "link-"+strconv.Itoa(ifindex))
+}
+
+// adoptLink takes over the pinned XDP link of ifindex, if there is one,
+// and points it at this data plane's program: frames keep flowing through
+// the swap.
+func (d *Dataplane) adoptLink(ifindex int) (link.Link, bool, error) {
+	if d.opts.PinPath == "" {
+		return nil, false, nil
+	}
+	l, err := link.LoadPinnedLink(d.linkPin(ifindex), nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("load pinned link: %w", err)
+	}
+	if err := l.Update(d.objs.GovsXdp); err != nil {
+		_ = l.Close()
+		return nil, false, fmt.Errorf("update pinned link to the new program: %w", err)
+	}
+	return l, true, nil
+}
+
+// Adopted reports whether Open took over pinned state (maps and the
+// connections in them) left by an earlier govs.
+func (d *Dataplane) Adopted() bool { return d.adopted }
+
+// Release closes this process's handles but leaves the pinned maps and
+// XDP links in place, so forwarding goes on with the last applied state
+// until a later Open adopts it (a restart or an upgrade). Without a
+// PinPath it is Close.
+func (d *Dataplane) Release() error {
+	if d.opts.PinPath == "" {
+		return d.Close()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for ifi, l := range d.links {
+		if err := l.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("release xdp link of ifindex %d: %w", ifi, err))
+		}
+		delete(d.links, ifi)
+	}
+	if err := d.objs.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close balancer objects: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// RemovePinned removes everything pinned under pinPath: XDP links detach
+// and the maps go once no program uses them (`govs cleanup`).
+func RemovePinned(pinPath string) error {
+	if err := os.RemoveAll(pinPath); err != nil {
+		return fmt.Errorf("remove pinned data plane: %w", err)
+	}
+	return nil
+}
+
+// reconstruct rebuilds the bookkeeping of the adopted maps: which id each
+// service and real server has, each service's live slot and content, the
+// real entries and devmap ports. The next Apply then changes only what
+// differs, and established connections keep their real servers' ids.
+func (d *Dataplane) reconstruct() error {
+	reals := map[uint32]balancerReal{}
+	var rid uint32
+	var re balancerReal
+	it := d.objs.Reals.Iterate()
+	for it.Next(&rid, &re) {
+		if re.Addr != ([16]byte{}) || re.Ifindex != 0 {
+			reals[rid] = re
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read real servers: %w", err)
+	}
+	used := map[uint32]bool{}
+	var key balancerSvcKey
+	var ref balancerSvcRef
+	sit := d.objs.Services.Iterate()
+	for sit.Next(&key, &ref) {
+		slot := ref.Id*2 + ref.Gen
+		var meta balancerSvcMeta
+		if err := d.objs.SvcMetas.Lookup(slot, &meta); err != nil {
+			return fmt.Errorf("read service %d metadata: %w", ref.Id, err)
+		}
+		table, err := d.readTable(slot, meta.TableLen)
+		if err != nil {
+			return err
+		}
+		sk := serviceKeyOf(key)
+		d.applied[ref.Id] = appliedService{key: key, gen: ref.Gen, meta: meta, table: table, name: fmt.Sprintf("%s:%d/%s", sk.Addr, sk.Port, sk.Proto)}
+		d.ids.svc[sk] = ref.Id
+		ids := table
+		for i := uint32(0); i < min(meta.Nreals, uint32(len(meta.Reals))); i++ {
+			ids = append(ids, meta.Reals[i].Id)
+		}
+		for _, id := range ids {
+			if e, ok := reals[id]; ok && id != 0 {
+				v6 := sk.Addr.Is6() // DR: the VIP's family
+				if e.Flags&realFlagTUN != 0 {
+					v6 = e.Flags&realFlagV6 != 0
+				}
+				d.ids.real[realKey{svc: sk, addr: addrOf16(e.Addr, v6)}] = id
+				used[id] = true
+			}
+		}
+	}
+	if err := sit.Err(); err != nil {
+		return fmt.Errorf("read services: %w", err)
+	}
+	d.ids.last = map[uint32]balancerReal{}
+	for id, e := range reals {
+		d.realsSet[id] = e
+		d.ids.last[id] = e
+		if !used[id] {
+			// Connections may still use it: keep it, recycle it last.
+			v6 := [12]byte(e.Addr[4:]) != [12]byte{}
+			d.ids.retired = append(d.ids.retired, retiredReal{key: realKey{addr: addrOf16(e.Addr, v6)}, id: id, entry: e})
+		}
+	}
+	var port, val uint32
+	pit := d.objs.TxPorts.Iterate()
+	for pit.Next(&port, &val) {
+		d.ports[port] = true
+	}
+	if err := pit.Err(); err != nil {
+		return fmt.Errorf("read devmap: %w", err)
+	}
+	return nil
+}
+
+// readTable reads the first n entries of a slot's lookup table.
+func (d *Dataplane) readTable(slot, n uint32) ([]uint32, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	var inner *ebpf.Map
+	if err := d.objs.Tables.Lookup(slot, &inner); err != nil {
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read table of slot %d: %w", slot, err)
+	}
+	defer inner.Close()
+	out := make([]uint32, n)
+	for i := range out {
+		if err := inner.Lookup(uint32(i), &out[i]); err != nil {
+			return nil, fmt.Errorf("read table of slot %d entry %d: %w", slot, i, err)
+		}
+	}
+	return out, nil
+}
+
+// serviceKeyOf is svcKeyOf's inverse.
+func serviceKeyOf(k balancerSvcKey) serviceKey {
+	return serviceKey{Addr: addrOf16(k.Addr, k.Family == 6), Port: htons(k.Port), Proto: Protocol(k.Proto)}
+}
+
+// addrOf16 is addr16's inverse.
+func addrOf16(b [16]byte, v6 bool) netip.Addr {
+	if v6 {
+		return netip.AddrFrom16(b)
+	}
+	return netip.AddrFrom4([4]byte(b[:4]))
+}
