@@ -30,6 +30,7 @@ func commands() []command {
 		{name: "realserver", summary: "prepare this host as a DR/TUN real server (up, down, status)", run: runRealserver},
 		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
 		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
+		{name: "cleanup", summary: "remove a data plane left pinned by govs run --pin-dir", run: runCleanup},
 		{name: "vrrp-run", summary: "(internal) run VRRP instances from JSON; see docs/vrrp.md", run: runVRRPRun},
 	}
 }

@@ -29,6 +29,8 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	noDataplane := fs.Bool("no-dataplane", false, "run VRRP and health checks only, without XDP")
 	logFormat := fs.String("log-format", "text", "log `format`: text or json")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	pinDir := fs.String("pin-dir", "", "pin the XDP data plane in this bpf filesystem `directory` (e.g. /sys/fs/bpf/govs/lb1): it forwards on if govs dies, and the next govs run adopts it with every connection")
+	keep := fs.Bool("keep-dataplane", false, "with --pin-dir, leave the data plane forwarding on a clean stop too (restarts, upgrades)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -60,16 +62,22 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(handler)
+	if *keep && *pinDir == "" {
+		fmt.Fprintln(stderr, "govs run: --keep-dataplane needs --pin-dir")
+		return 2
+	}
 
 	d, err := director.New(director.Options{
-		ConfigPath:  *file,
-		ConfigID:    *configID,
-		Log:         log,
-		SocketPath:  *socket,
-		MetricsAddr: *metricsAddr,
-		AttachMode:  mode,
-		NoDataplane: *noDataplane,
-		Version:     buildVersion(),
+		ConfigPath:    *file,
+		ConfigID:      *configID,
+		Log:           log,
+		SocketPath:    *socket,
+		MetricsAddr:   *metricsAddr,
+		AttachMode:    mode,
+		NoDataplane:   *noDataplane,
+		PinDir:        *pinDir,
+		KeepDataplane: *keep,
+		Version:       buildVersion(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "govs run: %v\n", err)

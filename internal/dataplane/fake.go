@@ -154,6 +154,9 @@ func (f *Fake) Close() error {
 	return nil
 }
 
+// Release is Close: the fake pins nothing.
+func (f *Fake) Release() error { return f.Close() }
+
 // Applied returns every state applied so far, oldest first.
 func (f *Fake) Applied() []State {
 	f.mu.Lock()

@@ -44,6 +44,13 @@ type Options struct {
 	// Dataplane is the data plane to program; nil opens the XDP one
 	// (unless NoDataplane).
 	Dataplane Dataplane
+	// PinDir pins the XDP data plane there (a bpf filesystem directory),
+	// so it forwards on when govs dies and a restart adopts it with every
+	// connection; "" keeps it in the process.
+	PinDir string
+	// KeepDataplane leaves a pinned data plane forwarding when the
+	// director stops cleanly too (for restarts and upgrades).
+	KeepDataplane bool
 	// InterfaceIndex resolves an interface name; nil asks the kernel.
 	InterfaceIndex func(name string) (int, error)
 	// Resolver finds real servers' MACs; nil uses the kernel's neighbour table.
@@ -114,6 +121,8 @@ type Dataplane interface {
 	InsertConnections([]dataplane.Conn) (int, error)
 	ExpireConnections() (int, error)
 	Close() error
+	// Release leaves a pinned data plane forwarding (Close otherwise).
+	Release() error
 }
 
 // Director is a running govs daemon.
@@ -237,7 +246,7 @@ func (d *Director) Run(ctx context.Context) error {
 	case d.opts.Dataplane != nil:
 		d.dp = d.opts.Dataplane
 	default:
-		dp, err := dataplane.Open(dataplane.Options{Logger: d.log})
+		dp, err := dataplane.Open(dataplane.Options{Logger: d.log, PinPath: d.opts.PinDir})
 		if err != nil {
 			d.mu.Unlock()
 			return fmt.Errorf("open data plane: %w", err)
@@ -611,7 +620,17 @@ func (d *Director) shutdown() {
 	if d.watchCancel != nil {
 		d.watchCancel()
 	}
-	if d.dp != nil {
+	switch {
+	case d.dp != nil && d.opts.KeepDataplane && d.opts.PinDir != "":
+		// The VIPs are gone with VRRP; the pinned data plane keeps the
+		// connections for the next govs.
+		if err := d.dp.Release(); err != nil {
+			d.log.Warn("release data plane", "err", err)
+		}
+		d.log.Info("data plane left pinned and forwarding", "path", d.opts.PinDir)
+		d.dp = nil
+		d.attached = map[string]int{}
+	case d.dp != nil:
 		for name, ifindex := range d.attached {
 			if err := d.dp.Detach(ifindex); err != nil {
 				d.log.Warn("detach", "interface", name, "err", err)
