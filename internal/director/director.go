@@ -453,14 +453,7 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 // applyVRRPChanges records the instances' state changes until ctx ends
 // and suspends or resumes the ha_suspend checks they decide.
 func (d *Director) applyVRRPChanges(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.vrrpChanges.ready:
-		}
-		changes := d.vrrpChanges.take()
-		d.mu.Lock()
+	drain(ctx, &d.mu, d.vrrpChanges, func(changes []vrrpChange) {
 		for _, c := range changes {
 			if u := d.units[c.unit]; u != nil && u.gen == c.gen {
 				d.vrrpStates[c.instance] = c.state
@@ -468,7 +461,21 @@ func (d *Director) applyVRRPChanges(ctx context.Context) {
 		}
 		d.publishMastersLocked()
 		d.applySuspensionsLocked()
-		d.mu.Unlock()
+	})
+}
+
+// drain hands what q collects to apply, with mu held, until ctx ends.
+func drain[T any](ctx context.Context, mu *sync.Mutex, q *queue[T], apply func([]T)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-q.ready:
+		}
+		items := q.take()
+		mu.Lock()
+		apply(items)
+		mu.Unlock()
 	}
 }
 
@@ -507,14 +514,7 @@ func (d *Director) applySuspensionsLocked() {
 // runner delivers them from its own goroutine, also while Stop waits for it
 // with d.mu held (reload, shutdown).
 func (d *Director) applyCheckEvents(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-d.checkEvents.ready:
-		}
-		events := d.checkEvents.take()
-		d.mu.Lock()
+	drain(ctx, &d.mu, d.checkEvents, func(events []state.Event) {
 		for _, e := range events {
 			// A virtual server a reload removed has no pool any more.
 			if d.checked[e.VirtualServer] {
@@ -522,8 +522,7 @@ func (d *Director) applyCheckEvents(ctx context.Context) {
 			}
 		}
 		d.syncLocked()
-		d.mu.Unlock()
-	}
+	})
 }
 
 // queue is an unbounded queue: pushing never blocks the producer (the

@@ -121,23 +121,13 @@ func TestPrivilegedNotifyTrackSyncGroup(t *testing.T) {
 		out := l.a.ns.MustRun("ip", "-o", "addr", "show", "dev", "eth0")
 		return strings.Contains(out, " "+a+"/24 ")
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		end := time.Now().Add(3 * time.Second)
-		for !cond() {
-			if time.Now().After(end) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("VI_2's VIP with its label", func() bool {
+	waitFor(t, "VI_2's VIP with its label", func() bool {
 		return strings.Contains(l.a.ns.MustRun("ip", "-o", "addr", "show", "dev", "eth0"), "eth0:2")
 	})
 	l.a.ns.MustRun("ip", "link", "set", "trk0", "down")
-	waitFor("both VIPs removed in FAULT", func() bool { return !hasAddr(vipAddr) && !hasAddr(vip2) })
+	waitFor(t, "both VIPs removed in FAULT", func() bool { return !hasAddr(vipAddr) && !hasAddr(vip2) })
 	l.a.ns.MustRun("ip", "link", "set", "trk0", "up")
-	waitFor("both VIPs back after the fault", func() bool { return hasAddr(vipAddr) && hasAddr(vip2) })
+	waitFor(t, "both VIPs back after the fault", func() bool { return hasAddr(vipAddr) && hasAddr(vip2) })
 	p.term()
 	p.wait(t)
 	if hasAddr(vipAddr) || hasAddr(vip2) {
@@ -238,20 +228,10 @@ func TestPrivilegedDontTrackPrimary(t *testing.T) {
 	has := func(dev, a string) bool {
 		return strings.Contains(l.a.ns.MustRun("ip", "-o", "addr", "show", "dev", dev), " "+a+"/32 ")
 	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		end := time.Now().Add(3 * time.Second)
-		for !cond() {
-			if time.Now().After(end) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("both MASTER", func() bool { return has("pri0", "198.18.1.100") && has("trk0", "198.18.2.100") })
+	waitFor(t, "both MASTER", func() bool { return has("pri0", "198.18.1.100") && has("trk0", "198.18.2.100") })
 	l.a.ns.MustRun("ip", "link", "set", "pri0", "down")
 	l.a.ns.MustRun("ip", "link", "set", "trk0", "down")
-	waitFor("VI_2 in FAULT (its VIP removed)", func() bool { return !has("trk0", "198.18.2.100") })
+	waitFor(t, "VI_2 in FAULT (its VIP removed)", func() bool { return !has("trk0", "198.18.2.100") })
 	if !has("pri0", "198.18.1.100") {
 		t.Error("VI_1 with dont_track_primary left MASTER when its interface went down")
 	}
@@ -291,5 +271,17 @@ func TestPrivilegedNoAccept(t *testing.T) {
 				t.Errorf("nftables table left after SIGTERM: %s", out)
 			}
 		})
+	}
+}
+
+// waitFor polls cond for up to 3 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(3 * time.Second)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
