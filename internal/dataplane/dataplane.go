@@ -98,13 +98,13 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, fmt.Errorf("load balancer spec: %w", err)
 	}
 	if opts.TCPTimeout <= 0 {
-		opts.TCPTimeout = defaultTCPTimeout
+		opts.TCPTimeout = DefaultTCPTimeout
 	}
 	if opts.TCPFinTimeout <= 0 {
-		opts.TCPFinTimeout = defaultTCPFinTimeout
+		opts.TCPFinTimeout = DefaultTCPFinTimeout
 	}
 	if opts.UDPTimeout <= 0 {
-		opts.UDPTimeout = defaultUDPTimeout
+		opts.UDPTimeout = DefaultUDPTimeout
 	}
 	if opts.FragmentTimeout <= 0 {
 		opts.FragmentTimeout = defaultFragmentTimeout

@@ -3,9 +3,11 @@ package dataplane
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/cilium/ebpf"
@@ -78,6 +80,26 @@ func (d *Dataplane) adoptLink(ifindex int) (link.Link, bool, error) {
 // Adopted reports whether Open took over pinned state (maps and the
 // connections in them) left by an earlier govs.
 func (d *Dataplane) Adopted() bool { return d.adopted }
+
+// AdoptedReals lists the real servers of adopted state with where their
+// frames went (MAC, egress interface), so a restarted director can keep
+// forwarding to them before its neighbour table answers.
+func (d *Dataplane) AdoptedReals() []Real {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.adopted {
+		return nil
+	}
+	var out []Real
+	for key, id := range d.ids.real {
+		e, ok := d.realsSet[id]
+		if !ok {
+			continue
+		}
+		out = append(out, Real{Addr: key.addr, MAC: net.HardwareAddr(slices.Clone(e.DstMac[:])), Ifindex: int(e.Ifindex), Weight: e.Weight})
+	}
+	return out
+}
 
 // Release closes this process's handles but leaves the pinned maps and
 // XDP links in place, so forwarding goes on with the last applied state

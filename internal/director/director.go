@@ -252,6 +252,12 @@ func (d *Director) Run(ctx context.Context) error {
 			return fmt.Errorf("open data plane: %w", err)
 		}
 		d.dp = dp
+		// Adopted state: keep forwarding where frames went until the
+		// neighbour table answers (else the first apply would take every
+		// real server out for a moment).
+		for _, r := range dp.AdoptedReals() {
+			d.neigh[r.Addr] = desired.Neighbour{MAC: r.MAC, Ifindex: r.Ifindex}
+		}
 	}
 	if err := d.applyPlanLocked(ctx, d.plan); err != nil {
 		d.mu.Unlock()
@@ -267,10 +273,11 @@ func (d *Director) Run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	if d.opts.SocketPath != "-" {
 		srv, err := control.Listen(control.Config{
-			Path:   d.opts.SocketPath,
-			Status: d.Snapshot,
-			Reload: d.Reload,
-			Logger: d.log,
+			Path:        d.opts.SocketPath,
+			Status:      d.Snapshot,
+			Connections: d.Connections,
+			Reload:      d.Reload,
+			Logger:      d.log,
 		})
 		if err != nil {
 			d.shutdown()

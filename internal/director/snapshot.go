@@ -81,3 +81,37 @@ func addDrops(m map[string]uint64, d dataplane.Drops) {
 		}
 	}
 }
+
+// Connections lists the data plane's connection table the way ipvsadm -Lnc
+// shows IPVS's: protocol, state, time to expiry, client, virtual and real
+// address (in DR the real server's port is the service's).
+func (d *Director) Connections() []status.Connection {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dp == nil {
+		return nil
+	}
+	conns, err := d.dp.Connections()
+	if err != nil {
+		d.log.Warn("read connection table", "err", err)
+		return nil
+	}
+	now := d.opts.Clock.Now()
+	out := make([]status.Connection, 0, len(conns))
+	for _, c := range conns {
+		sc := status.Connection{Protocol: status.Protocol(c.Protocol), Client: c.Client, Virtual: c.VIP,
+			Real: netip.AddrPortFrom(c.Real, c.VIP.Port())}
+		timeout := dataplane.DefaultTCPTimeout
+		switch {
+		case c.Protocol == dataplane.UDP:
+			sc.State, timeout = "NONE", dataplane.DefaultUDPTimeout
+		case c.Closing:
+			sc.State, timeout = "FIN_WAIT", dataplane.DefaultTCPFinTimeout
+		default:
+			sc.State = "ESTABLISHED"
+		}
+		sc.Expires = max(timeout-now.Sub(c.LastSeen), 0)
+		out = append(out, sc)
+	}
+	return out
+}
