@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/coreos/go-systemd/v22/daemon"
 	"io"
 	"log/slog"
 	"os"
@@ -77,6 +78,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		NoDataplane:   *noDataplane,
 		PinDir:        *pinDir,
 		KeepDataplane: *keep,
+		Notify:        sdNotify,
 		Version:       buildVersion(),
 	})
 	if err != nil {
@@ -104,4 +106,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// sdNotify passes a state line to systemd when it started govs with
+// Type=notify (NOTIFY_SOCKET set); otherwise it does nothing.
+func sdNotify(state string) error {
+	_, err := daemon.SdNotify(false, state)
+	return err
 }

@@ -65,7 +65,10 @@ type Options struct {
 	// OpenVIPFilter opens the no_accept filter; nil uses nftables.
 	OpenVIPFilter func() (VIPFilter, error)
 	// Clock is the time source; nil is the system clock.
-	Clock   Clock
+	Clock Clock
+	// Notify sends sd_notify-style state lines to the service manager
+	// (READY=1 once running, RELOADING=1 around reloads, STOPPING=1).
+	Notify  func(state string) error
 	Version string
 }
 
@@ -321,12 +324,16 @@ func (d *Director) Run(ctx context.Context) error {
 		}
 	}()
 	d.log.Info("director running", "config", d.opts.ConfigPath, "services", nsvcs, "interfaces", ifaces)
+	// The data plane is attached and programmed, VRRP started and the
+	// control socket listening.
+	d.notify("READY=1\nSTATUS=running")
 
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
+	d.notify("STOPPING=1")
 	d.shutdown()
 	wg.Wait()
 	return err
@@ -350,6 +357,8 @@ func (d *Director) Reload() error {
 		d.log.Error("reload rejected, keeping the running configuration", "err", err)
 		return err
 	}
+	d.notify("RELOADING=1")
+	defer d.notify("READY=1")
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.applyPlanLocked(d.ctx, plan); err != nil {
@@ -358,6 +367,17 @@ func (d *Director) Reload() error {
 	}
 	d.log.Info("configuration reloaded", "config", d.opts.ConfigPath, "services", len(d.plan.Services))
 	return nil
+}
+
+// notify tells the service manager about the director's state
+// (sd_notify's READY=1, RELOADING=1, STOPPING=1), when it asked for that.
+func (d *Director) notify(state string) {
+	if d.opts.Notify == nil {
+		return
+	}
+	if err := d.opts.Notify(state); err != nil {
+		d.log.Warn("notify the service manager", "state", state, "err", err)
+	}
 }
 
 // applyPlanLocked makes plan the running one.
