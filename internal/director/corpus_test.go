@@ -45,11 +45,18 @@ type recordedVRRP struct {
 	started []desired.VRRP
 	stopped int
 	onState func(string, vrrp.State)
+	// fail, when set, makes starting a unit fail (as a socket error would).
+	fail func(desired.VRRP) error
 }
 
 func (r *recordedVRRP) factory(_ context.Context, u VRRPUnit, _ *slog.Logger) (VRRP, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(u.Plan); err != nil {
+			return nil, err
+		}
+	}
 	v := u.Plan
 	r.started = append(r.started, v)
 	r.onState = u.OnState

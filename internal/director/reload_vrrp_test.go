@@ -1,7 +1,9 @@
 package director
 
 import (
+	"errors"
 	"fmt"
+	"github.com/govs/govs/internal/desired"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -182,5 +184,46 @@ func TestReloadRefusedKeepsRunning(t *testing.T) {
 		if after, _ := f.waitApplied(0, func(dpstate.State) bool { return true }); !reflect.DeepEqual(after.Services, before.Services) {
 			t.Errorf("%s: data plane changed by a refused reload", c.name)
 		}
+	}
+}
+
+// TestReloadVRRPStartFailureRestoresTheOldUnit: when a changed instance
+// cannot start (a socket error the plan cannot foresee), the reload fails
+// and the instance runs again with its previous settings, so the VIP is
+// not left without an owner.
+func TestReloadVRRPStartFailureRestoresTheOldUnit(t *testing.T) {
+	base := corpus.Files()[0].Src
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(base)
+	f, err := startFake(t, conf, healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "VRRP started", func() bool { n, _ := f.vrrp.counts(); return n == 1 })
+	f.vrrp.mu.Lock()
+	f.vrrp.fail = func(v desired.VRRP) error {
+		if v.Instances[0].Priority == 200 {
+			return errors.New("raw socket: operation not permitted")
+		}
+		return nil
+	}
+	f.vrrp.mu.Unlock()
+	write(strings.Replace(base, "priority 100", "priority 200", 1))
+	if err := f.d.Reload(); err == nil || !strings.Contains(err.Error(), "operation not permitted") {
+		t.Fatalf("reload error %v, want the start failure", err)
+	}
+	f.vrrp.mu.Lock()
+	defer f.vrrp.mu.Unlock()
+	if len(f.vrrp.started) != 2 || f.vrrp.started[1].Instances[0].Priority != 100 || f.vrrp.stopped != 1 {
+		t.Fatalf("started %d units (last priority %d), stopped %d; want the old one restarted", len(f.vrrp.started), f.vrrp.started[len(f.vrrp.started)-1].Instances[0].Priority, f.vrrp.stopped)
+	}
+	if got := len(f.d.Snapshot().VRRP); got != 1 {
+		t.Errorf("%d VRRP instances running after the failed reload, want 1", got)
 	}
 }

@@ -84,8 +84,12 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 			keep[u.key] = true
 		}
 	}
+	// The plans of the units stopped here, to restart one whose new plan
+	// fails to start: a failed reload must not leave a VIP unowned.
+	previous := map[string]desired.VRRP{}
 	for _, key := range d.unitOrder {
 		if !keep[key] {
+			previous[key] = d.units[key].plan
 			d.stopUnitLocked(key)
 		}
 	}
@@ -104,22 +108,16 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 		}
 		d.vipFilter = f
 	}
-	d.unitOrder = d.unitOrder[:0]
-	var errs []error
-	for _, u := range want {
-		d.unitOrder = append(d.unitOrder, u.key)
-		if keep[u.key] {
-			continue
-		}
+	start := func(key string, up desired.VRRP) error {
 		d.vrrpGen++
-		gen, key := d.vrrpGen, u.key
+		gen := d.vrrpGen
 		var siblings []vrrp.InstanceConfig
 		for _, in := range plan.Instances {
-			if !slices.ContainsFunc(u.plan.Instances, func(c vrrp.InstanceConfig) bool { return c.Name == in.Name }) {
+			if !slices.ContainsFunc(up.Instances, func(c vrrp.InstanceConfig) bool { return c.Name == in.Name }) {
 				siblings = append(siblings, in)
 			}
 		}
-		unit := VRRPUnit{Plan: u.plan, Siblings: siblings, OnState: func(instance string, st vrrp.State) {
+		unit := VRRPUnit{Plan: up, Siblings: siblings, OnState: func(instance string, st vrrp.State) {
 			d.vrrpChanges.push(vrrpChange{unit: key, instance: instance, state: st, gen: gen})
 		}}
 		if d.vipFilter != nil {
@@ -127,10 +125,30 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 		}
 		v, err := factory(ctx, unit, d.log)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("vrrp %s: %w", u.key, err))
+			return err
+		}
+		d.units[key] = &runningUnit{plan: up, v: v, gen: gen}
+		return nil
+	}
+	d.unitOrder = d.unitOrder[:0]
+	var errs []error
+	for _, u := range want {
+		d.unitOrder = append(d.unitOrder, u.key)
+		if keep[u.key] {
 			continue
 		}
-		d.units[u.key] = &runningUnit{plan: u.plan, v: v, gen: gen}
+		err := start(u.key, u.plan)
+		if err == nil {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("vrrp %s: %w", u.key, err))
+		if old, ok := previous[u.key]; ok {
+			if rerr := start(u.key, old); rerr != nil {
+				d.log.Error("vrrp: the previous configuration does not start again either", "unit", u.key, "err", rerr)
+			} else {
+				d.log.Warn("vrrp: new configuration failed to start; the previous one runs again", "unit", u.key, "err", err)
+			}
+		}
 	}
 	d.unitOrder = slices.DeleteFunc(d.unitOrder, func(k string) bool { return d.units[k] == nil })
 	d.publishMastersLocked()
