@@ -12,9 +12,9 @@ import (
 // Connection-table timeouts used when Options leaves them zero; they
 // match the BPF program's defaults (bpf/consts.h).
 const (
-	DefaultTCPTimeout      = 900 * time.Second
-	DefaultTCPFinTimeout   = 120 * time.Second
-	DefaultUDPTimeout      = 300 * time.Second
+	defaultTCPTimeout      = 900 * time.Second
+	defaultTCPFinTimeout   = 120 * time.Second
+	defaultUDPTimeout      = 300 * time.Second
 	defaultFragmentTimeout = 30 * time.Second
 )
 

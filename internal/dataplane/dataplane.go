@@ -98,13 +98,13 @@ func Open(opts Options) (*Dataplane, error) {
 		return nil, fmt.Errorf("load balancer spec: %w", err)
 	}
 	if opts.TCPTimeout <= 0 {
-		opts.TCPTimeout = DefaultTCPTimeout
+		opts.TCPTimeout = defaultTCPTimeout
 	}
 	if opts.TCPFinTimeout <= 0 {
-		opts.TCPFinTimeout = DefaultTCPFinTimeout
+		opts.TCPFinTimeout = defaultTCPFinTimeout
 	}
 	if opts.UDPTimeout <= 0 {
-		opts.UDPTimeout = DefaultUDPTimeout
+		opts.UDPTimeout = defaultUDPTimeout
 	}
 	if opts.FragmentTimeout <= 0 {
 		opts.FragmentTimeout = defaultFragmentTimeout

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,7 +176,7 @@ func (d *Dataplane) reconstruct() error {
 				if e.Flags&realFlagTUN != 0 {
 					v6 = e.Flags&realFlagV6 != 0
 				}
-				d.ids.real[realKey{svc: sk, addr: addrOf16(e.Addr, v6)}] = id
+				d.ids.real[realKey{svc: sk, addr: addrOf(e.Addr, familyOf(v6))}] = id
 				used[id] = true
 			}
 		}
@@ -192,7 +191,7 @@ func (d *Dataplane) reconstruct() error {
 		if !used[id] {
 			// Connections may still use it: keep it, recycle it last.
 			v6 := [12]byte(e.Addr[4:]) != [12]byte{}
-			d.ids.retired = append(d.ids.retired, retiredReal{key: realKey{addr: addrOf16(e.Addr, v6)}, id: id, entry: e})
+			d.ids.retired = append(d.ids.retired, retiredReal{key: realKey{addr: addrOf(e.Addr, familyOf(v6))}, id: id, entry: e})
 		}
 	}
 	var port, val uint32
@@ -230,13 +229,13 @@ func (d *Dataplane) readTable(slot, n uint32) ([]uint32, error) {
 
 // serviceKeyOf is svcKeyOf's inverse.
 func serviceKeyOf(k balancerSvcKey) serviceKey {
-	return serviceKey{Addr: addrOf16(k.Addr, k.Family == 6), Port: htons(k.Port), Proto: Protocol(k.Proto)}
+	return serviceKey{Addr: addrOf(k.Addr, k.Family), Port: htons(k.Port), Proto: Protocol(k.Proto)}
 }
 
-// addrOf16 is addr16's inverse.
-func addrOf16(b [16]byte, v6 bool) netip.Addr {
+// familyOf is family's value for an address that is IPv6 or not.
+func familyOf(v6 bool) uint8 {
 	if v6 {
-		return netip.AddrFrom16(b)
+		return 6
 	}
-	return netip.AddrFrom4([4]byte(b[:4]))
+	return 4
 }

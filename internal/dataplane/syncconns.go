@@ -24,6 +24,9 @@ type Conn struct {
 	// Closing is set once a FIN or RST was seen (the shorter timeout
 	// applies).
 	Closing bool
+	// Expires is how long the entry lives on without packets (filled by
+	// Connections; ignored by InsertConnections).
+	Expires time.Duration
 }
 
 // Connections returns the connection table's entries whose service and
@@ -64,6 +67,7 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 		if mono > v.LastNs {
 			c.LastSeen = wall.Add(-time.Duration(mono - v.LastNs))
 		}
+		c.Expires = max(d.idleTimeout(c)-wall.Sub(c.LastSeen), 0)
 		out = append(out, c)
 	})
 	if err != nil {

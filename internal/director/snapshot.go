@@ -96,21 +96,18 @@ func (d *Director) Connections() []status.Connection {
 		d.log.Warn("read connection table", "err", err)
 		return nil
 	}
-	now := d.opts.Clock.Now()
 	out := make([]status.Connection, 0, len(conns))
 	for _, c := range conns {
 		sc := status.Connection{Protocol: status.Protocol(c.Protocol), Client: c.Client, Virtual: c.VIP,
-			Real: netip.AddrPortFrom(c.Real, c.VIP.Port())}
-		timeout := dataplane.DefaultTCPTimeout
+			Real: netip.AddrPortFrom(c.Real, c.VIP.Port()), Expires: c.Expires}
 		switch {
 		case c.Protocol == dataplane.UDP:
-			sc.State, timeout = "NONE", dataplane.DefaultUDPTimeout
+			sc.State = "NONE"
 		case c.Closing:
-			sc.State, timeout = "FIN_WAIT", dataplane.DefaultTCPFinTimeout
+			sc.State = "FIN_WAIT"
 		default:
 			sc.State = "ESTABLISHED"
 		}
-		sc.Expires = max(timeout-now.Sub(c.LastSeen), 0)
 		out = append(out, sc)
 	}
 	return out
