@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 
 	"github.com/govs/govs/internal/netnstest"
 	"github.com/govs/govs/internal/sched"
@@ -58,7 +55,7 @@ func TestPrivilegedDRHTTP(t *testing.T) {
 	director.MustRun("ip", "addr", "add", vip6s+"/128", "dev", "eth0", "nodad")
 	// Frames the director sends with XDP_TX arrive at its peer without an
 	// skb; the peer needs a NAPI context to take them.
-	attachPass(t, lan, "pd")
+	netnstest.AttachXDPPass(t, lan, "pd")
 	// veth hands on partial checksums; XDP_TX would forward them unfinished.
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
 	for i, ns := range reals {
@@ -198,37 +195,6 @@ func TestPrivilegedDRHTTP(t *testing.T) {
 	}
 	if out := director.MustRun("ip", "link", "show", "eth0"); strings.Contains(out, "xdp") {
 		t.Errorf("XDP still attached after Detach: %s", out)
-	}
-}
-
-// attachPass attaches an XDP program that passes everything to dev in ns:
-// a veth receiving XDP_TX frames from its peer needs one (a NAPI context),
-// or the frames are dropped silently.
-func attachPass(t *testing.T, ns *netnstest.NS, dev string) {
-	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type:         ebpf.XDP,
-		License:      "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, xdpPass), asm.Return()},
-	})
-	if err != nil {
-		t.Fatalf("load XDP pass program: %v", err)
-	}
-	t.Cleanup(func() { prog.Close() })
-	err = ns.Do(func() error {
-		ifi, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index})
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { l.Close() })
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("attach XDP pass program to %s: %v", dev, err)
 	}
 }
 

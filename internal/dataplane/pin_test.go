@@ -5,23 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/govs/govs/internal/netnstest"
 	"github.com/govs/govs/internal/sched"
 )
 
-// bpffs mounts a private bpf filesystem for the test (a new instance, so
-// its pins vanish with it) and returns a pin path on it.
+// bpffs returns a pin path on a private bpf filesystem.
 func bpffs(t *testing.T) string {
-	t.Helper()
-	netnstest.RequireRoot(t)
-	dir := t.TempDir()
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		t.Fatalf("mount bpffs: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
-	return filepath.Join(dir, "govs", "test")
+	return filepath.Join(netnstest.MountBPFFS(t), "govs", "test")
 }
 
 // TestPinnedStateIsAdopted: a data plane released with its state pinned

@@ -80,7 +80,7 @@ func TestPrivilegedPinnedSurvivesKill(t *testing.T) {
 		p.ns.Addr("eth0", p.addr)
 	}
 	director.Addr("eth0", vip+"/32")
-	attachPass(t, lan, "pd")
+	netnstest.AttachXDPPass(t, lan, "pd")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
 	real.Addr("lo", vip+"/32")
 	for _, dev := range []string{"all", "lo"} {

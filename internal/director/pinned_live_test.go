@@ -15,11 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
-
 	"github.com/govs/govs/internal/control"
 	"github.com/govs/govs/internal/netnstest"
 )
@@ -33,14 +28,7 @@ func TestPrivilegedKillAndRestartLosesNothing(t *testing.T) {
 	netnstest.RequireRoot(t)
 	govs := netnstest.BuildGovs(t)
 	dir := t.TempDir()
-	bpf := filepath.Join(dir, "bpf")
-	if err := unix.Mkdir(bpf, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("bpf", bpf, "bpf", 0, "mode=0700"); err != nil {
-		t.Fatalf("mount bpffs: %v", err)
-	}
-	t.Cleanup(func() { _ = unix.Unmount(bpf, unix.MNT_DETACH) })
+	bpf := netnstest.MountBPFFS(t)
 	pin := filepath.Join(bpf, "govs")
 
 	const vip = "198.18.0.100"
@@ -56,7 +44,7 @@ func TestPrivilegedKillAndRestartLosesNothing(t *testing.T) {
 		p.ns.Addr("eth0", p.addr)
 	}
 	director.Addr("eth0", vip+"/32")
-	passXDP(t, lan, "pd") // XDP_TX frames need a NAPI context at the peer
+	netnstest.AttachXDPPass(t, lan, "pd")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
 	real.Addr("lo", vip+"/32")
 	for _, dev := range []string{"all", "lo"} {
@@ -258,29 +246,4 @@ func exchange(c net.Conn, br *bufio.Reader) (string, error) {
 		err = fmt.Errorf("answer %q", b)
 	}
 	return string(b), err
-}
-
-// passXDP attaches an XDP program passing every frame to dev in ns.
-func passXDP(t *testing.T, ns *netnstest.NS, dev string) {
-	t.Helper()
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { prog.Close() })
-	if err := ns.Do(func() error {
-		ifi, err := net.InterfaceByName(dev)
-		if err != nil {
-			return err
-		}
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index})
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { l.Close() })
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
 }

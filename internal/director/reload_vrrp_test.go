@@ -26,12 +26,7 @@ func TestReloadRestartsVRRPOnlyForItsChanges(t *testing.T) {
 		t.Fatalf("corpus starts with %q, not the base file", base.Name)
 	}
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(src string) { t.Helper(); writeConfig(t, conf, src) }
 	write(base.Src)
 	f, err := startFake(t, conf, healthy)
 	if err != nil {
@@ -84,12 +79,7 @@ func TestReloadRestartsOnlyTheChangedInstance(t *testing.T) {
 	}
 	vs := "virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n    real_server 198.18.0.11 80 {\n        weight 1\n    }\n}\n"
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(src string) { t.Helper(); writeConfig(t, conf, src) }
 	write(instance("VI_1", "51", "100", "198.18.0.100") + instance("VI_2", "52", "100", "198.18.0.101") + vs)
 	f, err := startFake(t, conf, healthy)
 	if err != nil {
@@ -150,12 +140,7 @@ func TestReloadRestartsOnlyTheChangedInstance(t *testing.T) {
 func TestReloadRefusedKeepsRunning(t *testing.T) {
 	base := corpus.Files()[0].Src
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(src string) { t.Helper(); writeConfig(t, conf, src) }
 	write(base)
 	f, err := startFake(t, conf, healthy)
 	if err != nil {
@@ -194,12 +179,7 @@ func TestReloadRefusedKeepsRunning(t *testing.T) {
 func TestReloadVRRPStartFailureRestoresTheOldUnit(t *testing.T) {
 	base := corpus.Files()[0].Src
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
-	write := func(src string) {
-		t.Helper()
-		if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(src string) { t.Helper(); writeConfig(t, conf, src) }
 	write(base)
 	f, err := startFake(t, conf, healthy)
 	if err != nil {
@@ -225,5 +205,13 @@ func TestReloadVRRPStartFailureRestoresTheOldUnit(t *testing.T) {
 	}
 	if got := len(f.d.Snapshot().VRRP); got != 1 {
 		t.Errorf("%d VRRP instances running after the failed reload, want 1", got)
+	}
+}
+
+// writeConfig writes a configuration file for a reload.
+func writeConfig(t *testing.T, path, src string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +22,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Prefix starts the name of every namespace this package creates.
@@ -235,4 +240,47 @@ func Nginx(t testing.TB) string {
 	}
 	t.Skip("nginx is not installed (scripts/deps.sh installs it)")
 	return ""
+}
+
+// AttachXDPPass attaches an XDP program passing every frame to dev in ns.
+// A veth that receives frames its peer sent with XDP_TX or a redirect
+// needs one (a NAPI context), or those frames wait or are dropped.
+func AttachXDPPass(t testing.TB, ns *NS, dev string) {
+	t.Helper()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()}})
+	if err != nil {
+		t.Fatalf("load XDP pass program: %v", err)
+	}
+	t.Cleanup(func() { prog.Close() })
+	if err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index})
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { l.Close() })
+		return nil
+	}); err != nil {
+		t.Fatalf("attach XDP pass program to %s: %v", dev, err)
+	}
+}
+
+// MountBPFFS mounts a private bpf filesystem for the test (a new instance,
+// so whatever is pinned there goes with it) and returns its directory.
+func MountBPFFS(t testing.TB) string {
+	t.Helper()
+	RequireRoot(t)
+	dir := filepath.Join(t.TempDir(), "bpf")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		t.Fatalf("mount bpffs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
 }
