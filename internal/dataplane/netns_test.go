@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/govs/govs/internal/netnstest"
 	"github.com/govs/govs/internal/sched"
 )
