@@ -222,6 +222,9 @@ func (b *builder) url(blk *node) (URL, bool) {
 		b.d.Errorf(blk.Pos, "url", "url: no path")
 		ok = false
 	}
+	if u.RegexNoMatch && u.Regex == "" {
+		b.d.Warnf(blk.Pos, "regex_no_match", "regex_no_match: no regex in this url, so it has no effect")
+	}
 	if len(u.StatusCodes) == 0 {
 		u.StatusCodes = []StatusRange{{200, 299}}
 	}
