@@ -4,7 +4,7 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 FUZZTIME ?= 15s
 PKGS    := ./...
 
-.PHONY: all build test lint unit fuzz generate check-generate bench-dataplane demo clean
+.PHONY: all build test lint unit fuzz generate check-generate bench-dataplane demo clean deb test-deb
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/govs ./cmd/govs
 
 # Everything CI checks, in order of cost.
-test: lint check-generate unit fuzz
+test: lint check-generate test-deb unit fuzz
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -46,6 +46,26 @@ generate:
 # Debian 12 gives byte-identical output, see docs/dataplane.md).
 check-generate: generate
 	git diff --exit-code -- internal/dataplane bench
+
+# The Debian package (nfpm, fetched through the module proxy at a fixed
+# version). Without a v* tag the version is 0~git<commit time>.<commit>, which
+# sorts by commit time.
+NFPM    := github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+GOARCH  ?= $(shell $(GO) env GOARCH)
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' 2>/dev/null | sed 's/^v//; s/-/+/g' | grep . || \
+	echo "0~git$$(TZ=UTC git log -1 --date=format-local:%Y%m%d%H%M%S --format=%cd).$$(git rev-parse --short=12 HEAD)")
+DEB     := bin/govs_$(VERSION)_$(GOARCH).deb
+
+deb:
+	@mkdir -p bin/pkg
+	CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -buildvcs=true -ldflags='-s -w' -o bin/pkg/govs ./cmd/govs
+	rm -f bin/govs_*.deb
+	VERSION=$(VERSION) GOARCH=$(GOARCH) $(GO) run $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB)
+
+# Install the package into an empty root with dpkg, check what it put
+# there, and remove it again.
+test-deb: deb
+	bash scripts/test-deb.sh $(DEB)
 
 # Data-plane throughput: kernel forwarding vs XDP_DROP vs govs DR (root).
 bench-dataplane:
