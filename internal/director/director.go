@@ -104,6 +104,10 @@ type VRRPUnit struct {
 	// VIPFilter is shared by every unit; set when an instance has accept
 	// mode off.
 	VIPFilter vrrpnet.VIPFilter
+	// Resume is set on the first start after adopting a pinned data plane:
+	// an instance whose VIPs are still there died as MASTER while its
+	// frames went on being forwarded, and resumes (vrrp.Machine.Resume).
+	Resume bool
 }
 
 // VIPFilter drops packets addressed to the VIPs of MASTER instances
@@ -142,6 +146,9 @@ type Director struct {
 	// checks runs every virtual server's health checks; a reload updates
 	// it, so real servers keep their health state. checkEvents carries its
 	// events; checked names the virtual servers it runs now.
+	// resumeVRRP is set while the first plan after adopting a pinned data
+	// plane starts VRRP (VRRPUnit.Resume).
+	resumeVRRP  bool
 	checks      *check.Runner
 	checkEvents *queue[state.Event]
 	checked     map[string]bool
@@ -261,8 +268,11 @@ func (d *Director) Run(ctx context.Context) error {
 		for _, r := range dp.AdoptedReals() {
 			d.neigh[r.Addr] = desired.Neighbour{MAC: r.MAC, Ifindex: r.Ifindex}
 		}
+		d.resumeVRRP = dp.Adopted()
 	}
-	if err := d.applyPlanLocked(ctx, d.plan); err != nil {
+	applyErr := d.applyPlanLocked(ctx, d.plan)
+	d.resumeVRRP = false // only the first start follows a restart
+	if err := applyErr; err != nil {
 		d.mu.Unlock()
 		d.shutdown()
 		return err

@@ -48,6 +48,7 @@ func defaultVRRP(ctx context.Context, u VRRPUnit, log *slog.Logger) (VRRP, error
 			Status:    &g.status,
 			Siblings:  u.Siblings,
 			VIPFilter: u.VIPFilter,
+			Resume:    u.Resume,
 			OnState: func(c vrrpnet.StateChange) {
 				u.OnState(c.Instance, c.New)
 				g.reported(seen, c.Instance)

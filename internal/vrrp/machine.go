@@ -132,6 +132,9 @@ type Machine struct {
 	// lowerAnswered is when a lower-priority advert was last answered.
 	lowerAnswered time.Time
 	downReason    string // why the master-down timer runs short, for the log
+	// resuming is set from Resume until the resume window ends or an
+	// advert arrives.
+	resuming bool
 
 	ifaceUp    bool
 	groupFault bool
@@ -290,6 +293,38 @@ func (m *Machine) Start(now time.Time) []Action {
 	return append(acts, m.becomeBackup(now, "start")...)
 }
 
+// ResumeWindow is how long Resume listens before it resumes MASTER: one
+// advert interval and a tenth, enough to hear an advert from any master
+// that took over meanwhile (masters advertise every interval).
+func (m *Machine) ResumeWindow() time.Duration {
+	return m.cfg.Interval + m.cfg.Interval/10
+}
+
+// Resume leaves INIT for an instance that was MASTER when its previous
+// process died, whose VIPs are still on the interface and whose data plane
+// still forwards (a pinned one). keepalived would remove the VIPs and wait
+// Master_Down_Interval as BACKUP, so the peer takes over and the VIP moves
+// twice. Resume keeps the VIPs and listens ResumeWindow as BACKUP: hearing
+// no master, it is MASTER again before the peer's Master_Down_Interval ends
+// (the peer hears adverts again and never moves the VIP). Any advert from a
+// master, whatever its priority, means the peer has taken over: the VIPs go
+// and the instance is an ordinary BACKUP from then on, preempting only as
+// its settings say, so a returning node never preempts a peer because it
+// crashed rather than restarted.
+func (m *Machine) Resume(now time.Time) []Action {
+	if m.state != StateInit {
+		return nil
+	}
+	if m.cfg.Priority == PriorityOwner || m.OwnFault() || m.groupFault {
+		return m.Start(now)
+	}
+	acts := m.becomeBackup(now, "restart while MASTER: resuming unless another master is heard")
+	m.resuming = true
+	m.timer = now.Add(m.ResumeWindow())
+	m.downReason = "resumed: no other master heard within the resume window after a restart"
+	return acts
+}
+
 func (m *Machine) transition(to State, reason string) []Action {
 	from := m.state
 	m.state = to
@@ -298,6 +333,7 @@ func (m *Machine) transition(to State, reason string) []Action {
 
 func (m *Machine) becomeMaster(now time.Time, reason string) []Action {
 	m.masterAdverInt = m.cfg.Interval
+	m.resuming = false
 	acts := m.transition(StateMaster, reason)
 	m.stats.BecomeMaster++
 	m.stats.AdvertsSent++
@@ -318,6 +354,7 @@ func (m *Machine) becomeBackup(now time.Time, reason string) []Action {
 	acts := m.transition(StateBackup, reason)
 	m.timer = now.Add(m.MasterDownInterval())
 	m.downReason = ""
+	m.resuming = false
 	m.garpAt, m.refreshAt, m.preemptAt = time.Time{}, time.Time{}, time.Time{}
 	return acts
 }
@@ -562,6 +599,21 @@ func (m *Machine) Receive(now time.Time, r Received) ([]Action, error) {
 func (m *Machine) backupReceive(now time.Time, r Received) []Action {
 	prio := int(r.Packet.Priority)
 	own := m.Priority()
+	var acts []Action
+	if m.resuming {
+		m.resuming = false
+		m.timer = now.Add(m.MasterDownInterval())
+		m.downReason = ""
+		if prio != PriorityStop {
+			// The peer took over while this node was down: its VIPs are
+			// the peer's now.
+			acts = append(acts, RemoveVIPs{}, Log{Msg: fmt.Sprintf("master %v (priority %d) took over while this node restarted: not resuming, staying BACKUP", r.Src, prio)})
+		}
+	}
+	return append(acts, m.backupElect(now, r, prio, own)...)
+}
+
+func (m *Machine) backupElect(now time.Time, r Received, prio, own int) []Action {
 	switch {
 	case prio == PriorityStop:
 		m.timer = now.Add(m.SkewTime())

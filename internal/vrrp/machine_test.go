@@ -625,3 +625,77 @@ func TestLowerPriorityFloodIsRateLimited(t *testing.T) {
 		t.Errorf("state %v", m.State())
 	}
 }
+
+// TestResume: a node restarted while MASTER keeps its VIPs and is MASTER
+// again after one listening window when no master is heard, before a
+// peer's Master_Down_Interval could end; an advert from a master that took
+// over meanwhile, of any priority, makes it an ordinary BACKUP without the
+// VIPs.
+func TestResume(t *testing.T) {
+	tests := []struct {
+		name       string
+		mod        func(*InstanceConfig)
+		advertPrio int // -1: none
+		wantState  State
+		wantRemove bool
+	}{
+		{"nobody took over", nil, -1, StateMaster, false},
+		{"a lower-priority peer took over", func(c *InstanceConfig) { c.NoPreempt = true }, 50, StateBackup, true},
+		{"a higher-priority peer took over", nil, 200, StateBackup, true},
+		{"lower-priority peer, preempt: waits Master_Down_Interval, not the window", nil, 50, StateBackup, true},
+		{"the peer stops", nil, 0, StateMaster, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestMachine(t, tt.mod)
+			if m.ResumeWindow() >= m.MasterDownInterval()-2*m.Config().Interval {
+				t.Fatalf("resume window %v does not end before a peer's Master_Down_Interval %v minus the advert it may have missed", m.ResumeWindow(), m.MasterDownInterval())
+			}
+			now := t0
+			acts := m.Resume(now)
+			if _, ok := has[RemoveVIPs](acts); ok {
+				t.Fatal("Resume removed the VIPs")
+			}
+			if m.State() != StateBackup {
+				t.Fatalf("state %v after Resume, want BACKUP", m.State())
+			}
+			if tt.advertPrio >= 0 {
+				now = now.Add(m.ResumeWindow() / 2)
+				got, err := m.Receive(now, advert(m, peerIP, uint8(tt.advertPrio)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				acts = append(acts, got...)
+			}
+			// Past the window, before a Master_Down_Interval from the advert.
+			acts = append(acts, runUntil(m, &now, t0.Add(m.ResumeWindow()+m.SkewTime()+10*time.Millisecond))...)
+			if m.State() != tt.wantState {
+				t.Errorf("state %v after the window, want %v", m.State(), tt.wantState)
+			}
+			if _, ok := has[RemoveVIPs](acts); ok != tt.wantRemove {
+				t.Errorf("VIPs removed: %v, want %v", ok, tt.wantRemove)
+			}
+			if tt.wantState == StateMaster {
+				if _, ok := has[SendAdvert](acts); !ok {
+					t.Error("resumed MASTER sent no advert")
+				}
+			}
+		})
+	}
+}
+
+// TestResumeFallsBackToStart: an address owner is MASTER at once and a node
+// with a tracked object down enters FAULT, as Start does.
+func TestResumeFallsBackToStart(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.Priority = PriorityOwner })
+	m.Resume(t0)
+	if m.State() != StateMaster {
+		t.Errorf("owner: state %v, want MASTER", m.State())
+	}
+	m = newTestMachine(t, func(c *InstanceConfig) { c.TrackInterfaces = []Track{{Name: "up0"}} })
+	m.SetTrack(t0, true, "up0", false)
+	m.Resume(t0)
+	if m.State() != StateFault {
+		t.Errorf("tracked interface down: state %v, want FAULT", m.State())
+	}
+}

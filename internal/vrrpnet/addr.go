@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -118,6 +119,36 @@ func removeVIPs(inst vrrp.InstanceConfig) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// hasVIPs reports whether every advertised address of inst is on its
+// interface: what a run that died as MASTER leaves behind (a clean stop
+// removes them).
+func hasVIPs(inst vrrp.InstanceConfig) (bool, error) {
+	if len(inst.VIPs) == 0 {
+		return false, nil
+	}
+	for _, v := range inst.VIPs {
+		link, err := netlink.LinkByName(vipDev(inst, v))
+		if err != nil {
+			return false, fmt.Errorf("find interface %s for %v: %w", vipDev(inst, v), v.Prefix, err)
+		}
+		family := netlink.FAMILY_V4
+		if v.Prefix.Addr().Is6() {
+			family = netlink.FAMILY_V6
+		}
+		addrs, err := netlink.AddrList(link, family)
+		if err != nil {
+			return false, fmt.Errorf("list addresses of %s: %w", vipDev(inst, v), err)
+		}
+		if !slices.ContainsFunc(addrs, func(a netlink.Addr) bool {
+			ip, ok := netip.AddrFromSlice(a.IP)
+			return ok && ip.Unmap() == v.Prefix.Addr()
+		}) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func changeVIP(inst vrrp.InstanceConfig, v vrrp.VIP, add bool) error {

@@ -43,6 +43,11 @@ type Options struct {
 	// VIPFilter drops traffic to the VIPs of NoAccept instances while they
 	// are MASTER; nil opens the nftables one when an instance needs it.
 	VIPFilter VIPFilter
+	// Resume starts an instance whose VIPs are all still on its interface
+	// with vrrp.Machine.Resume rather than Start: the caller knows the
+	// previous process died as MASTER while its data plane went on
+	// forwarding (it adopted a pinned one), so the VIP need not move.
+	Resume bool
 }
 
 // VIPFilter drops packets addressed to VIPs (accept mode off).
@@ -72,6 +77,24 @@ type instance struct {
 type rxEvent struct {
 	idx int
 	pkt packet
+}
+
+// start takes an instance out of INIT, resuming MASTER when Options.Resume
+// says so and its VIPs are still there.
+func (r *runner) start(in *instance, now time.Time) []vrrp.Action {
+	if !r.opts.Resume {
+		return in.m.Start(now)
+	}
+	present, err := hasVIPs(in.cfg)
+	if err != nil {
+		r.log.Warn("cannot tell whether the VIPs are still there: starting as usual", "instance", in.cfg.Name, "err", err)
+	}
+	if !present {
+		return in.m.Start(now)
+	}
+	r.log.Info("VIPs still present after a restart with the data plane forwarding: resuming MASTER unless another master is heard",
+		"instance", in.cfg.Name, "window", in.m.ResumeWindow())
+	return in.m.Resume(now)
 }
 
 // runner owns every machine; only its goroutine touches them.
@@ -283,7 +306,7 @@ func (r *runner) loop(ctx context.Context) error {
 		}
 	}
 	for _, in := range r.insts {
-		r.apply(in, now, in.m.Start(now))
+		r.apply(in, now, r.start(in, now))
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
