@@ -91,7 +91,7 @@ func (d *Dataplane) Apply(s State) error {
 	}
 	d.ids = next
 	d.state = s
-	return nil
+	return d.migrateLocked()
 }
 
 func (d *Dataplane) applyService(sp servicePlan) error {

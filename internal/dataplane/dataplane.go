@@ -57,6 +57,9 @@ type Options struct {
 	// goes on after a crash, and the next Open adopts the maps with every
 	// connection in them (see Release and RemovePinned).
 	PinPath string
+	// layout, when set, replaces layoutVersion: tests play a build of a
+	// changed layout with it.
+	layout int
 }
 
 // Dataplane is a loaded balancer program with its maps.
@@ -78,6 +81,10 @@ type Dataplane struct {
 	lastConns int
 	// adopted is set when Open took over pinned maps.
 	adopted bool
+	// migration holds the pins of another layout until their tables are
+	// carried over and their XDP links taken over.
+	migration *migration
+	migrated  bool
 }
 
 type appliedService struct {
@@ -164,14 +171,14 @@ func (d *Dataplane) load(spec *ebpf.CollectionSpec) error {
 		for _, m := range spec.Maps {
 			m.Pinning = ebpf.PinByName
 		}
-		opts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: layoutDir(d.opts.PinPath)}}
+		opts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: d.layoutDir()}}
 	}
 	err := spec.LoadAndAssign(&d.objs, opts)
 	if err != nil && errors.Is(err, ebpf.ErrMapIncompatible) {
 		// Same layout number, different sizes (a build with other
 		// compiled limits): start fresh.
 		d.log.Warn("pinned data plane maps do not fit this build; dropping them and their connections", "path", d.opts.PinPath, "err", err)
-		if rerr := os.RemoveAll(layoutDir(d.opts.PinPath)); rerr != nil {
+		if rerr := os.RemoveAll(d.layoutDir()); rerr != nil {
 			return fmt.Errorf("remove incompatible pinned maps: %w", rerr)
 		}
 		if _, perr := d.preparePins(d.opts.PinPath); perr != nil {
@@ -267,6 +274,7 @@ func (d *Dataplane) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
+	d.closeMigration()
 	for ifi, l := range d.links {
 		if d.opts.PinPath != "" {
 			if err := l.Unpin(); err != nil {
@@ -283,7 +291,7 @@ func (d *Dataplane) Close() error {
 	}
 	if d.opts.PinPath != "" {
 		// A clean stop leaves nothing behind (Release keeps it all).
-		if err := RemovePinned(layoutDir(d.opts.PinPath)); err != nil {
+		if err := RemovePinned(d.layoutDir()); err != nil {
 			errs = append(errs, err)
 		}
 	}

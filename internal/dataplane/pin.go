@@ -8,22 +8,39 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 )
 
 // layoutVersion names what the pinned maps' contents mean. A data plane
-// whose layout differs from the pinned one does not adopt it: it drops
-// the old pins (saying so) and starts fresh, rather than misread them.
-// Change it whenever a map's key or value changes meaning, even if its
-// size stays the same (the kernel's compatibility check covers sizes).
+// whose layout differs from the pinned one does not adopt the maps: it
+// migrates their connection and persistence tables by BTF member name
+// (migrate.go) and drops the rest, rather than misread them. Change it
+// whenever a map's key or value changes meaning, even if its size stays
+// the same (the kernel's compatibility check covers sizes), and rename a
+// member whose meaning changes.
 const layoutVersion = 1
 
-// layoutDir is where one layout's pins live under Options.PinPath.
-func layoutDir(pinPath string) string {
-	return filepath.Join(pinPath, "layout-"+strconv.Itoa(layoutVersion))
+// layoutDir is where this build's layout's pins live under pinPath.
+func layoutDir(pinPath string) string { return layoutDirOf(pinPath, layoutVersion) }
+
+func layoutDirOf(pinPath string, version int) string {
+	return filepath.Join(pinPath, "layout-"+strconv.Itoa(version))
 }
+
+// layout is this data plane's layout version: layoutVersion, unless a test
+// plays a build of another layout (Options.layout).
+func (d *Dataplane) layout() int {
+	if d.opts.layout != 0 {
+		return d.opts.layout
+	}
+	return layoutVersion
+}
+
+// layoutDir is where this data plane's pins live.
+func (d *Dataplane) layoutDir() string { return layoutDirOf(d.opts.PinPath, d.layout()) }
 
 // preparePins makes the pin directory of this layout and removes those of
 // other layouts. It reports whether pinned maps of this layout exist.
@@ -32,17 +49,31 @@ func (d *Dataplane) preparePins(pinPath string) (bool, error) {
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("read pin directory: %w", err)
 	}
-	own := filepath.Base(layoutDir(pinPath))
+	own := filepath.Base(d.layoutDir())
 	for _, e := range entries {
 		if e.Name() == own {
 			continue
 		}
-		d.log.Warn("dropping pinned data plane state of another layout: its connections are lost", "path", filepath.Join(pinPath, e.Name()), "layout", layoutVersion)
-		if err := os.RemoveAll(filepath.Join(pinPath, e.Name())); err != nil {
+		old := filepath.Join(pinPath, e.Name())
+		// One old layout is migrated (the newest one, if several were
+		// left); the others are dropped.
+		if d.migration == nil && e.IsDir() && strings.HasPrefix(e.Name(), "layout-") {
+			m, err := openMigration(old)
+			if err != nil {
+				d.log.Warn("pinned data plane state of another layout cannot be migrated: its connections are lost", "path", old, "layout", d.layout(), "err", err)
+			} else {
+				d.migration, d.migrated = m, true
+				d.log.Info("pinned data plane state of another layout: migrating its connection and persistence tables", "path", old, "layout", d.layout(), "xdp_links", len(m.links))
+			}
+		} else {
+			d.log.Warn("dropping pinned data plane state of another layout: its connections are lost", "path", old, "layout", d.layout())
+		}
+		// What migration uses stays open; the pins go.
+		if err := os.RemoveAll(old); err != nil {
 			return false, fmt.Errorf("remove old pinned state: %w", err)
 		}
 	}
-	dir := layoutDir(pinPath)
+	dir := d.layoutDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("make pin directory: %w", err)
 	}
@@ -52,7 +83,7 @@ func (d *Dataplane) preparePins(pinPath string) (bool, error) {
 
 // linkPin is where the XDP link of an interface is pinned.
 func (d *Dataplane) linkPin(ifindex int) string {
-	return filepath.Join(layoutDir(d.opts.PinPath), "link-"+strconv.Itoa(ifindex))
+	return filepath.Join(d.layoutDir(), "link-"+strconv.Itoa(ifindex))
 }
 
 // adoptLink takes over the pinned XDP link of ifindex, if there is one,
@@ -61,6 +92,9 @@ func (d *Dataplane) linkPin(ifindex int) string {
 func (d *Dataplane) adoptLink(ifindex int) (link.Link, bool, error) {
 	if d.opts.PinPath == "" {
 		return nil, false, nil
+	}
+	if l, ok, err := d.takeOldLink(ifindex); ok || err != nil {
+		return l, ok, err
 	}
 	l, err := link.LoadPinnedLink(d.linkPin(ifindex), nil)
 	if errors.Is(err, os.ErrNotExist) {
@@ -77,8 +111,9 @@ func (d *Dataplane) adoptLink(ifindex int) (link.Link, bool, error) {
 }
 
 // Adopted reports whether Open took over pinned state (maps and the
-// connections in them) left by an earlier govs.
-func (d *Dataplane) Adopted() bool { return d.adopted }
+// connections in them) left by an earlier govs, of this layout or, by
+// migration, of another.
+func (d *Dataplane) Adopted() bool { return d.adopted || d.migrated }
 
 // AdoptedReals lists the real servers of adopted state with where their
 // frames went (MAC, egress interface), so a restarted director can keep
@@ -87,6 +122,9 @@ func (d *Dataplane) AdoptedReals() []Real {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.adopted {
+		if d.migration != nil {
+			return d.migration.reals(d.log)
+		}
 		return nil
 	}
 	var out []Real
@@ -111,6 +149,7 @@ func (d *Dataplane) Release() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error
+	d.closeMigration()
 	for ifi, l := range d.links {
 		if err := l.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("release xdp link of ifindex %d: %w", ifi, err))

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/govs/govs/internal/netnstest"
 	"github.com/govs/govs/internal/sched"
@@ -110,4 +111,80 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestPinnedStateOfAnotherLayoutIsMigrated: a build of another layout
+// version (played by Options.layout) finds the pins of this one, carries
+// their connection and persistence tables over by address (its real-server
+// ids differ), and removes the old pins. Every established flow keeps its
+// real server, and a new connection of a persistent client goes where its
+// persistence entry says; a fresh data plane would have moved most of them.
+func TestPinnedStateOfAnotherLayoutIsMigrated(t *testing.T) {
+	pin := bpffs(t)
+	old, err := Open(Options{PinPath: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	persistent := func(rs ...Real) Service {
+		s := svc4(sched.RoundRobin, 80, rs...)
+		s.PersistenceTimeout = 300 * time.Second
+		return s
+	}
+	if err := old.Apply(state(persistent(real4(1, 1), real4(2, 1), real4(3, 1)))); err != nil {
+		t.Fatal(err)
+	}
+	const flows = 30
+	before := sendFlows(t, old, flows, 80)
+	if err := old.Release(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next build: another layout, and the same servers in another
+	// order (other ids), plus one more.
+	next := state(persistent(real4(4, 1), real4(3, 1), real4(2, 1), real4(1, 1)))
+	fresh := openDP(t, next)
+	moved := 0
+	for i, r := range sendFlows(t, fresh, flows, 80) {
+		if r != before[i] {
+			moved++
+		}
+	}
+	if moved < flows/3 {
+		t.Fatalf("without migration only %d of %d flows would move: the test cannot tell", moved, flows)
+	}
+
+	d, err := Open(Options{PinPath: pin, layout: layoutVersion + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if !d.Adopted() {
+		t.Error("Adopted is false after a migration")
+	}
+	if got := len(d.AdoptedReals()); got != 3 {
+		t.Errorf("%d real servers known before the first apply, want the old layout's 3", got)
+	}
+	if err := d.Apply(next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(layoutDir(pin)); !os.IsNotExist(err) {
+		t.Errorf("the old layout's pins are still there: %v", err)
+	}
+	conns, err := d.Connections()
+	if err != nil || len(conns) != flows {
+		t.Fatalf("%d connections migrated (%v), want %d", len(conns), err, flows)
+	}
+	if got := sendFlows(t, d, flows, 80); !equalInts(got, before) {
+		t.Errorf("flows moved across the migration (%d would without it):\nbefore %v\nafter  %v", moved, before, got)
+	}
+	// New connections (other source ports) of the same clients: the
+	// persistence entries decide.
+	for i := range flows {
+		p := flowN(i, 80)
+		p.sport += 7
+		act, out := runOut(t, d.program(), frame(t, p))
+		if r := realOf(t, act, out); r != before[i] {
+			t.Errorf("client %v's new connection went to real %d, its persistence entry says %d", p.src, r, before[i])
+		}
+	}
 }

@@ -98,6 +98,10 @@ func (d *Dataplane) idleTimeout(c Conn) time.Duration {
 func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.insertConnsLocked(conns)
+}
+
+func (d *Dataplane) insertConnsLocked(conns []Conn) (int, error) {
 	mono, err := monotonicNanos()
 	if err != nil {
 		return 0, err
