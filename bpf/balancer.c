@@ -393,3 +393,19 @@ int govs_xdp(struct xdp_md *ctx)
 	}
 	return forward(ctx, &p, r, svc_id, real_id, new_conn);
 }
+
+/* govs_clock writes bpf_ktime_get_ns() into the first 8 bytes of a test
+ * frame (BPF_PROG_TEST_RUN only, never attached): user space reads the
+ * program's clock through it rather than CLOCK_MONOTONIC, which a time
+ * namespace may offset while the program's clock is the host's. */
+SEC("xdp")
+int govs_clock(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	if (data + sizeof(__u64) > end)
+		return XDP_ABORTED;
+	__u64 now = bpf_ktime_get_ns();
+	__builtin_memcpy(data, &now, sizeof(now));
+	return XDP_PASS;
+}

@@ -153,6 +153,7 @@ const (
 	balancerMapSvcMetas     = "svc_metas"
 	balancerMapTables       = "tables"
 	balancerMapTxPorts      = "tx_ports"
+	balancerProgGovsClock   = "govs_clock"
 	balancerProgGovsXdp     = "govs_xdp"
 )
 
@@ -198,7 +199,8 @@ type balancerSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type balancerProgramSpecs struct {
-	GovsXdp *ebpf.ProgramSpec `ebpf:"govs_xdp"`
+	GovsClock *ebpf.ProgramSpec `ebpf:"govs_clock"`
+	GovsXdp   *ebpf.ProgramSpec `ebpf:"govs_xdp"`
 }
 
 // balancerMapSpecs contains maps before they are loaded into the kernel.
@@ -298,11 +300,13 @@ type balancerVariables struct {
 //
 // It can be passed to loadBalancerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type balancerPrograms struct {
-	GovsXdp *ebpf.Program `ebpf:"govs_xdp"`
+	GovsClock *ebpf.Program `ebpf:"govs_clock"`
+	GovsXdp   *ebpf.Program `ebpf:"govs_xdp"`
 }
 
 func (p *balancerPrograms) Close() error {
 	return _BalancerClose(
+		p.GovsClock,
 		p.GovsXdp,
 	)
 }

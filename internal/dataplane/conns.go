@@ -1,12 +1,12 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 )
 
 // Connection-table timeouts used when Options leaves them zero; they
@@ -26,7 +26,7 @@ const (
 func (d *Dataplane) ExpireConnections() (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now, err := monotonicNanos()
+	now, err := d.monotonicNanos()
 	if err != nil {
 		return 0, err
 	}
@@ -72,11 +72,20 @@ func (d *Dataplane) connTimeout(proto uint8, flags uint32) uint64 {
 	return uint64(t.Nanoseconds())
 }
 
-// monotonicNanos reads the clock bpf_ktime_get_ns uses.
-func monotonicNanos() (uint64, error) {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0, fmt.Errorf("read monotonic clock: %w", err)
+// monotonicNanos reads the program's clock (bpf_ktime_get_ns) by running
+// govs_clock once. CLOCK_MONOTONIC is the same clock on the host, but a
+// time namespace offsets it for its processes and not for BPF: compared
+// with it, the connection table's timestamps would be off by the offset
+// (every entry expired, or none), under a container runtime that gives
+// govs a time namespace.
+func (d *Dataplane) monotonicNanos() (uint64, error) {
+	frame := make([]byte, 64)
+	opts := &ebpf.RunOptions{Data: frame, DataOut: frame}
+	if _, err := d.objs.GovsClock.Run(opts); err != nil {
+		return 0, fmt.Errorf("read the data plane's clock: %w", err)
 	}
-	return uint64(ts.Nano()), nil
+	if len(opts.DataOut) < 8 {
+		return 0, errors.New("read the data plane's clock: short answer")
+	}
+	return binary.NativeEndian.Uint64(opts.DataOut), nil
 }

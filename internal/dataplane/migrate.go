@@ -233,8 +233,9 @@ type persistEntry struct {
 	lastNs uint64
 }
 
-// read decodes the old layout's connection and persistence tables.
-func (m *migration) read() (oldState, error) {
+// read decodes the old layout's connection and persistence tables; mono
+// is the program's clock now.
+func (m *migration) read(mono uint64) (oldState, error) {
 	var st oldState
 	// Old ids: services by id, real servers' addresses by id.
 	kst, vst, err := mapLayout(m.maps["services"], "svc_key", "svc_ref")
@@ -283,10 +284,6 @@ func (m *migration) read() (oldState, error) {
 		return addrOf(r.addr, familyOf(v6)), true
 	}
 
-	mono, err := monotonicNanos()
-	if err != nil {
-		return st, err
-	}
 	wall := time.Now()
 	kst, vst, err = mapLayout(m.maps["conns"], "flow", "conn")
 	if err != nil {
@@ -365,7 +362,11 @@ func (d *Dataplane) migrateLocked() error {
 	if m == nil || len(d.applied) == 0 {
 		return nil
 	}
-	old, err := m.read()
+	mono, err := d.monotonicNanos()
+	if err != nil {
+		return err
+	}
+	old, err := m.read(mono)
 	if err != nil {
 		d.log.Warn("cannot read the old layout's tables: their connections are lost", "layout", m.from, "err", err)
 		m.close()

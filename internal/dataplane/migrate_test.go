@@ -71,10 +71,8 @@ func TestMigrationReadsAChangedLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mono, err := monotonicNanos()
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock := openDP(t, state())
+	mono := monotonicBefore(t, clock, 0)
 
 	services := newMap("services", ebpf.Hash, svcKey, 20, svcRef)
 	k := make([]byte, 20)

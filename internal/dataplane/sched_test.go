@@ -234,13 +234,23 @@ func TestWeightedLeastConnection(t *testing.T) {
 	}
 }
 
-// monotonicNow is bpf_ktime_get_ns's clock.
-func monotonicNow(t *testing.T) uint64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+// monotonicBefore is the program's clock ago in the past. The clock starts
+// at boot: a test that needs a time before it fails here, saying so, rather
+// than wrapping around (every test ages entries by less than a minute, so
+// that it passes on a machine booted a minute ago).
+func monotonicBefore(t *testing.T, d *Dataplane, ago time.Duration) uint64 {
+	t.Helper()
+	if ago > time.Minute {
+		t.Fatalf("a timestamp %v in the past: more than a machine booted a minute ago has", ago)
+	}
+	now, err := d.monotonicNanos()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return uint64(ts.Nano())
+	if uint64(ago) > now {
+		t.Fatalf("a timestamp %v in the past: before this machine booted (%v ago)", ago, time.Duration(now))
+	}
+	return now - uint64(ago)
 }
 
 func TestPersistence(t *testing.T) {
@@ -276,7 +286,7 @@ func TestPersistence(t *testing.T) {
 	if !it.Next(&k, &v) {
 		t.Fatalf("no persistence entry: %v", it.Err())
 	}
-	v.LastNs = monotonicNow(t) - uint64(timeout.Nanoseconds()) - uint64(time.Second)
+	v.LastNs = monotonicBefore(t, d, timeout+time.Second)
 	if err := d.objs.Persist.Put(&k, &v); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +351,7 @@ func TestExpireConnections(t *testing.T) {
 	for i := range keys {
 		switch {
 		case vals[i].RealId == d.ids.real[realKey{vip4Key(), real4(1, 1).Addr}]:
-			vals[i].LastNs = monotonicNow(t) - uint64(tcpTimeout.Nanoseconds()) - 1e9
+			vals[i].LastNs = monotonicBefore(t, d, tcpTimeout+time.Second)
 			if err := d.objs.Conns.Put(&keys[i], &vals[i]); err != nil {
 				t.Fatal(err)
 			}

@@ -35,7 +35,7 @@ type Conn struct {
 func (d *Dataplane) Connections() ([]Conn, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	mono, err := monotonicNanos()
+	mono, err := d.monotonicNanos()
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +102,7 @@ func (d *Dataplane) InsertConnections(conns []Conn) (int, error) {
 }
 
 func (d *Dataplane) insertConnsLocked(conns []Conn) (int, error) {
-	mono, err := monotonicNanos()
+	mono, err := d.monotonicNanos()
 	if err != nil {
 		return 0, err
 	}

@@ -142,8 +142,12 @@ func TestInsertConnectionsRefreshesSynced(t *testing.T) {
 	d := openDP(t, state(svc4(sched.RoundRobin, 80, real4(1, 1), real4(2, 1))))
 	c := Conn{Protocol: TCP, Client: netip.MustParseAddrPort("198.19.0.9:4000"), VIP: netip.AddrPortFrom(vip4, 80), Real: real4(2, 1).Addr}
 	// Idle times within the uptime: an entry cannot be older than the
-	// monotonic clock, which starts at boot (the data plane clamps there).
-	old := min(d.opts.TCPTimeout/2, time.Duration(monotonicNow(t))/2)
+	// program's clock, which starts at boot (the data plane clamps there).
+	now, err := d.monotonicNanos()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := min(d.opts.TCPTimeout/2, time.Duration(now)/2)
 	for i, idle := range []time.Duration{old, old / 60} {
 		c.LastSeen = time.Now().Add(-idle)
 		if _, err := d.InsertConnections([]Conn{c}); err != nil {
