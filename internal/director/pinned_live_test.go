@@ -21,12 +21,23 @@ import (
 
 // TestPrivilegedKillAndRestartLosesNothing: one director (`govs run
 // --pin-dir`) balances a stream of short requests and 50 keep-alive
-// connections; it is SIGKILLed and started again 2 s later. No request
-// fails, every keep-alive connection still works, and the connection table
-// survived the restart.
+// connections; it is SIGKILLed (or stopped with SIGTERM under
+// --keep-dataplane, a planned restart or upgrade) and started again 2 s
+// later. No request fails, every keep-alive connection still works, and the
+// connection table survived the restart.
 func TestPrivilegedKillAndRestartLosesNothing(t *testing.T) {
 	netnstest.RequireRoot(t)
 	govs := netnstest.BuildGovs(t)
+	for _, tt := range []struct {
+		name string
+		sig  syscall.Signal
+		keep bool
+	}{{"SIGKILL", syscall.SIGKILL, false}, {"SIGTERM with --keep-dataplane", syscall.SIGTERM, true}} {
+		t.Run(tt.name, func(t *testing.T) { killAndRestart(t, govs, tt.sig, tt.keep) })
+	}
+}
+
+func killAndRestart(t *testing.T, govs string, sig syscall.Signal, keep bool) {
 	dir := t.TempDir()
 	bpf := netnstest.MountBPFFS(t)
 	pin := filepath.Join(bpf, "govs")
@@ -80,7 +91,11 @@ virtual_server 198.18.0.100 80 {
 `)
 	sock := filepath.Join(dir, "govs.sock")
 	startGovs := func() *procHandle {
-		cmd := director.Start(govs, "run", "-f", conf, "--socket", sock, "--pin-dir", pin)
+		args := []string{"run", "-f", conf, "--socket", sock, "--pin-dir", pin}
+		if keep {
+			args = append(args, "--keep-dataplane")
+		}
+		cmd := director.Start(govs, args...)
 		return &procHandle{cmd.Process.Pid, cmd.Wait}
 	}
 	get := func() error {
@@ -182,10 +197,12 @@ virtual_server 198.18.0.100 80 {
 	time.Sleep(time.Second) // load before the kill
 	before := clientPorts()
 
-	if err := syscall.Kill(first.pid, syscall.SIGKILL); err != nil {
+	if err := syscall.Kill(first.pid, sig); err != nil {
 		t.Fatal(err)
 	}
-	_ = first.wait()
+	if err := first.wait(); sig == syscall.SIGTERM && err != nil {
+		t.Errorf("govs run after SIGTERM with --keep-dataplane: %v", err)
+	}
 	// The scenario: the director comes back 2 s later.
 	time.Sleep(2 * time.Second)
 	second := startGovs()
@@ -220,8 +237,9 @@ virtual_server 198.18.0.100 80 {
 	if err := second.wait(); err != nil {
 		t.Errorf("govs run after SIGTERM: %v", err)
 	}
-	if out := director.MustRun("ip", "link", "show", "eth0"); strings.Contains(out, "xdp") {
-		t.Errorf("XDP still attached after a clean stop:\n%s", out)
+	out := director.MustRun("ip", "link", "show", "eth0")
+	if keep != strings.Contains(out, "xdp") {
+		t.Errorf("XDP attached after a clean stop: %v, want %v (--keep-dataplane %v):\n%s", !keep, keep, keep, out)
 	}
 }
 
