@@ -143,12 +143,14 @@ type Director struct {
 	neigh    map[netip.Addr]desired.Neighbour
 	dp       Dataplane
 	attached map[string]int
+	// resumeVRRP is set while the first plan after adopting a pinned data
+	// plane starts VRRP (VRRPUnit.Resume).
+	resumeVRRP bool
+	// reloads counts reload outcomes for the status snapshot.
+	reloads status.Reloads
 	// checks runs every virtual server's health checks; a reload updates
 	// it, so real servers keep their health state. checkEvents carries its
 	// events; checked names the virtual servers it runs now.
-	// resumeVRRP is set while the first plan after adopting a pinned data
-	// plane starts VRRP (VRRPUnit.Resume).
-	resumeVRRP  bool
 	checks      *check.Runner
 	checkEvents *queue[state.Event]
 	checked     map[string]bool
@@ -277,6 +279,9 @@ func (d *Director) Run(ctx context.Context) error {
 		d.shutdown()
 		return err
 	}
+	// The starting configuration is the first good one (Succeeded counts
+	// reloads only).
+	d.reloads.LastOK, d.reloads.LastSuccess = true, d.opts.Clock.Now()
 	// Read under the lock: a reload may already be running once the
 	// control socket serves.
 	nsvcs, ifaces := len(d.plan.Services), keys(d.attached)
@@ -365,6 +370,9 @@ func (d *Director) Reload() error {
 	plan, err := Load(d.opts.ConfigPath, d.opts.ConfigID, d.opts.planOptions(), d.log)
 	if err != nil {
 		d.log.Error("reload rejected, keeping the running configuration", "err", err)
+		d.mu.Lock()
+		d.reloadFailedLocked(err)
+		d.mu.Unlock()
 		return err
 	}
 	d.notify("RELOADING=1")
@@ -373,10 +381,25 @@ func (d *Director) Reload() error {
 	defer d.mu.Unlock()
 	if err := d.applyPlanLocked(d.ctx, plan); err != nil {
 		d.log.Error("reload failed", "err", err)
+		d.reloadFailedLocked(err)
 		return err
 	}
+	d.reloadSucceededLocked()
 	d.log.Info("configuration reloaded", "config", d.opts.ConfigPath, "services", len(d.plan.Services))
 	return nil
+}
+
+func (d *Director) reloadSucceededLocked() {
+	d.reloads.Succeeded++
+	d.reloads.LastOK = true
+	d.reloads.LastSuccess = d.opts.Clock.Now()
+	d.reloads.LastError = ""
+}
+
+func (d *Director) reloadFailedLocked(err error) {
+	d.reloads.Failed++
+	d.reloads.LastOK = false
+	d.reloads.LastError = err.Error()
 }
 
 // notify tells the service manager about the director's state

@@ -169,6 +169,17 @@ func TestReloadRefusedKeepsRunning(t *testing.T) {
 		if after, _ := f.waitApplied(0, func(dpstate.State) bool { return true }); !reflect.DeepEqual(after.Services, before.Services) {
 			t.Errorf("%s: data plane changed by a refused reload", c.name)
 		}
+		if r := f.d.Snapshot().Reloads; r.LastOK || r.LastSuccess.IsZero() || !strings.Contains(r.LastError, c.want) {
+			t.Errorf("%s: reload status %+v, want failed with %q and the start as the last success", c.name, r, c.want)
+		}
+	}
+	// A good reload after the failures.
+	write(base)
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.d.Snapshot().Reloads; r.Succeeded != 1 || r.Failed != 2 || !r.LastOK || r.LastError != "" {
+		t.Errorf("reload status %+v after two refused reloads and a good one", r)
 	}
 }
 

@@ -18,7 +18,7 @@ func (d *Director) Snapshot() status.Snapshot {
 func (d *Director) snapshot() status.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	snap := status.Snapshot{Time: d.opts.Clock.Now(), Version: d.opts.Version, Drops: map[string]uint64{}}
+	snap := status.Snapshot{Time: d.opts.Clock.Now(), Version: d.opts.Version, Drops: map[string]uint64{}, Reloads: d.reloads}
 
 	type svcKey struct {
 		addr  netip.Addr

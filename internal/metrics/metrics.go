@@ -78,6 +78,7 @@ type Collector struct {
 	backendActive, backendInactive, backendWeight, realUp *prometheus.Desc
 	vrrpState, vrrpPriority, vrrpEffectivePriority        *prometheus.Desc
 	drops, connTableSize, connTableEntries, buildInfo     *prometheus.Desc
+	reloads, reloadOK, reloadSuccessTime                  *prometheus.Desc
 }
 
 // NewCollector returns a collector that calls fn on every scrape.
@@ -110,6 +111,12 @@ func NewCollector(fn StatusFunc) *Collector {
 			"The capacity of the data plane's connection table.", nil, nil),
 		connTableEntries: prometheus.NewDesc("govs_connection_table_entries",
 			"Connections in the data plane's connection table (active plus inactive over all real servers).", nil, nil),
+		reloads: prometheus.NewDesc("govs_config_reloads_total",
+			"Configuration reloads by result (success, failure); a failed one leaves the running configuration in place.", []string{"result"}, nil),
+		reloadOK: prometheus.NewDesc("govs_config_last_reload_successful",
+			"Whether the latest configuration load, at start or on reload, succeeded (1) or not (0).", nil, nil),
+		reloadSuccessTime: prometheus.NewDesc("govs_config_last_reload_success_timestamp_seconds",
+			"When the running configuration was loaded, in seconds since the Unix epoch.", nil, nil),
 	}
 }
 
@@ -119,7 +126,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.service.describe(ch)
 	c.backend.describe(ch)
 	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
-		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo} {
+		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo,
+		c.reloads, c.reloadOK, c.reloadSuccessTime} {
 		ch <- d
 	}
 }
@@ -138,6 +146,16 @@ type backendSum struct {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	s := c.status()
 	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, s.Version)
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(s.Reloads.Succeeded), "success")
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(s.Reloads.Failed), "failure")
+	ok := 0.0
+	if s.Reloads.LastOK {
+		ok = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.reloadOK, prometheus.GaugeValue, ok)
+	if !s.Reloads.LastSuccess.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.reloadSuccessTime, prometheus.GaugeValue, float64(s.Reloads.LastSuccess.UnixNano())/1e9)
+	}
 	c.totals.collect(ch, s.Totals)
 	ch <- prometheus.MustNewConstMetric(c.connTableSize, prometheus.GaugeValue, float64(s.ConnTableSize))
 

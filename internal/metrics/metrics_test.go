@@ -20,6 +20,7 @@ func snapshot() status.Snapshot {
 	return status.Snapshot{
 		Version:       "v1.0.0-test",
 		ConnTableSize: 65536,
+		Reloads:       status.Reloads{Succeeded: 3, Failed: 1, LastOK: false, LastSuccess: time.Unix(1796140800, 0), LastError: "bad"},
 		Totals:        status.Counters{Conns: 30, InPkts: 300, InBytes: 30000},
 		Services: []status.Service{
 			{
@@ -97,6 +98,16 @@ func TestCollectorGovsMetrics(t *testing.T) {
 # HELP govs_build_info Always 1; the labels say which govs runs.
 # TYPE govs_build_info gauge
 govs_build_info{version="v1.0.0-test"} 1
+# HELP govs_config_last_reload_success_timestamp_seconds When the running configuration was loaded, in seconds since the Unix epoch.
+# TYPE govs_config_last_reload_success_timestamp_seconds gauge
+govs_config_last_reload_success_timestamp_seconds 1.7961408e+09
+# HELP govs_config_last_reload_successful Whether the latest configuration load, at start or on reload, succeeded (1) or not (0).
+# TYPE govs_config_last_reload_successful gauge
+govs_config_last_reload_successful 0
+# HELP govs_config_reloads_total Configuration reloads by result (success, failure); a failed one leaves the running configuration in place.
+# TYPE govs_config_reloads_total counter
+govs_config_reloads_total{result="failure"} 1
+govs_config_reloads_total{result="success"} 3
 # HELP govs_connection_table_entries Connections in the data plane's connection table (active plus inactive over all real servers).
 # TYPE govs_connection_table_entries gauge
 govs_connection_table_entries 8
@@ -137,7 +148,7 @@ govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="
 `
 	c := NewCollector(snapshot)
 	err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"govs_build_info", "govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total",
+		"govs_build_info", "govs_config_last_reload_success_timestamp_seconds", "govs_config_last_reload_successful", "govs_config_reloads_total", "govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total",
 		"govs_realserver_up", "govs_vrrp_effective_priority", "govs_vrrp_priority", "govs_vrrp_state",
 		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total")
 	if err != nil {

@@ -35,6 +35,21 @@ type Snapshot struct {
 	Totals Counters `json:"totals"`
 	// Drops counts packets the data plane dropped, by reason.
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// Reloads says how configuration reloads went.
+	Reloads Reloads `json:"reloads"`
+}
+
+// Reloads counts configuration reloads by outcome. The configuration the
+// daemon started with counts as the first good one.
+type Reloads struct {
+	Succeeded uint64 `json:"succeeded"`
+	Failed    uint64 `json:"failed"`
+	// LastOK is whether the latest attempt, reload or start, succeeded.
+	LastOK bool `json:"last_ok"`
+	// LastSuccess is when the running configuration was loaded.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// LastError is why the latest failed reload failed.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Service is one virtual server: either an address, port and protocol, or a
