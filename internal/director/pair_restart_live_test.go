@@ -1,12 +1,8 @@
 package director_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,19 +62,7 @@ func pairRestart(t *testing.T, govs string, late bool) {
 	netnstest.AttachXDPPass(t, lan, "p1")
 	netnstest.AttachXDPPass(t, lan, "p2")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
-	real.Addr("lo", vip+"/32")
-	for _, dev := range []string{"all", "lo"} {
-		real.Sysctl("net.ipv4.conf."+dev+".arp_ignore", "1")
-		real.Sysctl("net.ipv4.conf."+dev+".arp_announce", "2")
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "real\n") }),
-		ReadHeaderTimeout: 5 * time.Second}
-	t.Cleanup(func() { srv.Close() })
-	var ln net.Listener
-	if err := real.Do(func() (err error) { ln, err = net.Listen("tcp", ":80"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
+	drRealServer(t, real, vip)
 
 	type node struct {
 		ns         *netnstest.NS
@@ -141,37 +125,17 @@ virtual_server %s 80 {
 	hasVIP := func(n *node) bool {
 		return strings.Contains(n.ns.MustRun("ip", "-o", "-4", "addr", "show", "dev", "eth0"), " "+vip+"/24 ")
 	}
-	waitUntil := func(what string, bound time.Duration, cond func() bool) {
-		t.Helper()
-		end := time.Now().Add(bound)
-		for !cond() {
-			if time.Now().After(end) {
-				t.Fatalf("timed out after %v waiting for %s", bound, what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	get := func() error {
-		var c net.Conn
-		if err := client.Do(func() (err error) { c, err = net.DialTimeout("tcp", vip+":80", 2*time.Second); return err }); err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
-		_, err := exchange(c, bufio.NewReader(c))
-		return err
-	}
+	get := getter(client, vip)
 
 	start(nodes[0])
-	waitUntil("d1 MASTER", 15*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
+	waitUntil(t, "d1 MASTER", 15*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
 	start(nodes[1])
-	waitUntil("d2 BACKUP", 15*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
-	waitUntil("requests through d1", 15*time.Second, func() bool { return get() == nil })
+	waitUntil(t, "d2 BACKUP", 15*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
+	waitUntil(t, "requests through d1", 15*time.Second, func() bool { return get() == nil })
 
 	// Load, and a sampler of who holds the VIP and who says MASTER.
 	const longLived = 20
-	var failed, short atomic.Int64
-	var longFailed atomic.Int64
+	ld := startLoad(t, client, vip, longLived)
 	var mu sync.Mutex
 	type sample struct {
 		at     time.Time
@@ -181,49 +145,7 @@ virtual_server %s 80 {
 	var samples []sample
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := 0; i < longLived; i++ {
-		var c net.Conn
-		if err := client.Do(func() (err error) { c, err = net.DialTimeout("tcp", vip+":80", 2*time.Second); return err }); err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			br := bufio.NewReader(c)
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				c.SetDeadline(time.Now().Add(3 * time.Second))
-				if _, err := exchange(c, br); err != nil {
-					longFailed.Add(1)
-					return
-				}
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-			}
-		}()
-	}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			short.Add(1)
-			if get() != nil {
-				failed.Add(1)
-			}
-		}
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		tick := time.NewTicker(50 * time.Millisecond)
@@ -249,19 +171,21 @@ virtual_server %s 80 {
 	nodes[0].pid.Store(0)
 	killed := time.Now()
 	if late {
-		waitUntil("d2 to take over", 10*time.Second, func() bool { return state(nodes[1]) == "MASTER" })
+		waitUntil(t, "d2 to take over", 10*time.Second, func() bool { return state(nodes[1]) == "MASTER" })
 		time.Sleep(time.Second)
 	} else {
 		time.Sleep(250 * time.Millisecond)
 	}
 	restarted := time.Now()
 	start(nodes[0])
-	waitUntil("d1 MASTER again", 20*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
-	waitUntil("d2 BACKUP again", 10*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
+	waitUntil(t, "d1 MASTER again", 20*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
+	waitUntil(t, "d2 BACKUP again", 10*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
 	back := time.Now()
 	time.Sleep(2 * time.Second) // load after the return
 	close(stop)
 	wg.Wait()
+	broken := ld.finish()
+	failed, short := &ld.failed, &ld.short
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -292,7 +216,7 @@ virtual_server %s 80 {
 	}
 	t.Logf("%d samples: d2 MASTER in %d, VIP on d2 in %d, on neither in %d, on both in %d, longest double MASTER %v; killed→restart %v, restart→both settled %v; %d short requests, %d failed; %d of %d keep-alive connections broken",
 		len(samples), d2Master, d2VIP, noVIP, bothVIP, longestSplit, restarted.Sub(killed).Round(time.Millisecond), back.Sub(restarted).Round(time.Millisecond),
-		short.Load(), failed.Load(), longFailed.Load(), longLived)
+		short.Load(), failed.Load(), broken, longLived)
 	if longestSplit > time.Second {
 		t.Errorf("both directors MASTER for %v (more than an advert interval)", longestSplit)
 	}
@@ -306,8 +230,8 @@ virtual_server %s 80 {
 		if d2Master > 0 || d2VIP > 0 {
 			t.Errorf("the VIP moved: d2 MASTER in %d samples, held the VIP in %d", d2Master, d2VIP)
 		}
-		if failed.Load() != 0 || longFailed.Load() != 0 {
-			t.Errorf("%d of %d short requests failed, %d of %d keep-alive connections broke", failed.Load(), short.Load(), longFailed.Load(), longLived)
+		if failed.Load() != 0 || broken != 0 {
+			t.Errorf("%d of %d short requests failed, %d of %d keep-alive connections broke", failed.Load(), short.Load(), broken, longLived)
 		}
 		return
 	}

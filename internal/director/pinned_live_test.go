@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -57,20 +55,7 @@ func killAndRestart(t *testing.T, govs string, sig syscall.Signal, keep bool) {
 	director.Addr("eth0", vip+"/32")
 	netnstest.AttachXDPPass(t, lan, "pd")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
-	real.Addr("lo", vip+"/32")
-	for _, dev := range []string{"all", "lo"} {
-		real.Sysctl("net.ipv4.conf."+dev+".arp_ignore", "1")
-		real.Sysctl("net.ipv4.conf."+dev+".arp_announce", "2")
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "real\n") }),
-		ReadHeaderTimeout: 5 * time.Second}
-	t.Cleanup(func() { srv.Close() })
-	var ln net.Listener
-	// On every address: the VIP for clients, its own for the TCP_CHECK.
-	if err := real.Do(func() (err error) { ln, err = net.Listen("tcp", ":80"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
+	drRealServer(t, real, vip)
 
 	conf := filepath.Join(dir, "keepalived.conf")
 	writeFile(t, conf, `global_defs {
@@ -98,26 +83,7 @@ virtual_server 198.18.0.100 80 {
 		cmd := director.Start(govs, args...)
 		return &procHandle{cmd.Process.Pid, cmd.Wait}
 	}
-	get := func() error {
-		var c net.Conn
-		if err := client.Do(func() (err error) { c, err = net.DialTimeout("tcp", vip+":80", 2*time.Second); return err }); err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
-		_, err := exchange(c, bufio.NewReader(c))
-		return err
-	}
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		end := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(end) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	get := getter(client, vip)
 	// clientPorts are the client ports in the director's connection
 	// table (nil while it does not answer).
 	clientPorts := func() map[uint16]bool {
@@ -140,60 +106,12 @@ virtual_server 198.18.0.100 80 {
 	}
 
 	first := startGovs()
-	waitUntil("the first govs to balance", func() bool { return get() == nil })
+	waitUntil(t, "the first govs to balance", 20*time.Second, func() bool { return get() == nil })
 
 	// Load: 50 keep-alive connections, a request each every 100 ms, and a
 	// new short connection every 20 ms.
 	const longLived = 50
-	var failed, short atomic.Int64
-	var longFailed [longLived]atomic.Int64
-	var longPorts []uint16
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < longLived; i++ {
-		var c net.Conn
-		if err := client.Do(func() (err error) { c, err = net.DialTimeout("tcp", vip+":80", 2*time.Second); return err }); err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		longPorts = append(longPorts, uint16(c.LocalAddr().(*net.TCPAddr).Port))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			br := bufio.NewReader(c)
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				c.SetDeadline(time.Now().Add(3 * time.Second))
-				if _, err := exchange(c, br); err != nil {
-					longFailed[i].Add(1)
-					return
-				}
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-			}
-		}()
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			short.Add(1)
-			if get() != nil {
-				failed.Add(1)
-			}
-		}
-	}()
+	ld := startLoad(t, client, vip, longLived)
 	time.Sleep(time.Second) // load before the kill
 	before := clientPorts()
 
@@ -206,18 +124,11 @@ virtual_server 198.18.0.100 80 {
 	// The scenario: the director comes back 2 s later.
 	time.Sleep(2 * time.Second)
 	second := startGovs()
-	waitUntil("the restarted govs to answer", func() bool { return clientPorts() != nil })
+	waitUntil(t, "the restarted govs to answer", 20*time.Second, func() bool { return clientPorts() != nil })
 	after := clientPorts()
 	time.Sleep(time.Second) // load after the restart
-	close(stop)
-	wg.Wait()
-
-	broken := 0
-	for i := range longFailed {
-		if longFailed[i].Load() > 0 {
-			broken++
-		}
-	}
+	broken := ld.finish()
+	failed, short, longPorts := &ld.failed, &ld.short, ld.ports
 	t.Logf("%d short requests, %d failed; %d of %d keep-alive connections broken; connection table %d entries before the kill, %d after the restart",
 		short.Load(), failed.Load(), broken, longLived, len(before), len(after))
 	if failed.Load() != 0 || short.Load() < 100 {

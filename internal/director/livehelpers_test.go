@@ -1,0 +1,146 @@
+package director_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/internal/netnstest"
+)
+
+// drRealServer makes ns a DR real server of vip: the VIP on lo with
+// arp_ignore=1 and arp_announce=2, and an HTTP server on every address
+// (the VIP for clients, its own for TCP_CHECK) answering "real\n".
+func drRealServer(t *testing.T, ns *netnstest.NS, vip string) {
+	t.Helper()
+	ns.Addr("lo", vip+"/32")
+	for _, dev := range []string{"all", "lo"} {
+		ns.Sysctl("net.ipv4.conf."+dev+".arp_ignore", "1")
+		ns.Sysctl("net.ipv4.conf."+dev+".arp_announce", "2")
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "real\n") }),
+		ReadHeaderTimeout: 5 * time.Second}
+	t.Cleanup(func() { srv.Close() })
+	var ln net.Listener
+	if err := ns.Do(func() (err error) { ln, err = net.Listen("tcp", ":80"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+}
+
+// dialVIP opens a TCP connection from client to vip:80.
+func dialVIP(client *netnstest.NS, vip string) (net.Conn, error) {
+	var c net.Conn
+	err := client.Do(func() (err error) { c, err = net.DialTimeout("tcp", vip+":80", 2*time.Second); return err })
+	return c, err
+}
+
+// getter returns one short request from client to vip:80 on a new
+// connection.
+func getter(client *netnstest.NS, vip string) func() error {
+	return func() error {
+		c, err := dialVIP(client, vip)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, err = exchange(c, bufio.NewReader(c))
+		return err
+	}
+}
+
+// waitUntil polls cond until it holds, failing the test after bound.
+func waitUntil(t *testing.T, what string, bound time.Duration, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(bound)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", bound, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// load is a client's traffic through a VIP: keep-alive connections with a
+// request each every 100 ms, and a new short connection every 20 ms.
+type load struct {
+	short, failed atomic.Int64
+	// broken marks the keep-alive connections that failed; ports are their
+	// client ports.
+	broken []atomic.Bool
+	ports  []uint16
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// startLoad opens longLived keep-alive connections and starts the load;
+// finish ends it.
+func startLoad(t *testing.T, client *netnstest.NS, vip string, longLived int) *load {
+	t.Helper()
+	l := &load{broken: make([]atomic.Bool, longLived), stop: make(chan struct{})}
+	for i := range longLived {
+		c, err := dialVIP(client, vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		l.ports = append(l.ports, uint16(c.LocalAddr().(*net.TCPAddr).Port))
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			br := bufio.NewReader(c)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				c.SetDeadline(time.Now().Add(3 * time.Second))
+				if _, err := exchange(c, br); err != nil {
+					l.broken[i].Store(true)
+					return
+				}
+				select {
+				case <-l.stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	get := getter(client, vip)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-tick.C:
+			}
+			l.short.Add(1)
+			if get() != nil {
+				l.failed.Add(1)
+			}
+		}
+	}()
+	return l
+}
+
+// finish stops the load and returns how many keep-alive connections broke.
+func (l *load) finish() int {
+	close(l.stop)
+	l.wg.Wait()
+	n := 0
+	for i := range l.broken {
+		if l.broken[i].Load() {
+			n++
+		}
+	}
+	return n
+}
