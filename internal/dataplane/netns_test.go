@@ -41,9 +41,7 @@ func TestPrivilegedDRHTTP(t *testing.T) {
 	reals := []*netnstest.NS{netnstest.NewNS(t, "real1"), netnstest.NewNS(t, "real2")}
 
 	plug := func(ns *netnstest.NS, port, addr, addr6 string) {
-		netnstest.Veth(t, ns, "eth0", lan, port)
-		lan.MustRun("ip", "link", "set", port, "master", "br0")
-		ns.Addr("eth0", addr)
+		lan.Join(ns, port, addr)
 		ns.MustRun("ip", "addr", "add", addr6, "dev", "eth0", "nodad")
 		ns.Sysctl("net.ipv4.conf.all.rp_filter", "0")
 		ns.Sysctl("net.ipv4.conf.eth0.rp_filter", "0")

@@ -71,14 +71,9 @@ func TestPrivilegedPinnedSurvivesKill(t *testing.T) {
 	lan := netnstest.NewNS(t, "lan")
 	lan.Bridge("br0")
 	client, director, real := netnstest.NewNS(t, "client"), netnstest.NewNS(t, "dir"), netnstest.NewNS(t, "real")
-	for _, p := range []struct {
-		ns         *netnstest.NS
-		port, addr string
-	}{{client, "pc", "198.18.0.50/24"}, {director, "pd", "198.18.0.2/24"}, {real, "pr", "198.18.0.11/24"}} {
-		netnstest.Veth(t, p.ns, "eth0", lan, p.port)
-		lan.MustRun("ip", "link", "set", p.port, "master", "br0")
-		p.ns.Addr("eth0", p.addr)
-	}
+	lan.Join(client, "pc", "198.18.0.50/24")
+	lan.Join(director, "pd", "198.18.0.2/24")
+	lan.Join(real, "pr", "198.18.0.11/24")
 	director.Addr("eth0", vip+"/32")
 	netnstest.AttachXDPPass(t, lan, "pd")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")

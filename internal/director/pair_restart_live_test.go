@@ -49,14 +49,10 @@ func pairRestart(t *testing.T, govs string, late bool) {
 	lan.Bridge("br0")
 	client, real := netnstest.NewNS(t, "cl"), netnstest.NewNS(t, "web")
 	dirs := []*netnstest.NS{netnstest.NewNS(t, "d1"), netnstest.NewNS(t, "d2")}
-	for _, p := range []struct {
-		ns         *netnstest.NS
-		port, addr string
-	}{{client, "pc", "198.18.0.50/24"}, {dirs[0], "p1", "198.18.0.2/24"}, {dirs[1], "p2", "198.18.0.3/24"}, {real, "pw", "198.18.0.11/24"}} {
-		netnstest.Veth(t, p.ns, "eth0", lan, p.port)
-		lan.MustRun("ip", "link", "set", p.port, "master", "br0")
-		p.ns.Addr("eth0", p.addr)
-	}
+	lan.Join(client, "pc", "198.18.0.50/24")
+	lan.Join(dirs[0], "p1", "198.18.0.2/24")
+	lan.Join(dirs[1], "p2", "198.18.0.3/24")
+	lan.Join(real, "pw", "198.18.0.11/24")
 	// Frames the directors' XDP sends must not wait for the bridge port's
 	// NAPI (see docs/lab.md).
 	netnstest.AttachXDPPass(t, lan, "p1")

@@ -195,6 +195,17 @@ func (n *NS) Bridge(br string) {
 	n.MustRun("ip", "link", "set", br, "up")
 }
 
+// Join plugs member into bridge br0 of n (made by Bridge): member's eth0
+// is the far end of n's port, with address cidr when it is not empty.
+func (n *NS) Join(member *NS, port, cidr string) {
+	n.t.Helper()
+	Veth(n.t, member, "eth0", n, port)
+	n.MustRun("ip", "link", "set", port, "master", "br0")
+	if cidr != "" {
+		member.Addr("eth0", cidr)
+	}
+}
+
 // Addr adds address cidr (e.g. "198.18.0.1/24") to interface dev.
 func (n *NS) Addr(dev, cidr string) {
 	n.t.Helper()

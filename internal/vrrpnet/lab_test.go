@@ -79,8 +79,7 @@ func newLab(t *testing.T) *lab {
 	l := &lab{t: t, br: br}
 	mk := func(role, ip, ip6, mac string, port string) host {
 		ns := netnstest.NewNS(t, role)
-		netnstest.Veth(t, ns, "eth0", br, port)
-		br.MustRun("ip", "link", "set", port, "master", "br0")
+		br.Join(ns, port, "")
 		// Without DAD the link-local address is usable at once when the
 		// link comes back up.
 		ns.Sysctl("net.ipv6.conf.eth0.accept_dad", "0")
