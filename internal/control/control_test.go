@@ -636,8 +636,10 @@ func TestTricklingClientsAreCutOff(t *testing.T) {
 		}()
 	}
 	for range 2 {
-		if err := <-closed; !errors.Is(err, io.EOF) {
-			t.Fatalf("trickling client read = %v, want EOF from the server closing it", err)
+		// The server closing a connection with unread lines in it is
+		// seen as a reset rather than EOF; a timeout means it stayed open.
+		if err := <-closed; !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+			t.Fatalf("trickling client read = %v, want EOF or a reset from the server closing it", err)
 		}
 	}
 	c, err := Dial(path)
