@@ -55,6 +55,8 @@ static __always_inline __u64 timeout_for(const struct flow *f, __u32 conn_flags)
 	struct config *c = bpf_map_lookup_elem(&settings, &zero);
 	__u64 t;
 	if (f->proto == IPPROTO_TCP) {
+		if (conn_flags & CONN_F_EMBRYO)
+			return EMBRYO_TIMEOUT_NS;
 		if (conn_flags & CONN_F_FIN) {
 			t = c ? c->tcp_fin_timeout_ns : 0;
 			return t ? t : DEFAULT_TCP_FIN_TIMEOUT_NS;
@@ -81,10 +83,20 @@ static __always_inline void active_add(__u32 real_id, __s64 d)
 		__sync_fetch_and_add(n, d);
 }
 
-/* Sends the (already parsed) packet to real r. */
-static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u32 svc_id,
-				   __u32 real_id, int new_conn)
+static __always_inline __u64 fwd_ids(__u32 svc_id, __u32 real_id)
 {
+	return ((__u64)svc_id << 32) | real_id;
+}
+
+/* Sends the (already parsed) packet to real r; ids is the service id
+ * (high half) and the real server id (low half). A global function, so
+ * the verifier checks it once rather than on each of govs_xdp's paths
+ * (BPF functions take at most five arguments, hence ids). */
+__noinline int forward(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u64 ids, int new_conn)
+{
+	if (!ctx || !p || !r)
+		return XDP_ABORTED;
+	__u32 svc_id = ids >> 32, real_id = (__u32)ids;
 	__u64 bytes = ctx->data_end - ctx->data;
 	if (r->flags & REAL_F_TUN) {
 		if (tun_encap(ctx, p, r))
@@ -111,9 +123,13 @@ static __always_inline __u32 table_lookup(__u32 slot, __u32 idx)
 }
 
 /* Least connections over the service's reals with weight > 0; wlc compares
- * active/weight by cross-multiplying. Ties go to the earlier entry. */
-static __always_inline __u32 pick_least(const struct svc_meta *m, int weighted)
+ * active/weight by cross-multiplying. Ties go to the earlier entry. A
+ * global function: its 64-step loop is verified once, not on every path
+ * of govs_xdp that schedules. */
+__noinline __u32 pick_least(const struct svc_meta *m, int weighted)
 {
+	if (!m)
+		return 0;
 	__u32 best = 0;
 	__s64 best_n = 0;
 	__u64 best_w = 1;
@@ -194,12 +210,14 @@ static __always_inline int forward_tracked(struct xdp_md *ctx, const struct pkt 
 	struct real *r = bpf_map_lookup_elem(&reals, &real_id);
 	if (!r)
 		return drop(svc_id, DROP_REAL_MISSING);
-	return forward(ctx, p, r, svc_id, real_id, 0);
+	return forward(ctx, p, r, fwd_ids(svc_id, real_id), 0);
 }
 
 static __always_inline int handle_icmp(struct xdp_md *ctx, struct pkt *p)
 {
 	struct conn *c = bpf_map_lookup_elem(&conns, &p->flow);
+	if (!c && p->flow.proto == IPPROTO_TCP)
+		c = bpf_map_lookup_elem(&embryos, &p->flow);
 	if (!c) {
 		count_global(G_PASS_ICMP);
 		return XDP_PASS;
@@ -249,6 +267,45 @@ static __always_inline int for_other_host(struct xdp_md *ctx)
 		return 1; /* broadcast and multicast */
 	return dst[0] != own->addr[0] || dst[1] != own->addr[1] || dst[2] != own->addr[2] ||
 	       dst[3] != own->addr[3] || dst[4] != own->addr[4] || dst[5] != own->addr[5];
+}
+
+/* embryo_take follows an embryonic flow (a SYN seen, nothing else yet):
+ * it returns the real server its SYN went to, or 0 when there is none
+ * (or it expired, or belongs to another service). With promote (the
+ * client's next packet) the flow moves to the connection table. A global
+ * function: the verifier checks it once, apart from govs_xdp's paths. */
+__noinline int embryo_take(struct flow *f, __u32 svc_id, __u64 now, int promote, int fin)
+{
+	if (!f)
+		return 0;
+	struct conn *e = bpf_map_lookup_elem(&embryos, f);
+	if (!e)
+		return 0;
+	if (e->svc_id != svc_id || now - e->last_ns > EMBRYO_TIMEOUT_NS) {
+		if (e->flags & CONN_F_ACTIVE) {
+			e->flags &= ~CONN_F_ACTIVE;
+			active_add(e->real_id, -1);
+		}
+		bpf_map_delete_elem(&embryos, f);
+		return 0;
+	}
+	__u32 real_id = e->real_id;
+	if (!promote) {
+		if (now - e->last_ns > REFRESH_NS)
+			e->last_ns = now;
+		return real_id;
+	}
+	struct conn ec = *e;
+	ec.flags &= ~CONN_F_EMBRYO;
+	ec.last_ns = now;
+	if (fin && !(ec.flags & CONN_F_FIN)) {
+		if (ec.flags & CONN_F_ACTIVE)
+			active_add(real_id, -1);
+		ec.flags = (ec.flags & ~CONN_F_ACTIVE) | CONN_F_FIN;
+	}
+	bpf_map_update_elem(&conns, f, &ec, BPF_ANY);
+	bpf_map_delete_elem(&embryos, f);
+	return real_id;
 }
 
 SEC("xdp")
@@ -305,6 +362,8 @@ int govs_xdp(struct xdp_md *ctx)
 	__u32 real_id = 0;
 	struct real *r = NULL;
 	int new_conn = 0;
+	/* Only a SYN: the flow starts (or its SYN is retransmitted). */
+	int bare_syn = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FL_SYN | TCP_FL_ACK)) == TCP_FL_SYN;
 
 	struct conn *c = bpf_map_lookup_elem(&conns, &p.flow);
 	if (c) {
@@ -345,6 +404,15 @@ int govs_xdp(struct xdp_md *ctx)
 		}
 	}
 
+	if (!c && p.flow.proto == IPPROTO_TCP) {
+		real_id = embryo_take(&p.flow, svc_id, now, !bare_syn, fin);
+		if (real_id) {
+			r = bpf_map_lookup_elem(&reals, &real_id);
+			if (!r)
+				real_id = 0;
+		}
+	}
+
 	if (!r) {
 		new_conn = 1;
 		struct persist_key pk;
@@ -380,7 +448,16 @@ int govs_xdp(struct xdp_md *ctx)
 			.flags = fin ? CONN_F_FIN : CONN_F_ACTIVE,
 			.last_ns = now,
 		};
-		bpf_map_update_elem(&conns, &p.flow, &nc, BPF_ANY);
+		if (bare_syn) {
+			nc.flags |= CONN_F_EMBRYO;
+			bpf_map_update_elem(&embryos, &p.flow, &nc, BPF_ANY);
+			/* A closed or stale entry of the same tuple must not
+			 * shadow the new flow once it is established. */
+			if (c)
+				bpf_map_delete_elem(&conns, &p.flow);
+		} else {
+			bpf_map_update_elem(&conns, &p.flow, &nc, BPF_ANY);
+		}
 		if (!fin)
 			active_add(real_id, 1);
 	}
@@ -391,7 +468,7 @@ int govs_xdp(struct xdp_md *ctx)
 		struct frag_val fv = {.real_id = real_id, .svc_id = svc_id, .last_ns = now};
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
 	}
-	return forward(ctx, &p, r, svc_id, real_id, new_conn);
+	return forward(ctx, &p, r, fwd_ids(svc_id, real_id), new_conn);
 }
 
 /* govs_clock writes bpf_ktime_get_ns() into the first 8 bytes of a test

@@ -30,6 +30,13 @@
 #define CONN_TABLE_SIZE 262144
 #endif
 
+/* Embryonic TCP flows (a SYN seen, nothing else from the client yet) live
+ * in their own table, so a SYN flood churns it and never evicts an
+ * established connection. */
+#ifndef EMBRYO_TABLE_SIZE
+#define EMBRYO_TABLE_SIZE 65536
+#endif
+
 #ifndef PERSIST_TABLE_SIZE
 #define PERSIST_TABLE_SIZE 65536
 #endif
@@ -47,6 +54,8 @@
 #define DEFAULT_TCP_FIN_TIMEOUT_NS (120ULL * 1000000000ULL)
 #define DEFAULT_UDP_TIMEOUT_NS (300ULL * 1000000000ULL)
 #define DEFAULT_FRAG_TIMEOUT_NS (30ULL * 1000000000ULL)
+/* An embryonic flow whose handshake never completes, as IPVS's SYN_RECV. */
+#define EMBRYO_TIMEOUT_NS (60ULL * 1000000000ULL)
 /* Timestamps of live entries are rewritten at most this often, so a busy
  * flow does not dirty a shared cache line on every packet. */
 #define REFRESH_NS 1000000000ULL
@@ -77,6 +86,7 @@ enum govs_sched {
 #define CONN_F_FIN (1U << 1)    /* FIN or RST seen */
 /* (1U << 2) is CONN_F_SYNCED, set by user space on entries learnt from
  * another director; the program must keep flags it does not know. */
+#define CONN_F_EMBRYO (1U << 3) /* in embryos: only a SYN seen */
 
 /* Per-service drop reasons (svc_stats.drops[]). */
 enum govs_drop {

@@ -75,6 +75,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EMBRYO_TABLE_SIZE);
+	__type(key, struct flow);
+	__type(value, struct conn);
+} embryos SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PERSIST_TABLE_SIZE);
 	__type(key, struct persist_key);
 	__type(value, struct persist_val);

@@ -27,6 +27,7 @@
 #define TCP_FL_FIN 0x01
 #define TCP_FL_SYN 0x02
 #define TCP_FL_RST 0x04
+#define TCP_FL_ACK 0x10
 
 /* ICMP and ICMPv6 share this layout for the first 8 bytes; defined here
  * because linux/icmp.h drags in libc socket headers. */

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -187,6 +188,9 @@ func (d *Daemon) round(tr *tracker) error {
 	if err != nil {
 		return err
 	}
+	// Embryonic flows are not sent: a SYN flood would become a sync flood,
+	// and a client whose handshake moves director just retransmits.
+	conns = slices.DeleteFunc(conns, func(c dataplane.Conn) bool { return c.Embryonic })
 	now := time.Now()
 	due := tr.due(conns, now, d.cfg.MaxPerRound)
 	if len(due) == 0 {

@@ -139,6 +139,7 @@ type balancerSvcStats struct {
 const (
 	balancerMapActiveConns  = "active_conns"
 	balancerMapConns        = "conns"
+	balancerMapEmbryos      = "embryos"
 	balancerMapExpiredConns = "expired_conns"
 	balancerMapFrags        = "frags"
 	balancerMapGlobalStats  = "global_stats"
@@ -209,6 +210,7 @@ type balancerProgramSpecs struct {
 type balancerMapSpecs struct {
 	ActiveConns  *ebpf.MapSpec `ebpf:"active_conns"`
 	Conns        *ebpf.MapSpec `ebpf:"conns"`
+	Embryos      *ebpf.MapSpec `ebpf:"embryos"`
 	ExpiredConns *ebpf.MapSpec `ebpf:"expired_conns"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
 	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
@@ -253,6 +255,7 @@ func (o *balancerObjects) Close() error {
 type balancerMaps struct {
 	ActiveConns  *ebpf.Map `ebpf:"active_conns"`
 	Conns        *ebpf.Map `ebpf:"conns"`
+	Embryos      *ebpf.Map `ebpf:"embryos"`
 	ExpiredConns *ebpf.Map `ebpf:"expired_conns"`
 	Frags        *ebpf.Map `ebpf:"frags"`
 	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
@@ -273,6 +276,7 @@ func (m *balancerMaps) Close() error {
 	return _BalancerClose(
 		m.ActiveConns,
 		m.Conns,
+		m.Embryos,
 		m.ExpiredConns,
 		m.Frags,
 		m.GlobalStats,

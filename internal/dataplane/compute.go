@@ -270,6 +270,8 @@ const (
 	// connFlagSynced marks entries learnt from another director; only
 	// user space reads it (the program keeps flags it does not know).
 	connFlagSynced = 1 << 2
+	// connFlagEmbryo marks an embryos entry: the client's SYN only.
+	connFlagEmbryo = 1 << 3
 )
 
 // withoutUnresolved gives reals whose MAC is not known weight 0: they

@@ -16,6 +16,9 @@ const (
 	defaultTCPFinTimeout   = 120 * time.Second
 	defaultUDPTimeout      = 300 * time.Second
 	defaultFragmentTimeout = 30 * time.Second
+	// embryoTimeout is how long an embryonic flow (a SYN, no handshake
+	// completed) lives: EMBRYO_TIMEOUT_NS, IPVS's SYN_RECV timeout.
+	embryoTimeout = 60 * time.Second
 )
 
 // ExpireConnections removes connection-table entries idle past their
@@ -31,10 +34,14 @@ func (d *Dataplane) ExpireConnections() (int, error) {
 		return 0, err
 	}
 	live := map[uint32]int64{}
-	var stale []balancerFlow
-	err = d.eachConn(func(k *balancerFlow, v *balancerConn) {
+	var stale, staleEmbryos []balancerFlow
+	err = d.eachConn(func(k *balancerFlow, v *balancerConn, embryo bool) {
 		if now > v.LastNs && now-v.LastNs > d.connTimeout(k.Proto, v.Flags) {
-			stale = append(stale, *k)
+			if embryo {
+				staleEmbryos = append(staleEmbryos, *k)
+			} else {
+				stale = append(stale, *k)
+			}
 			return
 		}
 		if v.Flags&connFlagActive != 0 {
@@ -44,9 +51,14 @@ func (d *Dataplane) ExpireConnections() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	for i := range stale {
-		if err := d.objs.Conns.Delete(&stale[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return 0, fmt.Errorf("delete expired connection: %w", err)
+	for _, t := range []struct {
+		m     *ebpf.Map
+		flows []balancerFlow
+	}{{d.objs.Conns, stale}, {d.objs.Embryos, staleEmbryos}} {
+		for i := range t.flows {
+			if err := t.m.Delete(&t.flows[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return 0, fmt.Errorf("delete expired connection: %w", err)
+			}
 		}
 	}
 	for id := range d.realsSet {
@@ -58,11 +70,14 @@ func (d *Dataplane) ExpireConnections() (int, error) {
 			return 0, fmt.Errorf("write expired connections of real %d: %w", id, err)
 		}
 	}
-	return len(stale), nil
+	return len(stale) + len(staleEmbryos), nil
 }
 
 func (d *Dataplane) connTimeout(proto uint8, flags uint32) uint64 {
 	t := d.opts.UDPTimeout
+	if proto == uint8(TCP) && flags&connFlagEmbryo != 0 {
+		return uint64(embryoTimeout.Nanoseconds())
+	}
 	if proto == uint8(TCP) {
 		t = d.opts.TCPTimeout
 		if flags&connFlagFin != 0 {

@@ -89,7 +89,7 @@ func fakeMAC(ifindex int) (net.HardwareAddr, error) {
 func (f *Fake) Stats() (Stats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := Stats{ConnTableSize: dpstate.ConnTableSize}
+	st := Stats{ConnTableSize: dpstate.ConnTableSize, EmbryoTableSize: dpstate.EmbryoTableSize}
 	if len(f.applied) == 0 {
 		return st, nil
 	}

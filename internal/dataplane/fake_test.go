@@ -42,6 +42,9 @@ func TestFakeLimitsMatchObject(t *testing.T) {
 	if n := int(spec.Maps["conns"].MaxEntries); n != dpstate.ConnTableSize {
 		t.Fatalf("connection table of %d entries, dpstate says %d", n, dpstate.ConnTableSize)
 	}
+	if n := int(spec.Maps["embryos"].MaxEntries); n != dpstate.EmbryoTableSize {
+		t.Fatalf("embryonic-flow table of %d entries, dpstate says %d", n, dpstate.EmbryoTableSize)
+	}
 }
 
 func TestFake(t *testing.T) {

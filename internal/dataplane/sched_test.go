@@ -111,6 +111,19 @@ func clearConns(t *testing.T, d *Dataplane) {
 			t.Fatal(err)
 		}
 	}
+	keys = keys[:0]
+	it = d.objs.Embryos.Iterate()
+	for it.Next(&k, &v) {
+		keys = append(keys, k)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := d.objs.Embryos.Delete(&k); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestMaglevDisruption(t *testing.T) {
@@ -320,7 +333,7 @@ func TestPersistence(t *testing.T) {
 func TestExpireConnections(t *testing.T) {
 	const tcpTimeout = 5 * time.Second
 	d := openDPWith(t, Options{TCPTimeout: tcpTimeout}, state(svc4(sched.LeastConnection, 80, reals4(1, 1)...)))
-	sendFlows(t, d, 10, 80)
+	sendEstablished(t, d, 10, 80)
 	active := func() (a, b int64) {
 		st, err := d.Stats()
 		if err != nil {

@@ -53,13 +53,15 @@ type Stats struct {
 	Global   GlobalStats
 	// ConnTableSize is the capacity of the connection table.
 	ConnTableSize int
+	// EmbryoTableSize is the capacity of the embryonic-flow table.
+	EmbryoTableSize int
 }
 
 // Stats reads the counters of the services last applied.
 func (d *Dataplane) Stats() (Stats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := Stats{ConnTableSize: int(d.objs.Conns.MaxEntries())}
+	st := Stats{ConnTableSize: int(d.objs.Conns.MaxEntries()), EmbryoTableSize: int(d.objs.Embryos.MaxEntries())}
 	for _, svc := range d.state.Services {
 		id := d.ids.svc[svc.Key()]
 		var per []balancerSvcStats

@@ -24,6 +24,11 @@ type Conn struct {
 	// Closing is set once a FIN or RST was seen (the shorter timeout
 	// applies).
 	Closing bool
+	// Embryonic is set while only the client's SYN was seen (IPVS's
+	// SYN_RECV): the flow lives in the embryonic-flow table until the
+	// client's next packet. Connection sync leaves these out, and
+	// InsertConnections ignores the field.
+	Embryonic bool
 	// Expires is how long the entry lives on without packets (filled by
 	// Connections; ignored by InsertConnections).
 	Expires time.Duration
@@ -48,7 +53,7 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 		realAddr[r.id] = r.key.addr
 	}
 	out := make([]Conn, 0, d.lastConns)
-	err = d.eachConn(func(k *balancerFlow, v *balancerConn) {
+	err = d.eachConn(func(k *balancerFlow, v *balancerConn, embryo bool) {
 		ra, ok := realAddr[v.RealId]
 		if !ok {
 			return
@@ -57,12 +62,13 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 			return
 		}
 		c := Conn{
-			Protocol: Protocol(k.Proto),
-			Client:   netip.AddrPortFrom(addrOf(k.Src, k.Family), htons(k.Sport)),
-			VIP:      netip.AddrPortFrom(addrOf(k.Dst, k.Family), htons(k.Dport)),
-			Real:     ra,
-			LastSeen: wall,
-			Closing:  v.Flags&connFlagFin != 0,
+			Protocol:  Protocol(k.Proto),
+			Client:    netip.AddrPortFrom(addrOf(k.Src, k.Family), htons(k.Sport)),
+			VIP:       netip.AddrPortFrom(addrOf(k.Dst, k.Family), htons(k.Dport)),
+			Real:      ra,
+			LastSeen:  wall,
+			Closing:   v.Flags&connFlagFin != 0,
+			Embryonic: embryo,
 		}
 		if mono > v.LastNs {
 			c.LastSeen = wall.Add(-time.Duration(mono - v.LastNs))
@@ -82,6 +88,8 @@ func (d *Dataplane) idleTimeout(c Conn) time.Duration {
 	switch {
 	case c.Protocol == UDP:
 		return d.opts.UDPTimeout
+	case c.Embryonic:
+		return embryoTimeout
 	case c.Closing:
 		return d.opts.TCPFinTimeout
 	}
@@ -142,6 +150,12 @@ func (d *Dataplane) insertConnsLocked(conns []Conn) (int, error) {
 		if c.Closing {
 			val.Flags |= connFlagFin
 		}
+		// A flow whose SYN this director scheduled is its own: the
+		// program follows the embryo, and promotes it on the next packet.
+		var embryo balancerConn
+		if d.objs.Embryos.Lookup(&key, &embryo) == nil {
+			continue
+		}
 		err := d.objs.Conns.Update(&key, &val, ebpf.UpdateNoExist)
 		if err == nil {
 			inserted++
@@ -183,16 +197,25 @@ func (d *Dataplane) refreshSynced(key *balancerFlow, val balancerConn) error {
 // connBatch is how many connection-table entries one batch syscall reads.
 const connBatch = 4096
 
-// eachConn calls fn for every connection-table entry, reading the table
-// in batches: one lookup per entry costs microseconds, too much for a table
+// eachConn calls fn for every connection-table entry, then for every
+// embryonic-flow table entry (embryo set).
+func (d *Dataplane) eachConn(fn func(k *balancerFlow, v *balancerConn, embryo bool)) error {
+	if err := eachFlow(d.objs.Conns, func(k *balancerFlow, v *balancerConn) { fn(k, v, false) }); err != nil {
+		return err
+	}
+	return eachFlow(d.objs.Embryos, func(k *balancerFlow, v *balancerConn) { fn(k, v, true) })
+}
+
+// eachFlow calls fn for every entry of a flow table, reading it in
+// batches: one lookup per entry costs microseconds, too much for a table
 // of 262144 entries read five times a second. Entries the program adds or
 // removes meanwhile may be seen or not.
-func (d *Dataplane) eachConn(fn func(*balancerFlow, *balancerConn)) error {
+func eachFlow(m *ebpf.Map, fn func(*balancerFlow, *balancerConn)) error {
 	keys := make([]balancerFlow, connBatch)
 	vals := make([]balancerConn, connBatch)
 	var cursor ebpf.MapBatchCursor
 	for first := true; ; first = false {
-		n, err := d.objs.Conns.BatchLookup(&cursor, keys, vals, nil)
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
 		for i := range n {
 			fn(&keys[i], &vals[i])
 		}
@@ -210,7 +233,7 @@ func (d *Dataplane) eachConn(fn func(*balancerFlow, *balancerConn)) error {
 		k balancerFlow
 		v balancerConn
 	)
-	it := d.objs.Conns.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &v) {
 		fn(&k, &v)
 	}

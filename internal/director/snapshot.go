@@ -31,6 +31,7 @@ func (d *Director) snapshot() status.Snapshot {
 			d.log.Warn("read data plane counters", "err", err)
 		} else {
 			snap.ConnTableSize = st.ConnTableSize
+			snap.EmbryoTableSize = st.EmbryoTableSize
 			for _, ss := range st.Services {
 				stats[svcKey{ss.Service.Addr, ss.Service.Port, ss.Service.Protocol}] = ss
 			}
@@ -103,6 +104,8 @@ func (d *Director) Connections() []status.Connection {
 		switch {
 		case c.Protocol == dataplane.UDP:
 			sc.State = "NONE"
+		case c.Embryonic:
+			sc.State = "SYN_RECV"
 		case c.Closing:
 			sc.State = "FIN_WAIT"
 		default:

@@ -30,6 +30,9 @@ const (
 	MaxTable = 131071
 	// ConnTableSize is the connection table's capacity.
 	ConnTableSize = 262144
+	// EmbryoTableSize is the embryonic-flow table's capacity (TCP flows
+	// of which only the SYN was seen).
+	EmbryoTableSize = 65536
 )
 
 // Protocol is a virtual service's transport protocol.

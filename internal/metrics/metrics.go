@@ -78,7 +78,7 @@ type Collector struct {
 	backendActive, backendInactive, backendWeight, realUp *prometheus.Desc
 	vrrpState, vrrpPriority, vrrpEffectivePriority        *prometheus.Desc
 	drops, connTableSize, connTableEntries, buildInfo     *prometheus.Desc
-	reloads, reloadOK, reloadSuccessTime                  *prometheus.Desc
+	reloads, reloadOK, reloadSuccessTime, embryoTableSize *prometheus.Desc
 }
 
 // NewCollector returns a collector that calls fn on every scrape.
@@ -111,6 +111,8 @@ func NewCollector(fn StatusFunc) *Collector {
 			"The capacity of the data plane's connection table.", nil, nil),
 		connTableEntries: prometheus.NewDesc("govs_connection_table_entries",
 			"Connections in the data plane's connection table (active plus inactive over all real servers).", nil, nil),
+		embryoTableSize: prometheus.NewDesc("govs_embryo_table_size",
+			"The capacity of the data plane's embryonic-flow table (TCP flows of which only the SYN was seen).", nil, nil),
 		reloads: prometheus.NewDesc("govs_config_reloads_total",
 			"Configuration reloads by result (success, failure); a failed one leaves the running configuration in place.", []string{"result"}, nil),
 		reloadOK: prometheus.NewDesc("govs_config_last_reload_successful",
@@ -127,7 +129,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.backend.describe(ch)
 	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
 		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo,
-		c.reloads, c.reloadOK, c.reloadSuccessTime} {
+		c.reloads, c.reloadOK, c.reloadSuccessTime, c.embryoTableSize} {
 		ch <- d
 	}
 }
@@ -158,6 +160,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.totals.collect(ch, s.Totals)
 	ch <- prometheus.MustNewConstMetric(c.connTableSize, prometheus.GaugeValue, float64(s.ConnTableSize))
+	ch <- prometheus.MustNewConstMetric(c.embryoTableSize, prometheus.GaugeValue, float64(s.EmbryoTableSize))
 
 	services := map[string]*struct {
 		labels []string

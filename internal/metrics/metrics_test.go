@@ -18,10 +18,11 @@ import (
 func snapshot() status.Snapshot {
 	a := netip.MustParseAddr
 	return status.Snapshot{
-		Version:       "v1.0.0-test",
-		ConnTableSize: 65536,
-		Reloads:       status.Reloads{Succeeded: 3, Failed: 1, LastOK: false, LastSuccess: time.Unix(1796140800, 0), LastError: "bad"},
-		Totals:        status.Counters{Conns: 30, InPkts: 300, InBytes: 30000},
+		Version:         "v1.0.0-test",
+		ConnTableSize:   65536,
+		EmbryoTableSize: 16384,
+		Reloads:         status.Reloads{Succeeded: 3, Failed: 1, LastOK: false, LastSuccess: time.Unix(1796140800, 0), LastError: "bad"},
+		Totals:          status.Counters{Conns: 30, InPkts: 300, InBytes: 30000},
 		Services: []status.Service{
 			{
 				Protocol: status.TCP, VIP: a("198.18.0.100"), Port: 80, Scheduler: "rr",
@@ -136,6 +137,9 @@ govs_vrrp_state{iname="VI_1",interface="eth0",state="BACKUP",vrid="51"} 1
 govs_vrrp_state{iname="VI_1",interface="eth0",state="FAULT",vrid="51"} 0
 govs_vrrp_state{iname="VI_1",interface="eth0",state="INIT",vrid="51"} 0
 govs_vrrp_state{iname="VI_1",interface="eth0",state="MASTER",vrid="51"} 0
+# HELP govs_embryo_table_size The capacity of the data plane's embryonic-flow table (TCP flows of which only the SYN was seen).
+# TYPE govs_embryo_table_size gauge
+govs_embryo_table_size 16384
 # HELP govs_ipvs_service_connections_total The total number of connections made by virtual service.
 # TYPE govs_ipvs_service_connections_total counter
 govs_ipvs_service_connections_total{local_address="",local_mark="0000000A",local_port="0",proto="FWM"} 10
@@ -148,7 +152,7 @@ govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="
 `
 	c := NewCollector(snapshot)
 	err := testutil.CollectAndCompare(c, strings.NewReader(want),
-		"govs_build_info", "govs_config_last_reload_success_timestamp_seconds", "govs_config_last_reload_successful", "govs_config_reloads_total", "govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total",
+		"govs_build_info", "govs_config_last_reload_success_timestamp_seconds", "govs_config_last_reload_successful", "govs_config_reloads_total", "govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total", "govs_embryo_table_size",
 		"govs_realserver_up", "govs_vrrp_effective_priority", "govs_vrrp_priority", "govs_vrrp_state",
 		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total")
 	if err != nil {

@@ -23,9 +23,13 @@ type Snapshot struct {
 	// Version is the govs version the daemon runs.
 	Version string `json:"version,omitempty"`
 	// ConnTableSize is the capacity of the data plane's connection table.
-	ConnTableSize int            `json:"conn_table_size"`
-	Services      []Service      `json:"services"`
-	VRRP          []VRRPInstance `json:"vrrp,omitempty"`
+	ConnTableSize int `json:"conn_table_size"`
+	// EmbryoTableSize is the capacity of its embryonic-flow table (TCP
+	// flows of which only the SYN was seen), kept apart so that a SYN
+	// flood cannot evict established connections.
+	EmbryoTableSize int            `json:"embryo_table_size,omitempty"`
+	Services        []Service      `json:"services"`
+	VRRP            []VRRPInstance `json:"vrrp,omitempty"`
 	// Connections is filled only when connections are asked for: the table
 	// can be large, and a plain status request should stay cheap.
 	Connections []Connection `json:"connections,omitempty"`
