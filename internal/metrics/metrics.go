@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -79,6 +80,7 @@ type Collector struct {
 	vrrpState, vrrpPriority, vrrpEffectivePriority        *prometheus.Desc
 	drops, connTableSize, connTableEntries, buildInfo     *prometheus.Desc
 	reloads, reloadOK, reloadSuccessTime, embryoTableSize *prometheus.Desc
+	vrrpAdverts, vrrpDropped, vrrpTransitions, vrrpStop   *prometheus.Desc
 }
 
 // NewCollector returns a collector that calls fn on every scrape.
@@ -111,6 +113,14 @@ func NewCollector(fn StatusFunc) *Collector {
 			"The capacity of the data plane's connection table.", nil, nil),
 		connTableEntries: prometheus.NewDesc("govs_connection_table_entries",
 			"Connections in the data plane's connection table (active plus inactive over all real servers).", nil, nil),
+		vrrpAdverts: prometheus.NewDesc("govs_vrrp_adverts_total",
+			"VRRP adverts the instance sent or received (and accepted past the receive rules), since it started.", []string{"iname", "direction"}, nil),
+		vrrpDropped: prometheus.NewDesc("govs_vrrp_adverts_dropped_total",
+			"VRRP adverts the instance dropped, by reason (receive rules, decoding), since it started.", []string{"iname", "reason"}, nil),
+		vrrpTransitions: prometheus.NewDesc("govs_vrrp_master_transitions_total",
+			"Times the instance became MASTER (to=master) or left MASTER (to=other), since it started.", []string{"iname", "to"}, nil),
+		vrrpStop: prometheus.NewDesc("govs_vrrp_priority_zero_adverts_total",
+			"Priority 0 adverts (a master stepping down) the instance sent or received, since it started.", []string{"iname", "direction"}, nil),
 		embryoTableSize: prometheus.NewDesc("govs_embryo_table_size",
 			"The capacity of the data plane's embryonic-flow table (TCP flows of which only the SYN was seen).", nil, nil),
 		reloads: prometheus.NewDesc("govs_config_reloads_total",
@@ -129,7 +139,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.backend.describe(ch)
 	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
 		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo,
-		c.reloads, c.reloadOK, c.reloadSuccessTime, c.embryoTableSize} {
+		c.reloads, c.reloadOK, c.reloadSuccessTime, c.embryoTableSize,
+		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop} {
 		ch <- d
 	}
 }
@@ -240,6 +251,19 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.vrrpPriority, prometheus.GaugeValue, float64(v.Priority), v.Name)
 		ch <- prometheus.MustNewConstMetric(c.vrrpEffectivePriority, prometheus.GaugeValue, float64(v.EffectivePriority), v.Name)
+		counter := func(d *prometheus.Desc, n uint64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), append([]string{v.Name}, labels...)...)
+		}
+		st := v.Stats
+		counter(c.vrrpAdverts, st.AdvertsSent, "sent")
+		counter(c.vrrpAdverts, st.AdvertsReceived, "received")
+		counter(c.vrrpTransitions, st.BecameMaster, "master")
+		counter(c.vrrpTransitions, st.ReleasedMaster, "other")
+		counter(c.vrrpStop, st.PriorityZeroSent, "sent")
+		counter(c.vrrpStop, st.PriorityZeroReceived, "received")
+		for _, reason := range slices.Sorted(maps.Keys(st.Dropped)) {
+			counter(c.vrrpDropped, st.Dropped[reason], reason)
+		}
 	}
 	for _, reason := range sortedKeys(s.Drops) {
 		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[reason]), reason)

@@ -45,7 +45,9 @@ func snapshot() status.Snapshot {
 			},
 		},
 		VRRP: []status.VRRPInstance{
-			{Name: "VI_1", Interface: "eth0", VRID: 51, State: status.StateBackup, Priority: 100, EffectivePriority: 90},
+			{Name: "VI_1", Interface: "eth0", VRID: 51, State: status.StateBackup, Priority: 100, EffectivePriority: 90,
+				Stats: status.VRRPStats{AdvertsSent: 12, AdvertsReceived: 300, BecameMaster: 2, ReleasedMaster: 2, PriorityZeroReceived: 1,
+					Dropped: map[string]uint64{"invalid_password": 4, "decode_bad_checksum": 1}}},
 		},
 		Drops: map[string]uint64{"no_service": 7, "malformed": 1},
 	}
@@ -128,6 +130,22 @@ govs_realserver_up{local_address="198.18.0.100",local_mark="",local_port="80",pr
 # HELP govs_vrrp_effective_priority The VRRP instance's advertised priority after tracking adjustments.
 # TYPE govs_vrrp_effective_priority gauge
 govs_vrrp_effective_priority{iname="VI_1"} 90
+# HELP govs_vrrp_adverts_dropped_total VRRP adverts the instance dropped, by reason (receive rules, decoding), since it started.
+# TYPE govs_vrrp_adverts_dropped_total counter
+govs_vrrp_adverts_dropped_total{iname="VI_1",reason="decode_bad_checksum"} 1
+govs_vrrp_adverts_dropped_total{iname="VI_1",reason="invalid_password"} 4
+# HELP govs_vrrp_adverts_total VRRP adverts the instance sent or received (and accepted past the receive rules), since it started.
+# TYPE govs_vrrp_adverts_total counter
+govs_vrrp_adverts_total{direction="received",iname="VI_1"} 300
+govs_vrrp_adverts_total{direction="sent",iname="VI_1"} 12
+# HELP govs_vrrp_master_transitions_total Times the instance became MASTER (to=master) or left MASTER (to=other), since it started.
+# TYPE govs_vrrp_master_transitions_total counter
+govs_vrrp_master_transitions_total{iname="VI_1",to="master"} 2
+govs_vrrp_master_transitions_total{iname="VI_1",to="other"} 2
+# HELP govs_vrrp_priority_zero_adverts_total Priority 0 adverts (a master stepping down) the instance sent or received, since it started.
+# TYPE govs_vrrp_priority_zero_adverts_total counter
+govs_vrrp_priority_zero_adverts_total{direction="received",iname="VI_1"} 1
+govs_vrrp_priority_zero_adverts_total{direction="sent",iname="VI_1"} 0
 # HELP govs_vrrp_priority The VRRP instance's configured priority.
 # TYPE govs_vrrp_priority gauge
 govs_vrrp_priority{iname="VI_1"} 100
@@ -154,6 +172,7 @@ govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="
 	err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"govs_build_info", "govs_config_last_reload_success_timestamp_seconds", "govs_config_last_reload_successful", "govs_config_reloads_total", "govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total", "govs_embryo_table_size",
 		"govs_realserver_up", "govs_vrrp_effective_priority", "govs_vrrp_priority", "govs_vrrp_state",
+		"govs_vrrp_adverts_dropped_total", "govs_vrrp_adverts_total", "govs_vrrp_master_transitions_total", "govs_vrrp_priority_zero_adverts_total",
 		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total")
 	if err != nil {
 		t.Error(err)

@@ -152,6 +152,23 @@ type VRRPInstance struct {
 	// Master is the current master's address when known (it is the local
 	// address when this instance is MASTER).
 	Master netip.Addr `json:"master,omitzero"`
+	// Stats counts adverts and transitions since the instance started
+	// (a reload that restarts it starts them again).
+	Stats VRRPStats `json:"stats"`
+}
+
+// VRRPStats are an instance's advert and transition counters, as
+// keepalived keeps them per instance.
+type VRRPStats struct {
+	AdvertsSent          uint64 `json:"adverts_sent"`
+	AdvertsReceived      uint64 `json:"adverts_received"`
+	BecameMaster         uint64 `json:"became_master"`
+	ReleasedMaster       uint64 `json:"released_master"`
+	PriorityZeroSent     uint64 `json:"priority_zero_sent"`
+	PriorityZeroReceived uint64 `json:"priority_zero_received"`
+	// Dropped counts adverts dropped by the receive rules, by reason (a
+	// short snake_case name such as auth_type_mismatch).
+	Dropped map[string]uint64 `json:"dropped,omitempty"`
 }
 
 // VRRP states as keepalived names them.

@@ -70,6 +70,9 @@ func TestPrivilegedRunInProcess(t *testing.T) {
 	if s, ok := st.Stats("VI_1"); !ok || s.AdvertsReceived == 0 || s.BecomeMaster != 1 || s.ReleaseMaster != 1 {
 		t.Fatalf("stats %+v", s)
 	}
+	if s := st.Snapshot()[0].Stats; s.AdvertsReceived == 0 || s.AdvertsSent == 0 || s.BecameMaster != 1 || s.ReleasedMaster != 1 {
+		t.Fatalf("status counters %+v", s)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

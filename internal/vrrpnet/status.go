@@ -2,6 +2,7 @@ package vrrpnet
 
 import (
 	"net/netip"
+	"strings"
 	"sync"
 
 	"github.com/govs/govs/internal/status"
@@ -50,10 +51,39 @@ func (s *Status) update(insts []*instance) {
 		case vrrp.StateBackup:
 			v.Master = m.MasterAddr()
 		}
+		st := m.Stats()
+		v.Stats = status.VRRPStats{AdvertsSent: st.AdvertsSent, AdvertsReceived: st.AdvertsReceived,
+			BecameMaster: st.BecomeMaster, ReleasedMaster: st.ReleaseMaster,
+			PriorityZeroSent: st.PriorityZeroSent, PriorityZeroReceived: st.PriorityZeroReceived}
+		for reason, n := range st.Dropped {
+			if v.Stats.Dropped == nil {
+				v.Stats.Dropped = map[string]uint64{}
+			}
+			v.Stats.Dropped[reasonLabel(reason)] += n
+		}
 		snap = append(snap, v)
-		stats[in.cfg.Name] = m.Stats()
+		stats[in.cfg.Name] = st
 	}
 	s.mu.Lock()
 	s.insts, s.stats = snap, stats
 	s.mu.Unlock()
+}
+
+// reasonLabel turns a drop reason ("decode: bad checksum") into a metric
+// label value (decode_bad_checksum).
+func reasonLabel(reason string) string {
+	var b strings.Builder
+	under := false
+	for _, r := range strings.ToLower(reason) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			under = false
+			continue
+		}
+		if !under && b.Len() > 0 {
+			b.WriteByte('_')
+			under = true
+		}
+	}
+	return strings.TrimSuffix(b.String(), "_")
 }
