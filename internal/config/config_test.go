@@ -916,6 +916,26 @@ func TestLVSSyncDaemon(t *testing.T) {
 			},
 		},
 		{
+			name: "govs_sync_key authenticates it, before or after",
+			src:  withInst("govs_sync_key 0123456789abcdef-key\n  lvs_sync_daemon eth0 VI_1"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "Key", c.Global.LVSSyncDaemon.Key, "0123456789abcdef-key")
+			},
+		},
+		{
+			name:  "govs_sync_key too short",
+			src:   withInst("lvs_sync_daemon eth0 VI_1\n  govs_sync_key short"),
+			diags: []string{"t.conf:3: govs_sync_key: govs_sync_key must be at least 16 characters (it is a shared secret)"},
+			check: func(t *testing.T, c *Config) {
+				eq(t, "Key", c.Global.LVSSyncDaemon.Key, "")
+			},
+		},
+		{
+			name:  "govs_sync_key without lvs_sync_daemon",
+			src:   withInst("govs_sync_key 0123456789abcdef-key"),
+			diags: []string{"t.conf:2: warning: govs_sync_key: govs_sync_key has no effect without lvs_sync_daemon"},
+		},
+		{
 			name: "id 0 is kept",
 			src:  withInst("lvs_sync_daemon eth0 VI_1 id 0"),
 			check: func(t *testing.T, c *Config) {

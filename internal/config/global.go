@@ -43,12 +43,19 @@ func set(words ...string) map[string]bool {
 
 const maxGARPRepeat = 255
 
+// minSyncKeyLen is the shortest govs_sync_key accepted.
+const minSyncKeyLen = 16
+
 func (b *builder) global(blk *node) {
 	g := &b.cfg.Global
 	if !g.Pos.IsValid() {
 		g.Pos = blk.Pos
 	}
 	lowerDelaySet, lowerRepeatSet := false, false
+	var (
+		syncKey   string
+		syncKeyAt *node
+	)
 	for _, n := range blk.Body {
 		g.Keywords.add(n)
 		switch n.Keyword {
@@ -169,6 +176,15 @@ func (b *builder) global(blk *node) {
 			if sd, ok := b.syncDaemon(n); ok {
 				g.LVSSyncDaemon = sd
 			}
+		case "govs_sync_key":
+			if s, ok := b.stringArg(n); ok {
+				if len(s) < minSyncKeyLen {
+					b.errorf(n, "govs_sync_key must be at least %d characters (it is a shared secret)", minSyncKeyLen)
+					continue
+				}
+				syncKey = s
+				syncKeyAt = n
+			}
 		case "govs_xdp_interface":
 			if !b.leaf(n, 1, -1) {
 				continue
@@ -181,6 +197,12 @@ func (b *builder) global(blk *node) {
 		default:
 			b.other(n, "global_defs", ignoredGlobal)
 		}
+	}
+	switch {
+	case syncKeyAt != nil && g.LVSSyncDaemon != nil:
+		g.LVSSyncDaemon.Key = syncKey
+	case syncKeyAt != nil:
+		b.warnf(syncKeyAt, "govs_sync_key has no effect without lvs_sync_daemon")
 	}
 	// The lower-priority GARP settings follow the master ones unless given.
 	if !lowerDelaySet {

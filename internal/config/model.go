@@ -123,6 +123,9 @@ type LVSSyncDaemon struct {
 	Port   uint16
 	TTL    int
 	Group  netip.Addr
+	// Key (govs_sync_key in global_defs) authenticates the messages with
+	// HMAC-SHA256; empty: unauthenticated, as keepalived's.
+	Key string
 }
 
 // GARP are the gratuitous ARP / unsolicited NA settings of an instance.

@@ -21,6 +21,10 @@ func WriteSummary(w io.Writer, c *Config) error {
 	if sd := g.LVSSyncDaemon; sd != nil {
 		ew.printf(", connection sync on %s for %s (id %d, group %s port %d, ttl %d, maxlen %d)",
 			sd.Interface, sd.Instance, sd.SyncID, sd.Group, sd.Port, sd.TTL, sd.MaxLen)
+		if sd.Key != "" {
+			// Never the key itself: the output ends up in logs and tickets.
+			ew.printf(", authenticated")
+		}
 	}
 	ew.printf("\n")
 	writeInstances(ew, c)

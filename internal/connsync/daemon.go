@@ -53,7 +53,20 @@ type Config struct {
 	Interval, FullRefresh time.Duration
 	MaxPerRound           int
 	Logger                *slog.Logger
+	// Key, when set, authenticates every message (HMAC-SHA256, govs's
+	// govs_sync_key): unauthenticated ones, forged ones and replays are
+	// dropped. keepalived's sync daemon has no authentication.
+	Key []byte
+	// Clock is the wall clock authenticated messages are stamped with and
+	// checked against (time.Now when nil).
+	Clock func() time.Time
 }
+
+// ReplayWindow is how far an authenticated message's sending time may be
+// from the receiver's clock; within it, a sender's messages must come with
+// growing sending times. The directors' clocks must agree to within it
+// (NTP).
+const ReplayWindow = 30 * time.Second
 
 // Stats counts what a daemon did.
 type Stats struct {
@@ -61,8 +74,13 @@ type Stats struct {
 	MessagesReceived, EntriesReceived uint64
 	Inserted                          uint64
 	// Rejected counts messages dropped: malformed, another sync id, from
-	// another interface or from this director.
+	// another interface or from this director, received while MASTER, not
+	// authenticated, or replayed.
 	Rejected uint64
+	// Of those: WhileMaster were received while this director was MASTER
+	// (a master keeps its own decisions), Unauthenticated failed the
+	// shared key, Replayed came again or outside ReplayWindow.
+	WhileMaster, Unauthenticated, Replayed uint64
 }
 
 // Daemon sends and receives connection sync messages.
@@ -74,9 +92,15 @@ type Daemon struct {
 	own   map[netip.Addr]bool
 	stats struct {
 		msgSent, entSent, msgRecv, entRecv, inserted, rejected atomic.Uint64
+		whileMaster, unauthenticated, replayed                 atomic.Uint64
 	}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// lastSent is the sending time of the last authenticated message
+	// (sender goroutine only); lastSeen the latest accepted one per sender
+	// (receiver goroutine only; only authenticated senders get an entry).
+	lastSent time.Time
+	lastSeen map[netip.Addr]time.Time
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // Start opens the multicast socket on cfg.Interface (the calling thread's
@@ -95,8 +119,15 @@ func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
 	if cfg.IsMaster == nil {
 		return nil, errors.New("start connection sync: no IsMaster")
 	}
-	if cfg.MaxLen < proto.MinMaxLen {
-		return nil, fmt.Errorf("start connection sync: maxlen %d is below %d bytes (a header and one IPv6 entry)", cfg.MaxLen, proto.MinMaxLen)
+	least := proto.MinMaxLen
+	if len(cfg.Key) > 0 {
+		least += 24
+	}
+	if cfg.MaxLen < least {
+		return nil, fmt.Errorf("start connection sync: maxlen %d is below %d bytes (a header and one IPv6 entry)", cfg.MaxLen, least)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	if !cfg.Group.IsMulticast() {
 		return nil, fmt.Errorf("start connection sync: group %s is not multicast", cfg.Group)
@@ -127,12 +158,12 @@ func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
 		return nil, fmt.Errorf("start connection sync on %s: %w", cfg.Interface, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	d := &Daemon{cfg: cfg, dp: dp, log: log.With("component", "connsync"), conn: mc, own: own, cancel: cancel}
+	d := &Daemon{cfg: cfg, dp: dp, log: log.With("component", "connsync"), conn: mc, own: own, cancel: cancel, lastSeen: map[netip.Addr]time.Time{}}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.receive() }()
 	go func() { defer d.wg.Done(); d.send(ctx) }()
 	go func() { <-ctx.Done(); mc.Close() }()
-	d.log.Info("connection sync started", "interface", cfg.Interface, "group", cfg.Group, "port", cfg.Port, "sync_id", cfg.SyncID)
+	d.log.Info("connection sync started", "interface", cfg.Interface, "group", cfg.Group, "port", cfg.Port, "sync_id", cfg.SyncID, "authenticated", len(cfg.Key) > 0)
 	return d, nil
 }
 
@@ -148,6 +179,7 @@ func (d *Daemon) Stats() Stats {
 		MessagesSent: d.stats.msgSent.Load(), EntriesSent: d.stats.entSent.Load(),
 		MessagesReceived: d.stats.msgRecv.Load(), EntriesReceived: d.stats.entRecv.Load(),
 		Inserted: d.stats.inserted.Load(), Rejected: d.stats.rejected.Load(),
+		WhileMaster: d.stats.whileMaster.Load(), Unauthenticated: d.stats.unauthenticated.Load(), Replayed: d.stats.replayed.Load(),
 	}
 }
 
@@ -204,7 +236,12 @@ func (d *Daemon) round(tr *tracker) error {
 			wire = append(wire, pc)
 		}
 	}
-	msgs, err := proto.Encode(d.cfg.SyncID, wire, d.cfg.MaxLen)
+	var msgs [][]byte
+	if len(d.cfg.Key) > 0 {
+		msgs, err = proto.EncodeAuth(d.cfg.SyncID, wire, d.cfg.MaxLen, d.cfg.Key, d.nextSent)
+	} else {
+		msgs, err = proto.Encode(d.cfg.SyncID, wire, d.cfg.MaxLen)
+	}
 	if err != nil {
 		return err
 	}
@@ -234,12 +271,9 @@ func (d *Daemon) receive() {
 			d.stats.rejected.Add(1)
 			continue
 		}
-		m, err := proto.Decode(buf[:n])
-		if err != nil || m.SyncID != d.cfg.SyncID {
+		m, ok := d.accept(buf[:n], src)
+		if !ok {
 			d.stats.rejected.Add(1)
-			if err != nil {
-				d.log.Debug("bad sync message", "from", src, "err", err)
-			}
 			continue
 		}
 		d.stats.msgRecv.Add(1)
@@ -256,6 +290,58 @@ func (d *Daemon) receive() {
 			d.log.Warn("insert synced connections", "from", src, "err", err)
 		}
 	}
+}
+
+// nextSent is the sending time of the next authenticated message: the
+// clock, but always after the previous one, so that receivers can tell a
+// replay by its time.
+func (d *Daemon) nextSent() time.Time {
+	t := d.cfg.Clock()
+	if !t.After(d.lastSent) {
+		t = d.lastSent.Add(time.Nanosecond)
+	}
+	d.lastSent = t
+	return t
+}
+
+// accept decodes a received message and applies the rules that keep a
+// forged or stray one from changing the table: the sync id, the shared
+// key and the replay window, and no sync into a MASTER.
+func (d *Daemon) accept(b []byte, src netip.Addr) (proto.Message, bool) {
+	if d.cfg.IsMaster() {
+		d.stats.whileMaster.Add(1)
+		return proto.Message{}, false
+	}
+	var (
+		m   proto.Message
+		err error
+	)
+	if len(d.cfg.Key) > 0 {
+		m, err = proto.DecodeAuth(b, d.cfg.Key)
+	} else {
+		m, err = proto.Decode(b)
+	}
+	if errors.Is(err, proto.ErrAuth) {
+		d.stats.unauthenticated.Add(1)
+		d.log.Debug("unauthenticated sync message", "from", src, "err", err)
+		return m, false
+	}
+	if err != nil || m.SyncID != d.cfg.SyncID {
+		if err != nil {
+			d.log.Debug("bad sync message", "from", src, "err", err)
+		}
+		return m, false
+	}
+	if len(d.cfg.Key) > 0 {
+		now := d.cfg.Clock()
+		if m.Sent.Sub(now).Abs() > ReplayWindow || !m.Sent.After(d.lastSeen[src]) {
+			d.stats.replayed.Add(1)
+			d.log.Debug("replayed or stale sync message", "from", src, "sent", m.Sent)
+			return m, false
+		}
+		d.lastSeen[src] = m.Sent
+	}
+	return m, true
 }
 
 // mcastConn is a multicast UDP socket joined on one interface.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/connsync/proto"
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/netnstest"
 )
@@ -64,11 +65,17 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() bool) {
 func TestPrivilegedSyncBetweenNamespaces(t *testing.T) {
 	netnstest.RequireRoot(t)
 	for _, group := range []string{"224.0.0.81", "ff02::81"} {
-		t.Run(group, func(t *testing.T) { testSync(t, netip.MustParseAddr(group)) })
+		t.Run(group, func(t *testing.T) { testSync(t, netip.MustParseAddr(group), nil) })
 	}
+	t.Run("224.0.0.81 with a shared key", func(t *testing.T) {
+		testSync(t, netip.MustParseAddr("224.0.0.81"), []byte("the pair's shared sync key"))
+	})
 }
 
-func testSync(t *testing.T, group netip.Addr) {
+// testSync runs a master and backups (with key, all sharing it) and, with
+// a key, an impostor on the master's host whose key differs: nothing it
+// sends is inserted, and every message of it is counted unauthenticated.
+func testSync(t *testing.T, group netip.Addr, key []byte) {
 	a, b := netnstest.NewNS(t, "sync-a"), netnstest.NewNS(t, "sync-b")
 	netnstest.Veth(t, a, "eth0", b, "eth0")
 	a.Addr("eth0", "198.18.5.1/24")
@@ -97,7 +104,7 @@ func testSync(t *testing.T, group netip.Addr) {
 		err := ns.Do(func() error {
 			var err error
 			d, err = Start(ctx, Config{Interface: "eth0", SyncID: id, MaxLen: 1472, Group: group, Port: 8848, TTL: 1,
-				IsMaster: master.Load, FullRefresh: time.Second, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, dp)
+				IsMaster: master.Load, FullRefresh: time.Second, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Key: key}, dp)
 			return err
 		})
 		if err != nil {
@@ -124,6 +131,29 @@ func testSync(t *testing.T, group netip.Addr) {
 	}
 	if dpOther.count() != 0 || so.Stats().Rejected == 0 {
 		t.Fatalf("daemon with another sync id inserted %d, rejected %d", dpOther.count(), so.Stats().Rejected)
+	}
+
+	if key != nil {
+		evil := newFakeDP(dataplane.Conn{Protocol: dataplane.TCP, Client: netip.MustParseAddrPort("198.19.6.6:6666"),
+			VIP: netip.MustParseAddrPort("203.0.113.1:80"), Real: netip.MustParseAddr("198.18.0.99"), LastSeen: now})
+		var always atomic.Bool
+		always.Store(true)
+		var impostor *Daemon
+		if err := a.Do(func() (err error) {
+			impostor, err = Start(ctx, Config{Interface: "eth0", SyncID: 51, MaxLen: 1472, Group: group, Port: 8848, TTL: 1,
+				IsMaster: always.Load, FullRefresh: time.Second, Key: []byte("a key the pair does not share")}, evil)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the impostor's messages to be refused", 3*time.Second, func() bool { return sb.Stats().Unauthenticated > 0 })
+		impostor.Close()
+		if dpB.count() != n {
+			t.Fatalf("the backup holds %d connections, want %d: the impostor's were inserted", dpB.count(), n)
+		}
+		if st := impostor.Stats(); st.MessagesSent == 0 {
+			t.Fatalf("impostor sent nothing: %+v", st)
+		}
 	}
 
 	// A director that starts late learns the flows from the periodic refresh.
@@ -157,5 +187,56 @@ func TestStartRejectsBadConfig(t *testing.T) {
 				t.Fatal("Start accepted a bad configuration")
 			}
 		})
+	}
+}
+
+// TestAcceptRules: with a shared key, a message sealed with it is taken
+// once; the same message again, one outside the replay window, one sealed
+// with another key and an unauthenticated one are refused and counted; a
+// MASTER takes nothing.
+func TestAcceptRules(t *testing.T) {
+	key := []byte("the pair's shared sync key")
+	now := time.Unix(1796140800, 0)
+	var master atomic.Bool
+	d := &Daemon{cfg: Config{SyncID: 51, Key: key, IsMaster: master.Load, Clock: func() time.Time { return now }},
+		log: slog.New(slog.DiscardHandler), lastSeen: map[netip.Addr]time.Time{}}
+	src := netip.MustParseAddr("198.18.5.1")
+	conns := []proto.Conn{{Protocol: proto.TCP, Client: netip.MustParseAddrPort("198.19.0.1:1000"),
+		VIP: netip.MustParseAddrPort("203.0.113.1:80"), Real: netip.MustParseAddr("198.18.0.11")}}
+	seal := func(k []byte, at time.Time) []byte {
+		t.Helper()
+		msgs, err := proto.EncodeAuth(51, conns, 1472, k, func() time.Time { return at })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msgs[0]
+	}
+	plain, err := proto.Encode(51, conns, 1472)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := seal(key, now.Add(-time.Second))
+	for _, tc := range []struct {
+		name   string
+		msg    []byte
+		master bool
+		ok     bool
+	}{
+		{"sealed with the key", good, false, true},
+		{"the same message again", good, false, false},
+		{"older than the last one", seal(key, now.Add(-2*time.Second)), false, false},
+		{"outside the replay window", seal(key, now.Add(ReplayWindow+time.Second)), false, false},
+		{"sealed with another key", seal([]byte("another key"), now), false, false},
+		{"not authenticated", plain[0], false, false},
+		{"while MASTER", seal(key, now.Add(time.Second)), true, false},
+		{"a later one", seal(key, now.Add(2*time.Second)), false, true},
+	} {
+		master.Store(tc.master)
+		if _, ok := d.accept(tc.msg, src); ok != tc.ok {
+			t.Errorf("%s: accepted %v, want %v", tc.name, ok, tc.ok)
+		}
+	}
+	if st := d.Stats(); st.Replayed != 3 || st.Unauthenticated != 2 || st.WhileMaster != 1 {
+		t.Errorf("stats %+v, want 3 replayed, 2 unauthenticated, 1 while master", st)
 	}
 }

@@ -55,6 +55,7 @@ func (d *Director) applySyncLocked(ctx context.Context, setting *config.LVSSyncD
 		Group: want.Group, Port: want.Port, TTL: want.TTL,
 		IsMaster: func() bool { return d.isMaster(instance) },
 		Logger:   d.log,
+		Key:      []byte(want.Key),
 	}, d.dp)
 	if err != nil {
 		return fmt.Errorf("lvs_sync_daemon: %w", err)

@@ -26,6 +26,10 @@ func TestSyncConfigIgnoresPosition(t *testing.T) {
 	if a == nil || b == nil || *a != *b {
 		t.Fatalf("moved lvs_sync_daemon compares different: %+v vs %+v", a, b)
 	}
+	keyed := syncConfig(parse("global_defs {\n lvs_sync_daemon eth0 VI_1\n govs_sync_key 0123456789abcdef-key\n}\n" + inst).Global.LVSSyncDaemon)
+	if keyed == nil || keyed.Key != "0123456789abcdef-key" || *keyed == *a {
+		t.Fatalf("a sync key must reach the daemon and restart it when it changes: %+v", keyed)
+	}
 	if syncConfig(parse(inst).Global.LVSSyncDaemon) != nil {
 		t.Fatal("sync config without lvs_sync_daemon")
 	}

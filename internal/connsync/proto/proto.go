@@ -11,9 +11,20 @@
 //
 // The idle time travels instead of a timestamp so that the directors'
 // clocks need not agree.
+//
+// Authenticated messages (version 2, when the directors share a key) put
+// the sender's clock after the header and an HMAC-SHA256 of everything
+// before it, truncated to 16 bytes, after the entries:
+//
+//	header (8 bytes, version 2) | sent (8 bytes: Unix nanoseconds, big endian) | entries | MAC (16 bytes)
+//
+// The sending time is what a receiver's replay window checks; it must grow
+// from message to message of one sender.
 package proto
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -22,8 +33,24 @@ import (
 	"time"
 )
 
-// Version is the only message version this package reads and writes.
-const Version = 1
+// Version is the unauthenticated message version; VersionAuth the
+// authenticated one.
+const (
+	Version     = 1
+	VersionAuth = 2
+)
+
+// authLen is what authentication adds to a message: the sending time and
+// the MAC.
+const (
+	sentLen = 8
+	macLen  = 16
+	authLen = sentLen + macLen
+)
+
+// ErrAuth is returned for a message whose MAC does not verify, or that is
+// not authenticated when a key is expected (or is when none is).
+var ErrAuth = errors.New("sync message not authenticated by the shared key")
 
 // HeaderLen is the size of a message header.
 const HeaderLen = 8
@@ -31,7 +58,8 @@ const HeaderLen = 8
 const entryFixedLen = 12
 
 // MinMaxLen is the smallest maximum message length Encode accepts: a
-// header and one IPv6 entry.
+// header and one IPv6 entry (EncodeAuth: and the authentication's 24
+// bytes).
 const MinMaxLen = HeaderLen + entryFixedLen + 3*16
 
 var magic = [4]byte{'G', 'V', 'S', 'Y'}
@@ -59,6 +87,8 @@ type Conn struct {
 type Message struct {
 	SyncID uint8
 	Conns  []Conn
+	// Sent is the sender's clock (authenticated messages only).
+	Sent time.Time
 }
 
 // EntryLen is the encoded size of c.
@@ -107,15 +137,41 @@ func (c Conn) Validate() error {
 // Encode packs conns into as few messages as it can, none longer than
 // maxLen bytes. A connection that does not validate is an error.
 func Encode(syncID uint8, conns []Conn, maxLen int) ([][]byte, error) {
-	if maxLen < MinMaxLen {
-		return nil, fmt.Errorf("encode sync messages: maximum length %d is below one IPv6 entry (%d)", maxLen, MinMaxLen)
+	return encode(syncID, conns, maxLen, nil, nil)
+}
+
+// EncodeAuth is Encode for directors sharing key: each message carries
+// the time sent returns (called once per message, it must grow) and a
+// MAC.
+func EncodeAuth(syncID uint8, conns []Conn, maxLen int, key []byte, sent func() time.Time) ([][]byte, error) {
+	if len(key) == 0 {
+		return nil, errors.New("encode sync messages: empty key")
+	}
+	return encode(syncID, conns, maxLen, key, sent)
+}
+
+func encode(syncID uint8, conns []Conn, maxLen int, key []byte, sent func() time.Time) ([][]byte, error) {
+	least := MinMaxLen
+	if key != nil {
+		least += authLen
+	}
+	if maxLen < least {
+		return nil, fmt.Errorf("encode sync messages: maximum length %d is below one IPv6 entry (%d)", maxLen, least)
 	}
 	var (
 		out [][]byte
 		msg []byte
 	)
+	head, room := HeaderLen, maxLen
+	if key != nil {
+		head, room = HeaderLen+sentLen, maxLen-macLen
+	}
 	flush := func() {
 		if msg != nil {
+			if key != nil {
+				binary.BigEndian.PutUint64(msg[HeaderLen:], uint64(sent().UnixNano()))
+				msg = append(msg, mac(key, msg)...)
+			}
 			out = append(out, msg)
 			msg = nil
 		}
@@ -129,13 +185,16 @@ func Encode(syncID uint8, conns []Conn, maxLen int) ([][]byte, error) {
 		if msg != nil {
 			count = int(binary.BigEndian.Uint16(msg[6:8]))
 		}
-		if msg != nil && (len(msg)+n > maxLen || count == math.MaxUint16) {
+		if msg != nil && (len(msg)+n > room || count == math.MaxUint16) {
 			flush()
 		}
 		if msg == nil {
-			msg = make([]byte, HeaderLen, maxLen)
+			msg = make([]byte, head, maxLen)
 			copy(msg, magic[:])
 			msg[4] = Version
+			if key != nil {
+				msg[4] = VersionAuth
+			}
 			msg[5] = syncID
 			count = 0
 		}
@@ -164,22 +223,58 @@ func appendEntry(b []byte, c Conn) []byte {
 	return append(b, c.Real.AsSlice()...)
 }
 
-// Decode parses one message. Anything malformed is an error: a short or
-// long buffer, a wrong magic or version, an entry count that does not
-// match, an unknown family or protocol.
+// mac is the truncated HMAC-SHA256 of msg under key.
+func mac(key, msg []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(msg)
+	return h.Sum(nil)[:macLen]
+}
+
+// Decode parses one unauthenticated message. Anything malformed is an
+// error: a short or long buffer, a wrong magic or version, an entry count
+// that does not match, an unknown family or protocol. An authenticated
+// message is ErrAuth: without the key it cannot be trusted.
 func Decode(b []byte) (Message, error) {
+	return decode(b, nil)
+}
+
+// DecodeAuth parses one message authenticated with key. An unauthenticated
+// one, or one whose MAC does not verify, is ErrAuth; the MAC is checked
+// before anything else is read.
+func DecodeAuth(b []byte, key []byte) (Message, error) {
+	if len(key) == 0 {
+		return Message{}, errors.New("decode sync message: empty key")
+	}
+	return decode(b, key)
+}
+
+func decode(b []byte, key []byte) (Message, error) {
 	if len(b) < HeaderLen {
 		return Message{}, fmt.Errorf("decode sync message: %d bytes, shorter than the header", len(b))
 	}
 	if [4]byte(b[:4]) != magic {
 		return Message{}, errors.New("decode sync message: bad magic")
 	}
-	if b[4] != Version {
-		return Message{}, fmt.Errorf("decode sync message: version %d, want %d", b[4], Version)
+	switch {
+	case b[4] != Version && b[4] != VersionAuth:
+		return Message{}, fmt.Errorf("decode sync message: version %d, want %d or %d", b[4], Version, VersionAuth)
+	case (b[4] == VersionAuth) != (key != nil):
+		return Message{}, fmt.Errorf("decode sync message: version %d: %w", b[4], ErrAuth)
 	}
 	m := Message{SyncID: b[5]}
 	count := int(binary.BigEndian.Uint16(b[6:8]))
 	rest := b[HeaderLen:]
+	if key != nil {
+		if len(b) < HeaderLen+authLen {
+			return Message{}, fmt.Errorf("decode sync message: %d bytes, shorter than an authenticated header: %w", len(b), ErrAuth)
+		}
+		body := b[:len(b)-macLen]
+		if !hmac.Equal(mac(key, body), b[len(body):]) {
+			return Message{}, fmt.Errorf("decode sync message: %w", ErrAuth)
+		}
+		m.Sent = time.Unix(0, int64(binary.BigEndian.Uint64(b[HeaderLen:])))
+		rest = body[HeaderLen+sentLen:]
+	}
 	// Every entry is at least entryFixedLen+12 bytes: bound the allocation
 	// by what the buffer can hold, not by the claimed count.
 	m.Conns = make([]Conn, 0, min(count, len(rest)/(entryFixedLen+12)))

@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -153,6 +154,66 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
+// TestAuthenticated: messages sealed with the shared key decode with it,
+// carry their sending times, and respect maxLen with the MAC; a changed
+// byte, another key, or a message of the other kind is ErrAuth.
+func TestAuthenticated(t *testing.T) {
+	key := []byte("a key the directors share")
+	clock := time.Unix(1796140800, 0)
+	sent := func() time.Time { clock = clock.Add(time.Millisecond); return clock }
+	conns := []Conn{conn4, conn6, connMixed, conn4, conn6}
+	const maxLen = MinMaxLen + authLen + 40
+	msgs, err := EncodeAuth(7, conns, maxLen, key, sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) < 2 {
+		t.Fatalf("%d messages at maxlen %d, want a split", len(msgs), maxLen)
+	}
+	var got []Conn
+	var last time.Time
+	for _, b := range msgs {
+		if len(b) > maxLen {
+			t.Errorf("message of %d bytes, maxlen %d", len(b), maxLen)
+		}
+		m, err := DecodeAuth(b, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Sent.After(last) {
+			t.Errorf("sending time %v not after %v", m.Sent, last)
+		}
+		last = m.Sent
+		got = append(got, m.Conns...)
+		for i := range b {
+			c := bytes.Clone(b)
+			c[i] ^= 0x40
+			if _, err := DecodeAuth(c, key); !errors.Is(err, ErrAuth) && i >= HeaderLen {
+				t.Fatalf("byte %d changed: %v, want ErrAuth", i, err)
+			}
+		}
+		if _, err := DecodeAuth(b, []byte("another key")); !errors.Is(err, ErrAuth) {
+			t.Errorf("another key: %v, want ErrAuth", err)
+		}
+		if _, err := Decode(b); !errors.Is(err, ErrAuth) {
+			t.Errorf("authenticated message without a key: %v, want ErrAuth", err)
+		}
+	}
+	if !reflect.DeepEqual(got, conns) {
+		t.Errorf("round trip changed %+v into %+v", conns, got)
+	}
+	plain, err := Encode(7, conns, 1472)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeAuth(plain[0], key); !errors.Is(err, ErrAuth) {
+		t.Errorf("unauthenticated message with a key: %v, want ErrAuth", err)
+	}
+	if _, err := EncodeAuth(7, conns, MinMaxLen, key, sent); err == nil {
+		t.Error("maxlen with no room for the MAC accepted")
+	}
+}
+
 func FuzzDecode(f *testing.F) {
 	msgs, err := Encode(7, []Conn{conn4, conn6, connMixed}, 1472)
 	if err != nil {
@@ -160,7 +221,14 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(msgs[0])
 	f.Add([]byte("GVSY\x01\x00\xff\xff"))
+	key := []byte("fuzz key")
+	sealed, err := EncodeAuth(7, []Conn{conn4, conn6}, 1472, key, time.Now)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sealed[0])
 	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = DecodeAuth(b, key) // must not panic
 		m, err := Decode(b)
 		if err != nil {
 			return
