@@ -122,17 +122,30 @@ static __always_inline __u32 table_lookup(__u32 slot, __u32 idx)
 	return id ? *id : 0;
 }
 
-/* Least connections over the service's reals with weight > 0; wlc compares
- * active/weight by cross-multiplying. Ties go to the earlier entry. A
- * global function: its 64-step loop is verified once, not on every path
+/* The schedulers that scan the service's reals (weight > 0 only), with
+ * IPVS's rules (ip_vs_{lc,wlc,sed,nq,fo,ovf}.c; n is the real's active
+ * connections):
+ *   lc   fewest n;  wlc fewest n/weight;  sed fewest (n+1)/weight;
+ *   nq   the first real with n = 0, else as sed;
+ *   fo   the highest weight;  ovf the highest weight with n <= weight.
+ * Ratios are compared by cross-multiplying; ties go to the earlier entry.
+ * A global function: its 64-step loop is verified once, not on every path
  * of govs_xdp that schedules. */
-__noinline __u32 pick_least(const struct svc_meta *m, int weighted)
+__noinline __u32 pick_least(const struct svc_meta *m)
 {
 	if (!m)
 		return 0;
+	/* Every rule is "the smallest a/b": lc n/1, wlc n/w, sed and nq
+	 * (n+1)/w, fo and ovf 1/w (the highest weight). The mode only sets
+	 * these few flags, so the loop body does not branch by scheduler. */
+	__u32 mode = m->sched;
+	__u64 add = mode == SCHED_SED || mode == SCHED_NQ;
+	int use_w = mode != SCHED_LC;
+	int by_weight = mode == SCHED_FO || mode == SCHED_OVF;
+	int skip_over = mode == SCHED_OVF;
+	int idle_first = mode == SCHED_NQ;
 	__u32 best = 0;
-	__s64 best_n = 0;
-	__u64 best_w = 1;
+	__u64 best_a = 0, best_b = 1;
 	for (int i = 0; i < MAX_SVC_REALS; i++) {
 		if (i >= m->nreals)
 			break;
@@ -145,12 +158,16 @@ __noinline __u32 pick_least(const struct svc_meta *m, int weighted)
 		__s64 n = (np ? *np : 0) - (xp ? *xp : 0);
 		if (n < 0)
 			n = 0;
-		if (!weighted)
-			w = 1;
-		if (best == 0 || (__u64)n * best_w < (__u64)best_n * w) {
+		if (skip_over && (__u64)n > w)
+			continue;
+		if (idle_first && n == 0)
+			return id;
+		__u64 a = by_weight ? 1 : (__u64)n + add;
+		__u64 b = use_w ? w : 1;
+		if (best == 0 || a * best_b < best_a * b) {
 			best = id;
-			best_n = n;
-			best_w = w;
+			best_a = a;
+			best_b = b;
 		}
 	}
 	return best;
@@ -179,9 +196,12 @@ static __always_inline __u32 schedule(const struct svc_meta *m, __u32 slot, __u3
 		break;
 	}
 	case SCHED_LC:
-		return pick_least(m, 0);
 	case SCHED_WLC:
-		return pick_least(m, 1);
+	case SCHED_SED:
+	case SCHED_NQ:
+	case SCHED_FO:
+	case SCHED_OVF:
+		return pick_least(m);
 	default:
 		return 0;
 	}

@@ -72,6 +72,10 @@ enum govs_sched {
 	SCHED_RR = 4, /* per-CPU counter over a weighted sequence (rr and wrr) */
 	SCHED_LC = 5,
 	SCHED_WLC = 6,
+	SCHED_SED = 7, /* fewest (active + 1) / weight */
+	SCHED_NQ = 8,  /* an idle server first, else as sed */
+	SCHED_FO = 9,  /* highest weight */
+	SCHED_OVF = 10, /* highest weight with active <= weight */
 };
 
 /* svc_meta.flags */

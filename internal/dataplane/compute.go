@@ -261,6 +261,10 @@ const (
 	schedRR  = 4
 	schedLC  = 5
 	schedWLC = 6
+	schedSED = 7
+	schedNQ  = 8
+	schedFO  = 9
+	schedOVF = 10
 
 	svcFlagPersist = 1 << 0
 	realFlagTUN    = 1 << 0
@@ -321,7 +325,7 @@ func serviceTables(svc Service, realIDs []uint32, lim limits) (balancerSvcMeta, 
 	if err != nil {
 		return m, nil, err
 	}
-	if (kind == sched.LeastConnection || kind == sched.WeightedLeastConnection) && len(svc.Reals) > lim.svcReals {
+	if kind.ScansReals() && len(svc.Reals) > lim.svcReals {
 		return m, nil, fmt.Errorf("%s supports at most %d real servers per service, got %d", kind, lim.svcReals, len(svc.Reals))
 	}
 	m.Nreals = uint32(min(len(svc.Reals), lim.svcReals))
@@ -385,6 +389,14 @@ func serviceTables(svc Service, realIDs []uint32, lim limits) (balancerSvcMeta, 
 		m.Sched = schedLC
 	case sched.WeightedLeastConnection:
 		m.Sched = schedWLC
+	case sched.ShortestExpectedDelay:
+		m.Sched = schedSED
+	case sched.NeverQueue:
+		m.Sched = schedNQ
+	case sched.WeightedFailover:
+		m.Sched = schedFO
+	case sched.WeightedOverflow:
+		m.Sched = schedOVF
 	}
 	if allZero(table) {
 		table = nil // nothing to choose: the program drops with "no real"

@@ -118,9 +118,9 @@ func (p *planner) limits() {
 		}
 		reals += n
 		// Weighted sequences are scaled to fit (sched.MaxSequence) and
-		// Maglev tables have a fixed size, so only lc and wlc have a
-		// per-service limit.
-		if (s.Scheduler == sched.LeastConnection || s.Scheduler == sched.WeightedLeastConnection) && len(s.Reals) > dpstate.MaxLeastConnReals {
+		// Maglev tables have a fixed size, so only the schedulers that
+		// scan the real servers have a per-service limit.
+		if s.Scheduler.ScansReals() && len(s.Reals) > dpstate.MaxLeastConnReals {
 			p.errorf(s.Pos, "lb_algo", "virtual_server %v: %s balances at most %d real servers, this one has %d", s.Key, s.Scheduler, dpstate.MaxLeastConnReals, len(s.Reals))
 		}
 	}

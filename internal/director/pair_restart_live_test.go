@@ -152,7 +152,14 @@ virtual_server %s 80 {
 				return
 			case <-tick.C:
 			}
-			s := sample{at: time.Now(), vip: [2]bool{hasVIP(nodes[0]), hasVIP(nodes[1])}, states: [2]string{state(nodes[0]), state(nodes[1])}}
+			// d2 first: the two reads are not one instant, and the VIP
+			// only ever moves back from d2 to d1 by d1 adding it before d2
+			// drops it, so this order cannot see a gap that was not there.
+			var s sample
+			s.at = time.Now()
+			s.vip[1] = hasVIP(nodes[1])
+			s.vip[0] = hasVIP(nodes[0])
+			s.states[1], s.states[0] = state(nodes[1]), state(nodes[0])
 			mu.Lock()
 			samples = append(samples, s)
 			mu.Unlock()

@@ -5,6 +5,7 @@ package sched
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -20,24 +21,56 @@ const (
 	SourceHash              Kind = "sh"
 	DestinationHash         Kind = "dh"
 	Maglev                  Kind = "mh"
+	// ShortestExpectedDelay picks the fewest (active+1)/weight.
+	ShortestExpectedDelay Kind = "sed"
+	// NeverQueue picks an idle server (no active connection) first, in
+	// configuration order, else as sed.
+	NeverQueue Kind = "nq"
+	// WeightedFailover picks the available server with the highest weight.
+	WeightedFailover Kind = "fo"
+	// WeightedOverflow picks the highest-weight server whose active
+	// connections do not exceed its weight; none: no server.
+	WeightedOverflow Kind = "ovf"
 )
 
+// all are the schedulers govs implements, in the order error messages
+// list them.
+var all = []Kind{RoundRobin, WeightedRoundRobin, LeastConnection, WeightedLeastConnection, SourceHash, DestinationHash, Maglev,
+	ShortestExpectedDelay, NeverQueue, WeightedFailover, WeightedOverflow}
+
 // ipvsOnly are IPVS schedulers keepalived accepts that govs does not implement.
-var ipvsOnly = []string{"lblc", "lblcr", "sed", "nq", "fo", "ovf", "twos"}
+var ipvsOnly = []string{"lblc", "lblcr", "twos"}
 
 // ParseKind validates a scheduler name. Names IPVS knows but govs does not
 // implement get an error that says so, rather than "unknown".
 func ParseKind(name string) (Kind, error) {
-	switch k := Kind(strings.ToLower(name)); k {
-	case RoundRobin, WeightedRoundRobin, LeastConnection, WeightedLeastConnection, SourceHash, DestinationHash, Maglev:
+	k := Kind(strings.ToLower(name))
+	if slices.Contains(all, k) {
 		return k, nil
 	}
+	names := make([]string, len(all))
+	for i, a := range all {
+		names[i] = string(a)
+	}
+	list := strings.Join(names, ", ")
 	for _, n := range ipvsOnly {
 		if strings.EqualFold(n, name) {
-			return "", fmt.Errorf("scheduler %q is an IPVS scheduler govs does not implement (use rr, wrr, lc, wlc, sh, dh or mh)", name)
+			return "", fmt.Errorf("scheduler %q is an IPVS scheduler govs does not implement (use %s)", name, list)
 		}
 	}
-	return "", fmt.Errorf("unknown scheduler %q (want rr, wrr, lc, wlc, sh, dh or mh)", name)
+	return "", fmt.Errorf("unknown scheduler %q (want %s)", name, list)
+}
+
+// ScansReals reports whether the data plane chooses by scanning the
+// service's real servers and their connection counts at each new
+// connection (lc, wlc, sed, nq, fo, ovf), rather than by a lookup table;
+// such services have at most a compiled number of real servers.
+func (k Kind) ScansReals() bool {
+	switch k {
+	case LeastConnection, WeightedLeastConnection, ShortestExpectedDelay, NeverQueue, WeightedFailover, WeightedOverflow:
+		return true
+	}
+	return false
 }
 
 // Weighted reports whether the scheduler honours weights beyond "zero or not".

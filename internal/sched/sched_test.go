@@ -57,14 +57,19 @@ func TestWeightedSequenceScalesLargeWeights(t *testing.T) {
 }
 
 func TestParseKind(t *testing.T) {
-	for _, ok := range []string{"rr", "wrr", "lc", "wlc", "sh", "dh", "mh", "RR"} {
+	for _, ok := range []string{"rr", "wrr", "lc", "wlc", "sh", "dh", "mh", "RR", "sed", "nq", "fo", "ovf"} {
 		if _, err := ParseKind(ok); err != nil {
 			t.Errorf("ParseKind(%q): %v", ok, err)
 		}
 	}
-	for name, want := range map[string]string{"sed": "does not implement", "bogus": "unknown scheduler"} {
+	for name, want := range map[string]string{"lblc": "does not implement", "twos": "does not implement", "bogus": "unknown scheduler"} {
 		if _, err := ParseKind(name); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ParseKind(%q) = %v, want error containing %q", name, err, want)
+		}
+	}
+	for k, want := range map[Kind]bool{LeastConnection: true, WeightedOverflow: true, NeverQueue: true, Maglev: false, RoundRobin: false} {
+		if k.ScansReals() != want {
+			t.Errorf("%s.ScansReals() = %v", k, !want)
 		}
 	}
 	if RoundRobin.Weighted() || !WeightedRoundRobin.Weighted() {

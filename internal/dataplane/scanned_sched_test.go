@@ -1,0 +1,107 @@
+package dataplane
+
+import (
+	"testing"
+
+	"github.com/govs/govs/internal/sched"
+)
+
+// ipvsChoice is the real server (1-based; 0: none) IPVS's scheduler of
+// kind picks for a new connection, written from ip_vs_{lc,wlc,sed,nq,fo,
+// ovf}.c's documented rules, given each server's weight and active
+// connections. Servers of weight 0 are never picked; ties go to the
+// earlier server.
+func ipvsChoice(kind sched.Kind, weights []uint32, active []int) int {
+	best := 0
+	better := func(i int) bool { // i's ratio below best's
+		n, bn := int64(active[i]), int64(active[best-1])
+		w, bw := int64(weights[i]), int64(weights[best-1])
+		switch kind {
+		case sched.LeastConnection:
+			return n < bn
+		case sched.ShortestExpectedDelay, sched.NeverQueue:
+			return (n+1)*bw < (bn+1)*w
+		}
+		return n*bw < bn*w // wlc
+	}
+	for i, w := range weights {
+		if w == 0 {
+			continue
+		}
+		switch kind {
+		case sched.NeverQueue:
+			if active[i] == 0 {
+				return i + 1
+			}
+		case sched.WeightedFailover:
+			if best == 0 || w > weights[best-1] {
+				best = i + 1
+			}
+			continue
+		case sched.WeightedOverflow:
+			if active[i] > int(w) {
+				continue
+			}
+			if best == 0 || w > weights[best-1] {
+				best = i + 1
+			}
+			continue
+		}
+		if best == 0 || better(i) {
+			best = i + 1
+		}
+	}
+	return best
+}
+
+// TestScanningSchedulers: for each scheduler that scans the real servers,
+// a scripted run of new connections, with every fourth step closing the
+// oldest open one, picks at each step what IPVS's rule picks for the
+// active counts at that moment (and drops when ovf has no server left).
+func TestScanningSchedulers(t *testing.T) {
+	weights := []uint32{1, 2, 3, 0, 2}
+	for _, kind := range []sched.Kind{sched.LeastConnection, sched.WeightedLeastConnection, sched.ShortestExpectedDelay,
+		sched.NeverQueue, sched.WeightedFailover, sched.WeightedOverflow} {
+		t.Run(string(kind), func(t *testing.T) {
+			d := openDP(t, state(svc4(kind, 80, reals4(weights...)...)))
+			active := make([]int, len(weights))
+			var open []int // flow numbers, oldest first
+			realOfFlow := map[int]int{}
+			for step := range 30 {
+				if step%4 == 3 && len(open) > 0 {
+					i := open[0]
+					open = open[1:]
+					p := flowN(i, 80)
+					p.syn, p.fin = false, true
+					act, out := runOut(t, d.program(), frame(t, p))
+					if r := realOf(t, act, out); r != realOfFlow[i] {
+						t.Fatalf("step %d: the FIN of flow %d went to real %d, not %d", step, i, r, realOfFlow[i])
+					}
+					active[realOfFlow[i]-1]--
+					continue
+				}
+				want := ipvsChoice(kind, weights, active)
+				p := flowN(step, 80)
+				act, out := runOut(t, d.program(), frame(t, p))
+				if want == 0 {
+					if act != xdpDrop {
+						t.Fatalf("step %d (active %v): action %d, want a drop (no server)", step, active, act)
+					}
+					continue
+				}
+				got := realOf(t, act, out)
+				if got != want {
+					t.Fatalf("step %d (active %v): real %d, IPVS's %s picks %d", step, active, got, kind, want)
+				}
+				p.syn = false // the handshake's ACK
+				if act, out := runOut(t, d.program(), frame(t, p)); realOf(t, act, out) != got {
+					t.Fatalf("step %d: the ACK left real %d", step, got)
+				}
+				active[got-1]++
+				open = append(open, step)
+				realOfFlow[step] = got
+			}
+			t.Logf("%s: active connections at the end %v (weights %v)", kind, active, weights)
+		})
+	}
+}
