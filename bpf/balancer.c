@@ -179,10 +179,11 @@ static __always_inline __u32 schedule(const struct svc_meta *m, __u32 slot, __u3
 	__u32 h;
 	switch (m->sched) {
 	case SCHED_MH:
-		h = hash_flow(&p->flow);
-		break;
 	case SCHED_SH:
-		h = hash_src(&p->flow);
+		/* Both hash the client's address, with its port under sh-port /
+		 * mh-port, as IPVS's mh and sh do: a client stays on its server
+		 * while the server set stands. */
+		h = m->flags & SVC_F_HASH_PORT ? hash_src_port(&p->flow) : hash_src(&p->flow);
 		break;
 	case SCHED_DH:
 		h = hash_dst(&p->flow);
@@ -385,7 +386,10 @@ int govs_xdp(struct xdp_md *ctx)
 	/* Only a SYN: the flow starts (or its SYN is retransmitted). */
 	int bare_syn = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FL_SYN | TCP_FL_ACK)) == TCP_FL_SYN;
 
-	struct conn *c = bpf_map_lookup_elem(&conns, &p.flow);
+	/* One-packet scheduling (ops, UDP): every datagram is scheduled on its
+	 * own (persistence still applies) and leaves no connection entry. */
+	int ops = m->flags & SVC_F_OPS;
+	struct conn *c = ops ? NULL : bpf_map_lookup_elem(&conns, &p.flow);
 	if (c) {
 		if (now - c->last_ns > timeout_for(&p.flow, c->flags)) {
 			/* Expired: give back its active count, then schedule afresh. */
@@ -424,7 +428,7 @@ int govs_xdp(struct xdp_md *ctx)
 		}
 	}
 
-	if (!c && p.flow.proto == IPPROTO_TCP) {
+	if (!c && !ops && p.flow.proto == IPPROTO_TCP) {
 		real_id = embryo_take(&p.flow, svc_id, now, !bare_syn, fin);
 		if (real_id) {
 			r = bpf_map_lookup_elem(&reals, &real_id);
@@ -468,7 +472,9 @@ int govs_xdp(struct xdp_md *ctx)
 			.flags = fin ? CONN_F_FIN : CONN_F_ACTIVE,
 			.last_ns = now,
 		};
-		if (bare_syn) {
+		if (ops) {
+			/* no entry */
+		} else if (bare_syn) {
 			nc.flags |= CONN_F_EMBRYO;
 			bpf_map_update_elem(&embryos, &p.flow, &nc, BPF_ANY);
 			/* A closed or stale entry of the same tuple must not
@@ -478,7 +484,7 @@ int govs_xdp(struct xdp_md *ctx)
 		} else {
 			bpf_map_update_elem(&conns, &p.flow, &nc, BPF_ANY);
 		}
-		if (!fin)
+		if (!fin && !ops)
 			active_add(real_id, 1);
 	}
 

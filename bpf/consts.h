@@ -80,6 +80,8 @@ enum govs_sched {
 
 /* svc_meta.flags */
 #define SVC_F_PERSIST (1U << 0)
+#define SVC_F_HASH_PORT (1U << 1) /* sh, mh: hash the source port too (sh-port, mh-port) */
+#define SVC_F_OPS (1U << 2)       /* UDP: schedule every packet, no connection entry (ops) */
 
 /* real.flags */
 #define REAL_F_TUN (1U << 0) /* encapsulate (IP-in-IP / IPv6-in-IPv6) */

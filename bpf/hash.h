@@ -50,18 +50,15 @@ static __always_inline __u32 hash_src(const struct flow *f)
 	return hash_final(hash_addr16(HASH_SEED, f->src));
 }
 
+/* Source address and port: sh and mh with sh-port / mh-port. */
+static __always_inline __u32 hash_src_port(const struct flow *f)
+{
+	return hash_final(hash_mix(hash_addr16(HASH_SEED, f->src), f->sport));
+}
+
 static __always_inline __u32 hash_dst(const struct flow *f)
 {
 	return hash_final(hash_addr16(HASH_SEED, f->dst));
-}
-
-static __always_inline __u32 hash_flow(const struct flow *f)
-{
-	__u32 h = hash_addr16(HASH_SEED, f->src);
-	h = hash_addr16(h, f->dst);
-	h = hash_mix(h, ((__u32)f->sport << 16) | f->dport);
-	h = hash_mix(h, f->proto);
-	return hash_final(h);
 }
 
 #endif

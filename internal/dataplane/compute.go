@@ -266,11 +266,13 @@ const (
 	schedFO  = 9
 	schedOVF = 10
 
-	svcFlagPersist = 1 << 0
-	realFlagTUN    = 1 << 0
-	realFlagV6     = 1 << 1
-	connFlagActive = 1 << 0
-	connFlagFin    = 1 << 1
+	svcFlagPersist  = 1 << 0
+	svcFlagHashPort = 1 << 1
+	svcFlagOPS      = 1 << 2
+	realFlagTUN     = 1 << 0
+	realFlagV6      = 1 << 1
+	connFlagActive  = 1 << 0
+	connFlagFin     = 1 << 1
 	// connFlagSynced marks entries learnt from another director; only
 	// user space reads it (the program keeps flags it does not know).
 	connFlagSynced = 1 << 2
@@ -332,6 +334,12 @@ func serviceTables(svc Service, realIDs []uint32, lim limits) (balancerSvcMeta, 
 	for i := 0; i < int(m.Nreals); i++ {
 		m.Reals[i].Id = realIDs[i]
 		m.Reals[i].Weight = svc.Reals[i].Weight
+	}
+	if svc.HashPort {
+		m.Flags |= svcFlagHashPort
+	}
+	if svc.OnePacket && svc.Protocol == UDP {
+		m.Flags |= svcFlagOPS
 	}
 	if svc.PersistenceTimeout > 0 {
 		m.Flags |= svcFlagPersist

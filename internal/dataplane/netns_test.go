@@ -117,7 +117,9 @@ func TestPrivilegedDRHTTP(t *testing.T) {
 			return err
 		}
 		return d.Apply(State{Services: []Service{
-			{Addr: netip.MustParseAddr(vip), Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: rs},
+			// mh-port: one client's connections spread (plain mh, as IPVS's,
+			// keeps a client on one server).
+			{Addr: netip.MustParseAddr(vip), Port: 80, Protocol: TCP, Scheduler: sched.Maglev, HashPort: true, Reals: rs},
 			{Addr: netip.MustParseAddr(vip6s), Port: 80, Protocol: TCP, Scheduler: sched.RoundRobin, Reals: rs6},
 		}})
 	})

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"fmt"
+	"net/netip"
 	"testing"
 
 	"github.com/govs/govs/internal/sched"
@@ -104,4 +106,51 @@ func TestScanningSchedulers(t *testing.T) {
 			t.Logf("%s: active connections at the end %v (weights %v)", kind, active, weights)
 		})
 	}
+}
+
+// TestHashSchedulersAndFlags: sh and mh keep one client on one server
+// whatever its source port, as IPVS's do; with sh-port / mh-port the port
+// is hashed too and one client's connections spread. ops (UDP) schedules
+// every datagram on its own and leaves no connection entry.
+func TestHashSchedulersAndFlags(t *testing.T) {
+	for _, kind := range []sched.Kind{sched.SourceHash, sched.Maglev} {
+		for _, hashPort := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s port %v", kind, hashPort), func(t *testing.T) {
+				svc := svc4(kind, 80, reals4(1, 1, 1, 1)...)
+				svc.HashPort = hashPort
+				d := openDP(t, state(svc))
+				seen := map[int]bool{}
+				for port := range 64 {
+					p := flowN(7, 80)
+					p.sport = uint16(2000 + port)
+					act, out := runOut(t, d.program(), frame(t, p))
+					seen[realOf(t, act, out)] = true
+				}
+				if hashPort && len(seen) < 3 {
+					t.Errorf("64 ports of one client reached %d servers with the port hashed", len(seen))
+				}
+				if !hashPort && len(seen) != 1 {
+					t.Errorf("64 ports of one client reached %d servers; IPVS's %s keeps a client on one", len(seen), kind)
+				}
+			})
+		}
+	}
+	t.Run("ops", func(t *testing.T) {
+		svc := Service{Addr: vip4, Port: 53, Protocol: UDP, Scheduler: sched.RoundRobin, Reals: reals4(1, 1), OnePacket: true}
+		d := openDP(t, state(svc))
+		p := pktSpec{src: netip.MustParseAddr("198.19.0.9"), dst: vip4, sport: 5353, dport: 53, proto: UDP}
+		var got []int
+		onOneCPU(t, func() {
+			for range 4 {
+				act, out := runOut(t, d.program(), frame(t, p))
+				got = append(got, realOf(t, act, out))
+			}
+		})
+		if got[0] == got[1] || got[1] == got[2] {
+			t.Errorf("one flow's datagrams went to %v: ops schedules each on its own", got)
+		}
+		if conns, err := d.Connections(); err != nil || len(conns) != 0 {
+			t.Errorf("ops left %d connection entries (%v)", len(conns), err)
+		}
+	})
 }

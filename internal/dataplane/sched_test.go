@@ -271,6 +271,7 @@ func TestPersistence(t *testing.T) {
 	// clock on a machine booted seconds ago.
 	const timeout = 5 * time.Second
 	svc := svc4(sched.Maglev, 80, reals4(1, 1, 1)...)
+	svc.HashPort = true // mh-port: without persistence, one client's ports spread
 	svc.PersistenceTimeout = timeout
 	svc.PersistenceBits = 24
 	d := openDP(t, state(svc))

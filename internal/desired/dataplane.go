@@ -87,6 +87,8 @@ func (p *Plan) Dataplane(pools Pools, neigh map[netip.Addr]Neighbour) (st dpstat
 			Scheduler:          s.Scheduler,
 			PersistenceTimeout: s.PersistenceTimeout,
 			PersistenceBits:    s.PersistenceBits,
+			HashPort:           s.HashPort,
+			OnePacket:          s.OnePacket,
 		}
 		for _, d := range s.pool(pools) {
 			r, ok := s.real(d)
@@ -161,6 +163,7 @@ func (s Service) Status(pools Pools) status.Service {
 		Port:      s.Key.Port,
 		Scheduler: string(s.Scheduler),
 		Method:    MethodName(s.Method),
+		OnePacket: s.OnePacket,
 	}
 	if s.PersistenceTimeout > 0 {
 		ss.Persistent = s.PersistenceTimeout

@@ -95,8 +95,46 @@ type Service struct {
 	PersistenceTimeout time.Duration
 	// PersistenceBits is 0 for per-address persistence.
 	PersistenceBits int
-	Reals           []Real
-	Sorry           *Real
+	// HashPort (sh-port, mh-port) and OnePacket (ops) are the scheduler
+	// flags that change what the data plane does.
+	HashPort  bool
+	OnePacket bool
+	Reals     []Real
+	Sorry     *Real
+}
+
+// schedulerFlags reads a virtual server's scheduler flags as IPVS applies
+// them: flag-1 and flag-2 are sh's and mh's fallback and port flags, and a
+// flag the scheduler does not use is ignored (with a warning, as it
+// changes nothing). ops was already dropped for TCP by the resolver.
+func (p *planner) schedulerFlags(vs *config.VirtualServer, kind sched.Kind, at func(string) config.Pos) (hashPort, onePacket bool) {
+	for _, f := range vs.SchedulerFlags {
+		meaning := f
+		if kind == sched.SourceHash || kind == sched.Maglev {
+			prefix := "sh-"
+			if kind == sched.Maglev {
+				prefix = "mh-"
+			}
+			switch f {
+			case "flag-1":
+				meaning = prefix + "fallback"
+			case "flag-2":
+				meaning = prefix + "port"
+			}
+		}
+		switch {
+		case meaning == "ops":
+			onePacket = true
+		case kind == sched.SourceHash && meaning == "sh-port", kind == sched.Maglev && meaning == "mh-port":
+			hashPort = true
+		case kind == sched.SourceHash && meaning == "sh-fallback", kind == sched.Maglev && meaning == "mh-fallback":
+			// govs's sh and mh tables never map a client to a server of
+			// weight 0, which is what the fallback flag asks of IPVS.
+		default:
+			p.warnf(at(f), f, "virtual_server %s: scheduler flag %s has no meaning for lb_algo %s; ignored (as IPVS ignores it)", vs.Name(), f, kind)
+		}
+	}
+	return hashPort, onePacket
 }
 
 // limits refuses what the data plane cannot hold, at the virtual server
@@ -274,9 +312,7 @@ func (p *planner) services() {
 			}
 			fail(kw, "%v", err)
 		}
-		for _, f := range vs.SchedulerFlags {
-			fail(f, "scheduler flag %s is not implemented by the govs data plane", f)
-		}
+		hashPort, onePacket := p.schedulerFlags(vs, kind, at)
 		var addrs []netip.AddrPort
 		switch {
 		case vs.Fwmark != 0:
@@ -346,6 +382,8 @@ func (p *planner) services() {
 				Scheduler:          kind,
 				Method:             vs.Method,
 				PersistenceTimeout: vs.PersistenceTimeout,
+				HashPort:           hashPort,
+				OnePacket:          onePacket,
 				Reals:              reals,
 				Sorry:              sorry,
 			}

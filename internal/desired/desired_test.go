@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,6 +93,49 @@ global_defs {
 
 // What the data plane cannot forward as IPVS would is an error at the
 // keyword that asks for it, never a service silently left out.
+// TestSchedulerFlags: the flags IPVS's sh and mh read (flag-1 and flag-2
+// are their fallback and port flags) and ops reach the data plane; a flag
+// the scheduler does not read is a warning, as IPVS ignores it.
+func TestSchedulerFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name, algo, flag, proto string
+		hashPort, ops           bool
+		warning                 bool
+	}{
+		{"sh-port", "sh", "sh-port", "TCP", true, false, false},
+		{"flag-2 under sh", "sh", "flag-2", "TCP", true, false, false},
+		{"mh-port", "mh", "mh-port", "TCP", true, false, false},
+		{"flag-2 under mh", "mh", "flag-2", "TCP", true, false, false},
+		{"mh-fallback", "mh", "mh-fallback", "TCP", false, false, false},
+		{"flag-1 under sh", "sh", "flag-1", "TCP", false, false, false},
+		{"sh-port under mh", "mh", "sh-port", "TCP", false, false, true},
+		{"flag-3", "sh", "flag-3", "TCP", false, false, true},
+		{"ops", "rr", "ops", "UDP", false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := fmt.Sprintf("virtual_server 198.18.0.100 53 {\n lb_algo %s\n %s\n lb_kind DR\n protocol %s\n real_server 198.18.1.13 53 {\n }\n}\nglobal_defs {\n govs_xdp_interface eth0\n}\n",
+				tc.algo, tc.flag, tc.proto)
+			cfg, diags := config.ParseString("t.conf", src, config.Options{})
+			p := Build(cfg, diags, Options{})
+			if errs := p.Diagnostics.Errors(); len(errs) != 0 || len(p.Services) != 1 {
+				t.Fatalf("errors %v, %d services", errs, len(p.Services))
+			}
+			s := p.Services[0]
+			if s.HashPort != tc.hashPort || s.OnePacket != tc.ops {
+				t.Errorf("hash port %v, one packet %v; want %v, %v", s.HashPort, s.OnePacket, tc.hashPort, tc.ops)
+			}
+			warned := slices.ContainsFunc(p.Diagnostics, func(d config.Diagnostic) bool { return d.Keyword == tc.flag && d.Line == 3 })
+			if warned != tc.warning {
+				t.Errorf("warning at %s: %v, want %v (%v)", tc.flag, warned, tc.warning, p.Diagnostics)
+			}
+			st, _ := p.Dataplane(nil, nil)
+			if len(st.Services) != 1 || st.Services[0].HashPort != tc.hashPort || st.Services[0].OnePacket != tc.ops {
+				t.Errorf("data plane service %+v", st.Services)
+			}
+		})
+	}
+}
+
 func TestServicesNotCarriedOut(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
@@ -104,8 +148,6 @@ func TestServicesNotCarriedOut(t *testing.T) {
 		{"fwmark group entry", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 3},
 		{"SCTP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol SCTP\n real_server 198.18.1.13 80 {\n }\n}\n", "SCTP", 3},
 		{"scheduler", "virtual_server 198.18.0.100 80 {\n lb_algo lblc\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "lblc", 2},
-		{"scheduler flag", "virtual_server 198.18.0.100 80 {\n lb_algo sh\n sh-port\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "sh-port", 3},
-		{"ops", "virtual_server 198.18.0.100 53 {\n ops\n lb_kind DR\n protocol UDP\n real_server 198.18.1.13 53 {\n }\n}\n", "ops", 2},
 		{"uthreshold", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n  uthreshold 100\n }\n}\n", "uthreshold", 5},
 		{"orphan VIP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "govs_xdp_interface", 1},
 		{"AH", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n authentication {\n  auth_type AH\n }\n virtual_ipaddress {\n  198.18.0.100\n }\n}\n", "AH", 1},

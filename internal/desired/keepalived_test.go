@@ -56,6 +56,7 @@ var intended = map[string]string{
 	"struct-group-undefined":               "govs warns that a virtual_server naming an undefined group is ignored; keepalived -t says nothing and ignores it too",
 	"instance-track_interface_eth0_weight": "keepalived ignores tracking the instance's own interface; govs tracks it (its state is the instance's own)",
 	"script-user_nobody":                   "keepalived 2.2.7's -t is killed by SIGTERM (exit 143, no message) when a vrrp_script has a user; govs runs the script as that user",
+	"vs-flag-1":                            "govs warns that flag-1 means nothing to rr (IPVS ignores it); keepalived -t says nothing",
 }
 
 // TestPrivilegedDifferentialKeepalived runs `keepalived -t` and govs's plan

@@ -98,6 +98,13 @@ type Service struct {
 	// TableSize is the Maglev table size for mh, sh and dh: a prime; 0
 	// means maglev.DefaultSize.
 	TableSize uint64
+	// HashPort makes sh and mh hash the client's port with its address
+	// (keepalived's sh-port / mh-port); without it they hash the address
+	// only, as IPVS does.
+	HashPort bool
+	// OnePacket schedules every UDP datagram on its own and keeps no
+	// connection entry (keepalived's ops).
+	OnePacket bool
 	Reals     []Real
 }
 
