@@ -131,14 +131,13 @@ static __always_inline __u32 table_lookup(__u32 slot, __u32 idx)
  * Ratios are compared by cross-multiplying; ties go to the earlier entry.
  * A global function: its 64-step loop is verified once, not on every path
  * of govs_xdp that schedules. */
-__noinline __u32 pick_least(const struct svc_meta *m)
+__noinline __u32 pick_least(const struct svc_meta *m, __u32 mode)
 {
 	if (!m)
 		return 0;
 	/* Every rule is "the smallest a/b": lc n/1, wlc n/w, sed and nq
 	 * (n+1)/w, fo and ovf 1/w (the highest weight). The mode only sets
 	 * these few flags, so the loop body does not branch by scheduler. */
-	__u32 mode = m->sched;
 	__u64 add = mode == SCHED_SED || mode == SCHED_NQ;
 	int use_w = mode != SCHED_LC;
 	int by_weight = mode == SCHED_FO || mode == SCHED_OVF;
@@ -173,6 +172,173 @@ __noinline __u32 pick_least(const struct svc_meta *m)
 	return best;
 }
 
+static __always_inline __s64 real_active(__u32 id)
+{
+	__s64 *np = bpf_map_lookup_elem(&active_conns, &id);
+	__s64 *xp = bpf_map_lookup_elem(&expired_conns, &id);
+	__s64 n = (np ? *np : 0) - (xp ? *xp : 0);
+	return n < 0 ? 0 : n;
+}
+
+/* twos (IPVS's weighted random twos choice): two servers drawn with
+ * probability proportional to their weights; the one with fewer active
+ * connections per weight wins (the first on a tie). */
+__noinline __u32 pick_twos(const struct svc_meta *m)
+{
+	if (!m)
+		return 0;
+	__u64 total = 0;
+	for (int i = 0; i < MAX_SVC_REALS; i++) {
+		if (i >= m->nreals)
+			break;
+		if (m->reals[i].id != 0)
+			total += m->reals[i].weight;
+	}
+	if (total == 0)
+		return 0;
+	__u64 r1 = bpf_get_prandom_u32() % total, r2 = bpf_get_prandom_u32() % total;
+	__u32 c1 = 0, c2 = 0;
+	__u64 w1 = 1, w2 = 1, cum = 0;
+	for (int i = 0; i < MAX_SVC_REALS; i++) {
+		if (i >= m->nreals)
+			break;
+		__u32 id = m->reals[i].id;
+		__u64 w = m->reals[i].weight;
+		if (id == 0 || w == 0)
+			continue;
+		if (c1 == 0 && r1 < cum + w) {
+			c1 = id;
+			w1 = w;
+		}
+		if (c2 == 0 && r2 < cum + w) {
+			c2 = id;
+			w2 = w;
+		}
+		cum += w;
+	}
+	if (c1 == 0 || c2 == 0)
+		return c1 ? c1 : c2;
+	return (__u64)real_active(c2) * w1 < (__u64)real_active(c1) * w2 ? c2 : c1;
+}
+
+/* weight_in is the weight of real id in service m (0: not in it). A global
+ * function, verified once. */
+__noinline __u32 weight_in(const struct svc_meta *m, __u32 id)
+{
+	if (!m || id == 0)
+		return 0;
+	for (int i = 0; i < MAX_SVC_REALS; i++) {
+		if (i >= m->nreals)
+			break;
+		if (m->reals[i].id == id)
+			return m->reals[i].weight;
+	}
+	return 0;
+}
+
+/* half_loaded reports whether a server of m has fewer active connections
+ * than half its weight (IPVS's lblc overload test). */
+__noinline int half_loaded(const struct svc_meta *m)
+{
+	if (!m)
+		return 0;
+	int half = 0;
+	for (int i = 0; i < MAX_SVC_REALS; i++) {
+		if (i >= m->nreals)
+			break;
+		__u32 id = m->reals[i].id;
+		__u64 w = m->reals[i].weight;
+		if (id != 0 && w != 0)
+			half |= (__u64)real_active(id) * 2 < w;
+	}
+	return half;
+}
+
+/* lblc and lblcr (IPVS's locality-based least connection, for cache
+ * clusters): a destination address keeps its server (lblc) or the least
+ * loaded of its set of servers (lblcr) unless that one is overloaded (more
+ * active connections than its weight while another server is below half
+ * of its weight); then the wlc choice serves it (lblc: instead, lblcr: in
+ * addition, at most LOC_SET servers, the busiest making room). An lblcr
+ * set of several servers sheds its busiest every LOCALITY_EXPIRE_NS. One
+ * pass over the reals gathers everything: the set members' loads, the wlc
+ * choice and whether a half-loaded server exists. */
+__noinline __u32 pick_local(const struct svc_meta *m, const struct flow *f, __u32 svc_id, __u64 now)
+{
+	if (!m || !f)
+		return 0;
+	int replicate = m->sched == SCHED_LBLCR;
+	struct loc_key k = {.svc_id = svc_id, .family = f->family};
+	__builtin_memcpy(k.dst, f->dst, 16);
+	/* The entry is read in place (not copied: the stack is short here). */
+	struct loc_val *e = bpf_map_lookup_elem(&locality, &k);
+	if (e && now - e->last_ns > LOCALITY_EXPIRE_NS)
+		e = NULL;
+	__u64 lastmod = e ? e->lastmod_ns : 0;
+	__u32 wlc = pick_least(m, SCHED_WLC);
+	if (wlc == 0)
+		return 0;
+
+	/* The set's members still in the service with weight > 0, their least
+	 * and most loaded (by active connections per weight). */
+	struct loc_val nv = {.lastmod_ns = lastmod, .last_ns = now};
+	__u32 smin = 0, smax = 0;
+	__u64 smin_n = 0, smin_w = 1, smax_n = 0, smax_w = 1;
+	int size = 0;
+	for (int s = 0; s < LOC_SET; s++) {
+		if (s > 0 && !replicate)
+			break;
+		__u32 id = e ? e->ids[s & (LOC_SET - 1)] : 0;
+		__u64 w = weight_in(m, id);
+		if (w == 0)
+			continue;
+		__u64 n = real_active(id);
+		nv.ids[s & (LOC_SET - 1)] = id;
+		size++;
+		if (smin == 0 || n * smin_w < smin_n * w) {
+			smin = id;
+			smin_n = n;
+			smin_w = w;
+		}
+		if (smax == 0 || n * smax_w > smax_n * w) {
+			smax = id;
+			smax_n = n;
+			smax_w = w;
+		}
+	}
+	if (replicate && size > 1 && now - lastmod > LOCALITY_EXPIRE_NS) {
+		/* Shed the busiest member. */
+		for (int s = 0; s < LOC_SET; s++)
+			if (nv.ids[s & (LOC_SET - 1)] == smax)
+				nv.ids[s & (LOC_SET - 1)] = 0;
+		nv.lastmod_ns = now;
+		if (smin == smax)
+			smin = 0;
+	}
+	__u32 pick = smin;
+	if (pick == 0 || (smin_n > smin_w && half_loaded(m))) {
+		pick = wlc;
+		if (!replicate) {
+			nv.ids[0] = wlc;
+		} else if (nv.ids[0] != wlc && nv.ids[1] != wlc && nv.ids[2] != wlc && nv.ids[3] != wlc) {
+			/* Add it: into a free slot, else in place of the busiest. */
+			int slot = -1;
+			for (int s = 0; s < LOC_SET; s++)
+				if (slot < 0 && nv.ids[s & (LOC_SET - 1)] == 0)
+					slot = s;
+			for (int s = 0; s < LOC_SET; s++)
+				if (slot < 0 && nv.ids[s & (LOC_SET - 1)] == smax)
+					slot = s;
+			if (slot < 0)
+				slot = 0;
+			nv.ids[slot & (LOC_SET - 1)] = wlc;
+			nv.lastmod_ns = now;
+		}
+	}
+	bpf_map_update_elem(&locality, &k, &nv, BPF_ANY);
+	return pick;
+}
+
 static __always_inline __u32 schedule(const struct svc_meta *m, __u32 slot, __u32 svc_id, const struct pkt *p)
 {
 	__u32 len = m->table_len;
@@ -202,7 +368,12 @@ static __always_inline __u32 schedule(const struct svc_meta *m, __u32 slot, __u3
 	case SCHED_NQ:
 	case SCHED_FO:
 	case SCHED_OVF:
-		return pick_least(m);
+		return pick_least(m, m->sched);
+	case SCHED_TWOS:
+		return pick_twos(m);
+	case SCHED_LBLC:
+	case SCHED_LBLCR:
+		return pick_local(m, &p->flow, svc_id, bpf_ktime_get_ns());
 	default:
 		return 0;
 	}

@@ -41,6 +41,10 @@
 #define PERSIST_TABLE_SIZE 65536
 #endif
 
+#ifndef LOCALITY_TABLE_SIZE
+#define LOCALITY_TABLE_SIZE 65536
+#endif
+
 #ifndef FRAG_TABLE_SIZE
 #define FRAG_TABLE_SIZE 8192
 #endif
@@ -54,6 +58,10 @@
 #define DEFAULT_TCP_FIN_TIMEOUT_NS (120ULL * 1000000000ULL)
 #define DEFAULT_UDP_TIMEOUT_NS (300ULL * 1000000000ULL)
 #define DEFAULT_FRAG_TIMEOUT_NS (30ULL * 1000000000ULL)
+/* lblc / lblcr: a destination's entry unused this long is forgotten, and an
+ * lblcr set larger than one sheds its busiest server this often (IPVS's
+ * lblc_expiration and lblcr_expiration, 24 hours). */
+#define LOCALITY_EXPIRE_NS (24ULL * 3600ULL * 1000000000ULL)
 /* An embryonic flow whose handshake never completes, as IPVS's SYN_RECV. */
 #define EMBRYO_TIMEOUT_NS (60ULL * 1000000000ULL)
 /* Timestamps of live entries are rewritten at most this often, so a busy
@@ -76,6 +84,9 @@ enum govs_sched {
 	SCHED_NQ = 8,  /* an idle server first, else as sed */
 	SCHED_FO = 9,  /* highest weight */
 	SCHED_OVF = 10, /* highest weight with active <= weight */
+	SCHED_LBLC = 11, /* locality-based least connection (by destination address) */
+	SCHED_LBLCR = 12, /* the same, with a set of servers per destination */
+	SCHED_TWOS = 13, /* the less loaded of two weighted random picks */
 };
 
 /* svc_meta.flags */

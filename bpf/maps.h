@@ -75,6 +75,13 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, LOCALITY_TABLE_SIZE);
+	__type(key, struct loc_key);
+	__type(value, struct loc_val);
+} locality SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, EMBRYO_TABLE_SIZE);
 	__type(key, struct flow);
 	__type(value, struct conn);

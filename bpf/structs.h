@@ -70,6 +70,20 @@ struct conn {
 	__u64 last_ns;
 };
 
+/* lblc / lblcr: the real servers a destination address is served by. */
+#define LOC_SET 4
+struct loc_key {
+	__u8 dst[16];
+	__u32 svc_id;
+	__u32 family;
+};
+
+struct loc_val {
+	__u32 ids[LOC_SET]; /* lblc uses ids[0]; 0: empty */
+	__u64 lastmod_ns;   /* lblcr: when the set last changed */
+	__u64 last_ns;      /* last use */
+};
+
 struct persist_key {
 	__u8 addr[16]; /* client address & persist_mask */
 	__u32 svc_id;

@@ -64,6 +64,20 @@ type balancerIfMac struct {
 	Pad  [2]uint8
 }
 
+type balancerLocKey struct {
+	_      structs.HostLayout
+	Dst    [16]uint8
+	SvcId  uint32
+	Family uint32
+}
+
+type balancerLocVal struct {
+	_         structs.HostLayout
+	Ids       [4]uint32
+	LastmodNs uint64
+	LastNs    uint64
+}
+
 type balancerPersistKey struct {
 	_      structs.HostLayout
 	Addr   [16]uint8
@@ -144,6 +158,7 @@ const (
 	balancerMapFrags        = "frags"
 	balancerMapGlobalStats  = "global_stats"
 	balancerMapIfMacs       = "if_macs"
+	balancerMapLocality     = "locality"
 	balancerMapPersist      = "persist"
 	balancerMapRealCounters = "real_counters"
 	balancerMapReals        = "reals"
@@ -215,6 +230,7 @@ type balancerMapSpecs struct {
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
 	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
 	IfMacs       *ebpf.MapSpec `ebpf:"if_macs"`
+	Locality     *ebpf.MapSpec `ebpf:"locality"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
 	RealCounters *ebpf.MapSpec `ebpf:"real_counters"`
 	Reals        *ebpf.MapSpec `ebpf:"reals"`
@@ -260,6 +276,7 @@ type balancerMaps struct {
 	Frags        *ebpf.Map `ebpf:"frags"`
 	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
 	IfMacs       *ebpf.Map `ebpf:"if_macs"`
+	Locality     *ebpf.Map `ebpf:"locality"`
 	Persist      *ebpf.Map `ebpf:"persist"`
 	RealCounters *ebpf.Map `ebpf:"real_counters"`
 	Reals        *ebpf.Map `ebpf:"reals"`
@@ -281,6 +298,7 @@ func (m *balancerMaps) Close() error {
 		m.Frags,
 		m.GlobalStats,
 		m.IfMacs,
+		m.Locality,
 		m.Persist,
 		m.RealCounters,
 		m.Reals,

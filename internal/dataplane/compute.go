@@ -255,16 +255,19 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // BPF-side constants (bpf/consts.h).
 const (
-	schedMH  = 1
-	schedSH  = 2
-	schedDH  = 3
-	schedRR  = 4
-	schedLC  = 5
-	schedWLC = 6
-	schedSED = 7
-	schedNQ  = 8
-	schedFO  = 9
-	schedOVF = 10
+	schedMH    = 1
+	schedSH    = 2
+	schedDH    = 3
+	schedRR    = 4
+	schedLC    = 5
+	schedWLC   = 6
+	schedSED   = 7
+	schedNQ    = 8
+	schedFO    = 9
+	schedOVF   = 10
+	schedLBLC  = 11
+	schedLBLCR = 12
+	schedTWOS  = 13
 
 	svcFlagPersist  = 1 << 0
 	svcFlagHashPort = 1 << 1
@@ -405,6 +408,12 @@ func serviceTables(svc Service, realIDs []uint32, lim limits) (balancerSvcMeta, 
 		m.Sched = schedFO
 	case sched.WeightedOverflow:
 		m.Sched = schedOVF
+	case sched.LocalityLeastConnection:
+		m.Sched = schedLBLC
+	case sched.LocalityLeastConnectionReplicated:
+		m.Sched = schedLBLCR
+	case sched.TwoChoices:
+		m.Sched = schedTWOS
 	}
 	if allZero(table) {
 		table = nil // nothing to choose: the program drops with "no real"

@@ -173,7 +173,7 @@ func TestValidate(t *testing.T) {
 		s    State
 		want string
 	}{
-		{"unknown scheduler", bad(func(s *State) { s.Services[0].Scheduler = "lblc" }), "IPVS scheduler"},
+		{"unknown scheduler", bad(func(s *State) { s.Services[0].Scheduler = "wibble" }), "unknown scheduler"},
 		{"duplicate service", bad(func(s *State) { s.Services = append(s.Services, s.Services[0]) }), "defined twice"},
 		{"duplicate real", bad(func(s *State) { s.Services[0].Reals = append(s.Services[0].Reals, s.Services[0].Reals[0]) }), "listed twice"},
 		{"bad MAC", bad(func(s *State) { s.Services[0].Reals[0].MAC = net.HardwareAddr{1, 2} }), "6-byte"},

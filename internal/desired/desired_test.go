@@ -147,7 +147,6 @@ func TestServicesNotCarriedOut(t *testing.T) {
 		{"fwmark", "virtual_server fwmark 9 {\n lb_kind DR\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 1},
 		{"fwmark group entry", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 3},
 		{"SCTP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol SCTP\n real_server 198.18.1.13 80 {\n }\n}\n", "SCTP", 3},
-		{"scheduler", "virtual_server 198.18.0.100 80 {\n lb_algo lblc\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "lblc", 2},
 		{"uthreshold", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n  uthreshold 100\n }\n}\n", "uthreshold", 5},
 		{"orphan VIP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "govs_xdp_interface", 1},
 		{"AH", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n authentication {\n  auth_type AH\n }\n virtual_ipaddress {\n  198.18.0.100\n }\n}\n", "AH", 1},

@@ -31,18 +31,23 @@ const (
 	// WeightedOverflow picks the highest-weight server whose active
 	// connections do not exceed its weight; none: no server.
 	WeightedOverflow Kind = "ovf"
+	// LocalityLeastConnection keeps a destination address on its server
+	// until that one is overloaded, then moves it to the wlc choice.
+	LocalityLeastConnection Kind = "lblc"
+	// LocalityLeastConnectionReplicated keeps a set of servers per
+	// destination address, growing it with the wlc choice under overload.
+	LocalityLeastConnectionReplicated Kind = "lblcr"
+	// TwoChoices picks the less loaded of two weighted random servers.
+	TwoChoices Kind = "twos"
 )
 
 // all are the schedulers govs implements, in the order error messages
 // list them.
 var all = []Kind{RoundRobin, WeightedRoundRobin, LeastConnection, WeightedLeastConnection, SourceHash, DestinationHash, Maglev,
-	ShortestExpectedDelay, NeverQueue, WeightedFailover, WeightedOverflow}
+	ShortestExpectedDelay, NeverQueue, WeightedFailover, WeightedOverflow,
+	LocalityLeastConnection, LocalityLeastConnectionReplicated, TwoChoices}
 
-// ipvsOnly are IPVS schedulers keepalived accepts that govs does not implement.
-var ipvsOnly = []string{"lblc", "lblcr", "twos"}
-
-// ParseKind validates a scheduler name. Names IPVS knows but govs does not
-// implement get an error that says so, rather than "unknown".
+// ParseKind validates a scheduler name: every IPVS scheduler is one.
 func ParseKind(name string) (Kind, error) {
 	k := Kind(strings.ToLower(name))
 	if slices.Contains(all, k) {
@@ -52,13 +57,7 @@ func ParseKind(name string) (Kind, error) {
 	for i, a := range all {
 		names[i] = string(a)
 	}
-	list := strings.Join(names, ", ")
-	for _, n := range ipvsOnly {
-		if strings.EqualFold(n, name) {
-			return "", fmt.Errorf("scheduler %q is an IPVS scheduler govs does not implement (use %s)", name, list)
-		}
-	}
-	return "", fmt.Errorf("unknown scheduler %q (want %s)", name, list)
+	return "", fmt.Errorf("unknown scheduler %q (want %s)", name, strings.Join(names, ", "))
 }
 
 // ScansReals reports whether the data plane chooses by scanning the
@@ -67,7 +66,8 @@ func ParseKind(name string) (Kind, error) {
 // such services have at most a compiled number of real servers.
 func (k Kind) ScansReals() bool {
 	switch k {
-	case LeastConnection, WeightedLeastConnection, ShortestExpectedDelay, NeverQueue, WeightedFailover, WeightedOverflow:
+	case LeastConnection, WeightedLeastConnection, ShortestExpectedDelay, NeverQueue, WeightedFailover, WeightedOverflow,
+		LocalityLeastConnection, LocalityLeastConnectionReplicated, TwoChoices:
 		return true
 	}
 	return false
