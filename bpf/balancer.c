@@ -83,20 +83,10 @@ static __always_inline void active_add(__u32 real_id, __s64 d)
 		__sync_fetch_and_add(n, d);
 }
 
-static __always_inline __u64 fwd_ids(__u32 svc_id, __u32 real_id)
+/* Sends the (already parsed) packet to real r. */
+static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u32 svc_id,
+				   __u32 real_id, int new_conn)
 {
-	return ((__u64)svc_id << 32) | real_id;
-}
-
-/* Sends the (already parsed) packet to real r; ids is the service id
- * (high half) and the real server id (low half). A global function, so
- * the verifier checks it once rather than on each of govs_xdp's paths
- * (BPF functions take at most five arguments, hence ids). */
-__noinline int forward(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u64 ids, int new_conn)
-{
-	if (!ctx || !p || !r)
-		return XDP_ABORTED;
-	__u32 svc_id = ids >> 32, real_id = (__u32)ids;
 	__u64 bytes = ctx->data_end - ctx->data;
 	if (r->flags & REAL_F_TUN) {
 		if (tun_encap(ctx, p, r))
@@ -402,7 +392,7 @@ static __always_inline int forward_tracked(struct xdp_md *ctx, const struct pkt 
 	struct real *r = bpf_map_lookup_elem(&reals, &real_id);
 	if (!r)
 		return drop(svc_id, DROP_REAL_MISSING);
-	return forward(ctx, p, r, fwd_ids(svc_id, real_id), 0);
+	return forward(ctx, p, r, svc_id, real_id, 0);
 }
 
 static __always_inline int handle_icmp(struct xdp_md *ctx, struct pkt *p)
@@ -665,7 +655,7 @@ int govs_xdp(struct xdp_md *ctx)
 		struct frag_val fv = {.real_id = real_id, .svc_id = svc_id, .last_ns = now};
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
 	}
-	return forward(ctx, &p, r, fwd_ids(svc_id, real_id), new_conn);
+	return forward(ctx, &p, r, svc_id, real_id, new_conn);
 }
 
 /* govs_clock writes bpf_ktime_get_ns() into the first 8 bytes of a test

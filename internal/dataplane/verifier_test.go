@@ -12,8 +12,9 @@ import (
 // TestVerifierBudget: the balancer verifies within well under the kernel's
 // limit of a million processed instructions, so the next change to it
 // fails here, with a number, before it fails to load at all. The program's
-// paths multiply at every branch; forward, pick_least and embryo_take are
-// global functions, verified once apart from them, for that reason.
+// paths multiply at every branch; the schedulers' scans (pick_least,
+// pick_twos, pick_local and its helpers) and embryo_take are global
+// functions, verified once apart from them, for that reason.
 func TestVerifierBudget(t *testing.T) {
 	netnstest.RequireRoot(t)
 	spec, err := loadBalancer()
