@@ -10,6 +10,7 @@ import (
 
 	"github.com/govs/govs/internal/config"
 	"github.com/govs/govs/internal/desired"
+	"github.com/govs/govs/internal/hostmem"
 	"github.com/govs/govs/internal/status"
 )
 
@@ -57,6 +58,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		opts.InterfaceExists = func(name string) bool {
 			_, err := net.InterfaceByName(name)
 			return err == nil
+		}
+		if mem, err := hostmem.Total(); err == nil {
+			opts.MemTotal = mem
 		}
 	}
 	plan := desired.Build(cfg, diags, opts)

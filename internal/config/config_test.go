@@ -931,6 +931,19 @@ func TestLVSSyncDaemon(t *testing.T) {
 			},
 		},
 		{
+			name: "table sizes",
+			src:  withInst("govs_conn_table_size 1048576\n  govs_embryo_table_size 131072"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "ConnTableSize", c.Global.ConnTableSize, 1048576)
+				eq(t, "EmbryoTableSize", c.Global.EmbryoTableSize, 131072)
+			},
+		},
+		{
+			name:  "table size out of range",
+			src:   withInst("govs_conn_table_size 100"),
+			diags: []string{"t.conf:2: govs_conn_table_size: number 100 outside range [1024, 16777216]"},
+		},
+		{
 			name:  "govs_sync_key without lvs_sync_daemon",
 			src:   withInst("govs_sync_key 0123456789abcdef-key"),
 			diags: []string{"t.conf:2: warning: govs_sync_key: govs_sync_key has no effect without lvs_sync_daemon"},

@@ -43,6 +43,15 @@ func set(words ...string) map[string]bool {
 
 const maxGARPRepeat = 255
 
+// Bounds of govs_conn_table_size and govs_embryo_table_size: below 1024
+// entries a table is full at once; 16 Mi connection entries take about
+// 2 GB of kernel memory.
+const (
+	MinTableSize       = 1024
+	MaxConnTableSize   = 1 << 24
+	MaxEmbryoTableSize = 1 << 22
+)
+
 // minSyncKeyLen is the shortest govs_sync_key accepted.
 const minSyncKeyLen = 16
 
@@ -175,6 +184,14 @@ func (b *builder) global(blk *node) {
 		case "lvs_sync_daemon":
 			if sd, ok := b.syncDaemon(n); ok {
 				g.LVSSyncDaemon = sd
+			}
+		case "govs_conn_table_size":
+			if v, ok := b.intArg(n, MinTableSize, MaxConnTableSize); ok {
+				g.ConnTableSize = v
+			}
+		case "govs_embryo_table_size":
+			if v, ok := b.intArg(n, MinTableSize, MaxEmbryoTableSize); ok {
+				g.EmbryoTableSize = v
 			}
 		case "govs_sync_key":
 			if s, ok := b.stringArg(n); ok {

@@ -103,6 +103,10 @@ type Global struct {
 	// plane attaches to for virtual servers whose VIP is not managed by a
 	// vrrp_instance.
 	XDPInterfaces []string
+	// ConnTableSize and EmbryoTableSize (govs_conn_table_size,
+	// govs_embryo_table_size) size the data plane's connection and
+	// embryonic-flow tables; 0: the defaults.
+	ConnTableSize, EmbryoTableSize int
 	// LVSSyncDaemon (lvs_sync_daemon) turns on connection synchronisation
 	// between directors; nil when not configured.
 	LVSSyncDaemon *LVSSyncDaemon

@@ -18,6 +18,9 @@ func WriteSummary(w io.Writer, c *Config) error {
 	if len(g.XDPInterfaces) > 0 {
 		ew.printf(", XDP on %s", strings.Join(g.XDPInterfaces, " "))
 	}
+	if g.ConnTableSize > 0 || g.EmbryoTableSize > 0 {
+		ew.printf(", tables: %s connections, %s embryonic", sizeOrDefault(g.ConnTableSize), sizeOrDefault(g.EmbryoTableSize))
+	}
 	if sd := g.LVSSyncDaemon; sd != nil {
 		ew.printf(", connection sync on %s for %s (id %d, group %s port %d, ttl %d, maxlen %d)",
 			sd.Interface, sd.Instance, sd.SyncID, sd.Group, sd.Port, sd.TTL, sd.MaxLen)
@@ -185,4 +188,11 @@ func (e *errWriter) Write(p []byte) (int, error) {
 
 func (e *errWriter) printf(format string, args ...any) {
 	fmt.Fprintf(e, format, args...)
+}
+
+func sizeOrDefault(n int) string {
+	if n == 0 {
+		return "default"
+	}
+	return strconv.Itoa(n)
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// goes on after a crash, and the next Open adopts the maps with every
 	// connection in them (see Release and RemovePinned).
 	PinPath string
+	// ConnTableSize and EmbryoTableSize size the connection and
+	// embryonic-flow tables (0: the compiled sizes, dpstate's defaults).
+	ConnTableSize, EmbryoTableSize int
 	// layout, when set, replaces layoutVersion: tests play a build of a
 	// changed layout with it.
 	layout int
@@ -128,6 +131,12 @@ func Open(opts Options) (*Dataplane, error) {
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
+	if opts.ConnTableSize > 0 {
+		spec.Maps["conns"].MaxEntries = uint32(opts.ConnTableSize)
+	}
+	if opts.EmbryoTableSize > 0 {
+		spec.Maps["embryos"].MaxEntries = uint32(opts.EmbryoTableSize)
+	}
 	d.inner = spec.Maps["tables"].InnerMap.Copy()
 	d.lim = limits{
 		services: int(spec.Maps["svc_counters"].MaxEntries),
@@ -174,12 +183,13 @@ func (d *Dataplane) load(spec *ebpf.CollectionSpec) error {
 		opts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: d.layoutDir()}}
 	}
 	err := spec.LoadAndAssign(&d.objs, opts)
-	if err != nil && errors.Is(err, ebpf.ErrMapIncompatible) {
-		// Same layout number, different sizes (a build with other
-		// compiled limits): start fresh.
-		d.log.Warn("pinned data plane maps do not fit this build; dropping them and their connections", "path", d.opts.PinPath, "err", err)
-		if rerr := os.RemoveAll(d.layoutDir()); rerr != nil {
-			return fmt.Errorf("remove incompatible pinned maps: %w", rerr)
+	if err != nil && errors.Is(err, ebpf.ErrMapIncompatible) && d.migration == nil {
+		// Same layout, other sizes (other table sizes in the
+		// configuration, or a build with other compiled limits): the pins
+		// are moved aside and migrated like another layout's.
+		d.log.Info("pinned data plane maps have other sizes than configured: migrating their connections into new maps", "path", d.opts.PinPath, "err", err)
+		if rerr := os.Rename(d.layoutDir(), d.layoutDir()+"-resized"); rerr != nil {
+			return fmt.Errorf("move resized pinned maps aside: %w", rerr)
 		}
 		if _, perr := d.preparePins(d.opts.PinPath); perr != nil {
 			return perr

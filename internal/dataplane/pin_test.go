@@ -189,3 +189,47 @@ func TestPinnedStateOfAnotherLayoutIsMigrated(t *testing.T) {
 		}
 	}
 }
+
+// TestPinnedResizedTablesAreMigrated: a restart with other table sizes
+// (govs_conn_table_size) cannot adopt the pinned maps; it migrates their
+// connections into tables of the new size, and every flow keeps its real
+// server.
+func TestPinnedResizedTablesAreMigrated(t *testing.T) {
+	pin := bpffs(t)
+	old, err := Open(Options{PinPath: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state(svc4(sched.RoundRobin, 80, reals4(1, 1, 1)...))
+	if err := old.Apply(st); err != nil {
+		t.Fatal(err)
+	}
+	const flows = 30
+	before := sendEstablished(t, old, flows, 80)
+	if err := old.Release(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(Options{PinPath: pin, ConnTableSize: 4096, EmbryoTableSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if got := d.objs.Conns.MaxEntries(); got != 4096 {
+		t.Fatalf("connection table of %d entries, want 4096", got)
+	}
+	if st, err := d.Stats(); err != nil || st.EmbryoTableSize != 2048 {
+		t.Fatalf("embryonic-flow table size %d (%v), want 2048", st.EmbryoTableSize, err)
+	}
+	if !d.Adopted() {
+		t.Error("the resized state was not migrated")
+	}
+	if err := d.Apply(st); err != nil {
+		t.Fatal(err)
+	}
+	if conns, err := d.Connections(); err != nil || len(conns) != flows {
+		t.Fatalf("%d connections after resizing (%v), want %d", len(conns), err, flows)
+	}
+	if got := sendFlows(t, d, flows, 80); !equalInts(got, before) {
+		t.Errorf("flows moved across the resize:\nbefore %v\nafter  %v", before, got)
+	}
+}

@@ -29,6 +29,9 @@ type Options struct {
 	// InterfaceExists reports whether this host has an interface; nil
 	// checks nothing (a plan built for another host).
 	InterfaceExists func(name string) bool
+	// MemTotal is this host's memory in bytes: table sizes that would take
+	// more than half of it are refused. 0 checks nothing.
+	MemTotal uint64
 }
 
 // Plan is everything one configuration runs.
@@ -49,6 +52,8 @@ type Plan struct {
 	RealAddrs []netip.Addr
 	// Sync is the connection synchronisation setting (nil: none).
 	Sync *config.LVSSyncDaemon
+	// Tables are the data plane's table sizes, defaults resolved.
+	Tables dpstate.TableSizes
 	// Suspensions are the virtual servers with ha_suspend: their checks
 	// run only while one of the VRRP instances holding their address is
 	// MASTER here.
@@ -273,6 +278,22 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 	if sd := cfg.Global.LVSSyncDaemon; sd != nil {
 		c := *sd
 		p.plan.Sync = &c
+	}
+	p.plan.Tables = dpstate.TableSizes{Conns: dpstate.ConnTableSize, Embryos: dpstate.EmbryoTableSize}
+	if n := cfg.Global.ConnTableSize; n > 0 {
+		p.plan.Tables.Conns = n
+	}
+	if n := cfg.Global.EmbryoTableSize; n > 0 {
+		p.plan.Tables.Embryos = n
+	}
+	if need := p.plan.Tables.Bytes(); p.opts.MemTotal > 0 && need > p.opts.MemTotal/2 && !p.opts.NoDataplane {
+		kw := "govs_conn_table_size"
+		pos := cfg.Global.Keywords.Of(kw)
+		if !pos.IsValid() {
+			kw, pos = "govs_embryo_table_size", cfg.Global.Keywords.Of("govs_embryo_table_size")
+		}
+		p.errorf(pos, kw, "%s: the connection tables (%d + %d entries) would take about %d MiB, more than half of this host's %d MiB",
+			kw, p.plan.Tables.Conns, p.plan.Tables.Embryos, need>>20, p.opts.MemTotal>>20)
 	}
 	p.plan.Diagnostics.Sort()
 	return p.plan

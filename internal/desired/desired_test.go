@@ -11,6 +11,7 @@ import (
 
 	"github.com/govs/govs/internal/checkspec"
 	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/config/diag"
 	"github.com/govs/govs/internal/dpstate"
 )
 
@@ -133,6 +134,28 @@ func TestSchedulerFlags(t *testing.T) {
 				t.Errorf("data plane service %+v", st.Services)
 			}
 		})
+	}
+}
+
+// TestTableSizes: the tables get the configured sizes or the defaults,
+// and sizes that would take more than half of the host's memory are an
+// error at the keyword.
+func TestTableSizes(t *testing.T) {
+	parse := func(global string) (*config.Config, diag.List) {
+		return config.ParseString("t.conf", "global_defs {\n"+global+"\n}\n", config.Options{})
+	}
+	cfg, diags := parse("")
+	if p := Build(cfg, diags, Options{}); p.Tables != (dpstate.TableSizes{Conns: dpstate.ConnTableSize, Embryos: dpstate.EmbryoTableSize}) {
+		t.Errorf("default tables %+v", p.Tables)
+	}
+	cfg, diags = parse(" govs_conn_table_size 16777216")
+	p := Build(cfg, diags, Options{MemTotal: 1 << 30})
+	errs := p.Diagnostics.Errors()
+	if len(errs) != 1 || errs[0].Line != 2 || errs[0].Keyword != "govs_conn_table_size" || !strings.Contains(errs[0].Message, "more than half") {
+		t.Errorf("16 Mi entries on a 1 GiB host: %v", errs)
+	}
+	if p := Build(cfg, diags, Options{MemTotal: 64 << 30}); p.Diagnostics.HasErrors() || p.Tables.Conns != 1<<24 {
+		t.Errorf("16 Mi entries on a 64 GiB host: %v, %+v", p.Diagnostics, p.Tables)
 	}
 }
 

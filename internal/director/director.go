@@ -23,6 +23,7 @@ import (
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/dpstate"
+	"github.com/govs/govs/internal/hostmem"
 	"github.com/govs/govs/internal/metrics"
 	"github.com/govs/govs/internal/status"
 	"github.com/govs/govs/internal/vrrp"
@@ -53,6 +54,9 @@ type Options struct {
 	KeepDataplane bool
 	// InterfaceIndex resolves an interface name; nil asks the kernel.
 	InterfaceIndex func(name string) (int, error)
+	// MemTotal is the host's memory in bytes, for refusing table sizes
+	// that do not fit; nil reads /proc/meminfo.
+	MemTotal func() (uint64, error)
 	// Resolver finds real servers' MACs; nil uses the kernel's neighbour table.
 	Resolver Resolver
 	// VRRP starts the VRRP instances of a configuration; nil uses the default.
@@ -203,6 +207,9 @@ func New(opts Options) (*Director, error) {
 	if opts.Checks.Clock == nil {
 		opts.Checks.Clock = opts.Clock
 	}
+	if opts.MemTotal == nil {
+		opts.MemTotal = hostmem.Total
+	}
 	if opts.InterfaceIndex == nil {
 		opts.InterfaceIndex = func(name string) (int, error) {
 			ifi, err := net.InterfaceByName(name)
@@ -258,7 +265,8 @@ func (d *Director) Run(ctx context.Context) error {
 	case d.opts.Dataplane != nil:
 		d.dp = d.opts.Dataplane
 	default:
-		dp, err := dataplane.Open(dataplane.Options{Logger: d.log, PinPath: d.opts.PinDir})
+		dp, err := dataplane.Open(dataplane.Options{Logger: d.log, PinPath: d.opts.PinDir,
+			ConnTableSize: d.plan.Tables.Conns, EmbryoTableSize: d.plan.Tables.Embryos})
 		if err != nil {
 			d.mu.Unlock()
 			return fmt.Errorf("open data plane: %w", err)
@@ -357,10 +365,16 @@ func (d *Director) Run(ctx context.Context) error {
 // planOptions builds plans for this host: a missing interface refuses the
 // file (or the reload) with its line, before anything runs.
 func (o Options) planOptions() desired.Options {
-	return desired.Options{NoDataplane: o.NoDataplane, InterfaceExists: func(name string) bool {
+	opts := desired.Options{NoDataplane: o.NoDataplane, InterfaceExists: func(name string) bool {
 		_, err := o.InterfaceIndex(name)
 		return err == nil
 	}}
+	if o.MemTotal != nil {
+		if mem, err := o.MemTotal(); err == nil {
+			opts.MemTotal = mem
+		}
+	}
+	return opts
 }
 
 // Reload reads the configuration again. A configuration whose plan has
@@ -418,6 +432,12 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 	var ifaces []string
 	if d.dp != nil && len(plan.Services) > 0 {
 		ifaces = plan.Interfaces
+	}
+	// The tables are sized when the data plane loads: a reload cannot
+	// resize them (a restart does, migrating the connections).
+	if d.dp != nil && d.plan != nil && plan != d.plan && plan.Tables != d.plan.Tables {
+		return fmt.Errorf("govs_conn_table_size / govs_embryo_table_size change only at a restart (running %d and %d entries, the file asks for %d and %d)",
+			d.plan.Tables.Conns, d.plan.Tables.Embryos, plan.Tables.Conns, plan.Tables.Embryos)
 	}
 	// Check interfaces before changing anything, so a bad reload changes nothing.
 	idx := map[string]int{}

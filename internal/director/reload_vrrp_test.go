@@ -156,6 +156,7 @@ func TestReloadRefusedKeepsRunning(t *testing.T) {
 	}
 	for _, c := range []struct{ name, src, want string }{
 		{"missing interface", strings.Replace(base, "interface eth0", "interface nosuch0", 1), "interface nosuch0 does not exist"},
+		{"table sizes", strings.Replace(base, "global_defs {", "global_defs {\n    govs_conn_table_size 4096", 1), "change only at a restart"},
 		{"over the limits", strings.Replace(strings.Replace(base, "lb_algo rr", "lb_algo lc", 1), "    real_server 198.18.0.12 80 {", many.String()+"    real_server 198.18.0.12 80 {", 1), "lc balances at most 64"},
 	} {
 		write(c.src)
@@ -178,8 +179,8 @@ func TestReloadRefusedKeepsRunning(t *testing.T) {
 	if err := f.d.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if r := f.d.Snapshot().Reloads; r.Succeeded != 1 || r.Failed != 2 || !r.LastOK || r.LastError != "" {
-		t.Errorf("reload status %+v after two refused reloads and a good one", r)
+	if r := f.d.Snapshot().Reloads; r.Succeeded != 1 || r.Failed != 3 || !r.LastOK || r.LastError != "" {
+		t.Errorf("reload status %+v after three refused reloads and a good one", r)
 	}
 }
 

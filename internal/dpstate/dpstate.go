@@ -35,6 +35,21 @@ const (
 	EmbryoTableSize = 65536
 )
 
+// TableSizes are the capacities of the data plane's flow tables.
+type TableSizes struct {
+	Conns, Embryos int
+}
+
+// TableEntryBytes is about what one flow-table entry costs in kernel
+// memory (a 40-byte key, a 24-byte value and the hash table's overhead), to
+// tell whether sizes fit the machine.
+const TableEntryBytes = 128
+
+// Bytes estimates the kernel memory the tables take.
+func (t TableSizes) Bytes() uint64 {
+	return uint64(t.Conns+t.Embryos) * TableEntryBytes
+}
+
 // Protocol is a virtual service's transport protocol.
 type Protocol uint8
 
