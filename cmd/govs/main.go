@@ -30,6 +30,8 @@ func commands() []command {
 		{name: "realserver", summary: "prepare this host as a DR/TUN real server (up, down, status)", run: runRealserver},
 		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
 		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
+		{name: "weight", summary: "set a real server's weight at run time (ipvsadm -e -w)", run: runWeight},
+		{name: "drain", summary: "weight 0 for a real server at run time: no new connections", run: runDrain},
 		{name: "cleanup", summary: "remove a data plane left pinned by govs run --pin-dir", run: runCleanup},
 		{name: "vrrp-run", summary: "(internal) run VRRP instances from JSON; see docs/vrrp.md", run: runVRRPRun},
 	}

@@ -71,7 +71,23 @@ func (c *Client) Reload(ctx context.Context) error {
 
 // do sends one request and reads its response. ctx's deadline and
 // cancellation apply to both.
+// Weight asks the daemon to set (nil: reset) a real server's weight and
+// returns how many real servers changed.
+func (c *Client) Weight(ctx context.Context, virtualServer, real string, weight *uint32) (int, error) {
+	resp, err := c.request(ctx, Request{Op: OpWeight, VirtualServer: virtualServer, Real: real, Weight: weight})
+	if err != nil {
+		return 0, err
+	}
+	return resp.Changed, nil
+}
+
 func (c *Client) do(ctx context.Context, op string) (Response, error) {
+	return c.request(ctx, Request{Op: op})
+}
+
+// request sends req (the version filled in) and reads the response.
+func (c *Client) request(ctx context.Context, req Request) (Response, error) {
+	op := req.Op
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -84,7 +100,8 @@ func (c *Client) do(ctx context.Context, op string) (Response, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	b, err := json.Marshal(Request{Version: ProtocolVersion, Op: op})
+	req.Version = ProtocolVersion
+	b, err := json.Marshal(req)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s: encode request: %w", op, err)
 	}

@@ -31,12 +31,21 @@ const (
 	OpStatus      = "status"
 	OpConnections = "connections"
 	OpReload      = "reload"
+	// OpWeight sets (or, without Weight, resets) a real server's weight at
+	// run time (`govs weight`, `govs drain`).
+	OpWeight = "weight"
 )
 
 // Request is one line a client sends.
 type Request struct {
 	Version int    `json:"version"`
 	Op      string `json:"op"`
+	// Weight request: the virtual server ("" for every one), the real
+	// server (an address, or address:port), and the weight (absent: the
+	// configured one again).
+	VirtualServer string  `json:"virtual_server,omitempty"`
+	Real          string  `json:"real,omitempty"`
+	Weight        *uint32 `json:"weight,omitempty"`
 }
 
 // Response is the one line the server sends back for each request. OK is
@@ -49,6 +58,8 @@ type Response struct {
 	Status *status.Snapshot `json:"status,omitempty"`
 	// Connections answers OpConnections.
 	Connections []status.Connection `json:"connections,omitempty"`
+	// Changed answers OpWeight: how many real servers it changed.
+	Changed int `json:"changed,omitempty"`
 }
 
 // RemoteError is an error the daemon reported, such as a configuration that

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,8 @@ type Config struct {
 	Connections ConnectionsFunc
 	// Reload, when nil, makes reload requests fail with an error.
 	Reload ReloadFunc
+	// Weight, when nil, makes weight requests fail with an error.
+	Weight WeightFunc
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// IdleTimeout bounds how long a client may take to send a request (and
@@ -381,10 +384,23 @@ func (s *Server) handle(line []byte) (resp Response) {
 			return errorResponse("%s", err.Error())
 		}
 		return Response{Version: ProtocolVersion, OK: true}
+	case OpWeight:
+		if s.cfg.Weight == nil {
+			return errorResponse("weight is not supported by this daemon")
+		}
+		real, port, err := parseReal(req.Real)
+		if err != nil {
+			return errorResponse("%v", err)
+		}
+		n, err := s.cfg.Weight(req.VirtualServer, real, port, req.Weight)
+		if err != nil {
+			return errorResponse("%s", err.Error())
+		}
+		return Response{Version: ProtocolVersion, OK: true, Changed: n}
 	case "":
-		return errorResponse("request has no op (want status, connections or reload)")
+		return errorResponse("request has no op (want status, connections, reload or weight)")
 	}
-	return errorResponse("unknown op %q (want status, connections or reload)", req.Op)
+	return errorResponse("unknown op %q (want status, connections, reload or weight)", req.Op)
 }
 
 func writeResponse(w io.Writer, resp Response) error {
@@ -397,4 +413,20 @@ func writeResponse(w io.Writer, resp Response) error {
 		return fmt.Errorf("write response: %w", err)
 	}
 	return nil
+}
+
+// WeightFunc sets a real server's weight at run time (nil: the configured
+// weight again) and returns how many real servers it changed.
+type WeightFunc func(virtualServer string, real netip.Addr, port uint16, weight *uint32) (int, error)
+
+// parseReal reads "ADDR" or "ADDR:PORT" ("[V6]:PORT").
+func parseReal(s string) (netip.Addr, uint16, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), ap.Port(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, 0, fmt.Errorf("real server %q: want ADDR or ADDR:PORT", s)
+	}
+	return a.Unmap(), 0, nil
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -152,6 +153,9 @@ type Director struct {
 	resumeVRRP bool
 	// reloads counts reload outcomes for the status snapshot.
 	reloads status.Reloads
+	// overrides are the weights set at run time (SetWeight); reloads keep
+	// those whose real server is still configured.
+	overrides desired.Overrides
 	// checks runs every virtual server's health checks; a reload updates
 	// it, so real servers keep their health state. checkEvents carries its
 	// events; checked names the virtual servers it runs now.
@@ -303,6 +307,7 @@ func (d *Director) Run(ctx context.Context) error {
 			Status:      d.Snapshot,
 			Connections: d.Connections,
 			Reload:      d.Reload,
+			Weight:      d.SetWeight,
 			Logger:      d.log,
 		})
 		if err != nil {
@@ -484,6 +489,7 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 		}
 	}
 	d.plan = plan
+	d.overrides = plan.Keep(d.overrides)
 	for name, ifindex := range d.attached {
 		if _, ok := idx[name]; !ok {
 			if err := d.dp.Detach(ifindex); err != nil {
@@ -667,7 +673,7 @@ func (d *Director) syncLocked() {
 	if d.dp == nil {
 		return
 	}
-	st, unresolved := d.plan.Dataplane(d.pools, d.neigh)
+	st, unresolved := d.plan.Dataplane(d.plan.Apply(d.pools, d.overrides), d.neigh)
 	if len(unresolved) > 0 {
 		d.log.Debug("real servers not resolved yet", "addrs", unresolved)
 	}
@@ -730,4 +736,35 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// SetWeight sets the weight of real server real (any port when port is 0)
+// in virtual server vs (every one when empty), as `ipvsadm -e -w` does, in
+// place of its configured weight while its checks pass; weight nil puts
+// the configured weight back. Weight 0 drains it: no new connections. It
+// returns how many real servers it changed. A reload keeps the weights.
+func (d *Director) SetWeight(vs string, real netip.Addr, port uint16, weight *uint32) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keys, err := d.plan.Matching(vs, real, port)
+	if err != nil {
+		return 0, err
+	}
+	if d.overrides == nil {
+		d.overrides = desired.Overrides{}
+	}
+	for _, k := range keys {
+		if weight == nil {
+			delete(d.overrides, k)
+		} else {
+			d.overrides[k] = *weight
+		}
+	}
+	w := "configured"
+	if weight != nil {
+		w = strconv.FormatUint(uint64(*weight), 10)
+	}
+	d.log.Info("weight set at run time", "real", netip.AddrPortFrom(real, port), "virtual_server", vs, "weight", w, "real_servers", len(keys))
+	d.syncLocked()
+	return len(keys), nil
 }

@@ -47,8 +47,9 @@ func (d *Director) snapshot() status.Snapshot {
 			health[vs.Name] = h
 		}
 	}
+	pools := d.plan.Apply(d.pools, d.overrides)
 	for _, svc := range d.plan.Services {
-		out, pool := svc.Status(d.pools), svc.Pool
+		out, pool := svc.Status(pools), svc.Pool
 		ss := stats[svcKey{out.VIP, out.Port, dataplane.Protocol(out.Protocol)}]
 		out.Stats = status.Counters{Conns: ss.NewConns, InPkts: ss.Packets, InBytes: ss.Bytes}
 		addDrops(snap.Drops, ss.Drops)
