@@ -253,6 +253,14 @@ func svcKeyOf(s Service) balancerSvcKey {
 // htons converts to the network byte order the BPF program compares with.
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+// scanningScheds are the program's codes of the schedulers that scan the
+// service's reals (sched.Kind.ScansReals).
+var scanningScheds = map[sched.Kind]uint32{
+	sched.LeastConnection: schedLC, sched.WeightedLeastConnection: schedWLC, sched.ShortestExpectedDelay: schedSED,
+	sched.NeverQueue: schedNQ, sched.WeightedFailover: schedFO, sched.WeightedOverflow: schedOVF,
+	sched.LocalityLeastConnection: schedLBLC, sched.LocalityLeastConnectionReplicated: schedLBLCR, sched.TwoChoices: schedTWOS,
+}
+
 // BPF-side constants (bpf/consts.h).
 const (
 	schedMH    = 1
@@ -396,24 +404,9 @@ func serviceTables(svc Service, realIDs []uint32, lim limits) (balancerSvcMeta, 
 		if len(table) > lim.table {
 			return m, nil, fmt.Errorf("weighted sequence of %d entries above the compiled maximum %d", len(table), lim.table)
 		}
-	case sched.LeastConnection:
-		m.Sched = schedLC
-	case sched.WeightedLeastConnection:
-		m.Sched = schedWLC
-	case sched.ShortestExpectedDelay:
-		m.Sched = schedSED
-	case sched.NeverQueue:
-		m.Sched = schedNQ
-	case sched.WeightedFailover:
-		m.Sched = schedFO
-	case sched.WeightedOverflow:
-		m.Sched = schedOVF
-	case sched.LocalityLeastConnection:
-		m.Sched = schedLBLC
-	case sched.LocalityLeastConnectionReplicated:
-		m.Sched = schedLBLCR
-	case sched.TwoChoices:
-		m.Sched = schedTWOS
+	default:
+		// The schedulers that scan the reals need no table.
+		m.Sched = scanningScheds[kind]
 	}
 	if allZero(table) {
 		table = nil // nothing to choose: the program drops with "no real"

@@ -82,11 +82,7 @@ func TestPrivilegedSYNFloodSparesEstablished(t *testing.T) {
 	var rs []Real
 	for i, ns := range reals {
 		lan.Join(ns, fmt.Sprintf("pr%d", i+1), fmt.Sprintf("198.18.0.%d/24", 11+i))
-		ns.Addr("lo", vip+"/32")
-		for _, dev := range []string{"all", "lo"} {
-			ns.Sysctl("net.ipv4.conf."+dev+".arp_ignore", "1")
-			ns.Sysctl("net.ipv4.conf."+dev+".arp_announce", "2")
-		}
+		ns.HoldVIP(vip)
 		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }),
 			ReadHeaderTimeout: 5 * time.Second}
 		t.Cleanup(func() { srv.Close() })

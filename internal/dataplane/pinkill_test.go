@@ -77,11 +77,7 @@ func TestPrivilegedPinnedSurvivesKill(t *testing.T) {
 	director.Addr("eth0", vip+"/32")
 	netnstest.AttachXDPPass(t, lan, "pd")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
-	real.Addr("lo", vip+"/32")
-	for _, dev := range []string{"all", "lo"} {
-		real.Sysctl("net.ipv4.conf."+dev+".arp_ignore", "1")
-		real.Sysctl("net.ipv4.conf."+dev+".arp_announce", "2")
-	}
+	real.HoldVIP(vip)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "real\n") }),
 		ReadHeaderTimeout: 5 * time.Second}
 	t.Cleanup(func() { srv.Close() })

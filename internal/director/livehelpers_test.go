@@ -18,11 +18,7 @@ import (
 // (the VIP for clients, its own for TCP_CHECK) answering "real\n".
 func drRealServer(t *testing.T, ns *netnstest.NS, vip string) {
 	t.Helper()
-	ns.Addr("lo", vip+"/32")
-	for _, dev := range []string{"all", "lo"} {
-		ns.Sysctl("net.ipv4.conf."+dev+".arp_ignore", "1")
-		ns.Sysctl("net.ipv4.conf."+dev+".arp_announce", "2")
-	}
+	ns.HoldVIP(vip)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "real\n") }),
 		ReadHeaderTimeout: 5 * time.Second}
 	t.Cleanup(func() { srv.Close() })

@@ -206,6 +206,17 @@ func (n *NS) Join(member *NS, port, cidr string) {
 	}
 }
 
+// HoldVIP makes n a DR real server of vip: the VIP on lo, and
+// arp_ignore=1, arp_announce=2 so that n never answers ARP for it.
+func (n *NS) HoldVIP(vip string) {
+	n.t.Helper()
+	n.Addr("lo", vip+"/32")
+	for _, dev := range []string{"all", "lo"} {
+		n.Sysctl("net.ipv4.conf."+dev+".arp_ignore", "1")
+		n.Sysctl("net.ipv4.conf."+dev+".arp_announce", "2")
+	}
+}
+
 // Addr adds address cidr (e.g. "198.18.0.1/24") to interface dev.
 func (n *NS) Addr(dev, cidr string) {
 	n.t.Helper()
