@@ -165,6 +165,9 @@ func (s Service) Status(pools Pools) status.Service {
 		Method:    MethodName(s.Method),
 		OnePacket: s.OnePacket,
 	}
+	if s.HashPort {
+		ss.SchedFlags = []string{string(s.Scheduler) + "-port"}
+	}
 	if s.PersistenceTimeout > 0 {
 		ss.Persistent = s.PersistenceTimeout
 		ss.PersistenceBits = s.PersistenceBits

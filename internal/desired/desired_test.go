@@ -129,6 +129,9 @@ func TestSchedulerFlags(t *testing.T) {
 			if warned != tc.warning {
 				t.Errorf("warning at %s: %v, want %v (%v)", tc.flag, warned, tc.warning, p.Diagnostics)
 			}
+			if flags := s.Status(nil).SchedFlags; (len(flags) == 1 && flags[0] == tc.algo+"-port") != tc.hashPort {
+				t.Errorf("status flags %v", flags)
+			}
 			st, _ := p.Dataplane(nil, nil)
 			if len(st.Services) != 1 || st.Services[0].HashPort != tc.hashPort || st.Services[0].OnePacket != tc.ops {
 				t.Errorf("data plane service %+v", st.Services)

@@ -154,6 +154,9 @@ func writeService(w *bufio.Writer, s Service, opt FormatOptions) {
 		writeNums(w, opt.Exact, s.Rates.CPS, s.Rates.InPPS, s.Rates.OutPPS, s.Rates.InBPS, s.Rates.OutBPS)
 	default:
 		fmt.Fprintf(w, "%s %s", name, s.Scheduler)
+		if len(s.SchedFlags) > 0 {
+			fmt.Fprintf(w, " (%s)", strings.Join(s.SchedFlags, ","))
+		}
 		if s.Persistent > 0 {
 			fmt.Fprintf(w, " persistent %d", int64(s.Persistent.Seconds()))
 			if m := persistenceMask(s); m != "" {

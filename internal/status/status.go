@@ -76,6 +76,9 @@ type Service struct {
 	PersistenceBits int `json:"persistence_bits,omitempty"`
 	// OnePacket is keepalived's `ops`: every packet is scheduled on its own.
 	OnePacket bool `json:"one_packet,omitempty"`
+	// SchedFlags are the scheduler flags in force, as ipvsadm names them
+	// (sh-port, mh-port).
+	SchedFlags []string `json:"sched_flags,omitempty"`
 	// Method is the service's default forwarding method (lb_kind).
 	Method Method `json:"method"`
 	Reals  []Real `json:"reals"`
