@@ -439,7 +439,16 @@ static __always_inline int handle_later_frag(struct xdp_md *ctx, struct pkt *p)
 static __always_inline int for_other_host(struct xdp_md *ctx)
 {
 	__u32 ifindex = ctx->ingress_ifindex;
-	struct if_mac *own = bpf_map_lookup_elem(&if_macs, &ifindex);
+	__u32 slot = ifindex & (IF_MAC_SLOTS - 1);
+	const __u8 *own = NULL;
+	struct if_mac_slot *s = bpf_map_lookup_elem(&if_mac_slots, &slot);
+	if (s && s->ifindex == ifindex) {
+		own = s->addr;
+	} else {
+		struct if_mac *m = bpf_map_lookup_elem(&if_macs, &ifindex);
+		if (m)
+			own = m->addr;
+	}
 	if (!own)
 		return 0;
 	__u8 *dst = (void *)(long)ctx->data;
@@ -447,8 +456,8 @@ static __always_inline int for_other_host(struct xdp_md *ctx)
 		return 0; /* the parser deals with runts */
 	if (dst[0] & 1)
 		return 1; /* broadcast and multicast */
-	return dst[0] != own->addr[0] || dst[1] != own->addr[1] || dst[2] != own->addr[2] ||
-	       dst[3] != own->addr[3] || dst[4] != own->addr[4] || dst[5] != own->addr[5];
+	return dst[0] != own[0] || dst[1] != own[1] || dst[2] != own[2] || dst[3] != own[3] || dst[4] != own[4] ||
+	       dst[5] != own[5];
 }
 
 /* embryo_take follows an embryonic flow (a SYN seen, nothing else yet):

@@ -49,6 +49,9 @@
 #define FRAG_TABLE_SIZE 8192
 #endif
 
+/* if_mac_slots: an array slot per ifindex & (IF_MAC_SLOTS - 1). */
+#define IF_MAC_SLOTS 256
+
 #ifndef MAX_IFACES
 #define MAX_IFACES 64
 #endif

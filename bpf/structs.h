@@ -52,6 +52,14 @@ struct if_mac {
 	__u8 pad[2];
 };
 
+/* if_mac_slots value: an interface's MAC in the array slot its ifindex
+ * hashes to (ifindex 0: empty). */
+struct if_mac_slot {
+	__u32 ifindex;
+	__u8 addr[6];
+	__u8 pad[2];
+};
+
 struct real {
 	__u8 dst_mac[6]; /* real server's (or TUN next hop's) MAC */
 	__u8 src_mac[6]; /* egress interface's MAC */

@@ -64,6 +64,13 @@ type balancerIfMac struct {
 	Pad  [2]uint8
 }
 
+type balancerIfMacSlot struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Addr    [6]uint8
+	Pad     [2]uint8
+}
+
 type balancerLocKey struct {
 	_      structs.HostLayout
 	Dst    [16]uint8
@@ -157,6 +164,7 @@ const (
 	balancerMapExpiredConns = "expired_conns"
 	balancerMapFrags        = "frags"
 	balancerMapGlobalStats  = "global_stats"
+	balancerMapIfMacSlots   = "if_mac_slots"
 	balancerMapIfMacs       = "if_macs"
 	balancerMapLocality     = "locality"
 	balancerMapPersist      = "persist"
@@ -229,6 +237,7 @@ type balancerMapSpecs struct {
 	ExpiredConns *ebpf.MapSpec `ebpf:"expired_conns"`
 	Frags        *ebpf.MapSpec `ebpf:"frags"`
 	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
+	IfMacSlots   *ebpf.MapSpec `ebpf:"if_mac_slots"`
 	IfMacs       *ebpf.MapSpec `ebpf:"if_macs"`
 	Locality     *ebpf.MapSpec `ebpf:"locality"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
@@ -275,6 +284,7 @@ type balancerMaps struct {
 	ExpiredConns *ebpf.Map `ebpf:"expired_conns"`
 	Frags        *ebpf.Map `ebpf:"frags"`
 	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
+	IfMacSlots   *ebpf.Map `ebpf:"if_mac_slots"`
 	IfMacs       *ebpf.Map `ebpf:"if_macs"`
 	Locality     *ebpf.Map `ebpf:"locality"`
 	Persist      *ebpf.Map `ebpf:"persist"`
@@ -297,6 +307,7 @@ func (m *balancerMaps) Close() error {
 		m.ExpiredConns,
 		m.Frags,
 		m.GlobalStats,
+		m.IfMacSlots,
 		m.IfMacs,
 		m.Locality,
 		m.Persist,

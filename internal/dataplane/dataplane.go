@@ -253,8 +253,42 @@ func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {
 			_ = l.Close()
 			return fmt.Errorf("attach xdp to ifindex %d: register MAC: %w", ifindex, err)
 		}
+		if err := d.setMACSlot(ifindex, ifi.HardwareAddr); err != nil {
+			_ = l.Close()
+			return fmt.Errorf("attach xdp to ifindex %d: register MAC: %w", ifindex, err)
+		}
 	}
 	d.links[ifindex] = l
+	return nil
+}
+
+// ifMACSlots is IF_MAC_SLOTS (bpf/consts.h).
+const ifMACSlots = 256
+
+// setMACSlot puts an interface's MAC in its if_mac_slots slot, the program's
+// fast path, unless another attached interface holds the slot (if_macs
+// answers for the second one). A nil mac clears the slot if it is ifindex's.
+func (d *Dataplane) setMACSlot(ifindex int, mac net.HardwareAddr) error {
+	slot := uint32(ifindex) & (ifMACSlots - 1)
+	var cur balancerIfMacSlot
+	if err := d.objs.IfMacSlots.Lookup(slot, &cur); err != nil {
+		return fmt.Errorf("read MAC slot %d: %w", slot, err)
+	}
+	if cur.Ifindex != 0 && cur.Ifindex != uint32(ifindex) {
+		if _, held := d.links[int(cur.Ifindex)]; held || mac == nil {
+			return nil
+		}
+	}
+	next := balancerIfMacSlot{}
+	if mac != nil {
+		next.Ifindex = uint32(ifindex)
+		copy(next.Addr[:], mac)
+	} else if cur.Ifindex != uint32(ifindex) {
+		return nil
+	}
+	if err := d.objs.IfMacSlots.Put(slot, next); err != nil {
+		return fmt.Errorf("write MAC slot %d: %w", slot, err)
+	}
 	return nil
 }
 
@@ -268,6 +302,7 @@ func (d *Dataplane) Detach(ifindex int) error {
 	}
 	delete(d.links, ifindex)
 	_ = deleteIgnoringMissing(d.objs.IfMacs, uint32(ifindex))
+	_ = d.setMACSlot(ifindex, nil)
 	if d.opts.PinPath != "" {
 		if err := l.Unpin(); err != nil {
 			return fmt.Errorf("detach xdp from ifindex %d: unpin: %w", ifindex, err)
