@@ -2,10 +2,10 @@ package desired
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/config"
 )
 
@@ -67,7 +67,7 @@ virtual_server 198.18.0.100 443 {
 		"198.18.0.100:443": {{Name: "198.18.1.11:443", Weight: 0}},
 	}
 	for pool, ds := range want {
-		if !equalDests(got[pool], ds) {
+		if !slices.Equal(got[pool], ds) {
 			t.Errorf("pool %s: %v, want %v", pool, got[pool], ds)
 		}
 	}
@@ -81,16 +81,4 @@ virtual_server 198.18.0.100 443 {
 	if len(kept) != 2 {
 		t.Errorf("kept %v, want the two overrides of the :80 service", kept)
 	}
-}
-
-func equalDests(a, b []state.Dest) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
