@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/govs/govs/internal/control"
@@ -18,13 +20,20 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: govs list [-n] [--stats|--rate|--connections] [--exact] [--json] [--socket PATH]")
+		fmt.Fprintln(stderr, "usage: govs list [-n] [-t|-u VIP:PORT] [--stats|--rate|--connections|--save] [--exact] [--json] [--socket PATH]")
 		fmt.Fprintln(stderr, "\nprint the running director's virtual services, real servers and VRRP state")
-		fmt.Fprintln(stderr, "like `ipvsadm -L -n`; addresses are always numeric, -n is accepted for habit.")
+		fmt.Fprintln(stderr, "like `ipvsadm -L -n`; addresses are always numeric. -n, -L, -Ln and --sort are")
+		fmt.Fprintln(stderr, "accepted for habit (the output is always numeric and sorted).")
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}
-	_ = fs.Bool("n", true, "numeric addresses and ports (always on; accepted for ipvsadm compatibility)")
+	for _, name := range []string{"n", "L", "l", "Ln", "ln", "nL", "sort"} {
+		_ = fs.Bool(name, false, "accepted for ipvsadm compatibility (always numeric and sorted)")
+	}
+	tcpSvc := fs.String("t", "", "only the TCP service `VIP:PORT` (ipvsadm -t)")
+	udpSvc := fs.String("u", "", "only the UDP service `VIP:PORT` (ipvsadm -u)")
+	save := fs.Bool("save", false, "print the table as ipvsadm commands (ipvsadm -S -n; ipvsadm -R reads them)")
+	fs.BoolVar(save, "S", false, "shorthand for --save")
 	stats := fs.Bool("stats", false, "print cumulative counters (Conns InPkts OutPkts InBytes OutBytes)")
 	rate := fs.Bool("rate", false, "print estimated rates (CPS InPPS OutPPS InBPS OutBPS)")
 	conns := fs.Bool("connections", false, "print the connection table")
@@ -48,14 +57,19 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	for _, v := range []struct {
 		set  bool
 		view status.View
-	}{{*stats, status.ViewStats}, {*rate, status.ViewRate}, {*conns, status.ViewConnections}} {
+	}{{*stats, status.ViewStats}, {*rate, status.ViewRate}, {*conns, status.ViewConnections}, {*save, status.ViewSave}} {
 		if v.set {
 			view = v.view
 			n++
 		}
 	}
 	if n > 1 {
-		fmt.Fprintln(stderr, "govs list: --stats, --rate and --connections are exclusive")
+		fmt.Fprintln(stderr, "govs list: --stats, --rate, --connections and --save are exclusive")
+		return 2
+	}
+	only, err := serviceFilter(*tcpSvc, *udpSvc)
+	if err != nil {
+		fmt.Fprintf(stderr, "govs list: %v\n", err)
 		return 2
 	}
 
@@ -77,6 +91,16 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "govs list: %s: %v\n", *socket, err)
 		return 1
+	}
+	if only != nil {
+		snap.Services = slices.DeleteFunc(snap.Services, func(s status.Service) bool { return !only(s) })
+		snap.Connections = slices.DeleteFunc(snap.Connections, func(c status.Connection) bool {
+			return !only(status.Service{Protocol: c.Protocol, VIP: c.Virtual.Addr(), Port: c.Virtual.Port()})
+		})
+		if len(snap.Services) == 0 && view != status.ViewConnections {
+			fmt.Fprintf(stderr, "govs list: no such service %s%s\n", *tcpSvc, *udpSvc)
+			return 1
+		}
 	}
 
 	switch {
@@ -145,4 +169,26 @@ func dialError(socket string, err error) string {
 		return fmt.Sprintf("permission denied on %s: the control socket is root's, run as root (%v)", socket, err)
 	}
 	return fmt.Sprintf("no govs daemon at %s: %v", socket, err)
+}
+
+// serviceFilter is ipvsadm's -t / -u: one service by protocol and
+// VIP:PORT; nil when neither is given.
+func serviceFilter(tcp, udp string) (func(status.Service) bool, error) {
+	if tcp != "" && udp != "" {
+		return nil, errors.New("-t and -u are exclusive")
+	}
+	text, proto := tcp, status.TCP
+	if udp != "" {
+		text, proto = udp, status.UDP
+	}
+	if text == "" {
+		return nil, nil
+	}
+	ap, err := netip.ParseAddrPort(text)
+	if err != nil {
+		return nil, fmt.Errorf("service %q: want VIP:PORT", text)
+	}
+	return func(s status.Service) bool {
+		return s.Fwmark == 0 && s.Protocol == proto && s.VIP == ap.Addr().Unmap() && s.Port == ap.Port()
+	}, nil
 }

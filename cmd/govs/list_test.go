@@ -97,6 +97,8 @@ func TestListGolden(t *testing.T) {
 		{"list-connections.golden", []string{"list", "-n", "-c", "--socket", p}},
 		{"list-connections-json.golden", []string{"list", "--connections", "--json", "--socket", p}},
 		{"list-json.golden", []string{"list", "--json", "--socket", p}},
+		{"list-save.golden", []string{"list", "-S", "--socket", p}},
+		{"list-one-service.golden", []string{"list", "-Ln", "-t", "198.18.0.100:80", "--socket", p}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args[:len(tt.args)-2], " "), func(t *testing.T) {
@@ -195,5 +197,32 @@ func TestDialError(t *testing.T) {
 	missing := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.ENOENT)}
 	if got := dialError("/run/govs/govs.sock", missing); !strings.HasPrefix(got, "no govs daemon at /run/govs/govs.sock") {
 		t.Errorf("ENOENT: %q", got)
+	}
+}
+
+// TestServiceFilter: -t and -u pick one service by protocol and VIP:PORT,
+// as ipvsadm's do; a service that is not there is an error.
+func TestServiceFilter(t *testing.T) {
+	vip := netip.MustParseAddr("198.18.0.100")
+	tcp80 := status.Service{Protocol: status.TCP, VIP: vip, Port: 80}
+	udp80 := status.Service{Protocol: status.UDP, VIP: vip, Port: 80}
+	tcp443 := status.Service{Protocol: status.TCP, VIP: vip, Port: 443}
+	only, err := serviceFilter("198.18.0.100:80", "")
+	if err != nil || !only(tcp80) || only(udp80) || only(tcp443) {
+		t.Errorf("-t 198.18.0.100:80: %v", err)
+	}
+	only, err = serviceFilter("", "198.18.0.100:80")
+	if err != nil || only(tcp80) || !only(udp80) {
+		t.Errorf("-u 198.18.0.100:80: %v", err)
+	}
+	for _, bad := range [][2]string{{"198.18.0.100", ""}, {"198.18.0.100:80", "198.18.0.100:80"}} {
+		if _, err := serviceFilter(bad[0], bad[1]); err == nil {
+			t.Errorf("-t %q -u %q accepted", bad[0], bad[1])
+		}
+	}
+	p := startDaemon(t, nil)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"list", "-t", "198.18.0.100:81", "--socket", p}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no such service") {
+		t.Errorf("a missing service: exit %d, %q", code, stderr.String())
 	}
 }

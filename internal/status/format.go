@@ -26,6 +26,9 @@ const (
 	ViewRate
 	// ViewConnections is `ipvsadm -L -n -c`: the connection table.
 	ViewConnections
+	// ViewSave is `ipvsadm -S -n`: the table as ipvsadm commands that
+	// would build it (ipvsadm -R reads them).
+	ViewSave
 )
 
 // FormatOptions tune Format.
@@ -51,8 +54,14 @@ const (
 // resolves names, so -n is implied.
 func Format(w io.Writer, s Snapshot, opt FormatOptions) error {
 	bw := bufio.NewWriter(w)
-	if opt.View == ViewConnections {
+	switch opt.View {
+	case ViewConnections:
 		writeConnections(bw, s)
+		return bw.Flush()
+	case ViewSave:
+		for _, svc := range sortedServices(s.Services) {
+			writeSave(bw, svc)
+		}
 		return bw.Flush()
 	}
 	fmt.Fprintf(bw, "govs Virtual Server version %s (connection table size=%d)\n", versionOr(s.Version), s.ConnTableSize)
@@ -302,4 +311,44 @@ func sortedReals(in []Real) []Real {
 		return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Port, b.Port))
 	})
 	return out
+}
+
+// writeSave writes one service as `ipvsadm -S -n` does: -A for the
+// service, -a for each real server.
+func writeSave(w *bufio.Writer, s Service) {
+	id := "-f " + strconv.FormatUint(uint64(s.Fwmark), 10)
+	if s.Fwmark == 0 {
+		flag := "-t"
+		switch s.Protocol {
+		case UDP:
+			flag = "-u"
+		case SCTP:
+			flag = "--sctp-service"
+		}
+		id = flag + " " + addrPort(s.VIP, s.Port)
+	}
+	fmt.Fprintf(w, "-A %s -s %s", id, s.Scheduler)
+	if len(s.SchedFlags) > 0 {
+		fmt.Fprintf(w, " -b %s", strings.Join(s.SchedFlags, ","))
+	}
+	if s.Persistent > 0 {
+		fmt.Fprintf(w, " -p %d", int64(s.Persistent.Seconds()))
+		if m := persistenceMask(s); m != "" {
+			fmt.Fprintf(w, " -M %s", m)
+		}
+	}
+	if s.OnePacket {
+		fmt.Fprint(w, " -o")
+	}
+	fmt.Fprintln(w)
+	for _, r := range sortedReals(s.Reals) {
+		method := "-g"
+		switch r.Method {
+		case Tunnel:
+			method = "-i"
+		case Masq:
+			method = "-m"
+		}
+		fmt.Fprintf(w, "-a %s -r %s %s -w %d\n", id, addrPort(r.Addr, r.Port), method, r.Weight)
+	}
 }

@@ -262,3 +262,29 @@ func TestPersistenceMask(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatSave: the save view is ipvsadm -S -n's commands, with the
+// protocol, scheduler flags, persistence mask, ops and each real server's
+// forwarding method.
+func TestFormatSave(t *testing.T) {
+	s := Snapshot{Services: []Service{
+		{Protocol: TCP, VIP: netip.MustParseAddr("198.18.0.100"), Port: 80, Scheduler: "mh", SchedFlags: []string{"mh-port"},
+			Persistent: 300 * time.Second, PersistenceBits: 24,
+			Reals: []Real{{Addr: netip.MustParseAddr("198.18.0.11"), Port: 80, Weight: 2}, {Addr: netip.MustParseAddr("198.18.0.12"), Port: 80, Method: Tunnel, Weight: 0}}},
+		{Protocol: UDP, VIP: netip.MustParseAddr("2001:db8::100"), Port: 53, Scheduler: "rr", OnePacket: true,
+			Reals: []Real{{Addr: netip.MustParseAddr("2001:db8::11"), Port: 53, Weight: 1}}},
+	}}
+	var b strings.Builder
+	if err := Format(&b, s, FormatOptions{View: ViewSave}); err != nil {
+		t.Fatal(err)
+	}
+	want := `-A -t 198.18.0.100:80 -s mh -b mh-port -p 300 -M 255.255.255.0
+-a -t 198.18.0.100:80 -r 198.18.0.11:80 -g -w 2
+-a -t 198.18.0.100:80 -r 198.18.0.12:80 -i -w 0
+-A -u [2001:db8::100]:53 -s rr -o
+-a -u [2001:db8::100]:53 -r [2001:db8::11]:53 -g -w 1
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
