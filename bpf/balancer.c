@@ -265,9 +265,6 @@ __noinline __u32 pick_local(const struct svc_meta *m, const struct flow *f, __u3
 	if (e && now - e->last_ns > LOCALITY_EXPIRE_NS)
 		e = NULL;
 	__u64 lastmod = e ? e->lastmod_ns : 0;
-	__u32 wlc = pick_least(m, SCHED_WLC);
-	if (wlc == 0)
-		return 0;
 
 	/* The set's members still in the service with weight > 0, their least
 	 * and most loaded (by active connections per weight). */
@@ -307,6 +304,11 @@ __noinline __u32 pick_local(const struct svc_meta *m, const struct flow *f, __u3
 	}
 	__u32 pick = smin;
 	if (pick == 0 || (smin_n > smin_w && half_loaded(m))) {
+		/* Only now the wlc choice: a destination that keeps its server
+		 * (most new connections) needs no second scan. */
+		__u32 wlc = pick_least(m, SCHED_WLC);
+		if (wlc == 0)
+			return 0;
 		pick = wlc;
 		if (!replicate) {
 			nv.ids[0] = wlc;
