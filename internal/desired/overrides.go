@@ -30,8 +30,8 @@ func (p *Plan) Apply(pools Pools, o Overrides) Pools {
 		out[k] = v
 	}
 	for _, s := range p.Services {
-		if _, done := out[s.Pool]; done && !touches(o, s.Pool) {
-			continue
+		if !touches(o, s.Pool) {
+			continue // its pool stands as it is (or is the configured one)
 		}
 		dests := slices.Clone(s.pool(pools))
 		for i, d := range dests {
