@@ -219,7 +219,7 @@ func (b *builder) global(blk *node) {
 	case syncKeyAt != nil && g.LVSSyncDaemon != nil:
 		g.LVSSyncDaemon.Key = syncKey
 	case syncKeyAt != nil:
-		b.warnf(syncKeyAt, "govs_sync_key has no effect without lvs_sync_daemon")
+		b.errorf(syncKeyAt, "govs_sync_key needs lvs_sync_daemon: without connection sync there is nothing to authenticate")
 	}
 	// The lower-priority GARP settings follow the master ones unless given.
 	if !lowerDelaySet {
