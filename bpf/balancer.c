@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* govs XDP balancer: runs on the director's LAN-facing interface, forwards
- * packets of configured virtual services to a real server (DR or TUN) and
- * passes everything else to the kernel untouched.
+/* govs XDP balancer: runs on the director's LAN-facing interfaces, forwards
+ * packets of configured virtual services to a real server (DR, TUN or NAT),
+ * turns NAT real servers' replies back into the service's, and passes
+ * everything else to the kernel untouched.
  *
  * Per packet: parse -> ICMP error or later fragment? follow the tracked flow
- * -> service lookup (VIP, port, proto; then VIP, 0, proto) -> connection
- * table -> persistence -> scheduler -> rewrite -> XDP_TX / redirect. */
+ * -> service lookup (VIP, port, proto; then VIP, 0, proto; neither: a NAT
+ * reply?) -> connection table -> persistence -> scheduler -> rewrite ->
+ * XDP_TX / redirect. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -15,6 +17,7 @@
 #include "parse.h"
 #include "hash.h"
 #include "encap.h"
+#include "nat.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -90,6 +93,9 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p, cons
 	__u64 bytes = ctx->data_end - ctx->data;
 	if (r->flags & REAL_F_TUN) {
 		if (tun_encap(ctx, p, r))
+			return drop(svc_id, DROP_ENCAP);
+	} else if (r->flags & REAL_F_NAT) {
+		if (nat_to_real(ctx, p, r) || dr_rewrite(ctx, r))
 			return drop(svc_id, DROP_ENCAP);
 	} else if (dr_rewrite(ctx, r)) {
 		return drop(svc_id, DROP_ENCAP);
@@ -397,15 +403,100 @@ static __always_inline int forward_tracked(struct xdp_md *ctx, const struct pkt 
 	return forward(ctx, p, r, svc_id, real_id, 0);
 }
 
+/* nat_learn records (or refreshes) how the replies of a flow p forwards to
+ * NAT real server r come back: to the VIP and port p was sent to, through
+ * the interface and to the MAC p came from. Called before the rewrite. A
+ * global function, verified once. */
+__noinline int nat_learn(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u32 svc_id, __u64 now)
+{
+	if (!p || !r)
+		return 0;
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return 0;
+	struct flow k = {.sport = r->port ? r->port : p->flow.dport, .dport = p->flow.sport,
+			 .proto = p->flow.proto, .family = p->flow.family};
+	__builtin_memcpy(k.src, r->addr, 16);
+	__builtin_memcpy(k.dst, p->flow.src, 16);
+	struct nat_back v = {.vport = p->flow.dport, .ifindex = ctx->ingress_ifindex, .svc_id = svc_id, .last_ns = now};
+	__builtin_memcpy(v.vaddr, p->flow.dst, 16);
+	__builtin_memcpy(v.mac, eth->h_source, ETH_ALEN);
+	bpf_map_update_elem(&nat_backs, &k, &v, BPF_ANY);
+	return 0;
+}
+
+/* own_mac is an attached interface's MAC (NULL: not attached). */
+static __always_inline const __u8 *own_mac(__u32 ifindex)
+{
+	__u32 slot = ifindex & (IF_MAC_SLOTS - 1);
+	struct if_mac_slot *s = bpf_map_lookup_elem(&if_mac_slots, &slot);
+	if (s && s->ifindex == ifindex)
+		return s->addr;
+	struct if_mac *m = bpf_map_lookup_elem(&if_macs, &ifindex);
+	return m ? m->addr : NULL;
+}
+
+/* nat_reply turns a NAT real server's reply (or an ICMP error about a NAT
+ * flow, addressed to the client) back into the service's and sends it the
+ * way the client's packets came. Anything else goes to the kernel. A
+ * global function: its stack is not govs_xdp's. */
+__noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_counter)
+{
+	if (!p)
+		return XDP_PASS;
+	struct nat_back *b = bpf_map_lookup_elem(&nat_backs, &p->flow);
+	if (!b) {
+		count_global(pass_counter);
+		return XDP_PASS;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	if (now - b->last_ns > timeout_for(&p->flow, 0)) {
+		bpf_map_delete_elem(&nat_backs, &p->flow);
+		count_global(pass_counter);
+		return XDP_PASS;
+	}
+	if (b->ifindex == 0) {
+		count_global(G_NAT_UNLEARNT);
+		return XDP_DROP;
+	}
+	const __u8 *src = own_mac(b->ifindex);
+	if (!src) {
+		count_global(G_NAT_UNLEARNT);
+		return XDP_DROP;
+	}
+	if (now - b->last_ns > REFRESH_NS)
+		b->last_ns = now;
+	struct xlate x = {.port = b->vport, .to_client = 1};
+	__builtin_memcpy(x.addr, b->vaddr, 16);
+	__u32 ifindex = b->ifindex;
+	__u8 dst[ETH_ALEN];
+	__builtin_memcpy(dst, b->mac, ETH_ALEN);
+	__u8 smac[ETH_ALEN];
+	__builtin_memcpy(smac, src, ETH_ALEN);
+	if (nat_xlate(ctx, p, &x))
+		return XDP_DROP;
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
+	count_global(p->icmp ? G_NAT_ICMP : G_NAT_REPLY);
+	if (ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect_map(&tx_ports, ifindex, XDP_DROP);
+}
+
 static __always_inline int handle_icmp(struct xdp_md *ctx, struct pkt *p)
 {
 	struct conn *c = bpf_map_lookup_elem(&conns, &p->flow);
 	if (!c && p->flow.proto == IPPROTO_TCP)
 		c = bpf_map_lookup_elem(&embryos, &p->flow);
-	if (!c) {
-		count_global(G_PASS_ICMP);
-		return XDP_PASS;
-	}
+	if (!c)
+		return nat_reply(ctx, p, G_PASS_ICMP);
 	count_global(G_ICMP_FWD);
 	return forward_tracked(ctx, p, c->real_id, c->svc_id);
 }
@@ -539,10 +630,8 @@ int govs_xdp(struct xdp_md *ctx)
 	if (!ref) {
 		sk.port = 0;
 		ref = bpf_map_lookup_elem(&services, &sk);
-		if (!ref) {
-			count_global(G_PASS_NO_SERVICE);
-			return XDP_PASS;
-		}
+		if (!ref)
+			return nat_reply(ctx, &p, G_PASS_NO_SERVICE);
 	}
 	__u32 svc_id = ref->id;
 	__u32 slot = svc_id * 2 + (ref->gen & 1);
@@ -555,6 +644,7 @@ int govs_xdp(struct xdp_md *ctx)
 	__u32 real_id = 0;
 	struct real *r = NULL;
 	int new_conn = 0;
+	int learn = 0; /* NAT: record where replies go */
 	/* Only a SYN: the flow starts (or its SYN is retransmitted). */
 	int bare_syn = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FL_SYN | TCP_FL_ACK)) == TCP_FL_SYN;
 
@@ -578,8 +668,10 @@ int govs_xdp(struct xdp_md *ctx)
 			 * may have left since (weight 0, or dead and inhibited). */
 			int reuse = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & TCP_FL_SYN) && (c->flags & CONN_F_FIN);
 			if (r && c->svc_id == svc_id && !reuse) {
-				if (now - c->last_ns > REFRESH_NS)
+				if (now - c->last_ns > REFRESH_NS) {
 					c->last_ns = now;
+					learn = 1;
+				}
 				if (fin && !(c->flags & CONN_F_FIN)) {
 					if (c->flags & CONN_F_ACTIVE)
 						active_add(real_id, -1);
@@ -602,6 +694,7 @@ int govs_xdp(struct xdp_md *ctx)
 
 	if (!c && !ops && p.flow.proto == IPPROTO_TCP) {
 		real_id = embryo_take(&p.flow, svc_id, now, !bare_syn, fin);
+		learn = !bare_syn;
 		if (real_id) {
 			r = bpf_map_lookup_elem(&reals, &real_id);
 			if (!r)
@@ -666,6 +759,8 @@ int govs_xdp(struct xdp_md *ctx)
 		struct frag_val fv = {.real_id = real_id, .svc_id = svc_id, .last_ns = now};
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
 	}
+	if ((r->flags & REAL_F_NAT) && (learn || new_conn))
+		nat_learn(ctx, &p, r, svc_id, now);
 	return forward(ctx, &p, r, svc_id, real_id, new_conn);
 }
 

@@ -100,6 +100,7 @@ enum govs_sched {
 /* real.flags */
 #define REAL_F_TUN (1U << 0) /* encapsulate (IP-in-IP / IPv6-in-IPv6) */
 #define REAL_F_V6 (1U << 1)  /* real's address (TUN outer header) is IPv6 */
+#define REAL_F_NAT (1U << 2) /* masquerade: rewrite the destination to addr:port */
 
 /* conn.flags */
 #define CONN_F_ACTIVE (1U << 0) /* counted in active_conns */
@@ -129,7 +130,10 @@ enum govs_global {
 	G_ICMP_FWD = 6,        /* ICMP PTB / frag-needed forwarded to a flow's real */
 	G_FRAG_FWD = 7,        /* non-first fragments forwarded */
 	G_PASS_OTHER_HOST = 8, /* frame not unicast to us: another MAC, broadcast, multicast (see if_macs) */
-	G_MAX = 9,
+	G_NAT_REPLY = 9,       /* NAT real servers' replies rewritten back to the VIP */
+	G_NAT_UNLEARNT = 10,   /* NAT replies dropped: the client's side not learnt yet (synced flow) */
+	G_NAT_ICMP = 11,       /* ICMP errors about NAT flows, translated towards the client */
+	G_MAX = 12,
 };
 
 #endif

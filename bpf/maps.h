@@ -83,6 +83,15 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
+/* NAT replies, keyed by the reply's flow (real -> client). As large as the
+ * connection table: every NAT connection has one entry in each. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, CONN_TABLE_SIZE);
+	__type(key, struct flow);
+	__type(value, struct nat_back);
+} nat_backs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, LOCALITY_TABLE_SIZE);

@@ -73,7 +73,10 @@ struct pkt {
 	__u8 icmp; /* 1: ICMP error carrying a flow */
 	__u8 tos;
 	__u8 df; /* IPv4 don't-fragment bit set (always for IPv6: routers never fragment it) */
-	__u8 pad[3];
+	__u8 pad;
+	__u16 l4_off;       /* TCP/UDP header, or the ICMP header of an error */
+	__u16 inner_l4_off; /* ICMP error: the embedded packet's ports (its IP header is at l4_off + 8) */
+	__u16 pad2;
 };
 
 static __always_inline void copy4(__u8 *dst, const void *src)
@@ -121,6 +124,7 @@ static __always_inline int parse_icmp4_inner(void *inner, void *data_end, struct
 	__be16 sport, dport;
 	if (read_ports(l4, data_end, data_end, &sport, &dport))
 		return PARSE_MALFORMED;
+	p->inner_l4_off = p->l4_off + sizeof(struct icmp_hdr) + (iph->ihl & 0xf) * 4;
 	copy4(p->flow.src, &iph->daddr);
 	copy4(p->flow.dst, &iph->saddr);
 	p->flow.sport = dport;
@@ -144,6 +148,7 @@ static __always_inline int parse_icmp6_inner(void *inner, void *data_end, struct
 	__be16 sport, dport;
 	if (read_ports(ip6 + 1, data_end, data_end, &sport, &dport))
 		return PARSE_MALFORMED;
+	p->inner_l4_off = p->l4_off + sizeof(struct icmp_hdr) + sizeof(*ip6);
 	copy16(p->flow.src, &ip6->daddr);
 	copy16(p->flow.dst, &ip6->saddr);
 	p->flow.sport = dport;
@@ -210,6 +215,7 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct pkt *p)
 		p->frag = FRAG_FIRST;
 
 	void *l4 = l3 + hlen;
+	p->l4_off = p->l3_off + hlen;
 	if (iph->protocol == IPPROTO_ICMP) {
 		struct icmp_hdr *icmp = l4;
 		if ((void *)(icmp + 1) > data_end || (void *)(icmp + 1) > ip_end)
@@ -241,6 +247,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct pkt *p)
 	copy16(p->flow.dst, &ip6->daddr);
 
 	void *l4 = ip6 + 1;
+	p->l4_off = p->l3_off + sizeof(*ip6);
 	switch (ip6->nexthdr) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
@@ -267,6 +274,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct pkt *p)
 			return PARSE_OK;
 		}
 		p->frag = FRAG_FIRST;
+		p->l4_off += sizeof(*fh);
 		return parse_l4(fh + 1, data_end, ip_end, fh->nexthdr, p);
 	}
 	case IPPROTO_HOPOPTS:

@@ -66,8 +66,22 @@ struct real {
 	__u32 ifindex;   /* egress interface; 0 or ingress: XDP_TX */
 	__u32 flags;     /* REAL_F_* */
 	__u32 weight;    /* 0: no new flows (also ends persistence) */
-	__u8 addr[16];   /* TUN outer destination */
+	__u8 addr[16];   /* TUN outer destination; NAT: the real server's address */
 	__u8 tun_src[16]; /* TUN outer source (director address) */
+	__be16 port;     /* NAT: the real server's port (0: the service's) */
+	__u8 pad[2];
+};
+
+/* nat_backs value: how a NAT real server's reply (the key is its flow,
+ * real -> client) turns back into the service's, and where it goes: to the
+ * MAC and interface the client's packets came from. */
+struct nat_back {
+	__u8 vaddr[16];
+	__be16 vport;
+	__u8 mac[6];     /* source MAC of the client's last packet (its router) */
+	__u32 ifindex;   /* interface it came in on; 0: not learnt yet (synced) */
+	__u32 svc_id;
+	__u64 last_ns;
 };
 
 struct conn {

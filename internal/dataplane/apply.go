@@ -73,6 +73,9 @@ func (d *Dataplane) Apply(s State) error {
 	for _, ifi := range p.ports {
 		wantPorts[ifi] = true
 	}
+	for ifi := range d.links {
+		wantPorts[uint32(ifi)] = true
+	}
 	for ifi := range d.ports {
 		if !wantPorts[ifi] {
 			if err := deleteIgnoringMissing(d.objs.TxPorts, ifi); err != nil {

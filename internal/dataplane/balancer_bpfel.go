@@ -85,6 +85,16 @@ type balancerLocVal struct {
 	LastNs    uint64
 }
 
+type balancerNatBack struct {
+	_       structs.HostLayout
+	Vaddr   [16]uint8
+	Vport   uint16
+	Mac     [6]uint8
+	Ifindex uint32
+	SvcId   uint32
+	LastNs  uint64
+}
+
 type balancerPersistKey struct {
 	_      structs.HostLayout
 	Addr   [16]uint8
@@ -108,6 +118,8 @@ type balancerReal struct {
 	Weight  uint32
 	Addr    [16]uint8
 	TunSrc  [16]uint8
+	Port    uint16
+	Pad     [2]uint8
 }
 
 type balancerRealStats struct {
@@ -167,6 +179,7 @@ const (
 	balancerMapIfMacSlots   = "if_mac_slots"
 	balancerMapIfMacs       = "if_macs"
 	balancerMapLocality     = "locality"
+	balancerMapNatBacks     = "nat_backs"
 	balancerMapPersist      = "persist"
 	balancerMapRealCounters = "real_counters"
 	balancerMapReals        = "reals"
@@ -240,6 +253,7 @@ type balancerMapSpecs struct {
 	IfMacSlots   *ebpf.MapSpec `ebpf:"if_mac_slots"`
 	IfMacs       *ebpf.MapSpec `ebpf:"if_macs"`
 	Locality     *ebpf.MapSpec `ebpf:"locality"`
+	NatBacks     *ebpf.MapSpec `ebpf:"nat_backs"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
 	RealCounters *ebpf.MapSpec `ebpf:"real_counters"`
 	Reals        *ebpf.MapSpec `ebpf:"reals"`
@@ -287,6 +301,7 @@ type balancerMaps struct {
 	IfMacSlots   *ebpf.Map `ebpf:"if_mac_slots"`
 	IfMacs       *ebpf.Map `ebpf:"if_macs"`
 	Locality     *ebpf.Map `ebpf:"locality"`
+	NatBacks     *ebpf.Map `ebpf:"nat_backs"`
 	Persist      *ebpf.Map `ebpf:"persist"`
 	RealCounters *ebpf.Map `ebpf:"real_counters"`
 	Reals        *ebpf.Map `ebpf:"reals"`
@@ -310,6 +325,7 @@ func (m *balancerMaps) Close() error {
 		m.IfMacSlots,
 		m.IfMacs,
 		m.Locality,
+		m.NatBacks,
 		m.Persist,
 		m.RealCounters,
 		m.Reals,

@@ -282,6 +282,7 @@ const (
 	svcFlagOPS      = 1 << 2
 	realFlagTUN     = 1 << 0
 	realFlagV6      = 1 << 1
+	realFlagNAT     = 1 << 2
 	connFlagActive  = 1 << 0
 	connFlagFin     = 1 << 1
 	// connFlagSynced marks entries learnt from another director; only
@@ -319,6 +320,10 @@ func realEntry(s State, r Real) (balancerReal, error) {
 		e.Weight = 0
 	}
 	e.Addr = addr16(r.Addr)
+	if r.Method == NAT {
+		e.Flags |= realFlagNAT
+		e.Port = htons(r.Port)
+	}
 	if r.Method == TUN {
 		e.Flags |= realFlagTUN
 		tsrc := s.TunnelSource4

@@ -258,6 +258,15 @@ func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {
 			return fmt.Errorf("attach xdp to ifindex %d: register MAC: %w", ifindex, err)
 		}
 	}
+	// NAT replies leave through the interface their client's packets came
+	// in on, so every attached interface is a redirect target.
+	if !d.ports[uint32(ifindex)] {
+		if err := d.objs.TxPorts.Put(uint32(ifindex), uint32(ifindex)); err != nil {
+			_ = l.Close()
+			return fmt.Errorf("attach xdp to ifindex %d: add to devmap: %w", ifindex, err)
+		}
+		d.ports[uint32(ifindex)] = true
+	}
 	d.links[ifindex] = l
 	return nil
 }

@@ -28,6 +28,7 @@ const (
 	UDP = dpstate.UDP
 	DR  = dpstate.DR
 	TUN = dpstate.TUN
+	NAT = dpstate.NAT
 )
 
 type serviceKey = dpstate.ServiceKey

@@ -45,7 +45,16 @@ type GlobalStats struct {
 	// for another MAC, broadcast or multicast.
 	PassOtherHost                     uint64
 	ICMPForwarded, FragmentsForwarded uint64
+	// NATReplies are NAT real servers' replies rewritten back to the VIP
+	// and sent towards the client; NATICMP are ICMP errors about NAT flows
+	// translated on the way to the client; NATUnlearnt are replies dropped
+	// because the flow (learnt by connection sync) has not yet seen a
+	// client packet on this director, which tells where the client is.
+	NATReplies, NATICMP, NATUnlearnt uint64
 }
+
+// globalCounters is G_MAX (bpf/consts.h).
+const globalCounters = 12
 
 // Stats is a snapshot of all counters, summed over CPUs.
 type Stats struct {
@@ -90,8 +99,8 @@ func (d *Dataplane) Stats() (Stats, error) {
 		}
 		st.Services = append(st.Services, ss)
 	}
-	g := make([]uint64, 9)
-	for i := range g {
+	g := make([]uint64, globalCounters)
+	for i := range min(len(g), int(d.objs.GlobalStats.MaxEntries())) {
 		var per []uint64
 		if err := d.objs.GlobalStats.Lookup(uint32(i), &per); err != nil {
 			return st, fmt.Errorf("read global counter %d: %w", i, err)
@@ -103,6 +112,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 	st.Global = GlobalStats{
 		PassNotIP: g[0], PassMalformed: g[1], PassNoService: g[2], PassFragmentMiss: g[3],
 		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7], PassOtherHost: g[8],
+		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11],
 	}
 	return st, nil
 }

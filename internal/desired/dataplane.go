@@ -67,8 +67,11 @@ func (s Service) real(d state.Dest) (Real, bool) {
 }
 
 func dpMethod(m config.Method) dpstate.Method {
-	if m == config.TUN {
+	switch m {
+	case config.TUN:
 		return dpstate.TUN
+	case config.NAT:
+		return dpstate.NAT
 	}
 	return dpstate.DR
 }
@@ -118,6 +121,7 @@ func (p *Plan) Dataplane(pools Pools, neigh map[netip.Addr]Neighbour) (st dpstat
 			}
 			ds.Reals = append(ds.Reals, dpstate.Real{
 				Addr:    r.Key.Addr,
+				Port:    r.Key.Port,
 				Weight:  uint32(max(d.Weight, 0)),
 				Method:  dpMethod(r.Method),
 				MAC:     n.MAC,

@@ -364,13 +364,16 @@ func (p *planner) services() {
 			addrs = []netip.AddrPort{netip.AddrPortFrom(vs.Addr, vs.Port)}
 		}
 		var reals []Real
-		natReported := false
+		byAddr := map[netip.Addr]*config.RealServer{}
 		for _, rs := range vs.RealServers {
-			if rs.Method == config.NAT && !natReported {
-				natReported = true
-				p.errorf(natPos(vs, rs), "lb_kind", "real_server %s of virtual_server %s: lb_kind NAT (keepalived's default when none is given) is not supported by the govs data plane yet; use DR or TUN", RealKey{rs.Addr, rs.Port}, name)
+			if o := byAddr[rs.Addr]; o != nil {
+				// DR and TUN duplicates are dropped with a warning by
+				// config; NAT ones differ in port.
+				p.errorf(rs.Pos, "real_server", "real_server %s of virtual_server %s: the real server at %s has the same address; the govs data plane holds one entry per address and service, so NAT to two ports of one address is not supported", RealKey{rs.Addr, rs.Port}, name, o.Pos)
 				bad = true
+				continue
 			}
+			byAddr[rs.Addr] = rs
 			for _, kw := range []string{"uthreshold", "lthreshold"} {
 				if pos := rs.Keywords.Of(kw); pos.IsValid() {
 					p.errorf(pos, kw, "real_server %s: %s (connection thresholds) is not implemented by the govs data plane", RealKey{rs.Addr, rs.Port}, kw)
@@ -386,10 +389,6 @@ func (p *planner) services() {
 		}
 		var sorry *Real
 		if s := vs.SorryServer; s != nil {
-			if s.Method == config.NAT {
-				p.errorf(s.Pos, "sorry_server", "sorry_server %s: lb_kind NAT is not supported by the govs data plane yet; set sorry_server_lb_kind DR or TUN", RealKey{s.Addr, s.Port})
-				bad = true
-			}
 			sorry = &Real{Key: RealKey{s.Addr, s.Port}, Weight: 1, Method: s.Method}
 		}
 		if bad {
@@ -479,18 +478,6 @@ func realAddrs(cfg *config.Config) []netip.Addr {
 	}
 	slices.SortFunc(out, func(a, b netip.Addr) int { return a.Compare(b) })
 	return out
-}
-
-// natPos is the most specific place a real server's NAT method comes from.
-func natPos(vs *config.VirtualServer, rs *config.RealServer) config.Pos {
-	for _, kws := range []config.KeywordPos{rs.Keywords, vs.Keywords} {
-		for _, kw := range []string{"lb_kind", "lvs_method"} {
-			if pos := kws.Of(kw); pos.IsValid() {
-				return pos
-			}
-		}
-	}
-	return vs.Pos
 }
 
 // hostInterfaces checks that the interfaces the plan names exist here, as

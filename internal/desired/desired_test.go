@@ -162,14 +162,68 @@ func TestTableSizes(t *testing.T) {
 	}
 }
 
+// TestNATPlanned: NAT (keepalived's default method) reaches the data
+// plane's state with each real server's own port, also for a real server
+// that sets it alone and for a sorry server.
+func TestNATPlanned(t *testing.T) {
+	src := `global_defs {
+ govs_xdp_interface eth0
+}
+virtual_server 198.18.0.100 80 {
+ protocol TCP
+ sorry_server 198.18.1.20 8090
+ real_server 198.18.1.12 8080 {
+ }
+ real_server 198.18.1.13 80 {
+  lvs_method DR
+ }
+}
+virtual_server 2001:db8::100 53 {
+ lb_kind NAT
+ protocol UDP
+ real_server 2001:db8:1::12 5353 {
+ }
+}
+`
+	cfg, diags := config.ParseString("t.conf", src, config.Options{})
+	p := Build(cfg, diags, Options{})
+	if p.Diagnostics.HasErrors() {
+		t.Fatalf("errors: %v", p.Diagnostics.Errors())
+	}
+	neigh := map[netip.Addr]Neighbour{}
+	for _, a := range p.RealAddrs {
+		neigh[a] = Neighbour{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Ifindex: 3}
+	}
+	st, unresolved := p.Dataplane(nil, neigh)
+	if len(unresolved) != 0 {
+		t.Fatalf("unresolved %v", unresolved)
+	}
+	type real struct {
+		addr   string
+		port   uint16
+		method dpstate.Method
+	}
+	var got []real
+	for _, s := range st.Services {
+		for _, r := range s.Reals {
+			got = append(got, real{r.Addr.String(), r.Port, r.Method})
+		}
+	}
+	want := []real{{"198.18.1.12", 8080, dpstate.NAT}, {"198.18.1.13", 80, dpstate.DR}, {"2001:db8:1::12", 5353, dpstate.NAT}}
+	if !slices.Equal(got, want) {
+		t.Errorf("reals %+v, want %+v", got, want)
+	}
+	if err := st.Validate(); err != nil {
+		t.Errorf("state invalid: %v", err)
+	}
+}
+
 func TestServicesNotCarriedOut(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
 		line            int
 	}{
-		{"NAT", "virtual_server 198.18.0.100 53 {\n lb_kind NAT\n protocol UDP\n real_server 198.18.1.12 53 {\n }\n}\n", "lb_kind NAT", 2},
-		{"NAT by default", "virtual_server 198.18.0.100 53 {\n protocol UDP\n real_server 198.18.1.12 53 {\n }\n}\n", "lb_kind NAT", 1},
-		{"NAT real server", "virtual_server 198.18.0.100 53 {\n lb_kind DR\n protocol UDP\n real_server 198.18.1.12 53 {\n  lvs_method NAT\n }\n}\n", "lb_kind NAT", 5},
+		{"NAT to two ports of one address", "virtual_server 198.18.0.100 80 {\n lb_kind NAT\n protocol TCP\n real_server 198.18.1.12 8080 {\n }\n real_server 198.18.1.12 8081 {\n }\n}\n", "two ports of one address", 6},
 		{"fwmark", "virtual_server fwmark 9 {\n lb_kind DR\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 1},
 		{"fwmark group entry", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 3},
 		{"SCTP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol SCTP\n real_server 198.18.1.13 80 {\n }\n}\n", "SCTP", 3},

@@ -148,6 +148,10 @@ type Director struct {
 	neigh    map[netip.Addr]desired.Neighbour
 	dp       Dataplane
 	attached map[string]int
+	// natAttached are interfaces the data plane is attached to because
+	// NAT real servers are behind them (their replies come in there), by
+	// ifindex; not in attached.
+	natAttached map[int]bool
 	// resumeVRRP is set while the first plan after adopting a pinned data
 	// plane starts VRRP (VRRPUnit.Resume).
 	resumeVRRP bool
@@ -234,6 +238,7 @@ func New(opts Options) (*Director, error) {
 		pools:       desired.Pools{},
 		neigh:       map[netip.Addr]desired.Neighbour{},
 		attached:    map[string]int{},
+		natAttached: map[int]bool{},
 		est:         status.NewEstimator(),
 		checkEvents: newQueue[state.Event](),
 		vrrpChanges: newQueue[vrrpChange](),
@@ -502,6 +507,11 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 		if _, ok := d.attached[name]; ok {
 			continue
 		}
+		if d.natAttached[ifindex] {
+			delete(d.natAttached, ifindex)
+			d.attached[name] = ifindex
+			continue
+		}
 		if err := d.dp.Attach(ifindex, d.opts.AttachMode); err != nil {
 			return fmt.Errorf("attach data plane to %s: %w", name, err)
 		}
@@ -685,6 +695,45 @@ func (d *Director) syncLocked() {
 		return
 	}
 	d.lastApply = nil
+	d.attachNATLocked(st)
+}
+
+// attachNATLocked attaches the data plane to the interfaces NAT real
+// servers are reached through, as their replies come back there, and
+// detaches it from those no NAT real server uses any more. IPVS sees
+// replies wherever they arrive; XDP only where it is attached.
+func (d *Director) attachNATLocked(st dpstate.State) {
+	want := map[int]bool{}
+	for _, s := range st.Services {
+		for _, r := range s.Reals {
+			if r.Method == dpstate.NAT && r.Ifindex > 0 {
+				want[r.Ifindex] = true
+			}
+		}
+	}
+	held := map[int]bool{}
+	for _, i := range d.attached {
+		held[i] = true
+	}
+	for i := range want {
+		if held[i] || d.natAttached[i] {
+			continue
+		}
+		if err := d.dp.Attach(i, d.opts.AttachMode); err != nil {
+			d.log.Error("attach data plane for NAT replies", "ifindex", i, "err", err)
+			continue
+		}
+		d.log.Info("data plane attached for NAT replies", "ifindex", i)
+		d.natAttached[i] = true
+	}
+	for i := range d.natAttached {
+		if !want[i] {
+			if err := d.dp.Detach(i); err != nil {
+				d.log.Warn("detach", "ifindex", i, "err", err)
+			}
+			delete(d.natAttached, i)
+		}
+	}
 }
 
 func (d *Director) shutdown() {
@@ -715,12 +764,19 @@ func (d *Director) shutdown() {
 		d.log.Info("data plane left pinned and forwarding", "path", d.opts.PinDir)
 		d.dp = nil
 		d.attached = map[string]int{}
+		d.natAttached = map[int]bool{}
 	case d.dp != nil:
 		for name, ifindex := range d.attached {
 			if err := d.dp.Detach(ifindex); err != nil {
 				d.log.Warn("detach", "interface", name, "err", err)
 			}
 		}
+		for ifindex := range d.natAttached {
+			if err := d.dp.Detach(ifindex); err != nil {
+				d.log.Warn("detach", "ifindex", ifindex, "err", err)
+			}
+		}
+		d.natAttached = map[int]bool{}
 		if err := d.dp.Close(); err != nil {
 			d.log.Warn("close data plane", "err", err)
 		}

@@ -79,7 +79,23 @@ const (
 	// TUN encapsulates the packet (IP-in-IP, IPv6-in-IPv6, or mixed) towards
 	// the real server's address; MAC is then the next hop's.
 	TUN
+	// NAT (masquerade) rewrites the destination to the real server's
+	// address and port; the real server routes its replies through the
+	// director, which rewrites their source back to the VIP and port.
+	NAT
 )
+
+func (m Method) String() string {
+	switch m {
+	case DR:
+		return "DR"
+	case TUN:
+		return "TUN"
+	case NAT:
+		return "NAT"
+	}
+	return fmt.Sprintf("method-%d", uint8(m))
+}
 
 // State is the desired data-plane state: everything the XDP program needs,
 // and nothing it does not.
@@ -125,7 +141,9 @@ type Service struct {
 
 // Real is one real server of a service.
 type Real struct {
-	Addr   netip.Addr
+	Addr netip.Addr
+	// Port is the real server's port for NAT (0: the service's port).
+	Port   uint16
 	Weight uint32
 	Method Method
 	// MAC is the real server's MAC (DR) or the next hop's towards it (TUN),
@@ -202,9 +220,9 @@ func (s State) Validate() error {
 				return fmt.Errorf("service %s: real server %s: negative ifindex", svc, r.Addr)
 			}
 			switch r.Method {
-			case DR:
+			case DR, NAT:
 				if r.Addr.Is4() != svc.Addr.Is4() {
-					return fmt.Errorf("service %s: real server %s: DR needs the same address family as the VIP", svc, r.Addr)
+					return fmt.Errorf("service %s: real server %s: %s needs the same address family as the VIP", svc, r.Addr, r.Method)
 				}
 			case TUN:
 				src := s.TunnelSource4
