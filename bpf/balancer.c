@@ -52,6 +52,21 @@ static __always_inline void count_fwd(__u32 svc_id, __u32 real_id, __u64 bytes, 
 	}
 }
 
+/* count_out counts a NAT reply as IPVS's outgoing packets and bytes. */
+static __always_inline void count_out(__u32 svc_id, __u32 real_id, __u64 bytes)
+{
+	struct svc_stats *s = bpf_map_lookup_elem(&svc_counters, &svc_id);
+	if (s) {
+		s->out_packets += 1;
+		s->out_bytes += bytes;
+	}
+	struct real_stats *r = bpf_map_lookup_elem(&real_counters, &real_id);
+	if (r) {
+		r->out_packets += 1;
+		r->out_bytes += bytes;
+	}
+}
+
 static __always_inline __u64 timeout_for(const struct flow *f, __u32 conn_flags)
 {
 	__u32 zero = 0;
@@ -407,9 +422,12 @@ static __always_inline int forward_tracked(struct xdp_md *ctx, const struct pkt 
  * NAT real server r come back: to the VIP and port p was sent to, through
  * the interface and to the MAC p came from. Called before the rewrite. A
  * global function, verified once. */
-__noinline int nat_learn(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u32 svc_id, __u64 now)
+__noinline int nat_learn(struct xdp_md *ctx, const struct pkt *p, __u32 svc_id, __u32 real_id, __u64 now)
 {
-	if (!p || !r)
+	if (!p)
+		return 0;
+	struct real *r = bpf_map_lookup_elem(&reals, &real_id);
+	if (!r)
 		return 0;
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
@@ -420,7 +438,8 @@ __noinline int nat_learn(struct xdp_md *ctx, const struct pkt *p, const struct r
 			 .proto = p->flow.proto, .family = p->flow.family};
 	__builtin_memcpy(k.src, r->addr, 16);
 	__builtin_memcpy(k.dst, p->flow.src, 16);
-	struct nat_back v = {.vport = p->flow.dport, .ifindex = ctx->ingress_ifindex, .svc_id = svc_id, .last_ns = now};
+	struct nat_back v = {
+		.vport = p->flow.dport, .ifindex = ctx->ingress_ifindex, .svc_id = svc_id, .real_id = real_id, .last_ns = now};
 	__builtin_memcpy(v.vaddr, p->flow.dst, 16);
 	__builtin_memcpy(v.mac, eth->h_source, ETH_ALEN);
 	bpf_map_update_elem(&nat_backs, &k, &v, BPF_ANY);
@@ -471,6 +490,7 @@ __noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_cou
 	struct xlate x = {.port = b->vport, .to_client = 1};
 	__builtin_memcpy(x.addr, b->vaddr, 16);
 	__u32 ifindex = b->ifindex;
+	__u32 svc_id = b->svc_id, real_id = b->real_id;
 	__u8 dst[ETH_ALEN];
 	__builtin_memcpy(dst, b->mac, ETH_ALEN);
 	__u8 smac[ETH_ALEN];
@@ -485,6 +505,7 @@ __noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_cou
 	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
 	count_global(p->icmp ? G_NAT_ICMP : G_NAT_REPLY);
+	count_out(svc_id, real_id, end - data);
 	if (ifindex == ctx->ingress_ifindex)
 		return XDP_TX;
 	return bpf_redirect_map(&tx_ports, ifindex, XDP_DROP);
@@ -760,7 +781,7 @@ int govs_xdp(struct xdp_md *ctx)
 		bpf_map_update_elem(&frags, &fk, &fv, BPF_ANY);
 	}
 	if ((r->flags & REAL_F_NAT) && (learn || new_conn))
-		nat_learn(ctx, &p, r, svc_id, now);
+		nat_learn(ctx, &p, svc_id, real_id, now);
 	return forward(ctx, &p, r, svc_id, real_id, new_conn);
 }
 

@@ -81,6 +81,8 @@ struct nat_back {
 	__u8 mac[6];     /* source MAC of the client's last packet (its router) */
 	__u32 ifindex;   /* interface it came in on; 0: not learnt yet (synced) */
 	__u32 svc_id;
+	__u32 real_id;
+	__u32 pad;
 	__u64 last_ns;
 };
 
@@ -145,12 +147,16 @@ struct svc_stats {
 	__u64 bytes;
 	__u64 new_conns;
 	__u64 drops[DROP_MAX];
+	__u64 out_packets; /* NAT replies sent back to clients */
+	__u64 out_bytes;
 };
 
 struct real_stats {
 	__u64 packets;
 	__u64 bytes;
 	__u64 new_conns;
+	__u64 out_packets;
+	__u64 out_bytes;
 };
 
 #endif

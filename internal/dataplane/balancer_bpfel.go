@@ -92,6 +92,8 @@ type balancerNatBack struct {
 	Mac     [6]uint8
 	Ifindex uint32
 	SvcId   uint32
+	RealId  uint32
+	Pad     uint32
 	LastNs  uint64
 }
 
@@ -123,10 +125,12 @@ type balancerReal struct {
 }
 
 type balancerRealStats struct {
-	_        structs.HostLayout
-	Packets  uint64
-	Bytes    uint64
-	NewConns uint64
+	_          structs.HostLayout
+	Packets    uint64
+	Bytes      uint64
+	NewConns   uint64
+	OutPackets uint64
+	OutBytes   uint64
 }
 
 type balancerSvcKey struct {
@@ -159,11 +163,13 @@ type balancerSvcRef struct {
 }
 
 type balancerSvcStats struct {
-	_        structs.HostLayout
-	Packets  uint64
-	Bytes    uint64
-	NewConns uint64
-	Drops    [5]uint64
+	_          structs.HostLayout
+	Packets    uint64
+	Bytes      uint64
+	NewConns   uint64
+	Drops      [5]uint64
+	OutPackets uint64
+	OutBytes   uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -145,6 +145,10 @@ func TestNATRewrites(t *testing.T) {
 			if st.Global.NATReplies != 1 || st.Global.NATICMP != 1 {
 				t.Errorf("NAT replies %d, NAT ICMP %d; want 1 and 1", st.Global.NATReplies, st.Global.NATICMP)
 			}
+			if svc := st.Services[0]; svc.OutPackets != 2 || svc.Reals[0].OutPackets != 2 || svc.OutBytes != uint64(len(reply)+len(icmpOut)) {
+				t.Errorf("outgoing counters: service %d packets %d bytes, real %d packets; want 2, %d, 2",
+					svc.OutPackets, svc.OutBytes, svc.Reals[0].OutPackets, len(reply)+len(icmpOut))
+			}
 		})
 	}
 }

@@ -8,6 +8,9 @@ import (
 // Counters count forwarded traffic.
 type Counters struct {
 	Packets, Bytes, NewConns uint64
+	// OutPackets and OutBytes are NAT replies sent back to clients (IPVS's
+	// outgoing counters; DR and TUN replies bypass the director).
+	OutPackets, OutBytes uint64
 }
 
 // Drops count a service's dropped packets by reason.
@@ -82,6 +85,8 @@ func (d *Dataplane) Stats() (Stats, error) {
 			ss.Packets += c.Packets
 			ss.Bytes += c.Bytes
 			ss.NewConns += c.NewConns
+			ss.OutPackets += c.OutPackets
+			ss.OutBytes += c.OutBytes
 			ss.Drops.NoReal += c.Drops[0]
 			ss.Drops.RealMissing += c.Drops[1]
 			ss.Drops.NoTable += c.Drops[2]
@@ -127,6 +132,8 @@ func (d *Dataplane) realStats(id uint32) (RealStats, error) {
 		rs.Packets += c.Packets
 		rs.Bytes += c.Bytes
 		rs.NewConns += c.NewConns
+		rs.OutPackets += c.OutPackets
+		rs.OutBytes += c.OutBytes
 	}
 	var expired int64
 	if err := d.objs.ActiveConns.Lookup(id, &rs.ActiveConns); err != nil {

@@ -51,7 +51,7 @@ func (d *Director) snapshot() status.Snapshot {
 	for _, svc := range d.plan.Services {
 		out, pool := svc.Status(pools), svc.Pool
 		ss := stats[svcKey{out.VIP, out.Port, dataplane.Protocol(out.Protocol)}]
-		out.Stats = status.Counters{Conns: ss.NewConns, InPkts: ss.Packets, InBytes: ss.Bytes}
+		out.Stats = status.Counters{Conns: ss.NewConns, InPkts: ss.Packets, InBytes: ss.Bytes, OutPkts: ss.OutPackets, OutBytes: ss.OutBytes}
 		addDrops(snap.Drops, ss.Drops)
 		realStats := map[netip.Addr]dataplane.RealStats{}
 		for _, rs := range ss.Reals {
@@ -62,11 +62,13 @@ func (d *Director) snapshot() status.Snapshot {
 			alive, known := health[pool][netip.AddrPortFrom(r.Addr, r.Port).String()]
 			out.Reals[i].ActiveConn = uint64(max(rs.ActiveConns, 0))
 			out.Reals[i].Healthy = alive || !known
-			out.Reals[i].Stats = status.Counters{Conns: rs.NewConns, InPkts: rs.Packets, InBytes: rs.Bytes}
+			out.Reals[i].Stats = status.Counters{Conns: rs.NewConns, InPkts: rs.Packets, InBytes: rs.Bytes, OutPkts: rs.OutPackets, OutBytes: rs.OutBytes}
 		}
 		snap.Totals.Conns += out.Stats.Conns
 		snap.Totals.InPkts += out.Stats.InPkts
 		snap.Totals.InBytes += out.Stats.InBytes
+		snap.Totals.OutPkts += out.Stats.OutPkts
+		snap.Totals.OutBytes += out.Stats.OutBytes
 		snap.Services = append(snap.Services, out)
 	}
 	snap.VRRP = d.vrrpStatusLocked()
