@@ -693,6 +693,10 @@ int govs_xdp(struct xdp_md *ctx)
 					c->last_ns = now;
 					learn = 1;
 				}
+				if (c->flags & CONN_F_NAT_LEARN) {
+					c->flags &= ~CONN_F_NAT_LEARN;
+					learn = 1;
+				}
 				if (fin && !(c->flags & CONN_F_FIN)) {
 					if (c->flags & CONN_F_ACTIVE)
 						active_add(real_id, -1);

@@ -108,6 +108,9 @@ enum govs_sched {
 /* (1U << 2) is CONN_F_SYNCED, set by user space on entries learnt from
  * another director; the program must keep flags it does not know. */
 #define CONN_F_EMBRYO (1U << 3) /* in embryos: only a SYN seen */
+/* Set by user space on NAT entries it inserts (sync, migration): the next
+ * packet records where the client is (nat_learn) and clears it. */
+#define CONN_F_NAT_LEARN (1U << 4)
 
 /* Per-service drop reasons (svc_stats.drops[]). */
 enum govs_drop {

@@ -290,6 +290,9 @@ const (
 	connFlagSynced = 1 << 2
 	// connFlagEmbryo marks an embryos entry: the client's SYN only.
 	connFlagEmbryo = 1 << 3
+	// connFlagNATLearn asks the program to record, from the flow's next
+	// packet, where its client is (set on NAT entries user space inserts).
+	connFlagNATLearn = 1 << 4
 )
 
 // withoutUnresolved gives reals whose MAC is not known weight 0: they

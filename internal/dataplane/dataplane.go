@@ -133,6 +133,7 @@ func Open(opts Options) (*Dataplane, error) {
 	}
 	if opts.ConnTableSize > 0 {
 		spec.Maps["conns"].MaxEntries = uint32(opts.ConnTableSize)
+		spec.Maps["nat_backs"].MaxEntries = uint32(opts.ConnTableSize)
 	}
 	if opts.EmbryoTableSize > 0 {
 		spec.Maps["embryos"].MaxEntries = uint32(opts.EmbryoTableSize)

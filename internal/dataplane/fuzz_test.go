@@ -3,7 +3,11 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+	"net/netip"
 	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/govs/govs/internal/sched"
 )
@@ -102,4 +106,129 @@ func isServicePacket(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// FuzzXDPNAT feeds arbitrary frames to a program with NAT services, after
+// a flow made a reply entry: whatever it forwards keeps its length, goes to
+// the real server or comes from the VIP, and keeps every checksum that was
+// right on the way in right on the way out.
+func FuzzXDPNAT(f *testing.F) {
+	r4, r6 := natReal(real4(1, 1), 8080), natReal(real6(1, 1), 8080)
+	d := openDP(f, state(
+		Service{Addr: vip4, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{r4}},
+		Service{Addr: vip6, Port: 80, Protocol: UDP, Scheduler: sched.Maglev, Reals: []Real{r6}},
+	))
+	if err := d.setMACSlot(1, directorMAC); err != nil {
+		f.Fatal(err)
+	}
+	for _, in := range [][]byte{
+		frame(f, tcp4(40000, 80)),
+		frame(f, pktSpec{src: client6, dst: vip6, sport: 1234, dport: 80, proto: UDP}),
+	} {
+		if act, _ := runOut(f, d.program(), in); act != xdpTX {
+			f.Fatalf("setup flow: action %s", actionNames[act])
+		}
+	}
+	router4, router6 := netip.MustParseAddr("198.18.0.254"), netip.MustParseAddr("2001:db8::fe")
+	f.Add(frame(f, tcp4(40000, 80)))
+	f.Add(withMACs(frame(f, pktSpec{src: r4.Addr, dst: client4, sport: 8080, dport: 40000}), directorMAC, r4.MAC))
+	f.Add(withMACs(frame(f, pktSpec{src: r6.Addr, dst: client6, sport: 8080, dport: 1234, proto: UDP}), directorMAC, r6.MAC))
+	f.Add(icmpError(f, router4, vip4, vip4, client4, 80, 40000, layers.IPProtocolTCP))
+	f.Add(withMACs(icmpError(f, router4, client4, client4, r4.Addr, 40000, 8080, layers.IPProtocolTCP), directorMAC, r4.MAC))
+	f.Add(withMACs(icmpError(f, router6, client6, client6, r6.Addr, 1234, 8080, layers.IPProtocolUDP), directorMAC, r6.MAC))
+	f.Add(frame(f, pktSpec{src: client4, dst: vip4, sport: 40000, dport: 80, ipID: 9, fragFlags: 1}))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 14 || len(in) > 4000 {
+			t.Skip("outside what BPF_PROG_TEST_RUN accepts for XDP")
+		}
+		act, out := runOut(t, d.program(), in)
+		switch act {
+		case xdpPass, xdpDrop:
+			if !bytes.Equal(out, in) {
+				t.Fatalf("%s changed the frame", actionNames[act])
+			}
+			return
+		case xdpTX:
+		default:
+			t.Fatalf("action %d", act)
+		}
+		out = out[:len(in)]
+		pin, pout := checksums(in), checksums(out)
+		if !pout.ok {
+			t.Fatalf("forwarded a frame that does not parse:\n in % x\nout % x", in, out)
+		}
+		toReal := pout.dst == r4.Addr || pout.dst == r6.Addr
+		fromVIP := pout.src == vip4 || pout.src == vip6
+		if !toReal && !fromVIP {
+			t.Fatalf("forwarded %s -> %s: neither to a real server nor from a VIP", pout.src, pout.dst)
+		}
+		for i, ok := range pin.valid {
+			if ok && !pout.valid[i] {
+				t.Fatalf("checksum %d right on the way in, wrong on the way out:\n in % x\nout % x", i, in, out)
+			}
+		}
+	})
+}
+
+// checked is what checksums found in a frame.
+type checked struct {
+	ok       bool
+	src, dst netip.Addr
+	// valid: the IPv4 header's, the transport's (TCP/UDP, or ICMP's).
+	valid [2]bool
+}
+
+// checksums reads a frame's addresses and checks its checksums, as an
+// independent reading of the frame (no code shared with the program).
+func checksums(b []byte) checked {
+	var c checked
+	p := gopacket.NewPacket(b, layers.LayerTypeEthernet, gopacket.NoCopy)
+	var pseudo []byte
+	var l4 []byte
+	var proto byte
+	switch ip := p.NetworkLayer().(type) {
+	case *layers.IPv4:
+		if len(ip.Contents) < 20 {
+			return c
+		}
+		c.src, _ = netip.AddrFromSlice(ip.SrcIP.To4())
+		c.dst, _ = netip.AddrFromSlice(ip.DstIP.To4())
+		c.valid[0] = onesComplement(ip.Contents) == 0xffff
+		if ip.FragOffset != 0 || ip.Flags&layers.IPv4MoreFragments != 0 {
+			c.ok = true
+			return c
+		}
+		l4, proto = ip.Payload, byte(ip.Protocol)
+		pseudo = append(append(append([]byte{}, ip.SrcIP.To4()...), ip.DstIP.To4()...), 0, proto, byte(len(l4)>>8), byte(len(l4)))
+	case *layers.IPv6:
+		c.src, _ = netip.AddrFromSlice(ip.SrcIP)
+		c.dst, _ = netip.AddrFromSlice(ip.DstIP)
+		l4, proto = ip.Payload, byte(ip.NextHeader)
+		pseudo = append(append(append([]byte{}, ip.SrcIP...), ip.DstIP...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, proto)
+	default:
+		return c
+	}
+	c.ok = true
+	switch proto {
+	case 6, 17, 58:
+		c.valid[1] = len(l4) >= 8 && onesComplement(append(pseudo, l4...)) == 0xffff
+	case 1:
+		c.valid[1] = len(l4) >= 8 && onesComplement(l4) == 0xffff
+	}
+	return c
+}
+
+// onesComplement is the one's complement sum of b (RFC 1071), not inverted.
+func onesComplement(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s>>16 != 0 {
+		s = s&0xffff + s>>16
+	}
+	return uint16(s)
 }

@@ -152,3 +152,57 @@ func TestNATRewrites(t *testing.T) {
 		})
 	}
 }
+
+// TestNATSyncedFlowLearnsItsClient plays a failover of a NAT flow: the
+// backup gets the connection by sync, so it has the reply entry but does
+// not know where the client is. A reply before the client's next packet is
+// dropped and counted (not passed to the kernel, which would send it on
+// with the real server's address); the client's next packet teaches the
+// backup, and the next reply goes to the client's router from the VIP.
+func TestNATSyncedFlowLearnsItsClient(t *testing.T) {
+	s := state(Service{Addr: vip4, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{natReal(real4(1, 1), 8080)}})
+	master, backup := openDP(t, s), openDP(t, s)
+	for _, d := range []*Dataplane{master, backup} {
+		if err := d.setMACSlot(1, directorMAC); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const cport = 40100
+	syn := frame(t, tcp4(cport, 80))
+	if act, _ := runOut(t, master.program(), syn); act != xdpTX {
+		t.Fatalf("master: SYN action %s", actionNames[act])
+	}
+	ack := frame(t, pktSpec{src: client4, dst: vip4, sport: cport, dport: 80})
+	if act, _ := runOut(t, master.program(), ack); act != xdpTX {
+		t.Fatalf("master: ACK action %s", actionNames[act])
+	}
+	conns, err := master.Connections()
+	if err != nil || len(conns) != 1 {
+		t.Fatalf("master connections %v, %v", conns, err)
+	}
+	if n, err := backup.InsertConnections(conns); err != nil || n != 1 {
+		t.Fatalf("backup: inserted %d, %v", n, err)
+	}
+
+	reply := withMACs(frame(t, pktSpec{src: real4(1, 1).Addr, dst: client4, sport: 8080, dport: cport}), directorMAC, realMAC(1))
+	if act, _ := runOut(t, backup.program(), reply); act != xdpDrop {
+		t.Fatalf("reply before the client's next packet: action %s, want DROP", actionNames[act])
+	}
+	act, out := runOut(t, backup.program(), ack)
+	want := withMACs(frame(t, pktSpec{src: client4, dst: real4(1, 1).Addr, sport: cport, dport: 8080}), realMAC(1), directorMAC)
+	if act != xdpTX || !bytes.Equal(out[:len(want)], want) {
+		t.Fatalf("backup: client packet action %s\n got % x\nwant % x", actionNames[act], out[:len(want)], want)
+	}
+	act, out = runOut(t, backup.program(), reply)
+	want = withMACs(frame(t, pktSpec{src: vip4, dst: client4, sport: 80, dport: cport}), clientMAC, directorMAC)
+	if act != xdpTX || !bytes.Equal(out[:len(want)], want) {
+		t.Fatalf("backup: reply after learning: action %s\n got % x\nwant % x", actionNames[act], out[:len(want)], want)
+	}
+	st, err := backup.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Global.NATUnlearnt != 1 || st.Global.NATReplies != 1 {
+		t.Errorf("backup: NAT unlearnt %d, replies %d; want 1 and 1", st.Global.NATUnlearnt, st.Global.NATReplies)
+	}
+}

@@ -21,7 +21,7 @@ import (
 // whenever a map's key or value changes meaning, even if its size stays
 // the same (the kernel's compatibility check covers sizes), and rename a
 // member whose meaning changes.
-const layoutVersion = 1
+const layoutVersion = 2
 
 // layoutDir is where this build's layout's pins live under pinPath.
 func layoutDir(pinPath string) string { return layoutDirOf(pinPath, layoutVersion) }

@@ -156,6 +156,12 @@ func (d *Dataplane) insertConnsLocked(conns []Conn) (int, error) {
 		if d.objs.Embryos.Lookup(&key, &embryo) == nil {
 			continue
 		}
+		if r := d.realsSet[rid]; r.Flags&realFlagNAT != 0 {
+			val.Flags |= connFlagNATLearn
+		}
+		if err := d.insertNATBackLocked(key, val); err != nil {
+			return inserted, fmt.Errorf("insert NAT reply entry of %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
+		}
 		err := d.objs.Conns.Update(&key, &val, ebpf.UpdateNoExist)
 		if err == nil {
 			inserted++
@@ -169,6 +175,29 @@ func (d *Dataplane) insertConnsLocked(conns []Conn) (int, error) {
 		}
 	}
 	return inserted, nil
+}
+
+// insertNATBackLocked gives a connection learnt from elsewhere (another
+// director, or an older layout's tables) to a NAT real server the entry
+// its replies need, unless the program has one. Where the client is (its
+// router's MAC and the interface) is not known here: the program learns it
+// from the client's next packet and drops replies until then (counted as
+// NATUnlearnt), which the client's and server's retransmissions cover.
+func (d *Dataplane) insertNATBackLocked(key balancerFlow, c balancerConn) error {
+	r, ok := d.realsSet[c.RealId]
+	if !ok || r.Flags&realFlagNAT == 0 {
+		return nil
+	}
+	port := r.Port
+	if port == 0 {
+		port = key.Dport
+	}
+	back := balancerFlow{Src: r.Addr, Dst: key.Src, Sport: port, Dport: key.Sport, Proto: key.Proto, Family: key.Family}
+	val := balancerNatBack{Vaddr: key.Dst, Vport: key.Dport, SvcId: c.SvcId, RealId: c.RealId, LastNs: c.LastNs}
+	if err := d.objs.NatBacks.Update(&back, &val, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		return err
+	}
+	return nil
 }
 
 // refreshSynced moves a synced entry's last-seen time forward, so a

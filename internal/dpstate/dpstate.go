@@ -41,13 +41,14 @@ type TableSizes struct {
 }
 
 // TableEntryBytes is about what one flow-table entry costs in kernel
-// memory (a 40-byte key, a 24-byte value and the hash table's overhead), to
-// tell whether sizes fit the machine.
+// memory (a 40-byte key, a 24- to 48-byte value and the hash table's
+// overhead), to tell whether sizes fit the machine.
 const TableEntryBytes = 128
 
-// Bytes estimates the kernel memory the tables take.
+// Bytes estimates the kernel memory the tables take: the connection
+// table, the NAT reply table of the same size, and the embryonic table.
 func (t TableSizes) Bytes() uint64 {
-	return uint64(t.Conns+t.Embryos) * TableEntryBytes
+	return uint64(2*t.Conns+t.Embryos) * TableEntryBytes
 }
 
 // Protocol is a virtual service's transport protocol.
