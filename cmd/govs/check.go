@@ -1,12 +1,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/govs/govs/internal/config"
 	"github.com/govs/govs/internal/desired"
@@ -16,44 +17,44 @@ import (
 
 // Exit codes of `govs check`.
 const (
-	checkOK       = 0 // the plan runs as keepalived would run the file (warnings allowed without --strict)
-	checkRefused  = 1 // errors: `govs run` would refuse to start and a reload would be refused
-	checkUsageErr = 2 // bad command line
+	checkOK      = 0 // the plan runs as keepalived would run the file (warnings allowed without --strict)
+	checkRefused = 1 // errors: `govs run` would refuse to start and a reload would be refused
+	// 2: a bad command line (run's usage errors).
 )
 
-// runCheck validates a keepalived.conf like `keepalived -t` and prints the
-// plan `govs run` would apply: exactly what it runs, or every reason it
-// would refuse as FILE:LINE: message.
-func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("f", "/etc/keepalived/keepalived.conf", "configuration `file` to check")
-	fs.StringVar(file, "use-file", "/etc/keepalived/keepalived.conf", "same as -f")
-	id := fs.String("config-id", defaultConfigID(), "configuration `id` selecting @id lines (default: short host name, like keepalived)")
-	fs.StringVar(id, "i", defaultConfigID(), "same as --config-id")
-	quiet := fs.Bool("q", false, "print only problems, no plan")
-	strict := fs.Bool("strict", false, "treat warnings as errors")
-	noDataplane := fs.Bool("no-dataplane", false, "check for `govs run --no-dataplane` (VRRP and checks only)")
-	anyHost := fs.Bool("any-host", false, "check a file for another host: interfaces need not exist here")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: govs check [-f FILE] [--config-id ID] [--strict] [--no-dataplane] [--any-host] [-q]")
-		fmt.Fprintln(stderr, "exit status: 0 runs as keepalived would, 1 errors (govs run refuses), 2 usage")
-		fs.PrintDefaults()
+// checkOptions are `govs check`'s flags.
+type checkOptions struct {
+	file, configID                  string
+	quiet, strict, noDataplane, any bool
+}
+
+// newCheckCmd is `govs check`: it validates a keepalived.conf like
+// `keepalived -t` and prints the plan `govs run` would apply: exactly what
+// it runs, or every reason it would refuse as FILE:LINE: message.
+func newCheckCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o checkOptions
+	cmd := &cobra.Command{
+		Use:   "check [-f FILE]",
+		Short: "validate a keepalived.conf and print what would run",
+		Long: "Validate a keepalived.conf like keepalived -t and print the plan govs run would apply.\n" +
+			"Exit status: 0 runs as keepalived would, 1 errors (govs run refuses), 2 usage.",
+		Args: noArgs,
+		RunE: func(*cobra.Command, []string) error { return exitCode(runCheck(o, stdout, stderr)) },
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return checkOK
-		}
-		return checkUsageErr
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs check: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return checkUsageErr
-	}
-	cfg, diags := config.ParseFile(*file, config.Options{ConfigID: *id})
-	opts := desired.Options{NoDataplane: *noDataplane}
-	if !*anyHost {
+	f := cmd.Flags()
+	f.StringVarP(&o.file, "use-file", "f", "/etc/keepalived/keepalived.conf", "configuration `file` to check")
+	f.StringVarP(&o.configID, "config-id", "i", defaultConfigID(), "configuration `id` selecting @id lines (default: short host name, like keepalived)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "print only problems, no plan")
+	f.BoolVar(&o.strict, "strict", false, "treat warnings as errors")
+	f.BoolVar(&o.noDataplane, "no-dataplane", false, "check for govs run --no-dataplane (VRRP and checks only)")
+	f.BoolVar(&o.any, "any-host", false, "check a file for another host: interfaces need not exist here")
+	return cmd
+}
+
+func runCheck(o checkOptions, stdout, stderr io.Writer) int {
+	cfg, diags := config.ParseFile(o.file, config.Options{ConfigID: o.configID})
+	opts := desired.Options{NoDataplane: o.noDataplane}
+	if !o.any {
 		// As keepalived -t does, and as govs run will.
 		opts.InterfaceExists = func(name string) bool {
 			_, err := net.InterfaceByName(name)
@@ -70,15 +71,15 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	errs, warns := len(plan.Diagnostics.Errors()), len(plan.Diagnostics.Warnings())
 	switch {
 	case errs > 0:
-		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s): govs run would refuse this file\n", *file, errs, warns)
+		fmt.Fprintf(stderr, "%s: %d error(s), %d warning(s): govs run would refuse this file\n", o.file, errs, warns)
 		return checkRefused
-	case warns > 0 && *strict:
-		fmt.Fprintf(stderr, "%s: %d warning(s), refused by --strict\n", *file, warns)
+	case warns > 0 && o.strict:
+		fmt.Fprintf(stderr, "%s: %d warning(s), refused by --strict\n", o.file, warns)
 		return checkRefused
 	case warns > 0:
-		fmt.Fprintf(stderr, "%s: usable, %d warning(s)\n", *file, warns)
+		fmt.Fprintf(stderr, "%s: usable, %d warning(s)\n", o.file, warns)
 	}
-	if !*quiet {
+	if !o.quiet {
 		if err := writePlan(stdout, plan); err != nil {
 			fmt.Fprintf(stderr, "govs check: write plan: %v\n", err)
 			return checkRefused

@@ -120,7 +120,7 @@ virtual_server 198.18.0.100 80 {
 			name:   "unknown flag",
 			args:   []string{"check", "--frobnicate"},
 			code:   2,
-			stderr: []string{"flag provided but not defined"},
+			stderr: []string{"unknown flag: --frobnicate"},
 		},
 	}
 	for _, tt := range tests {
@@ -271,12 +271,20 @@ func TestHelpAndArguments(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"run", "--help"}, 0, "Usage of govs run"},
-		{[]string{"help", "run"}, 0, "Usage of govs run"},
-		{[]string{"help", "check"}, 0, "usage: govs check"},
+		{[]string{"run", "--help"}, 0, "Usage:\n  govs run [-f FILE] [flags]"},
+		{[]string{"help", "run"}, 0, "Usage:\n  govs run [-f FILE] [flags]"},
+		{[]string{"help", "check"}, 0, "Usage:\n  govs check [-f FILE] [flags]"},
+		{[]string{"help", "lab", "up"}, 0, "Usage:\n  govs lab up [flags]"},
 		{[]string{"run", "-f", "x.conf", "extra"}, 2, `unexpected argument "extra"`},
-		{[]string{"vrrp-run", "--help"}, 0, "Usage of vrrp-run"},
+		{[]string{"run", "--keep-dataplane"}, 2, "--keep-dataplane needs --pin-dir"},
+		{[]string{"vrrp-run", "--help"}, 0, "Usage:\n  govs vrrp-run --config FILE [flags]"},
+		{[]string{"vrrp-run"}, 2, `required flag(s) "config" not set`},
 		{[]string{"help", "nosuch"}, 2, `unknown command "nosuch"`},
+		{[]string{"nosuch"}, 2, `unknown command "nosuch"`},
+		{nil, 2, "Available Commands:"},
+		{[]string{"lab", "frobnicate"}, 2, `unknown subcommand "frobnicate"`},
+		{[]string{"list", "-Ln", "--socket", "/nonexistent/govs.sock"}, 1, "no govs daemon at /nonexistent/govs.sock"},
+		{[]string{"completion", "bash"}, 0, "bash completion V2 for govs"},
 	} {
 		var out bytes.Buffer
 		if code := run(c.args, &out, &out); code != c.code || !strings.Contains(out.String(), c.want) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,120 +12,161 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/govs/govs/internal/lab"
 	"github.com/govs/govs/internal/webserver"
 )
 
-func labUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: govs lab up|down|status|test|demo [--name NAME] [--webs N] [--web-server auto|nginx|builtin] [--state-dir DIR]")
-	fmt.Fprintln(w, "       govs lab up [--director-cmd CMD | --no-directors]")
-	fmt.Fprintln(w, "       govs lab test|demo [--requests N] [--json] [--expect-sync]")
-	fmt.Fprintln(w, "       govs lab webserver --name NAME [--listen :80]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Builds the scenario (client, router with port forward, LAN, two directors running govs,")
-	fmt.Fprintln(w, "web servers) in network namespaces named govs-lab-NAME-*; test exercises it and prints a")
-	fmt.Fprintln(w, "report; demo is up + test + down.")
+// labOptions are the flags of `govs lab` and its subcommands.
+type labOptions struct {
+	name, stateDir, webKind, directorCmd, listen string
+	webs, requests                               int
+	noDirectors, asJSON, expectSync, verbose     bool
 }
 
-func runLab(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		labUsage(stderr)
-		return 2
+func (o *labOptions) log(stderr io.Writer) *slog.Logger {
+	if o.verbose {
+		return slog.New(slog.NewTextHandler(stderr, nil))
 	}
-	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("lab "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "default", "lab name (letters and digits): namespaces are govs-lab-NAME-*")
-	stateDir := fs.String("state-dir", "", "state directory (default "+lab.DefaultStateRoot+"/NAME)")
-	webs := fs.Int("webs", 2, "number of web servers (up)")
-	webKind := fs.String("web-server", lab.WebAuto, "web server: auto (nginx if installed), nginx or builtin (up)")
-	directorCmd := fs.String("director-cmd", defaultDirectorCmd, "command started in each director namespace; {govs}, {conf}, {dir}, {state} are substituted (up, demo)")
-	noDirectors := fs.Bool("no-directors", false, "start no director (up)")
-	requests := fs.Int("requests", 1000, "requests of the distribution check (test, demo)")
-	asJSON := fs.Bool("json", false, "print the report as JSON (test, demo)")
-	expectSync := fs.Bool("expect-sync", false, "fail when long-lived connections do not survive a master kill (test, demo)")
-	listen := fs.String("listen", ":80", "listen address (webserver)")
-	verbose := fs.Bool("v", false, "log each step")
-	switch sub {
-	case "-h", "--help", "help":
-		labUsage(stdout)
-		return 0
-	case "up", "down", "status", "webserver", "test", "demo":
-	default:
-		fmt.Fprintf(stderr, "govs lab: unknown subcommand %q\n\n", sub)
-		labUsage(stderr)
-		return 2
+	return slog.New(slog.DiscardHandler)
+}
+
+// newLabCmd is `govs lab`: the scenario (client, router with port forward,
+// LAN, two directors running govs, web servers) in network namespaces named
+// govs-lab-NAME-*.
+func newLabCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := &labOptions{}
+	root := &cobra.Command{
+		Use:   "lab",
+		Short: "build the scenario in network namespaces (up, down, status, test, demo)",
+		Long: "Builds the scenario (client, router with port forward, LAN, two directors running govs,\n" +
+			"web servers) in network namespaces named govs-lab-NAME-*; test exercises it and prints a\n" +
+			"report; demo is up + test + down.",
+		Args: subcommandArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(stderr)
+			_ = cmd.Usage()
+			return exitError{2}
+		},
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	pf := root.PersistentFlags()
+	pf.StringVar(&o.name, "name", "default", "lab name (letters and digits): namespaces are govs-lab-NAME-*")
+	pf.StringVar(&o.stateDir, "state-dir", "", "state directory (default "+lab.DefaultStateRoot+"/NAME)")
+	pf.BoolVarP(&o.verbose, "verbose", "v", false, "log each step")
+	upFlags := func(c *cobra.Command) {
+		c.Flags().IntVar(&o.webs, "webs", 2, "number of web servers")
+		c.Flags().StringVar(&o.webKind, "web-server", lab.WebAuto, "web server: auto (nginx if installed), nginx or builtin")
+		c.Flags().StringVar(&o.directorCmd, "director-cmd", defaultDirectorCmd, "command started in each director namespace; {govs}, {conf}, {dir}, {state} are substituted")
+		c.Flags().BoolVar(&o.noDirectors, "no-directors", false, "start no director")
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs lab %s: unexpected argument %q\n", sub, fs.Arg(0))
-		return 2
+	testFlags := func(c *cobra.Command) {
+		c.Flags().IntVar(&o.requests, "requests", 1000, "requests of the distribution check")
+		c.Flags().BoolVar(&o.asJSON, "json", false, "print the report as JSON")
+		c.Flags().BoolVar(&o.expectSync, "expect-sync", false, "fail when long-lived connections do not survive a master kill")
 	}
-	log := slog.New(slog.DiscardHandler)
-	if *verbose {
-		log = slog.New(slog.NewTextHandler(stderr, nil))
+	up := &cobra.Command{
+		Use:   "up",
+		Short: "build the lab and start its directors",
+		Args:  noArgs,
+		RunE:  func(*cobra.Command, []string) error { return exitCode(labUp(o, false, stdout, stderr)) },
 	}
-	switch sub {
-	case "up", "demo":
-		opts := lab.Options{Name: *name, Webs: *webs, StateDir: *stateDir, WebServer: *webKind, Log: log}
-		if !*noDirectors && *directorCmd != "" {
-			opts.DirectorCmd = strings.Fields(*directorCmd)
-		}
-		st, err := lab.Up(opts)
-		if err != nil {
-			fmt.Fprintf(stderr, "govs: %v\n", err)
-			return 1
-		}
-		if sub == "demo" {
-			return labDemo(*name, lab.StateDirFor(*name, *stateDir), *requests, *asJSON, *expectSync, stdout, stderr, log)
-		}
-		fmt.Fprintf(stdout, "lab %s is up: %d namespaces, %d web servers (%s)\n", st.Name, len(st.Namespaces), st.Webs, st.WebServer)
-		fmt.Fprintf(stdout, "client:  ip netns exec %s curl http://%s/\n", lab.Topology{Name: st.Name}.NS("client"), lab.PublicIP)
-		for _, d := range lab.Directors {
-			fmt.Fprintf(stdout, "%s keepalived.conf: %s\n", d, st.Files[d])
-		}
-		return 0
-	case "test":
-		return labTest(*name, lab.StateDirFor(*name, *stateDir), *requests, *asJSON, *expectSync, stdout, stderr)
-	case "down":
-		if err := lab.Down(*name, lab.StateDirFor(*name, *stateDir), log); err != nil {
-			fmt.Fprintf(stderr, "govs: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "lab %s is down\n", *name)
-		return 0
-	case "status":
-		items, err := lab.Status(*name, *stateDir)
-		if err != nil {
-			fmt.Fprintf(stderr, "govs: %v\n", err)
-			return 1
-		}
-		code := 0
-		for _, it := range items {
-			mark := "ok  "
-			if !it.OK {
-				mark, code = "FAIL", 1
+	upFlags(up)
+	demo := &cobra.Command{
+		Use:   "demo",
+		Short: "up, test and down",
+		Args:  noArgs,
+		RunE:  func(*cobra.Command, []string) error { return exitCode(labUp(o, true, stdout, stderr)) },
+	}
+	upFlags(demo)
+	testFlags(demo)
+	test := &cobra.Command{
+		Use:   "test",
+		Short: "exercise a running lab and print a report",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return exitCode(labTest(o.name, lab.StateDirFor(o.name, o.stateDir), o.requests, o.asJSON, o.expectSync, stdout, stderr))
+		},
+	}
+	testFlags(test)
+	down := &cobra.Command{
+		Use:   "down",
+		Short: "stop the lab's processes and delete its namespaces",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if err := lab.Down(o.name, lab.StateDirFor(o.name, o.stateDir), o.log(stderr)); err != nil {
+				fmt.Fprintf(stderr, "govs: %v\n", err)
+				return exitError{1}
 			}
-			fmt.Fprintf(stdout, "%s %s: %s\n", mark, it.What, it.Note)
-		}
-		return code
+			fmt.Fprintf(stdout, "lab %s is down\n", o.name)
+			return nil
+		},
 	}
-	// webserver: runs in the foreground (the lab starts it inside a namespace).
-	ln, err := net.Listen("tcp", *listen)
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "check the lab's namespaces and processes",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			items, err := lab.Status(o.name, o.stateDir)
+			if err != nil {
+				fmt.Fprintf(stderr, "govs: %v\n", err)
+				return exitError{1}
+			}
+			code := 0
+			for _, it := range items {
+				mark := "ok  "
+				if !it.OK {
+					mark, code = "FAIL", 1
+				}
+				fmt.Fprintf(stdout, "%s %s: %s\n", mark, it.What, it.Note)
+			}
+			return exitCode(code)
+		},
+	}
+	web := &cobra.Command{
+		Use:   "webserver --name NAME [--listen :80]",
+		Short: "(internal) the lab's built-in web server, answering its name",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			// Runs in the foreground: the lab starts it inside a namespace.
+			ln, err := net.Listen("tcp", o.listen)
+			if err != nil {
+				fmt.Fprintf(stderr, "govs lab webserver: %v\n", err)
+				return exitError{1}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := webserver.Serve(ctx, ln, o.name); err != nil {
+				fmt.Fprintf(stderr, "govs lab webserver: %v\n", err)
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	web.Flags().StringVar(&o.listen, "listen", ":80", "listen address")
+	root.AddCommand(up, down, status, test, demo, web)
+	return root
+}
+
+// labUp brings a lab up, and with demo tests it and takes it down again.
+func labUp(o *labOptions, demo bool, stdout, stderr io.Writer) int {
+	log := o.log(stderr)
+	opts := lab.Options{Name: o.name, Webs: o.webs, StateDir: o.stateDir, WebServer: o.webKind, Log: log}
+	if !o.noDirectors && o.directorCmd != "" {
+		opts.DirectorCmd = strings.Fields(o.directorCmd)
+	}
+	st, err := lab.Up(opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "govs lab webserver: %v\n", err)
+		fmt.Fprintf(stderr, "govs: %v\n", err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := webserver.Serve(ctx, ln, *name); err != nil {
-		fmt.Fprintf(stderr, "govs lab webserver: %v\n", err)
-		return 1
+	if demo {
+		return labDemo(o.name, lab.StateDirFor(o.name, o.stateDir), o.requests, o.asJSON, o.expectSync, stdout, stderr, log)
+	}
+	fmt.Fprintf(stdout, "lab %s is up: %d namespaces, %d web servers (%s)\n", st.Name, len(st.Namespaces), st.Webs, st.WebServer)
+	fmt.Fprintf(stdout, "client:  ip netns exec %s curl http://%s/\n", lab.Topology{Name: st.Name}.NS("client"), lab.PublicIP)
+	for _, d := range lab.Directors {
+		fmt.Fprintf(stdout, "%s keepalived.conf: %s\n", d, st.Files[d])
 	}
 	return 0
 }

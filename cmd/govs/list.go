@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,74 +10,79 @@ import (
 	"slices"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/govs/govs/internal/control"
 	"github.com/govs/govs/internal/status"
 )
 
-// runList prints the running daemon's table the way `ipvsadm -L -n` does.
-func runList(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: govs list [-n] [-t|-u VIP:PORT] [--stats|--rate|--connections|--save] [--exact] [--json] [--socket PATH]")
-		fmt.Fprintln(stderr, "\nprint the running director's virtual services, real servers and VRRP state")
-		fmt.Fprintln(stderr, "like `ipvsadm -L -n`; addresses are always numeric. -n, -L, -Ln and --sort are")
-		fmt.Fprintln(stderr, "accepted for habit (the output is always numeric and sorted).")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
+// listOptions are `govs list`'s flags.
+type listOptions struct {
+	tcpSvc, udpSvc, socket                  string
+	save, stats, rate, conns, exact, asJSON bool
+	timeout                                 time.Duration
+	habits                                  [4]bool // -L, -l, -n, --sort: accepted, no effect
+}
+
+// newListCmd is `govs list`: the running daemon's table the way
+// `ipvsadm -L -n` prints it.
+func newListCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o listOptions
+	cmd := &cobra.Command{
+		Use:   "list [-n] [-t|-u VIP:PORT] [--stats|--rate|--connections|--save] [--exact] [--json]",
+		Short: "list the running director's services like ipvsadm -L -n",
+		Long: "Print the running director's virtual services, real servers and VRRP state like `ipvsadm -L -n`;\n" +
+			"addresses are always numeric. -L, -l, -n (so -Ln) and --sort are accepted for habit (the output is\n" +
+			"always numeric and sorted).",
+		Args: noArgs,
+		RunE: func(*cobra.Command, []string) error { return runList(o, stdout, stderr) },
 	}
-	for _, name := range []string{"n", "L", "l", "Ln", "ln", "nL", "sort"} {
-		_ = fs.Bool(name, false, "accepted for ipvsadm compatibility (always numeric and sorted)")
-	}
-	tcpSvc := fs.String("t", "", "only the TCP service `VIP:PORT` (ipvsadm -t)")
-	udpSvc := fs.String("u", "", "only the UDP service `VIP:PORT` (ipvsadm -u)")
-	save := fs.Bool("save", false, "print the table as ipvsadm commands (ipvsadm -S -n; ipvsadm -R reads them)")
-	fs.BoolVar(save, "S", false, "shorthand for --save")
-	stats := fs.Bool("stats", false, "print cumulative counters (Conns InPkts OutPkts InBytes OutBytes)")
-	rate := fs.Bool("rate", false, "print estimated rates (CPS InPPS OutPPS InBPS OutBPS)")
-	conns := fs.Bool("connections", false, "print the connection table")
-	fs.BoolVar(conns, "c", false, "shorthand for --connections")
-	exact := fs.Bool("exact", false, "print exact numbers instead of K/M/G abbreviations")
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	socket := fs.String("socket", control.DefaultSocket, "control socket of the daemon")
-	timeout := fs.Duration("timeout", 10*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs list: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.habits[0], "list", "L", false, "accepted for ipvsadm compatibility")
+	f.BoolVarP(&o.habits[1], "list-lower", "l", false, "accepted for ipvsadm compatibility")
+	f.BoolVarP(&o.habits[2], "numeric", "n", false, "accepted for ipvsadm compatibility (always numeric)")
+	f.BoolVar(&o.habits[3], "sort", false, "accepted for ipvsadm compatibility (always sorted)")
+	_ = f.MarkHidden("list-lower")
+	f.StringVarP(&o.tcpSvc, "tcp-service", "t", "", "only the TCP service `VIP:PORT` (ipvsadm -t)")
+	f.StringVarP(&o.udpSvc, "udp-service", "u", "", "only the UDP service `VIP:PORT` (ipvsadm -u)")
+	f.BoolVarP(&o.save, "save", "S", false, "print the table as ipvsadm commands (ipvsadm -S -n; ipvsadm -R reads them)")
+	f.BoolVar(&o.stats, "stats", false, "print cumulative counters (Conns InPkts OutPkts InBytes OutBytes)")
+	f.BoolVar(&o.rate, "rate", false, "print estimated rates (CPS InPPS OutPPS InBPS OutBPS)")
+	f.BoolVarP(&o.conns, "connections", "c", false, "print the connection table")
+	f.BoolVar(&o.exact, "exact", false, "print exact numbers instead of K/M/G abbreviations")
+	f.BoolVar(&o.asJSON, "json", false, "print JSON instead of a table")
+	f.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket of the daemon")
+	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up after this long")
+	cmd.MarkFlagsMutuallyExclusive("stats", "rate", "connections", "save")
+	return cmd
+}
+
+func runList(o listOptions, stdout, stderr io.Writer) error {
 	view := status.ViewTable
 	n := 0
 	for _, v := range []struct {
 		set  bool
 		view status.View
-	}{{*stats, status.ViewStats}, {*rate, status.ViewRate}, {*conns, status.ViewConnections}, {*save, status.ViewSave}} {
+	}{{o.stats, status.ViewStats}, {o.rate, status.ViewRate}, {o.conns, status.ViewConnections}, {o.save, status.ViewSave}} {
 		if v.set {
 			view = v.view
 			n++
 		}
 	}
 	if n > 1 {
-		fmt.Fprintln(stderr, "govs list: --stats, --rate, --connections and --save are exclusive")
-		return 2
+		return usagef("--stats, --rate, --connections and --save are exclusive")
 	}
-	only, err := serviceFilter(*tcpSvc, *udpSvc)
+	only, err := serviceFilter(o.tcpSvc, o.udpSvc)
 	if err != nil {
-		fmt.Fprintf(stderr, "govs list: %v\n", err)
-		return 2
+		return usageError{err.Error()}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	c, err := control.DialContext(ctx, *socket)
+	c, err := control.DialContext(ctx, o.socket)
 	if err != nil {
-		fmt.Fprintf(stderr, "govs list: %s\n", dialError(*socket, err))
-		return 1
+		fmt.Fprintf(stderr, "govs list: %s\n", dialError(o.socket, err))
+		return exitError{1}
 	}
 	defer c.Close()
 
@@ -89,8 +93,8 @@ func runList(args []string, stdout, stderr io.Writer) int {
 		snap, err = c.Status(ctx)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "govs list: %s: %v\n", *socket, err)
-		return 1
+		fmt.Fprintf(stderr, "govs list: %s: %v\n", o.socket, err)
+		return exitError{1}
 	}
 	if only != nil {
 		snap.Services = slices.DeleteFunc(snap.Services, func(s status.Service) bool { return !only(s) })
@@ -98,54 +102,50 @@ func runList(args []string, stdout, stderr io.Writer) int {
 			return !only(status.Service{Protocol: c.Protocol, VIP: c.Virtual.Addr(), Port: c.Virtual.Port()})
 		})
 		if len(snap.Services) == 0 && view != status.ViewConnections {
-			fmt.Fprintf(stderr, "govs list: no such service %s%s\n", *tcpSvc, *udpSvc)
-			return 1
+			fmt.Fprintf(stderr, "govs list: no such service %s%s\n", o.tcpSvc, o.udpSvc)
+			return exitError{1}
 		}
 	}
 
 	switch {
-	case *asJSON && view == status.ViewConnections:
+	case o.asJSON && view == status.ViewConnections:
 		err = status.FormatConnectionsJSON(stdout, snap.Connections)
-	case *asJSON:
+	case o.asJSON:
 		err = status.FormatJSON(stdout, snap)
 	default:
-		err = status.Format(stdout, snap, status.FormatOptions{View: view, Exact: *exact})
+		err = status.Format(stdout, snap, status.FormatOptions{View: view, Exact: o.exact})
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "govs list: %v\n", err)
-		return 1
+		return exitError{1}
 	}
-	return 0
+	return nil
 }
 
-// runReload asks the running daemon to reload its configuration.
-func runReload(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: govs reload [--socket PATH]")
-		fmt.Fprintln(stderr, "\nask the running daemon to reload its configuration; on errors it keeps the")
-		fmt.Fprintln(stderr, "running one, and the errors are printed here.")
-		fmt.Fprintln(stderr)
-		fs.PrintDefaults()
+// newReloadCmd is `govs reload`: the running daemon reloads its
+// configuration, or says why not and keeps the running one.
+func newReloadCmd(stdout, stderr io.Writer) *cobra.Command {
+	var socket string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "reload",
+		Short: "ask the running director to reload its configuration",
+		Long: "Ask the running daemon to reload its configuration; on errors it keeps the running one, and the\n" +
+			"errors are printed here.",
+		Args: noArgs,
+		RunE: func(*cobra.Command, []string) error { return exitCode(runReload(socket, timeout, stdout, stderr)) },
 	}
-	socket := fs.String("socket", control.DefaultSocket, "control socket of the daemon")
-	timeout := fs.Duration("timeout", 60*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs reload: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	cmd.Flags().StringVar(&socket, "socket", control.DefaultSocket, "control socket of the daemon")
+	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long")
+	return cmd
+}
+
+func runReload(socket string, timeout time.Duration, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := control.DialContext(ctx, *socket)
+	c, err := control.DialContext(ctx, socket)
 	if err != nil {
-		fmt.Fprintf(stderr, "govs reload: %s\n", dialError(*socket, err))
+		fmt.Fprintf(stderr, "govs reload: %s\n", dialError(socket, err))
 		return 1
 	}
 	defer c.Close()
@@ -154,7 +154,7 @@ func runReload(args []string, stdout, stderr io.Writer) int {
 		if errors.As(err, &re) {
 			fmt.Fprintf(stderr, "govs reload: configuration not reloaded, the daemon keeps the running one:\n%s\n", re.Message)
 		} else {
-			fmt.Fprintf(stderr, "govs reload: %s: %v\n", *socket, err)
+			fmt.Fprintf(stderr, "govs reload: %s: %v\n", socket, err)
 		}
 		return 1
 	}

@@ -1,39 +1,127 @@
 // Command govs is a Layer-4 load balancer: LVS direct routing plus keepalived's
 // VRRP and health checks, on an XDP data plane.
 //
-// Each subcommand lives in its own file and is listed in commands().
+// The command line is cobra's: each subcommand lives in its own file as a
+// new…Cmd constructor, listed in newRootCmd.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
-	"sort"
+
+	"github.com/spf13/cobra"
 )
 
-// command is one govs subcommand.
-type command struct {
-	name    string
-	summary string
-	// run gets the arguments after the subcommand name and returns the exit code.
-	run func(args []string, stdout, stderr io.Writer) int
+// exitError carries a command's exit status out of cobra: the command has
+// already said why on stderr.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// exitCode turns a command's exit status into RunE's error.
+func exitCode(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitError{code}
 }
 
-// commands lists every subcommand; adding one means adding a file and a line here.
-func commands() []command {
-	return []command{
-		{name: "version", summary: "print the govs version", run: runVersion},
-		{name: "check", summary: "validate a keepalived.conf and print what would run", run: runCheck},
-		{name: "run", summary: "run the director: VRRP, health checks and the XDP data plane", run: runRun},
-		{name: "lab", summary: "build the scenario in network namespaces (up, down, status)", run: runLab},
-		{name: "realserver", summary: "prepare this host as a DR/TUN real server (up, down, status)", run: runRealserver},
-		{name: "list", summary: "list the running director's services like ipvsadm -L -n", run: runList},
-		{name: "reload", summary: "ask the running director to reload its configuration", run: runReload},
-		{name: "weight", summary: "set a real server's weight at run time (ipvsadm -e -w)", run: runWeight},
-		{name: "drain", summary: "weight 0 for a real server at run time: no new connections", run: runDrain},
-		{name: "cleanup", summary: "remove a data plane left pinned by govs run --pin-dir", run: runCleanup},
-		{name: "vrrp-run", summary: "(internal) run VRRP instances from JSON; see docs/vrrp.md", run: runVRRPRun},
+// usageError is a bad command line: exit status 2, as flag parsing errors.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// noArgs refuses positional arguments: a stray word is an error, not ignored.
+func noArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// subcommandArgs is the Args of a command that only groups subcommands.
+func subcommandArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unknown subcommand %q", args[0])
+	}
+	return nil
+}
+
+// newRootCmd builds the whole command tree, writing to stdout and stderr.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "govs",
+		Short: "Go Virtual Server: keepalived's configuration on an XDP load balancer",
+		Long: "govs runs keepalived.conf files: VRRP, health checks and LVS virtual servers, forwarded by an XDP\n" +
+			"data plane (DR, TUN, NAT). See README.md and docs/.",
+		Version:       buildVersion(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q", args[0])
+			}
+			cmd.SetOut(stderr)
+			_ = cmd.Usage()
+			return exitError{2}
+		},
+	}
+	root.SetVersionTemplate("govs {{.Version}}\n")
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
+	root.AddCommand(
+		newVersionCmd(stdout),
+		newCheckCmd(stdout, stderr),
+		newRunCmd(stderr),
+		newLabCmd(stdout, stderr),
+		newRealserverCmd(stdout, stderr),
+		newListCmd(stdout, stderr),
+		newReloadCmd(stdout, stderr),
+		newWeightCmd("weight", stdout, stderr),
+		newWeightCmd("drain", stdout, stderr),
+		newCleanupCmd(stdout, stderr),
+		newVRRPRunCmd(stderr),
+	)
+	root.SetHelpCommand(newHelpCmd(root))
+	return root
+}
+
+// newHelpCmd is `govs help [CMD]`, which, unlike cobra's, fails on a
+// command that does not exist.
+func newHelpCmd(root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "help about any command",
+		RunE: func(_ *cobra.Command, args []string) error {
+			c, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 || (c == root && len(args) > 0) {
+				name := ""
+				if len(args) > 0 {
+					name = args[len(args)-1]
+				}
+				return usagef("unknown command %q", name)
+			}
+			return c.Help()
+		},
+	}
+}
+
+func newVersionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the govs version",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(stdout, "govs %s\n", buildVersion())
+			return nil
+		},
 	}
 }
 
@@ -66,45 +154,22 @@ func versionOf(bi *debug.BuildInfo) string {
 	return v + " " + bi.GoVersion
 }
 
-func runVersion(_ []string, stdout, _ io.Writer) int {
-	fmt.Fprintf(stdout, "govs %s\n", buildVersion())
-	return 0
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: govs <command> [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "commands:")
-	cmds := commands()
-	sort.Slice(cmds, func(i, j int) bool { return cmds[i].name < cmds[j].name })
-	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
-	}
-}
-
-// run dispatches to a subcommand and returns the process exit code.
+// run executes the command line and returns the process exit status: 0,
+// the command's own status, or 2 for a bad command line.
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 2 && args[0] == "help" {
-		// govs help CMD is CMD --help.
-		args = []string{args[1], "--help"}
-	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
 		return 0
 	}
-	if args[0] == "--version" || args[0] == "-v" {
-		return runVersion(nil, stdout, stderr)
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(args[1:], stdout, stderr)
-		}
-	}
-	fmt.Fprintf(stderr, "govs: unknown command %q\n\n", args[0])
-	usage(stderr)
+	// Flag and argument errors: cobra's own, and usageError.
+	fmt.Fprintf(stderr, "%s: %v\n", cmd.CommandPath(), err)
+	fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	return 2
 }
 

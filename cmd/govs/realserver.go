@@ -1,82 +1,91 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/govs/govs/internal/realserver"
 )
 
-// addrList is a repeatable --vip flag.
-type addrList []netip.Addr
-
-func (l *addrList) String() string {
-	parts := make([]string, len(*l))
-	for i, a := range *l {
-		parts[i] = a.String()
-	}
-	return strings.Join(parts, ",")
+// realserverOptions are the flags of `govs realserver` and its subcommands.
+type realserverOptions struct {
+	vips, gateways []string
+	mode, state    string
+	verbose        bool
 }
 
-func (l *addrList) Set(s string) error {
-	for _, f := range strings.Split(s, ",") {
-		a, err := netip.ParseAddr(strings.TrimSpace(f))
+// newRealserverCmd is `govs realserver up|down|status`: this host as a real
+// server, DR or TUN (VIP, ARP and rp_filter settings, restored by down), or
+// NAT (checked only: replies must route through the director).
+func newRealserverCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := &realserverOptions{}
+	root := &cobra.Command{
+		Use:   "realserver",
+		Short: "prepare this host as a DR/TUN real server, or check it as a NAT one (up, down, status)",
+		Long: "Prepares this host as a real server: the VIP on lo (dr) or on tunl0/ip6tnl0 (tun),\n" +
+			"arp_ignore=1 and arp_announce=2, rp_filter 0 for tunnels; down restores what up changed.\n" +
+			"A NAT real server (--mode nat --gateway DIRECTOR_ADDR) holds no VIP: its default route must go\n" +
+			"through the director, which up and status check (and say how to set) without changing it.\n" +
+			"status exits 0 when the host is ready, 1 when not.",
+		Args: subcommandArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(stderr)
+			_ = cmd.Usage()
+			return exitError{2}
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringSliceVar(&o.vips, "vip", nil, "virtual IP `address` (repeatable, or comma-separated)")
+	pf.StringVar(&o.mode, "mode", "dr", "forwarding mode: dr, tun or nat")
+	pf.StringSliceVar(&o.gateways, "gateway", nil, "nat: the director `address` replies must route through (one per family)")
+	pf.StringVar(&o.state, "state", realserver.DefaultStatePath, "state file recording what up changed")
+	pf.BoolVarP(&o.verbose, "verbose", "v", false, "log every change")
+	for _, sub := range []struct{ name, short string }{
+		{"up", "configure the host (dr, tun) or check it (nat)"},
+		{"down", "restore what up changed"},
+		{"status", "check the host; exit 1 when it is not ready"},
+	} {
+		root.AddCommand(&cobra.Command{
+			Use:   sub.name,
+			Short: sub.short,
+			Args:  noArgs,
+			RunE:  func(*cobra.Command, []string) error { return runRealserver(sub.name, o, stdout, stderr) },
+		})
+	}
+	return root
+}
+
+func parseAddrs(what string, list []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range list {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
 		if err != nil {
-			return fmt.Errorf("parse VIP: %w", err)
+			return nil, fmt.Errorf("parse %s: %w", what, err)
 		}
-		*l = append(*l, a)
+		out = append(out, a.Unmap())
 	}
-	return nil
+	return out, nil
 }
 
-func realserverUsage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintln(w, "usage: govs realserver up|down|status [--vip ADDR ...] [--mode dr|tun] [--state FILE]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Prepares this host as a real server: the VIP on lo (dr) or on tunl0/ip6tnl0 (tun),")
-	fmt.Fprintln(w, "arp_ignore=1 and arp_announce=2, rp_filter 0 for tunnels. down restores what up changed;")
-	fmt.Fprintln(w, "status exits 0 when the host is ready, 1 when not.")
-	fmt.Fprintln(w)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-}
-
-func runRealserver(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("realserver", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var addrs addrList
-	fs.Var(&addrs, "vip", "virtual IP address (repeatable, or comma-separated)")
-	modeFlag := fs.String("mode", "dr", "forwarding mode: dr or tun")
-	state := fs.String("state", realserver.DefaultStatePath, "state file recording what up changed")
-	verbose := fs.Bool("v", false, "log every change")
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			realserverUsage(stdout, fs)
-			return 0
-		}
-		realserverUsage(stderr, fs)
-		return 2
-	}
-	sub := args[0]
-	if err := fs.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			realserverUsage(stdout, fs)
-			return 0
-		}
-		fmt.Fprintf(stderr, "govs realserver: %v\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs realserver: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	mode, err := realserver.ParseMode(*modeFlag)
+func runRealserver(sub string, o *realserverOptions, stdout, stderr io.Writer) error {
+	addrs, err := parseAddrs("VIP", o.vips)
 	if err != nil {
-		fmt.Fprintf(stderr, "govs realserver: %v\n", err)
-		return 2
+		return usageError{err.Error()}
+	}
+	if strings.EqualFold(o.mode, "nat") {
+		return exitCode(natRealserver(sub, addrs, o, stdout, stderr))
+	}
+	if len(o.gateways) > 0 {
+		return usagef("--gateway is for --mode nat")
+	}
+	mode, err := realserver.ParseMode(o.mode)
+	if err != nil {
+		return usageError{err.Error()}
 	}
 	vips := make([]realserver.VIP, 0, len(addrs))
 	for _, a := range addrs {
@@ -86,11 +95,11 @@ func runRealserver(args []string, stdout, stderr io.Writer) int {
 	host, err := realserver.NewLinuxHost()
 	if err != nil {
 		fmt.Fprintf(stderr, "govs realserver: %v\n", err)
-		return 1
+		return exitError{1}
 	}
 	defer host.Close()
-	m := &realserver.Manager{Host: host, StatePath: *state}
-	if *verbose {
+	m := &realserver.Manager{Host: host, StatePath: o.state}
+	if o.verbose {
 		m.Log = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 
@@ -107,39 +116,80 @@ func runRealserver(args []string, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "govs: %v\n", err)
-			return 1
+			return exitError{1}
 		}
 		if len(acts) == 0 {
 			fmt.Fprintln(stdout, "nothing to change")
 		}
-		return 0
-	case "status":
-		per, all, err := m.Status(vips)
-		if err != nil {
-			fmt.Fprintf(stderr, "govs: %v\n", err)
-			return 1
+		return nil
+	}
+	per, all, err := m.Status(vips)
+	if err != nil {
+		fmt.Fprintf(stderr, "govs: %v\n", err)
+		return exitError{1}
+	}
+	for _, p := range per {
+		state := "ready"
+		if !realserver.Ready(p.Items) {
+			state = "NOT READY"
 		}
-		for _, p := range per {
-			state := "ready"
-			if !realserver.Ready(p.Items) {
-				state = "NOT READY"
-			}
-			fmt.Fprintf(stdout, "VIP %s mode %s: %s\n", p.VIP.Addr, p.VIP.Mode, state)
-			for _, it := range p.Items {
-				mark := "ok  "
-				if !it.OK {
-					mark = "FAIL"
-				}
-				fmt.Fprintf(stdout, "  %s %s: have %s, want %s\n", mark, it.What, it.Have, it.Want)
-			}
+		fmt.Fprintf(stdout, "VIP %s mode %s: %s\n", p.VIP.Addr, p.VIP.Mode, state)
+		printItems(stdout, p.Items)
+	}
+	return hostReady(stdout, all)
+}
+
+func printItems(w io.Writer, items []realserver.Item) {
+	for _, it := range items {
+		mark := "ok  "
+		if !it.OK {
+			mark = "FAIL"
 		}
-		if !realserver.Ready(all) {
-			fmt.Fprintln(stdout, "host is NOT ready")
-			return 1
-		}
-		fmt.Fprintln(stdout, "host is ready")
+		fmt.Fprintf(w, "  %s %s: have %s, want %s\n", mark, it.What, it.Have, it.Want)
+	}
+}
+
+func hostReady(w io.Writer, items []realserver.Item) error {
+	if !realserver.Ready(items) {
+		fmt.Fprintln(w, "host is NOT ready")
+		return exitError{1}
+	}
+	fmt.Fprintln(w, "host is ready")
+	return nil
+}
+
+// natRealserver checks a NAT real server: nothing to configure on it but
+// its route back through the director.
+func natRealserver(sub string, vips []netip.Addr, o *realserverOptions, stdout, stderr io.Writer) int {
+	if len(vips) > 0 {
+		fmt.Fprintln(stderr, "govs realserver: a NAT real server holds no VIP (the director rewrites the destination to this host's address); drop --vip")
+		return 2
+	}
+	gws, err := parseAddrs("gateway", o.gateways)
+	if err != nil || len(gws) == 0 {
+		fmt.Fprintln(stderr, "govs realserver: --mode nat needs --gateway ADDR: the director address replies must route through")
+		return 2
+	}
+	if sub == "down" {
+		fmt.Fprintln(stdout, "nothing to change (NAT: up changes nothing)")
 		return 0
 	}
-	fmt.Fprintf(stderr, "govs realserver: unknown subcommand %q (want up, down or status)\n", sub)
-	return 2
+	host, err := realserver.NewLinuxHost()
+	if err != nil {
+		fmt.Fprintf(stderr, "govs realserver: %v\n", err)
+		return 1
+	}
+	defer host.Close()
+	routes, err := host.DefaultRoutes()
+	if err != nil {
+		fmt.Fprintf(stderr, "govs realserver: %v\n", err)
+		return 1
+	}
+	items := realserver.CheckNAT(gws, routes)
+	fmt.Fprintln(stdout, "NAT real server: replies must leave through the director, which rewrites their source to the VIP")
+	printItems(stdout, items)
+	if hostReady(stdout, items) != nil {
+		return 1
+	}
+	return 0
 }

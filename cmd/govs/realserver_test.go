@@ -39,14 +39,47 @@ func TestPrivilegedRealserverCLI(t *testing.T) {
 		{[]string{"down", state}, 0, "set net.ipv4.conf.all.arp_ignore = 0"},
 		{[]string{"status", "--vip", "198.18.0.100", state}, 1, "host is NOT ready"},
 		{[]string{"up", "--vip", "198.18.0.1000", state}, 2, "parse VIP"},
-		{[]string{"up", "--mode", "nat", "--vip", "198.18.0.100", state}, 2, "not dr or tun"},
+		{[]string{"up", "--mode", "sideways", "--vip", "198.18.0.100", state}, 2, "not dr or tun"},
 		{[]string{"frobnicate", state}, 2, "unknown subcommand"},
-		{nil, 2, "usage"},
+		{nil, 2, "Usage:"},
+		// NAT: nothing on the host changes; the default route is checked.
+		{[]string{"up", "--mode", "nat", "--vip", "198.18.0.100", state}, 2, "holds no VIP"},
+		{[]string{"up", "--mode", "nat", state}, 2, "needs --gateway"},
+		{[]string{"status", "--mode", "nat", "--gateway", "198.18.0.1", state}, 1, "ip route replace default via 198.18.0.1"},
+		{[]string{"up", "--mode", "nat", "--gateway", "198.18.0.1,2001:db8::1", state}, 1, "FAIL default route (IPv6): have none"},
 	}
-	for _, s := range steps {
-		code, out := govs(s.args...)
-		if code != s.code || !strings.Contains(out, s.contains) {
-			t.Errorf("govs realserver %s: exit %d, want %d; output lacks %q:\n%s", strings.Join(s.args, " "), code, s.code, s.contains, out)
+	check := func(steps []struct {
+		args     []string
+		code     int
+		contains string
+	}) {
+		t.Helper()
+		for _, s := range steps {
+			code, out := govs(s.args...)
+			if code != s.code || !strings.Contains(out, s.contains) {
+				t.Errorf("govs realserver %s: exit %d, want %d; output lacks %q:\n%s", strings.Join(s.args, " "), code, s.code, s.contains, out)
+			}
 		}
 	}
+	check(steps)
+	ns.MustRun("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+	ns.MustRun("ip", "link", "set", "d0", "up")
+	ns.MustRun("ip", "addr", "add", "198.18.0.2/24", "dev", "d0")
+	ns.MustRun("ip", "route", "add", "default", "via", "198.18.0.254")
+	check([]struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"status", "--mode", "nat", "--gateway", "198.18.0.1", state}, 1, "FAIL default route (IPv4): have via 198.18.0.254 dev d0"},
+	})
+	ns.MustRun("ip", "route", "replace", "default", "via", "198.18.0.1")
+	check([]struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"up", "--mode", "nat", "--gateway", "198.18.0.1", state}, 0, "ok   default route (IPv4): have via 198.18.0.1 dev d0"},
+		{[]string{"down", "--mode", "nat", "--gateway", "198.18.0.1", state}, 0, "nothing to change"},
+	})
 }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"github.com/coreos/go-systemd/v22/daemon"
 	"io"
 	"log/slog"
 	"os"
@@ -13,77 +10,84 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/cobra"
+
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/director"
 )
 
-// runRun is `govs run`: the director daemon.
-func runRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("govs run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("f", "/etc/keepalived/keepalived.conf", "configuration `file` (keepalived.conf syntax)")
-	configID := fs.String("config-id", defaultConfigID(), "select @`ID` conditional lines (keepalived's -i; default: short host name)")
-	fs.StringVar(configID, "i", defaultConfigID(), "short for --config-id")
-	socket := fs.String("socket", "", "control socket `path` (default /run/govs/govs.sock; - for none)")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics on `addr` (e.g. 127.0.0.1:9500)")
-	xdpMode := fs.String("xdp-mode", "auto", "XDP attach `mode`: auto, native or generic")
-	noDataplane := fs.Bool("no-dataplane", false, "run VRRP and health checks only, without XDP")
-	logFormat := fs.String("log-format", "text", "log `format`: text or json")
-	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
-	pinDir := fs.String("pin-dir", "", "pin the XDP data plane in this bpf filesystem `directory` (e.g. /sys/fs/bpf/govs/lb1): it forwards on if govs dies, and the next govs run adopts it with every connection")
-	keep := fs.Bool("keep-dataplane", false, "with --pin-dir, leave the data plane forwarding on a clean stop too (restarts, upgrades)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+// runOptions are `govs run`'s flags.
+type runOptions struct {
+	file, configID, socket, metrics, xdpMode, logFormat, logLevel, pinDir string
+	noDataplane, keep                                                     bool
+}
+
+// newRunCmd is `govs run`: the director daemon.
+func newRunCmd(stderr io.Writer) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run [-f FILE]",
+		Short: "run the director: VRRP, health checks and the XDP data plane",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if o.keep && o.pinDir == "" {
+				return usagef("--keep-dataplane needs --pin-dir")
+			}
+			return runDirector(o, stderr)
+		},
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs run: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
+	f := cmd.Flags()
+	f.StringVarP(&o.file, "use-file", "f", "/etc/keepalived/keepalived.conf", "configuration `file` (keepalived.conf syntax)")
+	f.StringVarP(&o.configID, "config-id", "i", defaultConfigID(), "select @`ID` conditional lines (keepalived's -i; default: short host name)")
+	f.StringVar(&o.socket, "socket", "", "control socket `path` (default /run/govs/govs.sock; - for none)")
+	f.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `addr` (e.g. 127.0.0.1:9500)")
+	f.StringVar(&o.xdpMode, "xdp-mode", "auto", "XDP attach `mode`: auto, native or generic")
+	f.BoolVar(&o.noDataplane, "no-dataplane", false, "run VRRP and health checks only, without XDP")
+	f.StringVar(&o.logFormat, "log-format", "text", "log `format`: text or json")
+	f.StringVar(&o.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	f.StringVar(&o.pinDir, "pin-dir", "", "pin the XDP data plane in this bpf filesystem `directory` (e.g. /sys/fs/bpf/govs/lb1): it forwards on if govs dies, and the next govs run adopts it with every connection")
+	f.BoolVar(&o.keep, "keep-dataplane", false, "with --pin-dir, leave the data plane forwarding on a clean stop too (restarts, upgrades)")
+	return cmd
+}
+
+// runDirector runs the director until SIGTERM or SIGINT; SIGHUP reloads.
+func runDirector(o runOptions, stderr io.Writer) error {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "govs run: --log-level: %v\n", err)
-		return 2
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usagef("--log-level: %v", err)
 	}
 	var handler slog.Handler
-	switch *logFormat {
+	switch o.logFormat {
 	case "text":
 		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
 	case "json":
 		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
 	default:
-		fmt.Fprintf(stderr, "govs run: --log-format must be text or json, not %q\n", *logFormat)
-		return 2
+		return usagef("--log-format must be text or json, not %q", o.logFormat)
 	}
-	mode, ok := map[string]dataplane.AttachMode{"auto": dataplane.Auto, "native": dataplane.Native, "generic": dataplane.Generic}[strings.ToLower(*xdpMode)]
+	mode, ok := map[string]dataplane.AttachMode{"auto": dataplane.Auto, "native": dataplane.Native, "generic": dataplane.Generic}[strings.ToLower(o.xdpMode)]
 	if !ok {
-		fmt.Fprintf(stderr, "govs run: --xdp-mode must be auto, native or generic, not %q\n", *xdpMode)
-		return 2
+		return usagef("--xdp-mode must be auto, native or generic, not %q", o.xdpMode)
 	}
 	log := slog.New(handler)
-	if *keep && *pinDir == "" {
-		fmt.Fprintln(stderr, "govs run: --keep-dataplane needs --pin-dir")
-		return 2
-	}
 
 	d, err := director.New(director.Options{
-		ConfigPath:    *file,
-		ConfigID:      *configID,
+		ConfigPath:    o.file,
+		ConfigID:      o.configID,
 		Log:           log,
-		SocketPath:    *socket,
-		MetricsAddr:   *metricsAddr,
+		SocketPath:    o.socket,
+		MetricsAddr:   o.metrics,
 		AttachMode:    mode,
-		NoDataplane:   *noDataplane,
-		PinDir:        *pinDir,
-		KeepDataplane: *keep,
+		NoDataplane:   o.noDataplane,
+		PinDir:        o.pinDir,
+		KeepDataplane: o.keep,
 		Notify:        sdNotify,
 		Version:       buildVersion(),
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "govs run: %v\n", err)
-		return 1
+		return exitError{1}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -103,9 +107,9 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	}()
 	if err := d.Run(ctx); err != nil {
 		log.Error("director failed", "err", err)
-		return 1
+		return exitError{1}
 	}
-	return 0
+	return nil
 }
 
 // sdNotify passes a state line to systemd when it started govs with

@@ -3,14 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/govs/govs/internal/vrrp"
 	"github.com/govs/govs/internal/vrrpnet"
@@ -24,38 +24,37 @@ type vrrpRunFile struct {
 	Scripts    []vrrp.TrackScript    `json:"scripts"`
 }
 
-// runVRRPRun is the internal "vrrp-run" command: run VRRP instances from JSON
-// until SIGTERM/SIGINT, then leave cleanly (priority 0 advert, VIPs removed).
-func runVRRPRun(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("vrrp-run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("config", "", "JSON file with instances, sync_groups and scripts")
-	debug := fs.Bool("debug", false, "log debug messages")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+// newVRRPRunCmd is the internal "vrrp-run" command: run VRRP instances
+// from JSON until SIGTERM/SIGINT, then leave cleanly (priority 0 advert,
+// VIPs removed).
+func newVRRPRunCmd(stderr io.Writer) *cobra.Command {
+	var file string
+	var debug bool
+	cmd := &cobra.Command{
+		Use:    "vrrp-run --config FILE",
+		Short:  "(internal) run VRRP instances from JSON; see docs/vrrp.md",
+		Hidden: true,
+		Args:   noArgs,
+		RunE:   func(*cobra.Command, []string) error { return exitCode(runVRRPRun(file, debug, stderr)) },
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "govs vrrp-run: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "govs vrrp-run: -config FILE is required")
-		return 2
-	}
-	b, err := os.ReadFile(*file)
+	cmd.Flags().StringVar(&file, "config", "", "JSON `file` with instances, sync_groups and scripts")
+	cmd.Flags().BoolVar(&debug, "debug", false, "log debug messages")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func runVRRPRun(path string, debug bool, stderr io.Writer) int {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "govs vrrp-run: %v\n", err)
 		return 1
 	}
 	var cfg vrrpRunFile
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		fmt.Fprintf(stderr, "govs vrrp-run: parse %s: %v\n", *file, err)
+		fmt.Fprintf(stderr, "govs vrrp-run: parse %s: %v\n", path, err)
 		return 1
 	}
-	return runVRRP(cfg, *debug, stderr)
+	return runVRRP(cfg, debug, stderr)
 }
 
 // runVRRP runs the instances with a logger on stderr until SIGTERM or SIGINT.

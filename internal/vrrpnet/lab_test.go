@@ -316,7 +316,7 @@ func runGovs(t *testing.T, h host, cfg any) *proc {
 	if err := os.WriteFile(conf, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return start(t, h.ns, "govs "+h.ip, govsBinary(t), "vrrp-run", "-config", conf)
+	return start(t, h.ns, "govs "+h.ip, govsBinary(t), "vrrp-run", "--config", conf)
 }
 
 // skew is keepalived's skew time for a side (v2: seconds, v3: advert intervals).
