@@ -20,7 +20,7 @@ import (
 
 // labOptions are the flags of `govs lab` and its subcommands.
 type labOptions struct {
-	name, stateDir, webKind, directorCmd, listen string
+	name, stateDir, webKind, directorCmd, listen, mode string
 	webs, requests                               int
 	noDirectors, asJSON, expectSync, verbose     bool
 }
@@ -59,6 +59,7 @@ func newLabCmd(stdout, stderr io.Writer) *cobra.Command {
 		c.Flags().StringVar(&o.webKind, "web-server", lab.WebAuto, "web server: auto (nginx if installed), nginx or builtin")
 		c.Flags().StringVar(&o.directorCmd, "director-cmd", defaultDirectorCmd, "command started in each director namespace; {govs}, {conf}, {dir}, {state} are substituted")
 		c.Flags().BoolVar(&o.noDirectors, "no-directors", false, "start no director")
+		c.Flags().StringVar(&o.mode, "mode", lab.ModeDR, "forwarding mode: dr (web servers answer clients directly) or nat (replies cross the master)")
 	}
 	testFlags := func(c *cobra.Command) {
 		c.Flags().IntVar(&o.requests, "requests", 1000, "requests of the distribution check")
@@ -151,7 +152,7 @@ func newLabCmd(stdout, stderr io.Writer) *cobra.Command {
 // labUp brings a lab up, and with demo tests it and takes it down again.
 func labUp(o *labOptions, demo bool, stdout, stderr io.Writer) int {
 	log := o.log(stderr)
-	opts := lab.Options{Name: o.name, Webs: o.webs, StateDir: o.stateDir, WebServer: o.webKind, Log: log}
+	opts := lab.Options{Name: o.name, Webs: o.webs, StateDir: o.stateDir, WebServer: o.webKind, Mode: o.mode, Log: log}
 	if !o.noDirectors && o.directorCmd != "" {
 		opts.DirectorCmd = strings.Fields(o.directorCmd)
 	}
@@ -163,7 +164,7 @@ func labUp(o *labOptions, demo bool, stdout, stderr io.Writer) int {
 	if demo {
 		return labDemo(o.name, lab.StateDirFor(o.name, o.stateDir), o.requests, o.asJSON, o.expectSync, stdout, stderr, log)
 	}
-	fmt.Fprintf(stdout, "lab %s is up: %d namespaces, %d web servers (%s)\n", st.Name, len(st.Namespaces), st.Webs, st.WebServer)
+	fmt.Fprintf(stdout, "lab %s is up: %d namespaces, %d web servers (%s), %s mode\n", st.Name, len(st.Namespaces), st.Webs, st.WebServer, st.Mode)
 	fmt.Fprintf(stdout, "client:  ip netns exec %s curl http://%s/\n", lab.Topology{Name: st.Name}.NS("client"), lab.PublicIP)
 	for _, d := range lab.Directors {
 		fmt.Fprintf(stdout, "%s keepalived.conf: %s\n", d, st.Files[d])

@@ -45,6 +45,8 @@ type Options struct {
 	StateDir string
 	// WebServer is WebAuto, WebNginx or WebBuiltin.
 	WebServer string
+	// Mode is ModeDR (default) or ModeNAT.
+	Mode string
 	// Govs is the govs binary, for the builtin web server and DirectorCmd;
 	// default the running executable.
 	Govs string
@@ -70,6 +72,9 @@ func (o *Options) defaults() {
 	if o.WebServer == "" {
 		o.WebServer = WebAuto
 	}
+	if o.Mode == "" {
+		o.Mode = ModeDR
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -93,7 +98,7 @@ type builder struct {
 // Up builds the lab. On failure it removes everything it made.
 func Up(opts Options) (*State, error) {
 	opts.defaults()
-	topo := Topology{Name: opts.Name, Webs: opts.Webs}
+	topo := Topology{Name: opts.Name, Webs: opts.Webs, Mode: opts.Mode}
 	if err := topo.Validate(); err != nil {
 		return nil, err
 	}
@@ -122,7 +127,7 @@ func Up(opts Options) (*State, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab up: create state dir: %w", err)
 	}
-	b := &builder{opts: opts, topo: topo, state: &State{Name: topo.Name, Webs: topo.Webs, WebServer: opts.WebServer, Files: map[string]string{}}}
+	b := &builder{opts: opts, topo: topo, state: &State{Name: topo.Name, Webs: topo.Webs, WebServer: opts.WebServer, Mode: opts.Mode, Files: map[string]string{}}}
 	if err := b.build(); err != nil {
 		if derr := Down(topo.Name, opts.StateDir, opts.Log); derr != nil {
 			err = errors.Join(err, fmt.Errorf("clean up failed lab: %w", derr))
@@ -227,7 +232,14 @@ func (b *builder) build() error {
 		if err := addAddrs(t.NS(role), dev, netip.PrefixFrom(addr, LANNet.Bits()), netip.PrefixFrom(addr6, LANNet6.Bits())); err != nil {
 			return err
 		}
-		if role != "router" {
+		switch {
+		case role == "router":
+		case t.NAT() && strings.HasPrefix(role, "web"):
+			// NAT: replies must cross the master director.
+			if err := defaultRoutes(t.NS(role), GatewayVIP, GatewayVIP6); err != nil {
+				return err
+			}
+		default:
 			if err := defaultRoutes(t.NS(role), RouterLAN, RouterLAN6); err != nil {
 				return err
 			}
@@ -379,17 +391,20 @@ func attachXDPPass(dev string) error {
 func (b *builder) web(role string) error {
 	ns := b.topo.NS(role)
 	rsState := filepath.Join(b.opts.StateDir, role+"-realserver.json")
-	if err := inNS(ns, func() error {
-		h, err := realserver.NewLinuxHost()
-		if err != nil {
+	// A NAT real server holds no VIP (its default route is set already).
+	if !b.topo.NAT() {
+		if err := inNS(ns, func() error {
+			h, err := realserver.NewLinuxHost()
+			if err != nil {
+				return err
+			}
+			defer h.Close()
+			m := &realserver.Manager{Host: h, StatePath: rsState}
+			_, err = m.Up([]realserver.VIP{{Addr: VIP, Mode: realserver.ModeDR}, {Addr: VIP6, Mode: realserver.ModeDR}})
 			return err
+		}); err != nil {
+			return fmt.Errorf("prepare real server %s: %w", role, err)
 		}
-		defer h.Close()
-		m := &realserver.Manager{Host: h, StatePath: rsState}
-		_, err = m.Up([]realserver.VIP{{Addr: VIP, Mode: realserver.ModeDR}, {Addr: VIP6, Mode: realserver.ModeDR}})
-		return err
-	}); err != nil {
-		return fmt.Errorf("prepare real server %s: %w", role, err)
 	}
 	switch b.opts.WebServer {
 	case WebNginx:

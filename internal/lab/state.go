@@ -29,6 +29,7 @@ type State struct {
 	Name       string    `json:"name"`
 	Webs       int       `json:"webs"`
 	WebServer  string    `json:"web_server"`
+	Mode       string    `json:"mode,omitempty"` // "" is ModeDR (labs made before modes)
 	Namespaces []string  `json:"namespaces"`
 	Processes  []Process `json:"processes"`
 	// Files are the generated configuration files, by role.
