@@ -1,7 +1,9 @@
 // Command dataplane measures packets per second through a director, in
-// network namespaces it creates and removes, for three paths in one run:
-// kernel IP forwarding, XDP_DROP at the director (the ceiling) and govs's
-// XDP balancer in DR mode, and prints govs's rate as a ratio of each.
+// network namespaces it creates and removes, for several paths in one run:
+// kernel IP forwarding, XDP_DROP at the director (the ceiling), a bare XDP
+// redirect and govs's XDP balancer in DR mode (redirect and XDP_TX) and NAT
+// mode (towards the real server), and prints govs's rates as ratios of the
+// baselines.
 //
 //	gen (g0 198.18.1.2) ── d0 director d1 ── s0 sink (198.18.2.2)
 //
@@ -311,6 +313,10 @@ func (b *bench) main() error {
 		// Back out of the ingress interface, as on a LAN where director and
 		// real servers share one segment; the "real" is the generator's veth.
 		{"govs DR (XDP_TX)", govs(dataplane.Real{Addr: netip.MustParseAddr(genIP), Weight: 1, MAC: g0.HardwareAddr, Ifindex: d0.Index})},
+		// NAT towards the real server: destination address and port
+		// rewritten (80 -> 8080), checksums updated, a reply entry written
+		// per new flow, then the same redirect as DR.
+		{"govs NAT (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Port: 8080, Method: dataplane.NAT, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
 	}
 	// Runs are interleaved (every path once per round) so that load from
 	// other work on the machine spreads over all paths alike.
