@@ -34,6 +34,8 @@ const (
 	// refreshAfter is above the jitter of reading a last-seen time and
 	// below the program's refresh step (one second).
 	refreshAfter = 500 * time.Millisecond
+	// markerEvery is how often a caught-up sender says so.
+	markerEvery = time.Second
 )
 
 // Config configures a Daemon; it mirrors keepalived's lvs_sync_daemon.
@@ -81,6 +83,9 @@ type Stats struct {
 	// (a master keeps its own decisions), Unauthenticated failed the
 	// shared key, Replayed came again or outside ReplayWindow.
 	WhileMaster, Unauthenticated, Replayed uint64
+	// MarkersSent and MarkersReceived count caught-up markers (received
+	// ones are also in MessagesReceived).
+	MarkersSent, MarkersReceived uint64
 }
 
 // Daemon sends and receives connection sync messages.
@@ -93,14 +98,21 @@ type Daemon struct {
 	stats struct {
 		msgSent, entSent, msgRecv, entRecv, inserted, rejected atomic.Uint64
 		whileMaster, unauthenticated, replayed                 atomic.Uint64
+		markersSent, markersRecv                               atomic.Uint64
 	}
 	// lastSent is the sending time of the last authenticated message
 	// (sender goroutine only); lastSeen the latest accepted one per sender
 	// (receiver goroutine only; only authenticated senders get an entry).
 	lastSent time.Time
 	lastSeen map[netip.Addr]time.Time
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// lastMarker is when the sender last sent a caught-up marker; since is
+	// when the receiver started; complete is set once a marker came at
+	// least FullRefresh after that (Complete).
+	lastMarker time.Time
+	since      time.Time
+	complete   atomic.Bool
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // Start opens the multicast socket on cfg.Interface (the calling thread's
@@ -158,7 +170,7 @@ func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
 		return nil, fmt.Errorf("start connection sync on %s: %w", cfg.Interface, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	d := &Daemon{cfg: cfg, dp: dp, log: log.With("component", "connsync"), conn: mc, own: own, cancel: cancel, lastSeen: map[netip.Addr]time.Time{}}
+	d := &Daemon{cfg: cfg, dp: dp, log: log.With("component", "connsync"), conn: mc, own: own, cancel: cancel, lastSeen: map[netip.Addr]time.Time{}, since: time.Now()}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.receive() }()
 	go func() { defer d.wg.Done(); d.send(ctx) }()
@@ -180,8 +192,15 @@ func (d *Daemon) Stats() Stats {
 		MessagesReceived: d.stats.msgRecv.Load(), EntriesReceived: d.stats.entRecv.Load(),
 		Inserted: d.stats.inserted.Load(), Rejected: d.stats.rejected.Load(),
 		WhileMaster: d.stats.whileMaster.Load(), Unauthenticated: d.stats.unauthenticated.Load(), Replayed: d.stats.replayed.Load(),
+		MarkersSent: d.stats.markersSent.Load(), MarkersReceived: d.stats.markersRecv.Load(),
 	}
 }
+
+// Complete reports whether this director holds every connection of the
+// master: a caught-up marker arrived after it had listened for a full
+// refresh period. It stays true. The director holds VRRP preemption until
+// it is (or a bounded wait has passed).
+func (d *Daemon) Complete() bool { return d.complete.Load() }
 
 func (d *Daemon) send(ctx context.Context) {
 	tr := newTracker(refreshAfter, d.cfg.FullRefresh)
@@ -224,7 +243,17 @@ func (d *Daemon) round(tr *tracker) error {
 	// and a client whose handshake moves director just retransmits.
 	conns = slices.DeleteFunc(conns, func(c dataplane.Conn) bool { return c.Embryonic })
 	now := time.Now()
-	due := tr.due(conns, now, d.cfg.MaxPerRound)
+	due, all := tr.dueAll(conns, now, d.cfg.MaxPerRound)
+	if all && now.Sub(d.lastMarker) >= markerEvery {
+		// Every connection went out within FullRefresh: a director that
+		// has listened that long has them all (Complete).
+		defer func() {
+			if err := d.conn.Write(proto.EncodeMarker(d.cfg.SyncID, d.cfg.Key, d.nextSent)); err == nil {
+				d.lastMarker = now
+				d.stats.markersSent.Add(1)
+			}
+		}()
+	}
 	if len(due) == 0 {
 		return nil
 	}
@@ -277,8 +306,15 @@ func (d *Daemon) receive() {
 			continue
 		}
 		d.stats.msgRecv.Add(1)
-		d.stats.entRecv.Add(uint64(len(m.Conns)))
 		now := time.Now()
+		if m.CaughtUp {
+			d.stats.markersRecv.Add(1)
+			if now.Sub(d.since) >= d.cfg.FullRefresh && !d.complete.Swap(true) {
+				d.log.Info("connection sync: the master's connections have all arrived", "from", src, "after", now.Sub(d.since).Round(time.Millisecond))
+			}
+			continue
+		}
+		d.stats.entRecv.Add(uint64(len(m.Conns)))
 		conns := make([]dataplane.Conn, len(m.Conns))
 		for i, c := range m.Conns {
 			conns[i] = dataplane.Conn{Protocol: dataplane.Protocol(c.Protocol), Client: c.Client, VIP: c.VIP, Real: c.Real,

@@ -156,9 +156,20 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 		}
 	}
 
-	// A director that starts late learns the flows from the periodic refresh.
-	start(b, 51, &never, dpLate)
-	waitFor(t, "a late starter to learn every connection", 3*time.Second, func() bool { return dpLate.count() == n })
+	// A director that starts late learns the flows from the periodic
+	// refresh, and knows when it has them all: a caught-up marker after a
+	// full refresh period of listening.
+	late := start(b, 51, &never, dpLate)
+	if late.Complete() {
+		t.Fatal("a director that just started says it has the master's connections")
+	}
+	waitFor(t, "a late starter to have every connection", 5*time.Second, late.Complete)
+	if got := dpLate.count(); got != n {
+		t.Fatalf("complete with %d of %d connections", got, n)
+	}
+	if st := sa.Stats(); st.MarkersSent == 0 {
+		t.Fatalf("master sent no caught-up marker: %+v", st)
+	}
 
 	// Failover: the old backup sends, the old master listens.
 	dpB.mu.Lock()

@@ -49,6 +49,14 @@ const (
 )
 
 func (t *tracker) due(conns []dataplane.Conn, now time.Time, max int) []dataplane.Conn {
+	out, _ := t.dueAll(conns, now, max)
+	return out
+}
+
+// dueAll is due, and reports whether the round sends everything due: then
+// every connection of conns has been sent within fullEvery (the
+// caught-up marker's promise).
+func (t *tracker) dueAll(conns []dataplane.Conn, now time.Time, max int) ([]dataplane.Conn, bool) {
 	type cand struct {
 		prio int
 		c    dataplane.Conn
@@ -74,7 +82,8 @@ func (t *tracker) due(conns []dataplane.Conn, now time.Time, max int) []dataplan
 		}
 	}
 	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.prio, b.prio) })
-	if len(cands) > max {
+	all := len(cands) <= max
+	if !all {
 		cands = cands[:max]
 	}
 	out := make([]dataplane.Conn, len(cands))
@@ -82,5 +91,5 @@ func (t *tracker) due(conns []dataplane.Conn, now time.Time, max int) []dataplan
 		out[i] = cd.c
 		t.sent[flowKey{cd.c.Protocol, cd.c.Client, cd.c.VIP}] = sentInfo{real: cd.c.Real, lastSeen: cd.c.LastSeen, at: now}
 	}
-	return out
+	return out, all
 }

@@ -3,6 +3,7 @@ package director
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/govs/govs/internal/config"
@@ -61,6 +62,7 @@ func (d *Director) applySyncLocked(ctx context.Context, setting *config.LVSSyncD
 		return fmt.Errorf("lvs_sync_daemon: %w", err)
 	}
 	d.syncd, d.syncCfg = sd, want
+	d.syncGate.Store(&syncGate{instance: instance, since: d.opts.Clock.Now(), sync: sd})
 	return nil
 }
 
@@ -69,6 +71,7 @@ func (d *Director) stopSyncLocked() {
 		d.syncd.Close()
 		d.syncd, d.syncCfg = nil, nil
 	}
+	d.syncGate.Store(nil)
 }
 
 // ConnSyncFactory starts connection synchronisation (lvs_sync_daemon) over
@@ -79,6 +82,48 @@ type ConnSyncFactory func(ctx context.Context, cfg connsync.Config, dp connsync.
 type ConnSync interface {
 	// Close stops it and waits.
 	Close()
+	// Complete reports whether the master's connections have all arrived
+	// (connsync.Daemon.Complete).
+	Complete() bool
+}
+
+// SyncPreemptWait bounds how long a director with connection sync holds
+// back from preempting a lower-priority master while the master's
+// connections arrive: a master that never says it is caught up (an older
+// govs, a lossy link) is preempted after it, as without the gate.
+const SyncPreemptWait = 30 * time.Second
+
+// syncGate is the preemption hold of one sync daemon's instance.
+type syncGate struct {
+	instance string
+	since    time.Time
+	sync     ConnSync
+	// released is set once the hold ended, so it is logged once.
+	released atomic.Bool
+}
+
+// preemptHold is VRRPUnit.PreemptHold: the lvs_sync_daemon instance does
+// not preempt a live lower-priority master until connection sync has all
+// of its connections or SyncPreemptWait has passed, so a director that
+// comes back (restarted, rebooted) does not take the VIP with an empty
+// table and reset the connections the other one made meanwhile. Called
+// from VRRP's goroutines: it takes no lock.
+func (d *Director) preemptHold(instance string) bool {
+	g := d.syncGate.Load()
+	if g == nil || g.instance != instance || g.released.Load() {
+		return false
+	}
+	waited := d.opts.Clock.Now().Sub(g.since)
+	switch {
+	case g.sync.Complete():
+		d.log.Info("connection sync complete: VRRP may preempt", "instance", instance, "after", waited.Round(time.Millisecond))
+	case waited >= SyncPreemptWait:
+		d.log.Warn("connection sync not complete after the wait: VRRP may preempt", "instance", instance, "wait", SyncPreemptWait)
+	default:
+		return true
+	}
+	g.released.Store(true)
+	return false
 }
 
 // startConnSync runs the sync protocol over multicast on cfg.Interface.

@@ -113,7 +113,8 @@ func (r *recordedSync) started() []connsync.Config {
 
 type closer struct{}
 
-func (closer) Close() {}
+func (closer) Close()         {}
+func (closer) Complete() bool { return true }
 
 // healthy is a prober for every checker that always succeeds.
 func healthy(check.Spec, netip.AddrPort) (check.Prober, error) {

@@ -113,6 +113,9 @@ type VRRPUnit struct {
 	// an instance whose VIPs are still there died as MASTER while its
 	// frames went on being forwarded, and resumes (vrrp.Machine.Resume).
 	Resume bool
+	// PreemptHold reports, per received advert, whether an instance must
+	// not preempt a lower-priority master yet (vrrpnet.Options.PreemptHold).
+	PreemptHold func(instance string) bool
 }
 
 // VIPFilter drops packets addressed to the VIPs of MASTER instances
@@ -182,8 +185,11 @@ type Director struct {
 	vrrpStates  map[string]vrrp.State
 	vrrpGen     int
 	masters     atomic.Pointer[map[string]bool]
-	syncd       ConnSync
-	syncCfg     *config.LVSSyncDaemon
+	// syncGate holds the sync instance's preemption while connection
+	// sync has not brought the master's connections (preemptHold).
+	syncGate atomic.Pointer[syncGate]
+	syncd    ConnSync
+	syncCfg  *config.LVSSyncDaemon
 }
 
 // Load parses a configuration file and builds its plan. Warnings are

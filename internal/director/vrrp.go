@@ -43,12 +43,13 @@ func defaultVRRP(ctx context.Context, u VRRPUnit, log *slog.Logger) (VRRP, error
 	go func() {
 		defer close(g.done)
 		errc <- vrrpnet.Run(ctx, insts, groups, vrrpnet.Options{
-			Logger:    log,
-			Scripts:   scripts,
-			Status:    &g.status,
-			Siblings:  u.Siblings,
-			VIPFilter: u.VIPFilter,
-			Resume:    u.Resume,
+			Logger:      log,
+			Scripts:     scripts,
+			Status:      &g.status,
+			Siblings:    u.Siblings,
+			VIPFilter:   u.VIPFilter,
+			Resume:      u.Resume,
+			PreemptHold: u.PreemptHold,
 			OnState: func(c vrrpnet.StateChange) {
 				u.OnState(c.Instance, c.New)
 				g.reported(seen, c.Instance)

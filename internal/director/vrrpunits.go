@@ -117,7 +117,7 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 				siblings = append(siblings, in)
 			}
 		}
-		unit := VRRPUnit{Plan: up, Siblings: siblings, Resume: d.resumeVRRP, OnState: func(instance string, st vrrp.State) {
+		unit := VRRPUnit{Plan: up, Siblings: siblings, Resume: d.resumeVRRP, PreemptHold: d.preemptHold, OnState: func(instance string, st vrrp.State) {
 			d.vrrpChanges.push(vrrpChange{unit: key, instance: instance, state: st, gen: gen})
 		}}
 		if d.vipFilter != nil {

@@ -128,7 +128,10 @@ type Machine struct {
 	garpAt         time.Time // second GARP burst
 	refreshAt      time.Time
 	preemptAt      time.Time
-	masterAddr     netip.Addr
+	// preemptHeld keeps a BACKUP from preempting a live lower-priority
+	// master (SetPreemptHold); heldLogged says it was logged.
+	preemptHeld, heldLogged bool
+	masterAddr              netip.Addr
 	// lowerAnswered is when a lower-priority advert was last answered.
 	lowerAnswered time.Time
 	downReason    string // why the master-down timer runs short, for the log
@@ -291,6 +294,19 @@ func (m *Machine) Start(now time.Time) []Action {
 		return append(acts, m.transition(StateFault, m.faultReason())...)
 	}
 	return append(acts, m.becomeBackup(now, "start")...)
+}
+
+// SetPreemptHold holds (or releases) preemption: while held, a BACKUP
+// treats a lower-priority master's adverts as with nopreempt and stays
+// BACKUP. The master's death (no adverts, or priority 0) is taken over as
+// always. The director holds it while connection sync has not yet brought
+// the master's connection table over, so a returning higher-priority
+// director does not take the VIP with an empty table.
+func (m *Machine) SetPreemptHold(held bool) {
+	if m.preemptHeld != held {
+		m.heldLogged = false
+	}
+	m.preemptHeld = held
 }
 
 // ResumeWindow is how long Resume listens before it resumes MASTER: one
@@ -619,8 +635,12 @@ func (m *Machine) backupElect(now time.Time, r Received, prio, own int) []Action
 		m.timer = now.Add(m.SkewTime())
 		m.downReason = fmt.Sprintf("master %v sent priority 0 (stopping)", r.Src)
 		return []Action{Log{Msg: fmt.Sprintf("backup received priority 0 advert from %v, taking over after skew time %v", r.Src, m.SkewTime())}}
-	case m.cfg.NoPreempt || prio >= own || (m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || m.preemptAt.After(now))):
+	case m.cfg.NoPreempt || m.preemptHeld || prio >= own || (m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || m.preemptAt.After(now))):
 		var acts []Action
+		if m.preemptHeld && prio < own && !m.cfg.NoPreempt && !m.heldLogged {
+			m.heldLogged = true
+			acts = append(acts, Log{Msg: fmt.Sprintf("lower priority (%d) master %v: not preempting until connection sync has its connections", prio, r.Src)})
+		}
 		if m.cfg.Version == 3 {
 			m.masterAdverInt = r.Packet.Interval
 		}

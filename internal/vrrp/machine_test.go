@@ -3,6 +3,7 @@ package vrrp
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -697,5 +698,62 @@ func TestResumeFallsBackToStart(t *testing.T) {
 	m.Resume(t0)
 	if m.State() != StateFault {
 		t.Errorf("tracked interface down: state %v, want FAULT", m.State())
+	}
+}
+
+// TestPreemptHold: a returning higher-priority node whose preemption is
+// held stays BACKUP while the lower-priority master advertises, preempts
+// once released, and still takes over when the master dies.
+func TestPreemptHold(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		release time.Duration // 0: never
+		silent  time.Duration // the master stops advertising then (0: never)
+		master  time.Duration // about when it becomes MASTER (0: not within the run)
+	}{
+		{name: "held throughout"},
+		{name: "released after 5 s", release: 5 * time.Second, master: 5 * time.Second},
+		{name: "held, master dies", silent: 3 * time.Second, master: 3 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newTestMachine(t, func(c *InstanceConfig) { c.Priority = 150 })
+			m.SetPreemptHold(true)
+			m.Start(t0)
+			var became time.Duration
+			logged := 0
+			for step := time.Duration(0); step <= 10*time.Second; step += 250 * time.Millisecond {
+				now := t0.Add(step)
+				if tc.release > 0 && step >= tc.release {
+					m.SetPreemptHold(false)
+				}
+				var acts []Action
+				if step%time.Second == 0 && (tc.silent == 0 || step < tc.silent) && m.State() == StateBackup {
+					a, err := m.Receive(now, advert(m, peerIP, 100))
+					if err != nil {
+						t.Fatal(err)
+					}
+					acts = append(acts, a...)
+				}
+				acts = append(acts, m.Tick(now)...)
+				for _, a := range acts {
+					if l, ok := a.(Log); ok && strings.Contains(l.Msg, "not preempting until connection sync") {
+						logged++
+					}
+				}
+				if m.State() == StateMaster && became == 0 {
+					became = step
+				}
+			}
+			if logged != 1 {
+				t.Errorf("the hold was logged %d times, want once", logged)
+			}
+			bound := tc.master + m.MasterDownInterval() + time.Second
+			switch {
+			case tc.master == 0 && became != 0:
+				t.Errorf("became MASTER after %v, want BACKUP throughout", became)
+			case tc.master != 0 && (became == 0 || became < tc.master || became > bound):
+				t.Errorf("became MASTER after %v, want between %v and %v", became, tc.master, bound)
+			}
+		})
 	}
 }

@@ -48,6 +48,11 @@ type Options struct {
 	// previous process died as MASTER while its data plane went on
 	// forwarding (it adopted a pinned one), so the VIP need not move.
 	Resume bool
+	// PreemptHold, when set, is asked before each received advert whether
+	// an instance may preempt a lower-priority master now
+	// (vrrp.Machine.SetPreemptHold): the director holds the connection
+	// sync instance until the master's connections have arrived.
+	PreemptHold func(instance string) bool
 }
 
 // VIPFilter drops packets addressed to VIPs (accept mode off).
@@ -371,6 +376,9 @@ func (r *runner) receive(in *instance, p packet) {
 		in.m.CountDecodeError(p.err)
 		r.logDrop(in, now, "decode", fmt.Errorf("(%s) drop packet from %v: %w", in.cfg.Name, p.rx.Src, p.err))
 		return
+	}
+	if r.opts.PreemptHold != nil {
+		in.m.SetPreemptHold(r.opts.PreemptHold(in.cfg.Name))
 	}
 	acts, err := in.m.Receive(now, p.rx)
 	if err != nil {

@@ -20,6 +20,11 @@
 //
 // The sending time is what a receiver's replay window checks; it must grow
 // from message to message of one sender.
+//
+// A caught-up marker is a message of no entries whose count field is
+// 0x8000: the sender has sent every connection of its table within its
+// full-refresh period, so a receiver that has listened that long holds
+// them all. Older receivers drop markers as malformed and lose nothing.
 package proto
 
 import (
@@ -83,10 +88,15 @@ type Conn struct {
 	Closing bool
 }
 
+// markerCount is the count field of a caught-up marker.
+const markerCount = 0x8000
+
 // Message is a decoded message.
 type Message struct {
 	SyncID uint8
 	Conns  []Conn
+	// CaughtUp marks a caught-up marker (no entries).
+	CaughtUp bool
 	// Sent is the sender's clock (authenticated messages only).
 	Sent time.Time
 }
@@ -205,6 +215,21 @@ func encode(syncID uint8, conns []Conn, maxLen int, key []byte, sent func() time
 	return out, nil
 }
 
+// EncodeMarker is the caught-up marker: key and sent as for EncodeAuth, or
+// nil for an unauthenticated one.
+func EncodeMarker(syncID uint8, key []byte, sent func() time.Time) []byte {
+	msg := make([]byte, HeaderLen, HeaderLen+authLen)
+	copy(msg, magic[:])
+	msg[4], msg[5] = Version, syncID
+	binary.BigEndian.PutUint16(msg[6:8], markerCount)
+	if len(key) > 0 {
+		msg[4] = VersionAuth
+		msg = binary.BigEndian.AppendUint64(msg, uint64(sent().UnixNano()))
+		msg = append(msg, mac(key, msg)...)
+	}
+	return msg
+}
+
 func appendEntry(b []byte, c Conn) []byte {
 	var flags byte
 	if c.Closing {
@@ -274,6 +299,13 @@ func decode(b []byte, key []byte) (Message, error) {
 		}
 		m.Sent = time.Unix(0, int64(binary.BigEndian.Uint64(b[HeaderLen:])))
 		rest = body[HeaderLen+sentLen:]
+	}
+	if count == markerCount {
+		if len(rest) != 0 {
+			return Message{}, fmt.Errorf("decode sync message: %d bytes after a caught-up marker", len(rest))
+		}
+		m.CaughtUp = true
+		return m, nil
 	}
 	// Every entry is at least entryFixedLen+12 bytes: bound the allocation
 	// by what the buffer can hold, not by the claimed count.

@@ -251,3 +251,42 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestMarker(t *testing.T) {
+	key := []byte("k")
+	sent := func() time.Time { return time.Unix(1700000000, 0) }
+	for _, tc := range []struct {
+		name string
+		key  []byte
+	}{{"unauthenticated", nil}, {"authenticated", key}} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := EncodeMarker(7, tc.key, sent)
+			var m Message
+			var err error
+			if tc.key != nil {
+				m, err = DecodeAuth(b, tc.key)
+			} else {
+				m, err = Decode(b)
+			}
+			if err != nil || !m.CaughtUp || m.SyncID != 7 || len(m.Conns) != 0 {
+				t.Fatalf("decoded %+v, %v", m, err)
+			}
+			if _, err := Decode(append(bytes.Clone(b), 0)); tc.key == nil && err == nil {
+				t.Errorf("a marker with trailing bytes decoded")
+			}
+			if tc.key != nil {
+				if _, err := DecodeAuth(b, []byte("other")); !errors.Is(err, ErrAuth) {
+					t.Errorf("marker under another key: %v", err)
+				}
+			}
+		})
+	}
+	// Ordinary messages never look like markers.
+	msgs, err := Encode(7, []Conn{{Protocol: TCP, Client: netip.MustParseAddrPort("198.18.1.1:1000"), VIP: netip.MustParseAddrPort("198.18.0.100:80"), Real: netip.MustParseAddr("198.18.0.11")}}, 1472)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := Decode(msgs[0]); err != nil || m.CaughtUp {
+		t.Errorf("entry message: %+v, %v", m, err)
+	}
+}

@@ -1,0 +1,222 @@
+package director_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/govs/govs/internal/control"
+	"github.com/govs/govs/internal/netnstest"
+)
+
+// TestPrivilegedReturningMasterWaitsForSync is loxilb's lesson: two
+// directors with connection sync (rr over two real servers, so a director
+// without a flow's entry may send it to the other server, which resets
+// it). The master d1 (priority 150) is SIGKILLed without a pinned data
+// plane, so its table dies with it; d2 takes over with the synced entries.
+// d1 comes back with an empty table while 50 keep-alive connections sit
+// idle, which sync resends only every 5 s: it must not preempt d2 before
+// sync says it has them all (the director's preemption hold), and then
+// every connection still works through it.
+func TestPrivilegedReturningMasterWaitsForSync(t *testing.T) {
+	netnstest.RequireRoot(t)
+	govs := netnstest.BuildGovs(t)
+	dir := t.TempDir()
+	const vip = "198.18.0.100"
+	lan := netnstest.NewNS(t, "lan")
+	lan.Bridge("br0")
+	client := netnstest.NewNS(t, "cl")
+	reals := []*netnstest.NS{netnstest.NewNS(t, "w1"), netnstest.NewNS(t, "w2")}
+	dirs := []*netnstest.NS{netnstest.NewNS(t, "d1"), netnstest.NewNS(t, "d2")}
+	lan.Join(client, "pc", "198.18.0.50/24")
+	lan.Join(dirs[0], "p1", "198.18.0.2/24")
+	lan.Join(dirs[1], "p2", "198.18.0.3/24")
+	lan.Join(reals[0], "pw1", "198.18.0.11/24")
+	lan.Join(reals[1], "pw2", "198.18.0.12/24")
+	netnstest.AttachXDPPass(t, lan, "p1")
+	netnstest.AttachXDPPass(t, lan, "p2")
+	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
+	for _, r := range reals {
+		drRealServer(t, r, vip)
+	}
+
+	type node struct {
+		ns         *netnstest.NS
+		conf, sock string
+		cmd        interface{ Wait() error }
+		pid        int
+		log        *bytes.Buffer
+	}
+	var nodes [2]*node
+	for i, prio := range []int{150, 100} {
+		n := &node{ns: dirs[i], conf: filepath.Join(dir, fmt.Sprintf("d%d.conf", i+1)), sock: filepath.Join(dir, fmt.Sprintf("d%d.sock", i+1))}
+		writeFile(t, n.conf, fmt.Sprintf(`global_defs {
+    lvs_sync_daemon eth0 VI_1
+}
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int 1
+    virtual_ipaddress {
+        %s/24
+    }
+}
+virtual_server %s 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 198.18.0.11 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 198.18.0.12 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+`, prio, vip, vip))
+		nodes[i] = n
+	}
+	var logMu sync.Mutex
+	start := func(n *node) {
+		cmd := n.ns.Command(govs, "run", "-f", n.conf, "--socket", n.sock)
+		n.log = &bytes.Buffer{}
+		w := &lockedWriter{mu: &logMu, w: n.log}
+		cmd.Stdout, cmd.Stderr = w, w
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		n.pid, n.cmd = cmd.Process.Pid, cmd
+		t.Cleanup(func() {
+			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
+			_ = cmd.Wait()
+		})
+	}
+	state := func(n *node) string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := control.DialContext(ctx, n.sock)
+		if err != nil {
+			return "NONE"
+		}
+		defer c.Close()
+		s, err := c.Status(ctx)
+		if err != nil || len(s.VRRP) == 0 {
+			return "NONE"
+		}
+		return s.VRRP[0].State
+	}
+	logOf := func(n *node) string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		return n.log.String()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i, n := range nodes {
+				t.Logf("d%d log:\n%s", i+1, logOf(n))
+			}
+		}
+	})
+
+	start(nodes[0])
+	waitUntil(t, "d1 MASTER", 15*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
+	start(nodes[1])
+	waitUntil(t, "d2 BACKUP", 15*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
+	get := getter(client, vip)
+	waitUntil(t, "requests through d1", 15*time.Second, func() bool { return get() == nil })
+
+	// 50 keep-alive connections, one request each now; then idle.
+	const n = 50
+	type kc struct {
+		c  net.Conn
+		br *bufio.Reader
+	}
+	conns := make([]kc, n)
+	for i := range conns {
+		c, err := dialVIP(client, vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		conns[i] = kc{c, bufio.NewReader(c)}
+	}
+	requestAll := func(what string) int {
+		broken := 0
+		for i, k := range conns {
+			if k.c == nil {
+				broken++
+				continue
+			}
+			k.c.SetDeadline(time.Now().Add(3 * time.Second))
+			if _, err := exchange(k.c, k.br); err != nil {
+				t.Logf("%s: connection %d: %v", what, i, err)
+				k.c.Close()
+				conns[i].c = nil
+				broken++
+			}
+		}
+		return broken
+	}
+	if b := requestAll("through d1"); b != 0 {
+		t.Fatalf("%d of %d connections failed through the first master", b, n)
+	}
+	time.Sleep(time.Second) // synced to d2
+
+	if err := syscall.Kill(nodes[0].pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = nodes[0].cmd.Wait()
+	waitUntil(t, "d2 to take over", 10*time.Second, func() bool { return state(nodes[1]) == "MASTER" })
+	if b := requestAll("through d2"); b != 0 {
+		t.Fatalf("%d of %d connections broke at the failover to d2 (sync)", b, n)
+	}
+
+	// d1 returns with an empty table; the connections stay idle.
+	returned := time.Now()
+	start(nodes[0])
+	waitUntil(t, "d1 MASTER again", 60*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
+	took := time.Since(returned)
+	waitUntil(t, "d2 BACKUP again", 10*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
+	broken := requestAll("through d1 again")
+	t.Logf("d1 preempted %v after it restarted; %d of %d idle keep-alive connections broken", took.Round(time.Millisecond), broken, n)
+	if broken != 0 {
+		t.Errorf("%d of %d connections broke when the returning master preempted", broken, n)
+	}
+	log := logOf(nodes[0])
+	complete := strings.Index(log, "connection sync complete: VRRP may preempt")
+	if complete < 0 {
+		t.Errorf("d1 never said connection sync was complete")
+	}
+	// The second run's log only: its MASTER transition comes after.
+	if master := strings.LastIndex(log, "Entering MASTER STATE"); complete >= 0 && master >= 0 && master < complete {
+		t.Errorf("d1 became MASTER before connection sync was complete")
+	}
+}
+
+// lockedWriter serialises writes of a process's stdout and stderr.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
