@@ -21,8 +21,8 @@ import (
 // labOptions are the flags of `govs lab` and its subcommands.
 type labOptions struct {
 	name, stateDir, webKind, directorCmd, listen, mode string
-	webs, requests                               int
-	noDirectors, asJSON, expectSync, verbose     bool
+	webs, requests                                     int
+	noDirectors, asJSON, expectSync, verbose           bool
 }
 
 func (o *labOptions) log(stderr io.Writer) *slog.Logger {
