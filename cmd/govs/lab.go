@@ -44,11 +44,7 @@ func newLabCmd(stdout, stderr io.Writer) *cobra.Command {
 			"web servers) in network namespaces named govs-lab-NAME-*; test exercises it and prints a\n" +
 			"report; demo is up + test + down.",
 		Args: subcommandArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.SetOut(stderr)
-			_ = cmd.Usage()
-			return exitError{2}
-		},
+		RunE: usageExit(stderr),
 	}
 	pf := root.PersistentFlags()
 	pf.StringVar(&o.name, "name", "default", "lab name (letters and digits): namespaces are govs-lab-NAME-*")

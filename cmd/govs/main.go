@@ -44,6 +44,16 @@ func noArgs(_ *cobra.Command, args []string) error {
 	return nil
 }
 
+// usageExit is the RunE of a command run without its subcommand or
+// arguments: the usage on stderr, exit status 2.
+func usageExit(stderr io.Writer) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		cmd.SetOut(stderr)
+		_ = cmd.Usage()
+		return exitError{2}
+	}
+}
+
 // subcommandArgs is the Args of a command that only groups subcommands.
 func subcommandArgs(_ *cobra.Command, args []string) error {
 	if len(args) > 0 {
@@ -67,9 +77,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 			if len(args) > 0 {
 				return usagef("unknown command %q", args[0])
 			}
-			cmd.SetOut(stderr)
-			_ = cmd.Usage()
-			return exitError{2}
+			return usageExit(stderr)(cmd, args)
 		},
 	}
 	root.SetVersionTemplate("govs {{.Version}}\n")

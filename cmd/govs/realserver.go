@@ -33,11 +33,7 @@ func newRealserverCmd(stdout, stderr io.Writer) *cobra.Command {
 			"through the director, which up and status check (and say how to set) without changing it.\n" +
 			"status exits 0 when the host is ready, 1 when not.",
 		Args: subcommandArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cmd.SetOut(stderr)
-			_ = cmd.Usage()
-			return exitError{2}
-		},
+		RunE: usageExit(stderr),
 	}
 	pf := root.PersistentFlags()
 	pf.StringSliceVar(&o.vips, "vip", nil, "virtual IP `address` (repeatable, or comma-separated)")
