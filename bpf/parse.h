@@ -2,7 +2,9 @@
 /* Packet parsing: Ethernet (+ one 802.1Q tag), IPv4, IPv6, TCP, UDP and the
  * inner header of ICMP "fragmentation needed" / ICMPv6 "packet too big".
  * Every read is bounds-checked against data_end and against the IP header's
- * own length, so truncated or lying headers end as PARSE_MALFORMED. */
+ * own length (an ICMP error's quoted header too: bytes past the total length
+ * are link padding, not covered by the ICMP checksum), so truncated or lying
+ * headers end as PARSE_MALFORMED. */
 #ifndef GOVS_PARSE_H
 #define GOVS_PARSE_H
 
@@ -108,10 +110,10 @@ static __always_inline int read_ports(void *l4, void *data_end, void *ip_end, __
 
 /* The inner packet of an ICMP error was sent by a real server (source VIP)
  * towards the client, so the tracked flow is that packet reversed. */
-static __always_inline int parse_icmp4_inner(void *inner, void *data_end, struct pkt *p)
+static __always_inline int parse_icmp4_inner(void *inner, void *data_end, void *ip_end, struct pkt *p)
 {
 	struct iphdr *iph = inner;
-	if ((void *)(iph + 1) > data_end)
+	if ((void *)(iph + 1) > data_end || (void *)(iph + 1) > ip_end)
 		return PARSE_MALFORMED;
 	if (iph->version != 4 || iph->ihl < 5)
 		return PARSE_MALFORMED;
@@ -122,7 +124,7 @@ static __always_inline int parse_icmp4_inner(void *inner, void *data_end, struct
 		return PARSE_OTHER;
 	void *l4 = inner + (iph->ihl & 0xf) * 4;
 	__be16 sport, dport;
-	if (read_ports(l4, data_end, data_end, &sport, &dport))
+	if (read_ports(l4, data_end, ip_end, &sport, &dport))
 		return PARSE_MALFORMED;
 	p->inner_l4_off = p->l4_off + sizeof(struct icmp_hdr) + (iph->ihl & 0xf) * 4;
 	copy4(p->flow.src, &iph->daddr);
@@ -134,10 +136,10 @@ static __always_inline int parse_icmp4_inner(void *inner, void *data_end, struct
 	return PARSE_OK;
 }
 
-static __always_inline int parse_icmp6_inner(void *inner, void *data_end, struct pkt *p)
+static __always_inline int parse_icmp6_inner(void *inner, void *data_end, void *ip_end, struct pkt *p)
 {
 	struct ipv6hdr *ip6 = inner;
-	if ((void *)(ip6 + 1) > data_end)
+	if ((void *)(ip6 + 1) > data_end || (void *)(ip6 + 1) > ip_end)
 		return PARSE_MALFORMED;
 	if (ip6->version != 6)
 		return PARSE_MALFORMED;
@@ -146,7 +148,7 @@ static __always_inline int parse_icmp6_inner(void *inner, void *data_end, struct
 	if (!addr16_eq(&ip6->saddr, p->flow.dst))
 		return PARSE_OTHER;
 	__be16 sport, dport;
-	if (read_ports(ip6 + 1, data_end, data_end, &sport, &dport))
+	if (read_ports(ip6 + 1, data_end, ip_end, &sport, &dport))
 		return PARSE_MALFORMED;
 	p->inner_l4_off = p->l4_off + sizeof(struct icmp_hdr) + sizeof(*ip6);
 	copy16(p->flow.src, &ip6->daddr);
@@ -222,7 +224,7 @@ static __always_inline int parse_ipv4(void *l3, void *data_end, struct pkt *p)
 			return PARSE_MALFORMED;
 		if (icmp->type != ICMP_DEST_UNREACH || icmp->code != ICMP_FRAG_NEEDED || p->frag)
 			return PARSE_OTHER;
-		return parse_icmp4_inner(icmp + 1, data_end, p);
+		return parse_icmp4_inner(icmp + 1, data_end, ip_end, p);
 	}
 	return parse_l4(l4, data_end, ip_end, iph->protocol, p);
 }
@@ -258,7 +260,7 @@ static __always_inline int parse_ipv6(void *l3, void *data_end, struct pkt *p)
 			return PARSE_MALFORMED;
 		if (icmp->type != ICMPV6_PKT_TOOBIG)
 			return PARSE_OTHER;
-		return parse_icmp6_inner(icmp + 1, data_end, p);
+		return parse_icmp6_inner(icmp + 1, data_end, ip_end, p);
 	}
 	case IPPROTO_FRAGMENT: {
 		/* Only a fragment header directly followed by TCP/UDP. */

@@ -20,6 +20,7 @@ func TestMalformedFrames(t *testing.T) {
 	))
 	good := frame(t, tcp4(40000, 80))
 	good6 := frame(t, pktSpec{src: client6, dst: vip6, sport: 1, dport: 80, syn: true})
+	fragNeeded, tooBig := icmp4FragNeeded(t, client4, 40000, 80), icmp6TooBig(t, client6, 1234, 80)
 	const ip = 14
 	tests := []struct {
 		name string
@@ -46,7 +47,24 @@ func TestMalformedFrames(t *testing.T) {
 			binary.BigEndian.PutUint16(b[ip+4:], 4)
 			return b[:14+40+4]
 		})},
+		// What lies past the total length is link padding: the ICMP
+		// checksum does not cover it, so a quote there is no quote.
+		{"ICMP quoted header past total length", mutate(fragNeeded, func(b []byte) []byte { binary.BigEndian.PutUint16(b[ip+2:], 20+8); return b })},
+		{"ICMP quoted ports past total length", mutate(fragNeeded, func(b []byte) []byte { binary.BigEndian.PutUint16(b[ip+2:], 20+8+20); return b })},
+		{"ICMPv6 quoted ports past payload length", mutate(tooBig, func(b []byte) []byte { binary.BigEndian.PutUint16(b[ip+4:], 8+40); return b })},
 		{"IPv6 hop-by-hop header", mutate(good6, func(b []byte) []byte { b[ip+6] = 0; return b })},
+	}
+	// The ICMP errors quote flows the program knows: without the cuts they
+	// would be forwarded.
+	for _, in := range [][]byte{good, frame(t, pktSpec{src: client6, dst: vip6, sport: 1234, dport: 80, syn: true})} {
+		if act, _ := runOut(t, d.program(), in); act != xdpTX {
+			t.Fatalf("setup flow: action %s", actionNames[act])
+		}
+	}
+	for _, in := range [][]byte{fragNeeded, tooBig} {
+		if act, _ := runOut(t, d.program(), in); act != xdpTX {
+			t.Fatalf("whole ICMP error: action %s, want TX", actionNames[act])
+		}
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,8 +86,8 @@ func TestMalformedFrames(t *testing.T) {
 		t.Errorf("malformed/IPv6-extension counters not counted: %+v", st.Global)
 	}
 	for _, s := range st.Services {
-		if s.Packets != 0 {
-			t.Errorf("%s forwarded %d packets", s.Service, s.Packets)
+		if s.Packets != 2 {
+			t.Errorf("%s forwarded %d packets, want the 2 of the setup", s.Service, s.Packets)
 		}
 	}
 }
