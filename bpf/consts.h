@@ -37,6 +37,13 @@
 #define EMBRYO_TABLE_SIZE 65536
 #endif
 
+/* Ring of new connections for connection sync: 4 MiB holds about 65,000
+ * records (56 bytes and an 8-byte header each), more than a second of new
+ * flows at the rates the sync sender keeps up with. A power of two. */
+#ifndef CONN_EVENTS_BYTES
+#define CONN_EVENTS_BYTES (4 << 20)
+#endif
+
 #ifndef PERSIST_TABLE_SIZE
 #define PERSIST_TABLE_SIZE 65536
 #endif

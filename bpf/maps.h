@@ -83,6 +83,22 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
+/* New connection-table entries, for connection sync (struct conn_event).
+ * Only written while conn_events_ctl says a reader is there; when the ring
+ * is full a record is lost and counted, and sync's periodic table scan
+ * sends the entry instead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, CONN_EVENTS_BYTES);
+} conn_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct conn_events_ctl);
+} conn_events_ctl SEC(".maps");
+
 /* NAT replies, keyed by the reply's flow (real -> client). As large as the
  * connection table: every NAT connection has one entry in each. */
 struct {

@@ -86,6 +86,25 @@ struct nat_back {
 	__u64 last_ns;
 };
 
+/* conn_events record: a connection-table entry the program made (a new
+ * flow, or an embryonic one promoted), for connection sync to send at once
+ * instead of finding it by scanning the table. */
+struct conn_event {
+	struct flow flow;
+	__u32 real_id;
+	__u32 svc_id;
+	__u32 flags; /* CONN_F_* of the entry */
+	__u32 pad;
+};
+
+/* conn_events_ctl value: user space sets on while it reads conn_events;
+ * the program counts the records the full ring could not take. */
+struct conn_events_ctl {
+	__u32 on;
+	__u32 pad;
+	__u64 lost;
+};
+
 struct conn {
 	__u32 real_id;
 	__u32 svc_id;

@@ -2,11 +2,14 @@ package connsync
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -15,6 +18,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 
 	"github.com/govs/govs/internal/connsync/proto"
 	"github.com/govs/govs/internal/dataplane"
@@ -28,15 +33,34 @@ type DataPlane interface {
 
 // Defaults for the zero values of Config.
 const (
-	DefaultInterval    = 200 * time.Millisecond
-	DefaultFullRefresh = 5 * time.Second
-	DefaultMaxPerRound = 4096
+	DefaultInterval          = 100 * time.Millisecond
+	DefaultScanInterval      = 10 * time.Second
+	DefaultRefreshEvery      = 30 * time.Second
+	DefaultMessagesPerSecond = 5000
 	// refreshAfter is above the jitter of reading a last-seen time and
 	// below the program's refresh step (one second).
 	refreshAfter = 500 * time.Millisecond
-	// markerEvery is how often a caught-up sender says so.
-	markerEvery = time.Second
+	// requestEvery is how often a director that lacks the master's
+	// connections asks for them; dumpEvery how often a master dumps its
+	// table at most (requests meanwhile wait for the next dump).
+	requestEvery = time.Second
+	dumpEvery    = time.Second
+	// maxPending bounds the program's records waiting for the next send;
+	// beyond it they are dropped and the next scan sends them.
+	maxPending = 1 << 18
+	// receiveBuffer is the socket buffer a receiver asks for: a dump of
+	// 100,000 connections is about 1,700 messages, which arrive faster
+	// than they are inserted.
+	receiveBuffer = 16 << 20
 )
+
+// EventSource is implemented by a data plane that records the connection
+// entries its program makes (dataplane.Dataplane.ConnEvents): then the
+// sender sends new connections as they are made and scans the table only
+// every ScanInterval. Without it, the sender scans every Interval.
+type EventSource interface {
+	ConnEvents() (dataplane.ConnEventReader, error)
+}
 
 // Config configures a Daemon; it mirrors keepalived's lvs_sync_daemon.
 type Config struct {
@@ -49,12 +73,19 @@ type Config struct {
 	// IsMaster reports whether this director is MASTER of the sync
 	// instance; only then does it send.
 	IsMaster func() bool
-	// Interval between send rounds (DefaultInterval); FullRefresh is how
-	// often every connection is sent again (DefaultFullRefresh);
-	// MaxPerRound bounds the connections one round sends.
-	Interval, FullRefresh time.Duration
-	MaxPerRound           int
-	Logger                *slog.Logger
+	// Interval between sends of new connections (DefaultInterval);
+	// ScanInterval between scans of the whole table, which find what the
+	// program's records missed and connections that carried traffic
+	// (DefaultScanInterval); RefreshEvery is how often a busy connection
+	// is sent again at most (DefaultRefreshEvery). It must stay well below
+	// the shortest connection timeout, or a receiver times out connections
+	// that are busy on the master.
+	Interval, ScanInterval, RefreshEvery time.Duration
+	// MessagesPerSecond paces the sender (DefaultMessagesPerSecond, about
+	// 300,000 IPv4 connections a second at 1472 bytes a message), so a
+	// dump does not overrun the receivers' socket buffers.
+	MessagesPerSecond int
+	Logger            *slog.Logger
 	// Key, when set, authenticates every message (HMAC-SHA256, govs's
 	// govs_sync_key): unauthenticated ones, forged ones and replays are
 	// dropped. keepalived's sync daemon has no authentication.
@@ -83,9 +114,16 @@ type Stats struct {
 	// (a master keeps its own decisions), Unauthenticated failed the
 	// shared key, Replayed came again or outside ReplayWindow.
 	WhileMaster, Unauthenticated, Replayed uint64
-	// MarkersSent and MarkersReceived count caught-up markers (received
-	// ones are also in MessagesReceived).
-	MarkersSent, MarkersReceived uint64
+	// MarkersSent and MarkersReceived count caught-up markers,
+	// RequestsSent and RequestsReceived dump requests (received ones are
+	// also in MessagesReceived); Dumps the dumps of the whole table sent.
+	MarkersSent, MarkersReceived   uint64
+	RequestsSent, RequestsReceived uint64
+	Dumps                          uint64
+	// Scans counts the table scans; Events the program's records read and
+	// EventsLost those it could not make (the ring was full) or that
+	// waited beyond the pending limit: scans send those.
+	Scans, Events, EventsLost uint64
 }
 
 // Daemon sends and receives connection sync messages.
@@ -98,21 +136,32 @@ type Daemon struct {
 	stats struct {
 		msgSent, entSent, msgRecv, entRecv, inserted, rejected atomic.Uint64
 		whileMaster, unauthenticated, replayed                 atomic.Uint64
-		markersSent, markersRecv                               atomic.Uint64
+		markersSent, markersRecv, requestsSent, requestsRecv   atomic.Uint64
+		dumps, scans, events, eventsDropped                    atomic.Uint64
 	}
+	// events reads the program's records (nil without an EventSource).
+	events dataplane.ConnEventReader
+	// pending holds records read and not sent yet; requests the nonces of
+	// dump requests to answer. pendingMu guards both; wake is signalled
+	// when requests arrive.
+	pendingMu sync.Mutex
+	pending   []dataplane.Conn
+	requests  []uint32
+	wake      chan struct{}
+	limiter   *rate.Limiter
+	// nonce is this daemon's dump-request nonce.
+	nonce uint32
 	// lastSent is the sending time of the last authenticated message
 	// (sender goroutine only); lastSeen the latest accepted one per sender
 	// (receiver goroutine only; only authenticated senders get an entry).
 	lastSent time.Time
 	lastSeen map[netip.Addr]time.Time
-	// lastMarker is when the sender last sent a caught-up marker; since is
-	// when the receiver started; complete is set once a marker came at
-	// least FullRefresh after that (Complete).
-	lastMarker time.Time
-	since      time.Time
-	complete   atomic.Bool
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	// since is when the daemon started; complete is set once a marker
+	// answered this daemon's dump request (Complete).
+	since    time.Time
+	complete atomic.Bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // Start opens the multicast socket on cfg.Interface (the calling thread's
@@ -122,11 +171,14 @@ func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
-	if cfg.FullRefresh <= 0 {
-		cfg.FullRefresh = DefaultFullRefresh
+	if cfg.ScanInterval <= 0 {
+		cfg.ScanInterval = DefaultScanInterval
 	}
-	if cfg.MaxPerRound <= 0 {
-		cfg.MaxPerRound = DefaultMaxPerRound
+	if cfg.RefreshEvery <= 0 {
+		cfg.RefreshEvery = DefaultRefreshEvery
+	}
+	if cfg.MessagesPerSecond <= 0 {
+		cfg.MessagesPerSecond = DefaultMessagesPerSecond
 	}
 	if cfg.IsMaster == nil {
 		return nil, errors.New("start connection sync: no IsMaster")
@@ -169,13 +221,38 @@ func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start connection sync on %s: %w", cfg.Interface, err)
 	}
+	var events dataplane.ConnEventReader
+	if es, ok := dp.(EventSource); ok {
+		if events, err = es.ConnEvents(); err != nil {
+			mc.Close()
+			return nil, fmt.Errorf("start connection sync: %w", err)
+		}
+	}
+	var nonce [4]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		mc.Close()
+		return nil, fmt.Errorf("start connection sync: nonce: %w", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	d := &Daemon{cfg: cfg, dp: dp, log: log.With("component", "connsync"), conn: mc, own: own, cancel: cancel, lastSeen: map[netip.Addr]time.Time{}, since: time.Now()}
+	d := &Daemon{cfg: cfg, dp: dp, log: log.With("component", "connsync"), conn: mc, own: own, cancel: cancel,
+		lastSeen: map[netip.Addr]time.Time{}, since: time.Now(), events: events, wake: make(chan struct{}, 1),
+		limiter: rate.NewLimiter(rate.Limit(cfg.MessagesPerSecond), 64), nonce: binary.BigEndian.Uint32(nonce[:])}
 	d.wg.Add(2)
 	go func() { defer d.wg.Done(); d.receive() }()
 	go func() { defer d.wg.Done(); d.send(ctx) }()
-	go func() { <-ctx.Done(); mc.Close() }()
-	d.log.Info("connection sync started", "interface", cfg.Interface, "group", cfg.Group, "port", cfg.Port, "sync_id", cfg.SyncID, "authenticated", len(cfg.Key) > 0)
+	if events != nil {
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); d.collect() }()
+	}
+	go func() {
+		<-ctx.Done()
+		mc.Close()
+		if events != nil {
+			events.Close()
+		}
+	}()
+	d.log.Info("connection sync started", "interface", cfg.Interface, "group", cfg.Group, "port", cfg.Port, "sync_id", cfg.SyncID,
+		"authenticated", len(cfg.Key) > 0, "new_connections", map[bool]string{true: "as the program makes them", false: "by table scans"}[events != nil])
 	return d, nil
 }
 
@@ -193,40 +270,142 @@ func (d *Daemon) Stats() Stats {
 		Inserted: d.stats.inserted.Load(), Rejected: d.stats.rejected.Load(),
 		WhileMaster: d.stats.whileMaster.Load(), Unauthenticated: d.stats.unauthenticated.Load(), Replayed: d.stats.replayed.Load(),
 		MarkersSent: d.stats.markersSent.Load(), MarkersReceived: d.stats.markersRecv.Load(),
+		RequestsSent: d.stats.requestsSent.Load(), RequestsReceived: d.stats.requestsRecv.Load(),
+		Dumps: d.stats.dumps.Load(), Scans: d.stats.scans.Load(), Events: d.stats.events.Load(),
+		EventsLost: d.stats.eventsDropped.Load() + d.eventsLost(),
 	}
 }
 
+func (d *Daemon) eventsLost() uint64 {
+	if d.events == nil {
+		return 0
+	}
+	return d.events.Lost()
+}
+
 // Complete reports whether this director holds every connection of the
-// master: a caught-up marker arrived after it had listened for a full
-// refresh period. It stays true. The director holds VRRP preemption until
-// it is (or a bounded wait has passed).
+// master: a caught-up marker answered its dump request. It stays true.
+// The director holds VRRP preemption until it is (or a bounded wait has
+// passed).
 func (d *Daemon) Complete() bool { return d.complete.Load() }
 
+// collect reads the program's records into pending until the reader is
+// closed.
+func (d *Daemon) collect() {
+	for {
+		c, err := d.events.Read()
+		if err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				d.log.Warn("connection sync: reading new connections stopped; table scans send them", "err", err)
+			}
+			return
+		}
+		d.stats.events.Add(1)
+		if c.Embryonic {
+			continue
+		}
+		d.pendingMu.Lock()
+		if len(d.pending) < maxPending {
+			d.pending = append(d.pending, c)
+		} else {
+			d.stats.eventsDropped.Add(1)
+		}
+		d.pendingMu.Unlock()
+	}
+}
+
+// takePending returns the records and dump requests waiting.
+func (d *Daemon) takePending() ([]dataplane.Conn, []uint32) {
+	d.pendingMu.Lock()
+	defer d.pendingMu.Unlock()
+	p, r := d.pending, d.requests
+	d.pending, d.requests = nil, nil
+	return p, r
+}
+
+// requeue puts back dump requests a rate limit held back.
+func (d *Daemon) requeue(nonces []uint32) {
+	d.pendingMu.Lock()
+	defer d.pendingMu.Unlock()
+	d.requests = append(nonces, d.requests...)
+}
+
 func (d *Daemon) send(ctx context.Context) {
-	tr := newTracker(refreshAfter, d.cfg.FullRefresh)
+	tr := newTracker(refreshAfter, d.cfg.RefreshEvery)
 	t := time.NewTimer(d.cfg.Interval)
 	defer t.Stop()
-	var lastErr string
+	scanEvery := d.cfg.ScanInterval
+	if d.events == nil {
+		scanEvery = d.cfg.Interval
+	}
+	var (
+		lastErr                         string
+		lastScan, lastDump, lastRequest time.Time
+		wasMaster                       bool
+		wait                            = d.cfg.Interval
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-d.wake:
 		}
+		now := time.Now()
 		if !d.cfg.IsMaster() {
-			// A new MASTER sends everything it has at once.
 			tr.reset()
+			d.takePending()
+			wasMaster = false
+			if !d.complete.Load() && now.Sub(lastRequest) >= requestEvery {
+				lastRequest = now
+				if d.write(ctx, proto.EncodeRequest(d.cfg.SyncID, d.nonce, d.cfg.Key, d.nextSent)) == nil {
+					d.stats.requestsSent.Add(1)
+				}
+			}
 			t.Reset(d.cfg.Interval)
 			continue
 		}
-		start := time.Now()
-		err := d.round(tr)
-		// Reading a big table costs CPU: a round may take at most a fifth
-		// of the time.
-		t.Reset(max(d.cfg.Interval, 4*time.Since(start)))
+		if !wasMaster {
+			// A new MASTER sends everything it has at once.
+			wasMaster, lastScan = true, time.Time{}
+		}
+		fresh, requests := d.takePending()
+		var err error
+		switch {
+		case len(requests) > 0 && now.Sub(lastDump) >= dumpEvery:
+			start := time.Now()
+			err = d.scan(ctx, tr, true, requests)
+			lastDump, lastScan = now, now
+			wait = max(d.cfg.Interval, 4*time.Since(start))
+		case now.Sub(lastScan) >= max(scanEvery, wait):
+			if len(requests) > 0 {
+				d.requeue(requests)
+			}
+			// Reading a big table costs CPU: scans take at most a fifth of
+			// the time.
+			start := time.Now()
+			err = d.scan(ctx, tr, false, nil)
+			lastScan = now
+			wait = max(d.cfg.Interval, 4*time.Since(start))
+		default:
+			if len(requests) > 0 {
+				d.requeue(requests)
+			}
+			due := fresh[:0]
+			for _, c := range fresh {
+				if tr.fresh(c) {
+					due = append(due, c)
+				}
+			}
+			err = d.sendConns(ctx, due, now)
+			for _, c := range due {
+				tr.note(c, now)
+			}
+		}
+		t.Reset(d.cfg.Interval)
 		switch {
 		case err != nil && err.Error() != lastErr:
-			d.log.Warn("connection sync round", "err", err)
+			d.log.Warn("connection sync send", "err", err)
 			lastErr = err.Error()
 		case err == nil:
 			lastErr = ""
@@ -234,54 +413,83 @@ func (d *Daemon) send(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) round(tr *tracker) error {
+// scan reads the whole table and sends what the receivers lack; a dump
+// (all) sends every connection, then the marker answering requests.
+func (d *Daemon) scan(ctx context.Context, tr *tracker, all bool, requests []uint32) error {
 	conns, err := d.dp.Connections()
 	if err != nil {
 		return err
 	}
+	d.stats.scans.Add(1)
 	// Embryonic flows are not sent: a SYN flood would become a sync flood,
 	// and a client whose handshake moves director just retransmits.
 	conns = slices.DeleteFunc(conns, func(c dataplane.Conn) bool { return c.Embryonic })
 	now := time.Now()
-	due, all := tr.dueAll(conns, now, d.cfg.MaxPerRound)
-	if all && now.Sub(d.lastMarker) >= markerEvery {
-		// Every connection went out within FullRefresh: a director that
-		// has listened that long has them all (Complete).
-		defer func() {
-			if err := d.conn.Write(proto.EncodeMarker(d.cfg.SyncID, d.cfg.Key, d.nextSent)); err == nil {
-				d.lastMarker = now
-				d.stats.markersSent.Add(1)
-			}
-		}()
-	}
-	if len(due) == 0 {
-		return nil
-	}
-	wire := make([]proto.Conn, 0, len(due))
-	for _, c := range due {
-		pc := proto.Conn{Protocol: uint8(c.Protocol), Client: c.Client, VIP: c.VIP, Real: c.Real,
-			Idle: max(now.Sub(c.LastSeen), 0), Closing: c.Closing}
-		if pc.Validate() == nil {
-			wire = append(wire, pc)
-		}
-	}
-	var msgs [][]byte
-	if len(d.cfg.Key) > 0 {
-		msgs, err = proto.EncodeAuth(d.cfg.SyncID, wire, d.cfg.MaxLen, d.cfg.Key, d.nextSent)
-	} else {
-		msgs, err = proto.Encode(d.cfg.SyncID, wire, d.cfg.MaxLen)
-	}
-	if err != nil {
+	if err := d.sendConns(ctx, tr.scan(conns, now, all), now); err != nil {
 		return err
 	}
-	for _, m := range msgs {
-		if err := d.conn.Write(m); err != nil {
-			return fmt.Errorf("send sync message: %w", err)
-		}
-		d.stats.msgSent.Add(1)
+	if !all {
+		return nil
 	}
-	d.stats.entSent.Add(uint64(len(wire)))
+	d.stats.dumps.Add(1)
+	for len(requests) > 0 {
+		n := min(len(requests), proto.MaxAnswers)
+		if err := d.write(ctx, proto.EncodeMarker(d.cfg.SyncID, requests[:n], d.cfg.Key, d.nextSent)); err != nil {
+			return err
+		}
+		d.stats.markersSent.Add(1)
+		requests = requests[n:]
+	}
 	return nil
+}
+
+// sendChunk is how many connections are encoded at a time, so that a
+// dump of a big table does not hold all its messages at once.
+const sendChunk = 4096
+
+// sendConns encodes and sends conns, paced.
+func (d *Daemon) sendConns(ctx context.Context, conns []dataplane.Conn, now time.Time) error {
+	wire := make([]proto.Conn, 0, min(len(conns), sendChunk))
+	for len(conns) > 0 {
+		chunk := conns[:min(len(conns), sendChunk)]
+		conns = conns[len(chunk):]
+		wire = wire[:0]
+		for _, c := range chunk {
+			pc := proto.Conn{Protocol: uint8(c.Protocol), Client: c.Client, VIP: c.VIP, Real: c.Real,
+				Idle: max(now.Sub(c.LastSeen), 0), Closing: c.Closing}
+			if pc.Validate() == nil {
+				wire = append(wire, pc)
+			}
+		}
+		var (
+			msgs [][]byte
+			err  error
+		)
+		if len(d.cfg.Key) > 0 {
+			msgs, err = proto.EncodeAuth(d.cfg.SyncID, wire, d.cfg.MaxLen, d.cfg.Key, d.nextSent)
+		} else {
+			msgs, err = proto.Encode(d.cfg.SyncID, wire, d.cfg.MaxLen)
+		}
+		if err != nil {
+			return err
+		}
+		for _, m := range msgs {
+			if err := d.write(ctx, m); err != nil {
+				return fmt.Errorf("send sync message: %w", err)
+			}
+			d.stats.msgSent.Add(1)
+		}
+		d.stats.entSent.Add(uint64(len(wire)))
+	}
+	return nil
+}
+
+// write sends one message, paced by the limiter.
+func (d *Daemon) write(ctx context.Context, m []byte) error {
+	if err := d.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	return d.conn.Write(m)
 }
 
 func (d *Daemon) receive() {
@@ -307,9 +515,25 @@ func (d *Daemon) receive() {
 		}
 		d.stats.msgRecv.Add(1)
 		now := time.Now()
-		if m.CaughtUp {
+		switch {
+		case m.Request:
+			d.stats.requestsRecv.Add(1)
+			if !d.cfg.IsMaster() {
+				continue // for the master to answer
+			}
+			d.pendingMu.Lock()
+			if len(d.requests) < 4*proto.MaxAnswers && !slices.Contains(d.requests, m.Nonce) {
+				d.requests = append(d.requests, m.Nonce)
+			}
+			d.pendingMu.Unlock()
+			select {
+			case d.wake <- struct{}{}:
+			default:
+			}
+			continue
+		case m.CaughtUp:
 			d.stats.markersRecv.Add(1)
-			if now.Sub(d.since) >= d.cfg.FullRefresh && !d.complete.Swap(true) {
+			if slices.Contains(m.Answers, d.nonce) && !d.complete.Swap(true) {
 				d.log.Info("connection sync: the master's connections have all arrived", "from", src, "after", now.Sub(d.since).Round(time.Millisecond))
 			}
 			continue
@@ -342,12 +566,9 @@ func (d *Daemon) nextSent() time.Time {
 
 // accept decodes a received message and applies the rules that keep a
 // forged or stray one from changing the table: the sync id, the shared
-// key and the replay window, and no sync into a MASTER.
+// key and the replay window, and no sync into a MASTER (which takes dump
+// requests only).
 func (d *Daemon) accept(b []byte, src netip.Addr) (proto.Message, bool) {
-	if d.cfg.IsMaster() {
-		d.stats.whileMaster.Add(1)
-		return proto.Message{}, false
-	}
 	var (
 		m   proto.Message
 		err error
@@ -377,6 +598,10 @@ func (d *Daemon) accept(b []byte, src netip.Addr) (proto.Message, bool) {
 		}
 		d.lastSeen[src] = m.Sent
 	}
+	if !m.Request && d.cfg.IsMaster() {
+		d.stats.whileMaster.Add(1)
+		return m, false
+	}
 	return m, true
 }
 
@@ -395,6 +620,7 @@ func listen(ifi *net.Interface, group netip.Addr, port uint16, ttl int) (mcastCo
 		if err != nil {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
+		growReceiveBuffer(c)
 		p := ipv4.NewPacketConn(c)
 		for _, step := range []func() error{
 			func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}) },
@@ -419,6 +645,7 @@ func listen(ifi *net.Interface, group netip.Addr, port uint16, ttl int) (mcastCo
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
+	growReceiveBuffer(c)
 	p := ipv6.NewPacketConn(c)
 	for _, step := range []func() error{
 		func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}) },
@@ -433,6 +660,26 @@ func listen(ifi *net.Interface, group netip.Addr, port uint16, ttl int) (mcastCo
 		}
 	}
 	return &conn6{p: p, ifindex: ifi.Index, dst: dst}, nil
+}
+
+// growReceiveBuffer asks for receiveBuffer bytes of socket buffer, past
+// net.core.rmem_max where the process may (CAP_NET_ADMIN): a dump arrives
+// faster than it is inserted. Without it the kernel's default holds about
+// 150 messages, and the rest of a dump is lost until the next one.
+func growReceiveBuffer(c net.PacketConn) {
+	uc, ok := c.(*net.UDPConn)
+	if !ok {
+		return
+	}
+	if rc, err := uc.SyscallConn(); err == nil {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, receiveBuffer)
+		}); err == nil && serr == nil {
+			return
+		}
+	}
+	_ = uc.SetReadBuffer(receiveBuffer)
 }
 
 type conn4 struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,7 +105,7 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 		err := ns.Do(func() error {
 			var err error
 			d, err = Start(ctx, Config{Interface: "eth0", SyncID: id, MaxLen: 1472, Group: group, Port: 8848, TTL: 1,
-				IsMaster: master.Load, FullRefresh: time.Second, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Key: key}, dp)
+				IsMaster: master.Load, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Key: key}, dp)
 			return err
 		})
 		if err != nil {
@@ -119,8 +120,8 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 	so := start(b, 52, &never, dpOther)
 
 	waitFor(t, "the backup to learn every connection", 3*time.Second, func() bool { return dpB.count() == n })
-	if st := sa.Stats(); st.MessagesSent < 2 || st.MessagesReceived != 0 {
-		t.Fatalf("master stats %+v: want at least 2 messages sent, none received (loopback off, backup silent)", st)
+	if st := sa.Stats(); st.MessagesSent < 2 || st.MessagesReceived != st.RequestsReceived {
+		t.Fatalf("master stats %+v: want at least 2 messages sent, none received but dump requests (loopback off)", st)
 	}
 	if st := sb.Stats(); st.Inserted != n || st.EntriesReceived < n {
 		t.Fatalf("backup stats %+v", st)
@@ -141,7 +142,7 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 		var impostor *Daemon
 		if err := a.Do(func() (err error) {
 			impostor, err = Start(ctx, Config{Interface: "eth0", SyncID: 51, MaxLen: 1472, Group: group, Port: 8848, TTL: 1,
-				IsMaster: always.Load, FullRefresh: time.Second, Key: []byte("a key the pair does not share")}, evil)
+				IsMaster: always.Load, Key: []byte("a key the pair does not share")}, evil)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -156,9 +157,8 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 		}
 	}
 
-	// A director that starts late learns the flows from the periodic
-	// refresh, and knows when it has them all: a caught-up marker after a
-	// full refresh period of listening.
+	// A director that starts late asks for a dump, learns the flows from
+	// it, and knows when it has them all: the marker answering its request.
 	late := start(b, 51, &never, dpLate)
 	if late.Complete() {
 		t.Fatal("a director that just started says it has the master's connections")
@@ -167,8 +167,11 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 	if got := dpLate.count(); got != n {
 		t.Fatalf("complete with %d of %d connections", got, n)
 	}
-	if st := sa.Stats(); st.MarkersSent == 0 {
-		t.Fatalf("master sent no caught-up marker: %+v", st)
+	if st := sa.Stats(); st.MarkersSent == 0 || st.Dumps == 0 {
+		t.Fatalf("master sent no dump and caught-up marker: %+v", st)
+	}
+	if st := late.Stats(); st.RequestsSent == 0 || st.MarkersReceived == 0 {
+		t.Fatalf("late starter: %+v, want a request sent and a marker received", st)
 	}
 
 	// Failover: the old backup sends, the old master listens.
@@ -249,5 +252,78 @@ func TestAcceptRules(t *testing.T) {
 	}
 	if st := d.Stats(); st.Replayed != 3 || st.Unauthenticated != 2 || st.WhileMaster != 1 {
 		t.Errorf("stats %+v, want 3 replayed, 2 unauthenticated, 1 while master", st)
+	}
+}
+
+// eventDP is a fakeDP whose program records new connections.
+type eventDP struct {
+	*fakeDP
+	ev *fakeEvents
+}
+
+func (e eventDP) ConnEvents() (dataplane.ConnEventReader, error) { return e.ev, nil }
+
+type fakeEvents struct {
+	ch   chan dataplane.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (f *fakeEvents) Read() (dataplane.Conn, error) {
+	select {
+	case c := <-f.ch:
+		return c, nil
+	case <-f.done:
+		return dataplane.Conn{}, os.ErrClosed
+	}
+}
+func (f *fakeEvents) Lost() uint64 { return 0 }
+func (f *fakeEvents) Close() error { f.once.Do(func() { close(f.done) }); return nil }
+
+// TestPrivilegedNewConnectionsSentAsMade: with a data plane that records
+// its new connections, the master sends them as they come, without
+// scanning its table (the scan interval is an hour here): the backup
+// learns 500 connections made after it started, and the master scanned
+// only when it became MASTER and for the backup's dump request.
+func TestPrivilegedNewConnectionsSentAsMade(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a, b := netnstest.NewNS(t, "sync-a"), netnstest.NewNS(t, "sync-b")
+	netnstest.Veth(t, a, "eth0", b, "eth0")
+	a.Addr("eth0", "198.18.5.1/24")
+	b.Addr("eth0", "198.18.5.2/24")
+	ev := &fakeEvents{ch: make(chan dataplane.Conn), done: make(chan struct{})}
+	dpA, dpB := eventDP{newFakeDP(), ev}, newFakeDP()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var d [2]*Daemon
+	for i, side := range []struct {
+		ns     *netnstest.NS
+		master bool
+		dp     DataPlane
+	}{{a, true, dpA}, {b, false, dpB}} {
+		if err := side.ns.Do(func() (err error) {
+			d[i], err = Start(ctx, Config{Interface: "eth0", SyncID: 51, MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"), Port: 8848, TTL: 1,
+				IsMaster: func() bool { return side.master }, ScanInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, side.dp)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d[i].Close)
+	}
+	waitFor(t, "the backup's dump request to be answered", 5*time.Second, d[1].Complete)
+	const n = 500
+	now := time.Now()
+	for i := range n {
+		c := dataplane.Conn{Protocol: dataplane.TCP, Client: netip.AddrPortFrom(netip.MustParseAddr("198.19.0.1"), uint16(1000+i)),
+			VIP: netip.MustParseAddrPort("203.0.113.1:80"), Real: netip.MustParseAddr("198.18.0.11"), LastSeen: now}
+		dpA.mu.Lock()
+		dpA.conns = append(dpA.conns, c)
+		dpA.mu.Unlock()
+		ev.ch <- c
+	}
+	waitFor(t, "the backup to learn every new connection", 5*time.Second, func() bool { return dpB.count() == n })
+	st := d[0].Stats()
+	if st.Events != n || st.Scans > 2 || st.Dumps != 1 {
+		t.Fatalf("master stats %+v: want %d events read, at most 2 scans (becoming MASTER, one dump)", st, n)
 	}
 }

@@ -21,40 +21,50 @@ func ports(cs []dataplane.Conn) []int {
 	return out
 }
 
-func TestTrackerRounds(t *testing.T) {
+func TestTrackerScans(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	tr := newTracker(500*time.Millisecond, 5*time.Second)
-	tick := 200 * time.Millisecond
+	tr := newTracker(500*time.Millisecond, 30*time.Second)
 	a, b, c := conn(0, t0), conn(1, t0), conn(2, t0)
 	moved := b
 	moved.Real = netip.MustParseAddr("198.18.0.12")
-	busy := c
-	busy.LastSeen = t0.Add(time.Second)
+	busy := func(at time.Duration) dataplane.Conn { x := c; x.LastSeen = t0.Add(at); return x }
 	for _, r := range []struct {
 		name  string
 		at    time.Duration
 		conns []dataplane.Conn
-		max   int
+		all   bool
 		want  []int
 	}{
-		{"first round: all new", 0, []dataplane.Conn{a, b}, 10, []int{0, 1}},
-		{"nothing changed", tick, []dataplane.Conn{a, b}, 10, []int{}},
-		{"a jitter below refreshAfter is no refresh", 2 * tick, []dataplane.Conn{conn(0, t0.Add(time.Millisecond)), b}, 10, []int{}},
-		{"cap: new before refreshed", 3 * tick, []dataplane.Conn{a, b, busy}, 1, []int{2}},
-		{"the rest next round", 4 * tick, []dataplane.Conn{a, b, busy}, 10, []int{}},
-		{"rescheduled to another real counts as new", 5 * tick, []dataplane.Conn{a, moved, busy}, 10, []int{1}},
-		{"refreshed", 6 * tick, []dataplane.Conn{conn(0, t0.Add(time.Second)), moved, busy}, 10, []int{0}},
-		{"periodic full refresh, bounded", 5*time.Second + 5*tick, []dataplane.Conn{conn(0, t0.Add(time.Second)), moved, busy}, 2, []int{1, 2}},
-		{"gone entries are forgotten", 5*time.Second + 5*tick, []dataplane.Conn{conn(0, t0.Add(time.Second))}, 10, []int{}},
-		{"and new when they come back", 5*time.Second + 5*tick, []dataplane.Conn{conn(0, t0.Add(time.Second)), moved}, 10, []int{1}},
+		{"first scan: all fresh", 0, []dataplane.Conn{a, b}, false, []int{0, 1}},
+		{"nothing changed", 10 * time.Second, []dataplane.Conn{a, b}, false, []int{}},
+		{"a jitter below refreshAfter is no refresh", 40 * time.Second, []dataplane.Conn{conn(0, t0.Add(time.Millisecond)), b}, false, []int{}},
+		{"a new one", 41 * time.Second, []dataplane.Conn{a, b, busy(0)}, false, []int{2}},
+		{"traffic, but sent less than refreshEvery ago", 50 * time.Second, []dataplane.Conn{a, b, busy(49 * time.Second)}, false, []int{}},
+		{"rescheduled to another real is fresh, before the refreshed", 72 * time.Second, []dataplane.Conn{a, busy(71 * time.Second), moved}, false, []int{1, 2}},
+		{"a dump sends everything", 73 * time.Second, []dataplane.Conn{a, moved, busy(71 * time.Second)}, true, []int{0, 1, 2}},
+		{"gone entries are forgotten", 80 * time.Second, []dataplane.Conn{a}, false, []int{}},
+		{"and fresh when they come back", 81 * time.Second, []dataplane.Conn{a, moved}, false, []int{1}},
 	} {
-		got := ports(tr.due(r.conns, t0.Add(r.at), r.max))
-		if len(got) != len(r.want) || (len(got) > 0 && !equalInts(got, r.want)) {
+		got := ports(tr.scan(r.conns, t0.Add(r.at), r.all))
+		if !equalInts(got, r.want) {
 			t.Fatalf("%s: sent %v, want %v", r.name, got, r.want)
 		}
 	}
+	// What the program recorded and the sender sent is not sent again by
+	// the next scan.
+	d := conn(3, t0.Add(90*time.Second))
+	if !tr.fresh(d) {
+		t.Fatal("an unsent connection is not fresh")
+	}
+	tr.note(d, t0.Add(90*time.Second))
+	if tr.fresh(d) {
+		t.Fatal("a sent connection is still fresh")
+	}
+	if got := ports(tr.scan([]dataplane.Conn{a, moved, d}, t0.Add(91*time.Second), false)); len(got) != 0 {
+		t.Fatalf("scan after the record: sent %v", got)
+	}
 	tr.reset()
-	if got := tr.due([]dataplane.Conn{a}, t0.Add(time.Minute), 10); len(got) != 1 {
+	if got := tr.scan([]dataplane.Conn{a}, t0.Add(time.Hour), false); len(got) != 1 {
 		t.Fatalf("after reset: sent %d, want 1", len(got))
 	}
 }

@@ -93,6 +93,7 @@ func (d *Dataplane) Apply(s State) error {
 		}
 	}
 	d.ids = next
+	d.idsGen++
 	d.state = s
 	return d.migrateLocked()
 }

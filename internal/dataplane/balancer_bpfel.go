@@ -30,6 +30,13 @@ type balancerConn struct {
 	LastNs uint64
 }
 
+type balancerConnEventsCtl struct {
+	_    structs.HostLayout
+	On   uint32
+	Pad  uint32
+	Lost uint64
+}
+
 type balancerFlow struct {
 	_      structs.HostLayout
 	Src    [16]uint8
@@ -176,28 +183,30 @@ type balancerSvcStats struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	balancerMapActiveConns  = "active_conns"
-	balancerMapConns        = "conns"
-	balancerMapEmbryos      = "embryos"
-	balancerMapExpiredConns = "expired_conns"
-	balancerMapFrags        = "frags"
-	balancerMapGlobalStats  = "global_stats"
-	balancerMapIfMacSlots   = "if_mac_slots"
-	balancerMapIfMacs       = "if_macs"
-	balancerMapLocality     = "locality"
-	balancerMapNatBacks     = "nat_backs"
-	balancerMapPersist      = "persist"
-	balancerMapRealCounters = "real_counters"
-	balancerMapReals        = "reals"
-	balancerMapRrPos        = "rr_pos"
-	balancerMapServices     = "services"
-	balancerMapSettings     = "settings"
-	balancerMapSvcCounters  = "svc_counters"
-	balancerMapSvcMetas     = "svc_metas"
-	balancerMapTables       = "tables"
-	balancerMapTxPorts      = "tx_ports"
-	balancerProgGovsClock   = "govs_clock"
-	balancerProgGovsXdp     = "govs_xdp"
+	balancerMapActiveConns   = "active_conns"
+	balancerMapConnEvents    = "conn_events"
+	balancerMapConnEventsCtl = "conn_events_ctl"
+	balancerMapConns         = "conns"
+	balancerMapEmbryos       = "embryos"
+	balancerMapExpiredConns  = "expired_conns"
+	balancerMapFrags         = "frags"
+	balancerMapGlobalStats   = "global_stats"
+	balancerMapIfMacSlots    = "if_mac_slots"
+	balancerMapIfMacs        = "if_macs"
+	balancerMapLocality      = "locality"
+	balancerMapNatBacks      = "nat_backs"
+	balancerMapPersist       = "persist"
+	balancerMapRealCounters  = "real_counters"
+	balancerMapReals         = "reals"
+	balancerMapRrPos         = "rr_pos"
+	balancerMapServices      = "services"
+	balancerMapSettings      = "settings"
+	balancerMapSvcCounters   = "svc_counters"
+	balancerMapSvcMetas      = "svc_metas"
+	balancerMapTables        = "tables"
+	balancerMapTxPorts       = "tx_ports"
+	balancerProgGovsClock    = "govs_clock"
+	balancerProgGovsXdp      = "govs_xdp"
 )
 
 // loadBalancer returns the embedded CollectionSpec for balancer.
@@ -250,26 +259,28 @@ type balancerProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type balancerMapSpecs struct {
-	ActiveConns  *ebpf.MapSpec `ebpf:"active_conns"`
-	Conns        *ebpf.MapSpec `ebpf:"conns"`
-	Embryos      *ebpf.MapSpec `ebpf:"embryos"`
-	ExpiredConns *ebpf.MapSpec `ebpf:"expired_conns"`
-	Frags        *ebpf.MapSpec `ebpf:"frags"`
-	GlobalStats  *ebpf.MapSpec `ebpf:"global_stats"`
-	IfMacSlots   *ebpf.MapSpec `ebpf:"if_mac_slots"`
-	IfMacs       *ebpf.MapSpec `ebpf:"if_macs"`
-	Locality     *ebpf.MapSpec `ebpf:"locality"`
-	NatBacks     *ebpf.MapSpec `ebpf:"nat_backs"`
-	Persist      *ebpf.MapSpec `ebpf:"persist"`
-	RealCounters *ebpf.MapSpec `ebpf:"real_counters"`
-	Reals        *ebpf.MapSpec `ebpf:"reals"`
-	RrPos        *ebpf.MapSpec `ebpf:"rr_pos"`
-	Services     *ebpf.MapSpec `ebpf:"services"`
-	Settings     *ebpf.MapSpec `ebpf:"settings"`
-	SvcCounters  *ebpf.MapSpec `ebpf:"svc_counters"`
-	SvcMetas     *ebpf.MapSpec `ebpf:"svc_metas"`
-	Tables       *ebpf.MapSpec `ebpf:"tables"`
-	TxPorts      *ebpf.MapSpec `ebpf:"tx_ports"`
+	ActiveConns   *ebpf.MapSpec `ebpf:"active_conns"`
+	ConnEvents    *ebpf.MapSpec `ebpf:"conn_events"`
+	ConnEventsCtl *ebpf.MapSpec `ebpf:"conn_events_ctl"`
+	Conns         *ebpf.MapSpec `ebpf:"conns"`
+	Embryos       *ebpf.MapSpec `ebpf:"embryos"`
+	ExpiredConns  *ebpf.MapSpec `ebpf:"expired_conns"`
+	Frags         *ebpf.MapSpec `ebpf:"frags"`
+	GlobalStats   *ebpf.MapSpec `ebpf:"global_stats"`
+	IfMacSlots    *ebpf.MapSpec `ebpf:"if_mac_slots"`
+	IfMacs        *ebpf.MapSpec `ebpf:"if_macs"`
+	Locality      *ebpf.MapSpec `ebpf:"locality"`
+	NatBacks      *ebpf.MapSpec `ebpf:"nat_backs"`
+	Persist       *ebpf.MapSpec `ebpf:"persist"`
+	RealCounters  *ebpf.MapSpec `ebpf:"real_counters"`
+	Reals         *ebpf.MapSpec `ebpf:"reals"`
+	RrPos         *ebpf.MapSpec `ebpf:"rr_pos"`
+	Services      *ebpf.MapSpec `ebpf:"services"`
+	Settings      *ebpf.MapSpec `ebpf:"settings"`
+	SvcCounters   *ebpf.MapSpec `ebpf:"svc_counters"`
+	SvcMetas      *ebpf.MapSpec `ebpf:"svc_metas"`
+	Tables        *ebpf.MapSpec `ebpf:"tables"`
+	TxPorts       *ebpf.MapSpec `ebpf:"tx_ports"`
 }
 
 // balancerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -298,31 +309,35 @@ func (o *balancerObjects) Close() error {
 //
 // It can be passed to loadBalancerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type balancerMaps struct {
-	ActiveConns  *ebpf.Map `ebpf:"active_conns"`
-	Conns        *ebpf.Map `ebpf:"conns"`
-	Embryos      *ebpf.Map `ebpf:"embryos"`
-	ExpiredConns *ebpf.Map `ebpf:"expired_conns"`
-	Frags        *ebpf.Map `ebpf:"frags"`
-	GlobalStats  *ebpf.Map `ebpf:"global_stats"`
-	IfMacSlots   *ebpf.Map `ebpf:"if_mac_slots"`
-	IfMacs       *ebpf.Map `ebpf:"if_macs"`
-	Locality     *ebpf.Map `ebpf:"locality"`
-	NatBacks     *ebpf.Map `ebpf:"nat_backs"`
-	Persist      *ebpf.Map `ebpf:"persist"`
-	RealCounters *ebpf.Map `ebpf:"real_counters"`
-	Reals        *ebpf.Map `ebpf:"reals"`
-	RrPos        *ebpf.Map `ebpf:"rr_pos"`
-	Services     *ebpf.Map `ebpf:"services"`
-	Settings     *ebpf.Map `ebpf:"settings"`
-	SvcCounters  *ebpf.Map `ebpf:"svc_counters"`
-	SvcMetas     *ebpf.Map `ebpf:"svc_metas"`
-	Tables       *ebpf.Map `ebpf:"tables"`
-	TxPorts      *ebpf.Map `ebpf:"tx_ports"`
+	ActiveConns   *ebpf.Map `ebpf:"active_conns"`
+	ConnEvents    *ebpf.Map `ebpf:"conn_events"`
+	ConnEventsCtl *ebpf.Map `ebpf:"conn_events_ctl"`
+	Conns         *ebpf.Map `ebpf:"conns"`
+	Embryos       *ebpf.Map `ebpf:"embryos"`
+	ExpiredConns  *ebpf.Map `ebpf:"expired_conns"`
+	Frags         *ebpf.Map `ebpf:"frags"`
+	GlobalStats   *ebpf.Map `ebpf:"global_stats"`
+	IfMacSlots    *ebpf.Map `ebpf:"if_mac_slots"`
+	IfMacs        *ebpf.Map `ebpf:"if_macs"`
+	Locality      *ebpf.Map `ebpf:"locality"`
+	NatBacks      *ebpf.Map `ebpf:"nat_backs"`
+	Persist       *ebpf.Map `ebpf:"persist"`
+	RealCounters  *ebpf.Map `ebpf:"real_counters"`
+	Reals         *ebpf.Map `ebpf:"reals"`
+	RrPos         *ebpf.Map `ebpf:"rr_pos"`
+	Services      *ebpf.Map `ebpf:"services"`
+	Settings      *ebpf.Map `ebpf:"settings"`
+	SvcCounters   *ebpf.Map `ebpf:"svc_counters"`
+	SvcMetas      *ebpf.Map `ebpf:"svc_metas"`
+	Tables        *ebpf.Map `ebpf:"tables"`
+	TxPorts       *ebpf.Map `ebpf:"tx_ports"`
 }
 
 func (m *balancerMaps) Close() error {
 	return _BalancerClose(
 		m.ActiveConns,
+		m.ConnEvents,
+		m.ConnEventsCtl,
 		m.Conns,
 		m.Embryos,
 		m.ExpiredConns,

@@ -82,6 +82,10 @@ type Dataplane struct {
 	state    State // last applied
 	// lastConns is the size of the last Connections answer, to size the next.
 	lastConns int
+	// idsGen counts changes of ids, so readers can cache what they map.
+	idsGen uint64
+	// events is the open ConnEvents reader, if any.
+	events *connEvents
 	// adopted is set when Open took over pinned maps.
 	adopted bool
 	// migration holds the pins of another layout until their tables are

@@ -45,13 +45,7 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 		return nil, err
 	}
 	wall := time.Now()
-	realAddr := make(map[uint32]netip.Addr, len(d.ids.real)+len(d.ids.retired))
-	for k, id := range d.ids.real {
-		realAddr[id] = k.addr
-	}
-	for _, r := range d.ids.retired {
-		realAddr[r.id] = r.key.addr
-	}
+	realAddr := d.realAddrsLocked()
 	out := make([]Conn, 0, d.lastConns)
 	err = d.eachConn(func(k *balancerFlow, v *balancerConn, embryo bool) {
 		ra, ok := realAddr[v.RealId]

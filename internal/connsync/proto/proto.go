@@ -21,10 +21,17 @@
 // The sending time is what a receiver's replay window checks; it must grow
 // from message to message of one sender.
 //
-// A caught-up marker is a message of no entries whose count field is
-// 0x8000: the sender has sent every connection of its table within its
-// full-refresh period, so a receiver that has listened that long holds
-// them all. Older receivers drop markers as malformed and lose nothing.
+// Two control messages carry no entries; their count field says which:
+//
+//	dump request (count 0x4000):     nonce (4 bytes)
+//	caught-up marker (0x8000 | n):   n nonces (4 bytes each, n <= 255)
+//
+// A director that has just started (or that is not sure it holds every
+// connection) multicasts a dump request with a nonce of its own; the
+// MASTER answers by sending every connection of its table, then a marker
+// naming the nonces of the requests that dump answers. A receiver that
+// sees its nonce in a marker holds all the master's connections (those
+// made since arrive as they are made).
 package proto
 
 import (
@@ -88,15 +95,27 @@ type Conn struct {
 	Closing bool
 }
 
-// markerCount is the count field of a caught-up marker.
-const markerCount = 0x8000
+// Count fields of the control messages; entry counts stay below both.
+const (
+	requestCount = 0x4000
+	markerCount  = 0x8000
+	// maxEntries is the most entries one message carries.
+	maxEntries = requestCount - 1
+	// MaxAnswers is the most nonces one marker names.
+	MaxAnswers = 0xff
+)
 
 // Message is a decoded message.
 type Message struct {
 	SyncID uint8
 	Conns  []Conn
-	// CaughtUp marks a caught-up marker (no entries).
+	// Request marks a dump request, Nonce its nonce.
+	Request bool
+	Nonce   uint32
+	// CaughtUp marks a caught-up marker; Answers are the nonces of the
+	// requests its dump answered.
 	CaughtUp bool
+	Answers  []uint32
 	// Sent is the sender's clock (authenticated messages only).
 	Sent time.Time
 }
@@ -195,7 +214,7 @@ func encode(syncID uint8, conns []Conn, maxLen int, key []byte, sent func() time
 		if msg != nil {
 			count = int(binary.BigEndian.Uint16(msg[6:8]))
 		}
-		if msg != nil && (len(msg)+n > room || count == math.MaxUint16) {
+		if msg != nil && (len(msg)+n > room || count == maxEntries) {
 			flush()
 		}
 		if msg == nil {
@@ -215,16 +234,32 @@ func encode(syncID uint8, conns []Conn, maxLen int, key []byte, sent func() time
 	return out, nil
 }
 
-// EncodeMarker is the caught-up marker: key and sent as for EncodeAuth, or
-// nil for an unauthenticated one.
-func EncodeMarker(syncID uint8, key []byte, sent func() time.Time) []byte {
-	msg := make([]byte, HeaderLen, HeaderLen+authLen)
+// EncodeRequest is a dump request with nonce: key and sent as for
+// EncodeAuth, or nil for an unauthenticated one.
+func EncodeRequest(syncID uint8, nonce uint32, key []byte, sent func() time.Time) []byte {
+	return encodeControl(syncID, requestCount, []uint32{nonce}, key, sent)
+}
+
+// EncodeMarker is the caught-up marker answering the requests of nonces
+// (at most MaxAnswers; more are an error of the caller and cut).
+func EncodeMarker(syncID uint8, nonces []uint32, key []byte, sent func() time.Time) []byte {
+	nonces = nonces[:min(len(nonces), MaxAnswers)]
+	return encodeControl(syncID, markerCount|len(nonces), nonces, key, sent)
+}
+
+func encodeControl(syncID uint8, count int, nonces []uint32, key []byte, sent func() time.Time) []byte {
+	msg := make([]byte, HeaderLen, HeaderLen+authLen+4*len(nonces))
 	copy(msg, magic[:])
 	msg[4], msg[5] = Version, syncID
-	binary.BigEndian.PutUint16(msg[6:8], markerCount)
+	binary.BigEndian.PutUint16(msg[6:8], uint16(count))
 	if len(key) > 0 {
 		msg[4] = VersionAuth
 		msg = binary.BigEndian.AppendUint64(msg, uint64(sent().UnixNano()))
+	}
+	for _, n := range nonces {
+		msg = binary.BigEndian.AppendUint32(msg, n)
+	}
+	if len(key) > 0 {
 		msg = append(msg, mac(key, msg)...)
 	}
 	return msg
@@ -300,12 +335,26 @@ func decode(b []byte, key []byte) (Message, error) {
 		m.Sent = time.Unix(0, int64(binary.BigEndian.Uint64(b[HeaderLen:])))
 		rest = body[HeaderLen+sentLen:]
 	}
-	if count == markerCount {
-		if len(rest) != 0 {
-			return Message{}, fmt.Errorf("decode sync message: %d bytes after a caught-up marker", len(rest))
+	switch {
+	case count == requestCount:
+		if len(rest) != 4 {
+			return Message{}, fmt.Errorf("decode sync message: dump request of %d bytes, want a 4-byte nonce", len(rest))
+		}
+		m.Request, m.Nonce = true, binary.BigEndian.Uint32(rest)
+		return m, nil
+	case count&markerCount != 0:
+		n := count &^ markerCount
+		if n > MaxAnswers || len(rest) != 4*n {
+			return Message{}, fmt.Errorf("decode sync message: caught-up marker of %d bytes for %d nonces", len(rest), n)
 		}
 		m.CaughtUp = true
+		m.Answers = make([]uint32, n)
+		for i := range m.Answers {
+			m.Answers[i] = binary.BigEndian.Uint32(rest[4*i:])
+		}
 		return m, nil
+	case count > maxEntries:
+		return Message{}, fmt.Errorf("decode sync message: count field %#x", count)
 	}
 	// Every entry is at least entryFixedLen+12 bytes: bound the allocation
 	// by what the buffer can hold, not by the claimed count.

@@ -227,6 +227,9 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(sealed[0])
+	f.Add(EncodeRequest(7, 42, nil, nil))
+	f.Add(EncodeMarker(7, []uint32{42, 43}, nil, nil))
+	f.Add(EncodeMarker(7, []uint32{42}, key, time.Now))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = DecodeAuth(b, key) // must not panic
 		m, err := Decode(b)
@@ -252,41 +255,72 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func TestMarker(t *testing.T) {
+// TestControlMessages: dump requests and caught-up markers round-trip,
+// with and without a key, and anything else of their shape is refused.
+func TestControlMessages(t *testing.T) {
 	key := []byte("k")
 	sent := func() time.Time { return time.Unix(1700000000, 0) }
+	many := make([]uint32, MaxAnswers+10)
+	for i := range many {
+		many[i] = uint32(i)
+	}
 	for _, tc := range []struct {
 		name string
 		key  []byte
 	}{{"unauthenticated", nil}, {"authenticated", key}} {
+		decode := func(b []byte) (Message, error) {
+			if tc.key != nil {
+				return DecodeAuth(b, tc.key)
+			}
+			return Decode(b)
+		}
 		t.Run(tc.name, func(t *testing.T) {
-			b := EncodeMarker(7, tc.key, sent)
-			var m Message
-			var err error
-			if tc.key != nil {
-				m, err = DecodeAuth(b, tc.key)
-			} else {
-				m, err = Decode(b)
-			}
-			if err != nil || !m.CaughtUp || m.SyncID != 7 || len(m.Conns) != 0 {
-				t.Fatalf("decoded %+v, %v", m, err)
-			}
-			if _, err := Decode(append(bytes.Clone(b), 0)); tc.key == nil && err == nil {
-				t.Errorf("a marker with trailing bytes decoded")
-			}
-			if tc.key != nil {
-				if _, err := DecodeAuth(b, []byte("other")); !errors.Is(err, ErrAuth) {
-					t.Errorf("marker under another key: %v", err)
+			for _, want := range []Message{
+				{SyncID: 7, Request: true, Nonce: 0xdeadbeef},
+				{SyncID: 7, CaughtUp: true, Answers: []uint32{}},
+				{SyncID: 7, CaughtUp: true, Answers: []uint32{1, 0xffffffff}},
+				{SyncID: 7, CaughtUp: true, Answers: many[:MaxAnswers]},
+			} {
+				var b []byte
+				if want.Request {
+					b = EncodeRequest(7, want.Nonce, tc.key, sent)
+				} else {
+					b = EncodeMarker(7, want.Answers, tc.key, sent)
+				}
+				m, err := decode(b)
+				if tc.key != nil {
+					want.Sent = sent()
+				}
+				if err != nil || !reflect.DeepEqual(m, want) {
+					t.Fatalf("decoded %+v, %v; want %+v", m, err, want)
+				}
+				if tc.key == nil {
+					if _, err := Decode(append(bytes.Clone(b), 0)); err == nil {
+						t.Errorf("%+v with a trailing byte decoded", want)
+					}
+					if _, err := Decode(b[:len(b)-1]); err == nil && len(b) > HeaderLen {
+						t.Errorf("%+v short of a byte decoded", want)
+					}
+				} else if _, err := DecodeAuth(b, []byte("other")); !errors.Is(err, ErrAuth) {
+					t.Errorf("%+v under another key: %v", want, err)
 				}
 			}
+			if m, err := decode(EncodeMarker(7, many, tc.key, sent)); err != nil || len(m.Answers) != MaxAnswers {
+				t.Errorf("a marker for %d nonces: %d answers, %v", len(many), len(m.Answers), err)
+			}
 		})
+	}
+	bad := EncodeRequest(7, 1, nil, nil)
+	bad[6] = 0x41 // neither a request nor an entry count
+	if _, err := Decode(bad); err == nil {
+		t.Error("count field 0x4100 decoded")
 	}
 	// Ordinary messages never look like markers.
 	msgs, err := Encode(7, []Conn{{Protocol: TCP, Client: netip.MustParseAddrPort("198.18.1.1:1000"), VIP: netip.MustParseAddrPort("198.18.0.100:80"), Real: netip.MustParseAddr("198.18.0.11")}}, 1472)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := Decode(msgs[0]); err != nil || m.CaughtUp {
+	if m, err := Decode(msgs[0]); err != nil || m.CaughtUp || m.Request {
 		t.Errorf("entry message: %+v, %v", m, err)
 	}
 }
