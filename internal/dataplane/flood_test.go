@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"bufio"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -12,53 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/govs/govs/internal/netnstest"
 	"github.com/govs/govs/internal/sched"
 )
-
-// synFrame is an Ethernet/IPv4/TCP SYN to dst:80 with valid checksums,
-// from a source the caller patches with patchSource.
-func synFrame(dstMAC, srcMAC net.HardwareAddr, dst netip.Addr) []byte {
-	f := make([]byte, 14+20+20)
-	copy(f[0:], dstMAC)
-	copy(f[6:], srcMAC)
-	binary.BigEndian.PutUint16(f[12:], 0x0800)
-	ip := f[14:34]
-	ip[0], ip[8], ip[9] = 0x45, 64, 6
-	binary.BigEndian.PutUint16(ip[2:], 40)
-	copy(ip[16:], dst.AsSlice())
-	tcp := f[34:]
-	binary.BigEndian.PutUint16(tcp[2:], 80)
-	binary.BigEndian.PutUint32(tcp[4:], 1)
-	tcp[12], tcp[13] = 5<<4, 0x02
-	binary.BigEndian.PutUint16(tcp[14:], 64240)
-	return f
-}
-
-// checksum is the Internet checksum of b with an initial sum.
-func checksum(sum uint32, b []byte) uint16 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
-}
-
-// patchSource sets the SYN's source address and port and its checksums.
-func patchSource(f []byte, src [4]byte, sport uint16) {
-	ip, tcp := f[14:34], f[34:]
-	copy(ip[12:], src[:])
-	binary.BigEndian.PutUint16(tcp[0:], sport)
-	ip[10], ip[11], tcp[16], tcp[17] = 0, 0, 0, 0
-	binary.BigEndian.PutUint16(ip[10:], checksum(0, ip))
-	pseudo := uint32(binary.BigEndian.Uint16(ip[12:])) + uint32(binary.BigEndian.Uint16(ip[14:])) +
-		uint32(binary.BigEndian.Uint16(ip[16:])) + uint32(binary.BigEndian.Uint16(ip[18:])) + 6 + uint32(len(tcp))
-	binary.BigEndian.PutUint16(tcp[16:], checksum(pseudo, tcp))
-}
 
 // TestPrivilegedSYNFloodSparesEstablished: 50 idle keep-alive connections
 // through the XDP director (rr over two real servers, so a connection whose
@@ -158,30 +113,18 @@ func TestPrivilegedSYNFloodSparesEstablished(t *testing.T) {
 	// dropped there), bounded by count.
 	flood := int(d.objs.Conns.MaxEntries()) + int(d.objs.Embryos.MaxEntries()) + 10000
 	start := time.Now()
+	var attackerMAC net.HardwareAddr
 	if err := attacker.Do(func() error {
 		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
+		if err == nil {
+			attackerMAC = ifi.HardwareAddr
 		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		sa := &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6}
-		copy(sa.Addr[:], dirMAC)
-		f := synFrame(dirMAC, ifi.HardwareAddr, netip.MustParseAddr(vip))
-		for i := range flood {
-			n := uint32(1<<8 + i%(1<<17-1<<8)) // skip 198.18.0.0/24
-			patchSource(f, [4]byte{198, 18 + byte(n>>16), byte(n >> 8), byte(n)}, uint16(1024+i/(1<<17)))
-			for range 2 {
-				if err := unix.Sendto(fd, f, 0, sa); err != nil && err != unix.ENOBUFS {
-					return fmt.Errorf("send: %w", err)
-				}
-			}
-		}
-		return nil
+		return err
 	}); err != nil {
+		t.Fatal(err)
+	}
+	syn := netnstest.NewSpoofedTCP(dirMAC, attackerMAC, netip.MustParseAddr(vip), 80, netnstest.TCPSyn)
+	if err := netnstest.SendFrames(attacker, "eth0", flood, 2, func(i int) []byte { return syn.From(netnstest.SpoofedSource(i)) }); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("flood: %d spoofed sources, 2 SYNs each, in %v", flood, time.Since(start).Round(time.Millisecond))
