@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,15 +18,21 @@ import (
 	"github.com/govs/govs/internal/netnstest"
 )
 
-// TestPrivilegedReturningMasterWaitsForSync is loxilb's lesson: two
-// directors with connection sync (rr over two real servers, so a director
-// without a flow's entry may send it to the other server, which resets
-// it). The master d1 (priority 150) is SIGKILLed without a pinned data
-// plane, so its table dies with it; d2 takes over with the synced entries.
-// d1 comes back with an empty table while 50 keep-alive connections sit
-// idle, which sync resends only every 5 s: it must not preempt d2 before
-// sync says it has them all (the director's preemption hold), and then
-// every connection still works through it.
+// TestPrivilegedReturningMasterWaitsForSync: two directors with
+// connection sync (rr over two real servers, so a director without a
+// flow's entry may send it to the other server, which resets it), at
+// scale.
+//
+//   - An attacker floods the master d1 with 200,000 spoofed mid-flow
+//     segments (each an entry in its connection table), then 50 clients
+//     open keep-alive connections and d1 is SIGKILLed at once, without a
+//     pinned data plane: d2 takes over and must have the 50 (the old
+//     scanning sync, 4,096 entries a round, had 55k of 196k entries then
+//     and reset 7 of 20).
+//   - loxilb's lesson: d1 (priority 150) comes back with an empty table
+//     while d2 holds all those entries. It must not preempt d2 before sync
+//     says it has them all (the director's preemption hold), and then it
+//     holds every one and every connection still works through it.
 func TestPrivilegedReturningMasterWaitsForSync(t *testing.T) {
 	netnstest.RequireRoot(t)
 	govs := netnstest.BuildGovs(t)
@@ -41,6 +48,8 @@ func TestPrivilegedReturningMasterWaitsForSync(t *testing.T) {
 	lan.Join(dirs[1], "p2", "198.18.0.3/24")
 	lan.Join(reals[0], "pw1", "198.18.0.11/24")
 	lan.Join(reals[1], "pw2", "198.18.0.12/24")
+	attacker := netnstest.NewNS(t, "atk")
+	lan.Join(attacker, "pa", "198.18.0.66/24")
 	netnstest.AttachXDPPass(t, lan, "p1")
 	netnstest.AttachXDPPass(t, lan, "p2")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
@@ -140,6 +149,31 @@ virtual_server %s 80 {
 	waitUntil(t, "d2 BACKUP", 15*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
 	get := getter(client, vip)
 	waitUntil(t, "requests through d1", 15*time.Second, func() bool { return get() == nil })
+	tableSize := func(n *node) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := control.DialContext(ctx, n.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns, err := c.Connections(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(conns)
+	}
+
+	// 200,000 spoofed mid-flow segments: each makes a connection-table
+	// entry on d1, which sync sends to d2.
+	const flood = 200000
+	d1MAC, attackerMAC := macOf(t, dirs[0], "eth0"), macOf(t, attacker, "eth0")
+	ack := netnstest.NewSpoofedTCP(d1MAC, attackerMAC, netip.MustParseAddr(vip), 80, netnstest.TCPAck)
+	flooded := time.Now()
+	if err := netnstest.SendFrames(attacker, "eth0", flood, 1, func(i int) []byte { return ack.From(netnstest.SpoofedSource(i)) }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("flood: %d spoofed mid-flow segments in %v", flood, time.Since(flooded).Round(time.Millisecond))
 
 	// 50 keep-alive connections, one request each now; then idle.
 	const n = 50
@@ -176,25 +210,36 @@ virtual_server %s 80 {
 	if b := requestAll("through d1"); b != 0 {
 		t.Fatalf("%d of %d connections failed through the first master", b, n)
 	}
-	time.Sleep(time.Second) // synced to d2
+	d1Size := tableSize(nodes[0])
+	if d1Size < flood*9/10 {
+		t.Fatalf("d1's table holds %d entries after a flood of %d", d1Size, flood)
+	}
 
+	// At once: no waiting for sync.
 	if err := syscall.Kill(nodes[0].pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = nodes[0].cmd.Wait()
 	waitUntil(t, "d2 to take over", 10*time.Second, func() bool { return state(nodes[1]) == "MASTER" })
 	if b := requestAll("through d2"); b != 0 {
-		t.Fatalf("%d of %d connections broke at the failover to d2 (sync)", b, n)
+		t.Fatalf("%d of %d connections broke at the failover to d2 (sync), d1 had %d entries", b, n, d1Size)
 	}
+	d2Size := tableSize(nodes[1])
+	t.Logf("failover after a %d-entry table: 0 of %d connections broken; d2 holds %d entries", d1Size, n, d2Size)
 
 	// d1 returns with an empty table; the connections stay idle.
 	returned := time.Now()
 	start(nodes[0])
 	waitUntil(t, "d1 MASTER again", 60*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
 	took := time.Since(returned)
+	back := tableSize(nodes[0])
 	waitUntil(t, "d2 BACKUP again", 10*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
 	broken := requestAll("through d1 again")
-	t.Logf("d1 preempted %v after it restarted; %d of %d idle keep-alive connections broken", took.Round(time.Millisecond), broken, n)
+	t.Logf("d1 preempted %v after it restarted, holding %d of d2's %d entries; %d of %d idle keep-alive connections broken",
+		took.Round(time.Millisecond), back, d2Size, broken, n)
+	if back < d2Size {
+		t.Errorf("d1 took the VIP with %d entries of d2's %d", back, d2Size)
+	}
 	if broken != 0 {
 		t.Errorf("%d of %d connections broke when the returning master preempted", broken, n)
 	}
@@ -219,4 +264,20 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// macOf is the MAC address of ifname in ns.
+func macOf(t *testing.T, ns *netnstest.NS, ifname string) net.HardwareAddr {
+	t.Helper()
+	var mac net.HardwareAddr
+	if err := ns.Do(func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err == nil {
+			mac = ifi.HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return mac
 }
