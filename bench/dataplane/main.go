@@ -14,17 +14,14 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -33,9 +30,9 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/govs/govs/bench/benchns"
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/sched"
 )
@@ -108,57 +105,20 @@ func (b *bench) cleanup() {
 	b.closers = nil
 }
 
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
-	}
-	return nil
-}
-
-func nsSh(ns string, args ...string) error {
-	return sh(append([]string{"ip", "netns", "exec", ns}, args...)...)
-}
-
-// inNS runs fn on a thread switched into namespace name.
-func inNS(name string, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return fmt.Errorf("get netns: %w", err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(name)
-	if err != nil {
-		return fmt.Errorf("open netns %s: %w", name, err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return fmt.Errorf("enter netns %s: %w", name, err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			panic(fmt.Sprintf("restore netns: %v", err))
-		}
-	}()
-	return fn()
-}
-
 func ifaceIn(ns, dev string) (*net.Interface, error) {
 	var ifi *net.Interface
-	err := inNS(ns, func() (err error) { ifi, err = net.InterfaceByName(dev); return err })
+	err := benchns.In(ns, func() (err error) { ifi, err = net.InterfaceByName(dev); return err })
 	return ifi, err
 }
 
 func (b *bench) topology() error {
 	for _, ns := range []string{nsGen, nsDir, nsSink} {
-		_ = sh("ip", "netns", "del", ns) // left over from an interrupted run
-		if err := sh("ip", "netns", "add", ns); err != nil {
+		_ = benchns.Sh("ip", "netns", "del", ns) // left over from an interrupted run
+		if err := benchns.Sh("ip", "netns", "add", ns); err != nil {
 			return err
 		}
-		b.closers = append(b.closers, func() { _ = sh("ip", "netns", "del", ns) })
-		if err := nsSh(ns, "ip", "link", "set", "lo", "up"); err != nil {
+		b.closers = append(b.closers, func() { _ = benchns.Sh("ip", "netns", "del", ns) })
+		if err := benchns.NSSh(ns, "ip", "link", "set", "lo", "up"); err != nil {
 			return err
 		}
 	}
@@ -183,7 +143,7 @@ func (b *bench) topology() error {
 		{"ip", "netns", "exec", nsDir, "sysctl", "-qw", "net.ipv4.conf.d0.rp_filter=0"},
 	}
 	for _, c := range cmds {
-		if err := sh(c...); err != nil {
+		if err := benchns.Sh(c...); err != nil {
 			return err
 		}
 	}
@@ -192,7 +152,7 @@ func (b *bench) topology() error {
 
 func (b *bench) attach(ns, dev string, prog *ebpf.Program) (func(), error) {
 	var l link.Link
-	err := inNS(ns, func() error {
+	err := benchns.In(ns, func() error {
 		ifi, err := net.InterfaceByName(dev)
 		if err != nil {
 			return err
@@ -242,7 +202,7 @@ func (b *bench) main() error {
 	if err != nil {
 		return err
 	}
-	if err := nsSh(nsDir, "ip", "neigh", "replace", sinkIP, "lladdr", s0.HardwareAddr.String(), "dev", "d1", "nud", "permanent"); err != nil {
+	if err := benchns.NSSh(nsDir, "ip", "neigh", "replace", sinkIP, "lladdr", s0.HardwareAddr.String(), "dev", "d1", "nud", "permanent"); err != nil {
 		return err
 	}
 	if err := b.writeFrame(g0.HardwareAddr, d0.HardwareAddr); err != nil {
@@ -255,7 +215,7 @@ func (b *bench) main() error {
 	if err := b.objs.FwdCfg.Put(uint32(0), &f); err != nil {
 		return fmt.Errorf("configure redirect baseline: %w", err)
 	}
-	if err := inNS(nsDir, func() error { return b.objs.Ports.Put(f.Ifindex, f.Ifindex) }); err != nil {
+	if err := benchns.In(nsDir, func() error { return b.objs.Ports.Put(f.Ifindex, f.Ifindex) }); err != nil {
 		return fmt.Errorf("configure redirect baseline devmap: %w", err)
 	}
 	// The sink counts and drops; its XDP program also gives the veth the
@@ -276,7 +236,7 @@ func (b *bench) main() error {
 	defer dp.Close()
 	govs := func(r dataplane.Real) func() (func(), error) {
 		return func() (func(), error) {
-			err := inNS(nsDir, func() error {
+			err := benchns.In(nsDir, func() error {
 				if err := dp.Attach(d0.Index, dataplane.Native); err != nil {
 					return err
 				}
@@ -404,7 +364,7 @@ func (b *bench) measure(name string, genIfindex int) (result, error) {
 	}
 	frame := make([]byte, 60)
 	start := time.Now()
-	err = inNS(nsGen, func() error {
+	err = benchns.In(nsGen, func() error {
 		_, err := b.objs.BenchGen.Run(&ebpf.RunOptions{
 			Data:    frame,
 			Repeat:  uint32(b.opts.packets),

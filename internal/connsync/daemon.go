@@ -34,16 +34,20 @@ type DataPlane interface {
 // Defaults for the zero values of Config.
 const (
 	DefaultInterval          = 100 * time.Millisecond
-	DefaultScanInterval      = 10 * time.Second
+	DefaultScanInterval      = 30 * time.Second
 	DefaultRefreshEvery      = 30 * time.Second
 	DefaultMessagesPerSecond = 5000
 	// refreshAfter is above the jitter of reading a last-seen time and
 	// below the program's refresh step (one second).
 	refreshAfter = 500 * time.Millisecond
-	// requestEvery is how often a director that lacks the master's
-	// connections asks for them; dumpEvery how often a master dumps its
-	// table at most (requests meanwhile wait for the next dump).
-	requestEvery = time.Second
+	// requestFirst is how long a director that lacks the master's
+	// connections waits for an answer before it asks again, doubling up
+	// to requestMax: a dump of a big table takes seconds to insert, and a
+	// second request meanwhile would only start a second dump. dumpEvery
+	// is how often a master dumps its table at most (requests meanwhile
+	// wait for the next dump).
+	requestFirst = time.Second
+	requestMax   = 16 * time.Second
 	dumpEvery    = time.Second
 	// maxPending bounds the program's records waiting for the next send;
 	// beyond it they are dropped and the next scan sends them.
@@ -332,7 +336,9 @@ func (d *Daemon) requeue(nonces []uint32) {
 
 func (d *Daemon) send(ctx context.Context) {
 	tr := newTracker(refreshAfter, d.cfg.RefreshEvery)
-	t := time.NewTimer(d.cfg.Interval)
+	// At once: a new director asks for the master's connections, a
+	// MASTER sends its table.
+	t := time.NewTimer(0)
 	defer t.Stop()
 	scanEvery := d.cfg.ScanInterval
 	if d.events == nil {
@@ -343,6 +349,7 @@ func (d *Daemon) send(ctx context.Context) {
 		lastScan, lastDump, lastRequest time.Time
 		wasMaster                       bool
 		wait                            = d.cfg.Interval
+		requestWait                     = requestFirst
 	)
 	for {
 		select {
@@ -356,7 +363,10 @@ func (d *Daemon) send(ctx context.Context) {
 			tr.reset()
 			d.takePending()
 			wasMaster = false
-			if !d.complete.Load() && now.Sub(lastRequest) >= requestEvery {
+			if !d.complete.Load() && now.Sub(lastRequest) >= requestWait {
+				if !lastRequest.IsZero() {
+					requestWait = min(2*requestWait, requestMax)
+				}
 				lastRequest = now
 				if d.write(ctx, proto.EncodeRequest(d.cfg.SyncID, d.nonce, d.cfg.Key, d.nextSent)) == nil {
 					d.stats.requestsSent.Add(1)
@@ -518,6 +528,7 @@ func (d *Daemon) receive() {
 		switch {
 		case m.Request:
 			d.stats.requestsRecv.Add(1)
+			d.log.Debug("dump request", "from", src, "master", d.cfg.IsMaster())
 			if !d.cfg.IsMaster() {
 				continue // for the master to answer
 			}
@@ -533,6 +544,7 @@ func (d *Daemon) receive() {
 			continue
 		case m.CaughtUp:
 			d.stats.markersRecv.Add(1)
+			d.log.Debug("caught-up marker", "from", src, "answers", len(m.Answers), "ours", slices.Contains(m.Answers, d.nonce))
 			if slices.Contains(m.Answers, d.nonce) && !d.complete.Swap(true) {
 				d.log.Info("connection sync: the master's connections have all arrived", "from", src, "after", now.Sub(d.since).Round(time.Millisecond))
 			}

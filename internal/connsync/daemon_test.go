@@ -130,7 +130,8 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 	if got.Real != conns[7].Real || got.LastSeen.Sub(now).Abs() > time.Second {
 		t.Fatalf("backup learnt %+v, want %+v", got, conns[7])
 	}
-	if dpOther.count() != 0 || so.Stats().Rejected == 0 {
+	waitFor(t, "the daemon with another sync id to refuse messages", 3*time.Second, func() bool { return so.Stats().Rejected > 0 })
+	if dpOther.count() != 0 {
 		t.Fatalf("daemon with another sync id inserted %d, rejected %d", dpOther.count(), so.Stats().Rejected)
 	}
 

@@ -109,7 +109,8 @@ func (d *Dataplane) insertConnsLocked(conns []Conn) (int, error) {
 		return 0, err
 	}
 	wall := time.Now()
-	inserted := 0
+	keys := make([]balancerFlow, 0, len(conns))
+	vals := make([]balancerConn, 0, len(conns))
 	for _, c := range conns {
 		svc, id, ok := d.localService(c.VIP, c.Protocol)
 		if !ok {
@@ -154,18 +155,29 @@ func (d *Dataplane) insertConnsLocked(conns []Conn) (int, error) {
 			val.Flags |= connFlagNATLearn
 		}
 		if err := d.insertNATBackLocked(key, val); err != nil {
-			return inserted, fmt.Errorf("insert NAT reply entry of %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
+			return 0, fmt.Errorf("insert NAT reply entry of %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
 		}
-		err := d.objs.Conns.Update(&key, &val, ebpf.UpdateNoExist)
-		if err == nil {
+		keys, vals = append(keys, key), append(vals, val)
+	}
+	return d.insertNewLocked(keys, vals)
+}
+
+// insertNewLocked inserts entries; one that exists already is refreshed.
+// (One syscall each: the kernel's batch update takes no BPF_NOEXIST, and
+// an entry this director made must not be overwritten.)
+func (d *Dataplane) insertNewLocked(keys []balancerFlow, vals []balancerConn) (int, error) {
+	inserted := 0
+	for i := range keys {
+		err := d.objs.Conns.Update(&keys[i], &vals[i], ebpf.UpdateNoExist)
+		switch {
+		case err == nil:
 			inserted++
-			continue
-		}
-		if !errors.Is(err, ebpf.ErrKeyExist) {
-			return inserted, fmt.Errorf("insert connection %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
-		}
-		if err := d.refreshSynced(&key, val); err != nil {
-			return inserted, fmt.Errorf("refresh connection %s %s -> %s: %w", c.Protocol, c.Client, c.VIP, err)
+		case errors.Is(err, ebpf.ErrKeyExist):
+			if err := d.refreshSynced(&keys[i], vals[i]); err != nil {
+				return inserted, fmt.Errorf("refresh connection: %w", err)
+			}
+		default:
+			return inserted, fmt.Errorf("insert connection: %w", err)
 		}
 	}
 	return inserted, nil
