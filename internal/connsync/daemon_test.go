@@ -37,7 +37,7 @@ func (f *fakeDP) InsertConnections(cs []dataplane.Conn) (int, error) {
 	defer f.mu.Unlock()
 	n := 0
 	for _, c := range cs {
-		k := flowKey{c.Protocol, c.Client, c.VIP}
+		k := keyOf(c)
 		if _, ok := f.inserted[k]; !ok {
 			n++
 		}
@@ -126,7 +126,7 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 	if st := sb.Stats(); st.Inserted != n || st.EntriesReceived < n {
 		t.Fatalf("backup stats %+v", st)
 	}
-	got := dpB.inserted[flowKey{dataplane.TCP, conns[7].Client, conns[7].VIP}]
+	got := dpB.inserted[keyOf(conns[7])]
 	if got.Real != conns[7].Real || got.LastSeen.Sub(now).Abs() > time.Second {
 		t.Fatalf("backup learnt %+v, want %+v", got, conns[7])
 	}

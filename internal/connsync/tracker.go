@@ -1,25 +1,28 @@
 package connsync
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/govs/govs/internal/dataplane"
 )
 
-// flowKey identifies a connection across rounds.
+// flowKey identifies a connection across rounds. Tables of 100,000s of
+// connections are held in the tracker, so its keys and values are small
+// and free of pointers (the garbage collector does not scan such a map):
+// addresses as 16 bytes, times as Unix nanoseconds.
 type flowKey struct {
-	proto       dataplane.Protocol
-	client, vip netip.AddrPort
+	client, vip [16]byte
+	cport, vport uint16
+	proto        dataplane.Protocol
 }
 
-func keyOf(c dataplane.Conn) flowKey { return flowKey{c.Protocol, c.Client, c.VIP} }
+func keyOf(c dataplane.Conn) flowKey {
+	return flowKey{client: c.Client.Addr().As16(), vip: c.VIP.Addr().As16(), cport: c.Client.Port(), vport: c.VIP.Port(), proto: c.Protocol}
+}
 
-// sentInfo is what was last sent of a connection. Times are Unix
-// nanoseconds: a table of 100,000 connections is held here, so each
-// entry is kept small.
+// sentInfo is what was last sent of a connection.
 type sentInfo struct {
-	real     netip.Addr
+	real     [16]byte
 	lastSeen int64
 	at       int64
 	// scan is the number of the last table scan that saw the connection;
@@ -58,43 +61,57 @@ func (t *tracker) reset() { clear(t.sent) }
 // sent when it is.
 func (t *tracker) fresh(c dataplane.Conn) bool {
 	s, ok := t.sent[keyOf(c)]
-	return !ok || s.real != c.Real
+	return !ok || s.real != c.Real.As16()
 }
 
 // note records that c was sent at now.
 func (t *tracker) note(c dataplane.Conn, now time.Time) {
 	k := keyOf(c)
-	t.sent[k] = sentInfo{real: c.Real, lastSeen: c.LastSeen.UnixNano(), at: now.UnixNano(), scan: t.sent[k].scan}
+	t.sent[k] = sentInfo{real: c.Real.As16(), lastSeen: c.LastSeen.UnixNano(), at: now.UnixNano(), scan: t.sent[k].scan}
 }
 
 // scan takes a whole table: it returns what to send (every connection
 // when all is set, as for a dump request; otherwise the fresh ones first,
 // then the refreshed ones), records them as sent, and forgets connections
-// no longer in the table.
+// no longer in the table. It reuses conns' array for the answer, so that
+// the first scan of a big table does not hold it twice.
 func (t *tracker) scan(conns []dataplane.Conn, now time.Time, all bool) []dataplane.Conn {
 	t.scans++
-	var fresh, refreshed []dataplane.Conn
 	nowNs := now.UnixNano()
+	if all {
+		for _, c := range conns {
+			t.sent[keyOf(c)] = sentInfo{real: c.Real.As16(), lastSeen: c.LastSeen.UnixNano(), at: nowNs, scan: t.scans}
+		}
+		t.forget()
+		return conns
+	}
+	fresh := conns[:0] // written behind the reading position
+	var refreshed []dataplane.Conn
 	for _, c := range conns {
 		k := keyOf(c)
 		s, ok := t.sent[k]
-		last := c.LastSeen.UnixNano()
+		last, real := c.LastSeen.UnixNano(), c.Real.As16()
 		switch {
-		case !ok || s.real != c.Real:
+		case !ok || s.real != real:
 			fresh = append(fresh, c)
-		case all, last-s.lastSeen >= int64(t.refreshAfter) && nowNs-s.at >= int64(t.refreshEvery):
+		case last-s.lastSeen >= int64(t.refreshAfter) && nowNs-s.at >= int64(t.refreshEvery):
 			refreshed = append(refreshed, c)
 		default:
 			s.scan = t.scans
 			t.sent[k] = s
 			continue
 		}
-		t.sent[k] = sentInfo{real: c.Real, lastSeen: last, at: nowNs, scan: t.scans}
+		t.sent[k] = sentInfo{real: real, lastSeen: last, at: nowNs, scan: t.scans}
 	}
+	t.forget()
+	return append(fresh, refreshed...)
+}
+
+// forget drops the connections the last scan did not see.
+func (t *tracker) forget() {
 	for k, s := range t.sent {
 		if s.scan != t.scans {
 			delete(t.sent, k)
 		}
 	}
-	return append(fresh, refreshed...)
 }

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -210,6 +212,7 @@ virtual_server %s 80 {
 	if b := requestAll("through d1"); b != 0 {
 		t.Fatalf("%d of %d connections failed through the first master", b, n)
 	}
+	t.Logf("d2 (BACKUP, receiving): RSS %d kB, peak %d kB", procStatus(t, nodes[1].pid, "VmRSS"), procStatus(t, nodes[1].pid, "VmHWM"))
 	d1Size := tableSize(nodes[0])
 	if d1Size < flood*9/10 {
 		t.Fatalf("d1's table holds %d entries after a flood of %d", d1Size, flood)
@@ -224,6 +227,7 @@ virtual_server %s 80 {
 	if b := requestAll("through d2"); b != 0 {
 		t.Fatalf("%d of %d connections broke at the failover to d2 (sync), d1 had %d entries", b, n, d1Size)
 	}
+	t.Logf("d2 (MASTER): RSS %d kB, peak %d kB", procStatus(t, nodes[1].pid, "VmRSS"), procStatus(t, nodes[1].pid, "VmHWM"))
 	d2Size := tableSize(nodes[1])
 	t.Logf("failover after a %d-entry table: 0 of %d connections broken; d2 holds %d entries", d1Size, n, d2Size)
 
@@ -232,11 +236,15 @@ virtual_server %s 80 {
 	start(nodes[0])
 	waitUntil(t, "d1 MASTER again", 60*time.Second, func() bool { return state(nodes[0]) == "MASTER" })
 	took := time.Since(returned)
-	back := tableSize(nodes[0])
 	waitUntil(t, "d2 BACKUP again", 10*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
 	broken := requestAll("through d1 again")
+	// Before listing its table over the control socket, which costs
+	// memory of its own (a JSON list of every connection).
+	d1Peak := procStatus(t, nodes[0].pid, "VmHWM")
+	back := tableSize(nodes[0])
 	t.Logf("d1 preempted %v after it restarted, holding %d of d2's %d entries; %d of %d idle keep-alive connections broken",
 		took.Round(time.Millisecond), back, d2Size, broken, n)
+	t.Logf("d1 (govs run, received and inserted %d entries, then MASTER): peak RSS %d kB", back, d1Peak)
 	if back < d2Size {
 		t.Errorf("d1 took the VIP with %d entries of d2's %d", back, d2Size)
 	}
@@ -280,4 +288,24 @@ func macOf(t *testing.T, ns *netnstest.NS, ifname string) net.HardwareAddr {
 		t.Fatal(err)
 	}
 	return mac
+}
+
+// procStatus is a kB field of /proc/PID/status.
+func procStatus(t *testing.T, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field+":" {
+			kb, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
 }
