@@ -11,7 +11,7 @@ import (
 // and free of pointers (the garbage collector does not scan such a map):
 // addresses as 16 bytes, times as Unix nanoseconds.
 type flowKey struct {
-	client, vip [16]byte
+	client, vip  [16]byte
 	cport, vport uint16
 	proto        dataplane.Protocol
 }
