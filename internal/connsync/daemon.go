@@ -42,8 +42,10 @@ const (
 	refreshAfter = 500 * time.Millisecond
 	// requestFirst is how long a director that lacks the master's
 	// connections waits for an answer before it asks again, doubling up
-	// to requestMax: a dump of a big table takes seconds to insert, and a
-	// second request meanwhile would only start a second dump. dumpEvery
+	// to requestMax; while messages keep coming (a dump of a big table
+	// takes seconds to insert, and a second request meanwhile would only
+	// start a second dump) it waits for requestFirst of silence or
+	// requestMax, whichever is first. dumpEvery
 	// is how often a master dumps its table at most (requests meanwhile
 	// wait for the next dump).
 	requestFirst = time.Second
@@ -161,9 +163,11 @@ type Daemon struct {
 	lastSent time.Time
 	lastSeen map[netip.Addr]time.Time
 	// since is when the daemon started; complete is set once a marker
-	// answered this daemon's dump request (Complete).
+	// answered this daemon's dump request (Complete); lastRecv is when a
+	// message was last accepted (Unix nanoseconds).
 	since    time.Time
 	complete atomic.Bool
+	lastRecv atomic.Int64
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -363,7 +367,8 @@ func (d *Daemon) send(ctx context.Context) {
 			tr.reset()
 			d.takePending()
 			wasMaster = false
-			if !d.complete.Load() && now.Sub(lastRequest) >= requestWait {
+			silent := now.Sub(time.Unix(0, d.lastRecv.Load())) >= requestFirst
+			if !d.complete.Load() && now.Sub(lastRequest) >= requestWait && (silent || now.Sub(lastRequest) >= requestMax) {
 				if !lastRequest.IsZero() {
 					requestWait = min(2*requestWait, requestMax)
 				}
@@ -525,6 +530,7 @@ func (d *Daemon) receive() {
 		}
 		d.stats.msgRecv.Add(1)
 		now := time.Now()
+		d.lastRecv.Store(now.UnixNano())
 		switch {
 		case m.Request:
 			d.stats.requestsRecv.Add(1)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/govs/govs/internal/config"
 	"github.com/govs/govs/internal/connsync"
+	"github.com/govs/govs/internal/status"
 )
 
 // expireInterval is how often idle connection-table entries are removed
@@ -85,6 +86,26 @@ type ConnSync interface {
 	// Complete reports whether the master's connections have all arrived
 	// (connsync.Daemon.Complete).
 	Complete() bool
+	// Stats counts what it did.
+	Stats() connsync.Stats
+}
+
+// syncStatusLocked is the status view of the running sync daemon, if any.
+func (d *Director) syncStatusLocked() *status.ConnSync {
+	if d.syncd == nil || d.syncCfg == nil {
+		return nil
+	}
+	st := d.syncd.Stats()
+	other := st.Rejected - min(st.Rejected, st.WhileMaster+st.Unauthenticated+st.Replayed)
+	return &status.ConnSync{
+		Instance: d.syncCfg.Instance, Interface: d.syncCfg.Interface, Complete: d.syncd.Complete(),
+		MessagesSent: st.MessagesSent, EntriesSent: st.EntriesSent,
+		MessagesReceived: st.MessagesReceived, EntriesReceived: st.EntriesReceived, Inserted: st.Inserted,
+		Rejected: map[string]uint64{"while_master": st.WhileMaster, "unauthenticated": st.Unauthenticated,
+			"replayed": st.Replayed, "other": other},
+		RequestsSent: st.RequestsSent, RequestsReceived: st.RequestsReceived, Dumps: st.Dumps,
+		NewConnections: st.Events, NewConnectionsLost: st.EventsLost, Scans: st.Scans,
+	}
 }
 
 // SyncPreemptWait bounds how long a director with connection sync holds

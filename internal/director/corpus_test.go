@@ -115,6 +115,7 @@ type closer struct{}
 
 func (closer) Close()         {}
 func (closer) Complete() bool { return true }
+func (closer) Stats() connsync.Stats { return connsync.Stats{} }
 
 // healthy is a prober for every checker that always succeeds.
 func healthy(check.Spec, netip.AddrPort) (check.Prober, error) {

@@ -18,7 +18,8 @@ func (d *Director) Snapshot() status.Snapshot {
 func (d *Director) snapshot() status.Snapshot {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	snap := status.Snapshot{Time: d.opts.Clock.Now(), Version: d.opts.Version, Drops: map[string]uint64{}, Reloads: d.reloads}
+	snap := status.Snapshot{Time: d.opts.Clock.Now(), Version: d.opts.Version, Drops: map[string]uint64{}, Reloads: d.reloads,
+		Sync: d.syncStatusLocked()}
 
 	type svcKey struct {
 		addr  netip.Addr

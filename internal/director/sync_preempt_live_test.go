@@ -18,6 +18,7 @@ import (
 
 	"github.com/govs/govs/internal/control"
 	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/status"
 )
 
 // TestPrivilegedReturningMasterWaitsForSync: two directors with
@@ -132,6 +133,20 @@ virtual_server %s 80 {
 		}
 		return s.VRRP[0].State
 	}
+	syncOf := func(n *node) status.ConnSync {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := control.DialContext(ctx, n.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := c.Status(ctx)
+		if err != nil || s.Sync == nil {
+			t.Fatalf("sync status: %+v, %v", s.Sync, err)
+		}
+		return *s.Sync
+	}
 	logOf := func(n *node) string {
 		logMu.Lock()
 		defer logMu.Unlock()
@@ -229,6 +244,9 @@ virtual_server %s 80 {
 	}
 	t.Logf("d2 (MASTER): RSS %d kB, peak %d kB", procStatus(t, nodes[1].pid, "VmRSS"), procStatus(t, nodes[1].pid, "VmHWM"))
 	d2Size := tableSize(nodes[1])
+	if st := syncOf(nodes[1]); st.Inserted < uint64(d1Size) {
+		t.Errorf("d2 sync inserted %d of d1's %d entries: %+v", st.Inserted, d1Size, st)
+	}
 	t.Logf("failover after a %d-entry table: 0 of %d connections broken; d2 holds %d entries", d1Size, n, d2Size)
 
 	// d1 returns with an empty table; the connections stay idle.
@@ -238,9 +256,12 @@ virtual_server %s 80 {
 	took := time.Since(returned)
 	waitUntil(t, "d2 BACKUP again", 10*time.Second, func() bool { return state(nodes[1]) == "BACKUP" })
 	broken := requestAll("through d1 again")
-	// Before listing its table over the control socket, which costs
-	// memory of its own (a JSON list of every connection).
+	// d1's first scan as MASTER sends its whole table (new to its sender).
+	// Its peak RSS is read then, before listing the table over the control
+	// socket, which costs memory of its own (a JSON list of every entry).
+	waitUntil(t, "d1's first scan as MASTER", 30*time.Second, func() bool { return syncOf(nodes[0]).EntriesSent >= uint64(d2Size) })
 	d1Peak := procStatus(t, nodes[0].pid, "VmHWM")
+	t.Logf("d1 sync: %+v", syncOf(nodes[0]))
 	back := tableSize(nodes[0])
 	t.Logf("d1 preempted %v after it restarted, holding %d of d2's %d entries; %d of %d idle keep-alive connections broken",
 		took.Round(time.Millisecond), back, d2Size, broken, n)

@@ -81,12 +81,76 @@ type Collector struct {
 	drops, connTableSize, connTableEntries, buildInfo     *prometheus.Desc
 	reloads, reloadOK, reloadSuccessTime, embryoTableSize *prometheus.Desc
 	vrrpAdverts, vrrpDropped, vrrpTransitions, vrrpStop   *prometheus.Desc
+	sync                                                  syncDescs
+}
+
+// syncDescs are connection synchronisation's series (lvs_sync_daemon),
+// present while it runs.
+type syncDescs struct {
+	complete, messages, entries, inserted, rejected *prometheus.Desc
+	requests, dumps, newConns, newConnsLost, scans  *prometheus.Desc
+}
+
+func newSyncDescs() syncDescs {
+	l := []string{"iname"}
+	dir := []string{"iname", "direction"}
+	return syncDescs{
+		complete: prometheus.NewDesc("govs_connsync_complete",
+			"Whether this director holds every connection of the master (a dump answered its request): 1 or 0.", l, nil),
+		messages: prometheus.NewDesc("govs_connsync_messages_total",
+			"Connection sync messages sent or received (and accepted), since it started.", dir, nil),
+		entries: prometheus.NewDesc("govs_connsync_entries_total",
+			"Connections sent or received in sync messages, since it started.", dir, nil),
+		inserted: prometheus.NewDesc("govs_connsync_inserted_total",
+			"Received connections that were new in this director's table.", l, nil),
+		rejected: prometheus.NewDesc("govs_connsync_rejected_total",
+			"Sync messages dropped, by reason (while_master, unauthenticated, replayed, other).", []string{"iname", "reason"}, nil),
+		requests: prometheus.NewDesc("govs_connsync_dump_requests_total",
+			"Dump requests sent (by a director lacking the master's connections) or received.", dir, nil),
+		dumps: prometheus.NewDesc("govs_connsync_dumps_total",
+			"Dumps of the whole connection table sent in answer to requests.", l, nil),
+		newConns: prometheus.NewDesc("govs_connsync_new_connections_total",
+			"New connections the data plane recorded for sync to send at once.", l, nil),
+		newConnsLost: prometheus.NewDesc("govs_connsync_new_connections_lost_total",
+			"New connections the data plane could not record (a full ring); table scans send them later.", l, nil),
+		scans: prometheus.NewDesc("govs_connsync_table_scans_total",
+			"Scans of the whole connection table by the sync sender.", l, nil),
+	}
+}
+
+func (s syncDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{s.complete, s.messages, s.entries, s.inserted, s.rejected, s.requests, s.dumps, s.newConns, s.newConnsLost, s.scans}
+}
+
+func (s syncDescs) collect(ch chan<- prometheus.Metric, st *status.ConnSync) {
+	if st == nil {
+		return
+	}
+	counter := func(d *prometheus.Desc, n uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), append([]string{st.Instance}, labels...)...)
+	}
+	ch <- prometheus.MustNewConstMetric(s.complete, prometheus.GaugeValue, boolValue(st.Complete), st.Instance)
+	counter(s.messages, st.MessagesSent, "sent")
+	counter(s.messages, st.MessagesReceived, "received")
+	counter(s.entries, st.EntriesSent, "sent")
+	counter(s.entries, st.EntriesReceived, "received")
+	counter(s.inserted, st.Inserted)
+	for _, reason := range sortedKeys(st.Rejected) {
+		counter(s.rejected, st.Rejected[reason], reason)
+	}
+	counter(s.requests, st.RequestsSent, "sent")
+	counter(s.requests, st.RequestsReceived, "received")
+	counter(s.dumps, st.Dumps)
+	counter(s.newConns, st.NewConnections)
+	counter(s.newConnsLost, st.NewConnectionsLost)
+	counter(s.scans, st.Scans)
 }
 
 // NewCollector returns a collector that calls fn on every scrape.
 func NewCollector(fn StatusFunc) *Collector {
 	return &Collector{
 		status:  fn,
+		sync:    newSyncDescs(),
 		totals:  newCounterSet("govs_ipvs_", "", nil),
 		service: newCounterSet("govs_ipvs_service_", " by virtual service", serviceLabels),
 		backend: newCounterSet("govs_ipvs_backend_", " by virtual service and real server", backendLabels),
@@ -141,6 +205,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo,
 		c.reloads, c.reloadOK, c.reloadSuccessTime, c.embryoTableSize,
 		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop} {
+		ch <- d
+	}
+	for _, d := range c.sync.all() {
 		ch <- d
 	}
 }
@@ -268,6 +335,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, reason := range sortedKeys(s.Drops) {
 		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[reason]), reason)
 	}
+	c.sync.collect(ch, s.Sync)
 }
 
 // serviceLabelValues returns local_address, local_port, proto, local_mark the

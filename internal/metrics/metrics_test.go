@@ -22,7 +22,11 @@ func snapshot() status.Snapshot {
 		ConnTableSize:   65536,
 		EmbryoTableSize: 16384,
 		Reloads:         status.Reloads{Succeeded: 3, Failed: 1, LastOK: false, LastSuccess: time.Unix(1796140800, 0), LastError: "bad"},
-		Totals:          status.Counters{Conns: 30, InPkts: 300, InBytes: 30000},
+		Sync: &status.ConnSync{Instance: "VI_1", Interface: "eth0", Complete: true, MessagesSent: 5, EntriesSent: 300,
+			MessagesReceived: 7, EntriesReceived: 400, Inserted: 350,
+			Rejected:     map[string]uint64{"while_master": 1, "unauthenticated": 2, "replayed": 0, "other": 4},
+			RequestsSent: 1, RequestsReceived: 2, Dumps: 2, NewConnections: 90, NewConnectionsLost: 3, Scans: 6},
+		Totals: status.Counters{Conns: 30, InPkts: 300, InBytes: 30000},
 		Services: []status.Service{
 			{
 				Protocol: status.TCP, VIP: a("198.18.0.100"), Port: 80, Scheduler: "rr",
@@ -167,13 +171,33 @@ govs_ipvs_service_connections_total{local_address="198.18.0.100",local_mark="",l
 govs_ipvs_backend_outgoing_bytes_total{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 9000
 govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 0
 govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+# HELP govs_connsync_complete Whether this director holds every connection of the master (a dump answered its request): 1 or 0.
+# TYPE govs_connsync_complete gauge
+govs_connsync_complete{iname="VI_1"} 1
+# HELP govs_connsync_entries_total Connections sent or received in sync messages, since it started.
+# TYPE govs_connsync_entries_total counter
+govs_connsync_entries_total{direction="received",iname="VI_1"} 400
+govs_connsync_entries_total{direction="sent",iname="VI_1"} 300
+# HELP govs_connsync_rejected_total Sync messages dropped, by reason (while_master, unauthenticated, replayed, other).
+# TYPE govs_connsync_rejected_total counter
+govs_connsync_rejected_total{iname="VI_1",reason="other"} 4
+govs_connsync_rejected_total{iname="VI_1",reason="replayed"} 0
+govs_connsync_rejected_total{iname="VI_1",reason="unauthenticated"} 2
+govs_connsync_rejected_total{iname="VI_1",reason="while_master"} 1
+# HELP govs_connsync_new_connections_lost_total New connections the data plane could not record (a full ring); table scans send them later.
+# TYPE govs_connsync_new_connections_lost_total counter
+govs_connsync_new_connections_lost_total{iname="VI_1"} 3
+# HELP govs_connsync_dumps_total Dumps of the whole connection table sent in answer to requests.
+# TYPE govs_connsync_dumps_total counter
+govs_connsync_dumps_total{iname="VI_1"} 2
 `
 	c := NewCollector(snapshot)
 	err := testutil.CollectAndCompare(c, strings.NewReader(want),
 		"govs_build_info", "govs_config_last_reload_success_timestamp_seconds", "govs_config_last_reload_successful", "govs_config_reloads_total", "govs_connection_table_entries", "govs_connection_table_size", "govs_dataplane_drops_total", "govs_embryo_table_size",
 		"govs_realserver_up", "govs_vrrp_effective_priority", "govs_vrrp_priority", "govs_vrrp_state",
 		"govs_vrrp_adverts_dropped_total", "govs_vrrp_adverts_total", "govs_vrrp_master_transitions_total", "govs_vrrp_priority_zero_adverts_total",
-		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total")
+		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total",
+		"govs_connsync_complete", "govs_connsync_entries_total", "govs_connsync_rejected_total", "govs_connsync_new_connections_lost_total", "govs_connsync_dumps_total")
 	if err != nil {
 		t.Error(err)
 	}

@@ -41,6 +41,40 @@ type Snapshot struct {
 	Drops map[string]uint64 `json:"drops,omitempty"`
 	// Reloads says how configuration reloads went.
 	Reloads Reloads `json:"reloads"`
+	// Sync is connection synchronisation (lvs_sync_daemon), when it runs.
+	Sync *ConnSync `json:"sync,omitempty"`
+}
+
+// ConnSync is what connection synchronisation did since it started.
+type ConnSync struct {
+	// Instance is the VRRP instance whose MASTER sends; Interface carries
+	// the multicast.
+	Instance  string `json:"instance"`
+	Interface string `json:"interface"`
+	// Complete: this director holds every connection of the master (a
+	// dump answered its request).
+	Complete bool `json:"complete"`
+	// Messages and entries sent and received; Inserted are received
+	// entries that were new here.
+	MessagesSent     uint64 `json:"messages_sent"`
+	EntriesSent      uint64 `json:"entries_sent"`
+	MessagesReceived uint64 `json:"messages_received"`
+	EntriesReceived  uint64 `json:"entries_received"`
+	Inserted         uint64 `json:"inserted"`
+	// Rejected counts messages dropped, by reason: while_master,
+	// unauthenticated, replayed, other (malformed, another sync id,
+	// another interface, this host).
+	Rejected map[string]uint64 `json:"rejected,omitempty"`
+	// Dump requests sent and received, dumps of the whole table sent.
+	RequestsSent     uint64 `json:"requests_sent"`
+	RequestsReceived uint64 `json:"requests_received"`
+	Dumps            uint64 `json:"dumps"`
+	// NewConnections the data plane recorded for sending at once;
+	// NewConnectionsLost those it could not (a full ring: table scans send
+	// them); Scans the table scans.
+	NewConnections     uint64 `json:"new_connections"`
+	NewConnectionsLost uint64 `json:"new_connections_lost"`
+	Scans              uint64 `json:"scans"`
 }
 
 // Reloads counts configuration reloads by outcome. The configuration the
