@@ -113,8 +113,8 @@ func (r *recordedSync) started() []connsync.Config {
 
 type closer struct{}
 
-func (closer) Close()         {}
-func (closer) Complete() bool { return true }
+func (closer) Close()                {}
+func (closer) Complete() bool        { return true }
 func (closer) Stats() connsync.Stats { return connsync.Stats{} }
 
 // healthy is a prober for every checker that always succeeds.
