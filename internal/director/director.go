@@ -8,8 +8,10 @@ package director
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"reflect"
@@ -409,14 +411,44 @@ func (d *Director) Reload() error {
 	defer d.notify("READY=1")
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	prev := d.runningLocked()
 	if err := d.applyPlanLocked(d.ctx, plan); err != nil {
 		d.log.Error("reload failed", "err", err)
 		d.reloadFailedLocked(err)
+		if prev.plan != nil && d.plan != prev.plan {
+			// It failed after it began to change things (a VRRP unit or
+			// the sync daemon that the plan could not foresee failing to
+			// start): the running configuration is put back whole.
+			if rerr := d.rollbackLocked(prev); rerr != nil {
+				d.log.Error("rolling back the failed reload failed too: the running state is partly the new file's", "err", rerr)
+				return errors.Join(err, fmt.Errorf("roll back: %w", rerr))
+			}
+			d.log.Warn("failed reload rolled back: the running configuration is in place", "err", err)
+		}
 		return err
 	}
 	d.reloadSucceededLocked()
 	d.log.Info("configuration reloaded", "config", d.opts.ConfigPath, "services", len(d.plan.Services))
 	return nil
+}
+
+// running is what a failed reload rolls back to.
+type running struct {
+	plan      *desired.Plan
+	pools     desired.Pools
+	overrides desired.Overrides
+}
+
+func (d *Director) runningLocked() running {
+	return running{plan: d.plan, pools: maps.Clone(d.pools), overrides: maps.Clone(d.overrides)}
+}
+
+// rollbackLocked applies the running configuration again, with the health
+// verdicts and run-time weights it had (the failed reload may have
+// dropped those of servers it removed).
+func (d *Director) rollbackLocked(r running) error {
+	d.pools, d.overrides = r.pools, r.overrides
+	return d.applyPlanLocked(d.ctx, r.plan)
 }
 
 func (d *Director) reloadSucceededLocked() {

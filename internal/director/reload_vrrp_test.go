@@ -206,9 +206,34 @@ func TestReloadVRRPStartFailureRestoresTheOldUnit(t *testing.T) {
 		return nil
 	}
 	f.vrrp.mu.Unlock()
-	write(strings.Replace(base, "priority 100", "priority 200", 1))
+	before := f.d.Snapshot().Services
+	// The failing unit comes after the data plane and checks changed:
+	// they are rolled back too.
+	write(strings.Replace(base, "priority 100", "priority 200", 1) + `
+virtual_server 198.18.0.100 443 {
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 198.18.0.11 443 {
+        weight 1
+    }
+}
+`)
 	if err := f.d.Reload(); err == nil || !strings.Contains(err.Error(), "operation not permitted") {
 		t.Fatalf("reload error %v, want the start failure", err)
+	}
+	after := f.d.Snapshot()
+	if len(after.Services) != len(before) || len(before) == 0 {
+		t.Fatalf("%d services after the failed reload, %d before", len(after.Services), len(before))
+	}
+	for i, s := range after.Services {
+		if s.VIP != before[i].VIP || s.Port != before[i].Port || len(s.Reals) != len(before[i].Reals) {
+			t.Errorf("service %d: %s:%d with %d reals after the failed reload, %s:%d with %d before",
+				i, s.VIP, s.Port, len(s.Reals), before[i].VIP, before[i].Port, len(before[i].Reals))
+		}
+	}
+	if after.Reloads.Failed != 1 || after.Reloads.LastOK {
+		t.Errorf("reloads %+v, want one failure reported", after.Reloads)
 	}
 	f.vrrp.mu.Lock()
 	defer f.vrrp.mu.Unlock()
