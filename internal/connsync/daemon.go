@@ -428,19 +428,37 @@ func (d *Daemon) send(ctx context.Context) {
 	}
 }
 
+// Scanner is implemented by a data plane that can hand its table over one
+// connection at a time (dataplane.Dataplane.EachConnection): then a scan
+// keeps only the encoded messages (about 25 bytes a connection), not the
+// table, and a scan of 200,000 connections costs a few megabytes.
+type Scanner interface {
+	EachConnection(fn func(n int, c dataplane.Conn)) error
+}
+
 // scan reads the whole table and sends what the receivers lack; a dump
 // (all) sends every connection, then the marker answering requests.
 func (d *Daemon) scan(ctx context.Context, tr *tracker, all bool, requests []uint32) error {
-	conns, err := d.dp.Connections()
+	var msgs [][]byte
+	var err error
+	if sc, ok := d.dp.(Scanner); ok {
+		msgs, err = d.scanEncoding(sc, tr, all)
+	} else {
+		var conns []dataplane.Conn
+		if conns, err = d.dp.Connections(); err == nil {
+			// Embryonic flows are not sent: a SYN flood would become a
+			// sync flood, and a client whose handshake moves director
+			// just retransmits.
+			conns = slices.DeleteFunc(conns, func(c dataplane.Conn) bool { return c.Embryonic })
+			now := time.Now()
+			msgs, err = d.encode(tr.scan(conns, now, all), now)
+		}
+	}
 	if err != nil {
 		return err
 	}
 	d.stats.scans.Add(1)
-	// Embryonic flows are not sent: a SYN flood would become a sync flood,
-	// and a client whose handshake moves director just retransmits.
-	conns = slices.DeleteFunc(conns, func(c dataplane.Conn) bool { return c.Embryonic })
-	now := time.Now()
-	if err := d.sendConns(ctx, tr.scan(conns, now, all), now); err != nil {
+	if err := d.writeAll(ctx, msgs); err != nil {
 		return err
 	}
 	if !all {
@@ -458,12 +476,56 @@ func (d *Daemon) scan(ctx context.Context, tr *tracker, all bool, requests []uin
 	return nil
 }
 
+// scanEncoding is a scan over a Scanner: what is due is encoded as the
+// table is read.
+func (d *Daemon) scanEncoding(sc Scanner, tr *tracker, all bool) ([][]byte, error) {
+	now := time.Now()
+	var (
+		msgs   [][]byte
+		chunk  []dataplane.Conn
+		encErr error
+	)
+	flush := func() {
+		if len(chunk) == 0 || encErr != nil {
+			return
+		}
+		m, err := d.encode(chunk, now)
+		msgs, encErr = append(msgs, m...), err
+		chunk = chunk[:0]
+	}
+	tr.begin()
+	err := sc.EachConnection(func(_ int, c dataplane.Conn) {
+		if c.Embryonic || !tr.visit(c, now, all) {
+			return
+		}
+		if chunk = append(chunk, c); len(chunk) == sendChunk {
+			flush()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	tr.end()
+	flush()
+	return msgs, encErr
+}
+
 // sendChunk is how many connections are encoded at a time, so that a
 // dump of a big table does not hold all its messages at once.
 const sendChunk = 4096
 
 // sendConns encodes and sends conns, paced.
 func (d *Daemon) sendConns(ctx context.Context, conns []dataplane.Conn, now time.Time) error {
+	msgs, err := d.encode(conns, now)
+	if err != nil {
+		return err
+	}
+	return d.writeAll(ctx, msgs)
+}
+
+// encode packs conns into messages.
+func (d *Daemon) encode(conns []dataplane.Conn, now time.Time) ([][]byte, error) {
+	var out [][]byte
 	wire := make([]proto.Conn, 0, min(len(conns), sendChunk))
 	for len(conns) > 0 {
 		chunk := conns[:min(len(conns), sendChunk)]
@@ -486,15 +548,21 @@ func (d *Daemon) sendConns(ctx context.Context, conns []dataplane.Conn, now time
 			msgs, err = proto.Encode(d.cfg.SyncID, wire, d.cfg.MaxLen)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, m := range msgs {
-			if err := d.write(ctx, m); err != nil {
-				return fmt.Errorf("send sync message: %w", err)
-			}
-			d.stats.msgSent.Add(1)
+		out = append(out, msgs...)
+	}
+	return out, nil
+}
+
+// writeAll sends messages of entries, paced.
+func (d *Daemon) writeAll(ctx context.Context, msgs [][]byte) error {
+	for _, m := range msgs {
+		if err := d.write(ctx, m); err != nil {
+			return fmt.Errorf("send sync message: %w", err)
 		}
-		d.stats.entSent.Add(uint64(len(wire)))
+		d.stats.msgSent.Add(1)
+		d.stats.entSent.Add(uint64(binary.BigEndian.Uint16(m[6:8]))) // the header's entry count
 	}
 	return nil
 }

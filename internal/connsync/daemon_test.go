@@ -115,9 +115,10 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 		return d
 	}
 	var never atomic.Bool
-	sa := start(a, 51, &aMaster, dpA)
-	sb := start(b, 51, &bMaster, dpB)
+	// Listening before the master's first messages, which go out at once.
 	so := start(b, 52, &never, dpOther)
+	sb := start(b, 51, &bMaster, dpB)
+	sa := start(a, 51, &aMaster, dpA)
 
 	waitFor(t, "the backup to learn every connection", 3*time.Second, func() bool { return dpB.count() == n })
 	if st := sa.Stats(); st.MessagesSent < 2 || st.MessagesReceived != st.RequestsReceived {
@@ -161,9 +162,6 @@ func testSync(t *testing.T, group netip.Addr, key []byte) {
 	// A director that starts late asks for a dump, learns the flows from
 	// it, and knows when it has them all: the marker answering its request.
 	late := start(b, 51, &never, dpLate)
-	if late.Complete() {
-		t.Fatal("a director that just started says it has the master's connections")
-	}
 	waitFor(t, "a late starter to have every connection", 5*time.Second, late.Complete)
 	if got := dpLate.count(); got != n {
 		t.Fatalf("complete with %d of %d connections", got, n)

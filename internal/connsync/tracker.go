@@ -70,48 +70,46 @@ func (t *tracker) note(c dataplane.Conn, now time.Time) {
 	t.sent[k] = sentInfo{real: c.Real.As16(), lastSeen: c.LastSeen.UnixNano(), at: now.UnixNano(), scan: t.sent[k].scan}
 }
 
-// scan takes a whole table: it returns what to send (every connection
-// when all is set, as for a dump request; otherwise the fresh ones first,
-// then the refreshed ones), records them as sent, and forgets connections
-// no longer in the table. It reuses conns' array for the answer, so that
-// the first scan of a big table does not hold it twice.
-func (t *tracker) scan(conns []dataplane.Conn, now time.Time, all bool) []dataplane.Conn {
-	t.scans++
-	nowNs := now.UnixNano()
-	if all {
-		for _, c := range conns {
-			t.sent[keyOf(c)] = sentInfo{real: c.Real.As16(), lastSeen: c.LastSeen.UnixNano(), at: nowNs, scan: t.scans}
-		}
-		t.forget()
-		return conns
+// begin starts a table scan: visit each connection of the table, then
+// end.
+func (t *tracker) begin() { t.scans++ }
+
+// visit reports whether a scan sends c (every connection when all is set,
+// as for a dump request; otherwise the fresh ones and the refreshed ones)
+// and records it as seen, and as sent when it is.
+func (t *tracker) visit(c dataplane.Conn, now time.Time, all bool) bool {
+	k := keyOf(c)
+	s, ok := t.sent[k]
+	last, real, nowNs := c.LastSeen.UnixNano(), c.Real.As16(), now.UnixNano()
+	send := all || !ok || s.real != real ||
+		last-s.lastSeen >= int64(t.refreshAfter) && nowNs-s.at >= int64(t.refreshEvery)
+	if send {
+		s = sentInfo{real: real, lastSeen: last, at: nowNs}
 	}
-	fresh := conns[:0] // written behind the reading position
-	var refreshed []dataplane.Conn
-	for _, c := range conns {
-		k := keyOf(c)
-		s, ok := t.sent[k]
-		last, real := c.LastSeen.UnixNano(), c.Real.As16()
-		switch {
-		case !ok || s.real != real:
-			fresh = append(fresh, c)
-		case last-s.lastSeen >= int64(t.refreshAfter) && nowNs-s.at >= int64(t.refreshEvery):
-			refreshed = append(refreshed, c)
-		default:
-			s.scan = t.scans
-			t.sent[k] = s
-			continue
-		}
-		t.sent[k] = sentInfo{real: real, lastSeen: last, at: nowNs, scan: t.scans}
-	}
-	t.forget()
-	return append(fresh, refreshed...)
+	s.scan = t.scans
+	t.sent[k] = s
+	return send
 }
 
-// forget drops the connections the last scan did not see.
-func (t *tracker) forget() {
+// end forgets the connections the scan did not see: they left the table.
+func (t *tracker) end() {
 	for k, s := range t.sent {
 		if s.scan != t.scans {
 			delete(t.sent, k)
 		}
 	}
+}
+
+// scan is begin, visit and end over a table held whole: it returns what
+// to send, in conns' own array.
+func (t *tracker) scan(conns []dataplane.Conn, now time.Time, all bool) []dataplane.Conn {
+	t.begin()
+	due := conns[:0] // written behind the reading position
+	for _, c := range conns {
+		if t.visit(c, now, all) {
+			due = append(due, c)
+		}
+	}
+	t.end()
+	return due
 }

@@ -40,7 +40,7 @@ func TestTrackerScans(t *testing.T) {
 		{"a jitter below refreshAfter is no refresh", 40 * time.Second, []dataplane.Conn{conn(0, t0.Add(time.Millisecond)), b}, false, []int{}},
 		{"a new one", 41 * time.Second, []dataplane.Conn{a, b, busy(0)}, false, []int{2}},
 		{"traffic, but sent less than refreshEvery ago", 50 * time.Second, []dataplane.Conn{a, b, busy(49 * time.Second)}, false, []int{}},
-		{"rescheduled to another real is fresh, before the refreshed", 72 * time.Second, []dataplane.Conn{a, busy(71 * time.Second), moved}, false, []int{1, 2}},
+		{"rescheduled to another real is fresh; and a refreshed one", 72 * time.Second, []dataplane.Conn{a, busy(71 * time.Second), moved}, false, []int{2, 1}},
 		{"a dump sends everything", 73 * time.Second, []dataplane.Conn{a, moved, busy(71 * time.Second)}, true, []int{0, 1, 2}},
 		{"gone entries are forgotten", 80 * time.Second, []dataplane.Conn{a}, false, []int{}},
 		{"and fresh when they come back", 81 * time.Second, []dataplane.Conn{a, moved}, false, []int{1}},

@@ -38,15 +38,31 @@ type Conn struct {
 // real server are known (entries of a service removed since are left
 // out).
 func (d *Dataplane) Connections() ([]Conn, error) {
+	var out []Conn
+	err := d.EachConnection(func(n int, c Conn) {
+		if out == nil {
+			out = make([]Conn, 0, n)
+		}
+		out = append(out, c)
+	})
+	return out, err
+}
+
+// EachConnection calls fn with every entry Connections returns, without
+// holding them all: a scan of a table of 200,000 connections that keeps
+// only what it needs of each costs a fraction of the memory. n is a guess
+// of the number of entries (the last scan's). fn runs with the data
+// plane's lock held: it must not call the data plane.
+func (d *Dataplane) EachConnection(fn func(n int, c Conn)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	mono, err := d.monotonicNanos()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	wall := time.Now()
 	realAddr := d.realAddrsLocked()
-	out := make([]Conn, 0, d.lastConns)
+	count := 0
 	err = d.eachConn(func(k *balancerFlow, v *balancerConn, embryo bool) {
 		ra, ok := realAddr[v.RealId]
 		if !ok {
@@ -68,13 +84,14 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 			c.LastSeen = wall.Add(-time.Duration(mono - v.LastNs))
 		}
 		c.Expires = max(d.idleTimeout(c)-wall.Sub(c.LastSeen), 0)
-		out = append(out, c)
+		count++
+		fn(d.lastConns, c)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	d.lastConns = len(out)
-	return out, nil
+	d.lastConns = count
+	return nil
 }
 
 // idleTimeout is how long connection c lives without packets here.
