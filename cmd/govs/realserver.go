@@ -14,9 +14,10 @@ import (
 
 // realserverOptions are the flags of `govs realserver` and its subcommands.
 type realserverOptions struct {
-	vips, gateways []string
-	mode, state    string
-	verbose        bool
+	vips, gateways        []string
+	mode, state           string
+	decap, decapInterface string
+	verbose               bool
 }
 
 // newRealserverCmd is `govs realserver up|down|status`: this host as a real
@@ -29,6 +30,9 @@ func newRealserverCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "prepare this host as a DR/TUN real server, or check it as a NAT one (up, down, status)",
 		Long: "Prepares this host as a real server: the VIP on lo (dr) or on tunl0/ip6tnl0 (tun),\n" +
 			"arp_ignore=1 and arp_announce=2, rp_filter 0 for tunnels; down restores what up changed.\n" +
+			"On a kernel without the ipip/ip6tnl modules, tun attaches govs's XDP decapsulation program to\n" +
+			"--interface (the one the director's packets arrive on) and puts the VIP on lo (--decap auto, the\n" +
+			"default; --decap kernel or xdp to choose).\n" +
 			"A NAT real server (--mode nat --gateway DIRECTOR_ADDR) holds no VIP: its default route must go\n" +
 			"through the director, which up and status check (and say how to set) without changing it.\n" +
 			"status exits 0 when the host is ready, 1 when not.",
@@ -40,6 +44,8 @@ func newRealserverCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.mode, "mode", "dr", "forwarding mode: dr, tun or nat")
 	pf.StringSliceVar(&o.gateways, "gateway", nil, "nat: the director `address` replies must route through (one per family)")
 	pf.StringVar(&o.state, "state", realserver.DefaultStatePath, "state file recording what up changed")
+	pf.StringVar(&o.decap, "decap", "auto", "tun: who decapsulates: kernel (tunl0/ip6tnl0), xdp (govs's program on --interface), or auto")
+	pf.StringVar(&o.decapInterface, "interface", "", "tun with xdp decapsulation: the `interface` the director's packets arrive on")
 	pf.BoolVarP(&o.verbose, "verbose", "v", false, "log every change")
 	for _, sub := range []struct{ name, short string }{
 		{"up", "configure the host (dr, tun) or check it (nat)"},
@@ -54,6 +60,42 @@ func newRealserverCmd(stdout, stderr io.Writer) *cobra.Command {
 		})
 	}
 	return root
+}
+
+// decapInterface is where a TUN VIP is decapsulated by XDP ("" for the
+// kernel's tunnel device), as --decap asks; auto probes the kernel (with
+// create, by creating the fallback device, as up would).
+func decapInterface(host *realserver.LinuxHost, o *realserverOptions, ipv6, create bool) (string, error) {
+	switch o.decap {
+	case "kernel":
+		if o.decapInterface != "" {
+			return "", usagef("--interface is for --decap xdp or auto")
+		}
+		return "", nil
+	case "xdp":
+		if o.decapInterface == "" {
+			return "", usagef("--decap xdp needs --interface, the interface the director's packets arrive on")
+		}
+		return o.decapInterface, nil
+	case "auto":
+	default:
+		return "", usagef("--decap %q: want kernel, xdp or auto", o.decap)
+	}
+	ok, err := host.TunnelSupported(ipv6, create)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		return "", nil
+	}
+	if o.decapInterface == "" {
+		kind := "ipip"
+		if ipv6 {
+			kind = "ip6tnl"
+		}
+		return "", usagef("this kernel has no %s tunnel support: give --interface, the interface the director's packets arrive on, to decapsulate with govs's XDP program", kind)
+	}
+	return o.decapInterface, nil
 }
 
 func parseAddrs(what string, list []string) ([]netip.Addr, error) {
@@ -83,17 +125,24 @@ func runRealserver(sub string, o *realserverOptions, stdout, stderr io.Writer) e
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	vips := make([]realserver.VIP, 0, len(addrs))
-	for _, a := range addrs {
-		vips = append(vips, realserver.VIP{Addr: a, Mode: mode})
-	}
-
 	host, err := realserver.NewLinuxHost()
 	if err != nil {
 		fmt.Fprintf(stderr, "govs realserver: %v\n", err)
 		return exitError{1}
 	}
 	defer host.Close()
+	vips := make([]realserver.VIP, 0, len(addrs))
+	for _, a := range addrs {
+		v := realserver.VIP{Addr: a, Mode: mode}
+		if mode == realserver.ModeTUN && sub != "down" { // down undoes what the record says
+			if v.Decap, err = decapInterface(host, o, a.Is6(), sub == "up"); err != nil {
+				return err
+			}
+		} else if o.decapInterface != "" || o.decap != "auto" {
+			return usagef("--decap and --interface are for --mode tun")
+		}
+		vips = append(vips, v)
+	}
 	m := &realserver.Manager{Host: host, StatePath: o.state}
 	if o.verbose {
 		m.Log = slog.New(slog.NewTextHandler(stderr, nil))
@@ -129,7 +178,7 @@ func runRealserver(sub string, o *realserverOptions, stdout, stderr io.Writer) e
 		if !realserver.Ready(p.Items) {
 			state = "NOT READY"
 		}
-		fmt.Fprintf(stdout, "VIP %s mode %s: %s\n", p.VIP.Addr, p.VIP.Mode, state)
+		fmt.Fprintf(stdout, "VIP %s: %s\n", p.VIP, state)
 		printItems(stdout, p.Items)
 	}
 	return hostReady(stdout, all)

@@ -25,6 +25,10 @@ import (
 // ProgramName is the program's name in the kernel (bpftool prog, ip link).
 const ProgramName = "govs_decap"
 
+// ErrOtherProgram is returned for an interface with another XDP program
+// than govs's decapsulation attached: it is left alone.
+var ErrOtherProgram = errors.New("another XDP program is attached")
+
 // Counters are what the attached program counted.
 type Counters struct {
 	// Decapsulated packets were passed on as their inner packet; NotOurs
@@ -117,7 +121,7 @@ func attached(link netlink.Link) (*ebpf.Program, error) {
 	}
 	if info.Name != ProgramName {
 		p.Close()
-		return nil, fmt.Errorf("another XDP program (%q, id %d) is attached", info.Name, x.ProgId)
+		return nil, fmt.Errorf("%w (%q, id %d)", ErrOtherProgram, info.Name, x.ProgId)
 	}
 	return p, nil
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/govs/govs/internal/decap"
 )
 
 // LinuxHost is the Host of the network namespace it was created in: netlink
@@ -32,6 +34,31 @@ func NewLinuxHost() (*LinuxHost, error) {
 	return &LinuxHost{nl: h, ProcSys: "/proc/sys"}, nil
 }
 
+// TunnelSupported reports whether the kernel decapsulates tunnelled
+// packets itself: the fallback device (tunl0, or ip6tnl0 for ipv6) exists,
+// or, with create, can be created (loading the module). A kernel without
+// the module needs govs's XDP decapsulation (internal/decap).
+func (h *LinuxHost) TunnelSupported(ipv6, create bool) (bool, error) {
+	name, link := TunnelDev4, netlink.Link(&netlink.Iptun{LinkAttrs: netlink.LinkAttrs{Name: TunnelDev4}})
+	if ipv6 {
+		name, link = TunnelDev6, &netlink.Ip6tnl{LinkAttrs: netlink.LinkAttrs{Name: TunnelDev6}}
+	}
+	if _, err := h.nl.LinkByName(name); err == nil {
+		return true, nil
+	}
+	if !create {
+		return false, nil
+	}
+	err := h.nl.LinkAdd(link)
+	switch {
+	case err == nil, errors.Is(err, unix.EEXIST):
+		return true, nil
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL):
+		return false, nil
+	}
+	return false, fmt.Errorf("probe %s tunnel support: %w", link.Type(), err)
+}
+
 // Close releases the netlink handle.
 func (h *LinuxHost) Close() { h.nl.Close() }
 
@@ -48,6 +75,18 @@ func (h *LinuxHost) Observe(devs, sysctls []string) (Observed, error) {
 			return obs, fmt.Errorf("look up device %s: %w", d, err)
 		}
 		obs.Links[d] = LinkState{Up: link.Attrs().Flags&net.FlagUp != 0}
+		if x := link.Attrs().Xdp; x != nil && x.Attached {
+			info, err := decap.Status(d)
+			if err != nil && !errors.Is(err, decap.ErrOtherProgram) {
+				return obs, err
+			}
+			if info.Attached {
+				if obs.Decaps == nil {
+					obs.Decaps = map[string][]netip.Addr{}
+				}
+				obs.Decaps[d] = info.VIPs
+			}
+		}
 		addrs, err := h.addrList(link)
 		if err != nil {
 			return obs, fmt.Errorf("list addresses of %s: %w", d, err)
@@ -192,6 +231,10 @@ func (h *LinuxHost) Apply(a Action) error {
 		return nil
 	case SetSysctl:
 		return h.writeSysctl(a.Setting.Key, a.Setting.Value)
+	case AttachDecap:
+		return decap.Attach(a.Decap.Interface, a.Decap.VIPs)
+	case DetachDecap:
+		return decap.Detach(a.Decap.Interface)
 	}
 	return fmt.Errorf("apply: unknown action kind %d", a.Kind)
 }

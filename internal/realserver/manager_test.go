@@ -336,3 +336,54 @@ func TestPlanOrdersDevicesBeforeAddressesBeforeSysctls(t *testing.T) {
 		}
 	}
 }
+
+// TestDecapPlans: a TUN VIP decapsulated by XDP goes on lo, with the ARP
+// settings and rp_filter off on the interface, and the program attached
+// last (once the VIP can take its packets); down detaches it first, or
+// re-attaches it for the VIPs that stay.
+func TestDecapPlans(t *testing.T) {
+	v4 := VIP{Addr: netip.MustParseAddr("198.18.0.100"), Mode: ModeTUN, Decap: "eth0"}
+	v6 := VIP{Addr: netip.MustParseAddr("2001:db8::100"), Mode: ModeTUN, Decap: "eth0"}
+	spec := Desired([]VIP{v4, v6})
+	if len(spec.Tunnels) != 0 || len(spec.Decaps) != 1 || len(spec.Decaps[0].VIPs) != 2 || spec.Decaps[0].Interface != "eth0" {
+		t.Fatalf("spec %+v: want no tunnel device, one decapsulation on eth0 for both VIPs", spec)
+	}
+	for _, a := range spec.Addrs {
+		if a.Dev != "lo" {
+			t.Errorf("VIP %s on %s, want lo", a.Prefix, a.Dev)
+		}
+	}
+	if !slices.Contains(spec.Sysctls, Setting{Key: "net/ipv4/conf/eth0/rp_filter", Value: "0"}) {
+		t.Errorf("sysctls %+v: no rp_filter 0 on eth0", spec.Sysctls)
+	}
+	acts := Plan(spec, Observed{})
+	if last := acts[len(acts)-1]; last.Kind != AttachDecap || last.Decap.Interface != "eth0" {
+		t.Fatalf("plan %v: want the attach last", acts)
+	}
+	ready := Observed{Decaps: map[string][]netip.Addr{"eth0": {v6.Addr, v4.Addr}}}
+	for _, a := range spec.Addrs {
+		if ready.Addrs == nil {
+			ready.Addrs = map[string][]netip.Prefix{}
+		}
+		ready.Addrs[a.Dev] = append(ready.Addrs[a.Dev], a.Prefix)
+	}
+	ready.Sysctls = map[string]string{}
+	for _, s := range spec.Sysctls {
+		ready.Sysctls[s.Key] = s.Value
+	}
+	if acts := Plan(spec, ready); len(acts) != 0 || !Ready(Check(spec, ready)) {
+		t.Fatalf("a ready host: plan %v, check %+v", acts, Check(spec, ready))
+	}
+	rec := &Record{VIPs: []VIP{v4, v6}}
+	down, _ := PlanDown(rec, []VIP{v6}, ready)
+	if len(down) == 0 || down[0].Kind != AttachDecap || !slices.Equal(down[0].Decap.VIPs, []netip.Addr{v4.Addr}) {
+		t.Fatalf("down of one VIP: %v, want the program re-attached for the other first", down)
+	}
+	down, _ = PlanDown(rec, nil, ready)
+	if len(down) == 0 || down[0].Kind != DetachDecap {
+		t.Fatalf("down of all: %v, want the program detached first", down)
+	}
+	if err := ValidateVIPs([]VIP{{Addr: v4.Addr, Mode: ModeDR, Decap: "eth0"}}); err == nil {
+		t.Error("a DR VIP with XDP decapsulation validated")
+	}
+}

@@ -20,6 +20,22 @@ type Observed struct {
 	// Sysctls maps key to current value; a sysctl that does not exist (yet:
 	// a tunnel device's settings appear with the device) has no entry.
 	Sysctls map[string]string
+	// Decaps maps an interface to the VIPs of the govs decapsulation
+	// program attached to it; an interface without one has no entry.
+	Decaps map[string][]netip.Addr
+}
+
+func (o Observed) hasDecap(d Decap) bool {
+	have, ok := o.Decaps[d.Interface]
+	if !ok || len(have) != len(d.VIPs) {
+		return false
+	}
+	for _, v := range d.VIPs {
+		if !slices.Contains(have, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func (o Observed) hasAddr(dev string, p netip.Prefix) bool {
@@ -35,8 +51,10 @@ const (
 	LinkUp
 	AddAddr
 	SetSysctl
+	AttachDecap
 	DelAddr
 	LinkDown
+	DetachDecap
 )
 
 // Action is one change to the host.
@@ -45,6 +63,7 @@ type Action struct {
 	Tunnel  Tunnel  // CreateTunnel, LinkUp, LinkDown (Tunnel.Name)
 	Addr    Address // AddAddr, DelAddr
 	Setting Setting // SetSysctl
+	Decap   Decap   // AttachDecap (the VIPs it serves), DetachDecap (Decap.Interface)
 }
 
 func (a Action) String() string {
@@ -65,6 +84,10 @@ func (a Action) String() string {
 		return fmt.Sprintf("remove %s from %s", a.Addr.Prefix, a.Addr.Dev)
 	case SetSysctl:
 		return fmt.Sprintf("set %s = %s", Name(a.Setting.Key), a.Setting.Value)
+	case AttachDecap:
+		return fmt.Sprintf("attach XDP decapsulation to %s for %v", a.Decap.Interface, a.Decap.VIPs)
+	case DetachDecap:
+		return fmt.Sprintf("detach XDP decapsulation from %s", a.Decap.Interface)
 	}
 	return fmt.Sprintf("unknown action %d", a.Kind)
 }
@@ -91,6 +114,12 @@ func Plan(spec Spec, obs Observed) []Action {
 	for _, s := range spec.Sysctls {
 		if v, ok := obs.Sysctls[s.Key]; !ok || v != s.Value {
 			acts = append(acts, Action{Kind: SetSysctl, Setting: s})
+		}
+	}
+	// Last: packets are decapsulated only once the VIP can take them.
+	for _, d := range spec.Decaps {
+		if !obs.hasDecap(d) {
+			acts = append(acts, Action{Kind: AttachDecap, Decap: d})
 		}
 	}
 	return acts
@@ -132,6 +161,13 @@ func Check(spec Spec, obs Observed) []Item {
 			v = "missing"
 		}
 		items = append(items, Item{What: Name(s.Key), Want: s.Value, Have: v, OK: ok && v == s.Value})
+	}
+	for _, d := range spec.Decaps {
+		have := "absent"
+		if vips, ok := obs.Decaps[d.Interface]; ok {
+			have = fmt.Sprintf("for %v", vips)
+		}
+		items = append(items, Item{What: "XDP decapsulation on " + d.Interface, Want: fmt.Sprintf("for %v", d.VIPs), Have: have, OK: obs.hasDecap(d)})
 	}
 	return items
 }
@@ -185,6 +221,19 @@ func PlanDown(rec *Record, remove []VIP, obs Observed) ([]Action, Record) {
 	gone := Desired(removed)
 
 	var acts []Action
+	// First: no packet is decapsulated for a VIP that goes.
+	for _, d := range gone.Decaps {
+		if _, ok := obs.Decaps[d.Interface]; !ok {
+			continue
+		}
+		if i := slices.IndexFunc(keep.Decaps, func(k Decap) bool { return k.Interface == d.Interface }); i >= 0 {
+			if !obs.hasDecap(keep.Decaps[i]) {
+				acts = append(acts, Action{Kind: AttachDecap, Decap: keep.Decaps[i]})
+			}
+			continue
+		}
+		acts = append(acts, Action{Kind: DetachDecap, Decap: Decap{Interface: d.Interface}})
+	}
 	for _, a := range gone.Addrs {
 		if obs.hasAddr(a.Dev, a.Prefix) && !slices.ContainsFunc(keep.Addrs, func(k Address) bool { return k == a }) {
 			acts = append(acts, Action{Kind: DelAddr, Addr: a})

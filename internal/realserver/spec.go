@@ -51,13 +51,23 @@ const (
 type VIP struct {
 	Addr netip.Addr `json:"addr"`
 	Mode Mode       `json:"mode"`
+	// Decap, in TUN mode, names the interface where govs's XDP program
+	// decapsulates the director's packets (internal/decap), for a kernel
+	// without the ipip / ip6tnl modules; then the VIP is on lo as in DR.
+	// Empty: the kernel's tunnel device decapsulates.
+	Decap string `json:"decap,omitempty"`
 }
 
-func (v VIP) String() string { return fmt.Sprintf("%s (%s)", v.Addr, v.Mode) }
+func (v VIP) String() string {
+	if v.Decap != "" {
+		return fmt.Sprintf("%s (%s, decapsulated by XDP on %s)", v.Addr, v.Mode, v.Decap)
+	}
+	return fmt.Sprintf("%s (%s)", v.Addr, v.Mode)
+}
 
 // Device returns the interface the VIP is configured on.
 func (v VIP) Device() string {
-	if v.Mode == ModeTUN {
+	if v.Mode == ModeTUN && v.Decap == "" {
 		if v.Addr.Is4() {
 			return TunnelDev4
 		}
@@ -105,11 +115,18 @@ type Address struct {
 	Label  string
 }
 
+// Decap is govs's XDP decapsulation program on an interface, for VIPs.
+type Decap struct {
+	Interface string
+	VIPs      []netip.Addr
+}
+
 // Spec is the state a host must be in to serve a set of VIPs.
 type Spec struct {
 	Tunnels []Tunnel
 	Addrs   []Address
 	Sysctls []Setting
+	Decaps  []Decap
 }
 
 // Devices returns every device the spec touches.
@@ -125,6 +142,9 @@ func (s Spec) Devices() []string {
 	}
 	for _, a := range s.Addrs {
 		add(a.Dev)
+	}
+	for _, d := range s.Decaps {
+		add(d.Interface)
 	}
 	return devs
 }
@@ -144,6 +164,9 @@ func ValidateVIPs(vips []VIP) error {
 		}
 		if _, err := ParseMode(string(v.Mode)); err != nil {
 			return fmt.Errorf("validate vip %s: %w", v.Addr, err)
+		}
+		if v.Decap != "" && v.Mode != ModeTUN {
+			return fmt.Errorf("validate vip %s: XDP decapsulation is for tun mode, not %s", v.Addr, v.Mode)
 		}
 	}
 	return nil
@@ -174,7 +197,17 @@ func Desired(vips []VIP) Spec {
 		if v.Addr.Is4() {
 			any4 = true
 		}
-		if v.Mode == ModeTUN {
+		switch {
+		case v.Mode == ModeTUN && v.Decap != "":
+			i := slices.IndexFunc(s.Decaps, func(d Decap) bool { return d.Interface == v.Decap })
+			if i < 0 {
+				s.Decaps = append(s.Decaps, Decap{Interface: v.Decap})
+				i = len(s.Decaps) - 1
+			}
+			if !slices.Contains(s.Decaps[i].VIPs, v.Addr) {
+				s.Decaps[i].VIPs = append(s.Decaps[i].VIPs, v.Addr)
+			}
+		case v.Mode == ModeTUN:
 			tunnel(Tunnel{Name: v.Device(), IPv6: v.Addr.Is6()})
 		}
 	}
@@ -192,6 +225,12 @@ func Desired(vips []VIP) Spec {
 			set("net/ipv4/conf/all/rp_filter", "0")
 			set("net/ipv4/conf/"+t.Name+"/rp_filter", "0")
 		}
+	}
+	for _, d := range s.Decaps {
+		// Decapsulated packets arrive on the interface itself, from clients
+		// the host may route elsewhere.
+		set("net/ipv4/conf/all/rp_filter", "0")
+		set("net/ipv4/conf/"+d.Interface+"/rp_filter", "0")
 	}
 	return s
 }
