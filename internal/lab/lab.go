@@ -400,7 +400,15 @@ func (b *builder) web(role string) error {
 			}
 			defer h.Close()
 			m := &realserver.Manager{Host: h, StatePath: rsState}
-			_, err = m.Up([]realserver.VIP{{Addr: VIP, Mode: realserver.ModeDR}, {Addr: VIP6, Mode: realserver.ModeDR}})
+			vips := []realserver.VIP{{Addr: VIP, Mode: realserver.ModeDR}, {Addr: VIP6, Mode: realserver.ModeDR}}
+			if b.topo.Mode == ModeTUN {
+				// govs's XDP decapsulation on the LAN interface, whether
+				// or not the kernel has ipip (docs/realserver.md).
+				for i := range vips {
+					vips[i].Mode, vips[i].Decap = realserver.ModeTUN, "eth0"
+				}
+			}
+			_, err = m.Up(vips)
 			return err
 		}); err != nil {
 			return fmt.Errorf("prepare real server %s: %w", role, err)
