@@ -659,7 +659,7 @@ virtual_server 10.0.0.5 80 {
 				"t.conf:11: sorry_server: invalid IP address '1921681170' (dots missing? an IPv4 address is written like 192.168.1.169)",
 				"t.conf:12: real_server: port 70000 outside range [0, 65535]",
 				"t.conf:15: weight: number -1 outside range [0, 2147483647]",
-				"t.conf:16: warning: lvs_method: tunnel options 'type gue port 6080' not supported by govs; using ipip",
+				"t.conf:16: lvs_method: tunnel options 'type gue port 6080': govs encapsulates in ipip only (GUE is not implemented yet); write 'TUN' or 'TUN type ipip'",
 				"t.conf:18: real_server [2001:db8::2]:80: address family differs from virtual_server 192.168.1.169:80 (only TUN can mix families)",
 				"t.conf:20: warning: real_server 10.0.0.2:80: duplicate of the real server at t.conf:14; ignored",
 				"t.conf:23: warning: lb_kind: keepalived 2.2 does not know lb_kind in a real_server and ignores it (the virtual server's method applies); govs does the same (write lvs_method)",

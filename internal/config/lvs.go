@@ -162,8 +162,11 @@ func (b *builder) method(n *node) (Method, bool) {
 	case "TUN":
 		if len(n.Args) > 1 {
 			// Tunnel types other than plain IP-in-IP are not implemented.
+			// Forwarding them as ipip would hand a real server set up for
+			// GUE packets it does not decapsulate: refused, not downgraded.
 			if n.Args[1].Text != "type" || len(n.Args) < 3 || n.Args[2].Text != "ipip" || len(n.Args) > 3 {
-				b.warnf(n, "tunnel options '%s' not supported by govs; using ipip", joinArgs(n, 1))
+				b.errorf(n, "tunnel options '%s': govs encapsulates in ipip only (GUE is not implemented yet); write 'TUN' or 'TUN type ipip'", joinArgs(n, 1))
+				return TUN, false
 			}
 		}
 		return TUN, true
