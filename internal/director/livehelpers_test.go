@@ -2,9 +2,12 @@ package director_test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,4 +142,65 @@ func (l *load) finish() int {
 		}
 	}
 	return n
+}
+
+// echoNginx starts nginx in ns, listening on port (IPv4 and IPv6) and
+// answering every request with "$server_addr $remote_addr": the address it
+// was reached at, and the client's as it sees it.
+func echoNginx(t *testing.T, ns *netnstest.NS, nginx, dir, name string, port int) {
+	t.Helper()
+	wdir := filepath.Join(dir, name)
+	writeFile(t, wdir+".conf", fmt.Sprintf(`worker_processes 1;
+error_log %[1]s.error.log;
+pid %[1]s.pid;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s.body;
+	proxy_temp_path %[1]s.proxy;
+	fastcgi_temp_path %[1]s.fastcgi;
+	uwsgi_temp_path %[1]s.uwsgi;
+	scgi_temp_path %[1]s.scgi;
+	server {
+		listen %[2]d;
+		listen [::]:%[2]d;
+		location / { return 200 "$server_addr $remote_addr\n"; }
+	}
+}
+`, wdir, port))
+	ns.Start(nginx, "-c", wdir+".conf", "-p", dir, "-g", "daemon off;")
+}
+
+// echoGet asks vip:80 from client on a new connection (HTTP/1.0) and
+// returns what an echoNginx answered: its own address and the client's.
+// (net/http's transport dials from goroutines of its own, outside the
+// client's namespace, so the connection is made here.)
+func echoGet(client *netnstest.NS, vip string) (server, seen string, err error) {
+	var body []byte
+	err = client.Do(func() error {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(vip, "80"), 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 512))
+		return err
+	})
+	if err != nil {
+		return "", "", err
+	}
+	f := strings.Fields(string(body))
+	if len(f) != 2 {
+		return "", "", fmt.Errorf("answer %q", body)
+	}
+	return f[0], f[1], nil
 }

@@ -73,26 +73,7 @@ func TestPrivilegedNATEndToEnd(t *testing.T) {
 		ns.MustRun("ip", "-6", "route", "add", "default", "via", "2001:db8:2::1")
 		ns.MustRun("ethtool", "-K", "eth0", "tx", "off")
 		ns.MustRun("ip", "link", "set", "lo", "up")
-		wdir := filepath.Join(dir, fmt.Sprintf("web%d", i+1))
-		writeFile(t, filepath.Join(dir, fmt.Sprintf("web%d.conf", i+1)), fmt.Sprintf(`worker_processes 1;
-error_log %[1]s.error.log;
-pid %[1]s.pid;
-events { worker_connections 256; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s.body;
-	proxy_temp_path %[1]s.proxy;
-	fastcgi_temp_path %[1]s.fastcgi;
-	uwsgi_temp_path %[1]s.uwsgi;
-	scgi_temp_path %[1]s.scgi;
-	server {
-		listen 8080;
-		listen [::]:8080;
-		location / { return 200 "$server_addr $remote_addr\n"; }
-	}
-}
-`, wdir))
-		ns.Start(nginx, "-c", filepath.Join(dir, fmt.Sprintf("web%d.conf", i+1)), "-p", dir, "-g", "daemon off;")
+		echoNginx(t, ns, nginx, dir, fmt.Sprintf("web%d", i+1), 8080)
 		realNS = append(realNS, ns)
 		check := "        weight 1\n        TCP_CHECK {\n            connect_timeout 1\n        }\n"
 		servers4 += fmt.Sprintf("    real_server %s 8080 {\n%s    }\n", r.v4, check)
@@ -112,39 +93,7 @@ http {
 		_ = cmd.Wait()
 	})
 
-	// httpGet asks vip:80 from the client on a new connection and returns
-	// what the real server answered: its own address and the client's.
-	// (net/http's transport dials from goroutines of its own, outside
-	// the client's namespace, so the connection is made here.)
-	httpGet := func(vip string) (server, seen string, err error) {
-		var body []byte
-		err = client.Do(func() error {
-			c, err := net.DialTimeout("tcp", net.JoinHostPort(vip, "80"), 2*time.Second)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(3 * time.Second))
-			if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-				return err
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			body, err = io.ReadAll(io.LimitReader(resp.Body, 512))
-			return err
-		})
-		if err != nil {
-			return "", "", err
-		}
-		f := strings.Fields(string(body))
-		if len(f) != 2 {
-			return "", "", fmt.Errorf("answer %q", body)
-		}
-		return f[0], f[1], nil
-	}
+	httpGet := func(vip string) (string, string, error) { return echoGet(client, vip) }
 	for _, vip := range []string{vip4, vip6} {
 		waitUntil(t, "NAT service "+vip+" to answer", 30*time.Second, func() bool { _, _, err := httpGet(vip); return err == nil })
 	}

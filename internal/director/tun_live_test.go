@@ -1,11 +1,7 @@
 package director_test
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,26 +78,7 @@ func TestPrivilegedTUNEndToEnd(t *testing.T) {
 		if out, err := ns.Run(govs, "realserver", "status", "--mode", "tun", "--decap", decapMode, "--interface", "eth0", "--vip", vip4+","+vip6, "--state", state); err != nil {
 			t.Fatalf("govs realserver status after up: %v\n%s", err, out)
 		}
-		wdir := filepath.Join(dir, fmt.Sprintf("web%d", i+1))
-		writeFile(t, wdir+".conf", fmt.Sprintf(`worker_processes 1;
-error_log %[1]s.error.log;
-pid %[1]s.pid;
-events { worker_connections 256; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s.body;
-	proxy_temp_path %[1]s.proxy;
-	fastcgi_temp_path %[1]s.fastcgi;
-	uwsgi_temp_path %[1]s.uwsgi;
-	scgi_temp_path %[1]s.scgi;
-	server {
-		listen 80;
-		listen [::]:80;
-		location / { return 200 "$server_addr $remote_addr\n"; }
-	}
-}
-`, wdir))
-		ns.Start(nginx, "-c", wdir+".conf", "-p", dir, "-g", "daemon off;")
+		echoNginx(t, ns, nginx, dir, fmt.Sprintf("web%d", i+1), 80)
 		realNS = append(realNS, ns)
 		check := "        weight 1\n        TCP_CHECK {\n            connect_timeout 1\n        }\n"
 		servers4 += fmt.Sprintf("    real_server %s 80 {\n%s    }\n", r.v4, check)
@@ -120,26 +97,8 @@ http {
 	})
 
 	httpGet := func(vip string) (string, error) {
-		var body []byte
-		err := client.Do(func() error {
-			c, err := net.DialTimeout("tcp", net.JoinHostPort(vip, "80"), 2*time.Second)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(3 * time.Second))
-			if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-				return err
-			}
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			body, err = io.ReadAll(io.LimitReader(resp.Body, 512))
-			return err
-		})
-		return strings.TrimSpace(string(body)), err
+		server, seen, err := echoGet(client, vip)
+		return server + " " + seen, err
 	}
 	const n = 1000
 	for _, fam := range []struct{ vip, client string }{{vip4, client4}, {vip6, client6}} {
