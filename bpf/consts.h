@@ -108,6 +108,7 @@ enum govs_sched {
 #define REAL_F_TUN (1U << 0) /* encapsulate (IP-in-IP / IPv6-in-IPv6) */
 #define REAL_F_V6 (1U << 1)  /* real's address (TUN outer header) is IPv6 */
 #define REAL_F_NAT (1U << 2) /* masquerade: rewrite the destination to addr:port */
+#define REAL_F_GUE (1U << 3) /* TUN in GUE: UDP to real.port, then a 4-byte GUE header */
 
 /* conn.flags */
 #define CONN_F_ACTIVE (1U << 0) /* counted in active_conns */

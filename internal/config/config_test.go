@@ -659,7 +659,7 @@ virtual_server 10.0.0.5 80 {
 				"t.conf:11: sorry_server: invalid IP address '1921681170' (dots missing? an IPv4 address is written like 192.168.1.169)",
 				"t.conf:12: real_server: port 70000 outside range [0, 65535]",
 				"t.conf:15: weight: number -1 outside range [0, 2147483647]",
-				"t.conf:16: lvs_method: tunnel options 'type gue port 6080': govs encapsulates in ipip only (GUE is not implemented yet); write 'TUN' or 'TUN type ipip'",
+
 				"t.conf:18: real_server [2001:db8::2]:80: address family differs from virtual_server 192.168.1.169:80 (only TUN can mix families)",
 				"t.conf:20: warning: real_server 10.0.0.2:80: duplicate of the real server at t.conf:14; ignored",
 				"t.conf:23: warning: lb_kind: keepalived 2.2 does not know lb_kind in a real_server and ignores it (the virtual server's method applies); govs does the same (write lvs_method)",
@@ -975,4 +975,45 @@ func TestLVSSyncDaemon(t *testing.T) {
 		{name: "option without value", src: withInst("lvs_sync_daemon eth0 VI_1 port"), diags: []string{"t.conf:2: lvs_sync_daemon: 'port' needs a value"}},
 		{name: "unknown option", src: withInst("lvs_sync_daemon eth0 VI_1 speed 9"), diags: []string{"t.conf:2: lvs_sync_daemon: unknown option 'speed' (want id|maxlen|port|ttl|group)"}},
 	})
+}
+
+// TestTunnelOptions: keepalived's TUN options become the GUE port govs
+// encapsulates to (inherited by real servers that set no method), and what
+// govs does not build is an error at its line, never a downgrade.
+func TestTunnelOptions(t *testing.T) {
+	vs := func(method string) string {
+		return "virtual_server 198.18.0.100 80 {\n lb_algo rr\n protocol TCP\n lvs_method " + method + "\n real_server 198.18.0.11 80 {\n }\n}\n"
+	}
+	for _, tc := range []struct {
+		method string
+		port   uint16
+		err    string
+	}{
+		{"TUN", 0, ""},
+		{"TUN type ipip", 0, ""},
+		{"TUN type gue port 6080", 6080, ""},
+		{"TUN type gue port 6080 nocsum", 6080, ""},
+		{"TUN type gue", 0, "GUE needs 'port N'"},
+		{"TUN type gue port 0", 0, "is not 1 to 65535"},
+		{"TUN type gue port 6080 csum", 0, "without UDP checksums only"},
+		{"TUN type gre", 0, "tunnel type 'gre'"},
+		{"TUN type ipip extra", 0, "ipip takes no options"},
+	} {
+		c, d := parse(t, vs(tc.method))
+		diags := strings.Join(diagStrings(d), "\n")
+		if tc.err != "" {
+			if !strings.Contains(diags, "t.conf:4: lvs_method: ") || !strings.Contains(diags, tc.err) {
+				t.Errorf("%s: diagnostics %q, want an error at t.conf:4 with %q", tc.method, diags, tc.err)
+			}
+			continue
+		}
+		if diags != "" {
+			t.Errorf("%s: diagnostics %q", tc.method, diags)
+			continue
+		}
+		v := c.VirtualServers[0]
+		if v.Method != TUN || v.GUEPort != tc.port || v.RealServers[0].GUEPort != tc.port {
+			t.Errorf("%s: method %v port %d, real server's port %d; want TUN, %d", tc.method, v.Method, v.GUEPort, v.RealServers[0].GUEPort, tc.port)
+		}
+	}
 }

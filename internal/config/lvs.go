@@ -141,38 +141,73 @@ func lastOf(p netip.Prefix) netip.Addr {
 	return a
 }
 
-func (b *builder) method(n *node) (Method, bool) {
+func (b *builder) method(n *node) (Method, uint16, bool) {
 	if !b.leaf(n, 1, -1) {
-		return NAT, false
+		return NAT, 0, false
 	}
 	v, ok := b.enum(n, n.Args[0].Text, "NAT", "DR", "TUN")
 	if !ok {
-		return NAT, false
+		return NAT, 0, false
 	}
 	if v != n.Args[0].Text {
 		// keepalived compares exactly: "dr" is unknown to it and the
 		// method stays NAT.
 		b.warnf(n, "keepalived does not know '%s' (methods are upper case) and keeps its default NAT; govs does the same (write %s)", n.Args[0].Text, v)
-		return NAT, false
+		return NAT, 0, false
 	}
 	switch v {
 	case "DR":
 		b.leaf(n, 1, 1)
-		return DR, true
+		return DR, 0, true
 	case "TUN":
-		if len(n.Args) > 1 {
-			// Tunnel types other than plain IP-in-IP are not implemented.
-			// Forwarding them as ipip would hand a real server set up for
-			// GUE packets it does not decapsulate: refused, not downgraded.
-			if n.Args[1].Text != "type" || len(n.Args) < 3 || n.Args[2].Text != "ipip" || len(n.Args) > 3 {
-				b.errorf(n, "tunnel options '%s': govs encapsulates in ipip only (GUE is not implemented yet); write 'TUN' or 'TUN type ipip'", joinArgs(n, 1))
-				return TUN, false
-			}
-		}
-		return TUN, true
+		port, ok := b.tunnelOptions(n)
+		return TUN, port, ok
 	}
 	b.leaf(n, 1, 1)
-	return NAT, true
+	return NAT, 0, true
+}
+
+// tunnelOptions reads keepalived's "TUN type ipip" and "TUN type gue port
+// N [nocsum]" and returns the GUE port (0 for ipip). What govs does not
+// build (GRE, GUE checksums) is refused, not downgraded: a real server set
+// up for it would not decapsulate what it got.
+func (b *builder) tunnelOptions(n *node) (uint16, bool) {
+	args := n.Args[1:]
+	if len(args) == 0 {
+		return 0, true
+	}
+	if args[0].Text != "type" || len(args) < 2 {
+		b.errorf(n, "tunnel options '%s': want 'type ipip' or 'type gue port N'", joinArgs(n, 1))
+		return 0, false
+	}
+	// Not a switch: the keyword table reads case labels as keywords, and
+	// these are values.
+	if kind := args[1].Text; kind == "ipip" {
+		if len(args) > 2 {
+			b.errorf(n, "tunnel options '%s': ipip takes no options", joinArgs(n, 1))
+			return 0, false
+		}
+		return 0, true
+	} else if kind == "gue" {
+		if len(args) < 4 || args[2].Text != "port" {
+			b.errorf(n, "tunnel options '%s': GUE needs 'port N' (the real servers' decapsulation port)", joinArgs(n, 1))
+			return 0, false
+		}
+		port, err := strconv.ParseUint(args[3].Text, 10, 16)
+		if err != nil || port == 0 {
+			b.errorf(n, "tunnel options '%s': GUE port '%s' is not 1 to 65535", joinArgs(n, 1), args[3].Text)
+			return 0, false
+		}
+		for _, o := range args[4:] {
+			if o.Text != "nocsum" {
+				b.errorf(n, "tunnel option '%s': govs sends GUE without UDP checksums only (nocsum, IPVS's default)", o.Text)
+				return 0, false
+			}
+		}
+		return uint16(port), true
+	}
+	b.errorf(n, "tunnel type '%s': govs encapsulates in ipip or gue (not %s)", args[1].Text, args[1].Text)
+	return 0, false
 }
 
 func joinArgs(n *node, from int) string {
@@ -271,8 +306,8 @@ func (b *builder) virtualServer(blk *node) {
 				vs.Scheduler = v
 			}
 		case "lb_kind", "lvs_method":
-			if m, good := b.method(n); good {
-				vs.Method = m
+			if m, port, good := b.method(n); good {
+				vs.Method, vs.GUEPort = m, port
 			}
 		case "persistence_timeout":
 			if len(n.Args) == 0 {
@@ -330,7 +365,7 @@ func (b *builder) virtualServer(blk *node) {
 			}
 			vs.SorryServer.Inhibit = true
 		case "sorry_server_lvs_method", "sorry_server_lb_kind":
-			m, good := b.method(n)
+			m, port, good := b.method(n)
 			if !good {
 				continue
 			}
@@ -338,7 +373,7 @@ func (b *builder) virtualServer(blk *node) {
 				b.errorf(n, "sorry_server must come first")
 				continue
 			}
-			vs.SorryServer.Method = m
+			vs.SorryServer.Method, vs.SorryServer.GUEPort = m, port
 		case "real_server":
 			if rs := b.realServer(n); rs != nil {
 				vs.RealServers = append(vs.RealServers, rs)
@@ -439,8 +474,8 @@ func (b *builder) realServer(blk *node) *RealServer {
 			// keepalived 2.2 knows only lvs_method in a real_server.
 			b.warnf(n, "keepalived 2.2 does not know lb_kind in a real_server and ignores it (the virtual server's method applies); govs does the same (write lvs_method)")
 		case "lvs_method":
-			if m, good := b.method(n); good {
-				rs.Method = m
+			if m, port, good := b.method(n); good {
+				rs.Method, rs.GUEPort = m, port
 			}
 		case "inhibit_on_failure":
 			rs.InhibitOnFailure, rs.inhibitSet = b.boolArg(n), true

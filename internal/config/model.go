@@ -414,6 +414,7 @@ type SorryServer struct {
 	Addr    netip.Addr
 	Port    uint16
 	Method  Method
+	GUEPort uint16 // TUN: the GUE UDP port ("type gue port N"); 0 is ipip
 	Inhibit bool
 	Pos     Pos
 }
@@ -434,6 +435,9 @@ type VirtualServer struct {
 	Scheduler      string
 	SchedulerFlags []string
 	Method         Method
+	// GUEPort is, for TUN, the UDP port of GUE encapsulation ("lb_kind TUN
+	// type gue port N"); 0 is IP-in-IP.
+	GUEPort uint16
 	// PersistenceTimeout is 0 when the service is not persistent.
 	PersistenceTimeout time.Duration
 	// PersistenceGranularity is the client mask length (-M), /32 or /128
@@ -476,8 +480,9 @@ type RealServer struct {
 	Addr     netip.Addr
 	Port     uint16
 	Weight   int
-	// Method is inherited from the virtual server unless set.
+	// Method (and GUEPort) is inherited from the virtual server unless set.
 	Method           Method
+	GUEPort          uint16
 	InhibitOnFailure bool
 	NotifyUp         Command
 	NotifyDown       Command

@@ -309,7 +309,7 @@ func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*V
 	}
 	if ss := vs.SorryServer; ss != nil {
 		if ss.Method < 0 {
-			ss.Method = vs.Method
+			ss.Method, ss.GUEPort = vs.Method, vs.GUEPort
 		}
 		if ss.Method != NAT {
 			ss.Port = b.fixPort(vs, ss.Pos, "sorry_server", "sorry_server "+ss.Addr.String(), ss.Port)
@@ -371,7 +371,7 @@ func (b *builder) resolveRealServers(vs *VirtualServer, family int, methodSet bo
 				b.d.Warnf(vs.Pos, "lb_kind", "virtual_server %s: no forwarding method given; using NAT", vs.Name())
 				warnedMethod = true
 			}
-			rs.Method = vs.Method
+			rs.Method, rs.GUEPort = vs.Method, vs.GUEPort
 		}
 		if !rs.inhibitSet {
 			rs.InhibitOnFailure = vs.InhibitOnFailure

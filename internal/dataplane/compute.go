@@ -283,6 +283,7 @@ const (
 	realFlagTUN     = 1 << 0
 	realFlagV6      = 1 << 1
 	realFlagNAT     = 1 << 2
+	realFlagGUE     = 1 << 3
 	connFlagActive  = 1 << 0
 	connFlagFin     = 1 << 1
 	// connFlagSynced marks entries learnt from another director; only
@@ -335,6 +336,10 @@ func realEntry(s State, r Real) (balancerReal, error) {
 			tsrc = s.TunnelSource6
 		}
 		e.TunSrc = addr16(tsrc)
+		if r.GUEPort != 0 {
+			e.Flags |= realFlagGUE
+			e.Port = htons(r.GUEPort)
+		}
 	}
 	return e, nil
 }

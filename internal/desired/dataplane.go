@@ -63,7 +63,7 @@ func (s Service) real(d state.Dest) (Real, bool) {
 	if s.Sorry != nil && s.Sorry.Key == k {
 		return *s.Sorry, true
 	}
-	return Real{Key: k, Method: s.Method}, true
+	return Real{Key: k, Method: s.Method, GUEPort: s.GUEPort}, true
 }
 
 func dpMethod(m config.Method) dpstate.Method {
@@ -124,6 +124,7 @@ func (p *Plan) Dataplane(pools Pools, neigh map[netip.Addr]Neighbour) (st dpstat
 				Port:    r.Key.Port,
 				Weight:  uint32(max(d.Weight, 0)),
 				Method:  dpMethod(r.Method),
+				GUEPort: r.GUEPort,
 				MAC:     n.MAC,
 				Ifindex: n.Ifindex,
 			})

@@ -97,6 +97,7 @@ type Service struct {
 	Pool               string
 	Scheduler          sched.Kind
 	Method             config.Method
+	GUEPort            uint16
 	PersistenceTimeout time.Duration
 	// PersistenceBits is 0 for per-address persistence.
 	PersistenceBits int
@@ -223,6 +224,8 @@ type Real struct {
 	Key    RealKey
 	Weight int
 	Method config.Method
+	// GUEPort is TUN's GUE port; 0 is IP-in-IP.
+	GUEPort uint16
 	// StartsDown is set when a checker has alpha: keepalived keeps the
 	// server out until its first success.
 	StartsDown bool
@@ -380,7 +383,7 @@ func (p *planner) services() {
 					bad = true
 				}
 			}
-			r := Real{Key: RealKey{rs.Addr, rs.Port}, Weight: rs.Weight, Method: rs.Method}
+			r := Real{Key: RealKey{rs.Addr, rs.Port}, Weight: rs.Weight, Method: rs.Method, GUEPort: rs.GUEPort}
 			for _, ch := range rs.Checkers {
 				r.StartsDown = r.StartsDown || ch.Alpha
 				r.Checkers = append(r.Checkers, config.DescribeChecker(ch, rs))
@@ -389,7 +392,7 @@ func (p *planner) services() {
 		}
 		var sorry *Real
 		if s := vs.SorryServer; s != nil {
-			sorry = &Real{Key: RealKey{s.Addr, s.Port}, Weight: 1, Method: s.Method}
+			sorry = &Real{Key: RealKey{s.Addr, s.Port}, Weight: 1, Method: s.Method, GUEPort: s.GUEPort}
 		}
 		if bad {
 			continue
@@ -401,6 +404,7 @@ func (p *planner) services() {
 				Pool:               name,
 				Scheduler:          kind,
 				Method:             vs.Method,
+				GUEPort:            vs.GUEPort,
 				PersistenceTimeout: vs.PersistenceTimeout,
 				HashPort:           hashPort,
 				OnePacket:          onePacket,

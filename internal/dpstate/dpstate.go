@@ -147,6 +147,9 @@ type Real struct {
 	Port   uint16
 	Weight uint32
 	Method Method
+	// GUEPort, for TUN, encapsulates in GUE (RFC draft, as IPVS's "tunnel
+	// type gue") to this UDP port instead of IP-in-IP.
+	GUEPort uint16
 	// MAC is the real server's MAC (DR) or the next hop's towards it (TUN),
 	// as resolved from the neighbour table by the caller. Nil means "not
 	// resolved (yet)": the real gets no new flows, and connections it
