@@ -41,11 +41,13 @@ type Counters struct {
 type Info struct {
 	Attached bool
 	VIPs     []netip.Addr
+	// GUEPorts are the UDP ports it decapsulates GUE on.
+	GUEPorts []uint16
 	Counters Counters
 }
 
-// load loads the program with vips in its map.
-func load(vips []netip.Addr) (*decapObjects, error) {
+// load loads the program with vips and GUE ports in its maps.
+func load(vips []netip.Addr, guePorts ...uint16) (*decapObjects, error) {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("remove memlock limit: %w", err)
 	}
@@ -57,6 +59,12 @@ func load(vips []netip.Addr) (*decapObjects, error) {
 		if err := objs.DecapVips.Put(keyOf(v), uint8(1)); err != nil {
 			objs.Close()
 			return nil, fmt.Errorf("add VIP %s: %w", v, err)
+		}
+	}
+	for _, p := range guePorts {
+		if err := objs.DecapPorts.Put(htons(p), uint8(1)); err != nil {
+			objs.Close()
+			return nil, fmt.Errorf("add GUE port %d: %w", p, err)
 		}
 	}
 	return &objs, nil
@@ -72,11 +80,14 @@ func keyOf(a netip.Addr) decapDecapVip {
 	return decapDecapVip{Family: 6, Addr: a.As16()}
 }
 
-// Attach attaches the program for vips to interface ifname, replacing a
-// govs decapsulation program there (so the VIPs can change); it refuses
-// to replace another XDP program. Native XDP is tried first, then
-// generic.
-func Attach(ifname string, vips []netip.Addr) error {
+// htons is the port as the program's memory holds a network-order one.
+func htons(p uint16) uint16 { return p<<8 | p>>8 }
+
+// Attach attaches the program for vips (IP-in-IP, and GUE on guePorts) to
+// interface ifname, replacing a govs decapsulation program there (so the
+// VIPs can change); it refuses to replace another XDP program. Native XDP
+// is tried first, then generic.
+func Attach(ifname string, vips []netip.Addr, guePorts ...uint16) error {
 	link, err := netlink.LinkByName(ifname)
 	if err != nil {
 		return fmt.Errorf("attach decapsulation to %s: %w", ifname, err)
@@ -86,7 +97,7 @@ func Attach(ifname string, vips []netip.Addr) error {
 	} else if cur != nil {
 		defer cur.Close()
 	}
-	objs, err := load(vips)
+	objs, err := load(vips, guePorts...)
 	if err != nil {
 		return err
 	}
@@ -180,6 +191,8 @@ func Status(ifname string) (Info, error) {
 				out.VIPs, err = vipsOf(m)
 			case "decap_stats":
 				out.Counters, err = countersOf(m)
+			case "decap_ports":
+				out.GUEPorts, err = portsOf(m)
 			}
 		}
 		m.Close()
@@ -203,6 +216,19 @@ func vipsOf(m *ebpf.Map) ([]netip.Addr, error) {
 		} else {
 			out = append(out, netip.AddrFrom16(k.Addr))
 		}
+	}
+	return out, it.Err()
+}
+
+func portsOf(m *ebpf.Map) ([]uint16, error) {
+	var (
+		k   uint16
+		v   uint8
+		out []uint16
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, htons(k))
 	}
 	return out, it.Err()
 }

@@ -24,6 +24,7 @@ type decapDecapVip struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	decapMapDecapPorts = "decap_ports"
 	decapMapDecapStats = "decap_stats"
 	decapMapDecapVips  = "decap_vips"
 	decapProgGovsDecap = "govs_decap"
@@ -78,6 +79,7 @@ type decapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type decapMapSpecs struct {
+	DecapPorts *ebpf.MapSpec `ebpf:"decap_ports"`
 	DecapStats *ebpf.MapSpec `ebpf:"decap_stats"`
 	DecapVips  *ebpf.MapSpec `ebpf:"decap_vips"`
 }
@@ -108,12 +110,14 @@ func (o *decapObjects) Close() error {
 //
 // It can be passed to loadDecapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type decapMaps struct {
+	DecapPorts *ebpf.Map `ebpf:"decap_ports"`
 	DecapStats *ebpf.Map `ebpf:"decap_stats"`
 	DecapVips  *ebpf.Map `ebpf:"decap_vips"`
 }
 
 func (m *decapMaps) Close() error {
 	return _DecapClose(
+		m.DecapPorts,
 		m.DecapStats,
 		m.DecapVips,
 	)

@@ -58,6 +58,22 @@ func packet(t testing.TB, client, vip, outerSrc, outerDst netip.Addr) []byte {
 	return serialize(t, &layers.Ethernet{SrcMAC: macDir, DstMAC: macReal, EthernetType: outerType}, outer, inner, tcp, payload)
 }
 
+// guePacket is packet's inner frame in outer IP, UDP to port and a GUE
+// header whose first byte is flags (0: version 0, data, no options).
+func guePacket(t testing.TB, client, vip, outerSrc, outerDst netip.Addr, port uint16, flags byte) []byte {
+	t.Helper()
+	plain := packet(t, client, vip, netip.Addr{}, netip.Addr{})
+	proto := byte(4)
+	if vip.Is6() {
+		proto = 41
+	}
+	gue := append([]byte{flags, proto, 0, 0}, plain[14:]...)
+	outer, outerType := ipLayer(outerSrc, outerDst, layers.IPProtocolUDP)
+	udp := &layers.UDP{SrcPort: 50000, DstPort: layers.UDPPort(port)}
+	_ = udp.SetNetworkLayerForChecksum(outer.(gopacket.NetworkLayer))
+	return serialize(t, &layers.Ethernet{SrcMAC: macDir, DstMAC: macReal, EthernetType: outerType}, outer, udp, gopacket.Payload(gue))
+}
+
 func run(t *testing.T, prog *ebpf.Program, in []byte) (uint32, []byte) {
 	t.Helper()
 	out := make([]byte, len(in)+256)
@@ -76,12 +92,13 @@ const xdpPass = 2
 // counted by why.
 func TestDecapsulates(t *testing.T) {
 	netnstest.RequireRoot(t)
-	objs, err := load([]netip.Addr{vip4, vip6})
+	objs, err := load([]netip.Addr{vip4, vip6}, 6080)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer objs.Close()
 	other := netip.MustParseAddr("198.18.0.200")
+	plain4, plain6 := packet(t, client4, vip4, netip.Addr{}, netip.Addr{}), packet(t, client6, vip6, netip.Addr{}, netip.Addr{})
 	for _, tc := range []struct {
 		name        string
 		in, want    []byte
@@ -94,6 +111,11 @@ func TestDecapsulates(t *testing.T) {
 		{"to an address that is no VIP here", packet(t, client4, other, dir4, real4), nil, false},
 		{"not tunnelled", packet(t, client4, vip4, netip.Addr{}, netip.Addr{}), nil, false},
 		{"inner header cut short", packet(t, client4, vip4, dir4, real4)[:14+20+12], nil, false},
+		{"GUE, IPv4 in IPv4", guePacket(t, client4, vip4, dir4, real4, 6080, 0), plain4, true},
+		{"GUE, IPv6 in IPv6", guePacket(t, client6, vip6, dir6, real6, 6080, 0), plain6, true},
+		{"GUE, IPv4 in IPv6", guePacket(t, client4, vip4, dir6, real6, 6080, 0), plain4, true},
+		{"GUE to another UDP port", guePacket(t, client4, vip4, dir4, real4, 6081, 0), nil, false},
+		{"GUE control message", guePacket(t, client4, vip4, dir4, real4, 6080, 0x20), nil, false},
 		{"outer fragment", func() []byte {
 			b := packet(t, client4, vip4, dir4, real4)
 			b[14+6] |= 0x20 // more fragments
@@ -118,15 +140,15 @@ func TestDecapsulates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (Counters{Decapsulated: 4, NotOurs: 1, Malformed: 2}) {
-		t.Errorf("counters %+v, want 4 decapsulated, 1 not ours, 2 malformed", c)
+	if c != (Counters{Decapsulated: 7, NotOurs: 1, Malformed: 3}) {
+		t.Errorf("counters %+v, want 7 decapsulated, 1 not ours, 3 malformed", c)
 	}
 }
 
 // FuzzDecap: whatever the frame, the program passes it, and changes it
-// only by removing exactly one outer IP header.
+// only by removing one outer header (IP, or IP, UDP and GUE).
 func FuzzDecap(f *testing.F) {
-	objs, err := load([]netip.Addr{vip4, vip6})
+	objs, err := load([]netip.Addr{vip4, vip6}, 6080)
 	if err != nil {
 		f.Skip("cannot load BPF here:", err)
 	}
@@ -134,6 +156,7 @@ func FuzzDecap(f *testing.F) {
 	for _, in := range [][]byte{
 		packet(f, client4, vip4, dir4, real4), packet(f, client6, vip6, dir6, real6),
 		packet(f, client4, vip4, dir6, real6), packet(f, client4, vip4, netip.Addr{}, netip.Addr{}),
+		guePacket(f, client4, vip4, dir4, real4, 6080, 0), guePacket(f, client6, vip6, dir6, real6, 6080, 1),
 	} {
 		f.Add(in)
 	}
@@ -152,7 +175,8 @@ func FuzzDecap(f *testing.F) {
 		if bytes.Equal(out[:len(in)], in) {
 			return
 		}
-		for _, hl := range []int{20, 40} {
+		// An outer IPv4 or IPv6 header, with UDP, GUE and its options.
+		for hl := 20; hl <= 40+12+31*4; hl++ {
 			if len(in) > 14+hl && bytes.Equal(out[:12], in[:12]) && bytes.Equal(out[14:len(in)-hl], in[14+hl:]) {
 				return
 			}
