@@ -17,6 +17,7 @@ type realserverOptions struct {
 	vips, gateways        []string
 	mode, state           string
 	decap, decapInterface string
+	guePort               uint16
 	verbose               bool
 }
 
@@ -46,6 +47,7 @@ func newRealserverCmd(stdout, stderr io.Writer) *cobra.Command {
 	pf.StringVar(&o.state, "state", realserver.DefaultStatePath, "state file recording what up changed")
 	pf.StringVar(&o.decap, "decap", "auto", "tun: who decapsulates: kernel (tunl0/ip6tnl0), xdp (govs's program on --interface), or auto")
 	pf.StringVar(&o.decapInterface, "interface", "", "tun with xdp decapsulation: the `interface` the director's packets arrive on")
+	pf.Uint16Var(&o.guePort, "gue-port", 0, "tun: also decapsulate GUE to this UDP `port` (lb_kind TUN type gue port N); implies --decap xdp")
 	pf.BoolVarP(&o.verbose, "verbose", "v", false, "log every change")
 	for _, sub := range []struct{ name, short string }{
 		{"up", "configure the host (dr, tun) or check it (nat)"},
@@ -78,6 +80,13 @@ func decapInterface(host *realserver.LinuxHost, o *realserverOptions, ipv6, crea
 		}
 		return o.decapInterface, nil
 	case "auto":
+		if o.guePort != 0 {
+			// The kernel's GUE needs fou; govs's program does GUE.
+			if o.decapInterface == "" {
+				return "", usagef("--gue-port needs --interface, the interface the director's packets arrive on")
+			}
+			return o.decapInterface, nil
+		}
 	default:
 		return "", usagef("--decap %q: want kernel, xdp or auto", o.decap)
 	}
@@ -138,8 +147,9 @@ func runRealserver(sub string, o *realserverOptions, stdout, stderr io.Writer) e
 			if v.Decap, err = decapInterface(host, o, a.Is6(), sub == "up"); err != nil {
 				return err
 			}
-		} else if o.decapInterface != "" || o.decap != "auto" {
-			return usagef("--decap and --interface are for --mode tun")
+			v.GUEPort = o.guePort
+		} else if o.decapInterface != "" || o.decap != "auto" || o.guePort != 0 {
+			return usagef("--decap, --interface and --gue-port are for --mode tun")
 		}
 		vips = append(vips, v)
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // TestPrivilegedTUNEndToEnd runs `govs run` with lb_kind TUN, IPv4 and
-// IPv6, on this kernel, which has no ipip or ip6tnl module: the nginx real
+// IPv6, in IP-in-IP and in GUE (type gue port 6080), on this kernel, which
+// has no ipip, ip6tnl or fou module: the nginx real
 // servers are prepared with `govs realserver up --mode tun --interface
 // eth0`, which decapsulates with govs's XDP program (internal/decap) and
 // holds the VIPs on lo. 1000 requests per family succeed, nginx sees the VIP as
@@ -29,6 +30,7 @@ func TestPrivilegedTUNEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	const (
 		vip4, vip6       = "198.18.0.100", "2001:db8::100"
+		gue4, gue6       = "198.18.0.101", "2001:db8::101" // lb_kind TUN type gue port 6080
 		client4, client6 = "198.18.0.50", "2001:db8::50"
 	)
 	reals := []struct{ v4, v6 string }{{"198.18.0.11", "2001:db8::11"}, {"198.18.0.12", "2001:db8::12"}}
@@ -48,6 +50,8 @@ func TestPrivilegedTUNEndToEnd(t *testing.T) {
 	director.MustRun("ip", "addr", "add", "2001:db8::2/64", "dev", "eth0", "nodad")
 	director.MustRun("ip", "addr", "add", vip4+"/32", "dev", "eth0")
 	director.MustRun("ip", "addr", "add", vip6+"/128", "dev", "eth0", "nodad")
+	director.MustRun("ip", "addr", "add", gue4+"/32", "dev", "eth0")
+	director.MustRun("ip", "addr", "add", gue6+"/128", "dev", "eth0", "nodad")
 	// Frames the director's XDP program sends back into a veth need a
 	// NAPI context at the far end (docs/dataplane.md).
 	netnstest.AttachXDPPass(t, lan, "pd")
@@ -69,13 +73,14 @@ func TestPrivilegedTUNEndToEnd(t *testing.T) {
 		// What an operator runs: with no ipip/ip6tnl in the kernel, tun
 		// mode puts the VIPs on lo and attaches the XDP program.
 		state := filepath.Join(dir, fmt.Sprintf("rs%d.json", i+1))
+		vips := strings.Join([]string{vip4, vip6, gue4, gue6}, ",")
 		out := ns.MustRun(govs, "realserver", "up", "--mode", "tun", "--decap", decapMode, "--interface", "eth0",
-			"--vip", vip4+","+vip6, "--state", state)
+			"--gue-port", "6080", "--vip", vips, "--state", state)
 		if !strings.Contains(out, "attach XDP decapsulation to eth0") {
 			t.Fatalf("govs realserver up did not attach the decapsulation program:\n%s", out)
 		}
 		t.Cleanup(func() { _, _ = ns.Run(govs, "realserver", "down", "--state", state) })
-		if out, err := ns.Run(govs, "realserver", "status", "--mode", "tun", "--decap", decapMode, "--interface", "eth0", "--vip", vip4+","+vip6, "--state", state); err != nil {
+		if out, err := ns.Run(govs, "realserver", "status", "--mode", "tun", "--decap", decapMode, "--interface", "eth0", "--gue-port", "6080", "--vip", vips, "--state", state); err != nil {
 			t.Fatalf("govs realserver status after up: %v\n%s", err, out)
 		}
 		echoNginx(t, ns, nginx, dir, fmt.Sprintf("web%d", i+1), 80)
@@ -86,10 +91,12 @@ func TestPrivilegedTUNEndToEnd(t *testing.T) {
 	}
 
 	conf := filepath.Join(dir, "keepalived.conf")
-	service := func(vip, servers string) string {
-		return fmt.Sprintf("virtual_server %s 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind TUN\n    protocol TCP\n%s}\n", vip, servers)
+	service := func(vip, kind, servers string) string {
+		return fmt.Sprintf("virtual_server %s 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind %s\n    protocol TCP\n%s}\n", vip, kind, servers)
 	}
-	writeFile(t, conf, "global_defs {\n    govs_xdp_interface eth0\n}\n"+service(vip4, servers4)+service(vip6, servers6))
+	const gue = "TUN type gue port 6080"
+	writeFile(t, conf, "global_defs {\n    govs_xdp_interface eth0\n}\n"+service(vip4, "TUN", servers4)+service(vip6, "TUN", servers6)+
+		service(gue4, gue, servers4)+service(gue6, gue, servers6))
 	cmd := director.Start(govs, "run", "-f", conf, "--socket", filepath.Join(dir, "govs.sock"))
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -101,7 +108,7 @@ func TestPrivilegedTUNEndToEnd(t *testing.T) {
 		return server + " " + seen, err
 	}
 	const n = 1000
-	for _, fam := range []struct{ vip, client string }{{vip4, client4}, {vip6, client6}} {
+	for _, fam := range []struct{ vip, client string }{{vip4, client4}, {vip6, client6}, {gue4, client4}, {gue6, client6}} {
 		waitUntil(t, "requests to "+fam.vip, 20*time.Second, func() bool { _, err := httpGet(fam.vip); return err == nil })
 		failed := 0
 		for i := range n {
@@ -124,16 +131,16 @@ func TestPrivilegedTUNEndToEnd(t *testing.T) {
 		if err := ns.Do(func() (err error) { info, err = decap.Status("eth0"); return err }); err != nil {
 			t.Fatal(err)
 		}
-		if !info.Attached || len(info.VIPs) != 2 {
+		if !info.Attached || len(info.VIPs) != 4 || len(info.GUEPorts) != 1 || info.GUEPorts[0] != 6080 {
 			t.Fatalf("real server %d: decapsulation %+v", i+1, info)
 		}
 		decapsulated += info.Counters.Decapsulated
 	}
 	// Each request is at least a SYN, the request and an ACK or FIN.
-	if decapsulated < 3*2*n {
-		t.Errorf("the real servers decapsulated %d packets for %d requests", decapsulated, 2*n)
+	if decapsulated < 3*4*n {
+		t.Errorf("the real servers decapsulated %d packets for %d requests", decapsulated, 4*n)
 	}
-	t.Logf("TUN, decapsulated by govs's XDP program: %d requests, %d packets decapsulated", 2*n, decapsulated)
+	t.Logf("TUN (IP-in-IP and GUE), decapsulated by govs's XDP program: %d requests, %d packets decapsulated", 4*n, decapsulated)
 	for i, ns := range realNS {
 		ns.MustRun(govs, "realserver", "down", "--state", filepath.Join(dir, fmt.Sprintf("rs%d.json", i+1)))
 		var info decap.Info

@@ -82,9 +82,9 @@ func (h *LinuxHost) Observe(devs, sysctls []string) (Observed, error) {
 			}
 			if info.Attached {
 				if obs.Decaps == nil {
-					obs.Decaps = map[string][]netip.Addr{}
+					obs.Decaps = map[string]Decap{}
 				}
-				obs.Decaps[d] = info.VIPs
+				obs.Decaps[d] = Decap{Interface: d, VIPs: info.VIPs, GUEPorts: info.GUEPorts}
 			}
 		}
 		addrs, err := h.addrList(link)
@@ -232,7 +232,7 @@ func (h *LinuxHost) Apply(a Action) error {
 	case SetSysctl:
 		return h.writeSysctl(a.Setting.Key, a.Setting.Value)
 	case AttachDecap:
-		return decap.Attach(a.Decap.Interface, a.Decap.VIPs)
+		return decap.Attach(a.Decap.Interface, a.Decap.VIPs, a.Decap.GUEPorts...)
 	case DetachDecap:
 		return decap.Detach(a.Decap.Interface)
 	}

@@ -360,7 +360,7 @@ func TestDecapPlans(t *testing.T) {
 	if last := acts[len(acts)-1]; last.Kind != AttachDecap || last.Decap.Interface != "eth0" {
 		t.Fatalf("plan %v: want the attach last", acts)
 	}
-	ready := Observed{Decaps: map[string][]netip.Addr{"eth0": {v6.Addr, v4.Addr}}}
+	ready := Observed{Decaps: map[string]Decap{"eth0": {Interface: "eth0", VIPs: []netip.Addr{v6.Addr, v4.Addr}}}}
 	for _, a := range spec.Addrs {
 		if ready.Addrs == nil {
 			ready.Addrs = map[string][]netip.Prefix{}

@@ -20,18 +20,23 @@ type Observed struct {
 	// Sysctls maps key to current value; a sysctl that does not exist (yet:
 	// a tunnel device's settings appear with the device) has no entry.
 	Sysctls map[string]string
-	// Decaps maps an interface to the VIPs of the govs decapsulation
-	// program attached to it; an interface without one has no entry.
-	Decaps map[string][]netip.Addr
+	// Decaps maps an interface to the govs decapsulation program attached
+	// to it (its VIPs and GUE ports); an interface without one has no
+	// entry.
+	Decaps map[string]Decap
 }
 
 func (o Observed) hasDecap(d Decap) bool {
 	have, ok := o.Decaps[d.Interface]
-	if !ok || len(have) != len(d.VIPs) {
+	return ok && sameSet(have.VIPs, d.VIPs) && sameSet(have.GUEPorts, d.GUEPorts)
+}
+
+func sameSet[T comparable](a, b []T) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for _, v := range d.VIPs {
-		if !slices.Contains(have, v) {
+	for _, x := range b {
+		if !slices.Contains(a, x) {
 			return false
 		}
 	}
@@ -85,6 +90,9 @@ func (a Action) String() string {
 	case SetSysctl:
 		return fmt.Sprintf("set %s = %s", Name(a.Setting.Key), a.Setting.Value)
 	case AttachDecap:
+		if len(a.Decap.GUEPorts) > 0 {
+			return fmt.Sprintf("attach XDP decapsulation to %s for %v (ipip, and GUE on UDP %v)", a.Decap.Interface, a.Decap.VIPs, a.Decap.GUEPorts)
+		}
 		return fmt.Sprintf("attach XDP decapsulation to %s for %v", a.Decap.Interface, a.Decap.VIPs)
 	case DetachDecap:
 		return fmt.Sprintf("detach XDP decapsulation from %s", a.Decap.Interface)
@@ -164,10 +172,10 @@ func Check(spec Spec, obs Observed) []Item {
 	}
 	for _, d := range spec.Decaps {
 		have := "absent"
-		if vips, ok := obs.Decaps[d.Interface]; ok {
-			have = fmt.Sprintf("for %v", vips)
+		if o, ok := obs.Decaps[d.Interface]; ok {
+			have = fmt.Sprintf("for %v, GUE ports %v", o.VIPs, o.GUEPorts)
 		}
-		items = append(items, Item{What: "XDP decapsulation on " + d.Interface, Want: fmt.Sprintf("for %v", d.VIPs), Have: have, OK: obs.hasDecap(d)})
+		items = append(items, Item{What: "XDP decapsulation on " + d.Interface, Want: fmt.Sprintf("for %v, GUE ports %v", d.VIPs, d.GUEPorts), Have: have, OK: obs.hasDecap(d)})
 	}
 	return items
 }

@@ -56,6 +56,9 @@ type VIP struct {
 	// without the ipip / ip6tnl modules; then the VIP is on lo as in DR.
 	// Empty: the kernel's tunnel device decapsulates.
 	Decap string `json:"decap,omitempty"`
+	// GUEPort, with Decap, also decapsulates GUE to this UDP port (the
+	// virtual server's "lb_kind TUN type gue port N").
+	GUEPort uint16 `json:"gue_port,omitempty"`
 }
 
 func (v VIP) String() string {
@@ -115,10 +118,12 @@ type Address struct {
 	Label  string
 }
 
-// Decap is govs's XDP decapsulation program on an interface, for VIPs.
+// Decap is govs's XDP decapsulation program on an interface, for VIPs,
+// with the GUE ports it decapsulates on.
 type Decap struct {
 	Interface string
 	VIPs      []netip.Addr
+	GUEPorts  []uint16
 }
 
 // Spec is the state a host must be in to serve a set of VIPs.
@@ -168,6 +173,9 @@ func ValidateVIPs(vips []VIP) error {
 		if v.Decap != "" && v.Mode != ModeTUN {
 			return fmt.Errorf("validate vip %s: XDP decapsulation is for tun mode, not %s", v.Addr, v.Mode)
 		}
+		if v.GUEPort != 0 && v.Decap == "" {
+			return fmt.Errorf("validate vip %s: GUE is decapsulated by govs's XDP program only (the kernel would need the fou module and 'ip fou add port %d gue')", v.Addr, v.GUEPort)
+		}
 	}
 	return nil
 }
@@ -206,6 +214,9 @@ func Desired(vips []VIP) Spec {
 			}
 			if !slices.Contains(s.Decaps[i].VIPs, v.Addr) {
 				s.Decaps[i].VIPs = append(s.Decaps[i].VIPs, v.Addr)
+			}
+			if v.GUEPort != 0 && !slices.Contains(s.Decaps[i].GUEPorts, v.GUEPort) {
+				s.Decaps[i].GUEPorts = append(s.Decaps[i].GUEPorts, v.GUEPort)
 			}
 		case v.Mode == ModeTUN:
 			tunnel(Tunnel{Name: v.Device(), IPv6: v.Addr.Is6()})
