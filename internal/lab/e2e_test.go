@@ -18,7 +18,7 @@ func TestPrivilegedLabEndToEnd(t *testing.T) {
 	netnstest.RequireRoot(t)
 	requireNginx(t)
 	govs := netnstest.BuildGovs(t)
-	for _, mode := range []string{ModeDR, ModeNAT, ModeTUN} {
+	for _, mode := range []string{ModeDR, ModeNAT, ModeTUN, ModeGUE} {
 		t.Run(mode, func(t *testing.T) { labEndToEnd(t, govs, mode) })
 	}
 }
@@ -58,7 +58,7 @@ func labEndToEnd(t *testing.T, govs, mode string) {
 		}
 	}
 	switch mode {
-	case ModeDR, ModeTUN:
+	case ModeDR, ModeTUN, ModeGUE:
 		if rep.RepliesAtDirector != 0 || rep.WebTx < uint64(rep.Requests) || rep.MasterInPkts < uint64(rep.Requests) || rep.MasterOutPkts != 0 {
 			t.Errorf("replies did not bypass the directors: %d reached one's IP stack, %d its XDP; web servers sent %d, master forwarded %d",
 				rep.RepliesAtDirector, rep.MasterOutPkts, rep.WebTx, rep.MasterInPkts)

@@ -401,11 +401,14 @@ func (b *builder) web(role string) error {
 			defer h.Close()
 			m := &realserver.Manager{Host: h, StatePath: rsState}
 			vips := []realserver.VIP{{Addr: VIP, Mode: realserver.ModeDR}, {Addr: VIP6, Mode: realserver.ModeDR}}
-			if b.topo.Mode == ModeTUN {
+			if b.topo.Mode == ModeTUN || b.topo.Mode == ModeGUE {
 				// govs's XDP decapsulation on the LAN interface, whether
 				// or not the kernel has ipip (docs/realserver.md).
 				for i := range vips {
 					vips[i].Mode, vips[i].Decap = realserver.ModeTUN, "eth0"
+					if b.topo.Mode == ModeGUE {
+						vips[i].GUEPort = GUEPort
+					}
 				}
 			}
 			_, err = m.Up(vips)
