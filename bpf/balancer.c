@@ -102,11 +102,167 @@ static __always_inline void active_add(__u32 real_id, __s64 d)
 }
 
 /* Sends the (already parsed) packet to real r. */
+/* tun_too_big answers a packet that encapsulation would make bigger than
+ * the egress MTU as a router does (and IPVS's tunnel transmit): an ICMP
+ * "fragmentation needed" (IPv4 with DF) or "packet too big" (IPv6) back to
+ * the client, from the VIP, with the MTU less the tunnel's overhead, so the
+ * client's path MTU shrinks to what fits. It returns 0 when the packet
+ * fits, 1 when the frame now holds the answer (to send back with
+ * XDP_TX), and -1 when it cannot be sent (IPv4 without DF, which only a
+ * fragmenting router could forward, an ICMP error, IP options): drop. A
+ * global function, checked once by the verifier. */
+__noinline int tun_too_big(struct xdp_md *ctx, const struct pkt *p, const struct real *r)
+{
+	if (!ctx || !p || !r)
+		return -1;
+	__s32 overhead = (r->flags & REAL_F_V6) ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	if (r->flags & REAL_F_GUE)
+		overhead += GUE_LEN;
+	__u32 mtu = 0;
+	__u32 ifindex = r->ifindex ? r->ifindex : ctx->ingress_ifindex;
+	/* The helper counts the frame against MTU + 14: a VLAN tag is not
+	 * part of the packet the MTU limits. */
+	__s32 diff = p->l3_off == 18 ? overhead - 4 : overhead;
+	if (bpf_check_mtu(ctx, ifindex, &mtu, diff, 0) != BPF_MTU_CHK_RET_FRAG_NEEDED)
+		return 0;
+	if (p->icmp || !p->df || mtu <= (__u32)overhead)
+		return -1;
+	__u32 next_mtu = mtu - overhead;
+	__u32 l2 = p->l3_off;
+	if (l2 != 14 && l2 != 18)
+		return -1;
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	if (data + l2 > data_end)
+		return -1;
+	struct ethhdr eth;
+	__builtin_memcpy(&eth, data, sizeof(eth));
+	__be16 tci = 0;
+	if (l2 == 18) {
+		if (data + 18 > data_end)
+			return -1;
+		tci = *(__be16 *)(data + 14);
+	}
+	if (p->flow.family == FAMILY_V4) {
+		/* IP (20) + ICMP (8) + the packet's header (20: no options) and
+		 * its first 8 bytes. */
+		struct iphdr *q = data + l2;
+		if ((void *)(q + 1) > data_end || q->ihl != 5)
+			return -1;
+		if (bpf_xdp_adjust_head(ctx, -28))
+			return -1;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		__u32 len = l2 + 28 + 28;
+		if (data + len > data_end)
+			return -1;
+		if (bpf_xdp_adjust_tail(ctx, (int)len - (int)(data_end - data)))
+			return -1;
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		if (data + l2 + 56 > data_end)
+			return -1;
+		struct ethhdr *e = data;
+		__builtin_memcpy(e->h_dest, eth.h_source, ETH_ALEN);
+		__builtin_memcpy(e->h_source, eth.h_dest, ETH_ALEN);
+		e->h_proto = eth.h_proto;
+		if (l2 == 18) {
+			*(__be16 *)(data + 14) = tci;
+			*(__be16 *)(data + 16) = ETH_P_IP_BE;
+		}
+		struct iphdr *ip = data + l2;
+		struct iphdr *quoted = data + l2 + 28;
+		__u8 *icmp = data + l2 + 20;
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tos = 0;
+		ip->tot_len = bpf_htons(56);
+		ip->id = 0;
+		ip->frag_off = 0;
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_ICMP;
+		ip->check = 0;
+		ip->saddr = quoted->daddr;
+		ip->daddr = quoted->saddr;
+		ipv4_set_csum(ip);
+		icmp[0] = ICMP_DEST_UNREACH;
+		icmp[1] = ICMP_FRAG_NEEDED;
+		*(__u16 *)(icmp + 2) = 0;
+		*(__u16 *)(icmp + 4) = 0;
+		*(__be16 *)(icmp + 6) = bpf_htons(next_mtu);
+		__u32 sum = 0;
+		__u16 *w = (__u16 *)icmp;
+#pragma unroll
+		for (int i = 0; i < 18; i++)
+			sum += w[i];
+		*(__u16 *)(icmp + 2) = csum_fold(sum);
+		count_global(G_TUN_TOO_BIG);
+		return 1;
+	}
+	/* IPv6 (40) + ICMPv6 (8) + the packet's header (40) and its first 8
+	 * bytes. */
+	struct ipv6hdr *q6 = data + l2;
+	if ((void *)(q6 + 1) > data_end)
+		return -1;
+	if (bpf_xdp_adjust_head(ctx, -48))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	__u32 len6 = l2 + 48 + 48;
+	if (data + len6 > data_end)
+		return -1;
+	if (bpf_xdp_adjust_tail(ctx, (int)len6 - (int)(data_end - data)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + l2 + 96 > data_end)
+		return -1;
+	struct ethhdr *e6 = data;
+	__builtin_memcpy(e6->h_dest, eth.h_source, ETH_ALEN);
+	__builtin_memcpy(e6->h_source, eth.h_dest, ETH_ALEN);
+	e6->h_proto = eth.h_proto;
+	if (l2 == 18) {
+		*(__be16 *)(data + 14) = tci;
+		*(__be16 *)(data + 16) = ETH_P_IPV6_BE;
+	}
+	struct ipv6hdr *ip6 = data + l2;
+	struct ipv6hdr *quoted6 = data + l2 + 48;
+	__u8 *icmp6 = data + l2 + 40;
+	*(__be32 *)ip6 = bpf_htonl(6U << 28);
+	ip6->payload_len = bpf_htons(56);
+	ip6->nexthdr = IPPROTO_ICMPV6;
+	ip6->hop_limit = 64;
+	__builtin_memcpy(&ip6->saddr, &quoted6->daddr, 16);
+	__builtin_memcpy(&ip6->daddr, &quoted6->saddr, 16);
+	icmp6[0] = ICMPV6_PKT_TOOBIG;
+	icmp6[1] = 0;
+	*(__u16 *)(icmp6 + 2) = 0;
+	*(__be32 *)(icmp6 + 4) = bpf_htonl(next_mtu < 1280 ? 1280 : next_mtu);
+	/* Pseudo-header: addresses, length 56, next header 58. */
+	__u32 sum6 = bpf_htons(56) + bpf_htons(IPPROTO_ICMPV6);
+	__u16 *a = (__u16 *)&ip6->saddr;
+#pragma unroll
+	for (int i = 0; i < 16; i++)
+		sum6 += a[i];
+	__u16 *m = (__u16 *)icmp6;
+#pragma unroll
+	for (int i = 0; i < 28; i++)
+		sum6 += m[i];
+	*(__u16 *)(icmp6 + 2) = csum_fold(sum6);
+	count_global(G_TUN_TOO_BIG);
+	return 1;
+}
+
 static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p, const struct real *r, __u32 svc_id,
 				   __u32 real_id, int new_conn)
 {
 	__u64 bytes = ctx->data_end - ctx->data;
 	if (r->flags & REAL_F_TUN) {
+		int big = tun_too_big(ctx, p, r);
+		if (big > 0)
+			return XDP_TX;
+		if (big < 0)
+			return drop(svc_id, DROP_ENCAP);
 		if (tun_encap(ctx, p, r))
 			return drop(svc_id, DROP_ENCAP);
 	} else if (r->flags & REAL_F_NAT) {

@@ -144,7 +144,8 @@ enum govs_global {
 	G_NAT_REPLY = 9,       /* NAT real servers' replies rewritten back to the VIP */
 	G_NAT_UNLEARNT = 10,   /* NAT replies dropped: the client's side not learnt yet (synced flow) */
 	G_NAT_ICMP = 11,       /* ICMP errors about NAT flows, translated towards the client */
-	G_MAX = 12,
+	G_TUN_TOO_BIG = 12,    /* TUN packets too big once encapsulated: answered with frag-needed / PTB */
+	G_MAX = 13,
 };
 
 #endif

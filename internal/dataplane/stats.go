@@ -54,10 +54,13 @@ type GlobalStats struct {
 	// because the flow (learnt by connection sync) has not yet seen a
 	// client packet on this director, which tells where the client is.
 	NATReplies, NATICMP, NATUnlearnt uint64
+	// TunTooBig are TUN packets that would exceed the egress MTU once
+	// encapsulated, answered with frag-needed / packet-too-big.
+	TunTooBig uint64
 }
 
 // globalCounters is G_MAX (bpf/consts.h).
-const globalCounters = 12
+const globalCounters = 13
 
 // Stats is a snapshot of all counters, summed over CPUs.
 type Stats struct {
@@ -117,7 +120,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 	st.Global = GlobalStats{
 		PassNotIP: g[0], PassMalformed: g[1], PassNoService: g[2], PassFragmentMiss: g[3],
 		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7], PassOtherHost: g[8],
-		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11],
+		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11], TunTooBig: g[12],
 	}
 	return st, nil
 }

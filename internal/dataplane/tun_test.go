@@ -3,12 +3,15 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/govs/govs/internal/netnstest"
 	"github.com/govs/govs/internal/sched"
 )
 
@@ -133,4 +136,130 @@ func ipv4HeaderSum(h []byte) uint32 {
 		sum = sum&0xffff + sum>>16
 	}
 	return sum
+}
+
+// TestTunnelTooBig: a TUN packet that encapsulation would make bigger than
+// the egress MTU (1400 here) is answered as a router answers: ICMP
+// frag-needed (IPv4 with DF) or packet-too-big (IPv6) back to the client,
+// from the VIP, with the MTU less the tunnel's overhead (IP-in-IP 20, GUE
+// in IPv6 52), quoting the packet; one that fits is encapsulated; IPv4
+// without DF, which only fragmenting could carry, is dropped.
+func TestTunnelTooBig(t *testing.T) {
+	netnstest.RequireRoot(t)
+	a, b := netnstest.NewNS(t, "mtu-a"), netnstest.NewNS(t, "mtu-b")
+	netnstest.Veth(t, a, "eth0", b, "eth0")
+	a.MustRun("ip", "link", "set", "eth0", "mtu", "1400")
+	var ifindex int
+	if err := a.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err == nil {
+			ifindex = ifi.Index
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r4, r6 := real4(1, 1), real6(1, 1)
+	r4.Method, r4.Ifindex = TUN, ifindex
+	r6.Method, r6.GUEPort, r6.Ifindex = TUN, 6080, ifindex
+	// The egress interface is looked up where it is.
+	var d *Dataplane
+	if err := a.Do(func() error {
+		d = openDP(t, state(
+			Service{Addr: vip4, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{r4}},
+			Service{Addr: vip6, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{r6}},
+		))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	run := func(in []byte) (uint32, []byte) {
+		t.Helper()
+		var ret uint32
+		out := make([]byte, len(in)+256)
+		opts := &ebpf.RunOptions{Data: in, DataOut: out, Context: xdpMD{DataEnd: uint32(len(in)), IngressIfindex: uint32(ifindex)}}
+		err := a.Do(func() (err error) { ret, err = d.program().Run(opts); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ret, opts.DataOut
+	}
+	body := func(n int) []byte { return bytes.Repeat([]byte{'x'}, n) }
+	for _, tc := range []struct {
+		name     string
+		in       pktSpec
+		act      uint32
+		icmpMTU  uint32 // 0: not answered
+		icmpType gopacket.LayerType
+	}{
+		{"IPv4 with DF, fits (1380 + 20)", pktSpec{src: client4, dst: vip4, sport: 1, dport: 80, fragFlags: layers.IPv4DontFragment, payload: body(1380 - 40)}, xdpTX, 0, 0},
+		{"IPv4 with DF, too big", pktSpec{src: client4, dst: vip4, sport: 2, dport: 80, fragFlags: layers.IPv4DontFragment, payload: body(1381 - 40)}, xdpTX, 1380, layers.LayerTypeICMPv4},
+		{"IPv4 with DF and VLAN, too big", pktSpec{src: client4, dst: vip4, sport: 3, dport: 80, vlan: 7, fragFlags: layers.IPv4DontFragment, payload: body(1381 - 40)}, xdpTX, 1380, layers.LayerTypeICMPv4},
+		{"IPv4 without DF, too big", pktSpec{src: client4, dst: vip4, sport: 4, dport: 80, payload: body(1381 - 40)}, xdpDrop, 0, 0},
+		{"IPv6 in GUE, fits (1348 + 52)", pktSpec{src: client6, dst: vip6, sport: 5, dport: 80, payload: body(1348 - 60)}, xdpTX, 0, 0},
+		{"IPv6 in GUE, too big", pktSpec{src: client6, dst: vip6, sport: 6, dport: 80, payload: body(1349 - 60)}, xdpTX, 1348, layers.LayerTypeICMPv6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := frame(t, tc.in)
+			act, out := run(in)
+			if act != tc.act {
+				t.Fatalf("action %s, want %s", actionNames[act], actionNames[tc.act])
+			}
+			if tc.icmpMTU == 0 {
+				return
+			}
+			pkt := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
+			eth := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
+			if !bytes.Equal(eth.DstMAC, in[6:12]) || !bytes.Equal(eth.SrcMAC, in[0:6]) {
+				t.Errorf("MACs %s -> %s: not back to the sender", eth.SrcMAC, eth.DstMAC)
+			}
+			l2 := 14
+			if tc.in.vlan != 0 {
+				l2 = 18
+			}
+			var quoted []byte
+			switch tc.icmpType {
+			case layers.LayerTypeICMPv4:
+				ip, _ := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+				icmp, _ := pkt.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
+				if ip == nil || icmp == nil || ip.SrcIP.String() != vip4.String() || ip.DstIP.String() != client4.String() || ip.Length != 56 {
+					t.Fatalf("answer %v", pkt)
+				}
+				if icmp.TypeCode != layers.CreateICMPv4TypeCode(3, 4) || uint32(binary.BigEndian.Uint16(out[l2+26:])) != tc.icmpMTU {
+					t.Errorf("ICMP %v, next-hop MTU %d, want frag-needed with %d", icmp.TypeCode, binary.BigEndian.Uint16(out[l2+26:]), tc.icmpMTU)
+				}
+				if onesComplement(out[l2:l2+20]) != 0xffff || onesComplement(out[l2+20:l2+56]) != 0xffff {
+					t.Errorf("checksums wrong")
+				}
+				quoted = out[l2+28 : l2+56]
+			case layers.LayerTypeICMPv6:
+				ip, _ := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
+				if ip == nil || ip.SrcIP.String() != vip6.String() || ip.DstIP.String() != client6.String() || ip.Length != 56 || ip.NextHeader != layers.IPProtocolICMPv6 {
+					t.Fatalf("answer %v", pkt)
+				}
+				m := out[l2+40 : l2+96]
+				if m[0] != 2 || m[1] != 0 || binary.BigEndian.Uint32(m[4:]) != tc.icmpMTU {
+					t.Errorf("ICMPv6 type %d code %d MTU %d, want packet-too-big with %d", m[0], m[1], binary.BigEndian.Uint32(m[4:]), tc.icmpMTU)
+				}
+				pseudo := append(append(append([]byte{}, out[l2+8:l2+40]...), 0, 0, 0, 56, 0, 0, 0, 58), m...)
+				if onesComplement(pseudo) != 0xffff {
+					t.Errorf("ICMPv6 checksum wrong")
+				}
+				quoted = m[8:]
+			}
+			if want := in[l2 : l2+len(quoted)]; !bytes.Equal(quoted, want) {
+				t.Errorf("quoted % x, want % x", quoted, want)
+			}
+			if len(bytes.TrimRight(out, "\x00")) > l2+28+len(quoted) && tc.icmpType == layers.LayerTypeICMPv4 {
+				t.Errorf("answer longer than the ICMP message")
+			}
+		})
+	}
+	st, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Global.TunTooBig != 3 {
+		t.Errorf("%d answered too big, want 3", st.Global.TunTooBig)
+	}
 }
