@@ -1,9 +1,9 @@
 // Command dataplane measures packets per second through a director, in
 // network namespaces it creates and removes, for several paths in one run:
 // kernel IP forwarding, XDP_DROP at the director (the ceiling), a bare XDP
-// redirect and govs's XDP balancer in DR mode (redirect and XDP_TX) and NAT
-// mode (towards the real server), and prints govs's rates as ratios of the
-// baselines.
+// redirect and govs's XDP balancer in DR mode (redirect and XDP_TX), NAT
+// mode (towards the real server) and TUN (ipip and GUE), and prints govs's
+// rates as ratios of the baselines.
 //
 //	gen (g0 198.18.1.2) ── d0 director d1 ── s0 sink (198.18.2.2)
 //
@@ -243,7 +243,7 @@ func (b *bench) main() error {
 				return dp.Apply(dataplane.State{Services: []dataplane.Service{{
 					Addr: netip.MustParseAddr(vip), Port: 80, Protocol: dataplane.UDP, Scheduler: sched.Maglev,
 					Reals: []dataplane.Real{r},
-				}}})
+				}}, TunnelSource4: netip.MustParseAddr("198.18.2.1")})
 			})
 			if err != nil {
 				return nil, fmt.Errorf("set up govs: %w", err)
@@ -277,6 +277,10 @@ func (b *bench) main() error {
 		// rewritten (80 -> 8080), checksums updated, a reply entry written
 		// per new flow, then the same redirect as DR.
 		{"govs NAT (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Port: 8080, Method: dataplane.NAT, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
+		// TUN: an outer IPv4 header (IP-in-IP), or IPv4, UDP and GUE
+		// headers (32 bytes), in front of the frame, then the redirect.
+		{"govs TUN ipip (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Method: dataplane.TUN, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
+		{"govs TUN gue (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Method: dataplane.TUN, GUEPort: 6080, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
 	}
 	// Runs are interleaved (every path once per round) so that load from
 	// other work on the machine spreads over all paths alike.
