@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/govs/govs/internal/sched"
@@ -137,19 +138,9 @@ func FuzzXDPNAT(f *testing.F) {
 	f.Add(withMACs(icmpError(f, router6, client6, client6, r6.Addr, 1234, 8080, layers.IPProtocolUDP), directorMAC, r6.MAC))
 	f.Add(frame(f, pktSpec{src: client4, dst: vip4, sport: 40000, dport: 80, ipID: 9, fragFlags: 1}))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if len(in) < 14 || len(in) > 4000 {
-			t.Skip("outside what BPF_PROG_TEST_RUN accepts for XDP")
-		}
-		act, out := runOut(t, d.program(), in)
-		switch act {
-		case xdpPass, xdpDrop:
-			if !bytes.Equal(out, in) {
-				t.Fatalf("%s changed the frame", actionNames[act])
-			}
+		out, sent := fuzzRun(t, d.program(), in)
+		if !sent {
 			return
-		case xdpTX:
-		default:
-			t.Fatalf("action %d", act)
 		}
 		out = out[:len(in)]
 		pin, pout := checksums(in), checksums(out)
@@ -167,6 +158,29 @@ func FuzzXDPNAT(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzRun runs in through prog for a fuzz target: it skips inputs
+// BPF_PROG_TEST_RUN does not take, fails on an unknown action or on a
+// frame XDP_PASS or XDP_DROP changed, and returns the frame and whether it
+// was sent back out (XDP_TX).
+func fuzzRun(t *testing.T, prog *ebpf.Program, in []byte) ([]byte, bool) {
+	t.Helper()
+	if len(in) < 14 || len(in) > 4000 {
+		t.Skip("outside what BPF_PROG_TEST_RUN accepts for XDP")
+	}
+	act, out := runOut(t, prog, in)
+	switch act {
+	case xdpPass, xdpDrop:
+		if !bytes.Equal(out, in) {
+			t.Fatalf("%s changed the frame", actionNames[act])
+		}
+		return out, false
+	case xdpTX:
+		return out, true
+	}
+	t.Fatalf("action %d", act)
+	return nil, false
 }
 
 // checked is what checksums found in a frame.
@@ -266,19 +280,9 @@ func FuzzXDPTunnel(f *testing.F) {
 	f.Add(frame(f, pktSpec{src: client4, dst: vip4, sport: 5, dport: 80, syn: true, vlan: 3}))
 	f.Add(icmp4FragNeeded(f, client4, 40000, 80))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if len(in) < 14 || len(in) > 4000 {
-			t.Skip("outside what BPF_PROG_TEST_RUN accepts for XDP")
-		}
-		act, out := runOut(t, d.program(), in)
-		switch act {
-		case xdpPass, xdpDrop:
-			if !bytes.Equal(out, in) {
-				t.Fatalf("%s changed the frame", actionNames[act])
-			}
+		out, sent := fuzzRun(t, d.program(), in)
+		if !sent {
 			return
-		case xdpTX:
-		default:
-			t.Fatalf("action %d", act)
 		}
 		l2 := 14
 		if binary.BigEndian.Uint16(in[12:]) == 0x8100 {
