@@ -59,6 +59,17 @@ type GlobalStats struct {
 	TunTooBig uint64
 }
 
+// Named returns the counters by a snake_case name each, for metrics and
+// the status view.
+func (g GlobalStats) Named() map[string]uint64 {
+	return map[string]uint64{
+		"pass_not_ip": g.PassNotIP, "pass_malformed": g.PassMalformed, "pass_no_service": g.PassNoService,
+		"pass_fragment_miss": g.PassFragmentMiss, "pass_icmp": g.PassICMP, "pass_ipv6_ext": g.PassIPv6Ext,
+		"pass_other_host": g.PassOtherHost, "icmp_forwarded": g.ICMPForwarded, "fragments_forwarded": g.FragmentsForwarded,
+		"nat_replies": g.NATReplies, "nat_icmp": g.NATICMP, "nat_unlearnt": g.NATUnlearnt, "tun_too_big": g.TunTooBig,
+	}
+}
+
 // globalCounters is G_MAX (bpf/consts.h).
 const globalCounters = 13
 

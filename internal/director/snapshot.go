@@ -33,6 +33,7 @@ func (d *Director) snapshot() status.Snapshot {
 		} else {
 			snap.ConnTableSize = st.ConnTableSize
 			snap.EmbryoTableSize = st.EmbryoTableSize
+			snap.Packets = st.Global.Named()
 			for _, ss := range st.Services {
 				stats[svcKey{ss.Service.Addr, ss.Service.Port, ss.Service.Protocol}] = ss
 			}

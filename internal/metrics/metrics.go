@@ -82,6 +82,7 @@ type Collector struct {
 	reloads, reloadOK, reloadSuccessTime, embryoTableSize *prometheus.Desc
 	vrrpAdverts, vrrpDropped, vrrpTransitions, vrrpStop   *prometheus.Desc
 	sync                                                  syncDescs
+	packets                                               *prometheus.Desc
 }
 
 // syncDescs are connection synchronisation's series (lvs_sync_daemon),
@@ -149,8 +150,11 @@ func (s syncDescs) collect(ch chan<- prometheus.Metric, st *status.ConnSync) {
 // NewCollector returns a collector that calls fn on every scrape.
 func NewCollector(fn StatusFunc) *Collector {
 	return &Collector{
-		status:  fn,
-		sync:    newSyncDescs(),
+		status: fn,
+		sync:   newSyncDescs(),
+		packets: prometheus.NewDesc("govs_dataplane_packets_total",
+			"Packets the data plane handled outside the services' counters, by what it did (pass_* went to the kernel, and why; icmp_forwarded, fragments_forwarded, nat_replies, nat_icmp, nat_unlearnt, tun_too_big).",
+			[]string{"counter"}, nil),
 		totals:  newCounterSet("govs_ipvs_", "", nil),
 		service: newCounterSet("govs_ipvs_service_", " by virtual service", serviceLabels),
 		backend: newCounterSet("govs_ipvs_backend_", " by virtual service and real server", backendLabels),
@@ -210,6 +214,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range c.sync.all() {
 		ch <- d
 	}
+	ch <- c.packets
 }
 
 // backendSum aggregates real servers that map to the same label values, as
@@ -334,6 +339,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, reason := range sortedKeys(s.Drops) {
 		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[reason]), reason)
+	}
+	for _, name := range sortedKeys(s.Packets) {
+		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.Packets[name]), name)
 	}
 	c.sync.collect(ch, s.Sync)
 }

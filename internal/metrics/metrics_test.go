@@ -22,6 +22,7 @@ func snapshot() status.Snapshot {
 		ConnTableSize:   65536,
 		EmbryoTableSize: 16384,
 		Reloads:         status.Reloads{Succeeded: 3, Failed: 1, LastOK: false, LastSuccess: time.Unix(1796140800, 0), LastError: "bad"},
+		Packets:         map[string]uint64{"nat_replies": 12, "tun_too_big": 1},
 		Sync: &status.ConnSync{Instance: "VI_1", Interface: "eth0", Complete: true, MessagesSent: 5, EntriesSent: 300,
 			MessagesReceived: 7, EntriesReceived: 400, Inserted: 350,
 			Rejected:     map[string]uint64{"while_master": 1, "unauthenticated": 2, "replayed": 0, "other": 4},
@@ -171,6 +172,10 @@ govs_ipvs_service_connections_total{local_address="198.18.0.100",local_mark="",l
 govs_ipvs_backend_outgoing_bytes_total{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 9000
 govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 0
 govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
+# HELP govs_dataplane_packets_total Packets the data plane handled outside the services' counters, by what it did (pass_* went to the kernel, and why; icmp_forwarded, fragments_forwarded, nat_replies, nat_icmp, nat_unlearnt, tun_too_big).
+# TYPE govs_dataplane_packets_total counter
+govs_dataplane_packets_total{counter="nat_replies"} 12
+govs_dataplane_packets_total{counter="tun_too_big"} 1
 # HELP govs_connsync_complete Whether this director holds every connection of the master (a dump answered its request): 1 or 0.
 # TYPE govs_connsync_complete gauge
 govs_connsync_complete{iname="VI_1"} 1
@@ -197,7 +202,7 @@ govs_connsync_dumps_total{iname="VI_1"} 2
 		"govs_realserver_up", "govs_vrrp_effective_priority", "govs_vrrp_priority", "govs_vrrp_state",
 		"govs_vrrp_adverts_dropped_total", "govs_vrrp_adverts_total", "govs_vrrp_master_transitions_total", "govs_vrrp_priority_zero_adverts_total",
 		"govs_ipvs_service_connections_total", "govs_ipvs_backend_outgoing_bytes_total",
-		"govs_connsync_complete", "govs_connsync_entries_total", "govs_connsync_rejected_total", "govs_connsync_new_connections_lost_total", "govs_connsync_dumps_total")
+		"govs_dataplane_packets_total", "govs_connsync_complete", "govs_connsync_entries_total", "govs_connsync_rejected_total", "govs_connsync_new_connections_lost_total", "govs_connsync_dumps_total")
 	if err != nil {
 		t.Error(err)
 	}

@@ -39,6 +39,11 @@ type Snapshot struct {
 	Totals Counters `json:"totals"`
 	// Drops counts packets the data plane dropped, by reason.
 	Drops map[string]uint64 `json:"drops,omitempty"`
+	// Packets counts what the data plane did with packets outside the
+	// services' counters, by a snake_case name: passed to the kernel (and
+	// why), ICMP errors and fragments forwarded, NAT replies rewritten,
+	// TUN packets answered as too big.
+	Packets map[string]uint64 `json:"packets,omitempty"`
 	// Reloads says how configuration reloads went.
 	Reloads Reloads `json:"reloads"`
 	// Sync is connection synchronisation (lvs_sync_daemon), when it runs.
