@@ -65,6 +65,7 @@ DEB     := bin/govs_$(VERSION)_$(GOARCH).deb
 deb:
 	@mkdir -p bin/pkg
 	CGO_ENABLED=0 GOARCH=$(GOARCH) $(GO) build -trimpath -buildvcs=true -ldflags='-s -w' -o bin/pkg/govs ./cmd/govs
+	rm -rf bin/pkg/man && $(GO) run ./cmd/govs man bin/pkg/man >/dev/null && gzip -9n bin/pkg/man/*.1
 	rm -f bin/govs_*.deb
 	VERSION=$(VERSION) GOARCH=$(GOARCH) $(GO) run $(NFPM) package --config packaging/nfpm.yaml --packager deb --target $(DEB)
 

@@ -17,10 +17,12 @@ dpkg --root="$root" --force-script-chrootless -i "$deb" >/dev/null
 status=$(dpkg-query --admindir="$root/var/lib/dpkg" -W -f='${Status} ${Version}' govs)
 case $status in "install ok installed "*) ;; *) fail "dpkg says '$status'";; esac
 for f in /usr/sbin/govs /usr/lib/systemd/system/govs.service /etc/default/govs \
-	/usr/share/doc/govs/examples/keepalived.conf /usr/share/doc/govs/copyright /usr/share/doc/govs/config.md; do
+	/usr/share/doc/govs/examples/keepalived.conf /usr/share/doc/govs/copyright /usr/share/doc/govs/config.md \
+	/usr/share/man/man1/govs.1.gz /usr/share/man/man1/govs-run.1.gz /usr/share/man/man1/govs-realserver-up.1.gz; do
 	[ -s "$root$f" ] || fail "$f not installed"
 done
 grep -qx /etc/default/govs "$root/var/lib/dpkg/info/govs.conffiles" || fail "/etc/default/govs is not a conffile"
+zcat "$root/usr/share/man/man1/govs-run.1.gz" | grep -q -- '--pin-dir' || fail "govs-run(1) does not document --pin-dir"
 
 # The installed binary runs, knows its version, and accepts the example.
 "$root/usr/sbin/govs" version | grep -q "^govs " || fail "govs version"

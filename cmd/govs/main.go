@@ -96,6 +96,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newWeightCmd("drain", stdout, stderr),
 		newCleanupCmd(stdout, stderr),
 		newVRRPRunCmd(stderr),
+		newManCmd(stdout),
 	)
 	root.SetHelpCommand(newHelpCmd(root))
 	return root
