@@ -339,7 +339,7 @@ func (d *Director) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := metrics.Serve(ctx, d.opts.MetricsAddr, metrics.Handler(d.Snapshot)); err != nil && ctx.Err() == nil {
+			if err := metrics.Serve(ctx, d.opts.MetricsAddr, metrics.Routes(d.Snapshot)); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("metrics: %w", err)
 			}
 		}()

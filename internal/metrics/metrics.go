@@ -7,6 +7,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -398,7 +399,32 @@ func Handler(fn StatusFunc) http.Handler {
 	})
 }
 
-// Serve listens on addr and serves handler at /metrics until ctx is done.
+// APIStatusPath is where Routes serves the status snapshot as JSON.
+const APIStatusPath = "/api/v1/status"
+
+// Routes is everything the daemon's HTTP listener serves: the metrics at
+// /metrics, and a read-only JSON API whose /api/v1/status is the status
+// snapshot `govs list` shows (without the connection table, which can be
+// large; `govs list -c` reads it over the control socket).
+func Routes(fn StatusFunc) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", Handler(fn))
+	mux.HandleFunc("GET "+APIStatusPath, func(w http.ResponseWriter, _ *http.Request) {
+		snap := fn()
+		snap.Connections = nil
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(snap)
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "govs: /metrics (Prometheus), "+APIStatusPath+" (JSON)")
+	})
+	return mux
+}
+
+// Serve listens on addr and serves handler (Routes) until ctx is done.
 func Serve(ctx context.Context, addr string, handler http.Handler) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
@@ -408,17 +434,11 @@ func Serve(ctx context.Context, addr string, handler http.Handler) error {
 	return ServeListener(ctx, ln, handler)
 }
 
-// ServeListener serves handler at /metrics on ln until ctx is done, then
+// ServeListener serves handler (Routes) on ln until ctx is done, then
 // shuts the server down, giving in-flight scrapes five seconds to finish.
 func ServeListener(ctx context.Context, ln net.Listener, handler http.Handler) error {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", handler)
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "govs metrics: /metrics")
-	})
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -258,7 +259,7 @@ func TestServeHandler(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- ServeListener(ctx, ln, Handler(snapshot)) }()
+	go func() { done <- ServeListener(ctx, ln, Routes(snapshot)) }()
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get("http://" + ln.Addr().String() + "/metrics")
@@ -278,6 +279,26 @@ func TestServeHandler(t *testing.T) {
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// The JSON API: the status snapshot, read-only.
+	resp, err = client.Get("http://" + ln.Addr().String() + APIStatusPath)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var got status.Snapshot
+	derr := json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	want := snapshot()
+	if derr != nil || resp.Header.Get("Content-Type") != "application/json" || got.Version != want.Version ||
+		len(got.Services) != len(want.Services) || len(got.VRRP) != len(want.VRRP) || got.Sync == nil || got.Sync.Inserted != want.Sync.Inserted {
+		t.Errorf("GET %s: %s %q, decoded %+v (%v)", APIStatusPath, resp.Status, resp.Header.Get("Content-Type"), got, derr)
+	}
+	if resp, err := client.Post("http://"+ln.Addr().String()+APIStatusPath, "application/json", strings.NewReader("{}")); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST %s: %s, want 405 (the API is read-only)", APIStatusPath, resp.Status)
 		}
 	}
 	if resp, err := client.Get("http://" + ln.Addr().String() + "/nope"); err == nil {
