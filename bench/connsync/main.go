@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
 	"strconv"
@@ -244,8 +243,6 @@ func measureDump(a, b *dataplane.Dataplane, n int) (float64, error) {
 	}
 	if os.Getenv("BENCH_DEBUG") != "" {
 		fmt.Fprintf(os.Stderr, "dump took %v\nbackup %+v\nmaster %+v\n", took, backup.Stats(), master.Stats())
-		out, _ := exec.Command("ip", "netns", "exec", nsB, "ss", "-uamn").CombinedOutput()
-		os.Stderr.Write(out)
 	}
 	return float64(n) / took.Seconds(), nil
 }
