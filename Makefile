@@ -46,12 +46,12 @@ fuzz:
 
 # Regenerate the committed BPF objects and their Go bindings (needs clang).
 generate:
-	$(GO) generate ./internal/dataplane/... ./internal/decap/... ./bench/...
+	$(GO) generate ./internal/dataplane/... ./internal/decap/... ./internal/fwmark/... ./bench/...
 
 # The committed objects must be what the sources compile to (clang 14 on
 # Debian 12 gives byte-identical output, see docs/dataplane.md).
 check-generate: generate
-	git diff --exit-code -- internal/dataplane internal/decap bench
+	git diff --exit-code -- internal/dataplane internal/decap internal/fwmark bench
 
 # The Debian package (nfpm, fetched through the module proxy at a fixed
 # version). Without a v* tag the version is 0~git<commit time>.<commit>, which

@@ -705,8 +705,10 @@ static __always_inline int handle_later_frag(struct xdp_md *ctx, struct pkt *p)
 /* Reports whether the frame is not unicast to the ingress interface's MAC
  * (when user space registered that interface): unicast to another host, or
  * broadcast and multicast, which every director on the segment receives and
- * must not all balance. The kernel gets them (ARP, VRRP, NDP). */
-static __always_inline int for_other_host(struct xdp_md *ctx)
+ * must not all balance. The kernel gets them (ARP, VRRP, NDP). *flags gets
+ * the interface's IF_F_*; the fwmark interface's MAC is not checked, as its
+ * destination MAC carries the mark. */
+static __always_inline int for_other_host(struct xdp_md *ctx, __u8 *flags)
 {
 	__u32 ifindex = ctx->ingress_ifindex;
 	__u32 slot = ifindex & (IF_MAC_SLOTS - 1);
@@ -714,12 +716,15 @@ static __always_inline int for_other_host(struct xdp_md *ctx)
 	struct if_mac_slot *s = bpf_map_lookup_elem(&if_mac_slots, &slot);
 	if (s && s->ifindex == ifindex) {
 		own = s->addr;
+		*flags = s->flags;
 	} else {
 		struct if_mac *m = bpf_map_lookup_elem(&if_macs, &ifindex);
-		if (m)
+		if (m) {
 			own = m->addr;
+			*flags = m->flags;
+		}
 	}
-	if (!own)
+	if (!own || (*flags & IF_F_FWMARK))
 		return 0;
 	__u8 *dst = (void *)(long)ctx->data;
 	if ((void *)(dst + ETH_ALEN) > (void *)(long)ctx->data_end)
@@ -786,14 +791,25 @@ __noinline int embryo_take(struct flow *f, __u32 svc_id, __u64 now, int promote,
 	return real_id;
 }
 
-SEC("xdp")
-int govs_xdp(struct xdp_md *ctx)
+/* lookup_fwmark finds the fwmark service of a frame from the fwmark
+ * interface: the mark is in its destination MAC, the family is the
+ * packet's. */
+static __always_inline struct svc_ref *lookup_fwmark(struct xdp_md *ctx, const struct pkt *p)
+{
+	__u8 *data = (void *)(long)ctx->data;
+	if ((void *)(data + ETH_ALEN) > (void *)(long)ctx->data_end)
+		return NULL;
+	struct svc_key sk = {};
+	__builtin_memcpy(sk.addr, data + FWMARK_MAC_OFF, 4);
+	sk.family = p->flow.family;
+	return bpf_map_lookup_elem(&services, &sk);
+}
+
+/* balance is govs_xdp for a frame that is for this host; fwmark says it
+ * came from the fwmark interface. */
+static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 {
 	struct pkt p = {};
-	if (for_other_host(ctx)) {
-		count_global(G_PASS_OTHER_HOST);
-		return XDP_PASS;
-	}
 	switch (parse_packet(ctx, &p)) {
 	case PARSE_OK:
 		break;
@@ -815,17 +831,26 @@ int govs_xdp(struct xdp_md *ctx)
 	if (p.frag == FRAG_LATER)
 		return handle_later_frag(ctx, &p);
 
-	struct svc_key sk = {};
-	__builtin_memcpy(sk.addr, p.flow.dst, 16);
-	sk.port = p.flow.dport;
-	sk.proto = p.flow.proto;
-	sk.family = p.flow.family;
-	struct svc_ref *ref = bpf_map_lookup_elem(&services, &sk);
-	if (!ref) {
-		sk.port = 0;
+	struct svc_ref *ref;
+	if (fwmark) {
+		ref = lookup_fwmark(ctx, &p);
+		if (!ref) {
+			count_global(G_FWMARK_MISS);
+			return XDP_DROP;
+		}
+	} else {
+		struct svc_key sk = {};
+		__builtin_memcpy(sk.addr, p.flow.dst, 16);
+		sk.port = p.flow.dport;
+		sk.proto = p.flow.proto;
+		sk.family = p.flow.family;
 		ref = bpf_map_lookup_elem(&services, &sk);
-		if (!ref)
-			return nat_reply(ctx, &p, G_PASS_NO_SERVICE);
+		if (!ref) {
+			sk.port = 0;
+			ref = bpf_map_lookup_elem(&services, &sk);
+			if (!ref)
+				return nat_reply(ctx, &p, G_PASS_NO_SERVICE);
+		}
 	}
 	__u32 svc_id = ref->id;
 	__u32 slot = svc_id * 2 + (ref->gen & 1);
@@ -961,6 +986,23 @@ int govs_xdp(struct xdp_md *ctx)
 	if ((r->flags & REAL_F_NAT) && (learn || new_conn))
 		nat_learn(ctx, &p, svc_id, real_id, now);
 	return forward(ctx, &p, r, svc_id, real_id, new_conn);
+}
+
+SEC("xdp")
+int govs_xdp(struct xdp_md *ctx)
+{
+	__u8 flags = 0;
+	if (for_other_host(ctx, &flags)) {
+		count_global(G_PASS_OTHER_HOST);
+		return XDP_PASS;
+	}
+	int fwmark = flags & IF_F_FWMARK;
+	int verdict = balance(ctx, fwmark);
+	/* The kernel routed this frame here by its mark: passed back, it
+	 * would be routed here again. */
+	if (fwmark && verdict == XDP_PASS)
+		return XDP_DROP;
+	return verdict;
 }
 
 /* govs_clock writes bpf_ktime_get_ns() into the first 8 bytes of a test

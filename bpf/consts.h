@@ -110,6 +110,16 @@ enum govs_sched {
 #define REAL_F_NAT (1U << 2) /* masquerade: rewrite the destination to addr:port */
 #define REAL_F_GUE (1U << 3) /* TUN in GUE: UDP to real.port, then a 4-byte GUE header */
 
+/* if_mac.flags and if_mac_slot.flags: what an attached interface is. */
+/* The fwmark interface (govs-fwm1): the kernel routes packets the
+ * operator's netfilter rules marked to its veth peer, whose tc program
+ * writes the mark into bytes 2-5 of the destination MAC. Its own MAC is not
+ * checked, and what no fwmark service takes is dropped, not passed (the
+ * kernel would route it straight back). */
+#define IF_F_FWMARK (1U << 0)
+/* Where the tc program puts the mark in the destination MAC. */
+#define FWMARK_MAC_OFF 2
+
 /* conn.flags */
 #define CONN_F_ACTIVE (1U << 0) /* counted in active_conns */
 #define CONN_F_FIN (1U << 1)    /* FIN or RST seen */
@@ -145,7 +155,8 @@ enum govs_global {
 	G_NAT_UNLEARNT = 10,   /* NAT replies dropped: the client's side not learnt yet (synced flow) */
 	G_NAT_ICMP = 11,       /* ICMP errors about NAT flows, translated towards the client */
 	G_TUN_TOO_BIG = 12,    /* TUN packets too big once encapsulated: answered with frag-needed / PTB */
-	G_MAX = 13,
+	G_FWMARK_MISS = 13,    /* routed to the fwmark interface with no fwmark service of that mark: dropped */
+	G_MAX = 14,
 };
 
 #endif

@@ -19,8 +19,8 @@ struct flow {
 
 struct svc_key {
 	__u8 addr[16];
-	__be16 port; /* 0: any port ("fwmark-style" service) */
-	__u8 proto;
+	__be16 port; /* 0: any port of the address */
+	__u8 proto;  /* 0: a fwmark service; addr holds the mark (4 bytes, network order) */
 	__u8 family;
 };
 
@@ -49,7 +49,8 @@ struct svc_meta {
 /* An interface's own MAC (if_macs value). */
 struct if_mac {
 	__u8 addr[6];
-	__u8 pad[2];
+	__u8 flags; /* IF_F_* */
+	__u8 pad;
 };
 
 /* if_mac_slots value: an interface's MAC in the array slot its ifindex
@@ -57,7 +58,8 @@ struct if_mac {
 struct if_mac_slot {
 	__u32 ifindex;
 	__u8 addr[6];
-	__u8 pad[2];
+	__u8 flags; /* IF_F_* */
+	__u8 pad;
 };
 
 struct real {

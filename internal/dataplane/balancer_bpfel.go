@@ -66,16 +66,18 @@ type balancerFragVal struct {
 }
 
 type balancerIfMac struct {
-	_    structs.HostLayout
-	Addr [6]uint8
-	Pad  [2]uint8
+	_     structs.HostLayout
+	Addr  [6]uint8
+	Flags uint8
+	Pad   uint8
 }
 
 type balancerIfMacSlot struct {
 	_       structs.HostLayout
 	Ifindex uint32
 	Addr    [6]uint8
-	Pad     [2]uint8
+	Flags   uint8
+	Pad     uint8
 }
 
 type balancerLocKey struct {

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -226,6 +228,9 @@ func compareRealKeys(a, b realKey) int {
 	if a.svc.Proto != b.svc.Proto {
 		return int(a.svc.Proto) - int(b.svc.Proto)
 	}
+	if a.svc.Fwmark != b.svc.Fwmark {
+		return cmp.Compare(a.svc.Fwmark, b.svc.Fwmark)
+	}
 	return a.addr.Compare(b.addr)
 }
 
@@ -246,7 +251,15 @@ func family(a netip.Addr) uint8 {
 	return 6
 }
 
+// svcKeyOf is the service's key in the services map. A fwmark service has
+// protocol 0 and its mark, in network order, where the address would be
+// (bpf/structs.h).
 func svcKeyOf(s Service) balancerSvcKey {
+	if s.Fwmark != 0 {
+		k := balancerSvcKey{Family: family(s.Addr)}
+		binary.BigEndian.PutUint32(k.Addr[:4], s.Fwmark)
+		return k
+	}
 	return balancerSvcKey{Addr: addr16(s.Addr), Port: htons(s.Port), Proto: uint8(s.Protocol), Family: family(s.Addr)}
 }
 

@@ -217,6 +217,21 @@ func (d *Dataplane) program() *ebpf.Program { return d.objs.GovsXdp }
 
 // Attach attaches the program to interface ifindex.
 func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {
+	return d.attach(ifindex, mode, 0)
+}
+
+// ifFlagFwmark is IF_F_FWMARK (bpf/consts.h).
+const ifFlagFwmark = 1 << 0
+
+// AttachFwmark attaches the program to the fwmark interface (govs-fwm1,
+// see internal/fwmark): frames arriving there carry their firewall mark in
+// the destination MAC and go to the fwmark service of that mark; what no
+// fwmark service takes is dropped rather than passed back to the kernel.
+func (d *Dataplane) AttachFwmark(ifindex int, mode AttachMode) error {
+	return d.attach(ifindex, mode, ifFlagFwmark)
+}
+
+func (d *Dataplane) attach(ifindex int, mode AttachMode, flags uint8) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.links[ifindex]; ok {
@@ -252,13 +267,13 @@ func (d *Dataplane) Attach(ifindex int, mode AttachMode) error {
 	// Frames for other MACs are passed to the kernel only once the program
 	// knows this interface's own MAC.
 	if ifi, err := net.InterfaceByIndex(ifindex); err == nil && len(ifi.HardwareAddr) == 6 {
-		var m balancerIfMac
+		m := balancerIfMac{Flags: flags}
 		copy(m.Addr[:], ifi.HardwareAddr)
 		if err := d.objs.IfMacs.Put(uint32(ifindex), m); err != nil {
 			_ = l.Close()
 			return fmt.Errorf("attach xdp to ifindex %d: register MAC: %w", ifindex, err)
 		}
-		if err := d.setMACSlot(ifindex, ifi.HardwareAddr); err != nil {
+		if err := d.setMACSlot(ifindex, ifi.HardwareAddr, flags); err != nil {
 			_ = l.Close()
 			return fmt.Errorf("attach xdp to ifindex %d: register MAC: %w", ifindex, err)
 		}
@@ -282,7 +297,7 @@ const ifMACSlots = 256
 // setMACSlot puts an interface's MAC in its if_mac_slots slot, the program's
 // fast path, unless another attached interface holds the slot (if_macs
 // answers for the second one). A nil mac clears the slot if it is ifindex's.
-func (d *Dataplane) setMACSlot(ifindex int, mac net.HardwareAddr) error {
+func (d *Dataplane) setMACSlot(ifindex int, mac net.HardwareAddr, flags uint8) error {
 	slot := uint32(ifindex) & (ifMACSlots - 1)
 	var cur balancerIfMacSlot
 	if err := d.objs.IfMacSlots.Lookup(slot, &cur); err != nil {
@@ -296,6 +311,7 @@ func (d *Dataplane) setMACSlot(ifindex int, mac net.HardwareAddr) error {
 	next := balancerIfMacSlot{}
 	if mac != nil {
 		next.Ifindex = uint32(ifindex)
+		next.Flags = flags
 		copy(next.Addr[:], mac)
 	} else if cur.Ifindex != uint32(ifindex) {
 		return nil
@@ -316,7 +332,7 @@ func (d *Dataplane) Detach(ifindex int) error {
 	}
 	delete(d.links, ifindex)
 	_ = deleteIgnoringMissing(d.objs.IfMacs, uint32(ifindex))
-	_ = d.setMACSlot(ifindex, nil)
+	_ = d.setMACSlot(ifindex, nil, 0)
 	if d.opts.PinPath != "" {
 		if err := l.Unpin(); err != nil {
 			return fmt.Errorf("detach xdp from ifindex %d: unpin: %w", ifindex, err)

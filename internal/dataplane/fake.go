@@ -18,6 +18,7 @@ import (
 type Fake struct {
 	mu       sync.Mutex
 	attached map[int]AttachMode
+	fwmarkIf int
 	ids      ids
 	applied  []State
 	conns    []Conn
@@ -49,6 +50,24 @@ func (f *Fake) Attach(ifindex int, mode AttachMode) error {
 	return nil
 }
 
+// AttachFwmark records that ifindex is attached as the fwmark interface.
+func (f *Fake) AttachFwmark(ifindex int, mode AttachMode) error {
+	if err := f.Attach(ifindex, mode); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.fwmarkIf = ifindex
+	f.mu.Unlock()
+	return nil
+}
+
+// FwmarkInterface is the interface attached with AttachFwmark (0: none).
+func (f *Fake) FwmarkInterface() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fwmarkIf
+}
+
 // Detach forgets ifindex.
 func (f *Fake) Detach(ifindex int) error {
 	f.mu.Lock()
@@ -57,6 +76,9 @@ func (f *Fake) Detach(ifindex int) error {
 		return fmt.Errorf("detach xdp from ifindex %d: not attached", ifindex)
 	}
 	delete(f.attached, ifindex)
+	if f.fwmarkIf == ifindex {
+		f.fwmarkIf = 0
+	}
 	return nil
 }
 

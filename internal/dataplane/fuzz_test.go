@@ -118,7 +118,7 @@ func FuzzXDPNAT(f *testing.F) {
 		Service{Addr: vip4, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{r4}},
 		Service{Addr: vip6, Port: 80, Protocol: UDP, Scheduler: sched.Maglev, Reals: []Real{r6}},
 	))
-	if err := d.setMACSlot(1, directorMAC); err != nil {
+	if err := d.setMACSlot(1, directorMAC, 0); err != nil {
 		f.Fatal(err)
 	}
 	for _, in := range [][]byte{

@@ -87,7 +87,7 @@ func TestNATRewrites(t *testing.T) {
 			d := openDP(t, s)
 			// A test run's ingress device is the namespace's lo (ifindex
 			// 1): the reply leaves through it, with the director's MAC.
-			if err := d.setMACSlot(1, directorMAC); err != nil {
+			if err := d.setMACSlot(1, directorMAC, 0); err != nil {
 				t.Fatal(err)
 			}
 			pkt := func(src, dst netip.Addr, sport, dport uint16) pktSpec {
@@ -163,7 +163,7 @@ func TestNATSyncedFlowLearnsItsClient(t *testing.T) {
 	s := state(Service{Addr: vip4, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, Reals: []Real{natReal(real4(1, 1), 8080)}})
 	master, backup := openDP(t, s), openDP(t, s)
 	for _, d := range []*Dataplane{master, backup} {
-		if err := d.setMACSlot(1, directorMAC); err != nil {
+		if err := d.setMACSlot(1, directorMAC, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

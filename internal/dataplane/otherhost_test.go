@@ -37,7 +37,7 @@ func TestOtherHostFramesPassed(t *testing.T) {
 			if err := d.objs.IfMacs.Delete(uint32(ifindex)); err != nil {
 				t.Fatal(err)
 			}
-			if err := d.setMACSlot(ifindex, directorMAC); err != nil {
+			if err := d.setMACSlot(ifindex, directorMAC, 0); err != nil {
 				t.Fatal(err)
 			}
 		case "hash":

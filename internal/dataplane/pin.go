@@ -1,9 +1,11 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -268,6 +270,13 @@ func (d *Dataplane) readTable(slot, n uint32) ([]uint32, error) {
 
 // serviceKeyOf is svcKeyOf's inverse.
 func serviceKeyOf(k balancerSvcKey) serviceKey {
+	if k.Proto == 0 {
+		unspec := netip.IPv4Unspecified()
+		if k.Family == 6 {
+			unspec = netip.IPv6Unspecified()
+		}
+		return serviceKey{Addr: unspec, Fwmark: binary.BigEndian.Uint32(k.Addr[:4])}
+	}
 	return serviceKey{Addr: addrOf(k.Addr, k.Family), Port: htons(k.Port), Proto: Protocol(k.Proto)}
 }
 

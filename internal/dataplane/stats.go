@@ -57,6 +57,9 @@ type GlobalStats struct {
 	// TunTooBig are TUN packets that would exceed the egress MTU once
 	// encapsulated, answered with frag-needed / packet-too-big.
 	TunTooBig uint64
+	// FwmarkMiss are packets routed to the fwmark interface whose mark
+	// (and family) no fwmark service has: dropped.
+	FwmarkMiss uint64
 }
 
 // Named returns the counters by a snake_case name each, for metrics and
@@ -67,11 +70,12 @@ func (g GlobalStats) Named() map[string]uint64 {
 		"pass_fragment_miss": g.PassFragmentMiss, "pass_icmp": g.PassICMP, "pass_ipv6_ext": g.PassIPv6Ext,
 		"pass_other_host": g.PassOtherHost, "icmp_forwarded": g.ICMPForwarded, "fragments_forwarded": g.FragmentsForwarded,
 		"nat_replies": g.NATReplies, "nat_icmp": g.NATICMP, "nat_unlearnt": g.NATUnlearnt, "tun_too_big": g.TunTooBig,
+		"fwmark_miss": g.FwmarkMiss,
 	}
 }
 
 // globalCounters is G_MAX (bpf/consts.h).
-const globalCounters = 13
+const globalCounters = 14
 
 // Stats is a snapshot of all counters, summed over CPUs.
 type Stats struct {
@@ -131,7 +135,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 	st.Global = GlobalStats{
 		PassNotIP: g[0], PassMalformed: g[1], PassNoService: g[2], PassFragmentMiss: g[3],
 		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7], PassOtherHost: g[8],
-		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11], TunTooBig: g[12],
+		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11], TunTooBig: g[12], FwmarkMiss: g[13],
 	}
 	return st, nil
 }

@@ -51,6 +51,24 @@ func (t TableSizes) Bytes() uint64 {
 	return uint64(2*t.Conns+t.Embryos) * TableEntryBytes
 }
 
+// Fwmark is a firewall mark and family that fwmark services take: the
+// kernel must route packets so marked to the balancer (internal/fwmark).
+type Fwmark struct {
+	Mark uint32
+	IPv6 bool
+}
+
+// Fwmarks lists the marks of s's fwmark services, in order.
+func (s State) Fwmarks() []Fwmark {
+	var out []Fwmark
+	for _, svc := range s.Services {
+		if svc.Fwmark != 0 {
+			out = append(out, Fwmark{Mark: svc.Fwmark, IPv6: svc.Addr.Is6()})
+		}
+	}
+	return out
+}
+
 // Protocol is a virtual service's transport protocol.
 type Protocol uint8
 
@@ -114,11 +132,16 @@ type State struct {
 // Service is one virtual service.
 type Service struct {
 	Addr netip.Addr
-	// Port 0 makes an "any port" service (keepalived's fwmark services
-	// grouping all ports of a VIP); a service with the packet's exact port
-	// takes precedence.
-	Port      uint16
-	Protocol  Protocol
+	// Port 0 makes an "any port" service (keepalived's `virtual_server VIP
+	// 0`); a service with the packet's exact port takes precedence.
+	Port     uint16
+	Protocol Protocol
+	// Fwmark, when not zero, makes a firewall-mark service (keepalived's
+	// `virtual_server fwmark N`): it takes the packets of its address
+	// family that the operator's netfilter rules marked N, of any address,
+	// port and protocol. Addr is then the family's unspecified address,
+	// Port and Protocol are 0.
+	Fwmark    uint32
 	Scheduler sched.Kind
 	// PersistenceTimeout > 0 keeps a client on the same real server for
 	// new connections until it has been idle that long.
@@ -163,10 +186,16 @@ type Real struct {
 
 // Key identifies the service.
 func (s Service) Key() ServiceKey {
-	return ServiceKey{Addr: s.Addr, Port: s.Port, Proto: s.Protocol}
+	return ServiceKey{Addr: s.Addr, Port: s.Port, Proto: s.Protocol, Fwmark: s.Fwmark}
 }
 
 func (s Service) String() string {
+	if s.Fwmark != 0 {
+		if s.Addr.Is6() {
+			return fmt.Sprintf("FWM %d IPv6", s.Fwmark)
+		}
+		return fmt.Sprintf("FWM %d", s.Fwmark)
+	}
 	if s.Addr.Is6() {
 		return fmt.Sprintf("%s [%s]:%d", s.Protocol, s.Addr, s.Port)
 	}
@@ -175,9 +204,10 @@ func (s Service) String() string {
 
 // ServiceKey identifies a virtual service: no two services of a state share one.
 type ServiceKey struct {
-	Addr  netip.Addr
-	Port  uint16
-	Proto Protocol
+	Addr   netip.Addr
+	Port   uint16
+	Proto  Protocol
+	Fwmark uint32
 }
 
 // Validate reports the first problem that would stop the state from being
@@ -191,7 +221,14 @@ func (s State) Validate() error {
 		if svc.Addr.Is4In6() {
 			return fmt.Errorf("service %s: use a plain IPv4 address, not IPv4-mapped IPv6", svc)
 		}
-		if svc.Protocol != TCP && svc.Protocol != UDP {
+		switch {
+		case svc.Fwmark != 0:
+			if !svc.Addr.IsUnspecified() || svc.Port != 0 || svc.Protocol != 0 {
+				return fmt.Errorf("service %s: a fwmark service has the unspecified address, port 0 and protocol 0", svc)
+			}
+		case svc.Addr.IsUnspecified():
+			return fmt.Errorf("service %s: unspecified address", svc)
+		case svc.Protocol != TCP && svc.Protocol != UDP:
 			return fmt.Errorf("service %s: protocol must be TCP or UDP", svc)
 		}
 		if _, err := sched.ParseKind(string(svc.Scheduler)); err != nil {

@@ -154,7 +154,7 @@ func NewCollector(fn StatusFunc) *Collector {
 		status: fn,
 		sync:   newSyncDescs(),
 		packets: prometheus.NewDesc("govs_dataplane_packets_total",
-			"Packets the data plane handled outside the services' counters, by what it did (pass_* went to the kernel, and why; icmp_forwarded, fragments_forwarded, nat_replies, nat_icmp, nat_unlearnt, tun_too_big).",
+			"Packets the data plane handled outside the services' counters, by what it did (pass_* went to the kernel, and why; icmp_forwarded, fragments_forwarded, nat_replies, nat_icmp, nat_unlearnt, tun_too_big, fwmark_miss).",
 			[]string{"counter"}, nil),
 		totals:  newCounterSet("govs_ipvs_", "", nil),
 		service: newCounterSet("govs_ipvs_service_", " by virtual service", serviceLabels),

@@ -173,7 +173,7 @@ govs_ipvs_service_connections_total{local_address="198.18.0.100",local_mark="",l
 govs_ipvs_backend_outgoing_bytes_total{local_address="",local_mark="0000000A",local_port="0",proto="FWM",remote_address="2001:db8::11",remote_port="0"} 9000
 govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.11",remote_port="80"} 0
 govs_ipvs_backend_outgoing_bytes_total{local_address="198.18.0.100",local_mark="",local_port="80",proto="TCP",remote_address="198.18.0.12",remote_port="80"} 0
-# HELP govs_dataplane_packets_total Packets the data plane handled outside the services' counters, by what it did (pass_* went to the kernel, and why; icmp_forwarded, fragments_forwarded, nat_replies, nat_icmp, nat_unlearnt, tun_too_big).
+# HELP govs_dataplane_packets_total Packets the data plane handled outside the services' counters, by what it did (pass_* went to the kernel, and why; icmp_forwarded, fragments_forwarded, nat_replies, nat_icmp, nat_unlearnt, tun_too_big, fwmark_miss).
 # TYPE govs_dataplane_packets_total counter
 govs_dataplane_packets_total{counter="nat_replies"} 12
 govs_dataplane_packets_total{counter="tun_too_big"} 1
