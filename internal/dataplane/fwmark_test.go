@@ -128,4 +128,3 @@ func TestFwmarkServices(t *testing.T) {
 		t.Fatalf("a frame on an ordinary interface: action %s, want PASS (no address service)", actionNames[act])
 	}
 }
-
