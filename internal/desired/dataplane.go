@@ -87,6 +87,7 @@ func (p *Plan) Dataplane(pools Pools, neigh map[netip.Addr]Neighbour) (st dpstat
 			Addr:               s.Key.Addr,
 			Port:               s.Key.Port,
 			Protocol:           s.Key.Proto,
+			Fwmark:             s.Key.Fwmark,
 			Scheduler:          s.Scheduler,
 			PersistenceTimeout: s.PersistenceTimeout,
 			PersistenceBits:    s.PersistenceBits,
@@ -149,6 +150,18 @@ func MethodName(m config.Method) status.Method {
 	return status.Route
 }
 
+// Fwmarks are the marks the plan's fwmark services take, which the kernel
+// must route to the balancer (internal/fwmark).
+func (p *Plan) Fwmarks() []dpstate.Fwmark {
+	var out []dpstate.Fwmark
+	for _, s := range p.Services {
+		if s.Key.Fwmark != 0 {
+			out = append(out, dpstate.Fwmark{Mark: s.Key.Fwmark, IPv6: s.Key.Addr.Is6()})
+		}
+	}
+	return out
+}
+
 // StatusServices is the status view of the plan with the given pools: the
 // table `govs list` prints, without counters. `govs check` prints it with
 // the configured pools (nil).
@@ -166,9 +179,13 @@ func (s Service) Status(pools Pools) status.Service {
 		Protocol:  status.Protocol(s.Key.Proto),
 		VIP:       s.Key.Addr,
 		Port:      s.Key.Port,
+		Fwmark:    s.Key.Fwmark,
 		Scheduler: string(s.Scheduler),
 		Method:    MethodName(s.Method),
 		OnePacket: s.OnePacket,
+	}
+	if s.Key.Fwmark != 0 {
+		ss.VIP, ss.Protocol, ss.IPv6 = netip.Addr{}, 0, s.Key.Addr.Is6()
 	}
 	if s.HashPort {
 		ss.SchedFlags = []string{string(s.Scheduler) + "-port"}

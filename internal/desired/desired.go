@@ -338,9 +338,17 @@ func (p *planner) services() {
 		}
 		hashPort, onePacket := p.schedulerFlags(vs, kind, at)
 		var addrs []netip.AddrPort
+		// marks are the fwmark services' marks, each with its family's
+		// unspecified address.
+		type mark struct {
+			mark uint32
+			addr netip.Addr
+			pos  config.Pos
+		}
+		var marks []mark
 		switch {
 		case vs.Fwmark != 0:
-			fail("fwmark", "fwmark services are not supported by the govs data plane yet (XDP runs before netfilter sets the mark)")
+			marks = append(marks, mark{vs.Fwmark, fwmarkFamily(vs, vs.Family), at("fwmark")})
 		case vs.Group != "":
 			g := cfg.VirtualServerGroup(vs.Group)
 			if g == nil {
@@ -349,8 +357,7 @@ func (p *planner) services() {
 			}
 			for _, e := range g.Entries {
 				if e.Fwmark != 0 {
-					p.errorf(e.Pos, "fwmark", "virtual_server_group %s: fwmark entries are not supported by the govs data plane yet", g.Name)
-					bad = true
+					marks = append(marks, mark{e.Fwmark, fwmarkFamily(vs, e.Family), e.Pos})
 					continue
 				}
 				n := 0
@@ -394,12 +401,24 @@ func (p *planner) services() {
 		if s := vs.SorryServer; s != nil {
 			sorry = &Real{Key: RealKey{s.Addr, s.Port}, Weight: 1, Method: s.Method, GUEPort: s.GUEPort}
 		}
+		for _, m := range marks {
+			if !p.fwmarkReals(vs, m.addr, m.pos) {
+				bad = true
+			}
+		}
 		if bad {
 			continue
 		}
+		keys := make([]dpstate.ServiceKey, 0, len(addrs)+len(marks))
 		for _, ap := range addrs {
+			keys = append(keys, dpstate.ServiceKey{Addr: ap.Addr(), Port: ap.Port(), Proto: proto})
+		}
+		for _, m := range marks {
+			keys = append(keys, dpstate.ServiceKey{Addr: m.addr, Fwmark: m.mark})
+		}
+		for _, key := range keys {
 			svc := Service{
-				Key:                dpstate.ServiceKey{Addr: ap.Addr(), Port: ap.Port(), Proto: proto},
+				Key:                key,
 				Pos:                vs.Pos,
 				Pool:               name,
 				Scheduler:          kind,
@@ -411,16 +430,90 @@ func (p *planner) services() {
 				Reals:              reals,
 				Sorry:              sorry,
 			}
-			if vs.PersistenceTimeout > 0 && vs.PersistenceGranularity < ap.Addr().BitLen() {
+			if vs.PersistenceTimeout > 0 && vs.PersistenceGranularity < key.Addr.BitLen() {
 				svc.PersistenceBits = vs.PersistenceGranularity
 			}
 			if i := slices.IndexFunc(p.plan.Services, func(o Service) bool { return o.Key == svc.Key }); i >= 0 {
-				p.errorf(vs.Pos, "virtual_server", "virtual_server %s: %s is also a service of the virtual_server at %s", name, ap, p.plan.Services[i].Pos)
+				p.errorf(vs.Pos, "virtual_server", "virtual_server %s: %s is also a service of the virtual_server at %s", name, keyName(key), p.plan.Services[i].Pos)
 				continue
 			}
 			p.plan.Services = append(p.plan.Services, svc)
 		}
 	}
+}
+
+// fwmarkFamily is a fwmark service's family as its unspecified address:
+// ip_family when set, else that of the first real (or sorry) server, as
+// keepalived takes it, else IPv4.
+func fwmarkFamily(vs *config.VirtualServer, family string) netip.Addr {
+	v6 := family == "inet6"
+	if family == "" {
+		switch {
+		case len(vs.RealServers) > 0:
+			v6 = vs.RealServers[0].Addr.Is6()
+		case vs.SorryServer != nil:
+			v6 = vs.SorryServer.Addr.Is6()
+		}
+	}
+	if v6 {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
+}
+
+// fwmarkReals checks the real servers of a fwmark service of family addr:
+// DR needs the family of the marked packets, and NAT is not carried out
+// for fwmark services (its replies would have to go back through the
+// fwmark interface).
+func (p *planner) fwmarkReals(vs *config.VirtualServer, addr netip.Addr, pos config.Pos) bool {
+	type server struct {
+		addr   netip.Addr
+		method config.Method
+		pos    config.Pos
+		kind   config.Pos // its own lb_kind, if any
+	}
+	var servers []server
+	for _, rs := range vs.RealServers {
+		servers = append(servers, server{rs.Addr, rs.Method, rs.Pos, rs.Keywords.Of("lb_kind")})
+	}
+	if s := vs.SorryServer; s != nil {
+		servers = append(servers, server{s.Addr, s.Method, s.Pos, config.Pos{}})
+	}
+	for _, rs := range servers {
+		switch {
+		case rs.method == config.NAT:
+			at := rs.kind
+			if !at.IsValid() {
+				at = vs.Keywords.Of("lb_kind")
+			}
+			dflt := ""
+			if !at.IsValid() {
+				at, dflt = pos, " (keepalived's default without lb_kind)"
+			}
+			p.errorf(at, "lb_kind", "virtual_server %s: lb_kind NAT%s is not supported for fwmark services by the govs data plane (DR and TUN are): the NAT replies would have to leave through the fwmark interface", vs.Name(), dflt)
+			return false
+		case rs.method == config.DR && rs.addr.Is4() != addr.Is4():
+			fam := "IPv4"
+			if addr.Is6() {
+				fam = "IPv6"
+			}
+			at := rs.pos
+			if !at.IsValid() {
+				at = pos
+			}
+			p.errorf(at, "real_server", "virtual_server %s: real server %s is not %s like the fwmark service (ip_family): DR keeps the packet's addresses", vs.Name(), rs.addr, fam)
+			return false
+		}
+	}
+	return true
+}
+
+// keyName names a service key in messages.
+func keyName(k dpstate.ServiceKey) string {
+	if k.Fwmark != 0 {
+		return fmt.Sprintf("fwmark %d", k.Fwmark)
+	}
+	return netip.AddrPortFrom(k.Addr, k.Port).String()
 }
 
 // interfaces decides which interfaces the data plane attaches to: the
@@ -447,6 +540,9 @@ func (p *planner) interfaces() {
 	}
 	reported := map[netip.Addr]bool{}
 	for _, s := range p.plan.Services {
+		if s.Key.Fwmark != 0 {
+			continue // internal/fwmark's interface, attached by the director
+		}
 		if dev, ok := owner[s.Key.Addr]; ok {
 			add(dev)
 		} else if len(cfg.Global.XDPInterfaces) == 0 && !p.opts.NoDataplane && !reported[s.Key.Addr] {

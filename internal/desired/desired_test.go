@@ -13,6 +13,7 @@ import (
 	"github.com/govs/govs/internal/config"
 	"github.com/govs/govs/internal/config/diag"
 	"github.com/govs/govs/internal/dpstate"
+	"github.com/govs/govs/internal/status"
 )
 
 const scenarioConf = `
@@ -218,14 +219,89 @@ virtual_server 2001:db8::100 53 {
 	}
 }
 
+// TestFwmarkServices: fwmark virtual servers and group entries become
+// fwmark services of their family (ip_family, else the real servers'),
+// with no interface of their own to attach to, and the plan lists the
+// marks the kernel must route to the balancer.
+func TestFwmarkServices(t *testing.T) {
+	src := `virtual_server fwmark 1 {
+ lb_kind DR
+ lb_algo rr
+ persistence_timeout 300
+ real_server 198.18.1.12 {
+ }
+}
+virtual_server fwmark 2 {
+ lb_kind DR
+ real_server 2001:db8:1::12 {
+ }
+}
+virtual_server fwmark 3 {
+ ip_family inet6
+ lb_kind TUN
+ real_server 198.18.1.12 {
+ }
+}
+virtual_server_group g {
+ 198.18.0.100 80
+ fwmark 4
+}
+virtual_server group g {
+ lb_kind DR
+ protocol TCP
+ real_server 198.18.1.13 80 {
+ }
+}
+global_defs {
+ govs_xdp_interface eth0
+}
+`
+	cfg, diags := config.ParseString("t.conf", src, config.Options{})
+	p := Build(cfg, diags, Options{})
+	if p.Diagnostics.HasErrors() {
+		t.Fatalf("errors: %v", p.Diagnostics.Errors())
+	}
+	want := []dpstate.Fwmark{{Mark: 1}, {Mark: 2, IPv6: true}, {Mark: 3, IPv6: true}, {Mark: 4}}
+	if got := p.Fwmarks(); !slices.Equal(got, want) {
+		t.Errorf("Fwmarks %+v, want %+v", got, want)
+	}
+	if !slices.Equal(p.Interfaces, []string{"eth0"}) {
+		t.Errorf("interfaces %v, want [eth0]", p.Interfaces)
+	}
+	neigh := map[netip.Addr]Neighbour{}
+	for _, a := range p.RealAddrs {
+		neigh[a] = Neighbour{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Ifindex: 3, Src: netip.MustParseAddr("198.18.1.1")}
+	}
+	st, _ := p.Dataplane(nil, neigh)
+	st.TunnelSource4 = netip.MustParseAddr("198.18.1.1")
+	if err := st.Validate(); err != nil {
+		t.Fatalf("state invalid: %v", err)
+	}
+	s := st.Services[0]
+	if s.Fwmark != 1 || !s.Addr.IsUnspecified() || !s.Addr.Is4() || s.Port != 0 || s.Protocol != 0 || s.PersistenceTimeout == 0 {
+		t.Errorf("fwmark 1 service %+v", s)
+	}
+	var b strings.Builder
+	if err := status.FormatTable(&b, p.StatusServices(nil), status.FormatOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"FWM  1 rr persistent 300", "FWM  2 IPv6 wlc", "FWM  4 wlc"} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("list has no %q:\n%s", line, b.String())
+		}
+	}
+}
+
 func TestServicesNotCarriedOut(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
 		line            int
 	}{
 		{"NAT to two ports of one address", "virtual_server 198.18.0.100 80 {\n lb_kind NAT\n protocol TCP\n real_server 198.18.1.12 8080 {\n }\n real_server 198.18.1.12 8081 {\n }\n}\n", "two ports of one address", 6},
-		{"fwmark", "virtual_server fwmark 9 {\n lb_kind DR\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 1},
-		{"fwmark group entry", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "fwmark", 3},
+		{"fwmark NAT", "virtual_server fwmark 9 {\n lb_kind NAT\n real_server 198.18.1.13 80 {\n }\n}\n", "lb_kind NAT is not supported for fwmark services", 2},
+		{"fwmark group entry NAT", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n protocol TCP\n real_server 198.18.1.13 80 {\n  lb_kind NAT\n }\n}\n", "lb_kind NAT is not supported for fwmark services", 8},
+		{"fwmark NAT by default", "virtual_server fwmark 9 {\n real_server 198.18.1.13 80 {\n }\n}\n", "keepalived's default", 1},
+		{"fwmark DR of the other family", "virtual_server fwmark 9 {\n ip_family inet6\n lb_kind DR\n real_server 198.18.1.13 80 {\n }\n}\n", "is not IPv6 like the fwmark service", 4},
 		{"SCTP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol SCTP\n real_server 198.18.1.13 80 {\n }\n}\n", "SCTP", 3},
 		{"uthreshold", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n  uthreshold 100\n }\n}\n", "uthreshold", 5},
 		{"orphan VIP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "govs_xdp_interface", 1},
