@@ -130,6 +130,7 @@ type fakeDirector struct {
 	vrrp   *recordedVRRP
 	sync   *recordedSync
 	filter *recordedFilter
+	fwm    *recordedFwmarks
 	stop   func() error
 }
 
@@ -170,7 +171,7 @@ func (r *recordedFilter) Close() error {
 
 func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error)) (*fakeDirector, error) {
 	t.Helper()
-	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}}
+	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}}
 	ifindex := map[string]int{}
 	d, err := New(Options{
 		ConfigPath: conf,
@@ -189,6 +190,7 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 		Resolver: resolveAll{},
 		VRRP:     f.vrrp.factory,
 		ConnSync: f.sync.factory,
+		Fwmarks:  f.fwm,
 		OpenVIPFilter: func() (VIPFilter, error) {
 			f.filter = &recordedFilter{}
 			return f.filter, nil
@@ -312,8 +314,13 @@ func TestCorpusRunsThroughDirector(t *testing.T) {
 			if !ok {
 				t.Errorf("not programmed: %v", missingFrom(plan, st))
 			}
-			if len(plan.Services) > 0 && len(f.dp.Attached()) != len(plan.Interfaces)+natEgress(st) {
-				t.Errorf("attached to %d interfaces, the plan lists %v (NAT egress: %d)", len(f.dp.Attached()), plan.Interfaces, natEgress(st))
+			fwm := 0
+			if len(plan.Fwmarks()) > 0 {
+				fwm = 1
+				waitUntil(t, "the data plane attached to the fwmark interface", func() bool { return f.dp.FwmarkInterface() != 0 })
+			}
+			if len(plan.Services) > 0 && len(f.dp.Attached()) != len(plan.Interfaces)+natEgress(st)+fwm {
+				t.Errorf("attached to %d interfaces, the plan lists %v (NAT egress: %d, fwmark: %d)", len(f.dp.Attached()), plan.Interfaces, natEgress(st), fwm)
 			}
 			if n := len(plan.VRRP.Instances); n > 0 {
 				f.vrrp.mu.Lock()

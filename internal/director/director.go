@@ -26,6 +26,7 @@ import (
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/dpstate"
+	"github.com/govs/govs/internal/fwmark"
 	"github.com/govs/govs/internal/hostmem"
 	"github.com/govs/govs/internal/metrics"
 	"github.com/govs/govs/internal/status"
@@ -69,6 +70,9 @@ type Options struct {
 	Checks check.Options
 	// ConnSync starts lvs_sync_daemon; nil uses multicast sockets.
 	ConnSync ConnSyncFactory
+	// Fwmarks routes marked packets to the balancer for fwmark services;
+	// nil uses the kernel (internal/fwmark).
+	Fwmarks Fwmarks
 	// OpenVIPFilter opens the no_accept filter; nil uses nftables.
 	OpenVIPFilter func() (VIPFilter, error)
 	// Clock is the time source; nil is the system clock.
@@ -127,10 +131,21 @@ type VIPFilter interface {
 	Close() error
 }
 
+// Fwmarks is the kernel plumbing of fwmark services (fwmark.Plumbing; a
+// fake in tests): Check tells what stops it before a plan changes anything,
+// Ensure sets it up for the marks and returns the interface to attach the
+// balancer to with AttachFwmark, Remove takes it away.
+type Fwmarks interface {
+	Check(marks []dpstate.Fwmark) error
+	Ensure(marks []dpstate.Fwmark) (ifindex int, err error)
+	Remove() error
+}
+
 // Dataplane is the data plane the director programs: *dataplane.Dataplane,
 // or *dataplane.Fake in tests. Both validate a state the same way.
 type Dataplane interface {
 	Attach(ifindex int, mode dataplane.AttachMode) error
+	AttachFwmark(ifindex int, mode dataplane.AttachMode) error
 	Detach(ifindex int) error
 	Apply(dpstate.State) error
 	Stats() (dataplane.Stats, error)
@@ -157,6 +172,10 @@ type Director struct {
 	// NAT real servers are behind them (their replies come in there), by
 	// ifindex; not in attached.
 	natAttached map[int]bool
+	// fwmarkIf is the fwmark interface the data plane is attached to (0:
+	// none); fwmarkDone is set once a plan's fwmark plumbing was applied.
+	fwmarkIf   int
+	fwmarkDone bool
 	// resumeVRRP is set while the first plan after adopting a pinned data
 	// plane starts VRRP (VRRPUnit.Resume).
 	resumeVRRP bool
@@ -225,6 +244,9 @@ func New(opts Options) (*Director, error) {
 	}
 	if opts.MemTotal == nil {
 		opts.MemTotal = hostmem.Total
+	}
+	if opts.Fwmarks == nil {
+		opts.Fwmarks = fwmark.Plumbing{}
 	}
 	if opts.InterfaceIndex == nil {
 		opts.InterfaceIndex = func(name string) (int, error) {
@@ -496,6 +518,11 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 		}
 		idx[name] = i
 	}
+	if marks := plan.Fwmarks(); d.dp != nil && len(marks) > 0 {
+		if err := d.opts.Fwmarks.Check(marks); err != nil {
+			return err
+		}
+	}
 
 	// Health checks: the first start builds the runner; a reload updates
 	// it (first thing in the commit below, as it validates before it
@@ -556,6 +583,9 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 		d.attached[name] = ifindex
 	}
 	d.syncLocked()
+	if err := d.applyFwmarksLocked(plan); err != nil {
+		return err
+	}
 	if runner != nil {
 		d.checks = runner
 		runner.Start(ctx)
@@ -736,6 +766,51 @@ func (d *Director) syncLocked() {
 	d.attachNATLocked(st)
 }
 
+// applyFwmarksLocked routes the marks of the plan's fwmark services to the
+// data plane, once the services are in its maps, or removes the routing
+// when none are left (also what an earlier run left behind).
+func (d *Director) applyFwmarksLocked(plan *desired.Plan) error {
+	if d.dp == nil {
+		return nil
+	}
+	marks := plan.Fwmarks()
+	if len(marks) == 0 {
+		if d.fwmarkIf == 0 && d.fwmarkDone {
+			return nil
+		}
+		d.detachFwmarkLocked()
+		if err := d.opts.Fwmarks.Remove(); err != nil {
+			return fmt.Errorf("fwmark services: %w", err)
+		}
+		d.fwmarkDone = true
+		return nil
+	}
+	ifindex, err := d.opts.Fwmarks.Ensure(marks)
+	if err != nil {
+		return fmt.Errorf("fwmark services: %w", err)
+	}
+	if ifindex != d.fwmarkIf {
+		d.detachFwmarkLocked()
+		if err := d.dp.AttachFwmark(ifindex, d.opts.AttachMode); err != nil {
+			return fmt.Errorf("fwmark services: attach data plane: %w", err)
+		}
+		d.fwmarkIf = ifindex
+		d.log.Info("fwmark services routed to the data plane", "marks", len(marks), "ifindex", ifindex)
+	}
+	d.fwmarkDone = true
+	return nil
+}
+
+func (d *Director) detachFwmarkLocked() {
+	if d.fwmarkIf == 0 {
+		return
+	}
+	if err := d.dp.Detach(d.fwmarkIf); err != nil {
+		d.log.Warn("detach", "ifindex", d.fwmarkIf, "err", err)
+	}
+	d.fwmarkIf = 0
+}
+
 // attachNATLocked attaches the data plane to the interfaces NAT real
 // servers are reached through, as their replies come back there, and
 // detaches it from those no NAT real server uses any more. IPVS sees
@@ -803,6 +878,7 @@ func (d *Director) shutdown() {
 		d.dp = nil
 		d.attached = map[string]int{}
 		d.natAttached = map[int]bool{}
+		d.fwmarkIf = 0
 	case d.dp != nil:
 		for name, ifindex := range d.attached {
 			if err := d.dp.Detach(ifindex); err != nil {
@@ -815,6 +891,14 @@ func (d *Director) shutdown() {
 			}
 		}
 		d.natAttached = map[int]bool{}
+		if d.fwmarkIf != 0 {
+			// Without the balancer the marked packets must not be routed
+			// to it: as with IPVS gone, the kernel has them again.
+			d.detachFwmarkLocked()
+			if err := d.opts.Fwmarks.Remove(); err != nil {
+				d.log.Warn("remove fwmark routing", "err", err)
+			}
+		}
 		if err := d.dp.Close(); err != nil {
 			d.log.Warn("close data plane", "err", err)
 		}
