@@ -468,6 +468,10 @@ func (vs *VirtualServer) Name() string {
 	case vs.Group != "":
 		return "group " + vs.Group
 	case vs.Fwmark != 0:
+		// IPVS tells fwmark services apart by mark and family.
+		if vs.Family == "inet6" || vs.Family == "" && len(vs.RealServers) > 0 && vs.RealServers[0].Addr.Is6() {
+			return "fwmark " + itoa(int(vs.Fwmark)) + " inet6"
+		}
 		return "fwmark " + itoa(int(vs.Fwmark))
 	}
 	return hostPort(vs.Addr, vs.Port)

@@ -199,6 +199,7 @@ type serviceKey struct {
 	fwmark uint32
 	group  string
 	proto  Protocol
+	family int // fwmark services: IPVS tells them by mark and family only
 }
 
 func (b *builder) resolveVirtualServers() {
@@ -317,7 +318,13 @@ func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*V
 			ss.Port = vs.Port
 		}
 	}
-	k := serviceKey{vs.Addr, vs.Port, vs.Fwmark, vs.Group, vs.Protocol}
+	k := serviceKey{vs.Addr, vs.Port, vs.Fwmark, vs.Group, vs.Protocol, 0}
+	if vs.Fwmark != 0 {
+		k.proto, k.family = 0, family
+		if family == 0 && len(vs.RealServers) > 0 {
+			k.family = vs.RealServers[0].Addr.BitLen()
+		}
+	}
 	if other, dup := seen[k]; dup {
 		b.d.Errorf(vs.Pos, "virtual_server", "virtual_server %s %s: already defined at %s", vs.Protocol, vs.Name(), other.Pos)
 	} else {

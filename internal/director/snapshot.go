@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/govs/govs/internal/dataplane"
+	"github.com/govs/govs/internal/dpstate"
 	"github.com/govs/govs/internal/status"
 )
 
@@ -21,12 +22,7 @@ func (d *Director) snapshot() status.Snapshot {
 	snap := status.Snapshot{Time: d.opts.Clock.Now(), Version: d.opts.Version, Drops: map[string]uint64{}, Reloads: d.reloads,
 		Sync: d.syncStatusLocked()}
 
-	type svcKey struct {
-		addr  netip.Addr
-		port  uint16
-		proto dataplane.Protocol
-	}
-	stats := map[svcKey]dataplane.ServiceStats{}
+	stats := map[dpstate.ServiceKey]dataplane.ServiceStats{}
 	if d.dp != nil {
 		if st, err := d.dp.Stats(); err != nil {
 			d.log.Warn("read data plane counters", "err", err)
@@ -35,7 +31,7 @@ func (d *Director) snapshot() status.Snapshot {
 			snap.EmbryoTableSize = st.EmbryoTableSize
 			snap.Packets = st.Global.Named()
 			for _, ss := range st.Services {
-				stats[svcKey{ss.Service.Addr, ss.Service.Port, ss.Service.Protocol}] = ss
+				stats[ss.Service.Key()] = ss
 			}
 		}
 	}
@@ -52,7 +48,7 @@ func (d *Director) snapshot() status.Snapshot {
 	pools := d.plan.Apply(d.pools, d.overrides)
 	for _, svc := range d.plan.Services {
 		out, pool := svc.Status(pools), svc.Pool
-		ss := stats[svcKey{out.VIP, out.Port, dataplane.Protocol(out.Protocol)}]
+		ss := stats[svc.Key]
 		out.Stats = status.Counters{Conns: ss.NewConns, InPkts: ss.Packets, InBytes: ss.Bytes, OutPkts: ss.OutPackets, OutBytes: ss.OutBytes}
 		addDrops(snap.Drops, ss.Drops)
 		realStats := map[netip.Addr]dataplane.RealStats{}
