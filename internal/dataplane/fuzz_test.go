@@ -3,8 +3,10 @@ package dataplane
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
@@ -319,6 +321,56 @@ func FuzzXDPTunnel(f *testing.F) {
 			}
 		default:
 			t.Fatalf("forwarded with ethertype %#x", et)
+		}
+	})
+}
+
+// FuzzXDPFwmark feeds arbitrary frames to the program as if they came from
+// the fwmark interface, with fwmark services in DR: nothing is passed back
+// to the kernel (it would route it here again), and whatever is forwarded
+// is the frame it received with only the MACs rewritten to a real server's.
+func FuzzXDPFwmark(f *testing.F) {
+	d := openDP(f, state(
+		Service{Addr: netip.IPv4Unspecified(), Fwmark: 1, Scheduler: sched.Maglev, PersistenceTimeout: time.Minute, Reals: reals4(1, 1)},
+		Service{Addr: netip.IPv6Unspecified(), Fwmark: 0x01000000, Scheduler: sched.RoundRobin, Reals: []Real{real6(3, 1)}},
+	))
+	m := balancerIfMac{Flags: ifFlagFwmark}
+	copy(m.Addr[:], directorMAC)
+	if err := d.objs.IfMacs.Put(uint32(1), m); err != nil {
+		f.Fatal(err)
+	}
+	if err := d.setMACSlot(1, directorMAC, ifFlagFwmark); err != nil {
+		f.Fatal(err)
+	}
+	marked := func(p pktSpec, mark uint32) []byte {
+		b := frame(f, p)
+		binary.BigEndian.PutUint32(b[2:6], mark)
+		return b
+	}
+	f.Add(marked(tcp4(40000, 80), 1))
+	f.Add(marked(pktSpec{src: client6, dst: vip6, sport: 1234, dport: 443, syn: true}, 0x01000000))
+	f.Add(marked(pktSpec{src: client4, dst: vip4, sport: 5, dport: 53, proto: UDP, vlan: 3}, 1))
+	f.Add(marked(tcp4(40000, 80), 2))
+	f.Add(icmp4FragNeeded(f, client4, 40000, 80))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 14 || len(in) > 4000 {
+			t.Skip("outside what BPF_PROG_TEST_RUN accepts for XDP")
+		}
+		act, out := runOut(t, d.program(), in)
+		switch act {
+		case xdpDrop:
+			if !bytes.Equal(out, in) {
+				t.Fatal("DROP changed the frame")
+			}
+		case xdpTX:
+			if !bytes.Equal(out[0:5], realMAC(0)[0:5]) || !bytes.Equal(out[6:12], directorMAC) {
+				t.Fatalf("forwarded with MACs %s -> %s", net.HardwareAddr(out[6:12]), net.HardwareAddr(out[0:6]))
+			}
+			if !bytes.Equal(out[12:], in[12:]) {
+				t.Fatalf("DR changed more than the MACs:\n in % x\nout % x", in, out)
+			}
+		default:
+			t.Fatalf("action %s on the fwmark interface", actionNames[act])
 		}
 	})
 }
