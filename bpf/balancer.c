@@ -101,6 +101,9 @@ static __always_inline void active_add(__u32 real_id, __s64 d)
 		__sync_fetch_and_add(n, d);
 }
 
+/* bpf/fnat.h, which needs helpers defined below. */
+__noinline int fnat_to_real(struct xdp_md *ctx, const struct pkt *p, const struct real *r);
+
 /* Sends the (already parsed) packet to real r. */
 /* tun_too_big answers a packet that encapsulation would make bigger than
  * the egress MTU as a router does (and IPVS's tunnel transmit): an ICMP
@@ -267,6 +270,9 @@ static __always_inline int forward(struct xdp_md *ctx, const struct pkt *p, cons
 			return drop(svc_id, DROP_ENCAP);
 	} else if (r->flags & REAL_F_NAT) {
 		if (nat_to_real(ctx, p, r) || dr_rewrite(ctx, r))
+			return drop(svc_id, DROP_ENCAP);
+	} else if (r->flags & REAL_F_FNAT) {
+		if (fnat_to_real(ctx, p, r) || dr_rewrite(ctx, r))
 			return drop(svc_id, DROP_ENCAP);
 	} else if (dr_rewrite(ctx, r)) {
 		return drop(svc_id, DROP_ENCAP);
@@ -613,19 +619,22 @@ static __always_inline const __u8 *own_mac(__u32 ifindex)
 	return m ? m->addr : NULL;
 }
 
+#include "fnat.h"
+
+/* nat_reply's answer for a packet of no NAT flow. */
+#define NAT_MISS (-1)
+
 /* nat_reply turns a NAT real server's reply (or an ICMP error about a NAT
  * flow, addressed to the client) back into the service's and sends it the
- * way the client's packets came. Anything else goes to the kernel. A
- * global function: its stack is not govs_xdp's. */
+ * way the client's packets came; NAT_MISS when it is none. A global
+ * function: its stack is not govs_xdp's. */
 __noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_counter)
 {
 	if (!p)
 		return XDP_PASS;
 	struct nat_back *b = bpf_map_lookup_elem(&nat_backs, &p->flow);
-	if (!b) {
-		count_global(pass_counter);
-		return XDP_PASS;
-	}
+	if (!b)
+		return NAT_MISS;
 	__u64 now = bpf_ktime_get_ns();
 	if (now - b->last_ns > timeout_for(&p->flow, 0)) {
 		bpf_map_delete_elem(&nat_backs, &p->flow);
@@ -667,13 +676,24 @@ __noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_cou
 	return bpf_redirect_map(&tx_ports, ifindex, XDP_DROP);
 }
 
+/* reply_path sends back a NAT or FullNAT real server's reply, or passes
+ * what is neither. Two calls rather than one inside the other: the
+ * verifier limits the stack of a call chain. */
+static __always_inline int reply_path(struct xdp_md *ctx, const struct pkt *p, __u32 pass_counter)
+{
+	int v = nat_reply(ctx, p, pass_counter);
+	if (v != NAT_MISS)
+		return v;
+	return fnat_reply(ctx, p, pass_counter);
+}
+
 static __always_inline int handle_icmp(struct xdp_md *ctx, struct pkt *p)
 {
 	struct conn *c = bpf_map_lookup_elem(&conns, &p->flow);
 	if (!c && p->flow.proto == IPPROTO_TCP)
 		c = bpf_map_lookup_elem(&embryos, &p->flow);
 	if (!c)
-		return nat_reply(ctx, p, G_PASS_ICMP);
+		return reply_path(ctx, p, G_PASS_ICMP);
 	count_global(G_ICMP_FWD);
 	return forward_tracked(ctx, p, c->real_id, c->svc_id);
 }
@@ -849,7 +869,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 			sk.port = 0;
 			ref = bpf_map_lookup_elem(&services, &sk);
 			if (!ref)
-				return nat_reply(ctx, &p, G_PASS_NO_SERVICE);
+				return reply_path(ctx, &p, G_PASS_NO_SERVICE);
 		}
 	}
 	__u32 svc_id = ref->id;
@@ -985,6 +1005,14 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 	}
 	if ((r->flags & REAL_F_NAT) && (learn || new_conn))
 		nat_learn(ctx, &p, svc_id, real_id, now);
+	if (r->flags & REAL_F_FNAT) {
+		struct fnat_req q = {.slot = slot, .svc_id = svc_id, .real_id = real_id, .now = now,
+				     .state = (bare_syn ? CONN_F_EMBRYO : 0) | (fin ? CONN_F_FIN : 0) | (new_conn ? FNAT_NEW : 0)};
+		if (fnat_prepare(ctx, &p, &q)) {
+			count_global(G_FNAT_NO_PORT);
+			return XDP_DROP;
+		}
+	}
 	return forward(ctx, &p, r, svc_id, real_id, new_conn);
 }
 

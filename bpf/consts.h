@@ -109,6 +109,21 @@ enum govs_sched {
 #define REAL_F_V6 (1U << 1)  /* real's address (TUN outer header) is IPv6 */
 #define REAL_F_NAT (1U << 2) /* masquerade: rewrite the destination to addr:port */
 #define REAL_F_GUE (1U << 3) /* TUN in GUE: UDP to real.port, then a 4-byte GUE header */
+#define REAL_F_FNAT (1U << 4) /* FullNAT: destination := addr:port, source := a local address and port */
+
+/* FullNAT: local addresses per service, the local ports taken (1024 and
+ * up), and how many ports a new connection tries before it is dropped. */
+#ifndef MAX_LADDRS
+#define MAX_LADDRS 16
+#endif
+#define FNAT_PORT_MIN 1024
+#define FNAT_PORTS (65536 - FNAT_PORT_MIN)
+#define FNAT_TRIES 16
+/* fnat_prepare's state: a new connection (besides CONN_F_EMBRYO, _FIN). */
+#define FNAT_NEW (1U << 31)
+#ifndef FNAT_TABLE_SIZE
+#define FNAT_TABLE_SIZE CONN_TABLE_SIZE
+#endif
 
 /* if_mac.flags and if_mac_slot.flags: what an attached interface is. */
 /* The fwmark interface (govs-fwm1): the kernel routes packets the
@@ -156,7 +171,9 @@ enum govs_global {
 	G_NAT_ICMP = 11,       /* ICMP errors about NAT flows, translated towards the client */
 	G_TUN_TOO_BIG = 12,    /* TUN packets too big once encapsulated: answered with frag-needed / PTB */
 	G_FWMARK_MISS = 13,    /* routed to the fwmark interface with no fwmark service of that mark: dropped */
-	G_MAX = 14,
+	G_FNAT_NO_PORT = 14,   /* new FullNAT connections dropped: no free local port (or no local address) */
+	G_FNAT_REPLY = 15,     /* FullNAT real servers' replies rewritten back to the client */
+	G_MAX = 16,
 };
 
 #endif

@@ -108,6 +108,34 @@ struct {
 	__type(value, struct nat_back);
 } nat_backs SEC(".maps");
 
+/* FullNAT (bpf/fnat.h). fnat_backs is a plain hash allocated as used: a
+ * live entry is a local port taken, never evicted; expired entries are
+ * taken over by new connections and swept by user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FNAT_TABLE_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow);
+	__type(value, struct fnat_back);
+} fnat_backs SEC(".maps");
+
+/* Also allocated as used; an entry goes with its fnat_backs entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FNAT_TABLE_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct flow);
+	__type(value, struct fnat_fwd);
+} fnat_fwds SEC(".maps");
+
+/* By service slot (id * 2 + gen), like svc_metas. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES * 2);
+	__type(key, __u32);
+	__type(value, struct svc_laddrs);
+} svc_laddrs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, LOCALITY_TABLE_SIZE);

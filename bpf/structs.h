@@ -88,6 +88,42 @@ struct nat_back {
 	__u64 last_ns;
 };
 
+/* fnat_backs value, keyed by the reply's flow (real:port -> local
+ * address:port): the FullNAT connection it belongs to, and where its
+ * client's packets came from. A plain hash, not an LRU: an entry is a local
+ * port in use, which must not be taken while it lives. */
+struct fnat_back {
+	__u8 vaddr[16];
+	__u8 caddr[16];
+	__be16 vport;
+	__be16 cport;
+	__u8 mac[6];   /* source MAC of the client's packets (its router) */
+	__u32 ifindex; /* interface they came in on */
+	__u32 svc_id;
+	__u32 real_id;
+	__u32 flags; /* CONN_F_EMBRYO, CONN_F_FIN: which timeout applies */
+	__u64 last_ns;
+};
+
+/* fnat_fwd value, keyed by the client's flow: the local address and port
+ * its packets leave with. */
+struct fnat_fwd {
+	__u8 laddr[16];
+	__be16 lport;
+	__be16 rport; /* the real server's port the reverse key holds */
+	__u32 real_id;
+	__u32 flags; /* as fnat_back's */
+	__u32 pad;
+	__u64 last_ns;
+};
+
+/* svc_laddrs value (by service slot): a FullNAT service's local addresses. */
+struct svc_laddrs {
+	__u32 n;
+	__u32 pad;
+	__u8 addr[MAX_LADDRS][16];
+};
+
 /* conn_events record: a connection-table entry the program made (a new
  * flow, or an embryonic one promoted), for connection sync to send at once
  * instead of finding it by scanning the table. */

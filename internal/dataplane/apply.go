@@ -100,7 +100,7 @@ func (d *Dataplane) Apply(s State) error {
 
 func (d *Dataplane) applyService(sp servicePlan) error {
 	cur, ok := d.applied[sp.id]
-	if ok && cur.key == sp.key && cur.meta == sp.meta && slices.Equal(cur.table, sp.table) {
+	if ok && cur.key == sp.key && cur.meta == sp.meta && cur.laddrs == sp.laddrs && slices.Equal(cur.table, sp.table) {
 		return nil
 	}
 	gen := uint32(0)
@@ -134,6 +134,9 @@ func (d *Dataplane) applyService(sp servicePlan) error {
 	if err := d.objs.SvcMetas.Put(slot, &sp.meta); err != nil {
 		return fmt.Errorf("write metadata for %s: %w", sp.name, err)
 	}
+	if err := d.objs.SvcLaddrs.Put(slot, &sp.laddrs); err != nil {
+		return fmt.Errorf("write local addresses for %s: %w", sp.name, err)
+	}
 	// The switch: from here packets use the new slot.
 	if err := d.objs.Services.Put(&sp.key, &balancerSvcRef{Id: sp.id, Gen: gen}); err != nil {
 		return fmt.Errorf("switch service %s: %w", sp.name, err)
@@ -143,7 +146,7 @@ func (d *Dataplane) applyService(sp servicePlan) error {
 			return fmt.Errorf("remove service %s: %w", cur.name, err)
 		}
 	}
-	d.applied[sp.id] = appliedService{key: sp.key, gen: gen, meta: sp.meta, table: sp.table, name: sp.name}
+	d.applied[sp.id] = appliedService{key: sp.key, gen: gen, meta: sp.meta, laddrs: sp.laddrs, table: sp.table, name: sp.name}
 	return nil
 }
 

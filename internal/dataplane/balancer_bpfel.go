@@ -48,6 +48,33 @@ type balancerFlow struct {
 	Pad    [2]uint8
 }
 
+type balancerFnatBack struct {
+	_       structs.HostLayout
+	Vaddr   [16]uint8
+	Caddr   [16]uint8
+	Vport   uint16
+	Cport   uint16
+	Mac     [6]uint8
+	_       [2]byte
+	Ifindex uint32
+	SvcId   uint32
+	RealId  uint32
+	Flags   uint32
+	_       [4]byte
+	LastNs  uint64
+}
+
+type balancerFnatFwd struct {
+	_      structs.HostLayout
+	Laddr  [16]uint8
+	Lport  uint16
+	Rport  uint16
+	RealId uint32
+	Flags  uint32
+	Pad    uint32
+	LastNs uint64
+}
+
 type balancerFragKey struct {
 	_      structs.HostLayout
 	Src    [16]uint8
@@ -150,6 +177,13 @@ type balancerSvcKey struct {
 	Family uint8
 }
 
+type balancerSvcLaddrs struct {
+	_    structs.HostLayout
+	N    uint32
+	Pad  uint32
+	Addr [16][16]uint8
+}
+
 type balancerSvcMeta struct {
 	_           structs.HostLayout
 	Sched       uint32
@@ -191,6 +225,8 @@ const (
 	balancerMapConns         = "conns"
 	balancerMapEmbryos       = "embryos"
 	balancerMapExpiredConns  = "expired_conns"
+	balancerMapFnatBacks     = "fnat_backs"
+	balancerMapFnatFwds      = "fnat_fwds"
 	balancerMapFrags         = "frags"
 	balancerMapGlobalStats   = "global_stats"
 	balancerMapIfMacSlots    = "if_mac_slots"
@@ -204,6 +240,7 @@ const (
 	balancerMapServices      = "services"
 	balancerMapSettings      = "settings"
 	balancerMapSvcCounters   = "svc_counters"
+	balancerMapSvcLaddrs     = "svc_laddrs"
 	balancerMapSvcMetas      = "svc_metas"
 	balancerMapTables        = "tables"
 	balancerMapTxPorts       = "tx_ports"
@@ -267,6 +304,8 @@ type balancerMapSpecs struct {
 	Conns         *ebpf.MapSpec `ebpf:"conns"`
 	Embryos       *ebpf.MapSpec `ebpf:"embryos"`
 	ExpiredConns  *ebpf.MapSpec `ebpf:"expired_conns"`
+	FnatBacks     *ebpf.MapSpec `ebpf:"fnat_backs"`
+	FnatFwds      *ebpf.MapSpec `ebpf:"fnat_fwds"`
 	Frags         *ebpf.MapSpec `ebpf:"frags"`
 	GlobalStats   *ebpf.MapSpec `ebpf:"global_stats"`
 	IfMacSlots    *ebpf.MapSpec `ebpf:"if_mac_slots"`
@@ -280,6 +319,7 @@ type balancerMapSpecs struct {
 	Services      *ebpf.MapSpec `ebpf:"services"`
 	Settings      *ebpf.MapSpec `ebpf:"settings"`
 	SvcCounters   *ebpf.MapSpec `ebpf:"svc_counters"`
+	SvcLaddrs     *ebpf.MapSpec `ebpf:"svc_laddrs"`
 	SvcMetas      *ebpf.MapSpec `ebpf:"svc_metas"`
 	Tables        *ebpf.MapSpec `ebpf:"tables"`
 	TxPorts       *ebpf.MapSpec `ebpf:"tx_ports"`
@@ -317,6 +357,8 @@ type balancerMaps struct {
 	Conns         *ebpf.Map `ebpf:"conns"`
 	Embryos       *ebpf.Map `ebpf:"embryos"`
 	ExpiredConns  *ebpf.Map `ebpf:"expired_conns"`
+	FnatBacks     *ebpf.Map `ebpf:"fnat_backs"`
+	FnatFwds      *ebpf.Map `ebpf:"fnat_fwds"`
 	Frags         *ebpf.Map `ebpf:"frags"`
 	GlobalStats   *ebpf.Map `ebpf:"global_stats"`
 	IfMacSlots    *ebpf.Map `ebpf:"if_mac_slots"`
@@ -330,6 +372,7 @@ type balancerMaps struct {
 	Services      *ebpf.Map `ebpf:"services"`
 	Settings      *ebpf.Map `ebpf:"settings"`
 	SvcCounters   *ebpf.Map `ebpf:"svc_counters"`
+	SvcLaddrs     *ebpf.Map `ebpf:"svc_laddrs"`
 	SvcMetas      *ebpf.Map `ebpf:"svc_metas"`
 	Tables        *ebpf.Map `ebpf:"tables"`
 	TxPorts       *ebpf.Map `ebpf:"tx_ports"`
@@ -343,6 +386,8 @@ func (m *balancerMaps) Close() error {
 		m.Conns,
 		m.Embryos,
 		m.ExpiredConns,
+		m.FnatBacks,
+		m.FnatFwds,
 		m.Frags,
 		m.GlobalStats,
 		m.IfMacSlots,
@@ -356,6 +401,7 @@ func (m *balancerMaps) Close() error {
 		m.Services,
 		m.Settings,
 		m.SvcCounters,
+		m.SvcLaddrs,
 		m.SvcMetas,
 		m.Tables,
 		m.TxPorts,

@@ -67,11 +67,24 @@ type plan struct {
 }
 
 type servicePlan struct {
-	name  string
-	key   balancerSvcKey
-	id    uint32
-	meta  balancerSvcMeta
-	table []uint32
+	name   string
+	key    balancerSvcKey
+	id     uint32
+	meta   balancerSvcMeta
+	laddrs balancerSvcLaddrs
+	table  []uint32
+}
+
+// localAddrs is a FullNAT service's svc_laddrs entry.
+func localAddrs(svc Service) balancerSvcLaddrs {
+	var l balancerSvcLaddrs
+	for i, a := range svc.LocalAddrs {
+		if i < len(l.Addr) {
+			l.Addr[i] = addr16(a)
+			l.N++
+		}
+	}
+	return l
 }
 
 // compute turns a desired state into map contents. It is pure: prev is
@@ -169,7 +182,7 @@ func compute(s State, prev ids, lim limits) (plan, ids, error) {
 
 	ports := map[uint32]bool{}
 	for _, svc := range s.Services {
-		sp := servicePlan{name: svc.String(), key: svcKeyOf(svc), id: next.svc[svc.Key()]}
+		sp := servicePlan{name: svc.String(), key: svcKeyOf(svc), id: next.svc[svc.Key()], laddrs: localAddrs(svc)}
 		realIDs := make([]uint32, len(svc.Reals))
 		for i, r := range svc.Reals {
 			k := realKey{svc.Key(), r.Addr}
@@ -297,6 +310,7 @@ const (
 	realFlagV6      = 1 << 1
 	realFlagNAT     = 1 << 2
 	realFlagGUE     = 1 << 3
+	realFlagFNAT    = 1 << 4
 	connFlagActive  = 1 << 0
 	connFlagFin     = 1 << 1
 	// connFlagSynced marks entries learnt from another director; only
@@ -339,6 +353,10 @@ func realEntry(s State, r Real) (balancerReal, error) {
 	e.Addr = addr16(r.Addr)
 	if r.Method == NAT {
 		e.Flags |= realFlagNAT
+		e.Port = htons(r.Port)
+	}
+	if r.Method == FNAT {
+		e.Flags |= realFlagFNAT
 		e.Port = htons(r.Port)
 	}
 	if r.Method == TUN {

@@ -61,6 +61,9 @@ func (d *Dataplane) ExpireConnections() (int, error) {
 			}
 		}
 	}
+	if err := d.expireFNAT(now); err != nil {
+		return 0, err
+	}
 	for id := range d.realsSet {
 		var active int64
 		if err := d.objs.ActiveConns.Lookup(id, &active); err != nil {
@@ -71,6 +74,41 @@ func (d *Dataplane) ExpireConnections() (int, error) {
 		}
 	}
 	return len(stale) + len(staleEmbryos), nil
+}
+
+// expireFNAT frees the local ports of FullNAT connections past their
+// timeout: fnat_backs is not an LRU, so what the program does not take over
+// when it meets a port again would stay. Each one's forward entry goes
+// with it (its key is the client's flow the entry records).
+func (d *Dataplane) expireFNAT(now uint64) error {
+	var k balancerFlow
+	var v balancerFnatBack
+	var stale []balancerFlow
+	var fwds []balancerFlow
+	it := d.objs.FnatBacks.Iterate()
+	for it.Next(&k, &v) {
+		if now > v.LastNs && now-v.LastNs > d.connTimeout(k.Proto, v.Flags) {
+			stale = append(stale, k)
+			fwds = append(fwds, balancerFlow{Src: v.Caddr, Dst: v.Vaddr, Sport: v.Cport, Dport: v.Vport, Proto: k.Proto, Family: k.Family})
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read FullNAT ports: %w", err)
+	}
+	for i := range stale {
+		if err := d.objs.FnatBacks.Delete(&stale[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("free expired FullNAT port: %w", err)
+		}
+		var fw balancerFnatFwd
+		// Only if it still points at this port: the flow may have a
+		// newer one.
+		if d.objs.FnatFwds.Lookup(&fwds[i], &fw) == nil && fw.Lport == stale[i].Dport && fw.Laddr == stale[i].Dst {
+			if err := d.objs.FnatFwds.Delete(&fwds[i]); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("delete expired FullNAT flow: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 func (d *Dataplane) connTimeout(proto uint8, flags uint32) uint64 {

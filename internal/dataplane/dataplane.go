@@ -95,11 +95,12 @@ type Dataplane struct {
 }
 
 type appliedService struct {
-	key   balancerSvcKey
-	gen   uint32
-	meta  balancerSvcMeta
-	table []uint32
-	name  string
+	key    balancerSvcKey
+	gen    uint32
+	meta   balancerSvcMeta
+	laddrs balancerSvcLaddrs
+	table  []uint32
+	name   string
 }
 
 // Open loads the program and creates its maps.
@@ -138,6 +139,8 @@ func Open(opts Options) (*Dataplane, error) {
 	if opts.ConnTableSize > 0 {
 		spec.Maps["conns"].MaxEntries = uint32(opts.ConnTableSize)
 		spec.Maps["nat_backs"].MaxEntries = uint32(opts.ConnTableSize)
+		spec.Maps["fnat_backs"].MaxEntries = uint32(opts.ConnTableSize)
+		spec.Maps["fnat_fwds"].MaxEntries = uint32(opts.ConnTableSize)
 	}
 	if opts.EmbryoTableSize > 0 {
 		spec.Maps["embryos"].MaxEntries = uint32(opts.EmbryoTableSize)

@@ -28,7 +28,8 @@ const (
 	UDP = dpstate.UDP
 	DR  = dpstate.DR
 	TUN = dpstate.TUN
-	NAT = dpstate.NAT
+	NAT  = dpstate.NAT
+	FNAT = dpstate.FNAT
 )
 
 type serviceKey = dpstate.ServiceKey

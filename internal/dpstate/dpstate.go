@@ -102,7 +102,15 @@ const (
 	// address and port; the real server routes its replies through the
 	// director, which rewrites their source back to the VIP and port.
 	NAT
+	// FNAT (FullNAT) rewrites the destination as NAT does and the source
+	// to one of the service's local addresses with a port of its own; the
+	// real server answers that address, with no route through the director.
+	FNAT
 )
+
+// MaxLocalAddrs is how many local addresses a FullNAT service has at most
+// (MAX_LADDRS in bpf/consts.h).
+const MaxLocalAddrs = 16
 
 func (m Method) String() string {
 	switch m {
@@ -112,6 +120,8 @@ func (m Method) String() string {
 		return "TUN"
 	case NAT:
 		return "NAT"
+	case FNAT:
+		return "FNAT"
 	}
 	return fmt.Sprintf("method-%d", uint8(m))
 }
@@ -160,7 +170,11 @@ type Service struct {
 	// OnePacket schedules every UDP datagram on its own and keeps no
 	// connection entry (keepalived's ops).
 	OnePacket bool
-	Reals     []Real
+	// LocalAddrs are the source addresses of a FullNAT service's packets
+	// towards its real servers (DPVS's local_address_group): the real
+	// servers see and answer them.
+	LocalAddrs []netip.Addr
+	Reals      []Real
 }
 
 // Real is one real server of a service.
@@ -245,6 +259,14 @@ func (s State) Validate() error {
 		if svc.PersistenceTimeout < 0 {
 			return fmt.Errorf("service %s: negative persistence timeout", svc)
 		}
+		if len(svc.LocalAddrs) > MaxLocalAddrs {
+			return fmt.Errorf("service %s: %d local addresses, at most %d", svc, len(svc.LocalAddrs), MaxLocalAddrs)
+		}
+		for _, a := range svc.LocalAddrs {
+			if !a.IsValid() || a.Is4() != svc.Addr.Is4() || a.Is4In6() {
+				return fmt.Errorf("service %s: local address %s is not of the VIP's family", svc, a)
+			}
+		}
 		reals := map[netip.Addr]bool{}
 		for _, r := range svc.Reals {
 			if !r.Addr.IsValid() {
@@ -261,9 +283,15 @@ func (s State) Validate() error {
 				return fmt.Errorf("service %s: real server %s: negative ifindex", svc, r.Addr)
 			}
 			switch r.Method {
-			case DR, NAT:
+			case DR, NAT, FNAT:
 				if r.Addr.Is4() != svc.Addr.Is4() {
 					return fmt.Errorf("service %s: real server %s: %s needs the same address family as the VIP", svc, r.Addr, r.Method)
+				}
+				if r.Method == FNAT && len(svc.LocalAddrs) == 0 {
+					return fmt.Errorf("service %s: real server %s: FNAT needs local addresses", svc, r.Addr)
+				}
+				if r.Method == FNAT && svc.OnePacket {
+					return fmt.Errorf("service %s: real server %s: FNAT with one-packet scheduling", svc, r.Addr)
 				}
 			case TUN:
 				src := s.TunnelSource4
