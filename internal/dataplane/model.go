@@ -24,10 +24,10 @@ type (
 
 // Protocols and forwarding methods.
 const (
-	TCP = dpstate.TCP
-	UDP = dpstate.UDP
-	DR  = dpstate.DR
-	TUN = dpstate.TUN
+	TCP  = dpstate.TCP
+	UDP  = dpstate.UDP
+	DR   = dpstate.DR
+	TUN  = dpstate.TUN
 	NAT  = dpstate.NAT
 	FNAT = dpstate.FNAT
 )

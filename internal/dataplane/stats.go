@@ -73,7 +73,7 @@ func (g GlobalStats) Named() map[string]uint64 {
 		"pass_fragment_miss": g.PassFragmentMiss, "pass_icmp": g.PassICMP, "pass_ipv6_ext": g.PassIPv6Ext,
 		"pass_other_host": g.PassOtherHost, "icmp_forwarded": g.ICMPForwarded, "fragments_forwarded": g.FragmentsForwarded,
 		"nat_replies": g.NATReplies, "nat_icmp": g.NATICMP, "nat_unlearnt": g.NATUnlearnt, "tun_too_big": g.TunTooBig,
-		"fwmark_miss": g.FwmarkMiss,
+		"fwmark_miss":  g.FwmarkMiss,
 		"fnat_no_port": g.FNATNoPort, "fnat_replies": g.FNATReplies,
 	}
 }
