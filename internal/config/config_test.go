@@ -648,7 +648,7 @@ virtual_server 10.0.0.5 80 {
 }`,
 			diags: []string{
 				"t.conf:2: lb_algo: invalid value 'fastest' (want rr|wrr|lc|wlc|lblc|sh|mh|dh|fo|ovf|lblcr|sed|nq|twos)",
-				"t.conf:3: lb_kind: invalid value 'XDP' (want NAT|DR|TUN)",
+				"t.conf:3: lb_kind: invalid value 'XDP' (want NAT|DR|TUN|FNAT)",
 				"t.conf:4: protocol: invalid value 'ICMP' (want TCP|UDP|SCTP)",
 				"t.conf:5: persistence_timeout: number 2678401 outside range [0, 2678400]",
 				"t.conf:6: persistence_granularity: invalid netmask '255.0.255.0'",

@@ -22,6 +22,55 @@ const (
 	maxPersistence     = 2678400 * time.Second // 31 days, the longest IPVS accepts here
 )
 
+// maxLocalAddrs bounds a local_address_group (the data plane holds 16 per
+// service; a longer group is refused where it is used).
+const maxLocalAddrs = 256
+
+// localAddressGroup reads DPVS's local_address_group: lines of an address
+// (or range) and, optionally, the interface it lives on.
+func (b *builder) localAddressGroup(blk *node) {
+	name, ok := b.blockName(blk)
+	if !ok {
+		return
+	}
+	if b.cfg.LocalAddressGroup(name) != nil {
+		b.errorf(blk, "local_address_group %s defined twice", name)
+		return
+	}
+	g := &LocalAddressGroup{Name: name, Pos: blk.Pos}
+	n := 0
+	for _, e := range blk.Body {
+		if e.Block {
+			b.errorf(e, "unexpected block in local_address_group")
+			continue
+		}
+		first, last, ok := parseRange(e.Keyword)
+		if !ok || strings.Contains(e.Keyword, "/") {
+			b.d.Errorf(e.Pos, blk.Keyword, "local_address_group: invalid IP address or range '%s'", e.Keyword)
+			continue
+		}
+		ent := LocalAddr{First: first, Last: last, Pos: e.Pos}
+		if len(e.Args) > 0 {
+			ent.Interface = e.Args[0].Text
+		}
+		if len(e.Args) > 1 {
+			b.d.Errorf(e.Pos, blk.Keyword, "local_address_group: '%s' takes an interface at most, not '%s'", e.Keyword, e.arg(1))
+			continue
+		}
+		for a := first; a.IsValid() && a.Compare(last) <= 0; a = a.Next() {
+			if n++; n > maxLocalAddrs {
+				break
+			}
+		}
+		if n > maxLocalAddrs {
+			b.d.Errorf(e.Pos, blk.Keyword, "local_address_group %s: more than %d addresses", name, maxLocalAddrs)
+			break
+		}
+		g.Entries = append(g.Entries, ent)
+	}
+	b.cfg.LocalAddressGroups = append(b.cfg.LocalAddressGroups, g)
+}
+
 func (b *builder) vsGroup(blk *node) {
 	name, ok := b.blockName(blk)
 	if !ok {
@@ -145,7 +194,7 @@ func (b *builder) method(n *node) (Method, uint16, bool) {
 	if !b.leaf(n, 1, -1) {
 		return NAT, 0, false
 	}
-	v, ok := b.enum(n, n.Args[0].Text, "NAT", "DR", "TUN")
+	v, ok := b.enum(n, n.Args[0].Text, "NAT", "DR", "TUN", "FNAT")
 	if !ok {
 		return NAT, 0, false
 	}
@@ -162,6 +211,10 @@ func (b *builder) method(n *node) (Method, uint16, bool) {
 	case "TUN":
 		port, ok := b.tunnelOptions(n)
 		return TUN, port, ok
+	}
+	if v == "FNAT" {
+		b.leaf(n, 1, 1)
+		return FNAT, 0, true
 	}
 	b.leaf(n, 1, 1)
 	return NAT, 0, true
@@ -308,6 +361,10 @@ func (b *builder) virtualServer(blk *node) {
 		case "lb_kind", "lvs_method":
 			if m, port, good := b.method(n); good {
 				vs.Method, vs.GUEPort = m, port
+			}
+		case "laddr_group_name":
+			if b.leaf(n, 1, 1) {
+				vs.LocalAddressGroup = n.Args[0].Text
 			}
 		case "persistence_timeout":
 			if len(n.Args) == 0 {

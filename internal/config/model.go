@@ -18,6 +18,7 @@ type Config struct {
 	SyncGroups          []*SyncGroup
 	Instances           []*VRRPInstance
 	VirtualServerGroups []*VirtualServerGroup
+	LocalAddressGroups  []*LocalAddressGroup
 	VirtualServers      []*VirtualServer
 	// Ignored lists keywords keepalived knows that govs accepted without
 	// acting on them.
@@ -63,6 +64,32 @@ func (c *Config) Instance(name string) *VRRPInstance {
 		}
 	}
 	return nil
+}
+
+// LocalAddressGroup returns the local_address_group called name, or nil.
+func (c *Config) LocalAddressGroup(name string) *LocalAddressGroup {
+	for _, g := range c.LocalAddressGroups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// LocalAddressGroup is DPVS's local_address_group: the source addresses of
+// a FullNAT service's packets to its real servers.
+type LocalAddressGroup struct {
+	Name    string
+	Pos     Pos
+	Entries []LocalAddr
+}
+
+// LocalAddr is one line of a local_address_group: an address range and the
+// interface govs puts the addresses on ("" when the operator holds them).
+type LocalAddr struct {
+	First, Last netip.Addr
+	Interface   string
+	Pos         Pos
 }
 
 // VirtualServerGroup returns the virtual_server_group called name, or nil.
@@ -349,6 +376,9 @@ const (
 	NAT Method = iota
 	DR
 	TUN
+	// FNAT is FullNAT (the Alibaba LVS fork's and DPVS's lb_kind FNAT):
+	// NAT of both ends, the source to a local_address_group address.
+	FNAT
 )
 
 func (m Method) String() string {
@@ -357,6 +387,8 @@ func (m Method) String() string {
 		return "DR"
 	case TUN:
 		return "TUN"
+	case FNAT:
+		return "FNAT"
 	}
 	return "NAT"
 }
@@ -368,6 +400,8 @@ func (m Method) IPVSName() string {
 		return "Route"
 	case TUN:
 		return "Tunnel"
+	case FNAT:
+		return "FullNat" // as DPVS's ipvsadm prints it
 	}
 	return "Masq"
 }
@@ -438,6 +472,8 @@ type VirtualServer struct {
 	// GUEPort is, for TUN, the UDP port of GUE encapsulation ("lb_kind TUN
 	// type gue port N"); 0 is IP-in-IP.
 	GUEPort uint16
+	// LocalAddressGroup is laddr_group_name, for FNAT.
+	LocalAddressGroup string
 	// PersistenceTimeout is 0 when the service is not persistent.
 	PersistenceTimeout time.Duration
 	// PersistenceGranularity is the client mask length (-M), /32 or /128

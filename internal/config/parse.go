@@ -108,6 +108,8 @@ func (b *builder) top(nodes []*node) {
 			b.instance(n)
 		case "virtual_server_group":
 			b.vsGroup(n)
+		case "local_address_group":
+			b.localAddressGroup(n)
 		case "virtual_server":
 			b.virtualServer(n)
 		default:

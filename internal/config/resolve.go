@@ -312,7 +312,7 @@ func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*V
 		if ss.Method < 0 {
 			ss.Method, ss.GUEPort = vs.Method, vs.GUEPort
 		}
-		if ss.Method != NAT {
+		if ss.Method != NAT && ss.Method != FNAT {
 			ss.Port = b.fixPort(vs, ss.Pos, "sorry_server", "sorry_server "+ss.Addr.String(), ss.Port)
 		} else if ss.Port == 0 {
 			ss.Port = vs.Port
@@ -331,6 +331,7 @@ func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*V
 		seen[k] = vs
 	}
 	b.resolveRealServers(vs, family, methodSet)
+	b.resolveLocalAddrs(vs)
 
 	weights := 0
 	for _, rs := range vs.RealServers {
@@ -347,6 +348,28 @@ func (b *builder) resolveVirtualServer(vs *VirtualServer, seen map[serviceKey]*V
 	return true
 }
 
+// resolveLocalAddrs checks laddr_group_name: FNAT needs it, and it must
+// name a local_address_group; the other methods do not use it.
+func (b *builder) resolveLocalAddrs(vs *VirtualServer) {
+	fnat := vs.SorryServer != nil && vs.SorryServer.Method == FNAT
+	for _, rs := range vs.RealServers {
+		fnat = fnat || rs.Method == FNAT
+	}
+	pos := vs.Keywords.Of("laddr_group_name")
+	switch {
+	case vs.LocalAddressGroup != "" && b.cfg.LocalAddressGroup(vs.LocalAddressGroup) == nil:
+		b.d.Errorf(pos, "laddr_group_name", "laddr_group_name: no local_address_group %q", vs.LocalAddressGroup)
+	case fnat && vs.LocalAddressGroup == "":
+		at := vs.Keywords.Of("lb_kind")
+		if !at.IsValid() {
+			at = vs.Pos
+		}
+		b.d.Errorf(at, "lb_kind", "virtual_server %s: lb_kind FNAT needs laddr_group_name (the local_address_group its packets to the real servers come from)", vs.Name())
+	case !fnat && vs.LocalAddressGroup != "":
+		b.d.Warnf(pos, "laddr_group_name", "laddr_group_name: only lb_kind FNAT uses local addresses; ignored for %s", vs.Method)
+	}
+}
+
 // fixPort applies the rule that only NAT can change ports: a DR or TUN
 // real (or sorry) server uses the service port, and none with fwmarks.
 func (b *builder) fixPort(vs *VirtualServer, pos Pos, keyword, what string, port uint16) uint16 {
@@ -361,7 +384,7 @@ func (b *builder) fixPort(vs *VirtualServer, pos Pos, keyword, what string, port
 	case port == 0:
 		return vs.Port
 	case port != vs.Port:
-		b.d.Warnf(pos, keyword, "%s: port %d differs from the virtual server's port %d; only NAT can change ports, so %d is used",
+		b.d.Warnf(pos, keyword, "%s: port %d differs from the virtual server's port %d; only NAT and FNAT can change ports, so %d is used",
 			what, port, vs.Port, vs.Port)
 		return vs.Port
 	}
@@ -390,7 +413,7 @@ func (b *builder) resolveRealServers(vs *VirtualServer, family int, methodSet bo
 		if rs.Method != TUN && family != 0 && rs.Addr.BitLen() != family {
 			b.d.Errorf(rs.Pos, "real_server", "%s: address family differs from virtual_server %s (only TUN can mix families)", where, vs.Name())
 		}
-		if rs.Method == NAT {
+		if rs.Method == NAT || rs.Method == FNAT {
 			if rs.Port == 0 && vs.Fwmark == 0 {
 				rs.Port = vs.Port
 			}

@@ -45,6 +45,7 @@ var topLevelOnly = map[string]bool{
 	"vrrp_instance":        true,
 	"virtual_server":       true,
 	"virtual_server_group": true,
+	"local_address_group":  true,
 	"static_ipaddress":     true,
 	"static_routes":        true,
 	"static_rules":         true,

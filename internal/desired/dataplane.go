@@ -72,6 +72,8 @@ func dpMethod(m config.Method) dpstate.Method {
 		return dpstate.TUN
 	case config.NAT:
 		return dpstate.NAT
+	case config.FNAT:
+		return dpstate.FNAT
 	}
 	return dpstate.DR
 }
@@ -93,6 +95,7 @@ func (p *Plan) Dataplane(pools Pools, neigh map[netip.Addr]Neighbour) (st dpstat
 			PersistenceBits:    s.PersistenceBits,
 			HashPort:           s.HashPort,
 			OnePacket:          s.OnePacket,
+			LocalAddrs:         s.LocalAddrs,
 		}
 		for _, d := range s.pool(pools) {
 			r, ok := s.real(d)
@@ -146,6 +149,8 @@ func MethodName(m config.Method) status.Method {
 		return status.Tunnel
 	case config.NAT:
 		return status.Masq
+	case config.FNAT:
+		return status.FullNat
 	}
 	return status.Route
 }

@@ -47,6 +47,10 @@ type Plan struct {
 	VRRP VRRP
 	// Interfaces are the interfaces the data plane attaches to.
 	Interfaces []string
+	// LocalAddrs are the FullNAT local addresses govs puts on an interface
+	// (a local_address_group line that names one), so real servers reach
+	// them; the others the operator holds.
+	LocalAddrs []LocalAddr
 	// RealAddrs are the addresses frames may be forwarded to (real and
 	// sorry servers), for neighbour resolution.
 	RealAddrs []netip.Addr
@@ -105,8 +109,17 @@ type Service struct {
 	// flags that change what the data plane does.
 	HashPort  bool
 	OnePacket bool
-	Reals     []Real
-	Sorry     *Real
+	// LocalAddrs are a FullNAT service's source addresses towards its
+	// real servers (laddr_group_name).
+	LocalAddrs []netip.Addr
+	Reals      []Real
+	Sorry      *Real
+}
+
+// LocalAddr is a FullNAT local address and the interface it goes on.
+type LocalAddr struct {
+	Addr      netip.Addr
+	Interface string
 }
 
 // schedulerFlags reads a virtual server's scheduler flags as IPVS applies
@@ -406,6 +419,10 @@ func (p *planner) services() {
 				bad = true
 			}
 		}
+		laddrs, ok := p.localAddrs(vs, onePacket)
+		if !ok {
+			bad = true
+		}
 		if bad {
 			continue
 		}
@@ -427,6 +444,7 @@ func (p *planner) services() {
 				PersistenceTimeout: vs.PersistenceTimeout,
 				HashPort:           hashPort,
 				OnePacket:          onePacket,
+				LocalAddrs:         laddrs,
 				Reals:              reals,
 				Sorry:              sorry,
 			}
@@ -506,6 +524,53 @@ func (p *planner) fwmarkReals(vs *config.VirtualServer, addr netip.Addr, pos con
 		}
 	}
 	return true
+}
+
+// localAddrs expands a FullNAT virtual server's local_address_group (nil
+// for the other methods) and records the addresses govs must hold.
+func (p *planner) localAddrs(vs *config.VirtualServer, onePacket bool) ([]netip.Addr, bool) {
+	g := p.cfg.LocalAddressGroup(vs.LocalAddressGroup)
+	fnat := vs.SorryServer != nil && vs.SorryServer.Method == config.FNAT
+	for _, rs := range vs.RealServers {
+		fnat = fnat || rs.Method == config.FNAT
+	}
+	if !fnat {
+		return nil, true
+	}
+	if g == nil {
+		return nil, false // config reported it
+	}
+	at := vs.Keywords.Of("laddr_group_name")
+	switch {
+	case vs.Fwmark != 0 || vs.Group != "" && slices.ContainsFunc(p.cfg.VirtualServerGroup(vs.Group).Entries, func(e config.VSGroupEntry) bool { return e.Fwmark != 0 }):
+		p.errorf(at, "lb_kind", "virtual_server %s: lb_kind FNAT is not supported for fwmark services by the govs data plane (DR and TUN are)", vs.Name())
+		return nil, false
+	case onePacket:
+		p.errorf(vs.Keywords.Of("ops"), "ops", "virtual_server %s: ops (one-packet scheduling) with lb_kind FNAT would take a local port per datagram; not supported", vs.Name())
+		return nil, false
+	}
+	var out []netip.Addr
+	ok := true
+	for _, e := range g.Entries {
+		for a := e.First; a.IsValid() && a.Compare(e.Last) <= 0; a = a.Next() {
+			if vs.Addr.IsValid() && a.Is4() != vs.Addr.Is4() {
+				p.errorf(e.Pos, "local_address_group", "local_address_group %s: %s is not of the family of virtual_server %s", g.Name, a, vs.Name())
+				ok = false
+				break
+			}
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+			if e.Interface != "" && !slices.ContainsFunc(p.plan.LocalAddrs, func(l LocalAddr) bool { return l.Addr == a }) {
+				p.plan.LocalAddrs = append(p.plan.LocalAddrs, LocalAddr{Addr: a, Interface: e.Interface})
+			}
+		}
+	}
+	if len(out) > dpstate.MaxLocalAddrs {
+		p.errorf(at, "laddr_group_name", "laddr_group_name %s: %d local addresses, the govs data plane holds %d per service", g.Name, len(out), dpstate.MaxLocalAddrs)
+		ok = false
+	}
+	return out, ok
 }
 
 // keyName names a service key in messages.
@@ -606,6 +671,11 @@ func (p *planner) hostInterfaces() {
 	}
 	for _, dev := range p.cfg.Global.XDPInterfaces {
 		check(p.cfg.Global.Keywords.Of("govs_xdp_interface"), "govs_xdp_interface", dev)
+	}
+	for _, g := range p.cfg.LocalAddressGroups {
+		for _, e := range g.Entries {
+			check(e.Pos, "local_address_group", e.Interface)
+		}
 	}
 }
 

@@ -292,6 +292,57 @@ global_defs {
 	}
 }
 
+// TestFNATServices: lb_kind FNAT takes its local addresses from the
+// laddr_group_name's group (ranges expanded), translates ports like NAT,
+// and the addresses written with an interface are for govs to hold.
+func TestFNATServices(t *testing.T) {
+	src := `local_address_group L1 {
+ 198.18.1.201-203 eth1
+ 198.18.1.210
+}
+virtual_server 198.18.0.100 80 {
+ lb_kind FNAT
+ laddr_group_name L1
+ protocol TCP
+ real_server 198.18.1.12 8080 {
+ }
+}
+global_defs {
+ govs_xdp_interface eth0
+}
+`
+	cfg, diags := config.ParseString("t.conf", src, config.Options{})
+	p := Build(cfg, diags, Options{})
+	if p.Diagnostics.HasErrors() {
+		t.Fatalf("errors: %v", p.Diagnostics.Errors())
+	}
+	want := []netip.Addr{netip.MustParseAddr("198.18.1.201"), netip.MustParseAddr("198.18.1.202"), netip.MustParseAddr("198.18.1.203"), netip.MustParseAddr("198.18.1.210")}
+	if got := p.Services[0].LocalAddrs; !slices.Equal(got, want) {
+		t.Errorf("local addresses %v, want %v", got, want)
+	}
+	var held []string
+	for _, l := range p.LocalAddrs {
+		held = append(held, l.Addr.String()+"@"+l.Interface)
+	}
+	if w := []string{"198.18.1.201@eth1", "198.18.1.202@eth1", "198.18.1.203@eth1"}; !slices.Equal(held, w) {
+		t.Errorf("addresses govs holds %v, want %v", held, w)
+	}
+	neigh := map[netip.Addr]Neighbour{}
+	for _, a := range p.RealAddrs {
+		neigh[a] = Neighbour{MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, Ifindex: 3}
+	}
+	st, _ := p.Dataplane(nil, neigh)
+	if err := st.Validate(); err != nil {
+		t.Fatalf("state invalid: %v", err)
+	}
+	if r := st.Services[0].Reals[0]; r.Method != dpstate.FNAT || r.Port != 8080 || len(st.Services[0].LocalAddrs) != 4 {
+		t.Errorf("data plane service %+v", st.Services[0])
+	}
+	if m := p.Services[0].Status(nil).Reals[0].Method; m != status.FullNat {
+		t.Errorf("status method %v, want FullNat", m)
+	}
+}
+
 func TestServicesNotCarriedOut(t *testing.T) {
 	for _, tc := range []struct {
 		name, src, want string
@@ -301,6 +352,12 @@ func TestServicesNotCarriedOut(t *testing.T) {
 		{"fwmark NAT", "virtual_server fwmark 9 {\n lb_kind NAT\n real_server 198.18.1.13 80 {\n }\n}\n", "lb_kind NAT is not supported for fwmark services", 2},
 		{"fwmark group entry NAT", "virtual_server_group g {\n 198.18.0.100 80\n fwmark 7\n}\nvirtual_server group g {\n protocol TCP\n real_server 198.18.1.13 80 {\n  lb_kind NAT\n }\n}\n", "lb_kind NAT is not supported for fwmark services", 8},
 		{"fwmark NAT by default", "virtual_server fwmark 9 {\n real_server 198.18.1.13 80 {\n }\n}\n", "keepalived's default", 1},
+		{"FNAT without laddr_group_name", "virtual_server 198.18.0.100 80 {\n lb_kind FNAT\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "needs laddr_group_name", 2},
+		{"FNAT with an unknown group", "virtual_server 198.18.0.100 80 {\n lb_kind FNAT\n laddr_group_name L\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "no local_address_group", 3},
+		{"FNAT local address of the other family", "local_address_group L {\n 2001:db8::201\n}\nvirtual_server 198.18.0.100 80 {\n lb_kind FNAT\n laddr_group_name L\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "not of the family", 2},
+		{"FNAT with too many local addresses", "local_address_group L {\n 198.18.1.1-20\n}\nvirtual_server 198.18.0.100 80 {\n lb_kind FNAT\n laddr_group_name L\n protocol TCP\n real_server 198.18.1.13 80 {\n }\n}\n", "holds 16 per service", 6},
+		{"FNAT with ops", "local_address_group L {\n 198.18.1.201\n}\nvirtual_server 198.18.0.100 53 {\n lb_kind FNAT\n laddr_group_name L\n protocol UDP\n ops\n real_server 198.18.1.13 53 {\n }\n}\n", "ops", 8},
+		{"FNAT fwmark", "local_address_group L {\n 198.18.1.201\n}\nvirtual_server fwmark 3 {\n lb_kind FNAT\n laddr_group_name L\n real_server 198.18.1.13 80 {\n }\n}\n", "FNAT is not supported for fwmark", 6},
 		{"fwmark DR of the other family", "virtual_server fwmark 9 {\n ip_family inet6\n lb_kind DR\n real_server 198.18.1.13 80 {\n }\n}\n", "is not IPv6 like the fwmark service", 4},
 		{"SCTP", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol SCTP\n real_server 198.18.1.13 80 {\n }\n}\n", "SCTP", 3},
 		{"uthreshold", "virtual_server 198.18.0.100 80 {\n lb_kind DR\n protocol TCP\n real_server 198.18.1.13 80 {\n  uthreshold 100\n }\n}\n", "uthreshold", 5},

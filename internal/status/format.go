@@ -348,6 +348,8 @@ func writeSave(w *bufio.Writer, s Service) {
 			method = "-i"
 		case Masq:
 			method = "-m"
+		case FullNat:
+			method = "-b"
 		}
 		fmt.Fprintf(w, "-a %s -r %s %s -w %d\n", id, addrPort(r.Addr, r.Port), method, r.Weight)
 	}

@@ -224,15 +224,15 @@ func TestProtocolMethodText(t *testing.T) {
 	if err := p.UnmarshalText([]byte("ICMP")); err == nil {
 		t.Error("unmarshal ICMP: want error")
 	}
-	for in, want := range map[string]Method{"DR": Route, "Route": Route, "tun": Tunnel, "NAT": Masq, "Masq": Masq} {
+	for in, want := range map[string]Method{"DR": Route, "Route": Route, "tun": Tunnel, "NAT": Masq, "Masq": Masq, "FNAT": FullNat, "FullNat": FullNat} {
 		var m Method
 		if err := m.UnmarshalText([]byte(in)); err != nil || m != want {
 			t.Errorf("method %q = %v, %v; want %v", in, m, err, want)
 		}
 	}
 	var m Method
-	if err := m.UnmarshalText([]byte("FNAT")); err == nil {
-		t.Error("unmarshal FNAT: want error")
+	if err := m.UnmarshalText([]byte("XDP")); err == nil {
+		t.Error("unmarshal XDP: want error")
 	}
 }
 

@@ -284,6 +284,7 @@ const (
 	Route  Method = iota // direct routing (lb_kind DR, ipvsadm -g)
 	Tunnel               // IP-in-IP (lb_kind TUN, ipvsadm -i)
 	Masq                 // NAT (lb_kind NAT, ipvsadm -m)
+	FullNat              // FullNAT (lb_kind FNAT; DPVS's ipvsadm -b)
 )
 
 // String returns the method as ipvsadm's Forward column prints it.
@@ -295,13 +296,15 @@ func (m Method) String() string {
 		return "Tunnel"
 	case Masq:
 		return "Masq"
+	case FullNat:
+		return "FullNat"
 	}
 	return fmt.Sprintf("method-%d", uint8(m))
 }
 
 // MarshalText encodes the method by its ipvsadm name.
 func (m Method) MarshalText() ([]byte, error) {
-	if m > Masq {
+	if m > FullNat {
 		return nil, fmt.Errorf("marshal method: unknown method %d", uint8(m))
 	}
 	return []byte(m.String()), nil
@@ -316,6 +319,8 @@ func (m *Method) UnmarshalText(b []byte) error {
 		*m = Tunnel
 	case "MASQ", "NAT":
 		*m = Masq
+	case "FULLNAT", "FNAT":
+		*m = FullNat
 	default:
 		return fmt.Errorf("unmarshal method: unknown method %q", b)
 	}
