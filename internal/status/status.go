@@ -281,10 +281,10 @@ type Method uint8
 
 // Forwarding methods.
 const (
-	Route  Method = iota // direct routing (lb_kind DR, ipvsadm -g)
-	Tunnel               // IP-in-IP (lb_kind TUN, ipvsadm -i)
-	Masq                 // NAT (lb_kind NAT, ipvsadm -m)
-	FullNat              // FullNAT (lb_kind FNAT; DPVS's ipvsadm -b)
+	Route   Method = iota // direct routing (lb_kind DR, ipvsadm -g)
+	Tunnel                // IP-in-IP (lb_kind TUN, ipvsadm -i)
+	Masq                  // NAT (lb_kind NAT, ipvsadm -m)
+	FullNat               // FullNAT (lb_kind FNAT; DPVS's ipvsadm -b)
 )
 
 // String returns the method as ipvsadm's Forward column prints it.
