@@ -131,6 +131,7 @@ type fakeDirector struct {
 	sync   *recordedSync
 	filter *recordedFilter
 	fwm    *recordedFwmarks
+	laddrs *recordedLocalAddrs
 	stop   func() error
 }
 
@@ -171,7 +172,7 @@ func (r *recordedFilter) Close() error {
 
 func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error)) (*fakeDirector, error) {
 	t.Helper()
-	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}}
+	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}}
 	ifindex := map[string]int{}
 	d, err := New(Options{
 		ConfigPath: conf,
@@ -187,10 +188,11 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 			}
 			return ifindex[name], nil
 		},
-		Resolver: resolveAll{},
-		VRRP:     f.vrrp.factory,
-		ConnSync: f.sync.factory,
-		Fwmarks:  f.fwm,
+		Resolver:   resolveAll{},
+		VRRP:       f.vrrp.factory,
+		ConnSync:   f.sync.factory,
+		Fwmarks:    f.fwm,
+		LocalAddrs: f.laddrs,
 		OpenVIPFilter: func() (VIPFilter, error) {
 			f.filter = &recordedFilter{}
 			return f.filter, nil
@@ -280,7 +282,7 @@ func dpMethodOf(r desired.Real) dpstate.Method {
 func natEgress(st dpstate.State) int {
 	for _, s := range st.Services {
 		for _, r := range s.Reals {
-			if r.Method == dpstate.NAT && r.Ifindex == 7 {
+			if (r.Method == dpstate.NAT || r.Method == dpstate.FNAT) && r.Ifindex == 7 {
 				return 1
 			}
 		}

@@ -73,6 +73,8 @@ type Options struct {
 	// Fwmarks routes marked packets to the balancer for fwmark services;
 	// nil uses the kernel (internal/fwmark).
 	Fwmarks Fwmarks
+	// LocalAddrs holds FullNAT local addresses; nil uses the kernel.
+	LocalAddrs LocalAddrs
 	// OpenVIPFilter opens the no_accept filter; nil uses nftables.
 	OpenVIPFilter func() (VIPFilter, error)
 	// Clock is the time source; nil is the system clock.
@@ -176,6 +178,9 @@ type Director struct {
 	// none); fwmarkDone is set once a plan's fwmark plumbing was applied.
 	fwmarkIf   int
 	fwmarkDone bool
+	// localAddrs are the FullNAT local addresses held, and whether the
+	// director added them (and so removes them).
+	localAddrs map[desired.LocalAddr]bool
 	// resumeVRRP is set while the first plan after adopting a pinned data
 	// plane starts VRRP (VRRPUnit.Resume).
 	resumeVRRP bool
@@ -248,6 +253,9 @@ func New(opts Options) (*Director, error) {
 	if opts.Fwmarks == nil {
 		opts.Fwmarks = fwmark.Plumbing{}
 	}
+	if opts.LocalAddrs == nil {
+		opts.LocalAddrs = kernelLocalAddrs{}
+	}
 	if opts.InterfaceIndex == nil {
 		opts.InterfaceIndex = func(name string) (int, error) {
 			ifi, err := net.InterfaceByName(name)
@@ -269,6 +277,7 @@ func New(opts Options) (*Director, error) {
 		neigh:       map[netip.Addr]desired.Neighbour{},
 		attached:    map[string]int{},
 		natAttached: map[int]bool{},
+		localAddrs:  map[desired.LocalAddr]bool{},
 		est:         status.NewEstimator(),
 		checkEvents: newQueue[state.Event](),
 		vrrpChanges: newQueue[vrrpChange](),
@@ -582,6 +591,9 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 		}
 		d.attached[name] = ifindex
 	}
+	if err := d.applyLocalAddrsLocked(plan); err != nil {
+		return err
+	}
 	d.syncLocked()
 	if err := d.applyFwmarksLocked(plan); err != nil {
 		return err
@@ -819,7 +831,7 @@ func (d *Director) attachNATLocked(st dpstate.State) {
 	want := map[int]bool{}
 	for _, s := range st.Services {
 		for _, r := range s.Reals {
-			if r.Method == dpstate.NAT && r.Ifindex > 0 {
+			if (r.Method == dpstate.NAT || r.Method == dpstate.FNAT) && r.Ifindex > 0 {
 				want[r.Ifindex] = true
 			}
 		}
@@ -891,6 +903,7 @@ func (d *Director) shutdown() {
 			}
 		}
 		d.natAttached = map[int]bool{}
+		d.removeLocalAddrsLocked()
 		if d.fwmarkIf != 0 {
 			// Without the balancer the marked packets must not be routed
 			// to it: as with IPVS gone, the kernel has them again.

@@ -2,6 +2,7 @@ package director
 
 import (
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/dpstate"
 )
 
@@ -136,5 +138,83 @@ virtual_server group g {
 	}
 	if _, _, r := f.fwm.counts(); r != removed+1 {
 		t.Errorf("a clean stop removed the routing %d times, want once", r-removed)
+	}
+}
+
+// recordedLocalAddrs is a LocalAddrs that records the addresses it holds.
+type recordedLocalAddrs struct {
+	mu   sync.Mutex
+	held map[netip.Addr]string
+}
+
+func (r *recordedLocalAddrs) Add(l desired.LocalAddr) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.held[l.Addr]; ok {
+		return false, nil
+	}
+	r.held[l.Addr] = l.Interface
+	return true, nil
+}
+
+func (r *recordedLocalAddrs) Remove(l desired.LocalAddr) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.held, l.Addr)
+	return nil
+}
+
+func (r *recordedLocalAddrs) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for a, dev := range r.held {
+		out = append(out, a.String()+"@"+dev)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestFNATLocalAddrsFollowThePlan: the local addresses a local_address_group
+// puts on an interface are held while a FullNAT service uses them, given
+// back when a reload drops them, and at a clean stop; the data plane is
+// attached where the FullNAT real servers are, for their replies.
+func TestFNATLocalAddrsFollowThePlan(t *testing.T) {
+	fnat := func(group string) string {
+		return "local_address_group L1 {\n    " + group + "\n}\nvirtual_server 198.18.0.100 80 {\n    lb_kind FNAT\n    laddr_group_name L1\n    protocol TCP\n    real_server 198.18.2.11 8080 {\n        weight 1\n    }\n}\nglobal_defs {\n    govs_xdp_interface eth0\n}\n"
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	writeConfig(t, conf, fnat("198.18.2.201-202 int0"))
+	f, err := startFake(t, conf, healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := f.waitApplied(5*time.Second, func(st dpstate.State) bool { return len(st.Services) == 1 && len(st.Services[0].Reals) == 1 })
+	if !ok {
+		t.Fatalf("not programmed: %+v", st)
+	}
+	if got := st.Services[0].LocalAddrs; len(got) != 2 || st.Services[0].Reals[0].Method != dpstate.FNAT {
+		t.Errorf("data plane service %+v", st.Services[0])
+	}
+	if got, want := f.laddrs.list(), []string{"198.18.2.201@int0", "198.18.2.202@int0"}; !slices.Equal(got, want) {
+		t.Errorf("held %v, want %v", got, want)
+	}
+	// resolveAll puts every real server behind ifindex 7: attached for
+	// the replies.
+	if _, ok := f.dp.Attached()[7]; !ok {
+		t.Errorf("not attached where the FullNAT real server is: %v", f.dp.Attached())
+	}
+	writeConfig(t, conf, fnat("198.18.2.202 int0"))
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.laddrs.list(), []string{"198.18.2.202@int0"}; !slices.Equal(got, want) {
+		t.Errorf("after the reload held %v, want %v", got, want)
+	}
+	if err := f.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.laddrs.list(); len(got) != 0 {
+		t.Errorf("after a clean stop held %v", got)
 	}
 }
