@@ -142,6 +142,13 @@ func TestPrivilegedNATEndToEnd(t *testing.T) {
 // natOutPackets reads each service's outgoing packets (NAT replies).
 func natOutPackets(t *testing.T, sock string) map[string]uint64 {
 	t.Helper()
+	return outPackets(t, sock, status.Masq)
+}
+
+// outPackets reads each service's outgoing packets (the replies a NAT or
+// FullNAT director sends back), checking the services forward as method.
+func outPackets(t *testing.T, sock string, method status.Method) map[string]uint64 {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	c, err := control.DialContext(ctx, sock)
@@ -155,8 +162,8 @@ func natOutPackets(t *testing.T, sock string) map[string]uint64 {
 	}
 	out := map[string]uint64{}
 	for _, s := range snap.Services {
-		if s.Method != status.Masq {
-			t.Errorf("service %s forwards as %v, want NAT (Masq)", s.VIP, s.Method)
+		if s.Method != method {
+			t.Errorf("service %s forwards as %v, want %v", s.VIP, s.Method, method)
 		}
 		out[s.VIP.String()] = s.Stats.OutPkts
 	}
