@@ -374,3 +374,63 @@ func FuzzXDPFwmark(f *testing.F) {
 		}
 	})
 }
+
+// FuzzXDPFNAT feeds arbitrary frames to a program with FullNAT services,
+// after flows took local ports: whatever it forwards goes from a local
+// address to a real server or from the VIP to a client, and keeps every
+// checksum that was right on the way in right on the way out.
+func FuzzXDPFNAT(f *testing.F) {
+	l4, l6 := netip.MustParseAddr("198.18.1.201"), netip.MustParseAddr("2001:db8:1::201")
+	r4, r6 := fnatReal(real4(1, 1), 8080), fnatReal(real6(1, 1), 8080)
+	d := openDP(f, state(
+		Service{Addr: vip4, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, LocalAddrs: []netip.Addr{l4}, Reals: []Real{r4}},
+		Service{Addr: vip6, Port: 80, Protocol: UDP, Scheduler: sched.Maglev, LocalAddrs: []netip.Addr{l6}, Reals: []Real{r6}},
+	))
+	if err := d.setMACSlot(1, directorMAC, 0); err != nil {
+		f.Fatal(err)
+	}
+	var lport4, lport6 uint16
+	for i, in := range [][]byte{
+		frame(f, tcp4(40000, 80)),
+		frame(f, pktSpec{src: client6, dst: vip6, sport: 1234, dport: 80, proto: UDP}),
+	} {
+		act, out := runOut(f, d.program(), in)
+		if act != xdpTX {
+			f.Fatalf("setup flow: action %s", actionNames[act])
+		}
+		_, port := sourceOf(out)
+		if i == 0 {
+			lport4 = port
+		} else {
+			lport6 = port
+		}
+	}
+	router4 := netip.MustParseAddr("198.18.0.254")
+	f.Add(frame(f, tcp4(40000, 80)))
+	f.Add(withMACs(frame(f, pktSpec{src: r4.Addr, dst: l4, sport: 8080, dport: lport4}), directorMAC, r4.MAC))
+	f.Add(withMACs(frame(f, pktSpec{src: r6.Addr, dst: l6, sport: 8080, dport: lport6, proto: UDP}), directorMAC, r6.MAC))
+	f.Add(icmpError(f, router4, vip4, vip4, client4, 80, 40000, layers.IPProtocolTCP))
+	f.Add(withMACs(icmpError(f, router4, l4, l4, r4.Addr, lport4, 8080, layers.IPProtocolTCP), directorMAC, r4.MAC))
+	f.Add(frame(f, pktSpec{src: client4, dst: vip4, sport: 40001, dport: 80, syn: true}))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, sent := fuzzRun(t, d.program(), in)
+		if !sent {
+			return
+		}
+		out = out[:len(in)]
+		pin, pout := checksums(in), checksums(out)
+		if !pout.ok {
+			t.Fatalf("forwarded a frame that does not parse:\n in % x\nout % x", in, out)
+		}
+		toReal := (pout.dst == r4.Addr && pout.src == l4) || (pout.dst == r6.Addr && pout.src == l6)
+		fromVIP := pout.src == vip4 || pout.src == vip6
+		if !toReal && !fromVIP {
+			t.Fatalf("forwarded %s -> %s: neither from a local address to a real server nor from a VIP:\n in % x\nout % x", pout.src, pout.dst, in, out)
+		}
+		for i, ok := range pin.valid {
+			if ok && !pout.valid[i] {
+				t.Fatalf("checksum %d right on the way in, wrong on the way out:\n in % x\nout % x", i, in, out)
+			}
+		}
+	})
+}
