@@ -13,8 +13,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct gen_frame {
 	__u8 data[FRAME_LEN];
-	__u16 flows; /* distinct source ports to cycle through */
+	__u16 flows; /* distinct ports to cycle through */
 	__u16 base_port;
+	__u16 dport; /* 1: cycle the destination port (replies), 0: the source port */
+	__u16 pad;
 };
 
 struct {
@@ -53,7 +55,7 @@ int bench_gen(struct xdp_md *ctx)
 	__u16 flows = f->flows ? f->flows : 1;
 	__u16 port = f->base_port + (__u16)(*n % flows);
 	*n += 1;
-	*(__be16 *)(data + SPORT_OFF) = bpf_htons(port);
+	*(__be16 *)(data + SPORT_OFF + (f->dport ? 2 : 0)) = bpf_htons(port);
 	return XDP_TX;
 }
 

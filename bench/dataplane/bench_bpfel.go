@@ -25,6 +25,8 @@ type benchGenFrame struct {
 	Data     [60]uint8
 	Flows    uint16
 	BasePort uint16
+	Dport    uint16
+	Pad      uint16
 }
 
 // Names of all BPF objects in the ELF.

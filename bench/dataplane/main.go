@@ -2,8 +2,9 @@
 // network namespaces it creates and removes, for several paths in one run:
 // kernel IP forwarding, XDP_DROP at the director (the ceiling), a bare XDP
 // redirect and govs's XDP balancer in DR mode (redirect and XDP_TX), NAT
-// mode (towards the real server) and TUN (ipip and GUE), and prints govs's
-// rates as ratios of the baselines.
+// mode (towards the real server, and the real server's replies back),
+// FullNAT (towards the real server) and TUN (ipip and GUE), and prints
+// govs's rates as ratios of the baselines.
 //
 //	gen (g0 198.18.1.2) ── d0 director d1 ── s0 sink (198.18.2.2)
 //
@@ -234,7 +235,7 @@ func (b *bench) main() error {
 		return err
 	}
 	defer dp.Close()
-	govs := func(r dataplane.Real) func() (func(), error) {
+	govs := func(r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
 		return func() (func(), error) {
 			err := benchns.In(nsDir, func() error {
 				if err := dp.Attach(d0.Index, dataplane.Native); err != nil {
@@ -242,7 +243,7 @@ func (b *bench) main() error {
 				}
 				return dp.Apply(dataplane.State{Services: []dataplane.Service{{
 					Addr: netip.MustParseAddr(vip), Port: 80, Protocol: dataplane.UDP, Scheduler: sched.Maglev,
-					Reals: []dataplane.Real{r},
+					LocalAddrs: laddrs, Reals: []dataplane.Real{r},
 				}}, TunnelSource4: netip.MustParseAddr("198.18.2.1")})
 			})
 			if err != nil {
@@ -259,6 +260,7 @@ func (b *bench) main() error {
 	}
 	b.closers = append(b.closers, detachGen)
 
+	natReal := dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Port: 8080, Method: dataplane.NAT, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index}
 	paths := []struct {
 		name  string
 		setup func() (func(), error)
@@ -276,7 +278,34 @@ func (b *bench) main() error {
 		// NAT towards the real server: destination address and port
 		// rewritten (80 -> 8080), checksums updated, a reply entry written
 		// per new flow, then the same redirect as DR.
-		{"govs NAT (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Port: 8080, Method: dataplane.NAT, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
+		{"govs NAT (redirect)", govs(natReal)},
+		// NAT replies: the generator plays the real server answering every
+		// flow the forward path made (sink:8080 -> generator:port), which
+		// the director turns back into VIP:80 -> generator and sends out of
+		// the interface the flow came in on (XDP_TX).
+		{"govs NAT reply (XDP_TX)", func() (func(), error) {
+			teardown, err := govs(natReal)()
+			if err != nil {
+				return nil, err
+			}
+			// One forward pass over every flow makes their reply entries.
+			if _, err := b.generate(uint32(2*b.opts.flows), g0.Index); err != nil {
+				teardown()
+				return nil, err
+			}
+			if err := b.writeReply(g0.HardwareAddr, d0.HardwareAddr); err != nil {
+				teardown()
+				return nil, err
+			}
+			return func() {
+				teardown()
+				_ = b.writeFrame(g0.HardwareAddr, d0.HardwareAddr)
+			}, nil
+		}},
+		// FullNAT towards the real server: both ends rewritten (a local
+		// address and port of the flow's own, looked up per packet).
+		{"govs FNAT (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Port: 8080, Method: dataplane.FNAT, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index},
+			netip.MustParseAddr("198.18.2.201"))},
 		// TUN: an outer IPv4 header (IP-in-IP), or IPv4, UDP and GUE
 		// headers (32 bytes), in front of the frame, then the redirect.
 		{"govs TUN ipip (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Method: dataplane.TUN, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
@@ -322,10 +351,20 @@ func (b *bench) main() error {
 
 // writeFrame stores the template frame: UDP from the generator to VIP:80.
 func (b *bench) writeFrame(src, dst net.HardwareAddr) error {
+	return b.storeFrame(src, dst, genIP, vip, 1024, 80, false)
+}
+
+// writeReply stores a NAT real server's reply as the template: UDP from
+// sink:8080 to the generator's flows' ports.
+func (b *bench) writeReply(src, dst net.HardwareAddr) error {
+	return b.storeFrame(src, dst, sinkIP, genIP, 8080, 1024, true)
+}
+
+func (b *bench) storeFrame(src, dst net.HardwareAddr, from, to string, sport, dport uint16, cycleDst bool) error {
 	buf := gopacket.NewSerializeBuffer()
 	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
-		SrcIP: net.ParseIP(genIP).To4(), DstIP: net.ParseIP(vip).To4()}
-	udp := &layers.UDP{SrcPort: 1024, DstPort: 80}
+		SrcIP: net.ParseIP(from).To4(), DstIP: net.ParseIP(to).To4()}
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
 	_ = udp.SetNetworkLayerForChecksum(ip)
 	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
 		&layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4},
@@ -337,9 +376,12 @@ func (b *bench) writeFrame(src, dst net.HardwareAddr) error {
 	if n := copy(f.Data[:], buf.Bytes()); n != len(f.Data) {
 		return fmt.Errorf("build frame: %d bytes, want %d", n, len(f.Data))
 	}
-	// The generator changes the source port: no UDP checksum (allowed on IPv4).
+	// The generator changes a port: no UDP checksum (allowed on IPv4).
 	f.Data[14+20+6], f.Data[14+20+7] = 0, 0
 	f.Flows, f.BasePort = uint16(b.opts.flows), 1024
+	if cycleDst {
+		f.Dport = 1
+	}
 	return b.objs.Frame.Put(uint32(0), &f)
 }
 
@@ -360,24 +402,29 @@ func (b *bench) counted() (uint64, error) {
 	return n, nil
 }
 
+// generate sends n frames from the generator and returns how long it took.
+func (b *bench) generate(n uint32, genIfindex int) (time.Duration, error) {
+	frame := make([]byte, 60)
+	start := time.Now()
+	err := benchns.In(nsGen, func() error {
+		_, err := b.objs.BenchGen.Run(&ebpf.RunOptions{
+			Data:    frame,
+			Repeat:  n,
+			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+			Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(genIfindex)},
+		})
+		return err
+	})
+	return time.Since(start), err
+}
+
 // measure runs the generator once and counts what arrived.
 func (b *bench) measure(name string, genIfindex int) (result, error) {
 	before, err := b.counted()
 	if err != nil {
 		return result{}, err
 	}
-	frame := make([]byte, 60)
-	start := time.Now()
-	err = benchns.In(nsGen, func() error {
-		_, err := b.objs.BenchGen.Run(&ebpf.RunOptions{
-			Data:    frame,
-			Repeat:  uint32(b.opts.packets),
-			Flags:   unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-			Context: xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(genIfindex)},
-		})
-		return err
-	})
-	elapsed := time.Since(start)
+	elapsed, err := b.generate(uint32(b.opts.packets), genIfindex)
 	if err != nil {
 		return result{}, fmt.Errorf("%s: generate: %w", name, err)
 	}
