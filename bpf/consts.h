@@ -173,7 +173,8 @@ enum govs_global {
 	G_FWMARK_MISS = 13,    /* routed to the fwmark interface with no fwmark service of that mark: dropped */
 	G_FNAT_NO_PORT = 14,   /* new FullNAT connections dropped: no free local port (or no local address) */
 	G_FNAT_REPLY = 15,     /* FullNAT real servers' replies rewritten back to the client */
-	G_MAX = 16,
+	G_FNAT_UNKNOWN = 16,   /* to a local address and port no FullNAT connection has: dropped */
+	G_MAX = 17,
 };
 
 #endif

@@ -176,6 +176,14 @@ __noinline int fnat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_co
 		return XDP_PASS;
 	struct fnat_back *b = bpf_map_lookup_elem(&fnat_backs, &p->flow);
 	if (!b) {
+		if (!p->icmp && bpf_ntohs(p->flow.dport) >= FNAT_PORT_MIN) {
+			struct svc_key lk = {.family = p->flow.family};
+			__builtin_memcpy(lk.addr, p->flow.dst, 16);
+			if (bpf_map_lookup_elem(&local_addrs, &lk)) {
+				count_global(G_FNAT_UNKNOWN);
+				return XDP_DROP;
+			}
+		}
 		count_global(pass_counter);
 		return XDP_PASS;
 	}

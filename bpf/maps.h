@@ -128,6 +128,18 @@ struct {
 	__type(value, struct fnat_fwd);
 } fnat_fwds SEC(".maps");
 
+/* Every FullNAT service's local addresses (key: address and family, as in
+ * svc_key with port and proto 0): TCP and UDP to one of them on a local
+ * port that no connection has are dropped, not passed to a kernel that
+ * would reset the real server's side of a connection this director has not
+ * seen yet (one another director made, before its first packet here). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICES * MAX_LADDRS);
+	__type(key, struct svc_key);
+	__type(value, __u8);
+} local_addrs SEC(".maps");
+
 /* By service slot (id * 2 + gen), like svc_metas. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

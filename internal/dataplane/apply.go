@@ -69,6 +69,10 @@ func (d *Dataplane) Apply(s State) error {
 		delete(d.applied, id)
 	}
 
+	if err := d.applyLocalAddrs(s); err != nil {
+		return err
+	}
+
 	wantPorts := map[uint32]bool{}
 	for _, ifi := range p.ports {
 		wantPorts[ifi] = true
@@ -147,6 +151,42 @@ func (d *Dataplane) applyService(sp servicePlan) error {
 		}
 	}
 	d.applied[sp.id] = appliedService{key: sp.key, gen: gen, meta: sp.meta, laddrs: sp.laddrs, table: sp.table, name: sp.name}
+	return nil
+}
+
+// applyLocalAddrs makes local_addrs hold exactly the FullNAT services'
+// local addresses. It reads the map rather than remembering it, so state a
+// restarted govs adopted is corrected too.
+func (d *Dataplane) applyLocalAddrs(s State) error {
+	want := map[balancerSvcKey]bool{}
+	for _, svc := range s.Services {
+		for _, a := range svc.LocalAddrs {
+			want[balancerSvcKey{Addr: addr16(a), Family: family(a)}] = true
+		}
+	}
+	var k balancerSvcKey
+	var v uint8
+	var stale []balancerSvcKey
+	it := d.objs.LocalAddrs.Iterate()
+	for it.Next(&k, &v) {
+		if !want[k] {
+			stale = append(stale, k)
+		}
+		delete(want, k)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read local addresses: %w", err)
+	}
+	for i := range stale {
+		if err := deleteIgnoringMissing(d.objs.LocalAddrs, &stale[i]); err != nil {
+			return fmt.Errorf("remove local address: %w", err)
+		}
+	}
+	for k := range want {
+		if err := d.objs.LocalAddrs.Put(&k, uint8(1)); err != nil {
+			return fmt.Errorf("add local address: %w", err)
+		}
+	}
 	return nil
 }
 

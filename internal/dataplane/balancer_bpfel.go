@@ -231,6 +231,7 @@ const (
 	balancerMapGlobalStats   = "global_stats"
 	balancerMapIfMacSlots    = "if_mac_slots"
 	balancerMapIfMacs        = "if_macs"
+	balancerMapLocalAddrs    = "local_addrs"
 	balancerMapLocality      = "locality"
 	balancerMapNatBacks      = "nat_backs"
 	balancerMapPersist       = "persist"
@@ -310,6 +311,7 @@ type balancerMapSpecs struct {
 	GlobalStats   *ebpf.MapSpec `ebpf:"global_stats"`
 	IfMacSlots    *ebpf.MapSpec `ebpf:"if_mac_slots"`
 	IfMacs        *ebpf.MapSpec `ebpf:"if_macs"`
+	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
 	Locality      *ebpf.MapSpec `ebpf:"locality"`
 	NatBacks      *ebpf.MapSpec `ebpf:"nat_backs"`
 	Persist       *ebpf.MapSpec `ebpf:"persist"`
@@ -363,6 +365,7 @@ type balancerMaps struct {
 	GlobalStats   *ebpf.Map `ebpf:"global_stats"`
 	IfMacSlots    *ebpf.Map `ebpf:"if_mac_slots"`
 	IfMacs        *ebpf.Map `ebpf:"if_macs"`
+	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
 	Locality      *ebpf.Map `ebpf:"locality"`
 	NatBacks      *ebpf.Map `ebpf:"nat_backs"`
 	Persist       *ebpf.Map `ebpf:"persist"`
@@ -392,6 +395,7 @@ func (m *balancerMaps) Close() error {
 		m.GlobalStats,
 		m.IfMacSlots,
 		m.IfMacs,
+		m.LocalAddrs,
 		m.Locality,
 		m.NatBacks,
 		m.Persist,

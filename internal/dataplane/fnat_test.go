@@ -93,8 +93,16 @@ func TestFNATRewrites(t *testing.T) {
 			want = withMACs(frame(t, pkt(tc.vip, tc.client, vport, cport, false)), clientMAC, directorMAC)
 			expect("reply", reply, xdpTX, want)
 
+			// A reply to a local port no connection has here (one another
+			// director made) is dropped: the kernel would reset it.
 			stray := withMACs(frame(t, pkt(tc.real.Addr, laddr, tc.realPort, lport+1, false)), directorMAC, tc.real.MAC)
-			expect("stray reply", stray, xdpPass, stray)
+			expect("stray reply", stray, xdpDrop, stray)
+			// The director's own traffic is untouched: to another address,
+			// or to a port below the local ports.
+			own := withMACs(frame(t, pkt(tc.real.Addr, tc.vip, tc.realPort, lport, false)), directorMAC, tc.real.MAC)
+			expect("to another address", own, xdpPass, own)
+			low := withMACs(frame(t, pkt(tc.real.Addr, laddr, tc.realPort, 22, false)), directorMAC, tc.real.MAC)
+			expect("to a low port", low, xdpPass, low)
 
 			ipProto := layers.IPProtocol(tc.proto)
 			// From the client's side, about a reply: router -> VIP quoting
@@ -114,8 +122,8 @@ func TestFNATRewrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Global.FNATReplies != 1 || st.Global.NATICMP != 1 {
-				t.Errorf("FullNAT replies %d, ICMP %d; want 1 and 1", st.Global.FNATReplies, st.Global.NATICMP)
+			if st.Global.FNATReplies != 1 || st.Global.NATICMP != 1 || st.Global.FNATUnknown != 1 {
+				t.Errorf("FullNAT replies %d, ICMP %d, unknown %d; want 1, 1 and 1", st.Global.FNATReplies, st.Global.NATICMP, st.Global.FNATUnknown)
 			}
 			if svc := st.Services[0]; svc.OutPackets != 2 || svc.Reals[0].OutPackets != 2 {
 				t.Errorf("outgoing packets: service %d, real %d; want 2 and 2", svc.OutPackets, svc.Reals[0].OutPackets)
@@ -131,6 +139,27 @@ func containsAddr(as []netip.Addr, a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// TestFNATPortIsTheFlowsOwn: a director that has a FullNAT flow only from
+// connection sync (no local port yet) gives it the address and port the
+// director that made it did, when that director took the first it tried:
+// the real server's connection goes on after a failover.
+func TestFNATPortIsTheFlowsOwn(t *testing.T) {
+	laddrs := []netip.Addr{netip.MustParseAddr("198.18.1.201"), netip.MustParseAddr("198.18.1.202"), netip.MustParseAddr("198.18.1.203")}
+	s := state(Service{Addr: vip4, Port: 80, Protocol: TCP, Scheduler: sched.Maglev, LocalAddrs: laddrs, Reals: []Real{fnatReal(real4(1, 1), 80)}})
+	master, backup := openDP(t, s), openDP(t, s)
+	for i := range 200 {
+		p := flowN(i, 80)
+		p.syn = false
+		_, a := runOut(t, master.program(), frame(t, p))
+		_, b := runOut(t, backup.program(), frame(t, p))
+		if !bytes.Equal(a, b) {
+			ma, mp := sourceOf(a)
+			ba, bp := sourceOf(b)
+			t.Fatalf("flow %d: one director sends it from %s:%d, the other from %s:%d", i, ma, mp, ba, bp)
+		}
+	}
 }
 
 // TestFNATPortsNotShared: many clients at one real server over one local

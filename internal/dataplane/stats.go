@@ -63,6 +63,10 @@ type GlobalStats struct {
 	// FNATNoPort are new FullNAT connections dropped for want of a free
 	// local port; FNATReplies are FullNAT replies sent back to clients.
 	FNATNoPort, FNATReplies uint64
+	// FNATUnknown are TCP and UDP packets to a local address and port no
+	// FullNAT connection has (here): dropped, so the kernel does not reset
+	// a connection another director made.
+	FNATUnknown uint64
 }
 
 // Named returns the counters by a snake_case name each, for metrics and
@@ -74,12 +78,12 @@ func (g GlobalStats) Named() map[string]uint64 {
 		"pass_other_host": g.PassOtherHost, "icmp_forwarded": g.ICMPForwarded, "fragments_forwarded": g.FragmentsForwarded,
 		"nat_replies": g.NATReplies, "nat_icmp": g.NATICMP, "nat_unlearnt": g.NATUnlearnt, "tun_too_big": g.TunTooBig,
 		"fwmark_miss":  g.FwmarkMiss,
-		"fnat_no_port": g.FNATNoPort, "fnat_replies": g.FNATReplies,
+		"fnat_no_port": g.FNATNoPort, "fnat_replies": g.FNATReplies, "fnat_unknown": g.FNATUnknown,
 	}
 }
 
 // globalCounters is G_MAX (bpf/consts.h).
-const globalCounters = 16
+const globalCounters = 17
 
 // Stats is a snapshot of all counters, summed over CPUs.
 type Stats struct {
@@ -139,7 +143,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 	st.Global = GlobalStats{
 		PassNotIP: g[0], PassMalformed: g[1], PassNoService: g[2], PassFragmentMiss: g[3],
 		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7], PassOtherHost: g[8],
-		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11], TunTooBig: g[12], FwmarkMiss: g[13], FNATNoPort: g[14], FNATReplies: g[15],
+		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11], TunTooBig: g[12], FwmarkMiss: g[13], FNATNoPort: g[14], FNATReplies: g[15], FNATUnknown: g[16],
 	}
 	return st, nil
 }
