@@ -55,7 +55,7 @@ func newLabCmd(stdout, stderr io.Writer) *cobra.Command {
 		c.Flags().StringVar(&o.webKind, "web-server", lab.WebAuto, "web server: auto (nginx if installed), nginx or builtin")
 		c.Flags().StringVar(&o.directorCmd, "director-cmd", defaultDirectorCmd, "command started in each director namespace; {govs}, {conf}, {dir}, {state} are substituted")
 		c.Flags().BoolVar(&o.noDirectors, "no-directors", false, "start no director")
-		c.Flags().StringVar(&o.mode, "mode", lab.ModeDR, "forwarding mode: dr (web servers answer clients directly), nat (replies cross the master) tun (IP-in-IP, decapsulated by govs's XDP program on the web servers) or gue (the same in GUE, UDP 6080)")
+		c.Flags().StringVar(&o.mode, "mode", lab.ModeDR, "forwarding mode: dr (web servers answer clients directly), nat (replies cross the master), fnat (FullNAT: the web servers see and answer the master's local addresses), tun (IP-in-IP, decapsulated by govs's XDP program on the web servers) or gue (the same in GUE, UDP 6080)")
 	}
 	testFlags := func(c *cobra.Command) {
 		c.Flags().IntVar(&o.requests, "requests", 1000, "requests of the distribution check")

@@ -18,7 +18,7 @@ func TestPrivilegedLabEndToEnd(t *testing.T) {
 	netnstest.RequireRoot(t)
 	requireNginx(t)
 	govs := netnstest.BuildGovs(t)
-	for _, mode := range []string{ModeDR, ModeNAT, ModeTUN, ModeGUE} {
+	for _, mode := range []string{ModeDR, ModeNAT, ModeFNAT, ModeTUN, ModeGUE} {
 		t.Run(mode, func(t *testing.T) { labEndToEnd(t, govs, mode) })
 	}
 }
@@ -63,7 +63,7 @@ func labEndToEnd(t *testing.T, govs, mode string) {
 			t.Errorf("replies did not bypass the directors: %d reached one's IP stack, %d its XDP; web servers sent %d, master forwarded %d",
 				rep.RepliesAtDirector, rep.MasterOutPkts, rep.WebTx, rep.MasterInPkts)
 		}
-	case ModeNAT:
+	case ModeNAT, ModeFNAT:
 		// At least SYN-ACK, the answer and FIN per request were rewritten
 		// by the master's XDP; none reached a director's IP stack.
 		if rep.RepliesAtDirector != 0 || rep.MasterOutPkts < 3*uint64(rep.Requests) || rep.MasterInPkts < uint64(rep.Requests) {

@@ -391,8 +391,9 @@ func attachXDPPass(dev string) error {
 func (b *builder) web(role string) error {
 	ns := b.topo.NS(role)
 	rsState := filepath.Join(b.opts.StateDir, role+"-realserver.json")
-	// A NAT real server holds no VIP (its default route is set already).
-	if !b.topo.NAT() {
+	// A NAT or FullNAT real server holds no VIP (a NAT one's default
+	// route is set already).
+	if !b.topo.NAT() && !b.topo.FNAT() {
 		if err := inNS(ns, func() error {
 			h, err := realserver.NewLinuxHost()
 			if err != nil {

@@ -349,8 +349,8 @@ func (t *tester) distribution(ctx context.Context) error {
 	// the response and a FIN, so web servers send more than n packets,
 	// none of which may reach a director's IP stack: in DR they bypass the
 	// directors, in NAT the master's XDP program rewrites each of them.
-	if t.topo.NAT() {
-		t.result("replies rewritten by the master (NAT)", crossed == 0 && t.rep.WebTx >= uint64(n) && t.rep.MasterOutPkts >= uint64(n),
+	if t.topo.NAT() || t.topo.FNAT() {
+		t.result("replies rewritten by the master ("+strings.ToUpper(t.topo.Mode)+")", crossed == 0 && t.rep.WebTx >= uint64(n) && t.rep.MasterOutPkts >= uint64(n),
 			"master's XDP forwarded %d client packets and rewrote %d replies; web servers sent %d packets, %d of them reached a director's IP stack",
 			t.rep.MasterInPkts, t.rep.MasterOutPkts, t.rep.WebTx, crossed)
 		return nil
