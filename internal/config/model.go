@@ -20,6 +20,8 @@ type Config struct {
 	VirtualServerGroups []*VirtualServerGroup
 	LocalAddressGroups  []*LocalAddressGroup
 	VirtualServers      []*VirtualServer
+	// BGP is the govs_bgp block, nil without one.
+	BGP *BGP
 	// Ignored lists keywords keepalived knows that govs accepted without
 	// acting on them.
 	Ignored []Ignored

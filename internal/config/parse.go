@@ -110,6 +110,8 @@ func (b *builder) top(nodes []*node) {
 			b.vsGroup(n)
 		case "local_address_group":
 			b.localAddressGroup(n)
+		case "govs_bgp":
+			b.bgp(n)
 		case "virtual_server":
 			b.virtualServer(n)
 		default:

@@ -46,6 +46,7 @@ var topLevelOnly = map[string]bool{
 	"virtual_server":       true,
 	"virtual_server_group": true,
 	"local_address_group":  true,
+	"govs_bgp":             true,
 	"static_ipaddress":     true,
 	"static_routes":        true,
 	"static_rules":         true,

@@ -47,6 +47,8 @@ type Plan struct {
 	VRRP VRRP
 	// Interfaces are the interfaces the data plane attaches to.
 	Interfaces []string
+	// BGP is the BGP speaker (govs_bgp), nil without one.
+	BGP *BGP
 	// LocalAddrs are the FullNAT local addresses govs puts on an interface
 	// (a local_address_group line that names one), so real servers reach
 	// them; the others the operator holds.
@@ -288,6 +290,7 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 	p.unsupportedChecks()
 	p.mailAlerts()
 	p.interfaces()
+	p.bgp()
 	p.hostInterfaces()
 	p.scriptSecurity()
 	p.plan.RealAddrs = realAddrs(cfg)

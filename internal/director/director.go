@@ -75,6 +75,8 @@ type Options struct {
 	Fwmarks Fwmarks
 	// LocalAddrs holds FullNAT local addresses; nil uses the kernel.
 	LocalAddrs LocalAddrs
+	// BGP starts the govs_bgp speaker; nil uses GoBGP (internal/bgp).
+	BGP BGPFactory
 	// OpenVIPFilter opens the no_accept filter; nil uses nftables.
 	OpenVIPFilter func() (VIPFilter, error)
 	// Clock is the time source; nil is the system clock.
@@ -181,6 +183,12 @@ type Director struct {
 	// localAddrs are the FullNAT local addresses held, and whether the
 	// director added them (and so removes them).
 	localAddrs map[desired.LocalAddr]bool
+	// speaker announces the ready VIPs over BGP; applied is the data
+	// plane's state last applied, which says what is ready. drained
+	// withdraws every announcement.
+	speaker BGPSpeaker
+	applied dpstate.State
+	drained bool
 	// resumeVRRP is set while the first plan after adopting a pinned data
 	// plane starts VRRP (VRRPUnit.Resume).
 	resumeVRRP bool
@@ -255,6 +263,9 @@ func New(opts Options) (*Director, error) {
 	}
 	if opts.LocalAddrs == nil {
 		opts.LocalAddrs = kernelLocalAddrs{}
+	}
+	if opts.BGP == nil {
+		opts.BGP = defaultBGP
 	}
 	if opts.InterfaceIndex == nil {
 		opts.InterfaceIndex = func(name string) (int, error) {
@@ -623,7 +634,10 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 		return err
 	}
 	d.applySuspensionsLocked()
-	return d.applySyncLocked(ctx, plan.Sync)
+	if err := d.applySyncLocked(ctx, plan.Sync); err != nil {
+		return err
+	}
+	return d.applyBGPLocked(ctx, plan)
 }
 
 // applyVRRPChanges records the instances' state changes until ctx ends
@@ -775,7 +789,9 @@ func (d *Director) syncLocked() {
 		return
 	}
 	d.lastApply = nil
+	d.applied = st
 	d.attachNATLocked(st)
+	d.announceLocked()
 }
 
 // applyFwmarksLocked routes the marks of the plan's fwmark services to the
@@ -864,6 +880,8 @@ func (d *Director) attachNATLocked(st dpstate.State) {
 func (d *Director) shutdown() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Routers stop sending here first.
+	d.stopBGPLocked()
 	d.stopSyncLocked()
 	d.stopVRRPLocked()
 	if d.vipFilter != nil {

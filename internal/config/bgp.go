@@ -1,0 +1,219 @@
+package config
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// BGP is govs's own govs_bgp block (no keepalived has one): a BGP speaker
+// announcing the virtual servers' VIPs, so that several active directors
+// sit behind a router's ECMP (docs/bgp.md).
+type BGP struct {
+	Pos      Pos
+	Keywords KeywordPos
+	RouterID netip.Addr
+	LocalAS  uint32
+	// ListenPort is where govs accepts BGP sessions; -1 (the default):
+	// it does not listen and connects to its neighbors itself.
+	ListenPort  int
+	Neighbors   []*BGPNeighbor
+	Communities []uint32
+	LocalPref   uint32
+	MED         uint32
+	// MEDSet and LocalPrefSet say whether they were written.
+	MEDSet, LocalPrefSet bool
+}
+
+// BGPNeighbor is a neighbor block of govs_bgp.
+type BGPNeighbor struct {
+	Pos      Pos
+	Keywords KeywordPos
+	Addr     netip.Addr
+	RemoteAS uint32
+	Password string
+	// HoldTime and Keepalive are the session timers (default 90 s, and a
+	// third of the hold time).
+	HoldTime, Keepalive time.Duration
+	// Multihop is the TTL of eBGP sessions to a neighbor that is not on a
+	// connected network (0: directly connected).
+	Multihop int
+	// Passive waits for the neighbor to connect.
+	Passive bool
+}
+
+// bgp reads the govs_bgp block.
+func (b *builder) bgp(blk *node) {
+	if !b.block(blk) {
+		return
+	}
+	if b.cfg.BGP != nil {
+		b.errorf(blk, "govs_bgp defined twice (first at %s)", b.cfg.BGP.Pos)
+		return
+	}
+	g := &BGP{Pos: blk.Pos, ListenPort: -1}
+	for _, n := range blk.Body {
+		g.Keywords.add(n)
+		switch n.Keyword {
+		case "router_id":
+			if b.leaf(n, 1, 1) {
+				if a, ok := b.parseAddr(n, n.Args[0].Text); ok {
+					if !a.Is4() {
+						b.errorf(n, "router_id must be an IPv4 address (a 32-bit id), not %s", a)
+					} else {
+						g.RouterID = a
+					}
+				}
+			}
+		case "local_as":
+			if v, ok := b.asn(n); ok {
+				g.LocalAS = v
+			}
+		case "listen_port":
+			if v, ok := b.intArg(n, 1, 65535); ok {
+				g.ListenPort = v
+			}
+		case "community":
+			if !b.leaf(n, 1, -1) {
+				continue
+			}
+			for _, a := range n.Args {
+				c, ok := parseCommunity(a.Text)
+				if !ok {
+					b.errorf(n, "invalid community '%s' (want ASN:VALUE, each 0..65535)", a.Text)
+					continue
+				}
+				g.Communities = append(g.Communities, c)
+			}
+		case "local_pref":
+			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
+				g.LocalPref, g.LocalPrefSet = uint32(v), true
+			}
+		case "med":
+			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
+				g.MED, g.MEDSet = uint32(v), true
+			}
+		case "neighbor":
+			if nb := b.bgpNeighbor(n); nb != nil {
+				for _, o := range g.Neighbors {
+					if o.Addr == nb.Addr {
+						b.errorf(n, "neighbor %s defined twice (first at %s)", nb.Addr, o.Pos)
+						nb = nil
+						break
+					}
+				}
+				if nb != nil {
+					g.Neighbors = append(g.Neighbors, nb)
+				}
+			}
+		default:
+			b.unknown(n, "govs_bgp")
+		}
+	}
+	if !g.RouterID.IsValid() {
+		b.errorf(blk, "router_id is required")
+	}
+	if g.LocalAS == 0 {
+		b.errorf(blk, "local_as is required")
+	}
+	if len(g.Neighbors) == 0 {
+		b.errorf(blk, "at least one neighbor is required")
+	}
+	b.cfg.BGP = g
+}
+
+func (b *builder) bgpNeighbor(blk *node) *BGPNeighbor {
+	if !b.block(blk) || len(blk.Args) != 1 {
+		if blk.Block {
+			b.errorf(blk, "expects one address: neighbor ADDR { ... }")
+		}
+		return nil
+	}
+	a, ok := b.parseAddr(blk, blk.Args[0].Text)
+	if !ok {
+		return nil
+	}
+	nb := &BGPNeighbor{Pos: blk.Pos, Addr: a, HoldTime: 90 * time.Second, Keepalive: 30 * time.Second}
+	for _, n := range blk.Body {
+		nb.Keywords.add(n)
+		switch n.Keyword {
+		case "remote_as":
+			if v, ok := b.asn(n); ok {
+				nb.RemoteAS = v
+			}
+		case "password":
+			if b.leaf(n, 1, 1) {
+				nb.Password = n.Args[0].Text
+			}
+		case "hold_time":
+			// 0 (no keepalives) or at least 3 s (RFC 4271).
+			if v, ok := b.intArg(n, 0, 65535); ok {
+				if v > 0 && v < 3 {
+					b.errorf(n, "hold_time %d: 0 or at least 3 seconds (RFC 4271)", v)
+				} else {
+					nb.HoldTime = time.Duration(v) * time.Second
+				}
+			}
+		case "keepalive_interval":
+			if v, ok := b.intArg(n, 1, 21845); ok {
+				nb.Keepalive = time.Duration(v) * time.Second
+			}
+		case "multihop":
+			if v, ok := b.intArg(n, 1, 255); ok {
+				nb.Multihop = v
+			}
+		case "passive":
+			if b.leaf(n, 0, 0) {
+				nb.Passive = true
+			}
+		default:
+			b.unknown(n, "neighbor")
+		}
+	}
+	if nb.RemoteAS == 0 {
+		b.errorf(blk, "neighbor %s: remote_as is required", a)
+	}
+	// Without keepalive_interval, a third of the hold time (RFC 4271's
+	// suggestion, as BIRD does).
+	if !nb.Keywords.Of("keepalive_interval").IsValid() {
+		nb.Keepalive = max(nb.HoldTime/3, time.Second)
+		if nb.HoldTime == 0 {
+			nb.Keepalive = 0
+		}
+	}
+	if nb.HoldTime > 0 && nb.Keepalive*3 > nb.HoldTime {
+		pos := nb.Keywords.Of("keepalive_interval")
+		if !pos.IsValid() {
+			pos = blk.Pos
+		}
+		b.d.Errorf(pos, "keepalive_interval", "neighbor %s: keepalive_interval %s is more than a third of hold_time %s", a, nb.Keepalive, nb.HoldTime)
+	}
+	return nb
+}
+
+// asn reads a 4-byte AS number (asplain, 1..4294967295).
+func (b *builder) asn(n *node) (uint32, bool) {
+	if !b.leaf(n, 1, 1) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(n.Args[0].Text, 10, 32)
+	if err != nil || v == 0 {
+		b.errorf(n, "invalid AS number '%s' (1..4294967295)", n.Args[0].Text)
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+func parseCommunity(s string) (uint32, bool) {
+	hi, lo, ok := strings.Cut(s, ":")
+	if !ok {
+		return 0, false
+	}
+	h, err1 := strconv.ParseUint(hi, 10, 16)
+	l, err2 := strconv.ParseUint(lo, 10, 16)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return uint32(h)<<16 | uint32(l), true
+}

@@ -1,0 +1,75 @@
+package config
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBGPBlock(t *testing.T) {
+	src := `govs_bgp {
+    router_id 198.18.0.2
+    local_as 4200000001
+    listen_port 179
+    community 65001:100 65001:200
+    local_pref 200
+    med 10
+    neighbor 198.18.0.1 {
+        remote_as 65000
+        password s3cret
+        hold_time 9
+        multihop 2
+    }
+    neighbor 2001:db8::1 {
+        remote_as 65000
+        passive
+        keepalive_interval 10
+    }
+}
+`
+	cfg, diags := ParseString("t.conf", src, Options{})
+	if diags.HasErrors() {
+		t.Fatalf("errors: %v", diags.Errors())
+	}
+	g := cfg.BGP
+	if g == nil || g.RouterID != netip.MustParseAddr("198.18.0.2") || g.LocalAS != 4200000001 || g.ListenPort != 179 ||
+		len(g.Communities) != 2 || g.Communities[0] != 65001<<16|100 || !g.LocalPrefSet || g.LocalPref != 200 || !g.MEDSet || g.MED != 10 {
+		t.Fatalf("govs_bgp %+v", g)
+	}
+	n := g.Neighbors[0]
+	if n.RemoteAS != 65000 || n.Password != "s3cret" || n.HoldTime != 9*time.Second || n.Keepalive != 3*time.Second || n.Multihop != 2 || n.Passive {
+		t.Errorf("neighbor %+v", n)
+	}
+	if n := g.Neighbors[1]; !n.Passive || n.HoldTime != 90*time.Second || n.Keepalive != 10*time.Second {
+		t.Errorf("neighbor %+v", n)
+	}
+}
+
+func TestBGPBlockErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+		line             int
+	}{
+		{"no router id", " local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "router_id is required", 1},
+		{"IPv6 router id", " router_id 2001:db8::2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "must be an IPv4 address", 2},
+		{"bad AS", " router_id 198.18.0.2\n local_as 0\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "invalid AS number", 3},
+		{"no neighbor", " router_id 198.18.0.2\n local_as 65001\n", "at least one neighbor", 1},
+		{"bad community", " router_id 198.18.0.2\n local_as 65001\n community 70000:1\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "invalid community", 4},
+		{"no remote AS", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n }\n", "remote_as is required", 4},
+		{"short hold", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  hold_time 2\n }\n", "at least 3 seconds", 6},
+		{"slow keepalive", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  hold_time 9\n  keepalive_interval 4\n }\n", "more than a third", 7},
+		{"twice", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "defined twice", 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := ParseString("t.conf", "govs_bgp {\n"+tc.body+"}\n", Options{})
+			found := false
+			for _, d := range diags.Errors() {
+				found = found || strings.Contains(d.Message, tc.want) && d.Line == tc.line
+			}
+			if !found {
+				t.Errorf("errors %v: none says %q at line %d", diags.Errors(), tc.want, tc.line)
+			}
+		})
+	}
+}

@@ -1,0 +1,71 @@
+package desired
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// BGP is the plan's BGP speaker (the govs_bgp block): whom it peers with
+// and which VIPs it may announce. Which of them it announces at a moment
+// is the director's (health and drain decide).
+type BGP struct {
+	RouterID   netip.Addr
+	LocalAS    uint32
+	ListenPort int
+	Neighbors  []BGPNeighbor
+	// Communities, LocalPref and MED go on every announcement (LocalPref
+	// only to iBGP neighbors, as BGP has it); nil: not set.
+	Communities []uint32
+	LocalPref   *uint32
+	MED         *uint32
+	// VIPs are the addresses of the virtual servers (not fwmark ones),
+	// announced as /32 and /128.
+	VIPs []netip.Addr
+}
+
+// BGPNeighbor is one BGP neighbor.
+type BGPNeighbor struct {
+	Addr                netip.Addr
+	RemoteAS            uint32
+	Password            string
+	HoldTime, Keepalive time.Duration
+	Multihop            int
+	Passive             bool
+}
+
+// bgp plans the govs_bgp block.
+func (p *planner) bgp() {
+	g := p.cfg.BGP
+	if g == nil {
+		return
+	}
+	b := &BGP{RouterID: g.RouterID, LocalAS: g.LocalAS, ListenPort: g.ListenPort, Communities: slices.Clone(g.Communities)}
+	if g.LocalPrefSet {
+		v := g.LocalPref
+		b.LocalPref = &v
+	}
+	if g.MEDSet {
+		v := g.MED
+		b.MED = &v
+	}
+	for _, n := range g.Neighbors {
+		b.Neighbors = append(b.Neighbors, BGPNeighbor{Addr: n.Addr, RemoteAS: n.RemoteAS, Password: n.Password,
+			HoldTime: n.HoldTime, Keepalive: n.Keepalive, Multihop: n.Multihop, Passive: n.Passive})
+	}
+	for _, s := range p.plan.Services {
+		if s.Key.Fwmark == 0 && !slices.Contains(b.VIPs, s.Key.Addr) {
+			b.VIPs = append(b.VIPs, s.Key.Addr)
+		}
+	}
+	slices.SortFunc(b.VIPs, func(x, y netip.Addr) int { return x.Compare(y) })
+	for _, v := range b.VIPs {
+		if !slices.ContainsFunc(b.Neighbors, func(n BGPNeighbor) bool { return n.Addr.Is4() == v.Is4() }) {
+			p.warnf(g.Pos, "govs_bgp", "govs_bgp: no neighbor of the family of VIP %s; it is not announced", v)
+		}
+	}
+	p.plan.BGP = b
+}
+
+// BGPPrefix is the announcement of VIP v: its host route.
+func BGPPrefix(v netip.Addr) netip.Prefix { return netip.PrefixFrom(v, v.BitLen()) }

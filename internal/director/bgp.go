@@ -1,0 +1,103 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+
+	"github.com/govs/govs/internal/bgp"
+	"github.com/govs/govs/internal/desired"
+	"github.com/govs/govs/internal/dpstate"
+)
+
+// BGPSpeaker announces VIPs (*bgp.Speaker; a fake in tests).
+type BGPSpeaker interface {
+	Config() desired.BGP
+	Announce(vips []netip.Addr) error
+	Announced() []netip.Prefix
+	Peers(ctx context.Context) ([]bgp.Peer, error)
+	Stop()
+}
+
+// BGPFactory starts a speaker.
+type BGPFactory func(ctx context.Context, cfg desired.BGP, log *slog.Logger) (BGPSpeaker, error)
+
+func defaultBGP(ctx context.Context, cfg desired.BGP, log *slog.Logger) (BGPSpeaker, error) {
+	return bgp.Start(ctx, cfg, log)
+}
+
+// sessionConfig is what a running speaker cannot change without a
+// restart: everything but the VIPs, which Announce changes.
+func sessionConfig(b desired.BGP) desired.BGP {
+	b.VIPs = nil
+	return b
+}
+
+// applyBGPLocked runs the plan's speaker: started, restarted when its
+// sessions' configuration changed (a VIP list change is only an
+// announcement change), stopped when the plan has none.
+func (d *Director) applyBGPLocked(ctx context.Context, plan *desired.Plan) error {
+	if d.speaker != nil && (plan.BGP == nil || !reflect.DeepEqual(sessionConfig(d.speaker.Config()), sessionConfig(*plan.BGP))) {
+		d.speaker.Stop()
+		d.speaker = nil
+		d.log.Info("BGP speaker stopped")
+	}
+	if plan.BGP == nil || d.speaker != nil {
+		d.announceLocked()
+		return nil
+	}
+	sp, err := d.opts.BGP(ctx, *plan.BGP, d.log)
+	if err != nil {
+		return fmt.Errorf("BGP: %w", err)
+	}
+	d.speaker = sp
+	d.log.Info("BGP speaker started", "as", plan.BGP.LocalAS, "router_id", plan.BGP.RouterID, "neighbors", len(plan.BGP.Neighbors))
+	d.announceLocked()
+	return nil
+}
+
+// announceLocked announces the VIPs that are ready and withdraws the
+// others. A VIP is ready when the data plane holds one of its services
+// with a real server it can send to (weight above 0, its MAC resolved) and
+// that service's quorum holds.
+func (d *Director) announceLocked() {
+	if d.speaker == nil || d.plan == nil || d.plan.BGP == nil {
+		return
+	}
+	quorum := map[string]bool{}
+	if d.checks != nil {
+		for _, vs := range d.checks.Status() {
+			quorum[vs.Name] = vs.QuorumUp
+		}
+	}
+	usable := map[dpstate.ServiceKey]bool{}
+	for _, s := range d.applied.Services {
+		for _, r := range s.Reals {
+			if r.Weight > 0 && len(r.MAC) > 0 {
+				usable[s.Key()] = true
+			}
+		}
+	}
+	var ready []netip.Addr
+	for _, v := range d.plan.BGP.VIPs {
+		for _, s := range d.plan.Services {
+			if s.Key.Addr == v && s.Key.Fwmark == 0 && usable[s.Key] && quorum[s.Pool] && !d.drained {
+				ready = append(ready, v)
+				break
+			}
+		}
+	}
+	if err := d.speaker.Announce(ready); err != nil {
+		d.log.Error("BGP announcements", "err", err)
+	}
+}
+
+// stopBGPLocked withdraws every announcement and closes the sessions.
+func (d *Director) stopBGPLocked() {
+	if d.speaker != nil {
+		d.speaker.Stop()
+		d.speaker = nil
+	}
+}
