@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"time"
 
 	"github.com/govs/govs/internal/bgp"
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/dpstate"
+	"github.com/govs/govs/internal/status"
 )
 
 // BGPSpeaker announces VIPs (*bgp.Speaker; a fake in tests).
@@ -100,4 +102,23 @@ func (d *Director) stopBGPLocked() {
 		d.speaker.Stop()
 		d.speaker = nil
 	}
+}
+
+// bgpStatusLocked is the speaker's part of the status snapshot.
+func (d *Director) bgpStatusLocked() *status.BGP {
+	if d.speaker == nil {
+		return nil
+	}
+	cfg := d.speaker.Config()
+	out := &status.BGP{LocalAS: cfg.LocalAS, RouterID: cfg.RouterID, Announced: d.speaker.Announced()}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	peers, err := d.speaker.Peers(ctx)
+	if err != nil {
+		d.log.Warn("BGP peers", "err", err)
+	}
+	for _, p := range peers {
+		out.Peers = append(out.Peers, status.BGPPeer{Addr: p.Addr, RemoteAS: p.RemoteAS, State: p.State, Established: p.Established})
+	}
+	return out
 }

@@ -123,8 +123,11 @@ virtual_server %s 80 {
 	real.MustRun("ip", "link", "set", "eth0", "up")
 	waitUntil(t, "the VIP announced again with the server back", 20*time.Second, announced)
 
-	if list := director.MustRun(govs, "list", "--socket", sock, "-n"); !strings.Contains(list, vip) {
-		t.Errorf("govs list:\n%s", list)
+	list := director.MustRun(govs, "list", "--socket", sock, "-n")
+	for _, want := range []string{"BGP AS 65001 router id " + directorIP, "BGP neighbor " + routerIP + " AS 65000: established", "BGP announcing " + vip + "/32"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("govs list has no %q:\n%s", want, list)
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

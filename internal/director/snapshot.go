@@ -70,6 +70,7 @@ func (d *Director) snapshot() status.Snapshot {
 		snap.Services = append(snap.Services, out)
 	}
 	snap.VRRP = d.vrrpStatusLocked()
+	snap.BGP = d.bgpStatusLocked()
 	return snap
 }
 

@@ -84,6 +84,7 @@ type Collector struct {
 	vrrpAdverts, vrrpDropped, vrrpTransitions, vrrpStop   *prometheus.Desc
 	sync                                                  syncDescs
 	packets                                               *prometheus.Desc
+	bgpSessionUp, bgpAnnounced                            *prometheus.Desc
 }
 
 // syncDescs are connection synchronisation's series (lvs_sync_daemon),
@@ -196,6 +197,10 @@ func NewCollector(fn StatusFunc) *Collector {
 			"Configuration reloads by result (success, failure); a failed one leaves the running configuration in place.", []string{"result"}, nil),
 		reloadOK: prometheus.NewDesc("govs_config_last_reload_successful",
 			"Whether the latest configuration load, at start or on reload, succeeded (1) or not (0).", nil, nil),
+		bgpSessionUp: prometheus.NewDesc("govs_bgp_session_up",
+			"Whether the BGP session with the neighbor is established (1) or not (0).", []string{"neighbor", "remote_as"}, nil),
+		bgpAnnounced: prometheus.NewDesc("govs_bgp_announced",
+			"1 for each prefix (a VIP's host route) the BGP speaker announces now.", []string{"prefix"}, nil),
 		reloadSuccessTime: prometheus.NewDesc("govs_config_last_reload_success_timestamp_seconds",
 			"When the running configuration was loaded, in seconds since the Unix epoch.", nil, nil),
 	}
@@ -209,7 +214,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
 		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo,
 		c.reloads, c.reloadOK, c.reloadSuccessTime, c.embryoTableSize,
-		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop} {
+		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop, c.bgpSessionUp, c.bgpAnnounced} {
 		ch <- d
 	}
 	for _, d := range c.sync.all() {
@@ -345,6 +350,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.Packets[name]), name)
 	}
 	c.sync.collect(ch, s.Sync)
+	if b := s.BGP; b != nil {
+		for _, p := range b.Peers {
+			ch <- prometheus.MustNewConstMetric(c.bgpSessionUp, prometheus.GaugeValue, boolValue(p.Established), p.Addr.String(), strconv.FormatUint(uint64(p.RemoteAS), 10))
+		}
+		for _, p := range b.Announced {
+			ch <- prometheus.MustNewConstMetric(c.bgpAnnounced, prometheus.GaugeValue, 1, p.String())
+		}
+	}
 }
 
 // serviceLabelValues returns local_address, local_port, proto, local_mark the

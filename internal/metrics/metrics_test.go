@@ -324,3 +324,26 @@ func TestServeBadAddress(t *testing.T) {
 		t.Fatal("Serve on a bad address succeeded")
 	}
 }
+
+func TestCollectorBGP(t *testing.T) {
+	s := snapshot()
+	s.BGP = &status.BGP{LocalAS: 65001, RouterID: netip.MustParseAddr("198.18.0.2"),
+		Peers: []status.BGPPeer{
+			{Addr: netip.MustParseAddr("198.18.0.1"), RemoteAS: 65000, State: "established", Established: true},
+			{Addr: netip.MustParseAddr("198.18.0.254"), RemoteAS: 65000, State: "active"},
+		},
+		Announced: []netip.Prefix{netip.MustParsePrefix("198.18.0.100/32")}}
+	c := NewCollector(func() status.Snapshot { return s })
+	const want = `
+# HELP govs_bgp_announced 1 for each prefix (a VIP's host route) the BGP speaker announces now.
+# TYPE govs_bgp_announced gauge
+govs_bgp_announced{prefix="198.18.0.100/32"} 1
+# HELP govs_bgp_session_up Whether the BGP session with the neighbor is established (1) or not (0).
+# TYPE govs_bgp_session_up gauge
+govs_bgp_session_up{neighbor="198.18.0.1",remote_as="65000"} 1
+govs_bgp_session_up{neighbor="198.18.0.254",remote_as="65000"} 0
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "govs_bgp_announced", "govs_bgp_session_up"); err != nil {
+		t.Error(err)
+	}
+}

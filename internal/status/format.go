@@ -72,7 +72,22 @@ func Format(w io.Writer, s Snapshot, opt FormatOptions) error {
 			writeVRRP(bw, v)
 		}
 	}
+	if s.BGP != nil {
+		fmt.Fprintln(bw)
+		writeBGP(bw, *s.BGP)
+	}
 	return bw.Flush()
+}
+
+// writeBGP prints the speaker's sessions and announcements, one line each.
+func writeBGP(w *bufio.Writer, b BGP) {
+	fmt.Fprintf(w, "BGP AS %d router id %s\n", b.LocalAS, b.RouterID)
+	for _, p := range b.Peers {
+		fmt.Fprintf(w, "BGP neighbor %s AS %d: %s\n", p.Addr, p.RemoteAS, p.State)
+	}
+	for _, p := range b.Announced {
+		fmt.Fprintf(w, "BGP announcing %s\n", p)
+	}
 }
 
 // FormatTable writes only the table of services (title and rows), as

@@ -48,6 +48,25 @@ type Snapshot struct {
 	Reloads Reloads `json:"reloads"`
 	// Sync is connection synchronisation (lvs_sync_daemon), when it runs.
 	Sync *ConnSync `json:"sync,omitempty"`
+	// BGP is the BGP speaker (govs_bgp), when it runs.
+	BGP *BGP `json:"bgp,omitempty"`
+}
+
+// BGP is the BGP speaker's state: its sessions and what it announces.
+type BGP struct {
+	LocalAS   uint32         `json:"local_as"`
+	RouterID  netip.Addr     `json:"router_id"`
+	Peers     []BGPPeer      `json:"peers"`
+	Announced []netip.Prefix `json:"announced"`
+}
+
+// BGPPeer is one BGP session.
+type BGPPeer struct {
+	Addr     netip.Addr `json:"addr"`
+	RemoteAS uint32     `json:"remote_as"`
+	// State is the session's FSM state (idle ... established).
+	State       string `json:"state"`
+	Established bool   `json:"established"`
 }
 
 // ConnSync is what connection synchronisation did since it started.
