@@ -94,6 +94,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newReloadCmd(stdout, stderr),
 		newWeightCmd("weight", stdout, stderr),
 		newWeightCmd("drain", stdout, stderr),
+		newBGPCmd(stdout, stderr),
 		newCleanupCmd(stdout, stderr),
 		newVRRPRunCmd(stderr),
 		newManCmd(stdout),

@@ -71,6 +71,13 @@ func (c *Client) Reload(ctx context.Context) error {
 
 // do sends one request and reads its response. ctx's deadline and
 // cancellation apply to both.
+// BGPDrain asks the daemon to withdraw (drain) or announce again (undrain)
+// its BGP announcements.
+func (c *Client) BGPDrain(ctx context.Context, drain bool) error {
+	_, err := c.request(ctx, Request{Op: OpBGPDrain, Drain: drain})
+	return err
+}
+
 // Weight asks the daemon to set (nil: reset) a real server's weight and
 // returns how many real servers changed.
 func (c *Client) Weight(ctx context.Context, virtualServer, real string, weight *uint32) (int, error) {

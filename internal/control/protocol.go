@@ -34,6 +34,10 @@ const (
 	// OpWeight sets (or, without Weight, resets) a real server's weight at
 	// run time (`govs weight`, `govs drain`).
 	OpWeight = "weight"
+	// OpBGPDrain withdraws (Drain true) or announces again (false) every
+	// BGP announcement of the director, which keeps forwarding what still
+	// reaches it (`govs bgp drain`, `govs bgp undrain`).
+	OpBGPDrain = "bgp-drain"
 )
 
 // Request is one line a client sends.
@@ -46,6 +50,8 @@ type Request struct {
 	VirtualServer string  `json:"virtual_server,omitempty"`
 	Real          string  `json:"real,omitempty"`
 	Weight        *uint32 `json:"weight,omitempty"`
+	// Drain is OpBGPDrain's: drained or not.
+	Drain bool `json:"drain,omitempty"`
 }
 
 // Response is the one line the server sends back for each request. OK is

@@ -48,6 +48,8 @@ type Config struct {
 	Reload ReloadFunc
 	// Weight, when nil, makes weight requests fail with an error.
 	Weight WeightFunc
+	// BGPDrain, when nil, makes bgp-drain requests fail with an error.
+	BGPDrain func(drain bool) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// IdleTimeout bounds how long a client may take to send a request (and
@@ -397,10 +399,19 @@ func (s *Server) handle(line []byte) (resp Response) {
 			return errorResponse("%s", err.Error())
 		}
 		return Response{Version: ProtocolVersion, OK: true, Changed: n}
+	case OpBGPDrain:
+		if s.cfg.BGPDrain == nil {
+			return errorResponse("bgp-drain is not supported by this daemon")
+		}
+		s.cfg.Logger.Info("control: BGP drain", "drain", req.Drain)
+		if err := s.cfg.BGPDrain(req.Drain); err != nil {
+			return errorResponse("%s", err.Error())
+		}
+		return Response{Version: ProtocolVersion, OK: true}
 	case "":
-		return errorResponse("request has no op (want status, connections, reload or weight)")
+		return errorResponse("request has no op (want status, connections, reload, weight or bgp-drain)")
 	}
-	return errorResponse("unknown op %q (want status, connections, reload or weight)", req.Op)
+	return errorResponse("unknown op %q (want status, connections, reload, weight or bgp-drain)", req.Op)
 }
 
 func writeResponse(w io.Writer, resp Response) error {

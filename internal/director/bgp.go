@@ -122,3 +122,21 @@ func (d *Director) bgpStatusLocked() *status.BGP {
 	}
 	return out
 }
+
+// SetBGPDrain withdraws every BGP announcement (drain) or lets the ready
+// VIPs be announced again. The data plane keeps forwarding what still
+// reaches this director, so established flows finish while the routers
+// move new ones to the other directors; a reload keeps the drain.
+func (d *Director) SetBGPDrain(drain bool) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.plan == nil || d.plan.BGP == nil {
+		return fmt.Errorf("no govs_bgp block in the running configuration")
+	}
+	if d.drained != drain {
+		d.log.Info("BGP drain", "drained", drain)
+	}
+	d.drained = drain
+	d.announceLocked()
+	return nil
+}

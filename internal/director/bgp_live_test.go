@@ -17,7 +17,8 @@ import (
 // with its own address as next hop once its real server is up (BIRD
 // installs the route and the router reaches the real server through the
 // director); it withdraws it when the real server's check fails (quorum
-// lost) and announces it again when the server is back; a clean stop
+// lost) and announces it again when the server is back; `govs bgp drain`
+// withdraws it and `govs bgp undrain` announces it again; a clean stop
 // withdraws it.
 func TestPrivilegedBGPAnnouncesReadyVIPs(t *testing.T) {
 	netnstest.RequireRoot(t)
@@ -122,6 +123,13 @@ virtual_server %s 80 {
 	waitUntil(t, "the VIP withdrawn once its only real server is down", 20*time.Second, func() bool { return !announced() })
 	real.MustRun("ip", "link", "set", "eth0", "up")
 	waitUntil(t, "the VIP announced again with the server back", 20*time.Second, announced)
+
+	// A drain withdraws it while the director keeps running; undrain
+	// brings it back.
+	director.MustRun(govs, "bgp", "drain", "--socket", sock)
+	waitUntil(t, "the VIP withdrawn by govs bgp drain", 10*time.Second, func() bool { return !announced() })
+	director.MustRun(govs, "bgp", "undrain", "--socket", sock)
+	waitUntil(t, "the VIP announced again by govs bgp undrain", 10*time.Second, announced)
 
 	list := director.MustRun(govs, "list", "--socket", sock, "-n")
 	for _, want := range []string{"BGP AS 65001 router id " + directorIP, "BGP neighbor " + routerIP + " AS 65000: established", "BGP announcing " + vip + "/32"} {

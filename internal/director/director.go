@@ -363,6 +363,7 @@ func (d *Director) Run(ctx context.Context) error {
 			Connections: d.Connections,
 			Reload:      d.Reload,
 			Weight:      d.SetWeight,
+			BGPDrain:    d.SetBGPDrain,
 			Logger:      d.log,
 		})
 		if err != nil {
