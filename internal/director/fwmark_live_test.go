@@ -41,7 +41,10 @@ func TestPrivilegedFwmarkEndToEnd(t *testing.T) {
 	lan.Join(director, "pd", "198.18.2.1/24")
 	director.MustRun("ip", "addr", "add", "2001:db8:2::1/64", "dev", "eth0", "nodad")
 	director.MustRun("ip", "addr", "add", vip4+"/32", "dev", "eth0")
-	director.MustRun("ip", "addr", "add", vip6+"/128", "dev", "eth0", "nodad")
+	// Deprecated, as govs's VRRP adds IPv6 VIPs: the director's own
+	// traffic (its IPv6 checks) must not leave from the VIP, which the real
+	// servers hold too.
+	director.MustRun("ip", "addr", "add", vip6+"/128", "dev", "eth0", "nodad", "preferred_lft", "0")
 	director.Sysctl("net.ipv4.ip_forward", "1")
 	director.Sysctl("net.ipv6.conf.all.forwarding", "1")
 	// The director's XDP program redirects into its veth, whose bridge
