@@ -10,6 +10,8 @@ packages=(
   iproute2 ethtool nftables iputils-ping tcpdump netcat-openbsd curl
   # real peers for interop tests and baselines
   keepalived nginx-light bird2 haproxy wrk dnsutils
+  # a real browser for the status page test (headless, driven by chromedp)
+  chromium fonts-dejavu-core
   # fallback Go toolchain (go.mod's toolchain line upgrades it through the module proxy)
   ca-certificates git make
 )

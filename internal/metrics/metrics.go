@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/govs/govs/internal/status"
+	"github.com/govs/govs/internal/webui"
 )
 
 // StatusFunc returns the director's current state; it is called once per
@@ -430,10 +431,7 @@ func Routes(fn StatusFunc) http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(snap)
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "govs: /metrics (Prometheus), "+APIStatusPath+" (JSON)")
-	})
+	mux.Handle("GET /{$}", webui.Handler())
 	return mux
 }
 
