@@ -12,6 +12,8 @@ packages=(
   keepalived nginx-light bird2 haproxy wrk dnsutils
   # a real browser for the status page test (headless, driven by chromedp)
   chromium fonts-dejavu-core
+  # promtool, for the shipped alert rules' tests
+  prometheus
   # fallback Go toolchain (go.mod's toolchain line upgrades it through the module proxy)
   ca-certificates git make
 )
@@ -26,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian starts these services on install; govs's tests start their own instances.
-for svc in nginx keepalived bird haproxy; do
+for svc in nginx keepalived bird haproxy prometheus; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done
 
