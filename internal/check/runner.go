@@ -252,7 +252,9 @@ func (r *Runner) run(ctx context.Context) {
 		go func() {
 			defer probes.Done()
 			pctx, cancel := context.WithTimeout(ctx, j.timeout)
+			start := r.opt.Clock.Now()
 			res := j.prober.Probe(pctx)
+			res.Latency = r.opt.Clock.Now().Sub(start)
 			cancel()
 			results <- result{j: j, res: res}
 		}()

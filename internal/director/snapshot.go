@@ -3,6 +3,7 @@ package director
 import (
 	"net/netip"
 
+	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/dataplane"
 	"github.com/govs/govs/internal/dpstate"
 	"github.com/govs/govs/internal/status"
@@ -36,13 +37,19 @@ func (d *Director) snapshot() status.Snapshot {
 		}
 	}
 	health := map[string]map[string]bool{}
+	checkStats := map[string]map[string][]status.CheckerStats{}
 	if d.checks != nil {
 		for _, vs := range d.checks.Status() {
 			h := map[string]bool{}
+			cs := map[string][]status.CheckerStats{}
 			for _, rs := range vs.RealServers {
 				h[rs.Name] = rs.Alive
+				for _, c := range rs.Checkers {
+					cs[rs.Name] = append(cs[rs.Name], checkerStats(c))
+				}
 			}
 			health[vs.Name] = h
+			checkStats[vs.Name] = cs
 		}
 	}
 	pools := d.plan.Apply(d.pools, d.overrides)
@@ -61,6 +68,10 @@ func (d *Director) snapshot() status.Snapshot {
 			out.Reals[i].ActiveConn = uint64(max(rs.ActiveConns, 0))
 			out.Reals[i].Healthy = alive || !known
 			out.Reals[i].Stats = status.Counters{Conns: rs.NewConns, InPkts: rs.Packets, InBytes: rs.Bytes, OutPkts: rs.OutPackets, OutBytes: rs.OutBytes}
+			out.Reals[i].CheckStats = checkStats[pool][netip.AddrPortFrom(r.Addr, r.Port).String()]
+		}
+		for i, r := range out.Removed {
+			out.Removed[i].CheckStats = checkStats[pool][netip.AddrPortFrom(r.Addr, r.Port).String()]
 		}
 		snap.Totals.Conns += out.Stats.Conns
 		snap.Totals.InPkts += out.Stats.InPkts
@@ -72,6 +83,19 @@ func (d *Director) snapshot() status.Snapshot {
 	snap.VRRP = d.vrrpStatusLocked()
 	snap.BGP = d.bgpStatusLocked()
 	return snap
+}
+
+func checkerStats(c state.CheckerStatus) status.CheckerStats {
+	st := c.Stats
+	out := status.CheckerStats{Name: c.Name, Up: c.Up, Checked: st.Checked, Successes: st.Successes, Failures: st.Failures,
+		Transitions: st.Transitions, LastLatency: st.LastLatency, LatencyCounts: st.LatencyCounts, LatencySum: st.LatencySum}
+	if len(st.LatencyCounts) > 0 {
+		out.LatencyBuckets = state.LatencyBuckets
+	}
+	if c.LastErr != nil {
+		out.LastError = c.LastErr.Error()
+	}
+	return out
 }
 
 func addDrops(m map[string]uint64, d dataplane.Drops) {

@@ -34,6 +34,7 @@ type StatusFunc func() status.Snapshot
 var (
 	serviceLabels = []string{"local_address", "local_port", "proto", "local_mark"}
 	backendLabels = []string{"local_address", "local_port", "remote_address", "remote_port", "proto", "local_mark"}
+	checkerLabels = append(slices.Clone(backendLabels), "checker")
 )
 
 // counterSet describes the five IPVS counters under one prefix.
@@ -86,6 +87,8 @@ type Collector struct {
 	sync                                                  syncDescs
 	packets                                               *prometheus.Desc
 	bgpSessionUp, bgpAnnounced                            *prometheus.Desc
+	checkerUp, checkerResults, checkerTransitions         *prometheus.Desc
+	checkerLatency, checkerLastLatency                    *prometheus.Desc
 }
 
 // syncDescs are connection synchronisation's series (lvs_sync_daemon),
@@ -198,6 +201,16 @@ func NewCollector(fn StatusFunc) *Collector {
 			"Configuration reloads by result (success, failure); a failed one leaves the running configuration in place.", []string{"result"}, nil),
 		reloadOK: prometheus.NewDesc("govs_config_last_reload_successful",
 			"Whether the latest configuration load, at start or on reload, succeeded (1) or not (0).", nil, nil),
+		checkerUp: prometheus.NewDesc("govs_checker_up",
+			"Whether the health checker passes (1) or not (0).", checkerLabels, nil),
+		checkerResults: prometheus.NewDesc("govs_checker_results_total",
+			"Probe results of the health checker, by result (success, failure).", append(slices.Clone(checkerLabels), "result"), nil),
+		checkerTransitions: prometheus.NewDesc("govs_checker_transitions_total",
+			"Times the health checker went up or down.", checkerLabels, nil),
+		checkerLatency: prometheus.NewDesc("govs_checker_probe_duration_seconds",
+			"How long the health checker's probes took.", checkerLabels, nil),
+		checkerLastLatency: prometheus.NewDesc("govs_checker_last_probe_duration_seconds",
+			"How long the health checker's latest probe took.", checkerLabels, nil),
 		bgpSessionUp: prometheus.NewDesc("govs_bgp_session_up",
 			"Whether the BGP session with the neighbor is established (1) or not (0).", []string{"neighbor", "remote_as"}, nil),
 		bgpAnnounced: prometheus.NewDesc("govs_bgp_announced",
@@ -215,7 +228,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
 		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo,
 		c.reloads, c.reloadOK, c.reloadSuccessTime, c.embryoTableSize,
-		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop, c.bgpSessionUp, c.bgpAnnounced} {
+		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop, c.bgpSessionUp, c.bgpAnnounced,
+		c.checkerUp, c.checkerResults, c.checkerTransitions, c.checkerLatency, c.checkerLastLatency} {
 		ch <- d
 	}
 	for _, d := range c.sync.all() {
@@ -258,6 +272,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}{}
 	backends := map[string]*backendSum{}
 	removed := map[string][]string{}
+	seenCheckers := map[string]bool{}
 	var entries uint64
 	for _, svc := range s.Services {
 		sl := serviceLabelValues(svc)
@@ -285,6 +300,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			b.up = b.up && r.Healthy
 			addCounters(&b.stats, r.Stats)
 			entries += r.ActiveConn + r.InactConn
+		}
+		for _, r := range append(slices.Clone(svc.Reals), svc.Removed...) {
+			bl := []string{sl[0], sl[1], r.Addr.String(), strconv.FormatUint(uint64(r.Port), 10), sl[2], sl[3]}
+			c.collectCheckers(ch, seenCheckers, bl, r.CheckStats)
 		}
 		// Servers the checks took out stay visible as down, so an alert
 		// on govs_realserver_up == 0 can fire; IPVS (and so the
@@ -384,6 +403,33 @@ func boolValue(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// collectCheckers exports a real server's checkers once per label set.
+func (c *Collector) collectCheckers(ch chan<- prometheus.Metric, seen map[string]bool, backend []string, checks []status.CheckerStats) {
+	for _, st := range checks {
+		labels := append(slices.Clone(backend), st.Name)
+		key := strings.Join(labels, "\x00")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		ch <- prometheus.MustNewConstMetric(c.checkerUp, prometheus.GaugeValue, boolValue(st.Up), labels...)
+		ch <- prometheus.MustNewConstMetric(c.checkerResults, prometheus.CounterValue, float64(st.Successes), append(slices.Clone(labels), "success")...)
+		ch <- prometheus.MustNewConstMetric(c.checkerResults, prometheus.CounterValue, float64(st.Failures), append(slices.Clone(labels), "failure")...)
+		ch <- prometheus.MustNewConstMetric(c.checkerTransitions, prometheus.CounterValue, float64(st.Transitions), labels...)
+		if !st.Checked {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.checkerLastLatency, prometheus.GaugeValue, st.LastLatency.Seconds(), labels...)
+		buckets := map[float64]uint64{}
+		for i, b := range st.LatencyBuckets {
+			if i < len(st.LatencyCounts) {
+				buckets[b.Seconds()] = st.LatencyCounts[i]
+			}
+		}
+		ch <- prometheus.MustNewConstHistogram(c.checkerLatency, st.Successes+st.Failures, st.LatencySum.Seconds(), buckets, labels...)
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

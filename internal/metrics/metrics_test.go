@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -344,6 +345,45 @@ govs_bgp_session_up{neighbor="198.18.0.1",remote_as="65000"} 1
 govs_bgp_session_up{neighbor="198.18.0.254",remote_as="65000"} 0
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "govs_bgp_announced", "govs_bgp_session_up"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCollectorCheckers(t *testing.T) {
+	s := snapshot()
+	s.Services = s.Services[:1]
+	s.Services[0].Reals = s.Services[0].Reals[:1]
+	s.Services[0].Removed = nil
+	r := &s.Services[0].Reals[0]
+	r.CheckStats = []status.CheckerStats{{Name: "TCP_CHECK 198.18.0.11:80", Up: true, Checked: true, Successes: 9, Failures: 1, Transitions: 2,
+		LastLatency: 2 * time.Millisecond, LatencyBuckets: []time.Duration{time.Millisecond, 10 * time.Millisecond},
+		LatencyCounts: []uint64{4, 10}, LatencySum: 30 * time.Millisecond}}
+	c := NewCollector(func() status.Snapshot { return s })
+	labels := fmt.Sprintf(`checker="TCP_CHECK 198.18.0.11:80",local_address="%s",local_mark="",local_port="80",proto="TCP",remote_address="%s",remote_port="80"`, s.Services[0].VIP, r.Addr)
+	want := `
+# HELP govs_checker_up Whether the health checker passes (1) or not (0).
+# TYPE govs_checker_up gauge
+govs_checker_up{` + labels + `} 1
+# HELP govs_checker_results_total Probe results of the health checker, by result (success, failure).
+# TYPE govs_checker_results_total counter
+govs_checker_results_total{` + labels + `,result="failure"} 1
+govs_checker_results_total{` + labels + `,result="success"} 9
+# HELP govs_checker_transitions_total Times the health checker went up or down.
+# TYPE govs_checker_transitions_total counter
+govs_checker_transitions_total{` + labels + `} 2
+# HELP govs_checker_probe_duration_seconds How long the health checker's probes took.
+# TYPE govs_checker_probe_duration_seconds histogram
+govs_checker_probe_duration_seconds_bucket{` + labels + `,le="0.001"} 4
+govs_checker_probe_duration_seconds_bucket{` + labels + `,le="0.01"} 10
+govs_checker_probe_duration_seconds_bucket{` + labels + `,le="+Inf"} 10
+govs_checker_probe_duration_seconds_sum{` + labels + `} 0.03
+govs_checker_probe_duration_seconds_count{` + labels + `} 10
+# HELP govs_checker_last_probe_duration_seconds How long the health checker's latest probe took.
+# TYPE govs_checker_last_probe_duration_seconds gauge
+govs_checker_last_probe_duration_seconds{` + labels + `} 0.002
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "govs_checker_up", "govs_checker_results_total",
+		"govs_checker_transitions_total", "govs_checker_probe_duration_seconds", "govs_checker_last_probe_duration_seconds"); err != nil {
 		t.Error(err)
 	}
 }

@@ -162,8 +162,28 @@ type Real struct {
 	// Checkers describe the health checkers, one line each (printed by
 	// `govs check` under the real server).
 	Checkers []string `json:"checkers,omitempty"`
-	Stats    Counters `json:"stats"`
-	Rates    Rates    `json:"rates"`
+	// CheckStats are the running checkers' results, in Checkers' order.
+	CheckStats []CheckerStats `json:"check_stats,omitempty"`
+	Stats      Counters       `json:"stats"`
+	Rates      Rates          `json:"rates"`
+}
+
+// CheckerStats are what one health checker's probes found.
+type CheckerStats struct {
+	Name string `json:"name"`
+	Up   bool   `json:"up"`
+	// Checked is set once it has a result.
+	Checked     bool          `json:"checked"`
+	Successes   uint64        `json:"successes"`
+	Failures    uint64        `json:"failures"`
+	Transitions uint64        `json:"transitions"`
+	LastError   string        `json:"last_error,omitempty"`
+	LastLatency time.Duration `json:"last_latency_ns"`
+	// LatencyBuckets (upper bounds) and LatencyCounts (cumulative) are the
+	// probe latency histogram; LatencySum adds every probe's latency.
+	LatencyBuckets []time.Duration `json:"latency_buckets_ns,omitempty"`
+	LatencyCounts  []uint64        `json:"latency_counts,omitempty"`
+	LatencySum     time.Duration   `json:"latency_sum_ns"`
 }
 
 // Counters are monotonically increasing totals. In direct routing the

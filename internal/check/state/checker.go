@@ -25,6 +25,27 @@ type Result struct {
 	// reports OK without a weight, which restores the configured weight.
 	Weight    int
 	HasWeight bool
+	// Latency is how long the probe took (0: not measured).
+	Latency time.Duration
+}
+
+// LatencyBuckets are the upper bounds of the probe latency histogram.
+var LatencyBuckets = []time.Duration{time.Millisecond, 5 * time.Millisecond, 25 * time.Millisecond,
+	100 * time.Millisecond, 500 * time.Millisecond, time.Second, 5 * time.Second}
+
+// Stats count what a checker's probes found, for metrics.
+type Stats struct {
+	// Checked is set once the checker has a result.
+	Checked bool
+	// Successes and Failures count probe results; Transitions counts the
+	// times the checker went up or down.
+	Successes, Failures, Transitions uint64
+	// LastLatency is the latest probe's duration.
+	LastLatency time.Duration
+	// LatencyCounts[i] counts probes that took at most LatencyBuckets[i]
+	// (cumulative, as Prometheus histograms are); LatencySum adds them up.
+	LatencyCounts []uint64
+	LatencySum    time.Duration
 }
 
 // CheckerConfig is the resolved timing of one checker (defaults already applied
@@ -53,6 +74,7 @@ type Checker struct {
 	weight  int
 	dynamic bool
 	lastErr error
+	stats   Stats
 }
 
 // Outcome is what a probe result changed for one checker.
@@ -84,6 +106,32 @@ func (c *Checker) Config() CheckerConfig { return c.cfg }
 // Up reports whether the checker currently passes.
 func (c *Checker) Up() bool { return c.up }
 
+// Stats returns the checker's counters (a copy).
+func (c *Checker) Stats() Stats {
+	s := c.stats
+	s.Checked = c.hasRun
+	s.LatencyCounts = append([]uint64(nil), c.stats.LatencyCounts...)
+	return s
+}
+
+func (c *Checker) count(res Result) {
+	if res.OK {
+		c.stats.Successes++
+	} else {
+		c.stats.Failures++
+	}
+	if c.stats.LatencyCounts == nil {
+		c.stats.LatencyCounts = make([]uint64, len(LatencyBuckets))
+	}
+	c.stats.LastLatency = res.Latency
+	c.stats.LatencySum += res.Latency
+	for i, b := range LatencyBuckets {
+		if res.Latency <= b {
+			c.stats.LatencyCounts[i]++
+		}
+	}
+}
+
 // LastErr is the error of the latest failed probe (nil after a success).
 func (c *Checker) LastErr() error { return c.lastErr }
 
@@ -110,6 +158,7 @@ func (c *Checker) First(now time.Time, r float64) time.Time {
 // down, and one failure keeps it down.
 func (c *Checker) Step(now time.Time, res Result) Outcome {
 	st := Outcome{Next: now.Add(c.cfg.DelayLoop), FirstRun: !c.hasRun}
+	c.count(res)
 	if res.OK {
 		c.lastErr = nil
 	} else {
@@ -153,6 +202,9 @@ func (c *Checker) Step(now time.Time, res Result) Outcome {
 		st.Reason = fmt.Sprintf("%s failed (retry %d of %d): %v", c.cfg.Name, c.retryIt, c.cfg.Retry, c.lastErr)
 	}
 	c.hasRun = true
+	if st.Changed {
+		c.stats.Transitions++
+	}
 	st.Up = c.up
 	return st
 }

@@ -145,3 +145,34 @@ func TestCheckerFirstSpreadsOverWarmup(t *testing.T) {
 		t.Errorf("warmup 0: First = %v, want now", got.Sub(t0))
 	}
 }
+
+// TestCheckerStats: every result is counted, with its latency in the
+// histogram; transitions count the changes of state, not the retries.
+func TestCheckerStats(t *testing.T) {
+	c := NewChecker(CheckerConfig{Name: "TCP_CHECK", DelayLoop: time.Second, DelayBeforeRetry: time.Second, Retry: 1})
+	if c.Stats().Checked {
+		t.Fatal("checked before any result")
+	}
+	now := time.Unix(0, 0)
+	results := []struct {
+		ok      bool
+		latency time.Duration
+	}{{true, 500 * time.Microsecond}, {false, 3 * time.Second}, {false, 2 * time.Second}, {true, 20 * time.Millisecond}, {false, 10 * time.Second}}
+	for _, r := range results {
+		c.Step(now, Result{OK: r.ok, Latency: r.latency})
+	}
+	st := c.Stats()
+	// up, retry, down (1), up (2), retry: two transitions.
+	if !st.Checked || st.Successes != 2 || st.Failures != 3 || st.Transitions != 2 || st.LastLatency != 10*time.Second {
+		t.Fatalf("stats %+v", st)
+	}
+	want := []uint64{1, 1, 2, 2, 2, 2, 4} // <=1ms, 5ms, 25ms, 100ms, 500ms, 1s, 5s
+	for i, n := range want {
+		if st.LatencyCounts[i] != n {
+			t.Errorf("bucket %s: %d, want %d", LatencyBuckets[i], st.LatencyCounts[i], n)
+		}
+	}
+	if st.LatencySum != 500*time.Microsecond+15*time.Second+20*time.Millisecond {
+		t.Errorf("sum %s", st.LatencySum)
+	}
+}

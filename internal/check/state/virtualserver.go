@@ -392,6 +392,7 @@ type CheckerStatus struct {
 	Name    string
 	Up      bool
 	LastErr error
+	Stats   Stats
 }
 
 // RealServerStatus is one real server's state for status displays.
@@ -408,7 +409,7 @@ func (vs *VirtualServer) Status() []RealServerStatus {
 	for _, rs := range vs.rs {
 		s := RealServerStatus{Name: rs.cfg.Name, Alive: rs.alive, Weight: rs.weight}
 		for _, c := range rs.checkers {
-			s.Checkers = append(s.Checkers, CheckerStatus{Name: c.cfg.Name, Up: c.Up(), LastErr: c.LastErr()})
+			s.Checkers = append(s.Checkers, CheckerStatus{Name: c.cfg.Name, Up: c.Up(), LastErr: c.LastErr(), Stats: c.Stats()})
 		}
 		out = append(out, s)
 	}
