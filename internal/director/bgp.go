@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/govs/govs/internal/bgp"
+	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/dpstate"
 	"github.com/govs/govs/internal/status"
@@ -46,6 +47,8 @@ func (d *Director) applyBGPLocked(ctx context.Context, plan *desired.Plan) error
 		d.speaker = nil
 		d.log.Info("BGP speaker stopped")
 	}
+	// New checkers have no results yet.
+	d.bgpSettled.Store(false)
 	if plan.BGP == nil || d.speaker != nil {
 		d.announceLocked()
 		return nil
@@ -62,18 +65,31 @@ func (d *Director) applyBGPLocked(ctx context.Context, plan *desired.Plan) error
 
 // announceLocked announces the VIPs that are ready and withdraws the
 // others. A VIP is ready when the data plane holds one of its services
-// with a real server it can send to (weight above 0, its MAC resolved) and
-// that service's quorum holds.
+// with a real server it can send to (weight above 0, its MAC resolved),
+// every checker of that virtual server has a result, and its quorum holds.
 func (d *Director) announceLocked() {
 	if d.speaker == nil || d.plan == nil || d.plan.BGP == nil {
+		d.bgpSettled.Store(true) // nothing to announce: no pokes
 		return
 	}
+	// ready: quorum holds and every checker has a result (a director
+	// that just started does not draw traffic on its servers' configured
+	// state alone).
 	quorum := map[string]bool{}
+	settled := true
 	if d.checks != nil {
 		for _, vs := range d.checks.Status() {
-			quorum[vs.Name] = vs.QuorumUp
+			checked := true
+			for _, rs := range vs.RealServers {
+				for _, c := range rs.Checkers {
+					checked = checked && c.Stats.Checked
+				}
+			}
+			settled = settled && checked
+			quorum[vs.Name] = vs.QuorumUp && checked
 		}
 	}
+	d.bgpSettled.Store(settled)
 	usable := map[dpstate.ServiceKey]bool{}
 	for _, s := range d.applied.Services {
 		for _, r := range s.Reals {
@@ -139,4 +155,34 @@ func (d *Director) SetBGPDrain(drain bool) error {
 	d.drained = drain
 	d.announceLocked()
 	return nil
+}
+
+// onCheckResult wraps the checkers' OnResult: until every checker has a
+// result, each result asks for the announcements again.
+func (d *Director) onCheckResult(next func(vs, rs, chk int, res state.Result)) func(vs, rs, chk int, res state.Result) {
+	return func(vs, rs, chk int, res state.Result) {
+		if next != nil {
+			next(vs, rs, chk, res)
+		}
+		if !d.bgpSettled.Load() {
+			select {
+			case d.bgpPoke <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// applyBGPPokes re-evaluates the announcements when poked, until ctx ends.
+func (d *Director) applyBGPPokes(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.bgpPoke:
+		}
+		d.mu.Lock()
+		d.announceLocked()
+		d.mu.Unlock()
+	}
 }

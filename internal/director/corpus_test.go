@@ -132,6 +132,7 @@ type fakeDirector struct {
 	filter *recordedFilter
 	fwm    *recordedFwmarks
 	laddrs *recordedLocalAddrs
+	bgp    *recordedBGP
 	stop   func() error
 }
 
@@ -172,7 +173,7 @@ func (r *recordedFilter) Close() error {
 
 func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error)) (*fakeDirector, error) {
 	t.Helper()
-	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}}
+	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}, bgp: &recordedBGP{}}
 	ifindex := map[string]int{}
 	d, err := New(Options{
 		ConfigPath: conf,
@@ -193,6 +194,7 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 		ConnSync:   f.sync.factory,
 		Fwmarks:    f.fwm,
 		LocalAddrs: f.laddrs,
+		BGP:        f.bgp.factory,
 		OpenVIPFilter: func() (VIPFilter, error) {
 			f.filter = &recordedFilter{}
 			return f.filter, nil

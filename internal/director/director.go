@@ -189,6 +189,11 @@ type Director struct {
 	speaker BGPSpeaker
 	applied dpstate.State
 	drained bool
+	// bgpPoke asks for the announcements again when a checker has its
+	// first result (no event says so); bgpSettled stops the pokes once
+	// every checker has one.
+	bgpPoke    chan struct{}
+	bgpSettled atomic.Bool
 	// resumeVRRP is set while the first plan after adopting a pinned data
 	// plane starts VRRP (VRRPUnit.Resume).
 	resumeVRRP bool
@@ -289,6 +294,7 @@ func New(opts Options) (*Director, error) {
 		attached:    map[string]int{},
 		natAttached: map[int]bool{},
 		localAddrs:  map[desired.LocalAddr]bool{},
+		bgpPoke:     make(chan struct{}, 1),
 		est:         status.NewEstimator(),
 		checkEvents: newQueue[state.Event](),
 		vrrpChanges: newQueue[vrrpChange](),
@@ -305,10 +311,14 @@ func (d *Director) Run(ctx context.Context) error {
 	go func() {
 		defer close(eventsDone)
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			d.applyVRRPChanges(eventsCtx)
+		}()
+		go func() {
+			defer wg.Done()
+			d.applyBGPPokes(eventsCtx)
 		}()
 		d.applyCheckEvents(eventsCtx)
 		wg.Wait()
@@ -554,6 +564,7 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 	if d.checks == nil {
 		copts := d.opts.Checks
 		copts.Log, copts.OnEvent = d.log, d.checkEvents.push
+		copts.OnResult = d.onCheckResult(copts.OnResult)
 		r, err := check.NewRunner(newChecks, copts)
 		if err != nil {
 			return fmt.Errorf("health checks: %w", err)
