@@ -132,6 +132,17 @@ func (f *Fake) Connections() ([]Conn, error) {
 	return slices.Clone(f.conns), nil
 }
 
+// StreamConnections calls fn for each connection inserted so far.
+func (f *Fake) StreamConnections(fn func(Conn)) error {
+	f.mu.Lock()
+	conns := slices.Clone(f.conns)
+	f.mu.Unlock()
+	for _, c := range conns {
+		fn(c)
+	}
+	return nil
+}
+
 // InsertConnections keeps the connections of services and reals of the
 // last applied state that it does not have yet.
 func (f *Fake) InsertConnections(conns []Conn) (int, error) {

@@ -221,3 +221,35 @@ func mapLen(t *testing.T, m interface {
 	}
 	return n
 }
+
+// TestStreamConnections: the unlocked walk sees what Connections sees.
+func TestStreamConnections(t *testing.T) {
+	d := openDP(t, state(svc4(sched.Maglev, 80, reals4(1, 1)...)))
+	for i := range 50 {
+		p := flowN(i, 80)
+		p.syn = false
+		if act, _ := runOut(t, d.program(), frame(t, p)); act != xdpTX {
+			t.Fatalf("flow %d: %s", i, actionNames[act])
+		}
+	}
+	all, err := d.Connections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed []Conn
+	if err := d.StreamConnections(func(c Conn) { streamed = append(streamed, c) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 50 || len(streamed) != 50 {
+		t.Fatalf("Connections %d, StreamConnections %d; want 50 each", len(all), len(streamed))
+	}
+	seen := map[netip.AddrPort]bool{}
+	for _, c := range all {
+		seen[c.Client] = true
+	}
+	for _, c := range streamed {
+		if !seen[c.Client] {
+			t.Errorf("streamed %v, which Connections did not list", c.Client)
+		}
+	}
+}

@@ -56,19 +56,46 @@ func (d *Dataplane) Connections() ([]Conn, error) {
 func (d *Dataplane) EachConnection(fn func(n int, c Conn)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	count, err := d.eachConnection(d.realAddrsLocked(), d.appliedIDsLocked(), d.lastConns, fn)
+	if err == nil {
+		d.lastConns = count
+	}
+	return err
+}
+
+// StreamConnections is EachConnection for a reader that may be slow (an
+// HTTP client): the data plane's lock is held only to copy the id maps, not
+// while fn runs, so a reader cannot hold up Apply. Entries that change
+// meanwhile may be missed or seen twice, as with any walk of a live table.
+func (d *Dataplane) StreamConnections(fn func(c Conn)) error {
+	d.mu.Lock()
+	realAddr, svcs, n := d.realAddrsLocked(), d.appliedIDsLocked(), d.lastConns
+	d.mu.Unlock()
+	_, err := d.eachConnection(realAddr, svcs, n, func(_ int, c Conn) { fn(c) })
+	return err
+}
+
+func (d *Dataplane) appliedIDsLocked() map[uint32]bool {
+	out := make(map[uint32]bool, len(d.applied))
+	for id := range d.applied {
+		out[id] = true
+	}
+	return out
+}
+
+func (d *Dataplane) eachConnection(realAddr map[uint32]netip.Addr, svcs map[uint32]bool, sizeHint int, fn func(n int, c Conn)) (int, error) {
 	mono, err := d.monotonicNanos()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	wall := time.Now()
-	realAddr := d.realAddrsLocked()
 	count := 0
 	err = d.eachConn(func(k *balancerFlow, v *balancerConn, embryo bool) {
 		ra, ok := realAddr[v.RealId]
 		if !ok {
 			return
 		}
-		if _, ok := d.applied[v.SvcId]; !ok {
+		if !svcs[v.SvcId] {
 			return
 		}
 		c := Conn{
@@ -85,13 +112,9 @@ func (d *Dataplane) EachConnection(fn func(n int, c Conn)) error {
 		}
 		c.Expires = max(d.idleTimeout(c)-wall.Sub(c.LastSeen), 0)
 		count++
-		fn(d.lastConns, c)
+		fn(sizeHint, c)
 	})
-	if err != nil {
-		return err
-	}
-	d.lastConns = count
-	return nil
+	return count, err
 }
 
 // idleTimeout is how long connection c lives without packets here.

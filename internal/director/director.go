@@ -154,6 +154,9 @@ type Dataplane interface {
 	Apply(dpstate.State) error
 	Stats() (dataplane.Stats, error)
 	Connections() ([]dataplane.Conn, error)
+	// StreamConnections walks the connection table without holding up
+	// Apply while fn runs.
+	StreamConnections(fn func(dataplane.Conn)) error
 	InsertConnections([]dataplane.Conn) (int, error)
 	ExpireConnections() (int, error)
 	Close() error
@@ -392,7 +395,7 @@ func (d *Director) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := metrics.Serve(ctx, d.opts.MetricsAddr, metrics.Routes(d.Snapshot)); err != nil && ctx.Err() == nil {
+			if err := metrics.Serve(ctx, d.opts.MetricsAddr, metrics.RoutesWith(d.Snapshot, d.StreamConnections)); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("metrics: %w", err)
 			}
 		}()

@@ -125,19 +125,37 @@ func (d *Director) Connections() []status.Connection {
 	}
 	out := make([]status.Connection, 0, len(conns))
 	for _, c := range conns {
-		sc := status.Connection{Protocol: status.Protocol(c.Protocol), Client: c.Client, Virtual: c.VIP,
-			Real: netip.AddrPortFrom(c.Real, c.VIP.Port()), Expires: c.Expires}
-		switch {
-		case c.Protocol == dataplane.UDP:
-			sc.State = "NONE"
-		case c.Embryonic:
-			sc.State = "SYN_RECV"
-		case c.Closing:
-			sc.State = "FIN_WAIT"
-		default:
-			sc.State = "ESTABLISHED"
-		}
-		out = append(out, sc)
+		out = append(out, connStatus(c))
 	}
 	return out
+}
+
+// StreamConnections calls fn for each connection of the data plane's
+// table, without holding the director's lock or the data plane's while fn
+// runs (a slow HTTP client must not hold up reloads or checks).
+func (d *Director) StreamConnections(fn func(status.Connection)) error {
+	d.mu.Lock()
+	dp := d.dp
+	d.mu.Unlock()
+	if dp == nil {
+		return nil
+	}
+	return dp.StreamConnections(func(c dataplane.Conn) { fn(connStatus(c)) })
+}
+
+// connStatus is a connection as ipvsadm -Lnc shows it.
+func connStatus(c dataplane.Conn) status.Connection {
+	sc := status.Connection{Protocol: status.Protocol(c.Protocol), Client: c.Client, Virtual: c.VIP,
+		Real: netip.AddrPortFrom(c.Real, c.VIP.Port()), Expires: c.Expires}
+	switch {
+	case c.Protocol == dataplane.UDP:
+		sc.State = "NONE"
+	case c.Embryonic:
+		sc.State = "SYN_RECV"
+	case c.Closing:
+		sc.State = "FIN_WAIT"
+	default:
+		sc.State = "ESTABLISHED"
+	}
+	return sc
 }

@@ -6,6 +6,7 @@
 package metrics
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -466,8 +467,51 @@ const APIStatusPath = "/api/v1/status"
 // /metrics, and a read-only JSON API whose /api/v1/status is the status
 // snapshot `govs list` shows (without the connection table, which can be
 // large; `govs list -c` reads it over the control socket).
-func Routes(fn StatusFunc) http.Handler {
+func Routes(fn StatusFunc) http.Handler { return RoutesWith(fn, nil) }
+
+// APIConnectionsPath is where RoutesWith streams the connection table.
+const APIConnectionsPath = "/api/v1/connections"
+
+// ConnectionStream walks the connection table, calling fn for each entry.
+type ConnectionStream func(fn func(status.Connection)) error
+
+// connWriteWindow is how long a client of the connection stream may take
+// to read each batch before the response is cut.
+const connWriteWindow = 10 * time.Second
+
+// RoutesWith is Routes with the connection table streamed at
+// /api/v1/connections: one JSON object per line (NDJSON), written as the
+// table is walked, so neither side holds the whole table; a client that
+// stops reading for connWriteWindow is cut off.
+func RoutesWith(fn StatusFunc, conns ConnectionStream) http.Handler {
 	mux := http.NewServeMux()
+	if conns != nil {
+		mux.HandleFunc("GET "+APIConnectionsPath, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			rc := http.NewResponseController(w)
+			bw := bufio.NewWriterSize(w, 64<<10)
+			enc := json.NewEncoder(bw)
+			var werr error
+			n := 0
+			err := conns(func(c status.Connection) {
+				if werr != nil || r.Context().Err() != nil {
+					return
+				}
+				if n%1024 == 0 {
+					_ = rc.SetWriteDeadline(time.Now().Add(connWriteWindow))
+				}
+				n++
+				werr = enc.Encode(c)
+			})
+			if werr == nil {
+				werr = bw.Flush()
+			}
+			if err != nil && werr == nil {
+				// Headers are out: say so in the stream's last line.
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			}
+		})
+	}
 	mux.Handle("GET /metrics", Handler(fn))
 	mux.HandleFunc("GET "+APIStatusPath, func(w http.ResponseWriter, _ *http.Request) {
 		snap := fn()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -385,5 +386,61 @@ govs_checker_last_probe_duration_seconds{` + labels + `} 0.002
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "govs_checker_up", "govs_checker_results_total",
 		"govs_checker_transitions_total", "govs_checker_probe_duration_seconds", "govs_checker_last_probe_duration_seconds"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestConnectionsStream: /api/v1/connections writes one JSON object per
+// connection as the table is walked, and a walk that fails ends the
+// stream with an error line.
+func TestConnectionsStream(t *testing.T) {
+	conns := []status.Connection{
+		{Protocol: status.TCP, Client: netip.MustParseAddrPort("203.0.113.10:40000"), Virtual: netip.MustParseAddrPort("198.18.0.100:80"),
+			Real: netip.MustParseAddrPort("198.18.0.11:80"), State: "ESTABLISHED", Expires: time.Minute},
+		{Protocol: status.UDP, Client: netip.MustParseAddrPort("203.0.113.11:5353"), Virtual: netip.MustParseAddrPort("198.18.0.100:53"),
+			Real: netip.MustParseAddrPort("198.18.0.12:53"), State: "NONE", Expires: time.Second},
+	}
+	fail := false
+	stream := func(fn func(status.Connection)) error {
+		for _, c := range conns {
+			fn(c)
+		}
+		if fail {
+			return fmt.Errorf("table gone")
+		}
+		return nil
+	}
+	srv := httptest.NewServer(RoutesWith(snapshot, stream))
+	defer srv.Close()
+	get := func() []string {
+		resp, err := http.Get(srv.URL + APIConnectionsPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); ct != "application/x-ndjson" {
+			t.Errorf("content type %q", ct)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Split(strings.TrimSpace(string(b)), "\n")
+	}
+	lines := get()
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %q", len(lines), lines)
+	}
+	for i, l := range lines {
+		var c status.Connection
+		if err := json.Unmarshal([]byte(l), &c); err != nil || c != conns[i] {
+			t.Errorf("line %d %q: %+v, %v; want %+v", i, l, c, err, conns[i])
+		}
+	}
+	fail = true
+	if lines := get(); len(lines) != 3 || !strings.Contains(lines[2], `"error":"table gone"`) {
+		t.Errorf("a failed walk: %q", lines)
+	}
+	// Without a stream the path does not exist.
+	srv2 := httptest.NewServer(Routes(snapshot))
+	defer srv2.Close()
+	if resp, err := http.Get(srv2.URL + APIConnectionsPath); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("connections without a stream: %v %v", resp.StatusCode, err)
 	}
 }
