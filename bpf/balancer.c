@@ -619,6 +619,26 @@ static __always_inline const __u8 *own_mac(__u32 ifindex)
 	return m ? m->addr : NULL;
 }
 
+/* reply_out sends a reply rewritten back into the service's (or an ICMP
+ * error about a flow) to the client: to the MAC its packets came from,
+ * from the interface's own, counted, out of the interface they came in on. */
+static __always_inline int reply_out(struct xdp_md *ctx, const __u8 *dst, const __u8 *src, __u32 ifindex, __u32 svc_id,
+				     __u32 real_id, __u32 counter)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end)
+		return XDP_DROP;
+	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, src, ETH_ALEN);
+	count_global(counter);
+	count_out(svc_id, real_id, end - data);
+	if (ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect_map(&tx_ports, ifindex, XDP_DROP);
+}
+
 #include "fnat.h"
 
 /* nat_reply's answer for a packet of no NAT flow. */
@@ -662,18 +682,7 @@ __noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_cou
 	__builtin_memcpy(smac, src, ETH_ALEN);
 	if (nat_xlate(ctx, p, &x))
 		return XDP_DROP;
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end)
-		return XDP_DROP;
-	__builtin_memcpy(eth->h_dest, dst, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, smac, ETH_ALEN);
-	count_global(p->icmp ? G_NAT_ICMP : G_NAT_REPLY);
-	count_out(svc_id, real_id, end - data);
-	if (ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect_map(&tx_ports, ifindex, XDP_DROP);
+	return reply_out(ctx, dst, smac, ifindex, svc_id, real_id, p->icmp ? G_NAT_ICMP : G_NAT_REPLY);
 }
 
 /* reply_path sends back a NAT or FullNAT real server's reply, or passes

@@ -11,7 +11,7 @@
  * no live entry has it, so two connections never share a port at one real
  * server; an entry past its timeout is taken over. fnat_fwds maps the
  * client's flow to what it was given. Included by balancer.c after the
- * helpers it uses (counters, own_mac, timeout_for). */
+ * helpers it uses (counters, own_mac, timeout_for, reply_out). */
 #ifndef GOVS_FNAT_H
 #define GOVS_FNAT_H
 
@@ -202,19 +202,7 @@ __noinline int fnat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_co
 	/* b stays valid for the program's run: no copies on the stack. */
 	if (fnat_xlate(ctx, p, b->caddr, b->cport, b->vaddr, b->vport))
 		return XDP_DROP;
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > end)
-		return XDP_DROP;
-	__builtin_memcpy(eth->h_dest, b->mac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, src, ETH_ALEN);
-	count_global(p->icmp ? G_NAT_ICMP : G_FNAT_REPLY);
-	count_out(b->svc_id, b->real_id, end - data);
-	__u32 ifindex = b->ifindex;
-	if (ifindex == ctx->ingress_ifindex)
-		return XDP_TX;
-	return bpf_redirect_map(&tx_ports, ifindex, XDP_DROP);
+	return reply_out(ctx, b->mac, src, b->ifindex, b->svc_id, b->real_id, p->icmp ? G_NAT_ICMP : G_FNAT_REPLY);
 }
 
 #endif

@@ -144,22 +144,29 @@ func FuzzXDPNAT(f *testing.F) {
 		if !sent {
 			return
 		}
-		out = out[:len(in)]
-		pin, pout := checksums(in), checksums(out)
-		if !pout.ok {
-			t.Fatalf("forwarded a frame that does not parse:\n in % x\nout % x", in, out)
-		}
-		toReal := pout.dst == r4.Addr || pout.dst == r6.Addr
-		fromVIP := pout.src == vip4 || pout.src == vip6
-		if !toReal && !fromVIP {
-			t.Fatalf("forwarded %s -> %s: neither to a real server nor from a VIP:\n in % x\nout % x", pout.src, pout.dst, in, out)
-		}
-		for i, ok := range pin.valid {
-			if ok && !pout.valid[i] {
-				t.Fatalf("checksum %d right on the way in, wrong on the way out:\n in % x\nout % x", i, in, out)
-			}
-		}
+		checkRewritten(t, in, out[:len(in)], "neither to a real server nor from a VIP", func(c checked) bool {
+			return c.dst == r4.Addr || c.dst == r6.Addr || c.src == vip4 || c.src == vip6
+		})
 	})
+}
+
+// checkRewritten fails a fuzz run whose forwarded frame out does not
+// parse, is not where ok says it may go (where says what it should be), or
+// broke a checksum that was right in the frame in.
+func checkRewritten(t *testing.T, in, out []byte, where string, ok func(checked) bool) {
+	t.Helper()
+	pin, pout := checksums(in), checksums(out)
+	if !pout.ok {
+		t.Fatalf("forwarded a frame that does not parse:\n in % x\nout % x", in, out)
+	}
+	if !ok(pout) {
+		t.Fatalf("forwarded %s -> %s: %s:\n in % x\nout % x", pout.src, pout.dst, where, in, out)
+	}
+	for i, valid := range pin.valid {
+		if valid && !pout.valid[i] {
+			t.Fatalf("checksum %d right on the way in, wrong on the way out:\n in % x\nout % x", i, in, out)
+		}
+	}
 }
 
 // fuzzRun runs in through prog for a fuzz target: it skips inputs
@@ -417,20 +424,8 @@ func FuzzXDPFNAT(f *testing.F) {
 		if !sent {
 			return
 		}
-		out = out[:len(in)]
-		pin, pout := checksums(in), checksums(out)
-		if !pout.ok {
-			t.Fatalf("forwarded a frame that does not parse:\n in % x\nout % x", in, out)
-		}
-		toReal := (pout.dst == r4.Addr && pout.src == l4) || (pout.dst == r6.Addr && pout.src == l6)
-		fromVIP := pout.src == vip4 || pout.src == vip6
-		if !toReal && !fromVIP {
-			t.Fatalf("forwarded %s -> %s: neither from a local address to a real server nor from a VIP:\n in % x\nout % x", pout.src, pout.dst, in, out)
-		}
-		for i, ok := range pin.valid {
-			if ok && !pout.valid[i] {
-				t.Fatalf("checksum %d right on the way in, wrong on the way out:\n in % x\nout % x", i, in, out)
-			}
-		}
+		checkRewritten(t, in, out[:len(in)], "neither from a local address to a real server nor from a VIP", func(c checked) bool {
+			return (c.dst == r4.Addr && c.src == l4) || (c.dst == r6.Addr && c.src == l6) || c.src == vip4 || c.src == vip6
+		})
 	})
 }

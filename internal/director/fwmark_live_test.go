@@ -303,7 +303,9 @@ http {
 }
 
 // namedGet asks vip:port from client (from address src, when set) on a new
-// connection and returns what a namedNginx answered.
+// connection (HTTP/1.0) and returns the two words a namedNginx or an
+// echoNginx answered. (net/http's transport dials from goroutines of its
+// own, outside the client's namespace, so the connection is made here.)
 func namedGet(client *netnstest.NS, src, vip string, port int) (server, seen string, err error) {
 	var body []byte
 	err = client.Do(func() error {

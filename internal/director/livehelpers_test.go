@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -176,31 +175,5 @@ http {
 // (net/http's transport dials from goroutines of its own, outside the
 // client's namespace, so the connection is made here.)
 func echoGet(client *netnstest.NS, vip string) (server, seen string, err error) {
-	var body []byte
-	err = client.Do(func() error {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort(vip, "80"), 2*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
-		if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-			return err
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, err = io.ReadAll(io.LimitReader(resp.Body, 512))
-		return err
-	})
-	if err != nil {
-		return "", "", err
-	}
-	f := strings.Fields(string(body))
-	if len(f) != 2 {
-		return "", "", fmt.Errorf("answer %q", body)
-	}
-	return f[0], f[1], nil
+	return namedGet(client, "", vip, 80)
 }
