@@ -75,11 +75,20 @@ func TestFwmarkServices(t *testing.T) {
 			t.Fatalf("source MAC %s, want the egress interface's %s", net.HardwareAddr(out[6:12]), directorMAC)
 		}
 	}
-	other := client4.Next()
-	act, out := runOn(t, d, fwmarkIfindex, fwmarkFrame(t, pktSpec{src: other, dst: vip4, sport: 40000, dport: 80, syn: true}, 1))
-	if got := realOf(t, act, out); got == first {
-		t.Fatalf("the next client went to real %d too: rr did not move on", got)
+	// Other clients spread over the reals (rr's position is per CPU, and
+	// test runs may land on any: many clients, not the next one).
+	used := map[int]bool{first: true}
+	other := client4
+	for range 20 {
+		other = other.Next()
+		act, out := runOn(t, d, fwmarkIfindex, fwmarkFrame(t, pktSpec{src: other, dst: vip4, sport: 40000, dport: 80, syn: true}, 1))
+		used[realOf(t, act, out)] = true
 	}
+	if len(used) < 2 {
+		t.Fatalf("21 clients all went to real %d", first)
+	}
+	var act uint32
+	var out []byte
 	// Any address, port and protocol: UDP to another address, mark 0x01020304.
 	act, out = runOn(t, d, fwmarkIfindex, fwmarkFrame(t, pktSpec{src: client4, dst: netip.MustParseAddr("198.18.0.53"), sport: 5353, dport: 53, proto: UDP}, 0x01020304))
 	if got := realOf(t, act, out); got != 5 {

@@ -35,26 +35,7 @@ func TestPrivilegedFNATEndToEnd(t *testing.T) {
 	laddrs6 := []string{"2001:db8:2::201"}
 	reals := []struct{ v4, v6 string }{{"198.18.2.11", "2001:db8:2::11"}, {"198.18.2.12", "2001:db8:2::12"}}
 
-	client, director, lan := netnstest.NewNS(t, "xcl"), netnstest.NewNS(t, "xdir"), netnstest.NewNS(t, "xlan")
-	netnstest.Veth(t, client, "eth0", director, "ext0")
-	client.MustRun("ip", "addr", "add", client4+"/24", "dev", "eth0")
-	client.MustRun("ip", "addr", "add", client6+"/64", "dev", "eth0", "nodad")
-	director.MustRun("ip", "addr", "add", "203.0.113.1/24", "dev", "ext0")
-	director.MustRun("ip", "addr", "add", "2001:db8:113::1/64", "dev", "ext0", "nodad")
-	director.MustRun("ip", "addr", "add", vip4+"/32", "dev", "ext0")
-	director.MustRun("ip", "addr", "add", vip6+"/128", "dev", "ext0", "nodad")
-	lan.Bridge("br0")
-	netnstest.Veth(t, director, "int0", lan, "pd")
-	lan.MustRun("ip", "link", "set", "pd", "master", "br0")
-	director.MustRun("ip", "addr", "add", "198.18.2.1/24", "dev", "int0")
-	director.MustRun("ip", "addr", "add", "2001:db8:2::1/64", "dev", "int0", "nodad")
-	// Frames the director's XDP program sends into a veth need a NAPI
-	// context at the far end (see docs/dataplane.md).
-	netnstest.AttachXDPPass(t, client, "eth0")
-	netnstest.AttachXDPPass(t, lan, "pd")
-	// FullNAT rewrites checksums incrementally: veth senders compute them
-	// in full, as a NIC's receiver sees them.
-	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
+	client, director, lan := twoArmed(t, "x", client4, client6, vip4, vip6)
 
 	var servers4, servers6 string
 	for i, r := range reals {

@@ -177,3 +177,31 @@ http {
 func echoGet(client *netnstest.NS, vip string) (server, seen string, err error) {
 	return namedGet(client, "", vip, 80)
 }
+
+// twoArmed builds a two-armed director: client (client4/24, client6/64)
+// on eth0 facing the director's ext0 (203.0.113.1, 2001:db8:113::1, and the
+// VIPs), and the director's int0 (198.18.2.1, 2001:db8:2::1) on the bridge
+// br0 of lan, where real servers join. Its veth senders compute checksums
+// in full (NAT rewrites them incrementally, as a NIC's receiver would see
+// them), and the veths the director's XDP program sends into have a NAPI
+// context at the far end (docs/dataplane.md).
+func twoArmed(t *testing.T, role, client4, client6, vip4, vip6 string) (client, director, lan *netnstest.NS) {
+	t.Helper()
+	client, director, lan = netnstest.NewNS(t, role+"cl"), netnstest.NewNS(t, role+"dir"), netnstest.NewNS(t, role+"lan")
+	netnstest.Veth(t, client, "eth0", director, "ext0")
+	client.MustRun("ip", "addr", "add", client4+"/24", "dev", "eth0")
+	client.MustRun("ip", "addr", "add", client6+"/64", "dev", "eth0", "nodad")
+	director.MustRun("ip", "addr", "add", "203.0.113.1/24", "dev", "ext0")
+	director.MustRun("ip", "addr", "add", "2001:db8:113::1/64", "dev", "ext0", "nodad")
+	director.MustRun("ip", "addr", "add", vip4+"/32", "dev", "ext0")
+	director.MustRun("ip", "addr", "add", vip6+"/128", "dev", "ext0", "nodad")
+	lan.Bridge("br0")
+	netnstest.Veth(t, director, "int0", lan, "pd")
+	lan.MustRun("ip", "link", "set", "pd", "master", "br0")
+	director.MustRun("ip", "addr", "add", "198.18.2.1/24", "dev", "int0")
+	director.MustRun("ip", "addr", "add", "2001:db8:2::1/64", "dev", "int0", "nodad")
+	netnstest.AttachXDPPass(t, client, "eth0")
+	netnstest.AttachXDPPass(t, lan, "pd")
+	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
+	return client, director, lan
+}

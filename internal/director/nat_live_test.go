@@ -41,27 +41,7 @@ func TestPrivilegedNATEndToEnd(t *testing.T) {
 	)
 	reals := []struct{ v4, v6 string }{{"198.18.2.11", "2001:db8:2::11"}, {"198.18.2.12", "2001:db8:2::12"}}
 
-	client, director, lan := netnstest.NewNS(t, "ncl"), netnstest.NewNS(t, "ndir"), netnstest.NewNS(t, "nlan")
-	netnstest.Veth(t, client, "eth0", director, "ext0")
-	client.MustRun("ip", "addr", "add", client4+"/24", "dev", "eth0")
-	client.MustRun("ip", "addr", "add", client6+"/64", "dev", "eth0", "nodad")
-	director.MustRun("ip", "addr", "add", "203.0.113.1/24", "dev", "ext0")
-	director.MustRun("ip", "addr", "add", "2001:db8:113::1/64", "dev", "ext0", "nodad")
-	director.MustRun("ip", "addr", "add", vip4+"/32", "dev", "ext0")
-	director.MustRun("ip", "addr", "add", vip6+"/128", "dev", "ext0", "nodad")
-	lan.Bridge("br0")
-	netnstest.Veth(t, director, "int0", lan, "pd")
-	lan.MustRun("ip", "link", "set", "pd", "master", "br0")
-	director.MustRun("ip", "addr", "add", "198.18.2.1/24", "dev", "int0")
-	director.MustRun("ip", "addr", "add", "2001:db8:2::1/64", "dev", "int0", "nodad")
-	// Frames the director's XDP program sends into a veth need a NAPI
-	// context at the far end (see docs/dataplane.md).
-	netnstest.AttachXDPPass(t, client, "eth0")
-	netnstest.AttachXDPPass(t, lan, "pd")
-	// A veth hands locally made packets over with the checksum still to
-	// be computed (CHECKSUM_PARTIAL); NAT updates checksums incrementally,
-	// so the senders compute them in full, as a NIC's receiver sees them.
-	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
+	client, director, lan := twoArmed(t, "n", client4, client6, vip4, vip6)
 
 	var realNS []*netnstest.NS
 	var servers4, servers6 string
