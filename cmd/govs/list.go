@@ -19,6 +19,8 @@ import (
 // listOptions are `govs list`'s flags.
 type listOptions struct {
 	tcpSvc, udpSvc, socket                  string
+	fwmark                                  uint32
+	ipvsadm, keepalived                     bool
 	save, stats, rate, conns, exact, asJSON bool
 	timeout                                 time.Duration
 	habits                                  [4]bool // -L, -l, -n, --sort: accepted, no effect
@@ -29,7 +31,7 @@ type listOptions struct {
 func newListCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o listOptions
 	cmd := &cobra.Command{
-		Use:   "list [-n] [-t|-u VIP:PORT] [--stats|--rate|--connections|--save] [--exact] [--json]",
+		Use:   "list [-n] [-t|-u VIP:PORT|-f MARK] [--stats|--rate|--connections|--save] [--exact] [--ipvsadm] [--json]",
 		Short: "list the running director's services like ipvsadm -L -n",
 		Long: "Print the running director's virtual services, real servers and VRRP state like `ipvsadm -L -n`;\n" +
 			"addresses are always numeric. -L, -l, -n (so -Ln) and --sort are accepted for habit (the output is\n" +
@@ -45,6 +47,8 @@ func newListCmd(stdout, stderr io.Writer) *cobra.Command {
 	_ = f.MarkHidden("list-lower")
 	f.StringVarP(&o.tcpSvc, "tcp-service", "t", "", "only the TCP service `VIP:PORT` (ipvsadm -t)")
 	f.StringVarP(&o.udpSvc, "udp-service", "u", "", "only the UDP service `VIP:PORT` (ipvsadm -u)")
+	f.Uint32VarP(&o.fwmark, "fwmark-service", "f", 0, "only the fwmark services of `MARK` (ipvsadm -f)")
+	f.BoolVar(&o.ipvsadm, "ipvsadm", false, "print ipvsadm's first line (IP Virtual Server version 1.2.1 (size=N)), for scripts that parse it")
 	f.BoolVarP(&o.save, "save", "S", false, "print the table as ipvsadm commands (ipvsadm -S -n; ipvsadm -R reads them)")
 	f.BoolVar(&o.stats, "stats", false, "print cumulative counters (Conns InPkts OutPkts InBytes OutBytes)")
 	f.BoolVar(&o.rate, "rate", false, "print estimated rates (CPS InPPS OutPPS InBPS OutBPS)")
@@ -72,9 +76,12 @@ func runList(o listOptions, stdout, stderr io.Writer) error {
 	if n > 1 {
 		return usagef("--stats, --rate, --connections and --save are exclusive")
 	}
-	only, err := serviceFilter(o.tcpSvc, o.udpSvc)
+	only, err := serviceFilter(o.tcpSvc, o.udpSvc, o.fwmark)
 	if err != nil {
 		return usageError{err.Error()}
+	}
+	if o.fwmark != 0 && view == status.ViewConnections {
+		return usagef("-f with -c: the connection table does not say which fwmark service a connection belongs to")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -102,24 +109,42 @@ func runList(o listOptions, stdout, stderr io.Writer) error {
 			return !only(status.Service{Protocol: c.Protocol, VIP: c.Virtual.Addr(), Port: c.Virtual.Port()})
 		})
 		if len(snap.Services) == 0 && view != status.ViewConnections {
-			fmt.Fprintf(stderr, "govs list: no such service %s%s\n", o.tcpSvc, o.udpSvc)
+			fmt.Fprintf(stderr, "govs list: no such service %s\n", serviceArg(o))
 			return exitError{1}
 		}
 	}
 
 	switch {
+	case o.keepalived:
+		err = status.FormatKeepalived(stdout, snap)
 	case o.asJSON && view == status.ViewConnections:
 		err = status.FormatConnectionsJSON(stdout, snap.Connections)
 	case o.asJSON:
 		err = status.FormatJSON(stdout, snap)
 	default:
-		err = status.Format(stdout, snap, status.FormatOptions{View: view, Exact: o.exact})
+		err = status.Format(stdout, snap, status.FormatOptions{View: view, Exact: o.exact, IPVSHeader: o.ipvsadm})
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "govs list: %v\n", err)
 		return exitError{1}
 	}
 	return nil
+}
+
+// newSaveCmd is `govs save`: the running virtual servers and weights as
+// keepalived.conf virtual_server blocks (`govs list --save` prints them as
+// ipvsadm commands).
+func newSaveCmd(stdout, stderr io.Writer) *cobra.Command {
+	o := listOptions{keepalived: true}
+	cmd := &cobra.Command{
+		Use:   "save",
+		Short: "print the running virtual servers and weights as keepalived.conf blocks",
+		Args:  cobra.NoArgs,
+		RunE:  func(*cobra.Command, []string) error { return runList(o, stdout, stderr) },
+	}
+	cmd.Flags().StringVar(&o.socket, "socket", control.DefaultSocket, "control socket of the daemon")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "give up after this long")
+	return cmd
 }
 
 // newReloadCmd is `govs reload`: the running daemon reloads its
@@ -173,9 +198,18 @@ func dialError(socket string, err error) string {
 
 // serviceFilter is ipvsadm's -t / -u: one service by protocol and
 // VIP:PORT; nil when neither is given.
-func serviceFilter(tcp, udp string) (func(status.Service) bool, error) {
-	if tcp != "" && udp != "" {
-		return nil, errors.New("-t and -u are exclusive")
+func serviceFilter(tcp, udp string, fwmark uint32) (func(status.Service) bool, error) {
+	given := 0
+	for _, set := range []bool{tcp != "", udp != "", fwmark != 0} {
+		if set {
+			given++
+		}
+	}
+	if given > 1 {
+		return nil, errors.New("-t, -u and -f are exclusive")
+	}
+	if fwmark != 0 {
+		return func(s status.Service) bool { return s.Fwmark == fwmark }, nil
 	}
 	text, proto := tcp, status.TCP
 	if udp != "" {
@@ -191,4 +225,12 @@ func serviceFilter(tcp, udp string) (func(status.Service) bool, error) {
 	return func(s status.Service) bool {
 		return s.Fwmark == 0 && s.Protocol == proto && s.VIP == ap.Addr().Unmap() && s.Port == ap.Port()
 	}, nil
+}
+
+// serviceArg is the service filter as the user wrote it.
+func serviceArg(o listOptions) string {
+	if o.fwmark != 0 {
+		return fmt.Sprintf("fwmark %d", o.fwmark)
+	}
+	return o.tcpSvc + o.udpSvc
 }

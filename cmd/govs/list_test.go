@@ -207,16 +207,24 @@ func TestServiceFilter(t *testing.T) {
 	tcp80 := status.Service{Protocol: status.TCP, VIP: vip, Port: 80}
 	udp80 := status.Service{Protocol: status.UDP, VIP: vip, Port: 80}
 	tcp443 := status.Service{Protocol: status.TCP, VIP: vip, Port: 443}
-	only, err := serviceFilter("198.18.0.100:80", "")
+	only, err := serviceFilter("198.18.0.100:80", "", 0)
 	if err != nil || !only(tcp80) || only(udp80) || only(tcp443) {
 		t.Errorf("-t 198.18.0.100:80: %v", err)
 	}
-	only, err = serviceFilter("", "198.18.0.100:80")
+	only, err = serviceFilter("", "198.18.0.100:80", 0)
 	if err != nil || only(tcp80) || !only(udp80) {
 		t.Errorf("-u 198.18.0.100:80: %v", err)
 	}
+	fwm := status.Service{Fwmark: 7}
+	only, err = serviceFilter("", "", 7)
+	if err != nil || !only(fwm) || only(tcp80) || only(status.Service{Fwmark: 8}) {
+		t.Errorf("-f 7: %v", err)
+	}
+	if _, err := serviceFilter("198.18.0.100:80", "", 7); err == nil {
+		t.Error("-t with -f accepted")
+	}
 	for _, bad := range [][2]string{{"198.18.0.100", ""}, {"198.18.0.100:80", "198.18.0.100:80"}} {
-		if _, err := serviceFilter(bad[0], bad[1]); err == nil {
+		if _, err := serviceFilter(bad[0], bad[1], 0); err == nil {
 			t.Errorf("-t %q -u %q accepted", bad[0], bad[1])
 		}
 	}

@@ -94,6 +94,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newReloadCmd(stdout, stderr),
 		newWeightCmd("weight", stdout, stderr),
 		newWeightCmd("drain", stdout, stderr),
+		newWeightCmd("undrain", stdout, stderr),
+		newSaveCmd(stdout, stderr),
 		newBGPCmd(stdout, stderr),
 		newCleanupCmd(stdout, stderr),
 		newVRRPRunCmd(stderr),

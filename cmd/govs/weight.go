@@ -26,10 +26,16 @@ func newWeightCmd(name string, stdout, stderr io.Writer) *cobra.Command {
 			"with that real server is changed. A reload keeps it.",
 		Args: cobra.ExactArgs(2),
 	}
-	if name == "drain" {
+	switch name {
+	case "drain":
 		cmd.Use = "drain [--vs VIP:PORT] REAL"
 		cmd.Short = "weight 0 for a real server at run time: no new connections"
-		cmd.Long = "Weight 0 for a real server: no new connections, established ones go on\n(govs weight REAL reset undoes it)."
+		cmd.Long = "Weight 0 for a real server: no new connections, established ones go on, and a reload keeps it\n(govs undrain REAL undoes it)."
+		cmd.Args = cobra.ExactArgs(1)
+	case "undrain":
+		cmd.Use = "undrain [--vs VIP:PORT] REAL"
+		cmd.Short = "undo govs drain: the real server's configured weight again"
+		cmd.Long = "The real server's configured weight again (what govs weight REAL reset does)."
 		cmd.Args = cobra.ExactArgs(1)
 	}
 	cmd.RunE = func(_ *cobra.Command, args []string) error {
@@ -38,7 +44,7 @@ func newWeightCmd(name string, stdout, stderr io.Writer) *cobra.Command {
 		case name == "drain":
 			zero := uint32(0)
 			weight = &zero
-		case args[1] == "reset":
+		case name == "undrain", args[1] == "reset":
 		default:
 			w, err := strconv.ParseUint(args[1], 10, 32)
 			if err != nil || w > 65535 {

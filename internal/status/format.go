@@ -39,6 +39,9 @@ type FormatOptions struct {
 	Exact bool
 	// Checkers prints each real server's checkers under it (table view).
 	Checkers bool
+	// IPVSHeader prints ipvsadm's first line, "IP Virtual Server version
+	// 1.2.1 (size=N)", instead of govs's, for scripts that parse it.
+	IPVSHeader bool
 }
 
 // Column layout of ipvsadm's listing. The service column is 33 wide, the
@@ -64,7 +67,11 @@ func Format(w io.Writer, s Snapshot, opt FormatOptions) error {
 		}
 		return bw.Flush()
 	}
-	fmt.Fprintf(bw, "govs Virtual Server version %s (connection table size=%d)\n", versionOr(s.Version), s.ConnTableSize)
+	if opt.IPVSHeader {
+		fmt.Fprintf(bw, "IP Virtual Server version 1.2.1 (size=%d)\n", s.ConnTableSize)
+	} else {
+		fmt.Fprintf(bw, "govs Virtual Server version %s (connection table size=%d)\n", versionOr(s.Version), s.ConnTableSize)
+	}
 	writeTable(bw, s.Services, opt)
 	if len(s.VRRP) > 0 {
 		fmt.Fprintln(bw)
@@ -330,6 +337,70 @@ func sortedReals(in []Real) []Real {
 
 // writeSave writes one service as `ipvsadm -S -n` does: -A for the
 // service, -a for each real server.
+// FormatKeepalived writes the snapshot's services as keepalived.conf
+// virtual_server blocks (`govs save`): scheduler, flags, method,
+// persistence and each real server with its weight as they run now.
+// Health checkers, quorum, sorry servers and FullNAT's local address groups
+// are not in the status, so they are not written; the header says so.
+func FormatKeepalived(w io.Writer, s Snapshot) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "! Written by govs save (govs %s): the running virtual servers and weights.\n", versionOr(s.Version))
+	fmt.Fprintln(bw, "! Health checkers, quorum, sorry servers and local_address_groups are not included.")
+	for _, svc := range sortedServices(s.Services) {
+		writeKeepalived(bw, svc)
+	}
+	return bw.Flush()
+}
+
+// keepalivedMethod is lb_kind's word for a method.
+func keepalivedMethod(m Method) string {
+	switch m {
+	case Tunnel:
+		return "TUN"
+	case Masq:
+		return "NAT"
+	case FullNat:
+		return "FNAT"
+	}
+	return "DR"
+}
+
+func writeKeepalived(w *bufio.Writer, s Service) {
+	if s.Fwmark != 0 {
+		fmt.Fprintf(w, "\nvirtual_server fwmark %d {\n", s.Fwmark)
+		if s.IPv6 {
+			fmt.Fprintln(w, "    ip_family inet6")
+		}
+	} else {
+		fmt.Fprintf(w, "\nvirtual_server %s %d {\n", s.VIP, s.Port)
+		fmt.Fprintf(w, "    protocol %s\n", s.Protocol)
+	}
+	fmt.Fprintf(w, "    lb_algo %s\n", s.Scheduler)
+	for _, f := range s.SchedFlags {
+		fmt.Fprintf(w, "    %s\n", f)
+	}
+	if s.OnePacket {
+		fmt.Fprintln(w, "    ops")
+	}
+	fmt.Fprintf(w, "    lb_kind %s\n", keepalivedMethod(s.Method))
+	if s.Persistent > 0 {
+		fmt.Fprintf(w, "    persistence_timeout %d\n", int64(s.Persistent.Seconds()))
+		if s.PersistenceBits > 0 {
+			fmt.Fprintf(w, "    persistence_granularity %d\n", s.PersistenceBits)
+		}
+	}
+	for _, r := range sortedReals(s.Reals) {
+		if s.Fwmark != 0 {
+			fmt.Fprintf(w, "    real_server %s {\n", r.Addr)
+		} else {
+			fmt.Fprintf(w, "    real_server %s %d {\n", r.Addr, r.Port)
+		}
+		fmt.Fprintf(w, "        weight %d\n", r.Weight)
+		fmt.Fprintln(w, "    }")
+	}
+	fmt.Fprintln(w, "}")
+}
+
 func writeSave(w *bufio.Writer, s Service) {
 	id := "-f " + strconv.FormatUint(uint64(s.Fwmark), 10)
 	if s.Fwmark == 0 {

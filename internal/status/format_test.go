@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/govs/govs/internal/config"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -112,6 +113,8 @@ func TestFormatGolden(t *testing.T) {
 		opt    FormatOptions
 	}{
 		{"list.golden", sampleSnapshot(), FormatOptions{}},
+		// ipvsadm's own first line, for scripts that parse ipvsadm -L -n.
+		{"list-ipvsadm.golden", sampleSnapshot(), FormatOptions{IPVSHeader: true}},
 		{"stats.golden", sampleSnapshot(), FormatOptions{View: ViewStats}},
 		{"stats-exact.golden", sampleSnapshot(), FormatOptions{View: ViewStats, Exact: true}},
 		{"rate.golden", sampleSnapshot(), FormatOptions{View: ViewRate}},
@@ -126,6 +129,21 @@ func TestFormatGolden(t *testing.T) {
 			}
 			checkGolden(t, tt.golden, buf.Bytes())
 		})
+	}
+}
+
+// TestFormatKeepalivedGolden: govs save writes keepalived.conf blocks that
+// govs check reads back (TestSaveReadsBack in cmd/govs).
+func TestFormatKeepalivedGolden(t *testing.T) {
+	var buf bytes.Buffer
+	if err := FormatKeepalived(&buf, sampleSnapshot()); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "save-keepalived.golden", buf.Bytes())
+	// The configuration parser reads it back without an error.
+	_, diags := config.ParseString("saved.conf", buf.String(), config.Options{})
+	for _, d := range diags.Errors() {
+		t.Errorf("saved file does not parse: %v", d)
 	}
 }
 
