@@ -20,7 +20,7 @@ import (
 type listOptions struct {
 	tcpSvc, udpSvc, socket                  string
 	fwmark                                  uint32
-	ipvsadm, keepalived                     bool
+	ipvsadm, keepalived, thresholds         bool
 	save, stats, rate, conns, exact, asJSON bool
 	timeout                                 time.Duration
 	habits                                  [4]bool // -L, -l, -n, --sort: accepted, no effect
@@ -52,12 +52,13 @@ func newListCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVarP(&o.save, "save", "S", false, "print the table as ipvsadm commands (ipvsadm -S -n; ipvsadm -R reads them)")
 	f.BoolVar(&o.stats, "stats", false, "print cumulative counters (Conns InPkts OutPkts InBytes OutBytes)")
 	f.BoolVar(&o.rate, "rate", false, "print estimated rates (CPS InPPS OutPPS InBPS OutBPS)")
+	f.BoolVar(&o.thresholds, "thresholds", false, "print connection thresholds (always 0: govs has none) and connection counts")
 	f.BoolVarP(&o.conns, "connections", "c", false, "print the connection table")
 	f.BoolVar(&o.exact, "exact", false, "print exact numbers instead of K/M/G abbreviations")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON instead of a table")
 	f.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket of the daemon")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up after this long")
-	cmd.MarkFlagsMutuallyExclusive("stats", "rate", "connections", "save")
+	cmd.MarkFlagsMutuallyExclusive("stats", "rate", "connections", "save", "thresholds")
 	return cmd
 }
 
@@ -67,14 +68,15 @@ func runList(o listOptions, stdout, stderr io.Writer) error {
 	for _, v := range []struct {
 		set  bool
 		view status.View
-	}{{o.stats, status.ViewStats}, {o.rate, status.ViewRate}, {o.conns, status.ViewConnections}, {o.save, status.ViewSave}} {
+	}{{o.stats, status.ViewStats}, {o.rate, status.ViewRate}, {o.conns, status.ViewConnections}, {o.save, status.ViewSave},
+		{o.thresholds, status.ViewThresholds}} {
 		if v.set {
 			view = v.view
 			n++
 		}
 	}
 	if n > 1 {
-		return usagef("--stats, --rate, --connections and --save are exclusive")
+		return usagef("--stats, --rate, --connections, --save and --thresholds are exclusive")
 	}
 	only, err := serviceFilter(o.tcpSvc, o.udpSvc, o.fwmark)
 	if err != nil {

@@ -29,6 +29,10 @@ const (
 	// ViewSave is `ipvsadm -S -n`: the table as ipvsadm commands that
 	// would build it (ipvsadm -R reads them).
 	ViewSave
+	// ViewThresholds is `ipvsadm -L -n --thresholds`: each real server's
+	// connection thresholds (always 0: govs refuses uthreshold and
+	// lthreshold) and connection counts.
+	ViewThresholds
 )
 
 // FormatOptions tune Format.
@@ -151,6 +155,9 @@ func writeTitle(w *bufio.Writer, v View) {
 	case ViewRate:
 		fmt.Fprintf(w, "%-*s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
 			serviceWidth, "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+	case ViewThresholds:
+		fmt.Fprintf(w, "%-*s %-10s %-10s %-10s %-10s\n  -> RemoteAddress:Port\n",
+			serviceWidth, "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
 	default:
 		fmt.Fprint(w, "Prot LocalAddress:Port Scheduler Flags\n")
 		fmt.Fprintf(w, "  -> %-*s Forward Weight ActiveConn InActConn\n", realWidth, "RemoteAddress:Port")
@@ -212,6 +219,8 @@ func writeService(w *bufio.Writer, s Service, opt FormatOptions) {
 			// formatter.
 			fmt.Fprintf(w, "  -> %-*s %8d %8d %8d", realWidth, dest, r.Rates.CPS, r.Rates.InPPS, r.Rates.OutPPS)
 			writeNums(w, opt.Exact, r.Rates.InBPS, r.Rates.OutBPS)
+		case ViewThresholds:
+			fmt.Fprintf(w, "  -> %-*s %-10d %-10d %-10d %-10d", realWidth, dest, 0, 0, r.ActiveConn, r.InactConn)
 		default:
 			fmt.Fprintf(w, "  -> %-*s %-7s %-6d %-10d %-10d", realWidth, dest, r.Method, r.Weight, r.ActiveConn, r.InactConn)
 		}

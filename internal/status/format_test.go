@@ -118,6 +118,7 @@ func TestFormatGolden(t *testing.T) {
 		{"stats.golden", sampleSnapshot(), FormatOptions{View: ViewStats}},
 		{"stats-exact.golden", sampleSnapshot(), FormatOptions{View: ViewStats, Exact: true}},
 		{"rate.golden", sampleSnapshot(), FormatOptions{View: ViewRate}},
+		{"thresholds.golden", sampleSnapshot(), FormatOptions{View: ViewThresholds}},
 		{"connections.golden", sampleSnapshot(), FormatOptions{View: ViewConnections}},
 		{"empty.golden", Snapshot{}, FormatOptions{}},
 	}
