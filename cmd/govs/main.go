@@ -98,7 +98,6 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newSaveCmd(stdout, stderr),
 		newBGPCmd(stdout, stderr),
 		newCleanupCmd(stdout, stderr),
-		newVRRPRunCmd(stderr),
 		newManCmd(stdout),
 	)
 	root.SetHelpCommand(newHelpCmd(root))

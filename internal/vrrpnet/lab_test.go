@@ -305,7 +305,8 @@ func (s side) run(t *testing.T, h, peer host) *proc {
 	return start(t, h.ns, "govs "+h.ip, govsBinary(t), "run", "-f", conf, "--socket", "-", "--no-dataplane")
 }
 
-// runGovs starts "govs vrrp-run" on h with cfg (the JSON file's content).
+// runGovs starts govs's VRRP runner on h with cfg (the JSON file's
+// content): this test binary, as vrrpRunEnv makes it.
 func runGovs(t *testing.T, h host, cfg any) *proc {
 	t.Helper()
 	b, err := json.Marshal(cfg)
@@ -316,7 +317,7 @@ func runGovs(t *testing.T, h host, cfg any) *proc {
 	if err := os.WriteFile(conf, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return start(t, h.ns, "govs "+h.ip, govsBinary(t), "vrrp-run", "--config", conf)
+	return start(t, h.ns, "govs "+h.ip, "env", vrrpRunEnv+"="+conf, os.Args[0])
 }
 
 // skew is keepalived's skew time for a side (v2: seconds, v3: advert intervals).

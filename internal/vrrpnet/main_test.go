@@ -13,6 +13,9 @@ import (
 // timing-critical fast-failover test is not parallel and runs alone.
 // An explicit -parallel wins.
 func TestMain(m *testing.M) {
+	if path := os.Getenv(vrrpRunEnv); path != "" {
+		os.Exit(runVRRPFile(path))
+	}
 	flag.Parse()
 	explicit := false
 	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
