@@ -21,6 +21,7 @@ type listOptions struct {
 	tcpSvc, udpSvc, socket                  string
 	fwmark                                  uint32
 	ipvsadm, keepalived, thresholds         bool
+	persistent                              bool
 	save, stats, rate, conns, exact, asJSON bool
 	timeout                                 time.Duration
 	habits                                  [4]bool // -L, -l, -n, --sort: accepted, no effect
@@ -53,12 +54,13 @@ func newListCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.BoolVar(&o.stats, "stats", false, "print cumulative counters (Conns InPkts OutPkts InBytes OutBytes)")
 	f.BoolVar(&o.rate, "rate", false, "print estimated rates (CPS InPPS OutPPS InBPS OutBPS)")
 	f.BoolVar(&o.thresholds, "thresholds", false, "print connection thresholds (always 0: govs has none) and connection counts")
+	f.BoolVar(&o.persistent, "persistent-conn", false, "print each real server's persistence templates (clients persistence keeps on it)")
 	f.BoolVarP(&o.conns, "connections", "c", false, "print the connection table")
 	f.BoolVar(&o.exact, "exact", false, "print exact numbers instead of K/M/G abbreviations")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON instead of a table")
 	f.StringVar(&o.socket, "socket", control.DefaultSocket, "control socket of the daemon")
 	f.DurationVar(&o.timeout, "timeout", 10*time.Second, "give up after this long")
-	cmd.MarkFlagsMutuallyExclusive("stats", "rate", "connections", "save", "thresholds")
+	cmd.MarkFlagsMutuallyExclusive("stats", "rate", "connections", "save", "thresholds", "persistent-conn")
 	return cmd
 }
 
@@ -69,14 +71,14 @@ func runList(o listOptions, stdout, stderr io.Writer) error {
 		set  bool
 		view status.View
 	}{{o.stats, status.ViewStats}, {o.rate, status.ViewRate}, {o.conns, status.ViewConnections}, {o.save, status.ViewSave},
-		{o.thresholds, status.ViewThresholds}} {
+		{o.thresholds, status.ViewThresholds}, {o.persistent, status.ViewPersistentConn}} {
 		if v.set {
 			view = v.view
 			n++
 		}
 	}
 	if n > 1 {
-		return usagef("--stats, --rate, --connections, --save and --thresholds are exclusive")
+		return usagef("--stats, --rate, --connections, --save, --thresholds and --persistent-conn are exclusive")
 	}
 	only, err := serviceFilter(o.tcpSvc, o.udpSvc, o.fwmark)
 	if err != nil {

@@ -253,3 +253,27 @@ func TestStreamConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestPersistConns: Stats counts each real server's live persistence
+// templates (ipvsadm's PersistConn), one per client.
+func TestPersistConns(t *testing.T) {
+	svc := svc4(sched.Maglev, 80, reals4(1)...)
+	svc.PersistenceTimeout = time.Minute
+	d := openDP(t, state(svc))
+	for i := range 5 {
+		for port := range 3 { // three connections per client: one template
+			p := flowN(i, 80)
+			p.sport += uint16(port)
+			if act, _ := runOut(t, d.program(), frame(t, p)); act != xdpTX {
+				t.Fatalf("client %d: %s", i, actionNames[act])
+			}
+		}
+	}
+	st, err := d.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.Services[0].Reals[0].PersistConns; n != 5 {
+		t.Fatalf("PersistConns %d, want 5", n)
+	}
+}

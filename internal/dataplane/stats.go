@@ -30,6 +30,9 @@ type RealStats struct {
 	// ActiveConns are the connections lc/wlc count: created and not yet
 	// closed by FIN/RST or expired (see ExpireConnections).
 	ActiveConns int64
+	// PersistConns are the clients (persistence templates) persistence
+	// keeps on this real server now (ipvsadm's PersistConn).
+	PersistConns uint64
 }
 
 // ServiceStats are one service's counters.
@@ -100,6 +103,10 @@ func (d *Dataplane) Stats() (Stats, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := Stats{ConnTableSize: int(d.objs.Conns.MaxEntries()), EmbryoTableSize: int(d.objs.Embryos.MaxEntries())}
+	persist, err := d.persistCounts()
+	if err != nil {
+		return st, err
+	}
 	for _, svc := range d.state.Services {
 		id := d.ids.svc[svc.Key()]
 		var per []balancerSvcStats
@@ -125,7 +132,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 			if err != nil {
 				return st, fmt.Errorf("read counters of %s real %s: %w", svc, r.Addr, err)
 			}
-			rs.Addr, rs.Weight = r.Addr, r.Weight
+			rs.Addr, rs.Weight, rs.PersistConns = r.Addr, r.Weight, persist[rid]
 			ss.Reals = append(ss.Reals, rs)
 		}
 		st.Services = append(st.Services, ss)
@@ -146,6 +153,38 @@ func (d *Dataplane) Stats() (Stats, error) {
 		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11], TunTooBig: g[12], FwmarkMiss: g[13], FNATNoPort: g[14], FNATReplies: g[15], FNATUnknown: g[16],
 	}
 	return st, nil
+}
+
+// persistCounts counts the live persistence templates per real id: those
+// used within their service's persistence_timeout. The table is read in
+// batches (it holds at most PERSIST_TABLE_SIZE entries).
+func (d *Dataplane) persistCounts() (map[uint32]uint64, error) {
+	timeout := map[uint32]uint64{}
+	for _, svc := range d.state.Services {
+		if svc.PersistenceTimeout > 0 {
+			timeout[d.ids.svc[svc.Key()]] = uint64(svc.PersistenceTimeout.Nanoseconds())
+		}
+	}
+	out := map[uint32]uint64{}
+	if len(timeout) == 0 {
+		return out, nil
+	}
+	now, err := d.monotonicNanos()
+	if err != nil {
+		return nil, err
+	}
+	var k balancerPersistKey
+	var v balancerPersistVal
+	it := d.objs.Persist.Iterate()
+	for it.Next(&k, &v) {
+		if t, ok := timeout[k.SvcId]; ok && (now < v.LastNs || now-v.LastNs <= t) {
+			out[v.RealId]++
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read persistence table: %w", err)
+	}
+	return out, nil
 }
 
 func (d *Dataplane) realStats(id uint32) (RealStats, error) {

@@ -66,6 +66,7 @@ func (d *Director) snapshot() status.Snapshot {
 			rs := realStats[r.Addr]
 			alive, known := health[pool][netip.AddrPortFrom(r.Addr, r.Port).String()]
 			out.Reals[i].ActiveConn = uint64(max(rs.ActiveConns, 0))
+			out.Reals[i].PersistConns = rs.PersistConns
 			out.Reals[i].Healthy = alive || !known
 			out.Reals[i].Stats = status.Counters{Conns: rs.NewConns, InPkts: rs.Packets, InBytes: rs.Bytes, OutPkts: rs.OutPackets, OutBytes: rs.OutBytes}
 			out.Reals[i].CheckStats = checkStats[pool][netip.AddrPortFrom(r.Addr, r.Port).String()]

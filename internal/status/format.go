@@ -33,6 +33,9 @@ const (
 	// connection thresholds (always 0: govs refuses uthreshold and
 	// lthreshold) and connection counts.
 	ViewThresholds
+	// ViewPersistentConn is `ipvsadm -L -n --persistent-conn`: each real
+	// server's weight, persistence templates and connection counts.
+	ViewPersistentConn
 )
 
 // FormatOptions tune Format.
@@ -155,6 +158,9 @@ func writeTitle(w *bufio.Writer, v View) {
 	case ViewRate:
 		fmt.Fprintf(w, "%-*s %8s %8s %8s %8s %8s\n  -> RemoteAddress:Port\n",
 			serviceWidth, "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS")
+	case ViewPersistentConn:
+		fmt.Fprintf(w, "%-*s %-9s %-11s %-10s %-10s\n  -> RemoteAddress:Port\n",
+			serviceWidth, "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
 	case ViewThresholds:
 		fmt.Fprintf(w, "%-*s %-10s %-10s %-10s %-10s\n  -> RemoteAddress:Port\n",
 			serviceWidth, "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn")
@@ -221,6 +227,8 @@ func writeService(w *bufio.Writer, s Service, opt FormatOptions) {
 			writeNums(w, opt.Exact, r.Rates.InBPS, r.Rates.OutBPS)
 		case ViewThresholds:
 			fmt.Fprintf(w, "  -> %-*s %-10d %-10d %-10d %-10d", realWidth, dest, 0, 0, r.ActiveConn, r.InactConn)
+		case ViewPersistentConn:
+			fmt.Fprintf(w, "  -> %-*s %-9d %-11d %-10d %-10d", realWidth, dest, r.Weight, r.PersistConns, r.ActiveConn, r.InactConn)
 		default:
 			fmt.Fprintf(w, "  -> %-*s %-7s %-6d %-10d %-10d", realWidth, dest, r.Method, r.Weight, r.ActiveConn, r.InactConn)
 		}

@@ -61,7 +61,7 @@ func sampleSnapshot() Snapshot {
 					{Addr: a("198.18.0.12"), Port: 80, Weight: 0, ActiveConn: 3, InactConn: 10, Healthy: false,
 						Stats: Counters{Conns: 61728394, InPkts: 49382716054, InBytes: 61728394506172},
 						Rates: Rates{CPS: 60, InPPS: 2250, InBPS: 125_000_000}},
-					{Addr: a("198.18.0.11"), Port: 80, Weight: 1, ActiveConn: 1234, InactConn: 56, Healthy: true,
+					{Addr: a("198.18.0.11"), Port: 80, Weight: 1, ActiveConn: 1234, InactConn: 56, PersistConns: 17, Healthy: true,
 						Stats: Counters{Conns: 61728395, InPkts: 49382716055, InBytes: 61728394506173},
 						Rates: Rates{CPS: 60, InPPS: 2250, InBPS: 125_000_000}},
 				},
@@ -119,6 +119,7 @@ func TestFormatGolden(t *testing.T) {
 		{"stats-exact.golden", sampleSnapshot(), FormatOptions{View: ViewStats, Exact: true}},
 		{"rate.golden", sampleSnapshot(), FormatOptions{View: ViewRate}},
 		{"thresholds.golden", sampleSnapshot(), FormatOptions{View: ViewThresholds}},
+		{"persistent-conn.golden", sampleSnapshot(), FormatOptions{View: ViewPersistentConn}},
 		{"connections.golden", sampleSnapshot(), FormatOptions{View: ViewConnections}},
 		{"empty.golden", Snapshot{}, FormatOptions{}},
 	}

@@ -156,6 +156,8 @@ type Real struct {
 	Weight     int        `json:"weight"`
 	ActiveConn uint64     `json:"active_conn"`
 	InactConn  uint64     `json:"inact_conn"`
+	// PersistConns are the clients persistence keeps on it now.
+	PersistConns uint64 `json:"persist_conns,omitempty"`
 	// Healthy is the health checkers' verdict; with inhibit_on_failure an
 	// unhealthy server stays listed with weight 0.
 	Healthy bool `json:"healthy"`
