@@ -68,7 +68,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "govs",
 		Short: "Go Virtual Server: keepalived's configuration on an XDP load balancer",
 		Long: "govs runs keepalived.conf files: VRRP, health checks and LVS virtual servers, forwarded by an XDP\n" +
-			"data plane (DR, TUN, NAT). See README.md and docs/.",
+			"data plane (DR, TUN, NAT, FullNAT; fwmark services; BGP announcements). See README.md and docs/.",
 		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
