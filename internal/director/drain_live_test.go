@@ -20,15 +20,7 @@ func TestPrivilegedDrainUnderLoad(t *testing.T) {
 	govs := netnstest.BuildGovs(t)
 	dir := t.TempDir()
 	const vip = "198.18.0.100"
-	lan := netnstest.NewNS(t, "dlan")
-	lan.Bridge("br0")
-	client, director := netnstest.NewNS(t, "dcl"), netnstest.NewNS(t, "ddir")
-	lan.Join(client, "pc", "198.18.0.50/24")
-	lan.Join(director, "pd", "198.18.0.2/24")
-	director.Addr("eth0", vip+"/32")
-	netnstest.AttachXDPPass(t, lan, "pd")
-	// XDP_TX does not finish a checksum the client's veth left to do.
-	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
+	lan, client, director := flatLAN(t, "d", vip)
 	var servers string
 	for i := range 2 {
 		ns := netnstest.NewNS(t, fmt.Sprintf("dw%d", i+1))

@@ -278,28 +278,7 @@ func (k *keptConn) ask() (string, error) {
 // real server is reached at the VIP) and the client's address as it sees it.
 func namedNginx(t *testing.T, ns *netnstest.NS, nginx, dir, name string, ports ...int) {
 	t.Helper()
-	wdir := filepath.Join(dir, name)
-	var listen string
-	for _, p := range ports {
-		listen += fmt.Sprintf("\t\tlisten %d;\n\t\tlisten [::]:%d;\n", p, p)
-	}
-	writeFile(t, wdir+".conf", fmt.Sprintf(`worker_processes 1;
-error_log %[1]s.error.log;
-pid %[1]s.pid;
-events { worker_connections 256; }
-http {
-	access_log off;
-	client_body_temp_path %[1]s.body;
-	proxy_temp_path %[1]s.proxy;
-	fastcgi_temp_path %[1]s.fastcgi;
-	uwsgi_temp_path %[1]s.uwsgi;
-	scgi_temp_path %[1]s.scgi;
-	server {
-%[2]s		location / { return 200 "%[3]s $remote_addr\n"; }
-	}
-}
-`, wdir, listen, name))
-	ns.Start(nginx, "-c", wdir+".conf", "-p", dir, "-g", "daemon off;")
+	startNginx(t, ns, nginx, dir, name, name, ports...)
 }
 
 // namedGet asks vip:port from client (from address src, when set) on a new

@@ -148,7 +148,18 @@ func (l *load) finish() int {
 // was reached at, and the client's as it sees it.
 func echoNginx(t *testing.T, ns *netnstest.NS, nginx, dir, name string, port int) {
 	t.Helper()
+	startNginx(t, ns, nginx, dir, name, "$server_addr", port)
+}
+
+// startNginx starts nginx in ns on ports (IPv4 and IPv6), answering every
+// request with "FIRST $remote_addr", keeping its files in dir.
+func startNginx(t *testing.T, ns *netnstest.NS, nginx, dir, name, first string, ports ...int) {
+	t.Helper()
 	wdir := filepath.Join(dir, name)
+	var listen string
+	for _, p := range ports {
+		listen += fmt.Sprintf("\t\tlisten %d;\n\t\tlisten [::]:%d;\n", p, p)
+	}
 	writeFile(t, wdir+".conf", fmt.Sprintf(`worker_processes 1;
 error_log %[1]s.error.log;
 pid %[1]s.pid;
@@ -161,13 +172,28 @@ http {
 	uwsgi_temp_path %[1]s.uwsgi;
 	scgi_temp_path %[1]s.scgi;
 	server {
-		listen %[2]d;
-		listen [::]:%[2]d;
-		location / { return 200 "$server_addr $remote_addr\n"; }
+%[2]s		location / { return 200 "%[3]s $remote_addr\n"; }
 	}
 }
-`, wdir, port))
+`, wdir, listen, first))
 	ns.Start(nginx, "-c", wdir+".conf", "-p", dir, "-g", "daemon off;")
+}
+
+// flatLAN builds one LAN (bridge br0 in lan): a client (198.18.0.50) and a
+// director (198.18.0.2, holding vip) on it, with the director's bridge port
+// given a NAPI context for its XDP program's frames and the client's veth
+// computing checksums in full (XDP_TX does not finish them).
+func flatLAN(t *testing.T, role, vip string) (lan, client, director *netnstest.NS) {
+	t.Helper()
+	lan = netnstest.NewNS(t, role+"lan")
+	lan.Bridge("br0")
+	client, director = netnstest.NewNS(t, role+"cl"), netnstest.NewNS(t, role+"dir")
+	lan.Join(client, "pc", "198.18.0.50/24")
+	lan.Join(director, "pd", "198.18.0.2/24")
+	director.Addr("eth0", vip+"/32")
+	netnstest.AttachXDPPass(t, lan, "pd")
+	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
+	return lan, client, director
 }
 
 // echoGet asks vip:80 from client on a new connection (HTTP/1.0) and

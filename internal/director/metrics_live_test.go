@@ -28,15 +28,9 @@ func TestPrivilegedMetricsScrape(t *testing.T) {
 	govs := netnstest.BuildGovs(t)
 	dir := t.TempDir()
 	const vip = "198.18.0.100"
-	lan := netnstest.NewNS(t, "mlan")
-	lan.Bridge("br0")
-	client, director, real := netnstest.NewNS(t, "mcl"), netnstest.NewNS(t, "mdir"), netnstest.NewNS(t, "mweb")
-	lan.Join(client, "pc", "198.18.0.50/24")
-	lan.Join(director, "pd", "198.18.0.2/24")
+	lan, client, director := flatLAN(t, "m", vip)
+	real := netnstest.NewNS(t, "mweb")
 	lan.Join(real, "pw", "198.18.0.11/24")
-	director.Addr("eth0", vip+"/32")
-	netnstest.AttachXDPPass(t, lan, "pd")
-	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
 	drRealServer(t, real, vip)
 	conf := filepath.Join(dir, "keepalived.conf")
 	// 198.18.0.12 does not exist: its check fails.
