@@ -277,3 +277,30 @@ func TestPersistConns(t *testing.T) {
 		t.Fatalf("PersistConns %d, want 5", n)
 	}
 }
+
+// TestMaglevSameOnEveryDirector: two directors whose configurations list
+// the same real servers in another order, and give them other ids (one has
+// an extra service first), send every flow to the same real server: the
+// Maglev table depends on the servers' addresses and weights only, so a
+// flow that ECMP moves to another director keeps its server (issue 12).
+func TestMaglevSameOnEveryDirector(t *testing.T) {
+	rs := reals4(1, 2, 1)
+	a := openDP(t, state(svc4(sched.Maglev, 80, rs...)))
+	other := svc4(sched.Maglev, 8080, real4(9, 1))
+	b := openDP(t, state(other, svc4(sched.Maglev, 80, rs[2], rs[0], rs[1])))
+	used := map[int]int{}
+	for i := range 600 {
+		p := flowN(i, 80)
+		p.syn = false
+		actA, outA := runOut(t, a.program(), frame(t, p))
+		actB, outB := runOut(t, b.program(), frame(t, p))
+		ra, rb := realOf(t, actA, outA), realOf(t, actB, outB)
+		if ra != rb {
+			t.Fatalf("flow %d: real %d on one director, %d on the other", i, ra, rb)
+		}
+		used[ra]++
+	}
+	if len(used) != 3 || used[2] < used[1] || used[2] < used[3] {
+		t.Errorf("flows per real %v: want all three, real 2 (weight 2) the most", used)
+	}
+}
