@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -217,5 +219,85 @@ func BenchmarkBuild65537(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// referenceBuild is Build's fill loop as the paper writes it (a modulo per
+// step), to check that the faster loop makes the same tables.
+func referenceBuild(backends []Backend, size uint64) []int {
+	sorted := slices.Clone(backends)
+	slices.SortFunc(sorted, func(a, b Backend) int { return strings.Compare(a.ID, b.ID) })
+	index := map[string]int{}
+	for i, b := range backends {
+		index[b.ID] = i
+	}
+	type cursor struct {
+		index                     int
+		weight, pos, skip, credit uint64
+	}
+	var cs []cursor
+	var g, maxW uint64
+	for _, b := range sorted {
+		if b.Weight == 0 {
+			continue
+		}
+		off, skip := permutation(b.ID, size)
+		cs = append(cs, cursor{index: index[b.ID], weight: uint64(b.Weight), pos: off, skip: skip})
+		g, maxW = gcd(g, uint64(b.Weight)), max(maxW, uint64(b.Weight))
+	}
+	table := make([]int, size)
+	for i := range table {
+		table[i] = Empty
+	}
+	if len(cs) == 0 {
+		return table
+	}
+	maxW /= g
+	for i := range cs {
+		cs[i].weight /= g
+	}
+	for filled := uint64(0); ; {
+		for i := range cs {
+			c := &cs[i]
+			if c.credit += c.weight; c.credit < maxW {
+				continue
+			}
+			c.credit -= maxW
+			for table[c.pos] != Empty {
+				c.pos = (c.pos + c.skip) % size
+			}
+			table[c.pos] = c.index
+			c.pos = (c.pos + c.skip) % size
+			if filled++; filled == size {
+				return table
+			}
+		}
+	}
+}
+
+// TestBuildMatchesReference: the table is the paper's, slot for slot, for
+// equal and mixed weights, small and default sizes.
+func TestBuildMatchesReference(t *testing.T) {
+	for _, tc := range []struct {
+		n       int
+		size    uint64
+		weights func(i int) uint32
+	}{
+		{3, 7, func(int) uint32 { return 1 }},
+		{10, 251, func(i int) uint32 { return uint32(i%4 + 1) }},
+		{100, DefaultSize, func(int) uint32 { return 1 }},
+		{57, DefaultSize, func(i int) uint32 { return uint32(i%7) * 3 }},
+	} {
+		var bs []Backend
+		for i := range tc.n {
+			bs = append(bs, Backend{ID: fmt.Sprintf("198.18.%d.%d:80", i/250, i%250+1), Weight: tc.weights(i)})
+		}
+		got, err := Build(bs, tc.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := referenceBuild(bs, tc.size); !slices.Equal(got, want) {
+			t.Errorf("%d backends, size %d: the table differs from the reference", tc.n, tc.size)
+		}
 	}
 }
