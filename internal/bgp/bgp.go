@@ -214,7 +214,5 @@ func stateName(s api.PeerState_SessionState) string {
 // Stop withdraws everything (the sessions close with a notification) and
 // stops the speaker.
 func (s *Speaker) Stop() {
-	ctx := context.Background()
-	_ = s.srv.StopBgp(ctx, &api.StopBgpRequest{})
-	s.srv.Stop()
+	s.srv.Stop() // StopBgp, then the rest; calling StopBgp first made it log a second stop as an error
 }

@@ -150,12 +150,6 @@ func (p Plumbing) Remove() error {
 	return err
 }
 
-// Active reports whether the plumbing is there (the veth pair exists).
-func Active() bool {
-	_, err := netlink.LinkByName(BalanceDevice)
-	return err == nil
-}
-
 func ensureVeth() (route, balance netlink.Link, err error) {
 	route, err = netlink.LinkByName(RouteDevice)
 	if err != nil {
