@@ -39,7 +39,14 @@ func TestPrivilegedDrainUnderLoad(t *testing.T) {
 		_ = cmd.Wait()
 	})
 	get := func() (string, error) { s, _, err := namedGet(client, "", vip, 80); return s, err }
-	waitUntil(t, "the service to answer", 30*time.Second, func() bool { _, err := get(); return err == nil })
+	// Both servers in the data plane (each is added once its MAC resolves).
+	seen := map[string]bool{}
+	waitUntil(t, "both real servers to answer", 30*time.Second, func() bool {
+		if s, err := get(); err == nil {
+			seen[s] = true
+		}
+		return seen["web1"] && seen["web2"]
+	})
 
 	// Keep-alive connections on both servers.
 	var kept []*keptConn

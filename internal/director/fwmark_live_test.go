@@ -96,6 +96,10 @@ EOF`, vip4, vip6))
 	for _, vip := range []string{vip4, vip6} {
 		waitUntil(t, "fwmark service on "+vip+" to answer", 30*time.Second, func() bool { _, _, err := get("", vip, 80); return err == nil })
 	}
+	// The clients' first connections must find every server in the data plane.
+	for _, r := range reals {
+		waitResolved(t, director, r.v4, r.v6)
+	}
 
 	const requests = 100
 	for _, fam := range []struct {

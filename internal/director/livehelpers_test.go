@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,4 +231,17 @@ func twoArmed(t *testing.T, role, client4, client6, vip4, vip6 string) (client, 
 	netnstest.AttachXDPPass(t, lan, "pd")
 	client.MustRun("ethtool", "-K", "eth0", "tx", "off")
 	return client, director, lan
+}
+
+// waitResolved waits until the director's neighbour table has a MAC for
+// each address: the data plane sends new connections to a real server only
+// once it is resolved, so a test about how connections spread waits for all.
+func waitResolved(t *testing.T, director *netnstest.NS, addrs ...string) {
+	t.Helper()
+	for _, a := range addrs {
+		waitUntil(t, "the director to resolve "+a, 30*time.Second, func() bool {
+			out, err := director.Run("ip", "neigh", "show", "to", a)
+			return err == nil && strings.Contains(out, "lladdr")
+		})
+	}
 }
