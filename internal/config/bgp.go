@@ -24,7 +24,24 @@ type BGP struct {
 	MED         uint32
 	// MEDSet and LocalPrefSet say whether they were written.
 	MEDSet, LocalPrefSet bool
+	// HoldDown and MaxHoldDown damp a flapping VIP: held down that long
+	// after a health withdrawal, doubling per flap up to MaxHoldDown
+	// (0: internal/announce's defaults). MaxUpdates caps a VIP's
+	// announcements in a minute (0: the default).
+	HoldDown, MaxHoldDown time.Duration
+	MaxUpdates            int
+	// SyncWait bounds how long a director waits for its peers' tables
+	// (connection_sync) before it announces.
+	SyncWait time.Duration
+	// Sync is connection_sync (resolve moves it to global_defs'
+	// LVSSyncDaemon, with Mesh set).
+	Sync *LVSSyncDaemon
 }
+
+// DefaultSyncWait is how long a director with govs_bgp's connection_sync
+// waits for a peer to send its table before it announces anyway (the
+// first director of a group has no peer to answer).
+const DefaultSyncWait = 10 * time.Second
 
 // BGPNeighbor is a neighbor block of govs_bgp.
 type BGPNeighbor struct {
@@ -52,7 +69,7 @@ func (b *builder) bgp(blk *node) {
 		b.errorf(blk, "govs_bgp defined twice (first at %s)", b.cfg.BGP.Pos)
 		return
 	}
-	g := &BGP{Pos: blk.Pos, ListenPort: -1}
+	g := &BGP{Pos: blk.Pos, ListenPort: -1, SyncWait: DefaultSyncWait}
 	for _, n := range blk.Body {
 		g.Keywords.add(n)
 		switch n.Keyword {
@@ -94,6 +111,30 @@ func (b *builder) bgp(blk *node) {
 			if v, ok := b.intArg(n, 0, 1<<31-1); ok {
 				g.MED, g.MEDSet = uint32(v), true
 			}
+		case "hold_down":
+			if v, ok := b.timerArg(n, 0, time.Hour); ok {
+				g.HoldDown = v
+			}
+		case "max_hold_down":
+			if v, ok := b.timerArg(n, 0, 24*time.Hour); ok {
+				g.MaxHoldDown = v
+			}
+		case "max_updates":
+			if v, ok := b.intArg(n, 1, 1000); ok {
+				g.MaxUpdates = v
+			}
+		case "sync_wait":
+			if v, ok := b.timerArg(n, 0, time.Hour); ok {
+				g.SyncWait = v
+			}
+		case "connection_sync":
+			// Every director is active: all of them send their
+			// connections and take the others' (docs/bgp.md).
+			if sd, ok := b.syncDaemonArgs(n, n.Args[min(1, len(n.Args)):]); ok {
+				sd.SyncID = max(sd.SyncID, 0)
+				sd.Mesh = true
+				g.Sync = sd
+			}
 		case "neighbor":
 			if nb := b.bgpNeighbor(n); nb != nil {
 				for _, o := range g.Neighbors {
@@ -119,6 +160,9 @@ func (b *builder) bgp(blk *node) {
 	}
 	if len(g.Neighbors) == 0 {
 		b.errorf(blk, "at least one neighbor is required")
+	}
+	if g.MaxHoldDown > 0 && g.MaxHoldDown < g.HoldDown {
+		b.d.Errorf(g.Keywords.Of("max_hold_down"), "max_hold_down", "max_hold_down %s is below hold_down %s", g.MaxHoldDown, g.HoldDown)
 	}
 	b.cfg.BGP = g
 }

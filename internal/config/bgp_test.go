@@ -59,6 +59,8 @@ func TestBGPBlockErrors(t *testing.T) {
 		{"no remote AS", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n }\n", "remote_as is required", 4},
 		{"short hold", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  hold_time 2\n }\n", "at least 3 seconds", 6},
 		{"slow keepalive", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  hold_time 9\n  keepalive_interval 4\n }\n", "more than a third", 7},
+		{"hold-down cap below the hold", " router_id 198.18.0.2\n local_as 65001\n hold_down 10\n max_hold_down 5\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "below hold_down", 5},
+		{"sync option", " router_id 198.18.0.2\n local_as 65001\n connection_sync eth1 speed 9\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "unknown option 'speed'", 4},
 		{"twice", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "defined twice", 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,5 +73,59 @@ func TestBGPBlockErrors(t *testing.T) {
 				t.Errorf("errors %v: none says %q at line %d", diags.Errors(), tc.want, tc.line)
 			}
 		})
+	}
+}
+
+// TestBGPConnectionSync: govs_bgp's connection_sync is a mesh sync
+// (no VRRP instance) with lvs_sync_daemon's options and govs_sync_key, and
+// cannot be combined with lvs_sync_daemon.
+func TestBGPConnectionSync(t *testing.T) {
+	src := `global_defs {
+    govs_sync_key a-secret-of-16-chars
+}
+govs_bgp {
+    router_id 198.18.0.2
+    local_as 65001
+    hold_down 2
+    max_hold_down 30
+    max_updates 5
+    sync_wait 3
+    connection_sync eth1 id 9 port 8849
+    neighbor 198.18.0.1 {
+        remote_as 65000
+    }
+}
+`
+	cfg, diags := ParseString("t.conf", src, Options{})
+	if diags.HasErrors() {
+		t.Fatalf("errors: %v", diags.Errors())
+	}
+	sd := cfg.Global.LVSSyncDaemon
+	if sd == nil || !sd.Mesh || sd.Instance != "" || sd.Interface != "eth1" || sd.SyncID != 9 || sd.Port != 8849 ||
+		sd.Key != "a-secret-of-16-chars" || sd.Pos.Line != 11 {
+		t.Fatalf("sync %+v", sd)
+	}
+	if g := cfg.BGP; g.HoldDown != 2*time.Second || g.MaxHoldDown != 30*time.Second || g.MaxUpdates != 5 || g.SyncWait != 3*time.Second {
+		t.Fatalf("damping %+v", g)
+	}
+	_, diags = ParseString("t.conf", src+`vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        198.18.0.100
+    }
+}
+global_defs {
+    lvs_sync_daemon eth0 VI_1
+}
+`, Options{})
+	found := false
+	for _, d := range diags.Errors() {
+		found = found || strings.Contains(d.Message, "both set") && d.Line == 11
+	}
+	if !found {
+		t.Fatalf("connection_sync with lvs_sync_daemon: errors %v", diags.Errors())
 	}
 }

@@ -17,6 +17,9 @@ type builder struct {
 	d    *diag.List
 	cfg  *Config
 	inst map[*VRRPInstance]*instanceSet
+	// syncKey is global_defs' govs_sync_key, for whichever sync is set.
+	syncKey   string
+	syncKeyAt *node
 }
 
 // errorf reports an error about n; messages start with the keyword.

@@ -946,7 +946,7 @@ func TestLVSSyncDaemon(t *testing.T) {
 		{
 			name:  "govs_sync_key without lvs_sync_daemon",
 			src:   withInst("govs_sync_key 0123456789abcdef-key"),
-			diags: []string{"t.conf:2: govs_sync_key: govs_sync_key needs lvs_sync_daemon: without connection sync there is nothing to authenticate"},
+			diags: []string{"t.conf:2: govs_sync_key: govs_sync_key needs lvs_sync_daemon (or govs_bgp's connection_sync): without connection sync there is nothing to authenticate"},
 		},
 		{
 			name: "id 0 is kept",

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/govs/govs/internal/config/lexer"
 )
 
 // ignoredGlobal are global_defs keywords keepalived knows that govs does
@@ -215,11 +217,10 @@ func (b *builder) global(blk *node) {
 			b.other(n, "global_defs", ignoredGlobal)
 		}
 	}
-	switch {
-	case syncKeyAt != nil && g.LVSSyncDaemon != nil:
-		g.LVSSyncDaemon.Key = syncKey
-	case syncKeyAt != nil:
-		b.errorf(syncKeyAt, "govs_sync_key needs lvs_sync_daemon: without connection sync there is nothing to authenticate")
+	if syncKeyAt != nil {
+		// lvs_sync_daemon or govs_bgp's connection_sync takes it in
+		// resolveSyncDaemon.
+		b.syncKey, b.syncKeyAt = syncKey, syncKeyAt
 	}
 	// The lower-priority GARP settings follow the master ones unless given.
 	if !lowerDelaySet {
@@ -247,15 +248,27 @@ func (b *builder) syncDaemon(n *node) (*LVSSyncDaemon, bool) {
 	if !b.leaf(n, 2, -1) {
 		return nil, false
 	}
+	sd, ok := b.syncDaemonArgs(n, n.Args[2:])
+	if ok {
+		sd.Instance = n.Args[1].Text
+	}
+	return sd, ok
+}
+
+// syncDaemonArgs reads the interface (the first argument) and the options
+// (args) of lvs_sync_daemon and govs_bgp's connection_sync.
+func (b *builder) syncDaemonArgs(n *node, args []lexer.Token) (*LVSSyncDaemon, bool) {
+	if !b.leaf(n, 1, -1) {
+		return nil, false
+	}
 	iface, ok := b.interfaceName(n, n.Args[0].Text)
 	if !ok {
 		return nil, false
 	}
 	sd := &LVSSyncDaemon{
-		Pos: n.Pos, Interface: iface, Instance: n.Args[1].Text, SyncID: -1,
+		Pos: n.Pos, Interface: iface, SyncID: -1,
 		MaxLen: defaultSyncMaxLen, Port: defaultSyncPort, TTL: defaultSyncTTL, Group: defaultSyncGroup4,
 	}
-	args := n.Args[2:]
 	for len(args) > 0 {
 		name := args[0].Text
 		opt := strings.ToLower(name)
@@ -327,8 +340,21 @@ func (b *builder) oldSyncDaemon(n *node, iface string, in *VRRPInstance) {
 // resolveSyncDaemon checks the named instance exists and takes its VRID
 // as the sync id when none was given, as keepalived does.
 func (b *builder) resolveSyncDaemon() {
+	if bg := b.cfg.BGP; bg != nil && bg.Sync != nil {
+		if sd := b.cfg.Global.LVSSyncDaemon; sd != nil {
+			b.d.Errorf(bg.Sync.Pos, "connection_sync", "connection_sync and lvs_sync_daemon (%s) both set: a director syncs with one group", sd.Pos)
+		} else {
+			b.cfg.Global.LVSSyncDaemon = bg.Sync
+		}
+	}
 	sd := b.cfg.Global.LVSSyncDaemon
-	if sd == nil {
+	switch {
+	case sd != nil && b.syncKeyAt != nil:
+		sd.Key = b.syncKey
+	case b.syncKeyAt != nil:
+		b.errorf(b.syncKeyAt, "govs_sync_key needs lvs_sync_daemon (or govs_bgp's connection_sync): without connection sync there is nothing to authenticate")
+	}
+	if sd == nil || sd.Mesh {
 		return
 	}
 	for _, in := range b.cfg.Instances {

@@ -159,6 +159,10 @@ type LVSSyncDaemon struct {
 	// Key (govs_sync_key in global_defs) authenticates the messages with
 	// HMAC-SHA256; empty: unauthenticated, as keepalived's.
 	Key string
+	// Mesh is govs_bgp's connection_sync: no VRRP instance (Instance is
+	// empty), every director sends its own connections and takes the
+	// others'.
+	Mesh bool
 }
 
 // GARP are the gratuitous ARP / unsolicited NA settings of an instance.

@@ -79,6 +79,12 @@ type Config struct {
 	// IsMaster reports whether this director is MASTER of the sync
 	// instance; only then does it send.
 	IsMaster func() bool
+	// Mesh syncs a group of active directors (govs_bgp's connection_sync,
+	// behind a router's ECMP) instead of a VRRP pair: every director
+	// sends its connections and takes the others', an entry it made
+	// itself winning over a learnt one; a director asks for a dump when
+	// it starts and every peer answers. IsMaster is not used.
+	Mesh bool
 	// Interval between sends of new connections (DefaultInterval);
 	// ScanInterval between scans of the whole table, which find what the
 	// program's records missed and connections that carried traffic
@@ -187,6 +193,9 @@ func Start(ctx context.Context, cfg Config, dp DataPlane) (*Daemon, error) {
 	}
 	if cfg.MessagesPerSecond <= 0 {
 		cfg.MessagesPerSecond = DefaultMessagesPerSecond
+	}
+	if cfg.Mesh {
+		cfg.IsMaster = func() bool { return true }
 	}
 	if cfg.IsMaster == nil {
 		return nil, errors.New("start connection sync: no IsMaster")
@@ -363,10 +372,9 @@ func (d *Daemon) send(ctx context.Context) {
 		case <-d.wake:
 		}
 		now := time.Now()
-		if !d.cfg.IsMaster() {
-			tr.reset()
-			d.takePending()
-			wasMaster = false
+		// A director that lacks the master's (or, in a mesh, its peers')
+		// connections asks for them.
+		request := func() {
 			silent := now.Sub(time.Unix(0, d.lastRecv.Load())) >= requestFirst
 			if !d.complete.Load() && now.Sub(lastRequest) >= requestWait && (silent || now.Sub(lastRequest) >= requestMax) {
 				if !lastRequest.IsZero() {
@@ -377,6 +385,15 @@ func (d *Daemon) send(ctx context.Context) {
 					d.stats.requestsSent.Add(1)
 				}
 			}
+		}
+		if d.cfg.Mesh {
+			request()
+		}
+		if !d.cfg.IsMaster() {
+			tr.reset()
+			d.takePending()
+			wasMaster = false
+			request()
 			t.Reset(d.cfg.Interval)
 			continue
 		}
@@ -620,7 +637,7 @@ func (d *Daemon) receive() {
 			d.stats.markersRecv.Add(1)
 			d.log.Debug("caught-up marker", "from", src, "answers", len(m.Answers), "ours", slices.Contains(m.Answers, d.nonce))
 			if slices.Contains(m.Answers, d.nonce) && !d.complete.Swap(true) {
-				d.log.Info("connection sync: the master's connections have all arrived", "from", src, "after", now.Sub(d.since).Round(time.Millisecond))
+				d.log.Info("connection sync: the connections of the master (or of a mesh peer) have all arrived", "from", src, "after", now.Sub(d.since).Round(time.Millisecond))
 			}
 			continue
 		}
@@ -684,7 +701,7 @@ func (d *Daemon) accept(b []byte, src netip.Addr) (proto.Message, bool) {
 		}
 		d.lastSeen[src] = m.Sent
 	}
-	if !m.Request && d.cfg.IsMaster() {
+	if !m.Request && !d.cfg.Mesh && d.cfg.IsMaster() {
 		d.stats.whileMaster.Add(1)
 		return m, false
 	}

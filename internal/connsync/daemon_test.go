@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,9 @@ type fakeDP struct {
 	mu       sync.Mutex
 	conns    []dataplane.Conn
 	inserted map[flowKey]dataplane.Conn
+	// dumpLearnt makes Connections return the inserted ones too, as the
+	// data plane's table holds them.
+	dumpLearnt bool
 }
 
 func newFakeDP(conns ...dataplane.Conn) *fakeDP {
@@ -29,7 +33,13 @@ func newFakeDP(conns ...dataplane.Conn) *fakeDP {
 func (f *fakeDP) Connections() ([]dataplane.Conn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]dataplane.Conn(nil), f.conns...), nil
+	out := append([]dataplane.Conn(nil), f.conns...)
+	if f.dumpLearnt {
+		for _, c := range f.inserted {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeDP) InsertConnections(cs []dataplane.Conn) (int, error) {
@@ -38,6 +48,10 @@ func (f *fakeDP) InsertConnections(cs []dataplane.Conn) (int, error) {
 	n := 0
 	for _, c := range cs {
 		k := keyOf(c)
+		// An entry the director made itself wins, as in the data plane.
+		if slices.ContainsFunc(f.conns, func(o dataplane.Conn) bool { return keyOf(o) == k }) {
+			continue
+		}
 		if _, ok := f.inserted[k]; !ok {
 			n++
 		}
@@ -324,5 +338,64 @@ func TestPrivilegedNewConnectionsSentAsMade(t *testing.T) {
 	st := d[0].Stats()
 	if st.Events != n || st.Scans > 2 || st.Dumps != 1 {
 		t.Fatalf("master stats %+v: want %d events read, at most 2 scans (becoming MASTER, one dump)", st, n)
+	}
+}
+
+// TestPrivilegedMeshSync: three active directors on one LAN (govs_bgp's
+// connection_sync) each learn the other two's connections, ignore none
+// of them as a MASTER would, and a fourth that joins later gets every
+// connection of the group in one peer's dump (a peer's table holds what
+// it learnt too) and knows it is complete.
+func TestPrivilegedMeshSync(t *testing.T) {
+	netnstest.RequireRoot(t)
+	lan := netnstest.NewNS(t, "mesh-lan")
+	lan.Bridge("br0")
+	const perDirector = 200
+	now := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type director struct {
+		dp *fakeDP
+		d  *Daemon
+	}
+	var ds []director
+	start := func(i int, conns []dataplane.Conn) director {
+		t.Helper()
+		ns := netnstest.NewNS(t, "mesh-d")
+		lan.Join(ns, "p"+string(rune('0'+i)), netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 6, byte(1 + i)}), 24).String())
+		dp := newFakeDP(conns...)
+		dp.dumpLearnt = true
+		var d *Daemon
+		if err := ns.Do(func() (err error) {
+			d, err = Start(ctx, Config{Interface: "eth0", SyncID: 7, MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"),
+				Port: 8848, TTL: 1, Mesh: true, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, dp)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Close)
+		return director{dp, d}
+	}
+	for i := range 3 {
+		var conns []dataplane.Conn
+		for j := range perDirector {
+			conns = append(conns, dataplane.Conn{Protocol: dataplane.TCP,
+				Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, byte(i), 1}), uint16(1000+j)),
+				VIP:    netip.MustParseAddrPort("198.18.0.100:80"), Real: netip.MustParseAddr("198.18.0.11"), LastSeen: now})
+		}
+		ds = append(ds, start(i, conns))
+	}
+	for i, d := range ds {
+		waitFor(t, "every director to learn the other two's connections", 5*time.Second, func() bool {
+			return d.dp.count() == 2*perDirector
+		})
+		if st := d.d.Stats(); st.WhileMaster != 0 || st.MessagesSent == 0 {
+			t.Fatalf("director %d: %+v", i, st)
+		}
+	}
+	late := start(3, nil)
+	waitFor(t, "the late director's request to be answered", 5*time.Second, late.d.Complete)
+	if got := late.dp.count(); got != 3*perDirector {
+		t.Fatalf("the late director is complete with %d of %d connections", got, 3*perDirector)
 	}
 }

@@ -4,5 +4,8 @@
 // (new, refreshed, and all of them periodically) on the sync interface;
 // every director inserts what it hears into its own table, so that after
 // a failover the new MASTER sends each existing flow to the real server
-// it was already using. The wire format is in connsync/proto.
+// it was already using. In a mesh (govs_bgp's connection_sync: several
+// active directors behind a router's ECMP) every director sends and
+// takes, so a flow the router moves to another director keeps its real
+// server. The wire format is in connsync/proto.
 package connsync

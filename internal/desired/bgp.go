@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/govs/govs/internal/announce"
 )
 
 // BGP is the plan's BGP speaker (the govs_bgp block): whom it peers with
@@ -22,6 +24,12 @@ type BGP struct {
 	// VIPs are the addresses of the virtual servers (not fwmark ones),
 	// announced as /32 and /128.
 	VIPs []netip.Addr
+	// Damping holds flapping VIPs down (hold_down, max_hold_down,
+	// max_updates).
+	Damping announce.Policy
+	// SyncWait bounds how long connection_sync's first dump is waited for
+	// before announcing.
+	SyncWait time.Duration
 }
 
 // BGPNeighbor is one BGP neighbor.
@@ -40,7 +48,8 @@ func (p *planner) bgp() {
 	if g == nil {
 		return
 	}
-	b := &BGP{RouterID: g.RouterID, LocalAS: g.LocalAS, ListenPort: g.ListenPort, Communities: slices.Clone(g.Communities)}
+	b := &BGP{RouterID: g.RouterID, LocalAS: g.LocalAS, ListenPort: g.ListenPort, Communities: slices.Clone(g.Communities),
+		Damping: announce.Policy{HoldDown: g.HoldDown, MaxHoldDown: g.MaxHoldDown, MaxUpdates: g.MaxUpdates}.Resolved(), SyncWait: g.SyncWait}
 	if g.LocalPrefSet {
 		v := g.LocalPref
 		b.LocalPref = &v

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/govs/govs/internal/announce"
 	"github.com/govs/govs/internal/bgp"
 	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/desired"
@@ -34,7 +35,7 @@ func defaultBGP(ctx context.Context, cfg desired.BGP, log *slog.Logger) (BGPSpea
 // sessionConfig is what a running speaker cannot change without a
 // restart: everything but the VIPs, which Announce changes.
 func sessionConfig(b desired.BGP) desired.BGP {
-	b.VIPs = nil
+	b.VIPs, b.Damping, b.SyncWait = nil, announce.Policy{}, 0
 	return b
 }
 
@@ -64,32 +65,106 @@ func (d *Director) applyBGPLocked(ctx context.Context, plan *desired.Plan) error
 }
 
 // announceLocked announces the VIPs that are ready and withdraws the
-// others. A VIP is ready when the data plane holds one of its services
-// with a real server it can send to (weight above 0, its MAC resolved),
-// every checker of that virtual server has a result, and its quorum holds.
+// others, through the damping of internal/announce. A VIP is ready when
+// the data plane is attached and its interfaces are up, connection sync
+// (govs_bgp's connection_sync) has the peers' tables, every checker of
+// the virtual server has a result, it has a real server the data plane can
+// send to (weight above 0, MAC resolved), its quorum holds and this
+// director is not drained.
 func (d *Director) announceLocked() {
 	if d.speaker == nil || d.plan == nil || d.plan.BGP == nil {
 		d.bgpSettled.Store(true) // nothing to announce: no pokes
 		return
 	}
-	// ready: quorum holds and every checker has a result (a director
-	// that just started does not draw traffic on its servers' configured
-	// state alone).
+	now := d.opts.Clock.Now()
+	reasons, settled, wake := d.readinessLocked(now)
+	d.bgpSettled.Store(settled)
+	if d.announcer == nil {
+		d.announcer = announce.New(d.plan.BGP.Damping)
+	}
+	dec := d.announcer.Step(now, reasons)
+	was := map[netip.Addr]bool{}
+	for _, v := range d.bgpVIPs {
+		was[v.Addr] = v.Announced
+	}
+	for _, v := range dec.VIPs {
+		switch {
+		case v.Announced && !was[v.Addr]:
+			d.bgpAnnouncements++
+		case !v.Announced && was[v.Addr]:
+			d.bgpWithdrawals++
+		}
+	}
+	d.bgpVIPs = dec.VIPs
+	if !dec.Wake.IsZero() && (wake.IsZero() || dec.Wake.Before(wake)) {
+		wake = dec.Wake
+	}
+	d.wakeBGPLocked(now, wake)
+	for _, v := range dec.VIPs {
+		if v.Reason != announce.Ready && d.bgpReasons[v.Addr] != v.Reason {
+			d.log.Info("BGP: VIP not ready", "vip", v.Addr, "reason", v.Reason.String(), "announced", v.Announced)
+		}
+	}
+	d.bgpReasons = map[netip.Addr]announce.Reason{}
+	for _, v := range dec.VIPs {
+		d.bgpReasons[v.Addr] = v.Reason
+	}
+	if err := d.speaker.Announce(dec.Announce); err != nil {
+		d.log.Error("BGP announcements", "err", err)
+	}
+}
+
+// syncPoll is how often a director waiting for its peers' tables looks
+// whether they arrived.
+const syncPoll = 200 * time.Millisecond
+
+// readinessLocked is every VIP's readiness (announce.Reason), whether
+// every checker has a result, and when sync's wait ends (zero: not
+// waiting).
+func (d *Director) readinessLocked(now time.Time) (map[netip.Addr]announce.Reason, bool, time.Time) {
+	var (
+		self     = announce.Ready
+		syncWait time.Time
+	)
+	switch {
+	case d.dp == nil || d.lastApply != nil:
+		self = announce.NoDataPlane
+	case !d.linksUpLocked():
+		self = announce.InterfaceDown
+	}
+	if g := d.syncGate.Load(); self == announce.Ready && g != nil && g.instance == "" && !g.released.Load() {
+		switch until := g.since.Add(d.plan.BGP.SyncWait); {
+		case g.sync.Complete():
+			g.released.Store(true)
+			d.log.Info("connection sync complete: BGP may announce", "after", now.Sub(g.since).Round(time.Millisecond))
+		case !now.Before(until):
+			g.released.Store(true)
+			d.log.Warn("connection sync not complete after the wait: BGP may announce", "wait", d.plan.BGP.SyncWait)
+		default:
+			// Nothing says when the dump is complete: look again soon.
+			self, syncWait = announce.SyncPending, now.Add(syncPoll)
+			if until.Before(syncWait) {
+				syncWait = until
+			}
+		}
+	}
+	// checked: every checker has a result (a director that just started
+	// does not draw traffic on its servers' configured state alone).
+	checked := map[string]bool{}
 	quorum := map[string]bool{}
 	settled := true
 	if d.checks != nil {
 		for _, vs := range d.checks.Status() {
-			checked := true
+			ok := true
 			for _, rs := range vs.RealServers {
 				for _, c := range rs.Checkers {
-					checked = checked && c.Stats.Checked
+					ok = ok && c.Stats.Checked
 				}
 			}
-			settled = settled && checked
-			quorum[vs.Name] = vs.QuorumUp && checked
+			settled = settled && ok
+			checked[vs.Name], quorum[vs.Name] = ok, vs.QuorumUp
 		}
 	}
-	d.bgpSettled.Store(settled)
 	usable := map[dpstate.ServiceKey]bool{}
 	for _, s := range d.applied.Services {
 		for _, r := range s.Reals {
@@ -98,17 +173,73 @@ func (d *Director) announceLocked() {
 			}
 		}
 	}
-	var ready []netip.Addr
+	out := map[netip.Addr]announce.Reason{}
 	for _, v := range d.plan.BGP.VIPs {
+		// The VIP takes the best reason of its services (one ready
+		// service is enough), each service its first failing test.
+		best := announce.Reason(255)
 		for _, s := range d.plan.Services {
-			if s.Key.Addr == v && s.Key.Fwmark == 0 && usable[s.Key] && quorum[s.Pool] && !d.drained {
-				ready = append(ready, v)
-				break
+			if s.Key.Addr != v || s.Key.Fwmark != 0 {
+				continue
 			}
+			r := self
+			switch {
+			case r != announce.Ready:
+			case !checked[s.Pool]:
+				r = announce.ChecksPending
+			case !usable[s.Key]:
+				r = announce.NoUsableReal
+			case !quorum[s.Pool]:
+				r = announce.QuorumLost
+			case d.drained:
+				r = announce.Drained
+			}
+			best = min(best, r)
+		}
+		if best == 255 {
+			best = announce.NoUsableReal
+		}
+		out[v] = best
+	}
+	return out, settled, syncWait
+}
+
+// linksUpLocked reports whether every interface the data plane forwards
+// on is up.
+func (d *Director) linksUpLocked() bool {
+	for _, name := range d.plan.Interfaces {
+		up, err := d.opts.Links.Up(name)
+		if err != nil || !up {
+			return false
 		}
 	}
-	if err := d.speaker.Announce(ready); err != nil {
-		d.log.Error("BGP announcements", "err", err)
+	return true
+}
+
+// wakeBGPLocked makes sure the announcements are evaluated again at wake
+// (a hold-down ends, sync's wait runs out) although nothing else happens.
+func (d *Director) wakeBGPLocked(now, wake time.Time) {
+	if wake.IsZero() || (!d.bgpWakeAt.IsZero() && !wake.Before(d.bgpWakeAt) && d.bgpWakeAt.After(now)) {
+		return
+	}
+	d.bgpWakeAt = wake
+	after := d.opts.Clock.After(wake.Sub(now))
+	ctx := d.ctx
+	go func() {
+		select {
+		case <-after:
+		case <-ctx.Done():
+			return
+		}
+		d.pokeBGP()
+	}()
+}
+
+// pokeBGP asks applyBGPPokes to evaluate the announcements again.
+func (d *Director) pokeBGP() {
+	select {
+	case d.bgpPoke <- struct{}{}:
+	default:
 	}
 }
 
@@ -126,7 +257,16 @@ func (d *Director) bgpStatusLocked() *status.BGP {
 		return nil
 	}
 	cfg := d.speaker.Config()
-	out := &status.BGP{LocalAS: cfg.LocalAS, RouterID: cfg.RouterID, Announced: d.speaker.Announced()}
+	out := &status.BGP{LocalAS: cfg.LocalAS, RouterID: cfg.RouterID, Announced: d.speaker.Announced(),
+		Announcements: d.bgpAnnouncements, Withdrawals: d.bgpWithdrawals}
+	for _, v := range d.bgpVIPs {
+		sv := status.BGPVIP{VIP: v.Addr, Announced: v.Announced, Reason: v.Reason.String(), Flaps: v.Flaps}
+		if !v.HeldUntil.IsZero() {
+			h := v.HeldUntil
+			sv.HeldUntil = &h
+		}
+		out.VIPs = append(out.VIPs, sv)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	peers, err := d.speaker.Peers(ctx)
@@ -165,10 +305,7 @@ func (d *Director) onCheckResult(next func(vs, rs, chk int, res state.Result)) f
 			next(vs, rs, chk, res)
 		}
 		if !d.bgpSettled.Load() {
-			select {
-			case d.bgpPoke <- struct{}{}:
-			default:
-			}
+			d.pokeBGP()
 		}
 	}
 }

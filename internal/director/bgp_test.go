@@ -11,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/govs/govs/internal/announce"
 	"github.com/govs/govs/internal/bgp"
 	"github.com/govs/govs/internal/check"
 	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/desired"
 	"github.com/govs/govs/internal/dpstate"
+	"github.com/govs/govs/internal/status"
 )
 
 // recordedBGP is a BGP speaker factory whose speakers record what they
@@ -127,4 +129,80 @@ global_defs {
 	}
 	failing.Store(true)
 	waitUntil(t, "the VIP withdrawn when its server fails", func() bool { return len(f.bgp.vips()) == 0 })
+}
+
+// bgpVIPState is VIP v's announcement state in the director's snapshot.
+func bgpVIPState(f *fakeDirector, v netip.Addr) status.BGPVIP {
+	if b := f.d.Snapshot().BGP; b != nil {
+		for _, s := range b.VIPs {
+			if s.VIP == v {
+				return s
+			}
+		}
+	}
+	return status.BGPVIP{}
+}
+
+// TestBGPWaitsForSyncAndWithdrawsOnLinkDown: with govs_bgp's
+// connection_sync a director starts a mesh sync and announces only once
+// the peers' tables have arrived; an interface of the data plane going
+// down withdraws at once, and coming back announces after the hold-down
+// (a health withdrawal); the snapshot says why a VIP is not announced.
+func TestBGPWaitsForSyncAndWithdrawsOnLinkDown(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	writeConfig(t, conf, `govs_bgp {
+    router_id 198.18.0.2
+    local_as 65001
+    hold_down 0.3
+    sync_wait 60
+    connection_sync eth1
+    neighbor 198.18.0.1 {
+        remote_as 65000
+    }
+}
+virtual_server 198.18.0.100 80 {
+    delay_loop 1
+    lb_kind DR
+    protocol TCP
+    real_server 198.18.0.11 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 5
+        }
+    }
+}
+global_defs {
+    govs_xdp_interface eth0
+}
+`)
+	rec := &recordedSync{}
+	rec.incomplete.Store(true)
+	f, err := startFakeWith(t, conf, healthy, func(f *fakeDirector) { f.sync = rec })
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParseAddr("198.18.0.100")
+	waitUntil(t, "the VIP held back for the peers' connections", func() bool {
+		return bgpVIPState(f, vip).Reason == announce.SyncPending.String()
+	})
+	if cfgs := rec.started(); len(cfgs) != 1 || !cfgs[0].Mesh || cfgs[0].Interface != "eth1" {
+		t.Fatalf("sync started with %+v, want a mesh on eth1", cfgs)
+	}
+	if v := f.bgp.vips(); len(v) != 0 {
+		t.Fatalf("announced %v before sync was complete", v)
+	}
+	rec.incomplete.Store(false)
+	waitUntil(t, "the VIP announced once sync is complete", func() bool { return slices.Equal(f.bgp.vips(), []netip.Addr{vip}) })
+
+	f.links.set("eth0", false)
+	waitUntil(t, "the VIP withdrawn when eth0 goes down", func() bool { return len(f.bgp.vips()) == 0 })
+	if st := bgpVIPState(f, vip); st.Reason != announce.InterfaceDown.String() || st.Announced {
+		t.Fatalf("state %+v, want withdrawn for the interface", st)
+	}
+	f.links.set("eth0", true)
+	waitUntil(t, "the VIP held down after the link came back", func() bool { return bgpVIPState(f, vip).HeldUntil != nil })
+	waitUntil(t, "the VIP announced again after the hold-down", func() bool { return slices.Equal(f.bgp.vips(), []netip.Addr{vip}) })
+	if b := f.d.Snapshot().BGP; b.Announcements != 2 || b.Withdrawals != 1 {
+		t.Fatalf("updates: %d announcements, %d withdrawals; want 2 and 1", b.Announcements, b.Withdrawals)
+	}
 }

@@ -56,6 +56,7 @@ func (d *Director) applySyncLocked(ctx context.Context, setting *config.LVSSyncD
 		Interface: want.Interface, SyncID: uint8(want.SyncID), MaxLen: want.MaxLen,
 		Group: want.Group, Port: want.Port, TTL: want.TTL,
 		IsMaster: func() bool { return d.isMaster(instance) },
+		Mesh:     want.Mesh,
 		Logger:   d.log,
 		Key:      []byte(want.Key),
 	}, d.dp)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,14 +97,23 @@ func (s *stoppable) Stop() { s.stop() }
 type recordedSync struct {
 	mu   sync.Mutex
 	cfgs []connsync.Config
+	// incomplete makes the syncers say their dump has not arrived.
+	incomplete atomic.Bool
 }
 
 func (r *recordedSync) factory(_ context.Context, cfg connsync.Config, _ connsync.DataPlane) (ConnSync, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.cfgs = append(r.cfgs, cfg)
-	return closer{}, nil
+	return waitingSync{r}, nil
 }
+
+// waitingSync is complete unless its recordedSync says not.
+type waitingSync struct{ r *recordedSync }
+
+func (waitingSync) Close()                {}
+func (w waitingSync) Complete() bool      { return !w.r.incomplete.Load() }
+func (waitingSync) Stats() connsync.Stats { return connsync.Stats{} }
 
 func (r *recordedSync) started() []connsync.Config {
 	r.mu.Lock()
@@ -133,7 +143,45 @@ type fakeDirector struct {
 	fwm    *recordedFwmarks
 	laddrs *recordedLocalAddrs
 	bgp    *recordedBGP
+	links  *fakeLinks
 	stop   func() error
+}
+
+// fakeLinks are links that are up unless set down, and say when one
+// changes.
+type fakeLinks struct {
+	mu      sync.Mutex
+	down    map[string]bool
+	changed chan struct{}
+}
+
+func newFakeLinks() *fakeLinks {
+	return &fakeLinks{down: map[string]bool{}, changed: make(chan struct{}, 1)}
+}
+
+func (l *fakeLinks) Up(name string) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return !l.down[name], nil
+}
+
+func (l *fakeLinks) Watch(ctx context.Context, changed func()) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.changed:
+			changed()
+		}
+	}
+}
+
+// set takes link name up or down and says so.
+func (l *fakeLinks) set(name string, up bool) {
+	l.mu.Lock()
+	l.down[name] = !up
+	l.mu.Unlock()
+	l.changed <- struct{}{}
 }
 
 // recordedFilter is a VIPFilter that records the addresses it drops.
@@ -173,7 +221,17 @@ func (r *recordedFilter) Close() error {
 
 func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error)) (*fakeDirector, error) {
 	t.Helper()
-	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}, bgp: &recordedBGP{}}
+	return startFakeWith(t, conf, probe, nil)
+}
+
+// startFakeWith is startFake with the fakes changed by with before the
+// director starts.
+func startFakeWith(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error), with func(*fakeDirector)) (*fakeDirector, error) {
+	t.Helper()
+	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}, bgp: &recordedBGP{}, links: newFakeLinks()}
+	if with != nil {
+		with(f)
+	}
 	ifindex := map[string]int{}
 	d, err := New(Options{
 		ConfigPath: conf,
@@ -195,6 +253,7 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 		Fwmarks:    f.fwm,
 		LocalAddrs: f.laddrs,
 		BGP:        f.bgp.factory,
+		Links:      f.links,
 		OpenVIPFilter: func() (VIPFilter, error) {
 			f.filter = &recordedFilter{}
 			return f.filter, nil

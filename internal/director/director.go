@@ -18,7 +18,9 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/govs/govs/internal/announce"
 	"github.com/govs/govs/internal/check"
 	"github.com/govs/govs/internal/check/state"
 	"github.com/govs/govs/internal/config"
@@ -77,6 +79,9 @@ type Options struct {
 	LocalAddrs LocalAddrs
 	// BGP starts the govs_bgp speaker; nil uses GoBGP (internal/bgp).
 	BGP BGPFactory
+	// Links says whether the data plane's interfaces are up; nil asks the
+	// kernel.
+	Links Links
 	// OpenVIPFilter opens the no_accept filter; nil uses nftables.
 	OpenVIPFilter func() (VIPFilter, error)
 	// Clock is the time source; nil is the system clock.
@@ -197,6 +202,15 @@ type Director struct {
 	// every checker has one.
 	bgpPoke    chan struct{}
 	bgpSettled atomic.Bool
+	// announcer damps the announcements; bgpVIPs and bgpReasons are its
+	// last decision (for the status, and to log changes). bgpWakeAt is
+	// when a pending wake evaluates them again.
+	announcer  *announce.Machine
+	bgpVIPs    []announce.VIP
+	bgpReasons map[netip.Addr]announce.Reason
+	bgpWakeAt  time.Time
+	// bgpAnnouncements and bgpWithdrawals count the VIPs' updates.
+	bgpAnnouncements, bgpWithdrawals uint64
 	// resumeVRRP is set while the first plan after adopting a pinned data
 	// plane starts VRRP (VRRPUnit.Resume).
 	resumeVRRP bool
@@ -275,6 +289,9 @@ func New(opts Options) (*Director, error) {
 	if opts.BGP == nil {
 		opts.BGP = defaultBGP
 	}
+	if opts.Links == nil {
+		opts.Links = kernelLinks{}
+	}
 	if opts.InterfaceIndex == nil {
 		opts.InterfaceIndex = func(name string) (int, error) {
 			ifi, err := net.InterfaceByName(name)
@@ -314,10 +331,16 @@ func (d *Director) Run(ctx context.Context) error {
 	go func() {
 		defer close(eventsDone)
 		var wg sync.WaitGroup
-		wg.Add(2)
+		wg.Add(3)
 		go func() {
 			defer wg.Done()
 			d.applyVRRPChanges(eventsCtx)
+		}()
+		go func() {
+			defer wg.Done()
+			if err := d.opts.Links.Watch(eventsCtx, d.pokeBGP); err != nil {
+				d.log.Warn("links are not watched: a BGP VIP is not withdrawn when an interface goes down", "err", err)
+			}
 		}()
 		go func() {
 			defer wg.Done()

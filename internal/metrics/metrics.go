@@ -87,7 +87,7 @@ type Collector struct {
 	vrrpAdverts, vrrpDropped, vrrpTransitions, vrrpStop   *prometheus.Desc
 	sync                                                  syncDescs
 	packets                                               *prometheus.Desc
-	bgpSessionUp, bgpAnnounced                            *prometheus.Desc
+	bgpSessionUp, bgpAnnounced, bgpWithheld, bgpUpdates   *prometheus.Desc
 	checkerUp, checkerResults, checkerTransitions         *prometheus.Desc
 	checkerLatency, checkerLastLatency                    *prometheus.Desc
 }
@@ -216,6 +216,10 @@ func NewCollector(fn StatusFunc) *Collector {
 			"Whether the BGP session with the neighbor is established (1) or not (0).", []string{"neighbor", "remote_as"}, nil),
 		bgpAnnounced: prometheus.NewDesc("govs_bgp_announced",
 			"1 for each prefix (a VIP's host route) the BGP speaker announces now.", []string{"prefix"}, nil),
+		bgpWithheld: prometheus.NewDesc("govs_bgp_withheld",
+			"1 for each VIP the BGP speaker does not announce now, with why (drained, quorum lost, held down ...).", []string{"vip", "reason"}, nil),
+		bgpUpdates: prometheus.NewDesc("govs_bgp_updates_total",
+			"Announcements and withdrawals of VIPs since the start, by type (announce, withdraw).", []string{"type"}, nil),
 		reloadSuccessTime: prometheus.NewDesc("govs_config_last_reload_success_timestamp_seconds",
 			"When the running configuration was loaded, in seconds since the Unix epoch.", nil, nil),
 	}
@@ -229,7 +233,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.backendActive, c.backendInactive, c.backendWeight, c.realUp,
 		c.vrrpState, c.vrrpPriority, c.vrrpEffectivePriority, c.drops, c.connTableSize, c.connTableEntries, c.buildInfo,
 		c.reloads, c.reloadOK, c.reloadSuccessTime, c.embryoTableSize,
-		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop, c.bgpSessionUp, c.bgpAnnounced,
+		c.vrrpAdverts, c.vrrpDropped, c.vrrpTransitions, c.vrrpStop, c.bgpSessionUp, c.bgpAnnounced, c.bgpWithheld, c.bgpUpdates,
 		c.checkerUp, c.checkerResults, c.checkerTransitions, c.checkerLatency, c.checkerLastLatency} {
 		ch <- d
 	}
@@ -378,6 +382,18 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		for _, p := range b.Announced {
 			ch <- prometheus.MustNewConstMetric(c.bgpAnnounced, prometheus.GaugeValue, 1, p.String())
 		}
+		for _, v := range b.VIPs {
+			if v.Announced {
+				continue
+			}
+			reason := v.Reason
+			if v.HeldUntil != nil {
+				reason = "held down"
+			}
+			ch <- prometheus.MustNewConstMetric(c.bgpWithheld, prometheus.GaugeValue, 1, v.VIP.String(), reason)
+		}
+		ch <- prometheus.MustNewConstMetric(c.bgpUpdates, prometheus.CounterValue, float64(b.Announcements), "announce")
+		ch <- prometheus.MustNewConstMetric(c.bgpUpdates, prometheus.CounterValue, float64(b.Withdrawals), "withdraw")
 	}
 }
 

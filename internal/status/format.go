@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // View selects which table Format prints, mirroring ipvsadm's list modes.
@@ -101,6 +102,15 @@ func writeBGP(w *bufio.Writer, b BGP) {
 	}
 	for _, p := range b.Announced {
 		fmt.Fprintf(w, "BGP announcing %s\n", p)
+	}
+	for _, v := range b.VIPs {
+		switch {
+		case v.Announced:
+		case v.HeldUntil != nil:
+			fmt.Fprintf(w, "BGP not announcing %s: held down until %s (%d flaps)\n", v.VIP, v.HeldUntil.Format(time.RFC3339), v.Flaps)
+		default:
+			fmt.Fprintf(w, "BGP not announcing %s: %s\n", v.VIP, v.Reason)
+		}
 	}
 }
 

@@ -58,6 +58,22 @@ type BGP struct {
 	RouterID  netip.Addr     `json:"router_id"`
 	Peers     []BGPPeer      `json:"peers"`
 	Announced []netip.Prefix `json:"announced"`
+	// VIPs says, for every VIP, whether it is announced and why not.
+	VIPs []BGPVIP `json:"vips"`
+	// Announcements and Withdrawals count the updates since the start.
+	Announcements uint64 `json:"announcements"`
+	Withdrawals   uint64 `json:"withdrawals"`
+}
+
+// BGPVIP is one VIP's announcement state.
+type BGPVIP struct {
+	VIP       netip.Addr `json:"vip"`
+	Announced bool       `json:"announced"`
+	// Reason is why it is not announced ("ready" while it is ready but
+	// held down until HeldUntil).
+	Reason    string     `json:"reason"`
+	HeldUntil *time.Time `json:"held_until,omitempty"`
+	Flaps     int        `json:"flaps,omitempty"`
 }
 
 // BGPPeer is one BGP session.
