@@ -68,6 +68,11 @@ type EventSource interface {
 	ConnEvents() (dataplane.ConnEventReader, error)
 }
 
+// ReadyWait bounds how long a dump request waits for Config.Ready: a real
+// server that never resolves must not keep a director from asking for the
+// others' connections.
+const ReadyWait = 10 * time.Second
+
 // Config configures a Daemon; it mirrors keepalived's lvs_sync_daemon.
 type Config struct {
 	Interface string
@@ -85,6 +90,11 @@ type Config struct {
 	// itself winning over a learnt one; a director asks for a dump when
 	// it starts and every peer answers. IsMaster is not used.
 	Mesh bool
+	// Ready reports whether the data plane can take the connections a dump
+	// brings (its services programmed and their real servers resolved:
+	// entries for a real it does not hold yet are skipped). The dump
+	// request waits for it, at most ReadyWait; nil: ready at once.
+	Ready func() bool
 	// Interval between sends of new connections (DefaultInterval);
 	// ScanInterval between scans of the whole table, which find what the
 	// program's records missed and connections that carried traffic
@@ -375,6 +385,9 @@ func (d *Daemon) send(ctx context.Context) {
 		// A director that lacks the master's (or, in a mesh, its peers')
 		// connections asks for them.
 		request := func() {
+			if d.cfg.Ready != nil && !d.cfg.Ready() && now.Sub(d.since) < ReadyWait {
+				return
+			}
 			silent := now.Sub(time.Unix(0, d.lastRecv.Load())) >= requestFirst
 			if !d.complete.Load() && now.Sub(lastRequest) >= requestWait && (silent || now.Sub(lastRequest) >= requestMax) {
 				if !lastRequest.IsZero() {

@@ -343,9 +343,10 @@ func TestPrivilegedNewConnectionsSentAsMade(t *testing.T) {
 
 // TestPrivilegedMeshSync: three active directors on one LAN (govs_bgp's
 // connection_sync) each learn the other two's connections, ignore none
-// of them as a MASTER would, and a fourth that joins later gets every
-// connection of the group in one peer's dump (a peer's table holds what
-// it learnt too) and knows it is complete.
+// of them as a MASTER would, and a fourth that joins later asks for a dump
+// only once its data plane is ready, gets every connection of the group in
+// one peer's dump (a peer's table holds what it learnt too) and knows it
+// is complete.
 func TestPrivilegedMeshSync(t *testing.T) {
 	netnstest.RequireRoot(t)
 	lan := netnstest.NewNS(t, "mesh-lan")
@@ -359,7 +360,7 @@ func TestPrivilegedMeshSync(t *testing.T) {
 		d  *Daemon
 	}
 	var ds []director
-	start := func(i int, conns []dataplane.Conn) director {
+	start := func(i int, conns []dataplane.Conn, ready func() bool) director {
 		t.Helper()
 		ns := netnstest.NewNS(t, "mesh-d")
 		lan.Join(ns, "p"+string(rune('0'+i)), netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 6, byte(1 + i)}), 24).String())
@@ -368,7 +369,7 @@ func TestPrivilegedMeshSync(t *testing.T) {
 		var d *Daemon
 		if err := ns.Do(func() (err error) {
 			d, err = Start(ctx, Config{Interface: "eth0", SyncID: 7, MaxLen: 1472, Group: netip.MustParseAddr("224.0.0.81"),
-				Port: 8848, TTL: 1, Mesh: true, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, dp)
+				Port: 8848, TTL: 1, Mesh: true, Ready: ready, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}, dp)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -383,7 +384,7 @@ func TestPrivilegedMeshSync(t *testing.T) {
 				Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, byte(i), 1}), uint16(1000+j)),
 				VIP:    netip.MustParseAddrPort("198.18.0.100:80"), Real: netip.MustParseAddr("198.18.0.11"), LastSeen: now})
 		}
-		ds = append(ds, start(i, conns))
+		ds = append(ds, start(i, conns, nil))
 	}
 	for i, d := range ds {
 		waitFor(t, "every director to learn the other two's connections", 5*time.Second, func() bool {
@@ -393,7 +394,15 @@ func TestPrivilegedMeshSync(t *testing.T) {
 			t.Fatalf("director %d: %+v", i, st)
 		}
 	}
-	late := start(3, nil)
+	// Its data plane is not ready (real servers unresolved: a dump's
+	// entries would be skipped): it does not ask yet.
+	var ready atomic.Bool
+	late := start(3, nil, ready.Load)
+	time.Sleep(5 * DefaultInterval)
+	if st := late.d.Stats(); st.RequestsSent != 0 || late.d.Complete() {
+		t.Fatalf("asked for a dump before its data plane was ready: %+v", st)
+	}
+	ready.Store(true)
 	waitFor(t, "the late director's request to be answered", 5*time.Second, late.d.Complete)
 	if got := late.dp.count(); got != 3*perDirector {
 		t.Fatalf("the late director is complete with %d of %d connections", got, 3*perDirector)

@@ -57,6 +57,7 @@ func (d *Director) applySyncLocked(ctx context.Context, setting *config.LVSSyncD
 		Group: want.Group, Port: want.Port, TTL: want.TTL,
 		IsMaster: func() bool { return d.isMaster(instance) },
 		Mesh:     want.Mesh,
+		Ready:    d.dpReady.Load,
 		Logger:   d.log,
 		Key:      []byte(want.Key),
 	}, d.dp)

@@ -246,6 +246,9 @@ type Director struct {
 	syncGate atomic.Pointer[syncGate]
 	syncd    ConnSync
 	syncCfg  *config.LVSSyncDaemon
+	// dpReady is set while the data plane holds every real server of the
+	// plan (all resolved), so a sync dump's entries all find theirs.
+	dpReady atomic.Bool
 }
 
 // Load parses a configuration file and builds its plan. Warnings are
@@ -828,6 +831,7 @@ func (d *Director) syncLocked() {
 	}
 	d.lastApply = nil
 	d.applied = st
+	d.dpReady.Store(len(unresolved) == 0)
 	d.attachNATLocked(st)
 	d.announceLocked()
 }
