@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
@@ -41,7 +42,11 @@ type Speaker struct {
 }
 
 // Start starts a speaker for cfg: the BGP instance and every neighbor.
-func Start(ctx context.Context, cfg desired.BGP, log *slog.Logger) (*Speaker, error) {
+// restarting says govs restarted over a pinned data plane that kept
+// forwarding: with graceful restart on, the OPEN says so (the Restart
+// State bit), and the routers keep the routes they had until this
+// speaker's End-of-RIB.
+func Start(ctx context.Context, cfg desired.BGP, restarting bool, log *slog.Logger) (*Speaker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -61,7 +66,7 @@ func Start(ctx context.Context, cfg desired.BGP, log *slog.Logger) (*Speaker, er
 		return nil, fmt.Errorf("start BGP (AS %d, router id %s): %w", cfg.LocalAS, cfg.RouterID, err)
 	}
 	for _, n := range cfg.Neighbors {
-		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerOf(n)}); err != nil {
+		if err := srv.AddPeer(ctx, &api.AddPeerRequest{Peer: peerOf(n, cfg.GracefulRestart, restarting)}); err != nil {
 			srv.Stop()
 			return nil, fmt.Errorf("start BGP: neighbor %s: %w", n.Addr, err)
 		}
@@ -69,13 +74,26 @@ func Start(ctx context.Context, cfg desired.BGP, log *slog.Logger) (*Speaker, er
 	return sp, nil
 }
 
-func peerOf(n desired.BGPNeighbor) *api.Peer {
+func peerOf(n desired.BGPNeighbor, restartTime time.Duration, restarting bool) *api.Peer {
 	p := &api.Peer{
 		Conf: &api.PeerConf{NeighborAddress: n.Addr.String(), PeerAsn: n.RemoteAS, AuthPassword: n.Password},
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			HoldTime: uint64(n.HoldTime.Seconds()), KeepaliveInterval: uint64(n.Keepalive.Seconds()), ConnectRetry: 5,
 		}},
 		Transport: &api.Transport{PassiveMode: n.Passive},
+	}
+	if restartTime > 0 {
+		// The forwarding state is preserved: graceful restart is only
+		// allowed with a pinned data plane (the director checks).
+		p.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(restartTime.Seconds()), LocalRestarting: restarting}
+		fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+		if n.Addr.Is6() {
+			fam.Afi = api.Family_AFI_IP6
+		}
+		p.AfiSafis = []*api.AfiSafi{{
+			Config:            &api.AfiSafiConfig{Family: fam, Enabled: true},
+			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
+		}}
 	}
 	if n.Multihop > 0 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.Multihop)}

@@ -33,10 +33,18 @@ type BGP struct {
 	// SyncWait bounds how long a director waits for its peers' tables
 	// (connection_sync) before it announces.
 	SyncWait time.Duration
+	// GracefulRestart is graceful_restart's restart time: how long the
+	// routers keep this director's routes while govs restarts over a
+	// pinned data plane (RFC 4724); 0: off.
+	GracefulRestart time.Duration
 	// Sync is connection_sync (resolve moves it to global_defs'
 	// LVSSyncDaemon, with Mesh set).
 	Sync *LVSSyncDaemon
 }
+
+// DefaultGracefulRestart is graceful_restart's restart time when none is
+// given (GoBGP's and BIRD's default).
+const DefaultGracefulRestart = 120 * time.Second
 
 // DefaultSyncWait is how long a director with govs_bgp's connection_sync
 // waits for a peer to send its table before it announces anyway (the
@@ -122,6 +130,17 @@ func (b *builder) bgp(blk *node) {
 		case "max_updates":
 			if v, ok := b.intArg(n, 1, 1000); ok {
 				g.MaxUpdates = v
+			}
+		case "graceful_restart":
+			// graceful_restart [RESTART_TIME]: 120 s unless given.
+			if !b.leaf(n, 0, 1) {
+				continue
+			}
+			g.GracefulRestart = DefaultGracefulRestart
+			if len(n.Args) == 1 {
+				if v, ok := b.parseTimer(n, n.Args[0].Text, time.Second, 4095*time.Second); ok {
+					g.GracefulRestart = v.Truncate(time.Second)
+				}
 			}
 		case "sync_wait":
 			if v, ok := b.timerArg(n, 0, time.Hour); ok {

@@ -61,6 +61,7 @@ func TestBGPBlockErrors(t *testing.T) {
 		{"slow keepalive", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  hold_time 9\n  keepalive_interval 4\n }\n", "more than a third", 7},
 		{"hold-down cap below the hold", " router_id 198.18.0.2\n local_as 65001\n hold_down 10\n max_hold_down 5\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "below hold_down", 5},
 		{"sync option", " router_id 198.18.0.2\n local_as 65001\n connection_sync eth1 speed 9\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "unknown option 'speed'", 4},
+		{"restart time", " router_id 198.18.0.2\n local_as 65001\n graceful_restart 5000\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "outside range", 4},
 		{"twice", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "defined twice", 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +91,7 @@ govs_bgp {
     max_hold_down 30
     max_updates 5
     sync_wait 3
+    graceful_restart
     connection_sync eth1 id 9 port 8849
     neighbor 198.18.0.1 {
         remote_as 65000
@@ -102,10 +104,10 @@ govs_bgp {
 	}
 	sd := cfg.Global.LVSSyncDaemon
 	if sd == nil || !sd.Mesh || sd.Instance != "" || sd.Interface != "eth1" || sd.SyncID != 9 || sd.Port != 8849 ||
-		sd.Key != "a-secret-of-16-chars" || sd.Pos.Line != 11 {
+		sd.Key != "a-secret-of-16-chars" || sd.Pos.Line != 12 {
 		t.Fatalf("sync %+v", sd)
 	}
-	if g := cfg.BGP; g.HoldDown != 2*time.Second || g.MaxHoldDown != 30*time.Second || g.MaxUpdates != 5 || g.SyncWait != 3*time.Second {
+	if g := cfg.BGP; g.HoldDown != 2*time.Second || g.MaxHoldDown != 30*time.Second || g.MaxUpdates != 5 || g.SyncWait != 3*time.Second || g.GracefulRestart != 120*time.Second {
 		t.Fatalf("damping %+v", g)
 	}
 	_, diags = ParseString("t.conf", src+`vrrp_instance VI_1 {
@@ -123,7 +125,7 @@ global_defs {
 `, Options{})
 	found := false
 	for _, d := range diags.Errors() {
-		found = found || strings.Contains(d.Message, "both set") && d.Line == 11
+		found = found || strings.Contains(d.Message, "both set") && d.Line == 12
 	}
 	if !found {
 		t.Fatalf("connection_sync with lvs_sync_daemon: errors %v", diags.Errors())

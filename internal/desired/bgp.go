@@ -30,6 +30,9 @@ type BGP struct {
 	// SyncWait bounds how long connection_sync's first dump is waited for
 	// before announcing.
 	SyncWait time.Duration
+	// GracefulRestart is the restart time the routers are asked to keep
+	// the routes for while govs restarts (0: graceful restart off).
+	GracefulRestart time.Duration
 }
 
 // BGPNeighbor is one BGP neighbor.
@@ -49,7 +52,7 @@ func (p *planner) bgp() {
 		return
 	}
 	b := &BGP{RouterID: g.RouterID, LocalAS: g.LocalAS, ListenPort: g.ListenPort, Communities: slices.Clone(g.Communities),
-		Damping: announce.Policy{HoldDown: g.HoldDown, MaxHoldDown: g.MaxHoldDown, MaxUpdates: g.MaxUpdates}.Resolved(), SyncWait: g.SyncWait}
+		Damping: announce.Policy{HoldDown: g.HoldDown, MaxHoldDown: g.MaxHoldDown, MaxUpdates: g.MaxUpdates}.Resolved(), SyncWait: g.SyncWait, GracefulRestart: g.GracefulRestart}
 	if g.LocalPrefSet {
 		v := g.LocalPref
 		b.LocalPref = &v

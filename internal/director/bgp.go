@@ -26,10 +26,11 @@ type BGPSpeaker interface {
 }
 
 // BGPFactory starts a speaker.
-type BGPFactory func(ctx context.Context, cfg desired.BGP, log *slog.Logger) (BGPSpeaker, error)
+// restarting says govs restarted over a pinned data plane (bgp.Start).
+type BGPFactory func(ctx context.Context, cfg desired.BGP, restarting bool, log *slog.Logger) (BGPSpeaker, error)
 
-func defaultBGP(ctx context.Context, cfg desired.BGP, log *slog.Logger) (BGPSpeaker, error) {
-	return bgp.Start(ctx, cfg, log)
+func defaultBGP(ctx context.Context, cfg desired.BGP, restarting bool, log *slog.Logger) (BGPSpeaker, error) {
+	return bgp.Start(ctx, cfg, restarting, log)
 }
 
 // sessionConfig is what a running speaker cannot change without a
@@ -54,7 +55,12 @@ func (d *Director) applyBGPLocked(ctx context.Context, plan *desired.Plan) error
 		d.announceLocked()
 		return nil
 	}
-	sp, err := d.opts.BGP(ctx, *plan.BGP, d.log)
+	if plan.BGP.GracefulRestart > 0 && d.dp != nil && d.opts.PinDir == "" {
+		// Graceful restart tells the routers the forwarding state survives
+		// a restart; only a pinned data plane does.
+		return fmt.Errorf("BGP: graceful_restart needs govs run --pin-dir: without a pinned data plane nothing forwards while govs restarts")
+	}
+	sp, err := d.opts.BGP(ctx, *plan.BGP, d.bgpAdopted, d.log)
 	if err != nil {
 		return fmt.Errorf("BGP: %w", err)
 	}
@@ -79,6 +85,9 @@ func (d *Director) announceLocked() {
 	now := d.opts.Clock.Now()
 	reasons, settled, wake := d.readinessLocked(now)
 	d.bgpSettled.Store(settled)
+	if settled {
+		d.bgpAdopted = false
+	}
 	if d.announcer == nil {
 		d.announcer = announce.New(d.plan.BGP.Damping)
 	}
@@ -185,7 +194,9 @@ func (d *Director) readinessLocked(now time.Time) (map[netip.Addr]announce.Reaso
 			r := self
 			switch {
 			case r != announce.Ready:
-			case !checked[s.Pool]:
+			case !checked[s.Pool] && !d.bgpAdopted:
+				// (After a restart over a pinned data plane the previous
+				// govs's checks still stand: the routers kept the routes.)
 				r = announce.ChecksPending
 			case !usable[s.Key]:
 				r = announce.NoUsableReal
@@ -243,8 +254,18 @@ func (d *Director) pokeBGP() {
 	}
 }
 
-// stopBGPLocked withdraws every announcement and closes the sessions.
+// stopBGPLocked withdraws every announcement and closes the sessions, but
+// for a planned restart (--keep-dataplane with graceful_restart): then the
+// sessions close with the process, without a NOTIFICATION, so the routers
+// keep the routes for the restart time while the pinned data plane goes on
+// forwarding, and the next govs takes them over.
 func (d *Director) stopBGPLocked() {
+	if d.speaker != nil && d.opts.KeepDataplane && d.opts.PinDir != "" && d.speaker.Config().GracefulRestart > 0 {
+		d.log.Info("BGP sessions left to close with the process: the routers keep the routes for graceful_restart",
+			"restart_time", d.speaker.Config().GracefulRestart)
+		d.speaker = nil
+		return
+	}
 	if d.speaker != nil {
 		d.speaker.Stop()
 		d.speaker = nil

@@ -1,10 +1,14 @@
 package director_test
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -145,4 +149,171 @@ virtual_server %s 80 {
 		t.Errorf("govs run after SIGTERM: %v", err)
 	}
 	waitUntil(t, "the VIP withdrawn after a clean stop", 10*time.Second, func() bool { return !announced() })
+}
+
+// TestPrivilegedBGPGracefulRestart: with graceful_restart and a pinned
+// data plane, `govs run` killed with SIGKILL leaves BIRD holding the VIP's
+// route (the session closed without a NOTIFICATION from a speaker that
+// said its forwarding survives) while the data plane goes on forwarding a
+// long-lived connection; the next `govs run` adopts the data plane,
+// re-establishes the session with the Restart State bit and announces the
+// VIP before its End-of-RIB, so the router's FIB never loses the route and
+// the connection never misses an answer.
+func TestPrivilegedBGPGracefulRestart(t *testing.T) {
+	netnstest.RequireRoot(t)
+	birdPath, err := exec.LookPath("bird")
+	if err != nil {
+		t.Skip("bird (Debian's bird2) is not installed")
+	}
+	govs := netnstest.BuildGovs(t)
+	dir := t.TempDir()
+	const vip, routerIP, directorIP, realIP = "198.18.5.100", "198.18.5.1", "198.18.5.11", "198.18.5.21"
+	lan := netnstest.NewNS(t, "glan")
+	lan.Bridge("br0")
+	router, director, real := netnstest.NewNS(t, "grt"), netnstest.NewNS(t, "gdir"), netnstest.NewNS(t, "gweb")
+	lan.Join(router, "pr", routerIP+"/24")
+	lan.Join(director, "pd", directorIP+"/24")
+	lan.Join(real, "pw", realIP+"/24")
+	netnstest.AttachXDPPass(t, lan, "pd")
+	router.MustRun("ethtool", "-K", "eth0", "tx", "off")
+	real.HoldVIP(vip)
+	echoName(t, real, "web")
+
+	birdConf, birdSock := filepath.Join(dir, "bird.conf"), filepath.Join(dir, "bird.ctl")
+	writeFile(t, birdConf, fmt.Sprintf(`router id %s;
+protocol device {}
+protocol kernel {
+	ipv4 { import none; export all; };
+}
+protocol bgp director {
+	local %s as 65000;
+	neighbor %s as 65001;
+	hold time 9;
+	connect retry time 1;
+	error wait time 1, 2;
+	graceful restart on;
+	ipv4 { import all; export none; };
+}
+`, routerIP, routerIP, directorIP))
+	var mu sync.Mutex
+	var deleted []string
+	startWatched(t, router, func(line string) {
+		if strings.Contains(line, "Deleted") && strings.Contains(line, vip) {
+			mu.Lock()
+			deleted = append(deleted, line)
+			mu.Unlock()
+		}
+	}, "ip", "-ts", "monitor", "route")
+	router.Start(birdPath, "-f", "-c", birdConf, "-s", birdSock)
+	birdc := func(args ...string) string {
+		out, _ := router.Run("birdc", append([]string{"-s", birdSock}, args...)...)
+		return out
+	}
+	kernelRoute := func() bool {
+		out, _ := router.Run("ip", "route", "show", vip)
+		return strings.Contains(out, "via "+directorIP)
+	}
+	established := func() bool { return strings.Contains(birdc("show", "protocols", "director"), "Established") }
+
+	conf := filepath.Join(dir, "keepalived.conf")
+	writeFile(t, conf, fmt.Sprintf(`global_defs {
+    govs_xdp_interface eth0
+}
+govs_bgp {
+    router_id %s
+    local_as 65001
+    graceful_restart 30
+    neighbor %s {
+        remote_as 65000
+        hold_time 9
+        keepalive_interval 3
+    }
+}
+virtual_server %s 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server %s 80 {
+        weight 1
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+`, directorIP, routerIP, vip, realIP))
+	sock := filepath.Join(dir, "govs.sock")
+	pin := filepath.Join(netnstest.MountBPFFS(t), "govs")
+	start := func() *exec.Cmd { return director.Start(govs, "run", "-f", conf, "--socket", sock, "--pin-dir", pin) }
+	cmd := start()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("BIRD:\n%s\n%s", birdc("show", "protocols", "all", "director"), birdc("show", "route", "all"))
+		}
+	})
+	waitUntil(t, "the router's route to the VIP through the director", 30*time.Second, kernelRoute)
+
+	// A long-lived connection from the router, asking every 100 ms.
+	var c net.Conn
+	if err := router.Do(func() (err error) { c, err = net.DialTimeout("tcp", vip+":80", 5*time.Second); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var failed atomic.Value
+	var answers atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := bufio.NewReader(c)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			c.SetDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write([]byte("name?\n")); err != nil {
+				failed.Store(err.Error())
+				return
+			}
+			if _, err := r.ReadString('\n'); err != nil {
+				failed.Store(err.Error())
+				return
+			}
+			answers.Add(1)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	waitUntil(t, "answers on the long-lived connection", 10*time.Second, func() bool { return answers.Load() >= 5 })
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	waitUntil(t, "BIRD to see the session go", 15*time.Second, func() bool { return !established() })
+	if !kernelRoute() {
+		t.Fatalf("the route went with the session: BIRD did not keep it for the restart\n%s", birdc("show", "protocols", "all", "director"))
+	}
+	// The pinned data plane forwards with no govs running.
+	before := answers.Load()
+	waitUntil(t, "answers with govs dead", 10*time.Second, func() bool { return answers.Load() >= before+5 })
+
+	start()
+	waitUntil(t, "the session back", 30*time.Second, established)
+	waitUntil(t, "the restarted govs to announce the VIP", 30*time.Second, func() bool {
+		return strings.Contains(birdc("show", "route", "for", vip, "all"), "BGP.as_path: 65001") && kernelRoute()
+	})
+	// Past the restarted speaker's End-of-RIB, after which BIRD drops
+	// whatever stale route was not announced again.
+	after := answers.Load()
+	waitUntil(t, "answers after the restart", 10*time.Second, func() bool { return answers.Load() >= after+20 })
+	if f := failed.Load(); f != nil {
+		t.Fatalf("the long-lived connection failed: %v", f)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(deleted) > 0 {
+		t.Fatalf("the router's FIB lost the VIP's route during the restart: %q", deleted)
+	}
 }

@@ -29,7 +29,7 @@ type recordedBGP struct {
 	cfg       desired.BGP
 }
 
-func (r *recordedBGP) factory(_ context.Context, cfg desired.BGP, _ *slog.Logger) (BGPSpeaker, error) {
+func (r *recordedBGP) factory(_ context.Context, cfg desired.BGP, _ bool, _ *slog.Logger) (BGPSpeaker, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.started++

@@ -209,6 +209,9 @@ type Director struct {
 	bgpVIPs    []announce.VIP
 	bgpReasons map[netip.Addr]announce.Reason
 	bgpWakeAt  time.Time
+	// bgpAdopted is set from adopting a pinned data plane until every
+	// checker has a result: the previous govs's announcements stand.
+	bgpAdopted bool
 	// bgpAnnouncements and bgpWithdrawals count the VIPs' updates.
 	bgpAnnouncements, bgpWithdrawals uint64
 	// resumeVRRP is set while the first plan after adopting a pinned data
@@ -377,6 +380,7 @@ func (d *Director) Run(ctx context.Context) error {
 			d.neigh[r.Addr] = desired.Neighbour{MAC: r.MAC, Ifindex: r.Ifindex}
 		}
 		d.resumeVRRP = dp.Adopted()
+		d.bgpAdopted = dp.Adopted()
 	}
 	applyErr := d.applyPlanLocked(ctx, d.plan)
 	d.resumeVRRP = false // only the first start follows a restart
