@@ -121,12 +121,6 @@ func (r *recordedSync) started() []connsync.Config {
 	return slices.Clone(r.cfgs)
 }
 
-type closer struct{}
-
-func (closer) Close()                {}
-func (closer) Complete() bool        { return true }
-func (closer) Stats() connsync.Stats { return connsync.Stats{} }
-
 // healthy is a prober for every checker that always succeeds.
 func healthy(check.Spec, netip.AddrPort) (check.Prober, error) {
 	return check.ProberFunc(func(context.Context) state.Result { return state.Result{OK: true} }), nil
