@@ -95,6 +95,13 @@ func peerOf(n desired.BGPNeighbor, restartTime time.Duration, restarting bool) *
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: true}},
 		}}
 	}
+	if n.BFD != nil {
+		// GoBGP opens its BFD socket (UDP 3784) only for a neighbor
+		// with BFD enabled: none unless configured.
+		us := uint32(n.BFD.Interval.Microseconds())
+		p.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: us, RequiredMinimumReceive: us,
+			DetectionMultiplier: uint32(n.BFD.Multiplier)}
+	}
 	if n.Multihop > 0 {
 		p.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(n.Multihop)}
 	}

@@ -66,7 +66,23 @@ type BGPNeighbor struct {
 	Multihop int
 	// Passive waits for the neighbor to connect.
 	Passive bool
+	// BFD, when set, runs GoBGP's BFD with the neighbor: off unless
+	// written (docs/bgp.md says why).
+	BFD *BGPBFD
 }
+
+// BGPBFD is a neighbor's bfd keyword: BFD control packets every Interval,
+// the session down after Multiplier of them are missed.
+type BGPBFD struct {
+	Interval   time.Duration
+	Multiplier int
+}
+
+// BFD's defaults: 300 ms × 3, a failure seen within a second.
+const (
+	DefaultBFDInterval   = 300 * time.Millisecond
+	DefaultBFDMultiplier = 3
+)
 
 // bgp reads the govs_bgp block.
 func (b *builder) bgp(blk *node) {
@@ -230,6 +246,10 @@ func (b *builder) bgpNeighbor(blk *node) *BGPNeighbor {
 			if b.leaf(n, 0, 0) {
 				nb.Passive = true
 			}
+		case "bfd":
+			if f, ok := b.bfdArgs(n); ok {
+				nb.BFD = f
+			}
 		default:
 			b.unknown(n, "neighbor")
 		}
@@ -253,6 +273,38 @@ func (b *builder) bgpNeighbor(blk *node) *BGPNeighbor {
 		b.d.Errorf(pos, "keepalive_interval", "neighbor %s: keepalive_interval %s is more than a third of hold_time %s", a, nb.Keepalive, nb.HoldTime)
 	}
 	return nb
+}
+
+// bfdArgs reads "bfd [interval SECONDS] [multiplier N]".
+func (b *builder) bfdArgs(n *node) (*BGPBFD, bool) {
+	if !b.leaf(n, 0, 4) {
+		return nil, false
+	}
+	f := &BGPBFD{Interval: DefaultBFDInterval, Multiplier: DefaultBFDMultiplier}
+	for args := n.Args; len(args) > 0; args = args[2:] {
+		if len(args) < 2 {
+			b.errorf(n, "'%s' needs a value", args[0].Text)
+			return nil, false
+		}
+		switch strings.ToLower(args[0].Text) {
+		case "interval":
+			v, ok := b.parseTimer(n, args[1].Text, 10*time.Millisecond, 60*time.Second)
+			if !ok {
+				return nil, false
+			}
+			f.Interval = v.Truncate(time.Millisecond)
+		case "multiplier":
+			v, ok := b.parseInt(n, args[1].Text, 1, 255)
+			if !ok {
+				return nil, false
+			}
+			f.Multiplier = v
+		default:
+			b.errorf(n, "unknown bfd option '%s' (interval, multiplier)", args[0].Text)
+			return nil, false
+		}
+	}
+	return f, true
 }
 
 // asn reads a 4-byte AS number (asplain, 1..4294967295).

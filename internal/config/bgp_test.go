@@ -20,11 +20,16 @@ func TestBGPBlock(t *testing.T) {
         password s3cret
         hold_time 9
         multihop 2
+        bfd interval 0.1 multiplier 5
     }
     neighbor 2001:db8::1 {
         remote_as 65000
         passive
         keepalive_interval 10
+    }
+    neighbor 198.18.0.3 {
+        remote_as 65000
+        bfd
     }
 }
 `
@@ -41,8 +46,14 @@ func TestBGPBlock(t *testing.T) {
 	if n.RemoteAS != 65000 || n.Password != "s3cret" || n.HoldTime != 9*time.Second || n.Keepalive != 3*time.Second || n.Multihop != 2 || n.Passive {
 		t.Errorf("neighbor %+v", n)
 	}
-	if n := g.Neighbors[1]; !n.Passive || n.HoldTime != 90*time.Second || n.Keepalive != 10*time.Second {
-		t.Errorf("neighbor %+v", n)
+	if n.BFD == nil || n.BFD.Interval != 100*time.Millisecond || n.BFD.Multiplier != 5 {
+		t.Errorf("neighbor bfd %+v", n.BFD)
+	}
+	if n := g.Neighbors[1]; !n.Passive || n.HoldTime != 90*time.Second || n.Keepalive != 10*time.Second || n.BFD != nil {
+		t.Errorf("neighbor %+v (BFD must be off unless written)", n)
+	}
+	if n := g.Neighbors[2]; n.BFD == nil || n.BFD.Interval != DefaultBFDInterval || n.BFD.Multiplier != DefaultBFDMultiplier {
+		t.Errorf("neighbor bfd %+v, want the defaults", n.BFD)
 	}
 }
 
@@ -62,6 +73,9 @@ func TestBGPBlockErrors(t *testing.T) {
 		{"hold-down cap below the hold", " router_id 198.18.0.2\n local_as 65001\n hold_down 10\n max_hold_down 5\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "below hold_down", 5},
 		{"sync option", " router_id 198.18.0.2\n local_as 65001\n connection_sync eth1 speed 9\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "unknown option 'speed'", 4},
 		{"restart time", " router_id 198.18.0.2\n local_as 65001\n graceful_restart 5000\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "outside range", 4},
+		{"bfd option", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  bfd echo 1\n }\n", "unknown bfd option 'echo'", 6},
+		{"bfd value", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  bfd multiplier\n }\n", "needs a value", 6},
+		{"bfd interval", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n  bfd interval 0.001\n }\n", "outside range", 6},
 		{"twice", " router_id 198.18.0.2\n local_as 65001\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n neighbor 198.18.0.1 {\n  remote_as 1\n }\n", "defined twice", 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,14 @@ type BGPNeighbor struct {
 	HoldTime, Keepalive time.Duration
 	Multihop            int
 	Passive             bool
+	// BFD is nil unless the neighbor has bfd: off by default.
+	BFD *BFD
+}
+
+// BFD is BFD with a neighbor.
+type BFD struct {
+	Interval   time.Duration
+	Multiplier int
 }
 
 // bgp plans the govs_bgp block.
@@ -62,8 +70,13 @@ func (p *planner) bgp() {
 		b.MED = &v
 	}
 	for _, n := range g.Neighbors {
-		b.Neighbors = append(b.Neighbors, BGPNeighbor{Addr: n.Addr, RemoteAS: n.RemoteAS, Password: n.Password,
-			HoldTime: n.HoldTime, Keepalive: n.Keepalive, Multihop: n.Multihop, Passive: n.Passive})
+		nb := BGPNeighbor{Addr: n.Addr, RemoteAS: n.RemoteAS, Password: n.Password,
+			HoldTime: n.HoldTime, Keepalive: n.Keepalive, Multihop: n.Multihop, Passive: n.Passive}
+		if n.BFD != nil {
+			nb.BFD = &BFD{Interval: n.BFD.Interval, Multiplier: n.BFD.Multiplier}
+			p.warnf(n.Keywords.Of("bfd"), "bfd", "neighbor %s: bfd is on: GoBGP v4.8's BFD has torn down re-established sessions after a 1 s pause (docs/bgp.md)", n.Addr)
+		}
+		b.Neighbors = append(b.Neighbors, nb)
 	}
 	for _, s := range p.plan.Services {
 		if s.Key.Fwmark == 0 && !slices.Contains(b.VIPs, s.Key.Addr) {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,6 +143,46 @@ virtual_server %s 80 {
 			t.Errorf("govs list has no %q:\n%s", want, list)
 		}
 	}
+
+	// BFD is off by default: GoBGP opens no BFD socket, and a pause of
+	// govs longer than the 1 s that tore GoBGP v4.8's BFD sessions down
+	// leaves the session (BIRD's "since" unchanged) and the route alone.
+	if out := director.MustRun("ss", "-Hunl", "sport = :3784"); strings.TrimSpace(out) != "" {
+		t.Errorf("a BFD socket is open with no bfd configured:\n%s", out)
+	}
+	session := func() string {
+		out, _ := router.Run("birdc", "-s", birdSock, "show", "protocols", "director")
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "director") {
+				return strings.Join(strings.Fields(l), " ")
+			}
+		}
+		return ""
+	}
+	before := session()
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // the pause under test, not a wait for anything
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	holdRE := regexp.MustCompile(`Hold timer:\s+([0-9.]+)/9`)
+	waitUntil(t, "BIRD to hear from govs after the pause", 10*time.Second, func() bool {
+		out, _ := router.Run("birdc", "-s", birdSock, "show", "protocols", "all", "director")
+		m := holdRE.FindStringSubmatch(out)
+		if m == nil {
+			return false
+		}
+		left, err := strconv.ParseFloat(m[1], 64)
+		heard := time.Now().Add(-time.Duration((9 - left) * float64(time.Second)))
+		return err == nil && heard.After(resumed)
+	})
+	if after := session(); after != before || !strings.Contains(after, "Established") || !announced() {
+		t.Errorf("a 1.5 s pause of govs flapped the session: %q before, %q after", before, after)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
