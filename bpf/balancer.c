@@ -913,8 +913,13 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 			/* A SYN on a closed connection's tuple is a new connection
 			 * reusing the client port: schedule it afresh, as IPVS's
 			 * conn_reuse_mode does, rather than send it to a server that
-			 * may have left since (weight 0, or dead and inhibited). */
-			int reuse = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & TCP_FL_SYN) && (c->flags & CONN_F_FIN);
+			 * may have left since (weight 0, or dead and inhibited). A
+			 * bare SYN on a server taking no new flows (weight 0) is
+			 * scheduled afresh too, as with IPVS's expire_nodest_conn:
+			 * an entry another director synced may never have seen the
+			 * old connection's FIN. */
+			int reuse = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & TCP_FL_SYN) &&
+				    ((c->flags & CONN_F_FIN) || (bare_syn && r && r->weight == 0));
 			if (r && c->svc_id == svc_id && !reuse) {
 				if (now - c->last_ns > REFRESH_NS) {
 					c->last_ns = now;

@@ -516,3 +516,31 @@ func TestSYNOnClosedTupleIsRescheduled(t *testing.T) {
 		t.Fatalf("a new connection on the closed tuple went back to real %d, which has weight 0", r)
 	}
 }
+
+// TestBareSYNOnWeightZeroRealIsRescheduled: an entry whose FIN this
+// director never saw (another director synced it, and the router sent the
+// rest of the flow there) still points at its real when the client reuses
+// the port. Once that real takes no new flows (weight 0: inhibited or
+// drained), a bare SYN is a new connection and is scheduled afresh; the
+// established flow's own packets (ACKs) still go to it.
+func TestBareSYNOnWeightZeroRealIsRescheduled(t *testing.T) {
+	d := openDP(t, state(svc4(sched.RoundRobin, 80, reals4(1, 1)...)))
+	p := flowN(9, 80)
+	act, out := runOut(t, d.program(), frame(t, p))
+	first := realOf(t, act, out)
+	weights := []uint32{1, 1}
+	weights[first-1] = 0
+	if err := d.Apply(state(svc4(sched.RoundRobin, 80, reals4(weights...)...))); err != nil {
+		t.Fatal(err)
+	}
+	ack := p
+	ack.syn = false
+	act, out = runOut(t, d.program(), frame(t, ack))
+	if r := realOf(t, act, out); r != first {
+		t.Fatalf("an established flow's ACK moved from real %d (weight 0) to %d", first, r)
+	}
+	act, out = runOut(t, d.program(), frame(t, p))
+	if r := realOf(t, act, out); r == first {
+		t.Fatalf("a bare SYN on the tuple went to real %d, which has weight 0", r)
+	}
+}
