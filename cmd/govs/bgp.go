@@ -27,6 +27,7 @@ func newBGPCmd(stdout, stderr io.Writer) *cobra.Command {
 		{"undrain", "announce the ready VIPs again", false},
 	} {
 		var socket string
+		var stopAfter time.Duration
 		c := &cobra.Command{
 			Use:   sub.name,
 			Short: sub.short,
@@ -40,15 +41,22 @@ func newBGPCmd(stdout, stderr io.Writer) *cobra.Command {
 					return exitCode(1)
 				}
 				defer cl.Close()
-				if err := cl.BGPDrain(ctx, sub.drain); err != nil {
+				if err := cl.BGPDrain(ctx, sub.drain, stopAfter); err != nil {
 					fmt.Fprintf(stderr, "govs bgp %s: %v\n", sub.name, err)
 					return exitCode(1)
+				}
+				if stopAfter > 0 {
+					fmt.Fprintf(stdout, "govs bgp %s: done; the director stops in %s\n", sub.name, stopAfter)
+					return nil
 				}
 				fmt.Fprintf(stdout, "govs bgp %s: done\n", sub.name)
 				return nil
 			},
 		}
 		c.Flags().StringVar(&socket, "socket", control.DefaultSocket, "control socket of the daemon")
+		if sub.drain {
+			c.Flags().DurationVar(&stopAfter, "stop-after", 0, "drain period: the director stops (as on SIGTERM) once it has passed; 0: it keeps running drained")
+		}
 		cmd.AddCommand(c)
 	}
 	return cmd

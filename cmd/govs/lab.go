@@ -21,8 +21,9 @@ import (
 // labOptions are the flags of `govs lab` and its subcommands.
 type labOptions struct {
 	name, stateDir, webKind, directorCmd, listen, mode string
-	webs, requests                                     int
+	webs, requests, directors, table                   int
 	noDirectors, asJSON, expectSync, verbose           bool
+	bgp, resilient                                     bool
 }
 
 func (o *labOptions) log(stderr io.Writer) *slog.Logger {
@@ -55,6 +56,9 @@ func newLabCmd(stdout, stderr io.Writer) *cobra.Command {
 		c.Flags().StringVar(&o.webKind, "web-server", lab.WebAuto, "web server: auto (nginx if installed), nginx or builtin")
 		c.Flags().StringVar(&o.directorCmd, "director-cmd", defaultDirectorCmd, "command started in each director namespace; {govs}, {conf}, {dir}, {state} are substituted")
 		c.Flags().BoolVar(&o.noDirectors, "no-directors", false, "start no director")
+		c.Flags().IntVar(&o.directors, "directors", 0, "number of directors (default 2; more only with --bgp)")
+		c.Flags().BoolVar(&o.bgp, "bgp", false, "every director active: they announce the VIPs over BGP to BIRD 2 on the router, which spreads flows over them (ECMP); no VRRP")
+		c.Flags().BoolVar(&o.resilient, "resilient", false, "with --bgp: the router routes the VIPs through resilient nexthop groups (a director that leaves moves only its own flows)")
 		c.Flags().StringVar(&o.mode, "mode", lab.ModeDR, "forwarding mode: dr (web servers answer clients directly), nat (replies cross the master), fnat (FullNAT: the web servers see and answer the master's local addresses), tun (IP-in-IP, decapsulated by govs's XDP program on the web servers) or gue (the same in GUE, UDP 6080)")
 	}
 	testFlags := func(c *cobra.Command) {
@@ -141,14 +145,32 @@ func newLabCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	web.Flags().StringVar(&o.listen, "listen", ":80", "listen address")
-	root.AddCommand(up, down, status, test, demo, web)
+	var dev string
+	nexthops := &cobra.Command{
+		Use:   "nexthops --table N --dev DEV",
+		Short: "(internal) the BGP lab router's mirror of BIRD's routes into resilient nexthop groups",
+		Args:  noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := lab.Nexthops(ctx, lab.NexthopsOptions{Table: o.table, Dev: dev, Log: slog.New(slog.NewTextHandler(stderr, nil))}); err != nil {
+				fmt.Fprintf(stderr, "govs lab nexthops: %v\n", err)
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+	nexthops.Flags().IntVar(&o.table, "table", lab.ResilientTable, "the kernel table BIRD writes to")
+	nexthops.Flags().StringVar(&dev, "dev", "lan0", "the interface of the next hops")
+	root.AddCommand(up, down, status, test, demo, web, nexthops)
 	return root
 }
 
 // labUp brings a lab up, and with demo tests it and takes it down again.
 func labUp(o *labOptions, demo bool, stdout, stderr io.Writer) int {
 	log := o.log(stderr)
-	opts := lab.Options{Name: o.name, Webs: o.webs, StateDir: o.stateDir, WebServer: o.webKind, Mode: o.mode, Log: log}
+	opts := lab.Options{Name: o.name, Webs: o.webs, StateDir: o.stateDir, WebServer: o.webKind, Mode: o.mode,
+		Directors: o.directors, BGP: o.bgp, Resilient: o.resilient, Log: log}
 	if !o.noDirectors && o.directorCmd != "" {
 		opts.DirectorCmd = strings.Fields(o.directorCmd)
 	}
@@ -162,8 +184,11 @@ func labUp(o *labOptions, demo bool, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "lab %s is up: %d namespaces, %d web servers (%s), %s mode\n", st.Name, len(st.Namespaces), st.Webs, st.WebServer, st.Mode)
 	fmt.Fprintf(stdout, "client:  ip netns exec %s curl http://%s/\n", lab.Topology{Name: st.Name}.NS("client"), lab.PublicIP)
-	for _, d := range lab.Directors {
+	for _, d := range st.Topology().DirectorRoles() {
 		fmt.Fprintf(stdout, "%s keepalived.conf: %s\n", d, st.Files[d])
+	}
+	if st.BGP {
+		fmt.Fprintf(stdout, "router:  BIRD %s (birdc -s %s show route)\n", st.Files["bird"], lab.BirdSocket(lab.StateDirFor(o.name, o.stateDir)))
 	}
 	return 0
 }

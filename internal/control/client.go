@@ -73,8 +73,10 @@ func (c *Client) Reload(ctx context.Context) error {
 // cancellation apply to both.
 // BGPDrain asks the daemon to withdraw (drain) or announce again (undrain)
 // its BGP announcements.
-func (c *Client) BGPDrain(ctx context.Context, drain bool) error {
-	_, err := c.request(ctx, Request{Op: OpBGPDrain, Drain: drain})
+// With stopAfter above 0 the daemon stops once that drain period has
+// passed.
+func (c *Client) BGPDrain(ctx context.Context, drain bool, stopAfter time.Duration) error {
+	_, err := c.request(ctx, Request{Op: OpBGPDrain, Drain: drain, StopAfter: stopAfter})
 	return err
 }
 

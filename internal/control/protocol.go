@@ -10,6 +10,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/govs/govs/internal/status"
 )
@@ -50,8 +51,11 @@ type Request struct {
 	VirtualServer string  `json:"virtual_server,omitempty"`
 	Real          string  `json:"real,omitempty"`
 	Weight        *uint32 `json:"weight,omitempty"`
-	// Drain is OpBGPDrain's: drained or not.
-	Drain bool `json:"drain,omitempty"`
+	// Drain is OpBGPDrain's: drained or not. StopAfter, with Drain, is
+	// the drain period: the daemon stops once it has passed (0: it keeps
+	// running drained).
+	Drain     bool          `json:"drain,omitempty"`
+	StopAfter time.Duration `json:"stop_after_ns,omitempty"`
 }
 
 // Response is the one line the server sends back for each request. OK is

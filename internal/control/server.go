@@ -49,7 +49,8 @@ type Config struct {
 	// Weight, when nil, makes weight requests fail with an error.
 	Weight WeightFunc
 	// BGPDrain, when nil, makes bgp-drain requests fail with an error.
-	BGPDrain func(drain bool) error
+	// stopAfter is the drain period after which the daemon stops (0: none).
+	BGPDrain func(drain bool, stopAfter time.Duration) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// IdleTimeout bounds how long a client may take to send a request (and
@@ -403,8 +404,11 @@ func (s *Server) handle(line []byte) (resp Response) {
 		if s.cfg.BGPDrain == nil {
 			return errorResponse("bgp-drain is not supported by this daemon")
 		}
-		s.cfg.Logger.Info("control: BGP drain", "drain", req.Drain)
-		if err := s.cfg.BGPDrain(req.Drain); err != nil {
+		if req.StopAfter < 0 || (req.StopAfter > 0 && !req.Drain) {
+			return errorResponse("stop_after %s: only a drain has a period, and it is not negative", req.StopAfter)
+		}
+		s.cfg.Logger.Info("control: BGP drain", "drain", req.Drain, "stop_after", req.StopAfter)
+		if err := s.cfg.BGPDrain(req.Drain, req.StopAfter); err != nil {
 			return errorResponse("%s", err.Error())
 		}
 		return Response{Version: ProtocolVersion, OK: true}

@@ -303,8 +303,10 @@ func (d *Director) bgpStatusLocked() *status.BGP {
 // SetBGPDrain withdraws every BGP announcement (drain) or lets the ready
 // VIPs be announced again. The data plane keeps forwarding what still
 // reaches this director, so established flows finish while the routers
-// move new ones to the other directors; a reload keeps the drain.
-func (d *Director) SetBGPDrain(drain bool) error {
+// move new ones to the other directors; a reload keeps the drain. With
+// stopAfter above 0 the director stops once that drain period has passed
+// (as on SIGTERM), unless undrained or drained again meanwhile.
+func (d *Director) SetBGPDrain(drain bool, stopAfter time.Duration) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.plan == nil || d.plan.BGP == nil {
@@ -314,7 +316,31 @@ func (d *Director) SetBGPDrain(drain bool) error {
 		d.log.Info("BGP drain", "drained", drain)
 	}
 	d.drained = drain
+	d.drainGen++
 	d.announceLocked()
+	if drain && stopAfter > 0 {
+		var done <-chan struct{} // before Run: none
+		if d.ctx != nil {
+			done = d.ctx.Done()
+		}
+		gen, fire := d.drainGen, d.opts.Clock.After(stopAfter)
+		d.log.Info("BGP drain: stopping after the drain period", "period", stopAfter)
+		go func() {
+			select {
+			case <-fire:
+			case <-done:
+				return
+			}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			if d.drainGen == gen && d.drained {
+				select {
+				case d.stopRequest <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
 	return nil
 }
 

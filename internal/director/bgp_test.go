@@ -118,13 +118,13 @@ global_defs {
 	close(release)
 	vip := netip.MustParseAddr("198.18.0.100")
 	waitUntil(t, "the VIP announced once checked", func() bool { return slices.Equal(f.bgp.vips(), []netip.Addr{vip}) })
-	if err := f.d.SetBGPDrain(true); err != nil {
+	if err := f.d.SetBGPDrain(true, 0); err != nil {
 		t.Fatal(err)
 	}
 	if v := f.bgp.vips(); len(v) != 0 {
 		t.Fatalf("drained, still announcing %v", v)
 	}
-	if err := f.d.SetBGPDrain(false); err != nil {
+	if err := f.d.SetBGPDrain(false, 0); err != nil {
 		t.Fatal(err)
 	}
 	failing.Store(true)
@@ -204,5 +204,93 @@ global_defs {
 	waitUntil(t, "the VIP announced again after the hold-down", func() bool { return slices.Equal(f.bgp.vips(), []netip.Addr{vip}) })
 	if b := f.d.Snapshot().BGP; b.Announcements != 2 || b.Withdrawals != 1 {
 		t.Fatalf("updates: %d announcements, %d withdrawals; want 2 and 1", b.Announcements, b.Withdrawals)
+	}
+}
+
+// periodClock is the system clock, except that After(period) returns a
+// channel the test fires.
+type periodClock struct {
+	systemClock
+	period time.Duration
+	mu     sync.Mutex
+	timers []chan time.Time
+}
+
+func (c *periodClock) After(d time.Duration) <-chan time.Time {
+	if d != c.period {
+		return c.systemClock.After(d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.timers = append(c.timers, ch)
+	return ch
+}
+
+func (c *periodClock) fire(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.timers[i] <- time.Time{}
+}
+
+// TestBGPDrainPeriodStopsTheDirector: `govs bgp drain --stop-after P`
+// withdraws at once and stops the director when P has passed; an undrain
+// meanwhile cancels the stop.
+func TestBGPDrainPeriodStopsTheDirector(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	writeConfig(t, conf, `govs_bgp {
+    router_id 198.18.0.2
+    local_as 65001
+    neighbor 198.18.0.1 {
+        remote_as 65000
+    }
+}
+virtual_server 198.18.0.100 80 {
+    delay_loop 1
+    lb_kind DR
+    protocol TCP
+    real_server 198.18.0.11 80 {
+        weight 1
+    }
+}
+global_defs {
+    govs_xdp_interface eth0
+}
+`)
+	clock := &periodClock{period: time.Hour}
+	f, err := startFakeWith(t, conf, healthy, func(f *fakeDirector) { f.clock = clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParseAddr("198.18.0.100")
+	waitUntil(t, "the VIP announced", func() bool { return slices.Equal(f.bgp.vips(), []netip.Addr{vip}) })
+	if err := f.d.SetBGPDrain(true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if v := f.bgp.vips(); len(v) != 0 {
+		t.Fatalf("drained, still announcing %v", v)
+	}
+	// Undrained before the period is over: the stop is off.
+	if err := f.d.SetBGPDrain(false, 0); err != nil {
+		t.Fatal(err)
+	}
+	clock.fire(0)
+	waitUntil(t, "the VIP announced again", func() bool { return slices.Equal(f.bgp.vips(), []netip.Addr{vip}) })
+	select {
+	case err := <-f.done:
+		t.Fatalf("the director stopped after an undrain cancelled its drain period: %v", err)
+	case <-time.After(200 * time.Millisecond): // the cancelled stop cannot come later than this
+	}
+	if err := f.d.SetBGPDrain(true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clock.fire(1)
+	select {
+	case err := <-f.done:
+		if err != nil {
+			t.Fatalf("Run after the drain period: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the director did not stop when its drain period was over")
 	}
 }

@@ -139,6 +139,10 @@ type fakeDirector struct {
 	bgp    *recordedBGP
 	links  *fakeLinks
 	stop   func() error
+	// clock, set by startFakeWith's with, replaces the system clock; done
+	// receives Run's result.
+	clock Clock
+	done  <-chan error
 }
 
 // fakeLinks are links that are up unless set down, and say when one
@@ -248,6 +252,7 @@ func startFakeWith(t *testing.T, conf string, probe func(check.Spec, netip.AddrP
 		LocalAddrs: f.laddrs,
 		BGP:        f.bgp.factory,
 		Links:      f.links,
+		Clock:      f.clock,
 		OpenVIPFilter: func() (VIPFilter, error) {
 			f.filter = &recordedFilter{}
 			return f.filter, nil
@@ -262,13 +267,16 @@ func startFakeWith(t *testing.T, conf string, probe func(check.Spec, netip.AddrP
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
+	ranTo := make(chan error, 2)
+	f.done = ranTo
+	go func() { err := <-done; ranTo <- err; ranTo <- err }()
 	var once sync.Once
 	var runErr error
 	f.stop = func() error {
 		once.Do(func() {
 			cancel()
 			select {
-			case runErr = <-done:
+			case runErr = <-ranTo:
 			case <-time.After(10 * time.Second):
 				runErr = fmt.Errorf("director does not stop")
 			}

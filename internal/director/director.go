@@ -197,6 +197,10 @@ type Director struct {
 	speaker BGPSpeaker
 	applied dpstate.State
 	drained bool
+	// drainGen counts drain changes, so that a drain period's stop is
+	// dropped by a later undrain or drain; stopRequest ends Run.
+	drainGen    uint64
+	stopRequest chan struct{}
 	// bgpPoke asks for the announcements again when a checker has its
 	// first result (no event says so); bgpSettled stops the pokes once
 	// every checker has one.
@@ -321,6 +325,7 @@ func New(opts Options) (*Director, error) {
 		natAttached: map[int]bool{},
 		localAddrs:  map[desired.LocalAddr]bool{},
 		bgpPoke:     make(chan struct{}, 1),
+		stopRequest: make(chan struct{}, 1),
 		est:         status.NewEstimator(),
 		checkEvents: newQueue[state.Event](),
 		vrrpChanges: newQueue[vrrpChange](),
@@ -332,6 +337,9 @@ func New(opts Options) (*Director, error) {
 // Run runs the director until ctx ends, then leaves cleanly: VRRP
 // instances give up their VIPs, checkers stop, the data plane detaches.
 func (d *Director) Run(ctx context.Context) error {
+	// A drain period's end stops the director as the caller's ctx would.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	eventsDone := make(chan struct{})
 	eventsCtx, stopEvents := context.WithCancel(ctx)
 	go func() {
@@ -459,6 +467,9 @@ func (d *Director) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
+	case <-d.stopRequest:
+		d.log.Info("BGP drain period over: stopping")
+		stop()
 	}
 	d.notify("STOPPING=1")
 	d.shutdown()

@@ -62,7 +62,7 @@ func failover(t *testing.T, govs string, withSync bool) (broken, total int) {
 	stateDir := filepath.Dir(st.Files["dir1"])
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, d := range Directors {
+			for _, d := range (Topology{}).DirectorRoles() {
 				out, _ := exec.Command("tail", "-n", "30", filepath.Join(stateDir, d+".log")).CombinedOutput()
 				t.Logf("%s log:\n%s", d, out)
 			}

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,7 +34,7 @@ func labEndToEnd(t *testing.T, govs, mode string) {
 	st := upForTest(t, Options{Name: name, StateDir: stateDir, Webs: 2, WebServer: WebNginx, Govs: govs, DirectorCmd: cmd, Mode: mode})
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, d := range Directors {
+			for _, d := range (Topology{}).DirectorRoles() {
 				out, _ := os.ReadFile(filepath.Join(stateDir, d+".log"))
 				t.Logf("%s log:\n%s", d, tail(string(out), 40))
 			}
@@ -111,4 +112,69 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestPrivilegedLabBGP is `govs lab up --directors 3 --bgp` (and
+// --resilient) driven by RunTest: BIRD on the router routes the VIP over
+// the three directors, new connections spread over all of them, and a
+// drain, a rejoin and a director's link failing break none of the
+// long-lived connections kept busy through them (each keeps its web
+// server); the drain and the rejoin fail no new connection either.
+func TestPrivilegedLabBGP(t *testing.T) {
+	netnstest.RequireRoot(t)
+	requireNginx(t)
+	if _, err := exec.LookPath("bird"); err != nil {
+		t.Skip("bird (Debian's bird2) is not installed")
+	}
+	govs := netnstest.BuildGovs(t)
+	for _, resilient := range []bool{false, true} {
+		t.Run(map[bool]string{false: "multipath", true: "resilient"}[resilient], func(t *testing.T) {
+			name := labName(t)
+			stateDir := filepath.Join(t.TempDir(), "state")
+			cmd := strings.Fields("{govs} run -f {conf} --socket {state}/{dir}.sock")
+			upForTest(t, Options{Name: name, StateDir: stateDir, Webs: 3, WebServer: WebNginx, Govs: govs, DirectorCmd: cmd,
+				Directors: 3, BGP: true, Resilient: resilient})
+			t.Cleanup(func() {
+				if t.Failed() {
+					for _, role := range []string{"dir1", "dir2", "dir3", "bird", "nexthops"} {
+						out, _ := os.ReadFile(filepath.Join(stateDir, role+".log"))
+						t.Logf("%s log:\n%s", role, tail(string(out), 30))
+					}
+				}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			var out strings.Builder
+			rep, err := RunTest(ctx, TestOptions{Name: name, StateDir: stateDir, Requests: 600, Out: &out})
+			t.Logf("report:\n%s", out.String())
+			if err != nil {
+				t.Fatalf("lab test: %v", err)
+			}
+			if rep.Failed != 0 {
+				t.Errorf("%d of %d requests failed", rep.Failed, rep.Requests)
+			}
+			for d, n := range rep.PerDirector {
+				if n < rep.Requests/6 {
+					t.Errorf("%s scheduled %d of %d new connections, want at least half its share", d, n, rep.Requests)
+				}
+			}
+			if len(rep.PerDirector) != 3 || len(rep.BGPSteps) != 4 {
+				t.Fatalf("%d directors counted, %d disruption steps", len(rep.PerDirector), len(rep.BGPSteps))
+			}
+			for i, st := range rep.BGPSteps {
+				if st.Broken != 0 || st.RouteAfter < 0 {
+					t.Errorf("%s: %d long-lived connections broken, route after %s", st.Name, st.Broken, st.RouteAfter)
+				}
+				if i != 2 && st.NewFailed != 0 { // the link failure waits for the router's hold timer
+					t.Errorf("%s: %d new connections failed", st.Name, st.NewFailed)
+				}
+			}
+			if st := rep.BGPSteps[2]; st.RouteAfter > 2*BGPHoldTime {
+				t.Errorf("%s: the router dropped the director after %s, more than twice the hold time", st.Name, st.RouteAfter)
+			}
+			if !rep.OK() {
+				t.Errorf("a check of the report failed")
+			}
+		})
+	}
 }

@@ -47,6 +47,9 @@ type Options struct {
 	WebServer string
 	// Mode is ModeDR (default) or ModeNAT.
 	Mode string
+	// Directors, BGP and Resilient are Topology's.
+	Directors      int
+	BGP, Resilient bool
 	// Govs is the govs binary, for the builtin web server and DirectorCmd;
 	// default the running executable.
 	Govs string
@@ -98,9 +101,14 @@ type builder struct {
 // Up builds the lab. On failure it removes everything it made.
 func Up(opts Options) (*State, error) {
 	opts.defaults()
-	topo := Topology{Name: opts.Name, Webs: opts.Webs, Mode: opts.Mode}
+	topo := Topology{Name: opts.Name, Webs: opts.Webs, Mode: opts.Mode, Directors: opts.Directors, BGP: opts.BGP, Resilient: opts.Resilient}
 	if err := topo.Validate(); err != nil {
 		return nil, err
+	}
+	if topo.BGP {
+		if _, err := exec.LookPath("bird"); err != nil {
+			return nil, errors.New("lab up: --bgp needs BIRD 2 on the router (Debian: apt-get install bird2)")
+		}
 	}
 	if existing, err := ExistingNamespaces(topo.Name); err != nil {
 		return nil, err
@@ -117,7 +125,7 @@ func Up(opts Options) (*State, error) {
 	default:
 		return nil, fmt.Errorf("lab up: web server %q is not auto, nginx or builtin", opts.WebServer)
 	}
-	if opts.Govs == "" && (opts.WebServer == WebBuiltin || len(opts.DirectorCmd) > 0) {
+	if opts.Govs == "" && (opts.WebServer == WebBuiltin || len(opts.DirectorCmd) > 0 || opts.Resilient) {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("lab up: find govs binary: %w", err)
@@ -127,7 +135,8 @@ func Up(opts Options) (*State, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o755); err != nil {
 		return nil, fmt.Errorf("lab up: create state dir: %w", err)
 	}
-	b := &builder{opts: opts, topo: topo, state: &State{Name: topo.Name, Webs: topo.Webs, WebServer: opts.WebServer, Mode: opts.Mode, Files: map[string]string{}}}
+	b := &builder{opts: opts, topo: topo, state: &State{Name: topo.Name, Webs: topo.Webs, WebServer: opts.WebServer, Mode: opts.Mode,
+		Directors: topo.Directors, BGP: topo.BGP, Resilient: topo.Resilient, Files: map[string]string{}}}
 	if err := b.build(); err != nil {
 		if derr := Down(topo.Name, opts.StateDir, opts.Log); derr != nil {
 			err = errors.Join(err, fmt.Errorf("clean up failed lab: %w", derr))
@@ -276,8 +285,16 @@ func (b *builder) build() error {
 	if err := nsRun(t.NS("router"), "nft", "-f", rules); err != nil {
 		return err
 	}
+	if t.BGP {
+		if err := b.step("router BGP"); err != nil {
+			return err
+		}
+		if err := b.routerBGP(); err != nil {
+			return err
+		}
+	}
 
-	for _, d := range Directors {
+	for _, d := range t.DirectorRoles() {
 		if err := b.step("director " + d); err != nil {
 			return err
 		}
@@ -438,13 +455,50 @@ func (b *builder) web(role string) error {
 // start starts argv in role's namespace as its own session (it outlives
 // govs lab up) and records its PID.
 func (b *builder) start(role, marker string, argv []string) error {
-	p, err := startProcess(b.topo.NS(role), b.opts.StateDir, role, marker, argv)
+	return b.startIn(role, role, marker, argv)
+}
+
+// startIn starts process role in namespace nsRole's namespace.
+func (b *builder) startIn(nsRole, role, marker string, argv []string) error {
+	p, err := startProcess(b.topo.NS(nsRole), b.opts.StateDir, role, marker, argv)
 	if err != nil {
 		return err
+	}
+	if nsRole != role {
+		p.NSRole = nsRole
 	}
 	b.state.Processes = append(b.state.Processes, p)
 	return b.save()
 }
+
+// routerBGP makes the router a BGP router: BIRD peering with every
+// director, flows hashed over the multipath routes by their ports, and in
+// the resilient mode govs lab nexthops turning BIRD's routes into
+// resilient nexthop groups.
+func (b *builder) routerBGP() error {
+	t, ns := b.topo, b.topo.NS("router")
+	if err := nsRun(ns, "sysctl", "-qw", "net.ipv4.fib_multipath_hash_policy=1", "net.ipv6.fib_multipath_hash_policy=1"); err != nil {
+		return err
+	}
+	conf := filepath.Join(b.opts.StateDir, "router-bird.conf")
+	if err := os.WriteFile(conf, []byte(t.BirdConf()), 0o644); err != nil {
+		return fmt.Errorf("write bird.conf: %w", err)
+	}
+	b.state.Files["bird"] = conf
+	if err := b.startIn("router", "bird", conf, []string{"bird", "-f", "-c", conf, "-s", BirdSocket(b.opts.StateDir)}); err != nil {
+		return err
+	}
+	if t.Resilient {
+		marker := "--state-dir=" + b.opts.StateDir
+		if err := b.startIn("router", "nexthops", marker, []string{b.opts.Govs, "lab", "nexthops", "--table", strconv.Itoa(ResilientTable), "--dev", "lan0", marker}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BirdSocket is the control socket of the router's BIRD in a BGP lab.
+func BirdSocket(stateDir string) string { return filepath.Join(stateDir, "router-bird.ctl") }
 
 // startProcess starts argv in namespace ns as its own session, logging to
 // DIR/ROLE.log.
@@ -477,7 +531,7 @@ func Restart(name, stateDir, role string) (Process, error) {
 	if st == nil {
 		return Process{}, fmt.Errorf("lab restart: no lab state in %s", stateDir)
 	}
-	topo := Topology{Name: name, Webs: st.Webs}
+	topo := st.Topology()
 	for i, p := range st.Processes {
 		if p.Role != role {
 			continue
@@ -488,10 +542,15 @@ func Restart(name, stateDir, role string) (Process, error) {
 		if err := stopProcess(p); err != nil {
 			return Process{}, err
 		}
-		np, err := startProcess(topo.NS(role), stateDir, role, p.Marker, p.Argv)
+		nsRole := role
+		if p.NSRole != "" {
+			nsRole = p.NSRole
+		}
+		np, err := startProcess(topo.NS(nsRole), stateDir, role, p.Marker, p.Argv)
 		if err != nil {
 			return Process{}, err
 		}
+		np.NSRole = p.NSRole
 		st.Processes[i] = np
 		return np, saveState(stateDir, st)
 	}
@@ -732,7 +791,7 @@ func Status(name, stateDir string) ([]NodeStatus, error) {
 		return out, nil
 	}
 	var out []NodeStatus
-	topo := Topology{Name: st.Name, Webs: st.Webs}
+	topo := st.Topology()
 	for _, role := range topo.Roles() {
 		ns := topo.NS(role)
 		ok := slices.Contains(existing, ns)

@@ -132,7 +132,7 @@ func TestPrivilegedLabUpDown(t *testing.T) {
 		}
 	}
 	// The veth settings the XDP director will need.
-	for _, d := range Directors {
+	for _, d := range (Topology{}).DirectorRoles() {
 		ns := topo.NS(d)
 		if out := nsOut(t, ns, "sysctl", "-n", "net.ipv4.ip_forward", "net.ipv4.conf.all.rp_filter", "net.ipv4.conf.eth0.rp_filter"); strings.Join(strings.Fields(out), " ") != "1 0 0" {
 			t.Errorf("%s: ip_forward, rp_filter = %q", d, out)

@@ -100,6 +100,10 @@ type Report struct {
 	LongLivedTotal  int           `json:"long_lived_total"`
 	BadReloadError  string        `json:"bad_reload_error"`
 	BadReloadFails  int           `json:"bad_reload_failures"`
+	// PerDirector and BGPSteps are the BGP lab's: the connections each
+	// director scheduled, and what each disruption did.
+	PerDirector map[string]int `json:"per_director,omitempty"`
+	BGPSteps    []BGPStep      `json:"bgp_steps,omitempty"`
 }
 
 // OK reports whether every check passed.
@@ -145,14 +149,19 @@ func RunTest(ctx context.Context, o TestOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tester{o: o, topo: Topology{Name: o.Name, Webs: st.Webs, Mode: st.Mode}, state: st, rep: &Report{PerServer: map[string]int{}, Mode: st.Mode}}
+	t := &tester{o: o, topo: st.Topology(), state: st, rep: &Report{PerServer: map[string]int{}, Mode: st.Mode}}
 	if t.rep.Mode == "" {
 		t.rep.Mode = ModeDR
 	}
-	if err := t.waitReady(ctx); err != nil {
+	ready := t.waitReady
+	steps := []func(context.Context) error{t.distribution, t.ipv6, t.persistence, t.badReload, t.webServerDies, t.masterDies}
+	if st.BGP {
+		ready = t.waitReadyBGP
+		steps = []func(context.Context) error{t.bgpSpread, t.ipv6, t.badReload, t.webServerDies, t.bgpDisruptions}
+	}
+	if err := ready(ctx); err != nil {
 		return t.rep, err
 	}
-	steps := []func(context.Context) error{t.distribution, t.ipv6, t.persistence, t.badReload, t.webServerDies, t.masterDies}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
 			return t.rep, err
@@ -219,13 +228,13 @@ func (t *tester) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(20 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
-		s, err := t.status(ctx, Directors[0])
+		s, err := t.status(ctx, t.dirs()[0])
 		switch {
 		case err != nil:
 			last = err
 		case vrrpState(s) != "MASTER":
 			last = fmt.Errorf("dir1 is %q, not MASTER", vrrpState(s))
-		case !t.isState(ctx, Directors[1], "BACKUP"):
+		case !t.isState(ctx, t.dirs()[1], "BACKUP"):
 			// Right after start dir2 may hold the VIP for a moment.
 			last = errors.New("dir2 is not BACKUP yet")
 		default:
@@ -295,7 +304,7 @@ func (t *tester) sum(roles []string, rx bool) (uint64, error) {
 }
 
 func (t *tester) distribution(ctx context.Context) error {
-	before, err := t.status(ctx, Directors[0])
+	before, err := t.status(ctx, t.dirs()[0])
 	if err != nil {
 		return err
 	}
@@ -325,7 +334,7 @@ func (t *tester) distribution(ctx context.Context) error {
 		return err
 	}
 	webTx1, _ := t.sum(t.topo.WebRoles(), false)
-	after, err := t.status(ctx, Directors[0])
+	after, err := t.status(ctx, t.dirs()[0])
 	if err != nil {
 		return err
 	}
@@ -379,7 +388,7 @@ func (t *tester) ipv6(ctx context.Context) error {
 		}
 		seen[strings.TrimSpace(body)]++
 	}
-	s, err := t.status(ctx, Directors[0])
+	s, err := t.status(ctx, t.dirs()[0])
 	if err != nil {
 		return err
 	}
@@ -420,7 +429,7 @@ func (t *tester) rewriteConfs(edit func(dir, conf string) string, dirs ...string
 }
 
 func (t *tester) reloadAll(ctx context.Context) error {
-	for _, d := range Directors {
+	for _, d := range t.dirs() {
 		if err := t.reload(ctx, d); err != nil {
 			return fmt.Errorf("reload %s: %w", d, err)
 		}
@@ -444,7 +453,7 @@ func (t *tester) persistence(ctx context.Context) error {
 	restore, err := t.rewriteConfs(func(_, conf string) string {
 		// The first virtual server (IPv4), whatever its lb_kind.
 		return strings.Replace(conf, "    lb_algo rr\n", "    lb_algo rr\n    persistence_timeout 60\n", 1)
-	}, Directors...)
+	}, t.dirs()...)
 	if err != nil {
 		return err
 	}
@@ -478,6 +487,7 @@ func (t *tester) persistence(ctx context.Context) error {
 type stream struct {
 	mu       sync.Mutex
 	fails    []time.Time
+	errs     []string  // the errors of fails
 	firstOK  time.Time // first success after mark
 	mark     time.Time
 	requests int
@@ -497,12 +507,14 @@ func (t *tester) startStream(interval time.Duration) (*stream, func()) {
 				return
 			case <-tick.C:
 			}
+			began := time.Now()
 			_, err := t.get()
 			now := time.Now()
 			s.mu.Lock()
 			s.requests++
 			if err != nil {
 				s.fails = append(s.fails, now)
+				s.errs = append(s.errs, fmt.Sprintf("%s (began %s, took %s)", err, began.Format("15:04:05.000"), now.Sub(began).Round(time.Millisecond)))
 			} else if !s.mark.IsZero() && s.firstOK.IsZero() && now.After(s.mark) && len(s.fails) > 0 && s.fails[len(s.fails)-1].After(s.mark) {
 				s.firstOK = now
 			}
@@ -516,6 +528,19 @@ func (s *stream) setMark(at time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mark = at
+}
+
+// errorsBetween lists the errors of the failures in [from, to).
+func (s *stream) errorsBetween(from, to time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for i, f := range s.fails {
+		if !f.Before(from) && (to.IsZero() || f.Before(to)) {
+			out = append(out, s.errs[i])
+		}
+	}
+	return out
 }
 
 // failuresBetween counts failures in [from, to) (to zero: no end).
@@ -532,29 +557,29 @@ func (s *stream) failuresBetween(from, to time.Time) int {
 }
 
 func (t *tester) badReload(ctx context.Context) error {
-	before, err := t.status(ctx, Directors[0])
+	before, err := t.status(ctx, t.dirs()[0])
 	if err != nil {
 		return err
 	}
 	restore, err := t.rewriteConfs(func(_, conf string) string {
 		return conf + "\nvirtual_server 1921681169 80 {\n    lb_algo nonsense\n"
-	}, Directors[0])
+	}, t.dirs()[0])
 	if err != nil {
 		return err
 	}
 	s, stop := t.startStream(streamInterval)
 	start := time.Now()
-	reloadErr := t.reload(ctx, Directors[0])
+	reloadErr := t.reload(ctx, t.dirs()[0])
 	time.Sleep(time.Second)
 	stop()
 	if err := restore(); err != nil {
 		return err
 	}
-	after, err := t.status(ctx, Directors[0])
+	after, err := t.status(ctx, t.dirs()[0])
 	if err != nil {
 		return err
 	}
-	logText, _ := os.ReadFile(filepath.Join(t.o.StateDir, Directors[0]+".log"))
+	logText, _ := os.ReadFile(filepath.Join(t.o.StateDir, t.dirs()[0]+".log"))
 	logged := strings.Contains(string(logText), "reload rejected") && strings.Contains(string(logText), "1921681169")
 	if reloadErr != nil {
 		t.rep.BadReloadError = reloadErr.Error()
@@ -633,10 +658,21 @@ func (t *tester) webServerDies(ctx context.Context) error {
 		stop()
 		return err
 	}
+	// The master's checker decides; with BGP every director's does, each
+	// for the flows the router sends it.
+	deciders := t.dirs()[:1]
+	if t.topo.BGP {
+		deciders = t.dirs()
+	}
 	weightIs := func(w int) func() bool {
 		return func() bool {
-			snap, err := t.status(ctx, Directors[0])
-			return err == nil && weightOf(snap, addr) == w
+			for _, d := range deciders {
+				snap, err := t.status(ctx, d)
+				if err != nil || weightOf(snap, addr) != w {
+					return false
+				}
+			}
+			return true
 		}
 	}
 	downAfter, down := waitFor(ctx, 3*DetectionBound(), weightIs(0))
@@ -646,9 +682,13 @@ func (t *tester) webServerDies(ctx context.Context) error {
 	t.rep.WebDownAfter = downAfter
 	t.rep.WebDownFailures = s.failuresBetween(killed, out)
 	t.rep.WebLateFailures = s.failuresBetween(out.Add(100*time.Millisecond), time.Time{})
+	late := ""
+	if t.rep.WebLateFailures > 0 {
+		late = fmt.Sprintf(" (out at %s: %s)", out.Format("15:04:05.000"), strings.Join(s.errorsBetween(out.Add(100*time.Millisecond), time.Time{}), "; "))
+	}
 	t.result("web server dies", down && downAfter <= DetectionBound() && t.rep.WebLateFailures == 0,
-		"%s killed: weight 0 after %s (bound %s), %d requests failed before that, %d after",
-		victim, downAfter.Round(10*time.Millisecond), DetectionBound(), t.rep.WebDownFailures, t.rep.WebLateFailures)
+		"%s killed: weight 0 after %s (bound %s), %d requests failed before that, %d after%s",
+		victim, downAfter.Round(10*time.Millisecond), DetectionBound(), t.rep.WebDownFailures, t.rep.WebLateFailures, late)
 
 	restarted := time.Now()
 	if _, err := Restart(t.o.Name, t.o.StateDir, victim); err != nil {
@@ -681,26 +721,33 @@ func (t *tester) dialLongLived() (*longLived, error) {
 }
 
 func (l *longLived) request() error {
+	_, err := l.ask()
+	return err
+}
+
+// ask sends one request and returns the answering web server's name.
+func (l *longLived) ask() (string, error) {
 	// A request caught in the takeover waits for TCP to retransmit once the
 	// backup has the VIP: give it longer than a new connection gets.
 	if err := l.c.SetDeadline(time.Now().Add(longLivedTimeout)); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := fmt.Fprintf(l.c, "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", PublicIP); err != nil {
-		return err
+		return "", err
 	}
 	resp, err := http.ReadResponse(l.br, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %s", resp.Status)
+		return "", fmt.Errorf("status %s", resp.Status)
 	}
-	return nil
+	return strings.TrimSpace(string(body)), nil
 }
 
 func (t *tester) masterDies(ctx context.Context) error {
@@ -745,7 +792,7 @@ func (t *tester) masterDies(ctx context.Context) error {
 		}()
 	}
 
-	p, err := t.process(Directors[0])
+	p, err := t.process(t.dirs()[0])
 	if err != nil {
 		close(done)
 		wg.Wait()
@@ -758,7 +805,7 @@ func (t *tester) masterDies(ctx context.Context) error {
 	// A director machine that dies takes its link with it; killing only the
 	// process would leave the VIP on its kernel, which resets every flow
 	// until the backup's gratuitous ARP moves the router (docs/lab.md).
-	if err := t.setLink(Directors[0], false); err != nil {
+	if err := t.setLink(t.dirs()[0], false); err != nil {
 		stop()
 		close(done)
 		wg.Wait()
@@ -771,7 +818,7 @@ func (t *tester) masterDies(ctx context.Context) error {
 		return err
 	}
 	takeover, ok := waitFor(ctx, 3*TakeoverBound(), func() bool {
-		snap, err := t.status(ctx, Directors[1])
+		snap, err := t.status(ctx, t.dirs()[1])
 		return err == nil && vrrpState(snap) == "MASTER"
 	})
 	time.Sleep(2 * time.Second)
@@ -803,14 +850,14 @@ func (t *tester) masterDies(ctx context.Context) error {
 
 	// Put the lab back: dir1 returns and, with the higher priority, takes
 	// the VIP back.
-	if err := t.setLink(Directors[0], true); err != nil {
+	if err := t.setLink(t.dirs()[0], true); err != nil {
 		return err
 	}
-	if _, err := Restart(t.o.Name, t.o.StateDir, Directors[0]); err != nil {
+	if _, err := Restart(t.o.Name, t.o.StateDir, t.dirs()[0]); err != nil {
 		return err
 	}
 	if _, ok := waitFor(ctx, 15*time.Second, func() bool {
-		snap, err := t.status(ctx, Directors[0])
+		snap, err := t.status(ctx, t.dirs()[0])
 		return err == nil && vrrpState(snap) == "MASTER"
 	}); !ok {
 		return errors.New("dir1 did not become MASTER again after its restart")
@@ -837,7 +884,7 @@ const replyTable = "govs_labtest"
 // replyCounters adds (or removes) a counter of web-server replies to
 // clients in every director's prerouting hook.
 func (t *tester) replyCounters(add bool) error {
-	for _, d := range Directors {
+	for _, d := range t.dirs() {
 		ns := t.topo.NS(d)
 		if !add {
 			_ = nsRun(ns, "nft", "delete", "table", "inet", replyTable)
@@ -861,7 +908,7 @@ var counterRE = regexp.MustCompile(`counter packets (\d+)`)
 
 func (t *tester) readReplyCounters() (uint64, error) {
 	var total uint64
-	for _, d := range Directors {
+	for _, d := range t.dirs() {
 		out, err := exec.Command("ip", "netns", "exec", t.topo.NS(d), "nft", "list", "table", "inet", replyTable).CombinedOutput()
 		if err != nil {
 			return 0, fmt.Errorf("read reply counter in %s: %w: %s", d, err, out)
@@ -875,3 +922,5 @@ func (t *tester) readReplyCounters() (uint64, error) {
 	}
 	return total, nil
 }
+
+func (t *tester) dirs() []string { return t.topo.DirectorRoles() }

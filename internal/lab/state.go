@@ -22,6 +22,9 @@ type Process struct {
 	// Argv is the command as started (inside the role's namespace), so a
 	// test can start it again after killing it.
 	Argv []string `json:"argv,omitempty"`
+	// NSRole is the role whose namespace it runs in, when not its own
+	// (BIRD runs in the router's).
+	NSRole string `json:"ns_role,omitempty"`
 }
 
 // State is what a lab made, written as it is made.
@@ -30,6 +33,9 @@ type State struct {
 	Webs       int       `json:"webs"`
 	WebServer  string    `json:"web_server"`
 	Mode       string    `json:"mode,omitempty"` // "" is ModeDR (labs made before modes)
+	Directors  int       `json:"directors,omitempty"`
+	BGP        bool      `json:"bgp,omitempty"`
+	Resilient  bool      `json:"resilient,omitempty"`
 	Namespaces []string  `json:"namespaces"`
 	Processes  []Process `json:"processes"`
 	// Files are the generated configuration files, by role.
@@ -37,6 +43,11 @@ type State struct {
 }
 
 const stateFile = "lab.json"
+
+// Topology is the shape of the lab the state describes.
+func (s *State) Topology() Topology {
+	return Topology{Name: s.Name, Webs: s.Webs, Mode: s.Mode, Directors: s.Directors, BGP: s.BGP, Resilient: s.Resilient}
+}
 
 func loadState(dir string) (*State, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))

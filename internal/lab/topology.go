@@ -33,6 +33,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Addresses of the lab. Documentation and benchmarking ranges only.
@@ -86,6 +87,22 @@ const Port = 80
 // MaxWebs bounds the number of web servers (addresses .21 to .99).
 const MaxWebs = 79
 
+// MaxDirectors bounds the number of directors (addresses .11 to .19).
+const MaxDirectors = 9
+
+// BGP mode: the router (AS RouterAS) peers with every director (AS
+// DirectorAS) and routes the VIPs over all that announce them.
+const (
+	RouterAS   = 65000
+	DirectorAS = 65001
+	// BGPHoldTime is the sessions' hold time: how long the router keeps
+	// routing to a director whose link died without a word.
+	BGPHoldTime = 3 * time.Second
+	// ResilientTable is the kernel table BIRD writes its routes to in the
+	// resilient mode, from which govs lab nexthops builds the groups.
+	ResilientTable = 100
+)
+
 var nameRE = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
 
 // Topology is the shape of one lab.
@@ -95,6 +112,33 @@ type Topology struct {
 	// Mode is ModeDR (the default when empty), ModeNAT, ModeFNAT, ModeTUN
 	// or ModeGUE.
 	Mode string
+	// Directors is the number of directors (0: 2).
+	Directors int
+	// BGP makes every director active: each announces the VIPs to BIRD on
+	// the router over BGP, the router spreads flows over them (ECMP, L4
+	// hash) and the directors share connections (mesh sync); no VRRP.
+	BGP bool
+	// Resilient (with BGP) has the router route the VIPs through a
+	// resilient nexthop group, so that a director leaving moves only its
+	// own flows and one joining takes only idle buckets.
+	Resilient bool
+}
+
+// DirectorCount is the number of directors.
+func (t Topology) DirectorCount() int {
+	if t.Directors == 0 {
+		return 2
+	}
+	return t.Directors
+}
+
+// DirectorRoles returns "dir1".."dirN".
+func (t Topology) DirectorRoles() []string {
+	roles := make([]string, t.DirectorCount())
+	for i := range roles {
+		roles[i] = fmt.Sprintf("dir%d", i+1)
+	}
+	return roles
 }
 
 // NAT reports whether the lab forwards in NAT mode.
@@ -112,6 +156,15 @@ func (t Topology) Validate() error {
 	if t.Webs < 1 || t.Webs > MaxWebs {
 		return fmt.Errorf("validate lab: %d web servers, want 1 to %d", t.Webs, MaxWebs)
 	}
+	if n := t.DirectorCount(); n < 1 || n > MaxDirectors || (!t.BGP && n != 2) {
+		return fmt.Errorf("validate lab: %d directors: a VRRP lab has 2, a BGP lab 1 to %d", n, MaxDirectors)
+	}
+	if t.BGP && t.Mode != "" && t.Mode != ModeDR && t.Mode != ModeTUN && t.Mode != ModeGUE {
+		return fmt.Errorf("validate lab: mode %q with BGP: the directors are all active, so only modes whose replies bypass them (%s, %s, %s) work", t.Mode, ModeDR, ModeTUN, ModeGUE)
+	}
+	if t.Resilient && !t.BGP {
+		return fmt.Errorf("validate lab: the resilient nexthop router needs BGP")
+	}
 	if t.Mode != "" && t.Mode != ModeDR && t.Mode != ModeNAT && t.Mode != ModeFNAT && t.Mode != ModeTUN && t.Mode != ModeGUE {
 		return fmt.Errorf("validate lab: mode %q, want %s, %s, %s, %s or %s", t.Mode, ModeDR, ModeNAT, ModeFNAT, ModeTUN, ModeGUE)
 	}
@@ -123,9 +176,6 @@ func (t Topology) Prefix() string { return "govs-lab-" + t.Name + "-" }
 
 // NS returns the namespace name of a role ("client", "web1", ...).
 func (t Topology) NS(role string) string { return t.Prefix() + role }
-
-// Directors are the director roles.
-var Directors = []string{"dir1", "dir2"}
 
 // WebRoles returns "web1".."webN".
 func (t Topology) WebRoles() []string {
@@ -139,7 +189,7 @@ func (t Topology) WebRoles() []string {
 // Roles lists every namespace role in creation order.
 func (t Topology) Roles() []string {
 	roles := []string{"lan", "router", "client"}
-	roles = append(roles, Directors...)
+	roles = append(roles, t.DirectorRoles()...)
 	return append(roles, t.WebRoles()...)
 }
 
@@ -150,7 +200,7 @@ func (t Topology) LANAddr(role string) (netip.Addr, bool) {
 	case role == "router":
 		return RouterLAN, true
 	case strings.HasPrefix(role, "dir"):
-		if _, err := fmt.Sscanf(role, "dir%d", &n); err != nil || n < 1 || n > len(Directors) {
+		if _, err := fmt.Sscanf(role, "dir%d", &n); err != nil || n < 1 || n > t.DirectorCount() {
 			return netip.Addr{}, false
 		}
 		return netip.AddrFrom4([4]byte{198, 18, 0, byte(10 + n)}), true
@@ -178,7 +228,7 @@ func (t Topology) LANAddr6(role string) (netip.Addr, bool) {
 // LANRoles lists the roles with a port on the LAN bridge.
 func (t Topology) LANRoles() []string {
 	roles := []string{"router"}
-	roles = append(roles, Directors...)
+	roles = append(roles, t.DirectorRoles()...)
 	return append(roles, t.WebRoles()...)
 }
 
@@ -192,8 +242,11 @@ func (t Topology) KeepalivedConf(director string) (string, error) {
 	if _, ok := t.LANAddr(director); !ok || !strings.HasPrefix(director, "dir") {
 		return "", fmt.Errorf("keepalived conf: %q is not a director", director)
 	}
+	if t.BGP {
+		return t.bgpKeepalivedConf(director), nil
+	}
 	state, prio := "BACKUP", 100
-	if director == Directors[0] {
+	if director == "dir1" {
 		state, prio = "MASTER", 150
 	}
 	vips, vips6, kind := VIP.String(), VIP6.String(), "DR"

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/govs/govs/internal/config"
+	"github.com/govs/govs/internal/desired"
+	"github.com/govs/govs/internal/sched"
 )
 
 func TestValidate(t *testing.T) {
@@ -21,6 +25,12 @@ func TestValidate(t *testing.T) {
 		{Topology{Name: "averyveryverylongname", Webs: 2}, false},
 		{Topology{Name: "x", Webs: 0}, false},
 		{Topology{Name: "x", Webs: MaxWebs + 1}, false},
+		{Topology{Name: "x", Webs: 3, Directors: 3, BGP: true}, true},
+		{Topology{Name: "x", Webs: 3, Directors: 3, BGP: true, Resilient: true, Mode: ModeGUE}, true},
+		{Topology{Name: "x", Webs: 3, Directors: 3}, false},                           // VRRP: a pair
+		{Topology{Name: "x", Webs: 3, Directors: MaxDirectors + 1, BGP: true}, false}, // out of addresses
+		{Topology{Name: "x", Webs: 3, Directors: 3, BGP: true, Mode: ModeNAT}, false}, // replies would need one master
+		{Topology{Name: "x", Webs: 3, Resilient: true}, false},                        // resilient groups of BGP routes
 	}
 	for _, tt := range tests {
 		if err := tt.topo.Validate(); (err == nil) != tt.ok {
@@ -59,7 +69,7 @@ func TestNamesAndAddresses(t *testing.T) {
 
 func TestKeepalivedConf(t *testing.T) {
 	topo := Topology{Name: "x", Webs: 2}
-	for _, d := range Directors {
+	for _, d := range (Topology{}).DirectorRoles() {
 		conf, err := topo.KeepalivedConf(d)
 		if err != nil {
 			t.Fatal(err)
@@ -114,5 +124,54 @@ func TestNginxConfIsAccepted(t *testing.T) {
 	}
 	if out, err := exec.Command("nginx", "-t", "-c", conf).CombinedOutput(); err != nil {
 		t.Errorf("nginx -t: %v\n%s", err, out)
+	}
+}
+
+// TestBGPConfs: a BGP lab's directors get a keepalived.conf that govs
+// plans with no error or warning (BGP sessions in both families, Maglev
+// with the port, mesh sync), and the router a BIRD configuration that
+// BIRD parses, with a session per director and family.
+func TestBGPConfs(t *testing.T) {
+	for _, resilient := range []bool{false, true} {
+		topo := Topology{Name: "x", Webs: 3, Directors: 3, BGP: true, Resilient: resilient}
+		for _, d := range topo.DirectorRoles() {
+			conf, err := topo.KeepalivedConf(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, diags := config.ParseString(d+".conf", conf, config.Options{})
+			plan := desired.Build(cfg, diags, desired.Options{NoDataplane: true})
+			if len(plan.Diagnostics) > 0 {
+				t.Errorf("%s: %v\n%s", d, plan.Diagnostics, conf)
+			}
+			addr, _ := topo.LANAddr(d)
+			if plan.BGP == nil || plan.BGP.RouterID != addr || len(plan.BGP.Neighbors) != 2 || len(plan.BGP.VIPs) != 2 || strings.Contains(conf, "vrrp_instance") {
+				t.Errorf("%s: BGP plan %+v", d, plan.BGP)
+			}
+			for _, s := range plan.Services {
+				if s.Scheduler != sched.Maglev {
+					t.Errorf("%s: %v schedules with %s, want mh (the same server on every director)", d, s.Key, s.Scheduler)
+				}
+			}
+		}
+		bird := topo.BirdConf()
+		for _, want := range []string{"merge paths on", "protocol bgp dir3 from director_ipv4 { neighbor 198.18.0.13 as 65001; }",
+			"protocol bgp dir1_v6 from director_ipv6 { neighbor 2001:db8:18::11 as 65001; }"} {
+			if !strings.Contains(bird, want) {
+				t.Errorf("BIRD conf lacks %q:\n%s", want, bird)
+			}
+		}
+		if strings.Contains(bird, "kernel table") != resilient {
+			t.Errorf("resilient %v: BIRD conf:\n%s", resilient, bird)
+		}
+		if _, err := exec.LookPath("bird"); err == nil {
+			path := filepath.Join(t.TempDir(), "bird.conf")
+			if err := os.WriteFile(path, []byte(bird), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := exec.Command("bird", "-p", "-c", path).CombinedOutput(); err != nil {
+				t.Errorf("bird -p rejects the router's conf: %v\n%s\n%s", err, out, bird)
+			}
+		}
 	}
 }
