@@ -14,6 +14,7 @@
 #include "consts.h"
 #include "structs.h"
 #include "maps.h"
+#include "clock.h"
 #include "parse.h"
 #include "hash.h"
 #include "encap.h"
@@ -445,7 +446,7 @@ __noinline __u32 pick_local(const struct svc_meta *m, const struct flow *f, __u3
 	__builtin_memcpy(k.dst, f->dst, 16);
 	/* The entry is read in place (not copied: the stack is short here). */
 	struct loc_val *e = bpf_map_lookup_elem(&locality, &k);
-	if (e && now - e->last_ns > LOCALITY_EXPIRE_NS)
+	if (e && age_ns(now, e->last_ns) > LOCALITY_EXPIRE_NS)
 		e = NULL;
 	__u64 lastmod = e ? e->lastmod_ns : 0;
 
@@ -476,7 +477,7 @@ __noinline __u32 pick_local(const struct svc_meta *m, const struct flow *f, __u3
 			smax_w = w;
 		}
 	}
-	if (replicate && size > 1 && now - lastmod > LOCALITY_EXPIRE_NS) {
+	if (replicate && size > 1 && age_ns(now, lastmod) > LOCALITY_EXPIRE_NS) {
 		/* Shed the busiest member. */
 		for (int s = 0; s < LOC_SET; s++)
 			if (nv.ids[s & (LOC_SET - 1)] == smax)
@@ -548,7 +549,7 @@ static __always_inline __u32 schedule(const struct svc_meta *m, __u32 slot, __u3
 		return pick_twos(m);
 	case SCHED_LBLC:
 	case SCHED_LBLCR:
-		return pick_local(m, &p->flow, svc_id, bpf_ktime_get_ns());
+		return pick_local(m, &p->flow, svc_id, coarse_now());
 	default:
 		return 0;
 	}
@@ -574,7 +575,7 @@ static __always_inline void persist_key_of(struct persist_key *k, const struct s
 /* Follows a connection (ICMP error, later fragment) to its real server. */
 static __always_inline int forward_tracked(struct xdp_md *ctx, const struct pkt *p, __u32 real_id, __u32 svc_id)
 {
-	struct real *r = bpf_map_lookup_elem(&reals, &real_id);
+	struct real *r = real_of(real_id);
 	if (!r)
 		return drop(svc_id, DROP_REAL_MISSING);
 	return forward(ctx, p, r, svc_id, real_id, 0);
@@ -588,7 +589,7 @@ __noinline int nat_learn(struct xdp_md *ctx, const struct pkt *p, __u32 svc_id, 
 {
 	if (!p)
 		return 0;
-	struct real *r = bpf_map_lookup_elem(&reals, &real_id);
+	struct real *r = real_of(real_id);
 	if (!r)
 		return 0;
 	void *data = (void *)(long)ctx->data;
@@ -655,8 +656,8 @@ __noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_cou
 	struct nat_back *b = bpf_map_lookup_elem(&nat_backs, &p->flow);
 	if (!b)
 		return NAT_MISS;
-	__u64 now = bpf_ktime_get_ns();
-	if (now - b->last_ns > timeout_for(&p->flow, 0)) {
+	__u64 now = coarse_now();
+	if (age_ns(now, b->last_ns) > timeout_for(&p->flow, 0)) {
 		bpf_map_delete_elem(&nat_backs, &p->flow);
 		count_global(pass_counter);
 		return XDP_PASS;
@@ -670,7 +671,7 @@ __noinline int nat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_cou
 		count_global(G_NAT_UNLEARNT);
 		return XDP_DROP;
 	}
-	if (now - b->last_ns > REFRESH_NS)
+	if (age_ns(now, b->last_ns) > REFRESH_NS)
 		b->last_ns = now;
 	struct xlate x = {.port = b->vport, .to_client = 1};
 	__builtin_memcpy(x.addr, b->vaddr, 16);
@@ -723,7 +724,7 @@ static __always_inline int handle_later_frag(struct xdp_md *ctx, struct pkt *p)
 	struct frag_key k;
 	frag_key_of(&k, p);
 	struct frag_val *v = bpf_map_lookup_elem(&frags, &k);
-	if (!v || bpf_ktime_get_ns() - v->last_ns > frag_timeout()) {
+	if (!v || age_ns(coarse_now(), v->last_ns) > frag_timeout()) {
 		count_global(G_PASS_FRAG_MISS);
 		return XDP_PASS;
 	}
@@ -792,7 +793,7 @@ __noinline int embryo_take(struct flow *f, __u32 svc_id, __u64 now, int promote,
 	struct conn *e = bpf_map_lookup_elem(&embryos, f);
 	if (!e)
 		return 0;
-	if (e->svc_id != svc_id || now - e->last_ns > EMBRYO_TIMEOUT_NS) {
+	if (e->svc_id != svc_id || age_ns(now, e->last_ns) > EMBRYO_TIMEOUT_NS) {
 		if (e->flags & CONN_F_ACTIVE) {
 			e->flags &= ~CONN_F_ACTIVE;
 			active_add(e->real_id, -1);
@@ -802,7 +803,7 @@ __noinline int embryo_take(struct flow *f, __u32 svc_id, __u64 now, int promote,
 	}
 	__u32 real_id = e->real_id;
 	if (!promote) {
-		if (now - e->last_ns > REFRESH_NS)
+		if (age_ns(now, e->last_ns) > REFRESH_NS)
 			e->last_ns = now;
 		return real_id;
 	}
@@ -887,7 +888,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 	if (!m)
 		return drop(svc_id, DROP_NO_TABLE);
 
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = coarse_now();
 	int fin = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & (TCP_FL_FIN | TCP_FL_RST));
 	__u32 real_id = 0;
 	struct real *r = NULL;
@@ -901,7 +902,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 	int ops = m->flags & SVC_F_OPS;
 	struct conn *c = ops ? NULL : bpf_map_lookup_elem(&conns, &p.flow);
 	if (c) {
-		if (now - c->last_ns > timeout_for(&p.flow, c->flags)) {
+		if (age_ns(now, c->last_ns) > timeout_for(&p.flow, c->flags)) {
 			/* Expired: give back its active count, then schedule afresh. */
 			if (c->flags & CONN_F_ACTIVE) {
 				c->flags &= ~CONN_F_ACTIVE;
@@ -909,7 +910,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 			}
 		} else {
 			real_id = c->real_id;
-			r = bpf_map_lookup_elem(&reals, &real_id);
+			r = real_of(real_id);
 			/* A SYN on a closed connection's tuple is a new connection
 			 * reusing the client port: schedule it afresh, as IPVS's
 			 * conn_reuse_mode does, rather than send it to a server that
@@ -921,7 +922,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 			int reuse = p.flow.proto == IPPROTO_TCP && (p.tcp_flags & TCP_FL_SYN) &&
 				    ((c->flags & CONN_F_FIN) || (bare_syn && r && r->weight == 0));
 			if (r && c->svc_id == svc_id && !reuse) {
-				if (now - c->last_ns > REFRESH_NS) {
+				if (age_ns(now, c->last_ns) > REFRESH_NS) {
 					c->last_ns = now;
 					learn = 1;
 				}
@@ -939,7 +940,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 					struct persist_key pk;
 					persist_key_of(&pk, m, &p, svc_id);
 					struct persist_val *pv = bpf_map_lookup_elem(&persist, &pk);
-					if (pv && pv->real_id == real_id && now - pv->last_ns > REFRESH_NS)
+					if (pv && pv->real_id == real_id && age_ns(now, pv->last_ns) > REFRESH_NS)
 						pv->last_ns = now;
 				}
 			} else {
@@ -953,7 +954,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 		real_id = embryo_take(&p.flow, svc_id, now, !bare_syn, fin);
 		learn = !bare_syn;
 		if (real_id) {
-			r = bpf_map_lookup_elem(&reals, &real_id);
+			r = real_of(real_id);
 			if (!r)
 				real_id = 0;
 		}
@@ -965,9 +966,9 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 		if (m->flags & SVC_F_PERSIST) {
 			persist_key_of(&pk, m, &p, svc_id);
 			struct persist_val *pv = bpf_map_lookup_elem(&persist, &pk);
-			if (pv && now - pv->last_ns <= m->persist_ns) {
+			if (pv && age_ns(now, pv->last_ns) <= m->persist_ns) {
 				__u32 id = pv->real_id;
-				struct real *pr = bpf_map_lookup_elem(&reals, &id);
+				struct real *pr = real_of(id);
 				/* Weight 0 ends persistence (IPVS's expire_quiescent_template). */
 				if (pr && pr->weight > 0) {
 					real_id = id;
@@ -980,7 +981,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 			real_id = schedule(m, slot, svc_id, &p);
 			if (real_id == 0)
 				return drop(svc_id, DROP_NO_REAL);
-			r = bpf_map_lookup_elem(&reals, &real_id);
+			r = real_of(real_id);
 			if (!r)
 				return drop(svc_id, DROP_REAL_MISSING);
 			if (m->flags & SVC_F_PERSIST) {

@@ -64,7 +64,7 @@ __noinline int fnat_prepare(struct xdp_md *ctx, const struct pkt *p, const struc
 		return -1;
 	__u32 slot = q->slot, svc_id = q->svc_id, real_id = q->real_id, state = q->state;
 	__u64 now = q->now;
-	struct real *r = bpf_map_lookup_elem(&reals, &real_id);
+	struct real *r = real_of(real_id);
 	if (!r)
 		return -1;
 	__u32 flags = state & (CONN_F_EMBRYO | CONN_F_FIN);
@@ -74,7 +74,7 @@ __noinline int fnat_prepare(struct xdp_md *ctx, const struct pkt *p, const struc
 	 * may hold the old one in TIME_WAIT. */
 	if (fw && fw->real_id == real_id && !(state & FNAT_NEW)) {
 		__u32 nflags = flags | (fw->flags & CONN_F_FIN);
-		if (nflags == fw->flags && now - fw->last_ns <= REFRESH_NS)
+		if (nflags == fw->flags && age_ns(now, fw->last_ns) <= REFRESH_NS)
 			return 0;
 		fw->flags = nflags;
 		fw->last_ns = now;
@@ -89,7 +89,7 @@ __noinline int fnat_prepare(struct xdp_md *ctx, const struct pkt *p, const struc
 	}
 	if (fw) {
 		/* Rescheduled, or a new connection: free the old port. */
-		struct real *old = bpf_map_lookup_elem(&reals, &fw->real_id);
+		struct real *old = real_of(fw->real_id);
 		if (old) {
 			fnat_back_key(&bk, p, old, fw->laddr, fw->lport);
 			bpf_map_delete_elem(&fnat_backs, &bk);
@@ -131,7 +131,7 @@ __noinline int fnat_prepare(struct xdp_md *ctx, const struct pkt *p, const struc
 			struct fnat_back *b = bpf_map_lookup_elem(&fnat_backs, &bk);
 			/* Taken, and alive: the next port. Expired: its flow
 			 * is over, the port is free again. */
-			if (b && now - b->last_ns <= timeout_for(&bk, b->flags))
+			if (b && age_ns(now, b->last_ns) <= timeout_for(&bk, b->flags))
 				continue;
 			bpf_map_delete_elem(&fnat_backs, &bk);
 			if (bpf_map_update_elem(&fnat_backs, &bk, v, BPF_NOEXIST))
@@ -187,8 +187,8 @@ __noinline int fnat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_co
 		count_global(pass_counter);
 		return XDP_PASS;
 	}
-	__u64 now = bpf_ktime_get_ns();
-	if (now - b->last_ns > timeout_for(&p->flow, b->flags)) {
+	__u64 now = coarse_now();
+	if (age_ns(now, b->last_ns) > timeout_for(&p->flow, b->flags)) {
 		count_global(pass_counter);
 		return XDP_PASS;
 	}
@@ -197,7 +197,7 @@ __noinline int fnat_reply(struct xdp_md *ctx, const struct pkt *p, __u32 pass_co
 		count_global(G_NAT_UNLEARNT);
 		return XDP_DROP;
 	}
-	if (now - b->last_ns > REFRESH_NS)
+	if (age_ns(now, b->last_ns) > REFRESH_NS)
 		b->last_ns = now;
 	/* b stays valid for the program's run: no copies on the stack. */
 	if (fnat_xlate(ctx, p, b->caddr, b->cport, b->vaddr, b->vport))

@@ -90,7 +90,9 @@ func (d *Dataplane) Apply(s State) error {
 	}
 	for id := range d.realsSet {
 		if _, ok := p.reals[id]; !ok {
-			if err := deleteIgnoringMissing(d.objs.Reals, id); err != nil {
+			// An array: cleared, not deleted (the program reads an
+			// all-zero entry as no real).
+			if err := d.objs.Reals.Put(id, &balancerReal{}); err != nil {
 				return fmt.Errorf("remove real %d: %w", id, err)
 			}
 			delete(d.realsSet, id)

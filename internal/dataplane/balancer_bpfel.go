@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type balancerClockCache struct {
+	_       structs.HostLayout
+	Jiffies uint64
+	Ns      uint64
+}
+
 type balancerConfig struct {
 	_               structs.HostLayout
 	TcpTimeoutNs    uint64
@@ -220,6 +226,7 @@ type balancerSvcStats struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	balancerMapActiveConns   = "active_conns"
+	balancerMapClockCache    = "clock_cache"
 	balancerMapConnEvents    = "conn_events"
 	balancerMapConnEventsCtl = "conn_events_ctl"
 	balancerMapConns         = "conns"
@@ -300,6 +307,7 @@ type balancerProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type balancerMapSpecs struct {
 	ActiveConns   *ebpf.MapSpec `ebpf:"active_conns"`
+	ClockCache    *ebpf.MapSpec `ebpf:"clock_cache"`
 	ConnEvents    *ebpf.MapSpec `ebpf:"conn_events"`
 	ConnEventsCtl *ebpf.MapSpec `ebpf:"conn_events_ctl"`
 	Conns         *ebpf.MapSpec `ebpf:"conns"`
@@ -354,6 +362,7 @@ func (o *balancerObjects) Close() error {
 // It can be passed to loadBalancerObjects or ebpf.CollectionSpec.LoadAndAssign.
 type balancerMaps struct {
 	ActiveConns   *ebpf.Map `ebpf:"active_conns"`
+	ClockCache    *ebpf.Map `ebpf:"clock_cache"`
 	ConnEvents    *ebpf.Map `ebpf:"conn_events"`
 	ConnEventsCtl *ebpf.Map `ebpf:"conn_events_ctl"`
 	Conns         *ebpf.Map `ebpf:"conns"`
@@ -384,6 +393,7 @@ type balancerMaps struct {
 func (m *balancerMaps) Close() error {
 	return _BalancerClose(
 		m.ActiveConns,
+		m.ClockCache,
 		m.ConnEvents,
 		m.ConnEventsCtl,
 		m.Conns,

@@ -23,7 +23,7 @@ import (
 // whenever a map's key or value changes meaning, even if its size stays
 // the same (the kernel's compatibility check covers sizes), and rename a
 // member whose meaning changes.
-const layoutVersion = 2
+const layoutVersion = 3 // 3: reals is an array
 
 // layoutDir is where this build's layout's pins live under pinPath.
 func layoutDir(pinPath string) string { return layoutDirOf(pinPath, layoutVersion) }
