@@ -837,6 +837,14 @@ static __always_inline struct svc_ref *lookup_fwmark(struct xdp_md *ctx, const s
 
 /* balance is govs_xdp for a frame that is for this host; fwmark says it
  * came from the fwmark interface. */
+/* same_addr compares two 16-byte addresses (clang does not inline memcmp
+ * for BPF). */
+static __always_inline int same_addr(const __u8 *a, const __u8 *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
 static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 {
 	struct pkt p = {};
@@ -861,29 +869,58 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 	if (p.frag == FRAG_LATER)
 		return handle_later_frag(ctx, &p);
 
-	struct svc_ref *ref;
-	if (fwmark) {
-		ref = lookup_fwmark(ctx, &p);
-		if (!ref) {
-			count_global(G_FWMARK_MISS);
-			return XDP_DROP;
-		}
-	} else {
-		struct svc_key sk = {};
-		__builtin_memcpy(sk.addr, p.flow.dst, 16);
-		sk.port = p.flow.dport;
-		sk.proto = p.flow.proto;
-		sk.family = p.flow.family;
-		ref = bpf_map_lookup_elem(&services, &sk);
-		if (!ref) {
-			sk.port = 0;
-			ref = bpf_map_lookup_elem(&services, &sk);
-			if (!ref)
-				return reply_path(ctx, &p, G_PASS_NO_SERVICE);
+	/* Connection first, as IPVS does: an established flow's entry names
+	 * its service, which svc_live confirms still has the flow's address,
+	 * protocol and port (or any port), so the services hash is not looked
+	 * up. A flow keeps its service while that holds, even if a service
+	 * for its exact port was added since it started on an any-port one
+	 * (IPVS behaves the same). Packets for addresses no service has
+	 * (vip_filter) skip this. */
+	struct conn *c = NULL;
+	int conn_looked = 0;
+	__u32 svc_id = 0, gen = 0;
+	int have_svc = 0;
+	if (!fwmark && vip_maybe(p.flow.dst)) {
+		c = bpf_map_lookup_elem(&conns, &p.flow);
+		conn_looked = 1;
+		if (c) {
+			__u32 cid = c->svc_id;
+			struct svc_live_val *l = bpf_map_lookup_elem(&svc_live, &cid);
+			if (l && l->key.family == p.flow.family && l->key.proto == p.flow.proto &&
+			    (l->key.port == p.flow.dport || l->key.port == 0) &&
+			    same_addr(l->key.addr, p.flow.dst)) {
+				svc_id = cid;
+				gen = l->gen;
+				have_svc = 1;
+			}
 		}
 	}
-	__u32 svc_id = ref->id;
-	__u32 slot = svc_id * 2 + (ref->gen & 1);
+	if (!have_svc) {
+		struct svc_ref *ref;
+		if (fwmark) {
+			ref = lookup_fwmark(ctx, &p);
+			if (!ref) {
+				count_global(G_FWMARK_MISS);
+				return XDP_DROP;
+			}
+		} else {
+			struct svc_key sk = {};
+			__builtin_memcpy(sk.addr, p.flow.dst, 16);
+			sk.port = p.flow.dport;
+			sk.proto = p.flow.proto;
+			sk.family = p.flow.family;
+			ref = bpf_map_lookup_elem(&services, &sk);
+			if (!ref) {
+				sk.port = 0;
+				ref = bpf_map_lookup_elem(&services, &sk);
+				if (!ref)
+					return reply_path(ctx, &p, G_PASS_NO_SERVICE);
+			}
+		}
+		svc_id = ref->id;
+		gen = ref->gen;
+	}
+	__u32 slot = svc_id * 2 + (gen & 1);
 	struct svc_meta *m = bpf_map_lookup_elem(&svc_metas, &slot);
 	if (!m)
 		return drop(svc_id, DROP_NO_TABLE);
@@ -900,7 +937,10 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 	/* One-packet scheduling (ops, UDP): every datagram is scheduled on its
 	 * own (persistence still applies) and leaves no connection entry. */
 	int ops = m->flags & SVC_F_OPS;
-	struct conn *c = ops ? NULL : bpf_map_lookup_elem(&conns, &p.flow);
+	if (ops)
+		c = NULL;
+	else if (!conn_looked)
+		c = bpf_map_lookup_elem(&conns, &p.flow);
 	if (c) {
 		if (age_ns(now, c->last_ns) > timeout_for(&p.flow, c->flags)) {
 			/* Expired: give back its active count, then schedule afresh. */

@@ -56,6 +56,10 @@
 #define FRAG_TABLE_SIZE 8192
 #endif
 
+/* vip_filter: 2^VIP_FILTER_BITS slots, one per hash of a destination
+ * address; a slot is set when some service's address hashes to it. */
+#define VIP_FILTER_BITS 10
+
 /* if_mac_slots: an array slot per ifindex & (IF_MAC_SLOTS - 1). */
 #define IF_MAC_SLOTS 256
 

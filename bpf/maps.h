@@ -41,6 +41,38 @@ struct {
 } tables SEC(".maps");
 
 /* A hash, not an array, so that replacing an entry is atomic for readers. */
+/* The services by id (see struct svc_live). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct svc_live_val);
+} svc_live SEC(".maps");
+
+/* A set bit per hash of the services' addresses (vip_hash): packets for an
+ * address no service has skip the connection-first lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << VIP_FILTER_BITS);
+	__type(key, __u32);
+	__type(value, __u32);
+} vip_filter SEC(".maps");
+
+/* vip_hash is the vip_filter slot of a 16-byte address (user space
+ * computes the same: dataplane.vipSlot). */
+static __always_inline __u32 vip_hash(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+	return ((w[0] ^ w[1] ^ w[2] ^ w[3]) * 0x9E3779B1U) >> (32 - VIP_FILTER_BITS);
+}
+
+static __always_inline int vip_maybe(const __u8 *a)
+{
+	__u32 slot = vip_hash(a);
+	__u32 *v = bpf_map_lookup_elem(&vip_filter, &slot);
+	return v && *v;
+}
+
 /* An array, not a hash: its lookups are inlined (a hash lookup costs
  * ~30 ns a packet). An id user space has not written, or has cleared, is
  * all zeros: real_of says it is absent. */

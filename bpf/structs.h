@@ -31,6 +31,14 @@ struct svc_ref {
 	__u32 gen; /* 0 or 1; slot = id * 2 + gen */
 };
 
+/* svc_live value, by service id: the service's key and its live slot's
+ * generation, as in the services map (all zeros: no such service). The
+ * connection-first lookup checks an entry's service here. */
+struct svc_live_val {
+	struct svc_key key;
+	__u32 gen;
+};
+
 struct svc_real {
 	__u32 id;
 	__u32 weight;

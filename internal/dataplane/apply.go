@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -61,6 +62,9 @@ func (d *Dataplane) Apply(s State) error {
 		if err := deleteIgnoringMissing(d.objs.Services, cur.key); err != nil {
 			return fmt.Errorf("remove service %s: %w", cur.name, err)
 		}
+		if err := d.objs.SvcLive.Put(id, &balancerSvcLiveVal{}); err != nil {
+			return fmt.Errorf("remove service %s: %w", cur.name, err)
+		}
 		for gen := uint32(0); gen < 2; gen++ {
 			if err := deleteIgnoringMissing(d.objs.Tables, id*2+gen); err != nil {
 				return fmt.Errorf("remove table of %s: %w", cur.name, err)
@@ -69,6 +73,9 @@ func (d *Dataplane) Apply(s State) error {
 		delete(d.applied, id)
 	}
 
+	if err := d.applyVIPFilter(p); err != nil {
+		return err
+	}
 	if err := d.applyLocalAddrs(s); err != nil {
 		return err
 	}
@@ -147,12 +154,51 @@ func (d *Dataplane) applyService(sp servicePlan) error {
 	if err := d.objs.Services.Put(&sp.key, &balancerSvcRef{Id: sp.id, Gen: gen}); err != nil {
 		return fmt.Errorf("switch service %s: %w", sp.name, err)
 	}
+	if err := d.objs.SvcLive.Put(sp.id, &balancerSvcLiveVal{Key: sp.key, Gen: gen}); err != nil {
+		return fmt.Errorf("switch service %s: %w", sp.name, err)
+	}
 	if ok && cur.key != sp.key {
 		if err := deleteIgnoringMissing(d.objs.Services, cur.key); err != nil {
 			return fmt.Errorf("remove service %s: %w", cur.name, err)
 		}
 	}
 	d.applied[sp.id] = appliedService{key: sp.key, gen: gen, meta: sp.meta, laddrs: sp.laddrs, table: sp.table, name: sp.name}
+	return nil
+}
+
+// vipFilterBits sizes vip_filter (VIP_FILTER_BITS in consts.h).
+const vipFilterBits = 10
+
+// vipSlot is the vip_filter slot of a 16-byte address, as the program's
+// vip_hash computes it.
+func vipSlot(a [16]byte) uint32 {
+	w := func(i int) uint32 { return binary.NativeEndian.Uint32(a[i*4:]) }
+	return ((w(0) ^ w(1) ^ w(2) ^ w(3)) * 0x9E3779B1) >> (32 - vipFilterBits)
+}
+
+// applyVIPFilter sets the vip_filter slots of the services' addresses
+// (fwmark services have none) and clears the others.
+func (d *Dataplane) applyVIPFilter(p plan) error {
+	want := map[uint32]bool{}
+	for _, sp := range p.services {
+		if sp.key.Proto != 0 {
+			want[vipSlot(sp.key.Addr)] = true
+		}
+	}
+	for slot := uint32(0); slot < 1<<vipFilterBits; slot++ {
+		had, known := d.vipSlots[slot]
+		if d.vipSlots != nil && (had == want[slot] || !known && !want[slot]) {
+			continue
+		}
+		v := uint32(0)
+		if want[slot] {
+			v = 1
+		}
+		if err := d.objs.VipFilter.Put(slot, v); err != nil {
+			return fmt.Errorf("write VIP filter: %w", err)
+		}
+	}
+	d.vipSlots = want
 	return nil
 }
 

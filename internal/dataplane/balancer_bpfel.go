@@ -190,6 +190,12 @@ type balancerSvcLaddrs struct {
 	Addr [16][16]uint8
 }
 
+type balancerSvcLiveVal struct {
+	_   structs.HostLayout
+	Key balancerSvcKey
+	Gen uint32
+}
+
 type balancerSvcMeta struct {
 	_           structs.HostLayout
 	Sched       uint32
@@ -249,9 +255,11 @@ const (
 	balancerMapSettings      = "settings"
 	balancerMapSvcCounters   = "svc_counters"
 	balancerMapSvcLaddrs     = "svc_laddrs"
+	balancerMapSvcLive       = "svc_live"
 	balancerMapSvcMetas      = "svc_metas"
 	balancerMapTables        = "tables"
 	balancerMapTxPorts       = "tx_ports"
+	balancerMapVipFilter     = "vip_filter"
 	balancerProgGovsClock    = "govs_clock"
 	balancerProgGovsXdp      = "govs_xdp"
 )
@@ -330,9 +338,11 @@ type balancerMapSpecs struct {
 	Settings      *ebpf.MapSpec `ebpf:"settings"`
 	SvcCounters   *ebpf.MapSpec `ebpf:"svc_counters"`
 	SvcLaddrs     *ebpf.MapSpec `ebpf:"svc_laddrs"`
+	SvcLive       *ebpf.MapSpec `ebpf:"svc_live"`
 	SvcMetas      *ebpf.MapSpec `ebpf:"svc_metas"`
 	Tables        *ebpf.MapSpec `ebpf:"tables"`
 	TxPorts       *ebpf.MapSpec `ebpf:"tx_ports"`
+	VipFilter     *ebpf.MapSpec `ebpf:"vip_filter"`
 }
 
 // balancerVariableSpecs contains global variables before they are loaded into the kernel.
@@ -385,9 +395,11 @@ type balancerMaps struct {
 	Settings      *ebpf.Map `ebpf:"settings"`
 	SvcCounters   *ebpf.Map `ebpf:"svc_counters"`
 	SvcLaddrs     *ebpf.Map `ebpf:"svc_laddrs"`
+	SvcLive       *ebpf.Map `ebpf:"svc_live"`
 	SvcMetas      *ebpf.Map `ebpf:"svc_metas"`
 	Tables        *ebpf.Map `ebpf:"tables"`
 	TxPorts       *ebpf.Map `ebpf:"tx_ports"`
+	VipFilter     *ebpf.Map `ebpf:"vip_filter"`
 }
 
 func (m *balancerMaps) Close() error {
@@ -416,9 +428,11 @@ func (m *balancerMaps) Close() error {
 		m.Settings,
 		m.SvcCounters,
 		m.SvcLaddrs,
+		m.SvcLive,
 		m.SvcMetas,
 		m.Tables,
 		m.TxPorts,
+		m.VipFilter,
 	)
 }
 

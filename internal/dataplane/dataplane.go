@@ -79,6 +79,10 @@ type Dataplane struct {
 	applied  map[uint32]appliedService // by service id
 	ports    map[uint32]bool
 	realsSet map[uint32]balancerReal
+	// vipSlots are the vip_filter slots set (nil: none written yet, so
+	// the first Apply writes every slot, clearing what a pinned
+	// predecessor left).
+	vipSlots map[uint32]bool
 	state    State // last applied
 	// lastConns is the size of the last Connections answer, to size the next.
 	lastConns int

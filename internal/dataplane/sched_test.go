@@ -544,3 +544,66 @@ func TestBareSYNOnWeightZeroRealIsRescheduled(t *testing.T) {
 		t.Fatalf("a bare SYN on the tuple went to real %d, which has weight 0", r)
 	}
 }
+
+// TestConnectionFirst: an established flow's packets find their connection
+// before any service (IPVS's order), so a flow started on an any-port
+// service keeps its real server when a service for its exact port is added
+// (new flows go to the new one); once its own service is gone, the flow is
+// scheduled afresh on the one that now matches.
+func TestConnectionFirst(t *testing.T) {
+	anyPort := svc4(sched.RoundRobin, 0, real4(1, 1))
+	exact := svc4(sched.RoundRobin, 80, real4(2, 1))
+	d := openDP(t, state(anyPort))
+	p := flowN(11, 80)
+	act, out := runOut(t, d.program(), frame(t, p))
+	if r := realOf(t, act, out); r != 1 {
+		t.Fatalf("SYN to the any-port service went to real %d", r)
+	}
+	// The client's ACK makes it a connection (the SYN alone is an embryo).
+	ack := p
+	ack.syn = false
+	runOut(t, d.program(), frame(t, ack))
+	if err := d.Apply(state(anyPort, exact)); err != nil {
+		t.Fatal(err)
+	}
+	act, out = runOut(t, d.program(), frame(t, ack))
+	if r := realOf(t, act, out); r != 1 {
+		t.Fatalf("the established flow moved to real %d when an exact-port service was added", r)
+	}
+	act, out = runOut(t, d.program(), frame(t, flowN(12, 80)))
+	if r := realOf(t, act, out); r != 2 {
+		t.Fatalf("a new flow went to real %d, not the exact-port service's", r)
+	}
+	if err := d.Apply(state(exact)); err != nil {
+		t.Fatal(err)
+	}
+	act, out = runOut(t, d.program(), frame(t, ack))
+	if r := realOf(t, act, out); r != 2 {
+		t.Fatalf("with its service gone the flow went to real %d, not the remaining service's", r)
+	}
+}
+
+// TestVIPSlotMatchesTheProgram: user space's vip_filter slot of an address
+// is the program's (else every established flow would take the slow
+// path): a flow to a VIP whose slot is cleared by hand loses the
+// connection-first lookup, which TestConnectionFirst sees.
+func TestVIPSlotMatchesTheProgram(t *testing.T) {
+	anyPort := svc4(sched.RoundRobin, 0, real4(1, 1))
+	exact := svc4(sched.RoundRobin, 80, real4(2, 1))
+	d := openDP(t, state(anyPort))
+	p := flowN(13, 80)
+	ack := p
+	ack.syn = false
+	runOut(t, d.program(), frame(t, p))
+	runOut(t, d.program(), frame(t, ack))
+	if err := d.Apply(state(anyPort, exact)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.objs.VipFilter.Put(vipSlot(addr16(vip4)), uint32(0)); err != nil {
+		t.Fatal(err)
+	}
+	act, out := runOut(t, d.program(), frame(t, ack))
+	if r := realOf(t, act, out); r != 2 {
+		t.Fatalf("with the VIP's filter slot cleared the flow stayed on real %d: the slot is not the program's", r)
+	}
+}
