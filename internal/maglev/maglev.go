@@ -100,6 +100,10 @@ func Build(backends []Backend, size uint64) ([]int, error) {
 	// Each round every backend earns credit equal to its weight and takes one
 	// turn per maxW of credit, so turns (and so slots) follow the weights; with
 	// equal weights this is the paper's plain round robin.
+	// Which slots are taken, one bit each: the probe loop below reads it
+	// for every candidate slot, and at 8 KiB for the default size it stays
+	// in the L1 cache where the table (512 KiB) does not.
+	taken := make([]uint64, (size+63)/64)
 	var filled uint64
 	for {
 		for i := range cursors {
@@ -110,16 +114,20 @@ func Build(backends []Backend, size uint64) ([]int, error) {
 			}
 			c.credit -= maxW
 			// pos and skip are below size, so one subtraction is the
-			// modulo (a division here was 88% of the build).
-			for table[c.pos] != Empty {
-				if c.pos += c.skip; c.pos >= size {
-					c.pos -= size
+			// modulo (a division here was 88% of the build). Locals, so
+			// that the probe loop keeps them in registers.
+			pos, skip := c.pos, c.skip
+			for taken[pos>>6]&(1<<(pos&63)) != 0 {
+				if pos += skip; pos >= size {
+					pos -= size
 				}
 			}
-			table[c.pos] = c.index
-			if c.pos += c.skip; c.pos >= size {
-				c.pos -= size
+			taken[pos>>6] |= 1 << (pos & 63)
+			table[pos] = c.index
+			if pos += skip; pos >= size {
+				pos -= size
 			}
+			c.pos = pos
 			filled++
 			if filled == size {
 				return table, nil
