@@ -4,7 +4,7 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 FUZZTIME ?= 15s
 PKGS    := ./...
 
-.PHONY: all build test lint unit fuzz generate check-generate bench-dataplane demo clean deb test-deb test-just-booted
+.PHONY: all build test lint unit fuzz generate check-generate bench-dataplane bench-http demo clean deb test-deb test-just-booted
 
 all: build
 
@@ -77,6 +77,9 @@ test-deb: deb
 # Data-plane throughput: kernel forwarding vs XDP_DROP vs govs DR (root).
 bench-dataplane:
 	$(GO) run ./bench/dataplane
+
+bench-http:
+	$(GO) run ./bench/http
 
 # The main job: the scenario in network namespaces, tested and taken down
 # again (needs root). `govs check` of the scenario's own file comes first.

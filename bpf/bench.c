@@ -17,6 +17,10 @@ struct gen_frame {
 	__u16 base_port;
 	__u16 dport; /* 1: cycle the destination port (replies), 0: the source port */
 	__u16 pad;
+	/* many, when not 0, replaces flows: that many distinct flows over the
+	 * source port and the source address's last two bytes (~0: every
+	 * packet a new flow). */
+	__u32 many;
 };
 
 struct {
@@ -52,6 +56,23 @@ int bench_gen(struct xdp_md *ctx)
 	if (!f || !n || data + FRAME_LEN > data_end)
 		return XDP_ABORTED;
 	__builtin_memcpy(data, f->data, FRAME_LEN);
+	if (f->many) {
+		__u64 k = f->many == ~0U ? *n : *n % f->many;
+		*n += 1;
+		*(__be16 *)(data + SPORT_OFF) = bpf_htons(f->base_port + (__u16)k);
+		/* 198.18.1.2 becomes 198.18.(1 + k>>24).(k>>16): the IPv4
+		 * header checksum is updated for the changed 16 bits. */
+		__be16 *w = (__be16 *)(data + 14 + 14);
+		__be16 old = *w;
+		__be16 new = bpf_htons((__u16)(((1 + ((k >> 24) & 0x3f)) << 8) | ((k >> 16) & 0xff)));
+		*w = new;
+		__u16 *ck = (__u16 *)(data + 14 + 10);
+		__u32 s = (__u16)~*ck + (__u16)~old + (__u16)new;
+		s = (s & 0xffff) + (s >> 16);
+		s = (s & 0xffff) + (s >> 16);
+		*ck = (__u16)~s;
+		return XDP_TX;
+	}
 	__u16 flows = f->flows ? f->flows : 1;
 	__u16 port = f->base_port + (__u16)(*n % flows);
 	*n += 1;

@@ -27,6 +27,7 @@ type benchGenFrame struct {
 	BasePort uint16
 	Dport    uint16
 	Pad      uint16
+	Many     uint32
 }
 
 // Names of all BPF objects in the ELF.

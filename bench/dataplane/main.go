@@ -97,6 +97,9 @@ type bench struct {
 	out     io.Writer
 	objs    benchObjects
 	closers []func()
+	// many is the generator's flow count over addresses and ports (0:
+	// -flows source ports).
+	many uint32
 }
 
 func (b *bench) cleanup() {
@@ -260,6 +263,28 @@ func (b *bench) main() error {
 	}
 	b.closers = append(b.closers, detachGen)
 
+	drReal := dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index}
+	// manyFlows runs setup with the generator cycling n flows over source
+	// addresses and ports (^0: a new flow every packet).
+	manyFlows := func(n uint32, setup func() (func(), error)) func() (func(), error) {
+		return func() (func(), error) {
+			teardown, err := setup()
+			if err != nil {
+				return nil, err
+			}
+			b.many = n
+			if err := b.writeFrame(g0.HardwareAddr, d0.HardwareAddr); err != nil {
+				b.many = 0
+				teardown()
+				return nil, err
+			}
+			return func() {
+				b.many = 0
+				_ = b.writeFrame(g0.HardwareAddr, d0.HardwareAddr)
+				teardown()
+			}, nil
+		}
+	}
 	natReal := dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Port: 8080, Method: dataplane.NAT, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index}
 	paths := []struct {
 		name  string
@@ -310,6 +335,12 @@ func (b *bench) main() error {
 		// headers (32 bytes), in front of the frame, then the redirect.
 		{"govs TUN ipip (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Method: dataplane.TUN, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
 		{"govs TUN gue (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Method: dataplane.TUN, GUEPort: 6080, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
+		// The DR redirect with every packet a new flow (a connection
+		// inserted per packet, evicting once the table is full: a
+		// flood), and with 1 M flows cycled (more than the default
+		// table holds: every packet misses and inserts).
+		{"govs DR new flow/packet", manyFlows(^uint32(0), govs(drReal))},
+		{"govs DR 1M flows", manyFlows(1<<20, govs(drReal))},
 	}
 	// Runs are interleaved (every path once per round) so that load from
 	// other work on the machine spreads over all paths alike.
@@ -378,7 +409,7 @@ func (b *bench) storeFrame(src, dst net.HardwareAddr, from, to string, sport, dp
 	}
 	// The generator changes a port: no UDP checksum (allowed on IPv4).
 	f.Data[14+20+6], f.Data[14+20+7] = 0, 0
-	f.Flows, f.BasePort = uint16(b.opts.flows), 1024
+	f.Flows, f.BasePort, f.Many = uint16(b.opts.flows), 1024, b.many
 	if cycleDst {
 		f.Dport = 1
 	}
