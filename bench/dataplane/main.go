@@ -238,22 +238,40 @@ func (b *bench) main() error {
 		return err
 	}
 	defer dp.Close()
-	govs := func(r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
+	// govsScaled is govs with the measured service among nSvc services
+	// and over nReals real servers (all of them the sink, by address
+	// 198.18.4.x/5.x; the other services 198.18.10.x): what differs is the
+	// tables' sizes.
+	govsScaled := func(nSvc, nReals int, r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
 		return func() (func(), error) {
+			reals := []dataplane.Real{r}
+			for i := 1; i < nReals; i++ {
+				o := r
+				o.Addr = netip.AddrFrom4([4]byte{198, 18, byte(4 + i/250), byte(1 + i%250)})
+				reals = append(reals, o)
+			}
+			svcs := []dataplane.Service{{
+				Addr: netip.MustParseAddr(vip), Port: 80, Protocol: dataplane.UDP, Scheduler: sched.Maglev,
+				LocalAddrs: laddrs, Reals: reals,
+			}}
+			for i := 1; i < nSvc; i++ {
+				svcs = append(svcs, dataplane.Service{Addr: netip.AddrFrom4([4]byte{198, 18, 10, byte(i)}), Port: 80, Protocol: dataplane.UDP,
+					Scheduler: sched.Maglev, Reals: []dataplane.Real{r}})
+			}
 			err := benchns.In(nsDir, func() error {
 				if err := dp.Attach(d0.Index, dataplane.Native); err != nil {
 					return err
 				}
-				return dp.Apply(dataplane.State{Services: []dataplane.Service{{
-					Addr: netip.MustParseAddr(vip), Port: 80, Protocol: dataplane.UDP, Scheduler: sched.Maglev,
-					LocalAddrs: laddrs, Reals: []dataplane.Real{r},
-				}}, TunnelSource4: netip.MustParseAddr("198.18.2.1")})
+				return dp.Apply(dataplane.State{Services: svcs, TunnelSource4: netip.MustParseAddr("198.18.2.1")})
 			})
 			if err != nil {
 				return nil, fmt.Errorf("set up govs: %w", err)
 			}
 			return func() { _ = dp.Detach(d0.Index) }, nil
 		}
+	}
+	govs := func(r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
+		return govsScaled(1, 1, r, laddrs...)
 	}
 	// The generator's veth counts and drops what comes back to it (the
 	// XDP_TX path); its program also gives it a NAPI context.
@@ -341,6 +359,10 @@ func (b *bench) main() error {
 		// table holds: every packet misses and inserts).
 		{"govs DR new flow/packet", manyFlows(^uint32(0), govs(drReal))},
 		{"govs DR 1M flows", manyFlows(1<<20, govs(drReal))},
+		// Scale: the same DR flow with 250 services configured (the
+		// build's limit is 256), and over 1,000 real servers.
+		{"govs DR 250 services", govsScaled(250, 1, drReal)},
+		{"govs DR 1000 reals", govsScaled(1, 1000, drReal)},
 	}
 	// Runs are interleaved (every path once per round) so that load from
 	// other work on the machine spreads over all paths alike.
