@@ -124,16 +124,7 @@ func (t *tester) bgpSpread(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n := t.o.Requests
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		name, err := t.get()
-		if err != nil {
-			t.rep.Failed++
-			continue
-		}
-		t.rep.PerServer[name]++
-	}
-	t.rep.Requests = n
+	n := t.sendRequests(ctx)
 	after, err := conns()
 	if err != nil {
 		return err

@@ -319,16 +319,7 @@ func (t *tester) distribution(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n := t.o.Requests
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		name, err := t.get()
-		if err != nil {
-			t.rep.Failed++
-			continue
-		}
-		t.rep.PerServer[name]++
-	}
-	t.rep.Requests = n
+	n := t.sendRequests(ctx)
 	crossed, err := t.readReplyCounters()
 	if err != nil {
 		return err
@@ -924,3 +915,19 @@ func (t *tester) readReplyCounters() (uint64, error) {
 }
 
 func (t *tester) dirs() []string { return t.topo.DirectorRoles() }
+
+// sendRequests sends the distribution check's requests, each on a new
+// connection, counting failures and the servers that answered.
+func (t *tester) sendRequests(ctx context.Context) int {
+	n := t.o.Requests
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		name, err := t.get()
+		if err != nil {
+			t.rep.Failed++
+			continue
+		}
+		t.rep.PerServer[name]++
+	}
+	t.rep.Requests = n
+	return n
+}

@@ -325,22 +325,28 @@ virtual_server %s %d {
 `, family.vip, Port, method)
 		for _, w := range t.WebRoles() {
 			addr, _ := family.addr(w)
-			fmt.Fprintf(&b, `
+			b.WriteString(realServerBlock(addr, fmt.Sprintf("\n            connect_port %d", Port)))
+		}
+		b.WriteString("}\n")
+	}
+	return b.String(), nil
+}
+
+// realServerBlock is a web server's real_server block: weight 1,
+// inhibit_on_failure and a TCP_CHECK with the lab's timings (labtest.go's
+// constants), extra appended inside it.
+func realServerBlock(addr netip.Addr, extra string) string {
+	return fmt.Sprintf(`
     real_server %s %d {
         weight 1
         inhibit_on_failure
         TCP_CHECK {
             connect_timeout 1
             retry 1
-            delay_before_retry 1
-            connect_port %d
+            delay_before_retry 1%s
         }
     }
-`, addr, Port, Port)
-		}
-		b.WriteString("}\n")
-	}
-	return b.String(), nil
+`, addr, Port, extra)
 }
 
 // NginxConf returns an nginx configuration that answers every request on

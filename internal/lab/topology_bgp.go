@@ -68,17 +68,7 @@ virtual_server %s %d {
 `, family.vip, Port, kind)
 		for _, w := range t.WebRoles() {
 			a, _ := family.addr(w)
-			fmt.Fprintf(&b, `
-    real_server %s %d {
-        weight 1
-        inhibit_on_failure
-        TCP_CHECK {
-            connect_timeout 1
-            retry 1
-            delay_before_retry 1
-        }
-    }
-`, a, Port)
+			b.WriteString(realServerBlock(a, ""))
 		}
 		b.WriteString("}\n")
 	}
