@@ -27,9 +27,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netlink/nl"
 
 	"github.com/govs/govs/bench/benchns"
 	"github.com/govs/govs/internal/dataplane"
@@ -139,7 +137,7 @@ func (b *bench) topology() error {
 	}
 	// The director's XDP_TX frames arrive on its bridge port, which needs
 	// a NAPI context of its own to deliver them: an XDP_PASS program.
-	if err := benchns.In(ns("lan"), func() error { return attachPass("dir") }); err != nil {
+	if err := benchns.In(ns("lan"), func() error { return lab.AttachXDPPass("dir") }); err != nil {
 		return fmt.Errorf("XDP pass program on the director's port: %w", err)
 	}
 	// The director answers ARP for the VIP; its XDP program takes the
@@ -159,22 +157,6 @@ func (b *bench) topology() error {
 		}
 	}
 	return nil
-}
-
-func attachPass(dev string) error {
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "govs_bh_pass", Type: ebpf.XDP, License: "GPL",
-		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()},
-	})
-	if err != nil {
-		return err
-	}
-	defer prog.Close()
-	l, err := netlink.LinkByName(dev)
-	if err != nil {
-		return err
-	}
-	return netlink.LinkSetXdpFdWithFlags(l, prog.FD(), nl.XDP_FLAGS_DRV_MODE)
 }
 
 // start runs argv in namespace role until cleanup.

@@ -232,7 +232,7 @@ func (b *builder) build() error {
 			// delivers them only when it has a NAPI context of its own,
 			// which an XDP program gives it (GRO alone does not, on this
 			// kernel: frames then wait for unrelated traffic to be polled).
-			if err := inNS(lan, func() error { return attachXDPPass(role) }); err != nil {
+			if err := inNS(lan, func() error { return AttachXDPPass(role) }); err != nil {
 				return fmt.Errorf("XDP pass program on %s: %w", role, err)
 			}
 		}
@@ -384,9 +384,9 @@ func (b *builder) veth(a, aDev, bNS, bDev string) error {
 	return nil
 }
 
-// attachXDPPass attaches a program that passes every frame to dev, through
+// AttachXDPPass attaches a program that passes every frame to dev, through
 // netlink so that it stays when this process exits (a bpf_link would not).
-func attachXDPPass(dev string) error {
+func AttachXDPPass(dev string) error {
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "govs_lab_pass",
 		Type:         ebpf.XDP,
