@@ -8,18 +8,25 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define FRAME_LEN 60
+#define FRAME_LEN 60  /* IPv4: Ethernet, IPv4, UDP, 18 bytes of payload */
+#define FRAME6_LEN 62 /* IPv6: Ethernet, IPv6, UDP, no payload */
+#define FRAME_MAX 64
 #define SPORT_OFF (14 + 20)
+#define SPORT6_OFF (14 + 40)
 
 struct gen_frame {
-	__u8 data[FRAME_LEN];
+	__u8 data[FRAME_MAX];
 	__u16 flows; /* distinct ports to cycle through */
 	__u16 base_port;
 	__u16 dport; /* 1: cycle the destination port (replies), 0: the source port */
-	__u16 pad;
+	__u8 v6;     /* 1: data is an IPv6 frame of FRAME6_LEN bytes */
+	/* spread, when 1, gives each CPU its own flows (base_port + cpu *
+	 * flows): generators on several CPUs then send distinct flows, as
+	 * RSS would spread them. */
+	__u8 spread;
 	/* many, when not 0, replaces flows: that many distinct flows over the
 	 * source port and the source address's last two bytes (~0: every
-	 * packet a new flow). */
+	 * packet a new flow). IPv4 only. */
 	__u32 many;
 };
 
@@ -44,6 +51,31 @@ struct {
 	__type(value, __u64);
 } received SEC(".maps");
 
+/* fold16 folds a 32-bit one's-complement sum to 16 bits. */
+static __always_inline __u16 fold16(__u32 s)
+{
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+/* gen_v6 writes the IPv6 frame with the source port set to port; the UDP
+ * checksum (mandatory over IPv6) is updated for the changed port. */
+static __always_inline int gen_v6(void *data, void *data_end, struct gen_frame *f, __u16 port)
+{
+	if (data + FRAME6_LEN > data_end)
+		return XDP_ABORTED;
+	__builtin_memcpy(data, f->data, FRAME6_LEN);
+	__be16 *p = (__be16 *)(data + SPORT6_OFF);
+	__be16 old = *p;
+	__be16 new = bpf_htons(port);
+	*p = new;
+	__u16 *ck = (__u16 *)(data + SPORT6_OFF + 6);
+	__u16 c = ~fold16((__u16)~*ck + (__u16)~old + (__u16)new);
+	*ck = c ? c : 0xffff;
+	return XDP_TX;
+}
+
 /* Live-frames mode reuses pages, so the whole frame is rewritten each run. */
 SEC("xdp")
 int bench_gen(struct xdp_md *ctx)
@@ -53,7 +85,17 @@ int bench_gen(struct xdp_md *ctx)
 	__u32 zero = 0;
 	struct gen_frame *f = bpf_map_lookup_elem(&frame, &zero);
 	__u64 *n = bpf_map_lookup_elem(&seq, &zero);
-	if (!f || !n || data + FRAME_LEN > data_end)
+	if (!f || !n)
+		return XDP_ABORTED;
+	__u16 flows = f->flows ? f->flows : 1;
+	__u16 port = f->base_port + (__u16)(*n % flows);
+	if (f->spread)
+		port += (__u16)(bpf_get_smp_processor_id() * flows);
+	if (f->v6) {
+		*n += 1;
+		return gen_v6(data, data_end, f, port);
+	}
+	if (data + FRAME_LEN > data_end)
 		return XDP_ABORTED;
 	__builtin_memcpy(data, f->data, FRAME_LEN);
 	if (f->many) {
@@ -67,14 +109,9 @@ int bench_gen(struct xdp_md *ctx)
 		__be16 new = bpf_htons((__u16)(((1 + ((k >> 24) & 0x3f)) << 8) | ((k >> 16) & 0xff)));
 		*w = new;
 		__u16 *ck = (__u16 *)(data + 14 + 10);
-		__u32 s = (__u16)~*ck + (__u16)~old + (__u16)new;
-		s = (s & 0xffff) + (s >> 16);
-		s = (s & 0xffff) + (s >> 16);
-		*ck = (__u16)~s;
+		*ck = ~fold16((__u16)~*ck + (__u16)~old + (__u16)new);
 		return XDP_TX;
 	}
-	__u16 flows = f->flows ? f->flows : 1;
-	__u16 port = f->base_port + (__u16)(*n % flows);
 	*n += 1;
 	*(__be16 *)(data + SPORT_OFF + (f->dport ? 2 : 0)) = bpf_htons(port);
 	return XDP_TX;

@@ -22,11 +22,12 @@ type benchFwd struct {
 
 type benchGenFrame struct {
 	_        structs.HostLayout
-	Data     [60]uint8
+	Data     [64]uint8
 	Flows    uint16
 	BasePort uint16
 	Dport    uint16
-	Pad      uint16
+	V6       uint8
+	Spread   uint8
 	Many     uint32
 }
 

@@ -3,8 +3,9 @@
 // kernel IP forwarding, XDP_DROP at the director (the ceiling), a bare XDP
 // redirect and govs's XDP balancer in DR mode (redirect and XDP_TX), NAT
 // mode (towards the real server, and the real server's replies back),
-// FullNAT (towards the real server) and TUN (ipip and GUE), and prints
-// govs's rates as ratios of the baselines.
+// FullNAT (towards the real server) and TUN (ipip and GUE), new and many
+// flows, many services and reals, IPv6 and two CPUs, and prints govs's
+// rates as ratios of the baselines.
 //
 //	gen (g0 198.18.1.2) ── d0 director d1 ── s0 sink (198.18.2.2)
 //
@@ -15,6 +16,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,6 +25,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +46,10 @@ const (
 	vip     = "198.18.3.100"
 	sinkIP  = "198.18.2.2"
 	genIP   = "198.18.1.2"
+	vip6    = "2001:db8:3::100"
+	sink6   = "2001:db8:2::2"
+	gen6    = "2001:db8:1::2"
+	queues  = 2 // per veth, so that generators on two CPUs use their own queue and NAPI
 	nsGen   = "govs-bench-gen"
 	nsDir   = "govs-bench-dir"
 	nsSink  = "govs-bench-sink"
@@ -97,9 +105,20 @@ type bench struct {
 	out     io.Writer
 	objs    benchObjects
 	closers []func()
-	// many is the generator's flow count over addresses and ports (0:
-	// -flows source ports).
+	// gen is what the generator sends for the path being measured.
+	gen genConfig
+}
+
+// genConfig is the generator's traffic for one path.
+type genConfig struct {
+	// many is the flow count over addresses and ports (0: -flows source
+	// ports).
 	many uint32
+	// v6 sends IPv6 frames (to vip6) instead of IPv4.
+	v6 bool
+	// cpus is the number of generators, each pinned to its own CPU and
+	// sending its own flows (0 or 1: one generator, not pinned).
+	cpus int
 }
 
 func (b *bench) cleanup() {
@@ -126,9 +145,19 @@ func (b *bench) topology() error {
 			return err
 		}
 	}
+	// Two queues each way: a veth hands an XDP_TX'd frame to the peer's
+	// queue numbered after the sending CPU, and native XDP needs as many
+	// receive queues as the peer has transmit queues.
+	q := fmt.Sprint(queues)
+	mq := []string{"numtxqueues", q, "numrxqueues", q}
+	veth := func(a, nsA, b, nsB string) []string {
+		c := append([]string{"ip", "link", "add", a, "netns", nsA}, mq...)
+		c = append(c, "type", "veth", "peer", "name", b, "netns", nsB)
+		return append(c, mq...)
+	}
 	cmds := [][]string{
-		{"ip", "link", "add", "gvbench0", "netns", nsGen, "type", "veth", "peer", "name", "gvbench1", "netns", nsDir},
-		{"ip", "link", "add", "gvbench2", "netns", nsDir, "type", "veth", "peer", "name", "gvbench3", "netns", nsSink},
+		veth("gvbench0", nsGen, "gvbench1", nsDir),
+		veth("gvbench2", nsDir, "gvbench3", nsSink),
 		{"ip", "-n", nsGen, "link", "set", "gvbench0", "name", "g0"},
 		{"ip", "-n", nsDir, "link", "set", "gvbench1", "name", "d0"},
 		{"ip", "-n", nsDir, "link", "set", "gvbench2", "name", "d1"},
@@ -168,6 +197,13 @@ func (b *bench) attach(ns, dev string, prog *ebpf.Program) (func(), error) {
 		return nil, fmt.Errorf("attach xdp to %s/%s: %w", ns, dev, err)
 	}
 	return func() { l.Close() }, nil
+}
+
+// path is one measured configuration: setup attaches and configures it
+// and returns its teardown.
+type path struct {
+	name  string
+	setup func() (func(), error)
 }
 
 type result struct {
@@ -230,7 +266,7 @@ func (b *bench) main() error {
 	}
 	b.closers = append(b.closers, detachSink)
 
-	fmt.Fprintf(b.out, "govs data-plane benchmark: %d frames of 60 bytes per run, %d flows, best of %d runs, %d CPUs\n",
+	fmt.Fprintf(b.out, "govs data-plane benchmark: %d frames of 60 bytes (IPv6: 62) per run, %d flows, best of %d runs, %d CPUs\n",
 		b.opts.packets, b.opts.flows, b.opts.runs, runtime.NumCPU())
 
 	dp, err := dataplane.Open(dataplane.Options{})
@@ -282,37 +318,53 @@ func (b *bench) main() error {
 	b.closers = append(b.closers, detachGen)
 
 	drReal := dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index}
-	// manyFlows runs setup with the generator cycling n flows over source
-	// addresses and ports (^0: a new flow every packet).
-	manyFlows := func(n uint32, setup func() (func(), error)) func() (func(), error) {
+	// withGen runs setup with the generator sending g's traffic.
+	withGen := func(g genConfig, setup func() (func(), error)) func() (func(), error) {
 		return func() (func(), error) {
 			teardown, err := setup()
 			if err != nil {
 				return nil, err
 			}
-			b.many = n
+			b.gen = g
 			if err := b.writeFrame(g0.HardwareAddr, d0.HardwareAddr); err != nil {
-				b.many = 0
+				b.gen = genConfig{}
 				teardown()
 				return nil, err
 			}
 			return func() {
-				b.many = 0
+				b.gen = genConfig{}
 				_ = b.writeFrame(g0.HardwareAddr, d0.HardwareAddr)
 				teardown()
 			}, nil
 		}
 	}
+	manyFlows := func(n uint32, setup func() (func(), error)) func() (func(), error) {
+		return withGen(genConfig{many: n}, setup)
+	}
+	// govs6 is govs with an IPv6 service (vip6, UDP 80) and real (sink6).
+	govs6 := func() (func(), error) {
+		err := benchns.In(nsDir, func() error {
+			if err := dp.Attach(d0.Index, dataplane.Native); err != nil {
+				return err
+			}
+			return dp.Apply(dataplane.State{Services: []dataplane.Service{{
+				Addr: netip.MustParseAddr(vip6), Port: 80, Protocol: dataplane.UDP, Scheduler: sched.Maglev,
+				Reals: []dataplane.Real{{Addr: netip.MustParseAddr(sink6), Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index}},
+			}}})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("set up govs (IPv6): %w", err)
+		}
+		return func() { _ = dp.Detach(d0.Index) }, nil
+	}
+	bare := func() (func(), error) { return b.attach(nsDir, "d0", b.objs.BenchRedirect) }
 	natReal := dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Port: 8080, Method: dataplane.NAT, Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index}
-	paths := []struct {
-		name  string
-		setup func() (func(), error)
-	}{
+	paths := []path{
 		// An XDP_PASS program on d0: a veth receiving its peer's XDP_TX
 		// frames needs one.
 		{"kernel IP forwarding", func() (func(), error) { return b.attach(nsDir, "d0", b.objs.BenchPass) }},
 		{"XDP_DROP at director", func() (func(), error) { return b.attach(nsDir, "d0", b.objs.BenchCountDrop) }},
-		{"XDP MAC rewrite+redirect", func() (func(), error) { return b.attach(nsDir, "d0", b.objs.BenchRedirect) }},
+		{"XDP MAC rewrite+redirect", bare},
 		// MAC rewrite + devmap redirect to the sink's interface.
 		{"govs DR (redirect)", govs(dataplane.Real{Addr: netip.MustParseAddr(sinkIP), Weight: 1, MAC: s0.HardwareAddr, Ifindex: d1.Index})},
 		// Back out of the ingress interface, as on a LAN where director and
@@ -332,7 +384,7 @@ func (b *bench) main() error {
 				return nil, err
 			}
 			// One forward pass over every flow makes their reply entries.
-			if _, err := b.generate(uint32(2*b.opts.flows), g0.Index); err != nil {
+			if _, _, err := b.generate(uint32(2*b.opts.flows), g0.Index); err != nil {
 				teardown()
 				return nil, err
 			}
@@ -363,6 +415,19 @@ func (b *bench) main() error {
 		// build's limit is 256), and over 1,000 real servers.
 		{"govs DR 250 services", govsScaled(250, 1, drReal)},
 		{"govs DR 1000 reals", govsScaled(1, 1000, drReal)},
+		// IPv6: the same DR flow over an IPv6 service, against the bare
+		// redirect of the same IPv6 frames.
+		{"XDP redirect IPv6", withGen(genConfig{v6: true}, bare)},
+		{"govs DR IPv6", withGen(genConfig{v6: true}, govs6)},
+	}
+	if runtime.NumCPU() >= queues {
+		// Two generators pinned to two CPUs, each with its own flows,
+		// veth queue and NAPI: how the path scales with cores (the
+		// connection table is shared; counters are per CPU).
+		two := genConfig{cpus: queues}
+		paths = append(paths,
+			path{"XDP redirect 2 CPUs", withGen(two, bare)},
+			path{"govs DR 2 CPUs", withGen(two, govs(drReal))})
 	}
 	// Runs are interleaved (every path once per round) so that load from
 	// other work on the machine spreads over all paths alike.
@@ -393,17 +458,36 @@ func (b *bench) main() error {
 		fmt.Fprintf(b.out, "%-26s %12d %12d %9.3f %9.3f\n", r.name, r.sent, r.counted, r.elapsed.Seconds(), r.pps()/1e6)
 	}
 	fmt.Fprintln(b.out)
+	byName := map[string]result{}
+	for _, r := range results {
+		byName[r.name] = r
+	}
 	for _, g := range results[3:] {
-		fmt.Fprintf(b.out, "%-20s / kernel IP forwarding: %.2fx   / XDP_DROP ceiling: %.2fx   / plain XDP redirect: %.2fx\n",
+		if !strings.HasPrefix(g.name, "govs") {
+			continue // a baseline for the rows below
+		}
+		fmt.Fprintf(b.out, "%-24s / kernel IP forwarding: %.2fx   / XDP_DROP ceiling: %.2fx   / plain XDP redirect: %.2fx\n",
 			g.name, g.pps()/results[0].pps(), g.pps()/results[1].pps(), g.pps()/results[2].pps())
+	}
+	ratio := func(a, b string) float64 { return byName[a].pps() / byName[b].pps() }
+	fmt.Fprintf(b.out, "\nIPv6: govs DR / plain redirect, both IPv6: %.2fx (IPv4: %.2fx)\n",
+		ratio("govs DR IPv6", "XDP redirect IPv6"), ratio("govs DR (redirect)", "XDP MAC rewrite+redirect"))
+	if _, ok := byName["govs DR 2 CPUs"]; ok {
+		fmt.Fprintf(b.out, "2 CPUs / 1 CPU: plain redirect %.2fx, govs DR %.2fx; govs DR / plain redirect on 2 CPUs: %.2fx\n",
+			ratio("XDP redirect 2 CPUs", "XDP MAC rewrite+redirect"), ratio("govs DR 2 CPUs", "govs DR (redirect)"),
+			ratio("govs DR 2 CPUs", "XDP redirect 2 CPUs"))
 	}
 	s := st.Services[0]
 	fmt.Fprintf(b.out, "govs counters (all govs runs): %d packets forwarded, %d new connections, drops %+v\n", s.Packets, s.NewConns, s.Drops)
 	return nil
 }
 
-// writeFrame stores the template frame: UDP from the generator to VIP:80.
+// writeFrame stores the template frame: UDP from the generator to VIP:80
+// (IPv4 or IPv6 as b.gen says).
 func (b *bench) writeFrame(src, dst net.HardwareAddr) error {
+	if b.gen.v6 {
+		return b.storeFrame(src, dst, gen6, vip6, 1024, 80, false)
+	}
 	return b.storeFrame(src, dst, genIP, vip, 1024, 80, false)
 }
 
@@ -415,27 +499,54 @@ func (b *bench) writeReply(src, dst net.HardwareAddr) error {
 
 func (b *bench) storeFrame(src, dst net.HardwareAddr, from, to string, sport, dport uint16, cycleDst bool) error {
 	buf := gopacket.NewSerializeBuffer()
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
-		SrcIP: net.ParseIP(from).To4(), DstIP: net.ParseIP(to).To4()}
 	udp := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	_ = udp.SetNetworkLayerForChecksum(ip)
+	eth := &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
+	var ip gopacket.SerializableLayer
+	payload, want := 18, frameLen(false)
+	if b.gen.v6 {
+		ip6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP,
+			SrcIP: net.ParseIP(from), DstIP: net.ParseIP(to)}
+		_ = udp.SetNetworkLayerForChecksum(ip6)
+		eth.EthernetType, ip, payload, want = layers.EthernetTypeIPv6, ip6, 0, frameLen(true)
+	} else {
+		ip4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP,
+			SrcIP: net.ParseIP(from).To4(), DstIP: net.ParseIP(to).To4()}
+		_ = udp.SetNetworkLayerForChecksum(ip4)
+		ip = ip4
+	}
 	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		&layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4},
-		ip, udp, gopacket.Payload(make([]byte, 18)))
+		eth, ip, udp, gopacket.Payload(make([]byte, payload)))
 	if err != nil {
 		return fmt.Errorf("build frame: %w", err)
 	}
 	var f benchGenFrame
-	if n := copy(f.Data[:], buf.Bytes()); n != len(f.Data) {
-		return fmt.Errorf("build frame: %d bytes, want %d", n, len(f.Data))
+	if n := copy(f.Data[:], buf.Bytes()); n != want {
+		return fmt.Errorf("build frame: %d bytes, want %d", n, want)
 	}
-	// The generator changes a port: no UDP checksum (allowed on IPv4).
-	f.Data[14+20+6], f.Data[14+20+7] = 0, 0
-	f.Flows, f.BasePort, f.Many = uint16(b.opts.flows), 1024, b.many
+	if b.gen.v6 {
+		// The generator updates the UDP checksum for the port it sets.
+		f.V6 = 1
+	} else {
+		// The generator changes a port: no UDP checksum (allowed on IPv4).
+		f.Data[14+20+6], f.Data[14+20+7] = 0, 0
+	}
+	f.Flows, f.BasePort, f.Many = uint16(b.opts.flows), 1024, b.gen.many
+	if b.gen.cpus > 1 {
+		f.Spread = 1
+	}
 	if cycleDst {
 		f.Dport = 1
 	}
 	return b.objs.Frame.Put(uint32(0), &f)
+}
+
+// frameLen is the length of the generated frame (bpf/bench.c's FRAME_LEN
+// and FRAME6_LEN).
+func frameLen(v6 bool) int {
+	if v6 {
+		return 62
+	}
+	return 60
 }
 
 // xdpMD is struct xdp_md, the context of an XDP test run.
@@ -455,11 +566,42 @@ func (b *bench) counted() (uint64, error) {
 	return n, nil
 }
 
-// generate sends n frames from the generator and returns how long it took.
-func (b *bench) generate(n uint32, genIfindex int) (time.Duration, error) {
-	frame := make([]byte, 60)
+// generate sends n frames from the generator (split over b.gen.cpus
+// generators) and returns how long it took and how many it sent.
+func (b *bench) generate(n uint32, genIfindex int) (time.Duration, uint64, error) {
+	cpus := max(b.gen.cpus, 1)
+	each := n / uint32(cpus)
+	errs := make([]error, cpus)
+	var wg sync.WaitGroup
 	start := time.Now()
-	err := benchns.In(nsGen, func() error {
+	for c := range cpus {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[c] = b.generateOn(c, cpus > 1, each, genIfindex)
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), uint64(each) * uint64(cpus), errors.Join(errs...)
+}
+
+// generateOn runs one generator for n frames, pinned to CPU cpu if pin.
+func (b *bench) generateOn(cpu int, pin bool, n uint32, genIfindex int) error {
+	frame := make([]byte, frameLen(b.gen.v6))
+	return benchns.In(nsGen, func() error {
+		if pin {
+			// The thread is locked to this goroutine by benchns.In;
+			// its affinity is restored before it goes back to the pool.
+			var old, one unix.CPUSet
+			if err := unix.SchedGetaffinity(0, &old); err != nil {
+				return fmt.Errorf("get CPU affinity: %w", err)
+			}
+			one.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &one); err != nil {
+				return fmt.Errorf("pin generator to CPU %d: %w", cpu, err)
+			}
+			defer func() { _ = unix.SchedSetaffinity(0, &old) }()
+		}
 		_, err := b.objs.BenchGen.Run(&ebpf.RunOptions{
 			Data:    frame,
 			Repeat:  n,
@@ -468,7 +610,6 @@ func (b *bench) generate(n uint32, genIfindex int) (time.Duration, error) {
 		})
 		return err
 	})
-	return time.Since(start), err
 }
 
 // measure runs the generator once and counts what arrived.
@@ -477,7 +618,7 @@ func (b *bench) measure(name string, genIfindex int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	elapsed, err := b.generate(uint32(b.opts.packets), genIfindex)
+	elapsed, sent, err := b.generate(uint32(b.opts.packets), genIfindex)
 	if err != nil {
 		return result{}, fmt.Errorf("%s: generate: %w", name, err)
 	}
@@ -489,5 +630,5 @@ func (b *bench) measure(name string, genIfindex int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	return result{name: name, sent: uint64(b.opts.packets), counted: after - before, elapsed: elapsed}, nil
+	return result{name: name, sent: sent, counted: after - before, elapsed: elapsed}, nil
 }
