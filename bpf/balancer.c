@@ -95,6 +95,33 @@ static __always_inline __u64 frag_timeout(void)
 	return t ? t : DEFAULT_FRAG_TIMEOUT_NS;
 }
 
+/* flow_admitted counts a new entry against the new-flow limit and reports
+ * whether it is within it. One counter for all CPUs, so the limit is the
+ * director's; it is touched by new flows only. Races at a second's turn
+ * admit a few more. */
+static __always_inline int flow_admitted(__u64 now)
+{
+	__u32 zero = 0;
+	struct flow_limit *g = bpf_map_lookup_elem(&flow_guard, &zero);
+	if (!g || g->limit == 0)
+		return 1;
+	__u64 second = now / 1000000000ULL;
+	if (g->second != second) {
+		g->second = second;
+		g->made = 0;
+	}
+	__sync_fetch_and_add(&g->made, 1);
+	return g->made <= g->limit;
+}
+
+/* hash_scheduled reports whether a service's scheduler is a pure function
+ * of the packet and the service's table (mh, sh, dh): its flows can be
+ * forwarded without an entry and stay put while the table stands. */
+static __always_inline int hash_scheduled(const struct svc_meta *m)
+{
+	return m->sched == SCHED_MH || m->sched == SCHED_SH || m->sched == SCHED_DH;
+}
+
 static __always_inline void active_add(__u32 real_id, __s64 d)
 {
 	__s64 *n = bpf_map_lookup_elem(&active_conns, &real_id);
@@ -1000,8 +1027,22 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 		}
 	}
 
+	/* tracked: the new flow gets an entry. Over the new-flow limit (a
+	 * flood of new flows, each evicting an established one from a full
+	 * table and costing an insert) it does not: a hash-scheduled service
+	 * forwards it as ops does, where the table sends it anyway; a
+	 * service that needs the entry (other schedulers, NAT, FullNAT)
+	 * drops it. */
+	int tracked = 1;
 	if (!r) {
 		new_conn = 1;
+		if (!ops && !flow_admitted(now)) {
+			if (!hash_scheduled(m)) {
+				count_global(G_FLOWS_REFUSED);
+				return XDP_DROP;
+			}
+			tracked = 0;
+		}
 		struct persist_key pk;
 		if (m->flags & SVC_F_PERSIST) {
 			persist_key_of(&pk, m, &p, svc_id);
@@ -1024,10 +1065,15 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 			r = real_of(real_id);
 			if (!r)
 				return drop(svc_id, DROP_REAL_MISSING);
-			if (m->flags & SVC_F_PERSIST) {
+			if ((m->flags & SVC_F_PERSIST) && tracked) {
 				struct persist_val pv = {.real_id = real_id, .last_ns = now};
 				bpf_map_update_elem(&persist, &pk, &pv, BPF_ANY);
 			}
+		}
+		/* NAT and FullNAT replies need the flow's entries. */
+		if (!tracked && (r->flags & (REAL_F_NAT | REAL_F_FNAT))) {
+			count_global(G_FLOWS_REFUSED);
+			return XDP_DROP;
 		}
 		struct conn nc = {
 			.real_id = real_id,
@@ -1037,6 +1083,12 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 		};
 		if (ops) {
 			/* no entry */
+		} else if (!tracked) {
+			count_global(G_FLOWS_UNTRACKED);
+			/* A closed or expired entry of the tuple must not catch
+			 * the flow's next packets. */
+			if (c)
+				bpf_map_delete_elem(&conns, &p.flow);
 		} else if (bare_syn) {
 			nc.flags |= CONN_F_EMBRYO;
 			bpf_map_update_elem(&embryos, &p.flow, &nc, BPF_ANY);
@@ -1048,7 +1100,7 @@ static __always_inline int balance(struct xdp_md *ctx, int fwmark)
 			bpf_map_update_elem(&conns, &p.flow, &nc, BPF_ANY);
 			note_conn(&p.flow, real_id, svc_id, nc.flags);
 		}
-		if (!fin && !ops)
+		if (!fin && !ops && tracked)
 			active_add(real_id, 1);
 	}
 

@@ -178,7 +178,9 @@ enum govs_global {
 	G_FNAT_NO_PORT = 14,   /* new FullNAT connections dropped: no free local port (or no local address) */
 	G_FNAT_REPLY = 15,     /* FullNAT real servers' replies rewritten back to the client */
 	G_FNAT_UNKNOWN = 16,   /* to a local address and port no FullNAT connection has: dropped */
-	G_MAX = 17,
+	G_FLOWS_UNTRACKED = 17, /* new flows over the new-flow limit forwarded by a hash scheduler, no entry made */
+	G_FLOWS_REFUSED = 18,   /* new flows over the new-flow limit that need an entry: dropped */
+	G_MAX = 19,
 };
 
 #endif

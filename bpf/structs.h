@@ -207,6 +207,15 @@ struct config {
 	__u64 frag_timeout_ns;
 };
 
+/* The new-flow limit (flow_guard value): at most limit connection and
+ * embryonic entries made per second, over all CPUs (0: no limit); second
+ * and made count the current second's. */
+struct flow_limit {
+	__u64 limit;
+	__u64 second;
+	__u64 made;
+};
+
 struct svc_stats {
 	__u64 packets;
 	__u64 bytes;

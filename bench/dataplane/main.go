@@ -278,7 +278,8 @@ func (b *bench) main() error {
 	// and over nReals real servers (all of them the sink, by address
 	// 198.18.4.x/5.x; the other services 198.18.10.x): what differs is the
 	// tables' sizes.
-	govsScaled := func(nSvc, nReals int, r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
+	// limit is the new-flow limit (govs_new_flow_limit; 0: none).
+	govsLimited := func(nSvc, nReals int, limit uint32, r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
 		return func() (func(), error) {
 			reals := []dataplane.Real{r}
 			for i := 1; i < nReals; i++ {
@@ -298,13 +299,16 @@ func (b *bench) main() error {
 				if err := dp.Attach(d0.Index, dataplane.Native); err != nil {
 					return err
 				}
-				return dp.Apply(dataplane.State{Services: svcs, TunnelSource4: netip.MustParseAddr("198.18.2.1")})
+				return dp.Apply(dataplane.State{Services: svcs, TunnelSource4: netip.MustParseAddr("198.18.2.1"), NewFlowLimit: limit})
 			})
 			if err != nil {
 				return nil, fmt.Errorf("set up govs: %w", err)
 			}
 			return func() { _ = dp.Detach(d0.Index) }, nil
 		}
+	}
+	govsScaled := func(nSvc, nReals int, r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
+		return govsLimited(nSvc, nReals, 0, r, laddrs...)
 	}
 	govs := func(r dataplane.Real, laddrs ...netip.Addr) func() (func(), error) {
 		return govsScaled(1, 1, r, laddrs...)
@@ -411,6 +415,9 @@ func (b *bench) main() error {
 		// table holds: every packet misses and inserts).
 		{"govs DR new flow/packet", manyFlows(^uint32(0), govs(drReal))},
 		{"govs DR 1M flows", manyFlows(1<<20, govs(drReal))},
+		// The flood again with govs_new_flow_limit 100000: past the
+		// limit the mh service forwards new flows without an entry.
+		{"govs DR new flow, limit", manyFlows(^uint32(0), govsLimited(1, 1, 100000, drReal))},
 		// Scale: the same DR flow with 250 services configured (the
 		// build's limit is 256), and over 1,000 real servers.
 		{"govs DR 250 services", govsScaled(250, 1, drReal)},

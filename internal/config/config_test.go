@@ -939,6 +939,18 @@ func TestLVSSyncDaemon(t *testing.T) {
 			},
 		},
 		{
+			name: "new-flow limit",
+			src:  withInst("govs_new_flow_limit 200000"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "NewFlowLimit", c.Global.NewFlowLimit, uint32(200000))
+			},
+		},
+		{
+			name:  "new-flow limit out of range",
+			src:   withInst("govs_new_flow_limit -1"),
+			diags: []string{"t.conf:2: govs_new_flow_limit: number -1 outside range [0, 1000000000]"},
+		},
+		{
 			name:  "table size out of range",
 			src:   withInst("govs_conn_table_size 100"),
 			diags: []string{"t.conf:2: govs_conn_table_size: number 100 outside range [1024, 16777216]"},

@@ -54,6 +54,9 @@ const (
 	MaxEmbryoTableSize = 1 << 22
 )
 
+// MaxNewFlowLimit bounds govs_new_flow_limit (new flows per second).
+const MaxNewFlowLimit = 1_000_000_000
+
 // minSyncKeyLen is the shortest govs_sync_key accepted.
 const minSyncKeyLen = 16
 
@@ -194,6 +197,10 @@ func (b *builder) global(blk *node) {
 		case "govs_embryo_table_size":
 			if v, ok := b.intArg(n, MinTableSize, MaxEmbryoTableSize); ok {
 				g.EmbryoTableSize = v
+			}
+		case "govs_new_flow_limit":
+			if v, ok := b.intArg(n, 0, MaxNewFlowLimit); ok {
+				g.NewFlowLimit = uint32(v)
 			}
 		case "govs_sync_key":
 			if s, ok := b.stringArg(n); ok {

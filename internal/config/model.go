@@ -136,6 +136,9 @@ type Global struct {
 	// govs_embryo_table_size) size the data plane's connection and
 	// embryonic-flow tables; 0: the defaults.
 	ConnTableSize, EmbryoTableSize int
+	// NewFlowLimit (govs_new_flow_limit) caps the connection entries the
+	// data plane makes per second; 0: no cap.
+	NewFlowLimit uint32
 	// LVSSyncDaemon (lvs_sync_daemon) turns on connection synchronisation
 	// between directors; nil when not configured.
 	LVSSyncDaemon *LVSSyncDaemon

@@ -21,6 +21,9 @@ func WriteSummary(w io.Writer, c *Config) error {
 	if g.ConnTableSize > 0 || g.EmbryoTableSize > 0 {
 		ew.printf(", tables: %s connections, %s embryonic", sizeOrDefault(g.ConnTableSize), sizeOrDefault(g.EmbryoTableSize))
 	}
+	if g.NewFlowLimit > 0 {
+		ew.printf(", at most %d new flows/s", g.NewFlowLimit)
+	}
 	if sd := g.LVSSyncDaemon; sd != nil {
 		ew.printf(", connection sync on %s for %s (id %d, group %s port %d, ttl %d, maxlen %d)",
 			sd.Interface, sd.Instance, sd.SyncID, sd.Group, sd.Port, sd.TTL, sd.MaxLen)

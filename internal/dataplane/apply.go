@@ -79,6 +79,14 @@ func (d *Dataplane) Apply(s State) error {
 	if err := d.applyLocalAddrs(s); err != nil {
 		return err
 	}
+	if !d.flowLimitSet || s.NewFlowLimit != d.state.NewFlowLimit {
+		// Written on the first Apply too: a pinned predecessor's limit
+		// must not outlive its configuration.
+		if err := d.objs.FlowGuard.Put(uint32(0), &balancerFlowLimit{Limit: uint64(s.NewFlowLimit)}); err != nil {
+			return fmt.Errorf("write new-flow limit: %w", err)
+		}
+		d.flowLimitSet = true
+	}
 
 	wantPorts := map[uint32]bool{}
 	for _, ifi := range p.ports {

@@ -54,6 +54,13 @@ type balancerFlow struct {
 	Pad    [2]uint8
 }
 
+type balancerFlowLimit struct {
+	_      structs.HostLayout
+	Limit  uint64
+	Second uint64
+	Made   uint64
+}
+
 type balancerFnatBack struct {
 	_       structs.HostLayout
 	Vaddr   [16]uint8
@@ -238,6 +245,7 @@ const (
 	balancerMapConns         = "conns"
 	balancerMapEmbryos       = "embryos"
 	balancerMapExpiredConns  = "expired_conns"
+	balancerMapFlowGuard     = "flow_guard"
 	balancerMapFnatBacks     = "fnat_backs"
 	balancerMapFnatFwds      = "fnat_fwds"
 	balancerMapFrags         = "frags"
@@ -321,6 +329,7 @@ type balancerMapSpecs struct {
 	Conns         *ebpf.MapSpec `ebpf:"conns"`
 	Embryos       *ebpf.MapSpec `ebpf:"embryos"`
 	ExpiredConns  *ebpf.MapSpec `ebpf:"expired_conns"`
+	FlowGuard     *ebpf.MapSpec `ebpf:"flow_guard"`
 	FnatBacks     *ebpf.MapSpec `ebpf:"fnat_backs"`
 	FnatFwds      *ebpf.MapSpec `ebpf:"fnat_fwds"`
 	Frags         *ebpf.MapSpec `ebpf:"frags"`
@@ -378,6 +387,7 @@ type balancerMaps struct {
 	Conns         *ebpf.Map `ebpf:"conns"`
 	Embryos       *ebpf.Map `ebpf:"embryos"`
 	ExpiredConns  *ebpf.Map `ebpf:"expired_conns"`
+	FlowGuard     *ebpf.Map `ebpf:"flow_guard"`
 	FnatBacks     *ebpf.Map `ebpf:"fnat_backs"`
 	FnatFwds      *ebpf.Map `ebpf:"fnat_fwds"`
 	Frags         *ebpf.Map `ebpf:"frags"`
@@ -411,6 +421,7 @@ func (m *balancerMaps) Close() error {
 		m.Conns,
 		m.Embryos,
 		m.ExpiredConns,
+		m.FlowGuard,
 		m.FnatBacks,
 		m.FnatFwds,
 		m.Frags,

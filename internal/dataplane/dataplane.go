@@ -96,6 +96,8 @@ type Dataplane struct {
 	// carried over and their XDP links taken over.
 	migration *migration
 	migrated  bool
+	// flowLimitSet is set once Apply wrote flow_guard.
+	flowLimitSet bool
 }
 
 type appliedService struct {

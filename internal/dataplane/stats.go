@@ -70,6 +70,10 @@ type GlobalStats struct {
 	// FullNAT connection has (here): dropped, so the kernel does not reset
 	// a connection another director made.
 	FNATUnknown uint64
+	// FlowsUntracked are new flows over the new-flow limit forwarded
+	// without an entry (hash schedulers, DR and TUN); FlowsRefused are new
+	// flows over it dropped because they need one.
+	FlowsUntracked, FlowsRefused uint64
 }
 
 // Named returns the counters by a snake_case name each, for metrics and
@@ -82,11 +86,12 @@ func (g GlobalStats) Named() map[string]uint64 {
 		"nat_replies": g.NATReplies, "nat_icmp": g.NATICMP, "nat_unlearnt": g.NATUnlearnt, "tun_too_big": g.TunTooBig,
 		"fwmark_miss":  g.FwmarkMiss,
 		"fnat_no_port": g.FNATNoPort, "fnat_replies": g.FNATReplies, "fnat_unknown": g.FNATUnknown,
+		"new_flows_untracked": g.FlowsUntracked, "new_flows_refused": g.FlowsRefused,
 	}
 }
 
 // globalCounters is G_MAX (bpf/consts.h).
-const globalCounters = 17
+const globalCounters = 19
 
 // Stats is a snapshot of all counters, summed over CPUs.
 type Stats struct {
@@ -151,6 +156,7 @@ func (d *Dataplane) Stats() (Stats, error) {
 		PassNotIP: g[0], PassMalformed: g[1], PassNoService: g[2], PassFragmentMiss: g[3],
 		PassICMP: g[4], PassIPv6Ext: g[5], ICMPForwarded: g[6], FragmentsForwarded: g[7], PassOtherHost: g[8],
 		NATReplies: g[9], NATUnlearnt: g[10], NATICMP: g[11], TunTooBig: g[12], FwmarkMiss: g[13], FNATNoPort: g[14], FNATReplies: g[15], FNATUnknown: g[16],
+		FlowsUntracked: g[17], FlowsRefused: g[18],
 	}
 	return st, nil
 }

@@ -60,6 +60,8 @@ type Plan struct {
 	Sync *config.LVSSyncDaemon
 	// Tables are the data plane's table sizes, defaults resolved.
 	Tables dpstate.TableSizes
+	// NewFlowLimit is govs_new_flow_limit (0: none), for the data plane.
+	NewFlowLimit uint32
 	// Suspensions are the virtual servers with ha_suspend: their checks
 	// run only while one of the VRRP instances holding their address is
 	// MASTER here.
@@ -298,6 +300,7 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 		c := *sd
 		p.plan.Sync = &c
 	}
+	p.plan.NewFlowLimit = cfg.Global.NewFlowLimit
 	p.plan.Tables = dpstate.TableSizes{Conns: dpstate.ConnTableSize, Embryos: dpstate.EmbryoTableSize}
 	if n := cfg.Global.ConnTableSize; n > 0 {
 		p.plan.Tables.Conns = n

@@ -163,6 +163,24 @@ func TestTableSizes(t *testing.T) {
 	}
 }
 
+// TestNewFlowLimitPlanned: govs_new_flow_limit reaches the data plane's
+// state; without it there is no limit.
+func TestNewFlowLimitPlanned(t *testing.T) {
+	for _, tc := range []struct {
+		global string
+		want   uint32
+	}{{"", 0}, {" govs_new_flow_limit 50000", 50000}} {
+		cfg, diags := config.ParseString("t.conf", "global_defs {\n"+tc.global+"\n}\n", config.Options{})
+		p := Build(cfg, diags, Options{})
+		if p.Diagnostics.HasErrors() {
+			t.Fatalf("%q: %v", tc.global, p.Diagnostics)
+		}
+		if st, _ := p.Dataplane(nil, nil); st.NewFlowLimit != tc.want {
+			t.Errorf("%q: limit %d, want %d", tc.global, st.NewFlowLimit, tc.want)
+		}
+	}
+}
+
 // TestNATPlanned: NAT (keepalived's default method) reaches the data
 // plane's state with each real server's own port, also for a real server
 // that sets it alone and for a sorry server.

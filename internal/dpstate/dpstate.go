@@ -137,6 +137,11 @@ type State struct {
 	// TunnelSource4 and TunnelSource6 are the outer source addresses of TUN
 	// packets (an address of the director).
 	TunnelSource4, TunnelSource6 netip.Addr
+	// NewFlowLimit caps the connection (and embryonic) entries the data
+	// plane makes per second, over all CPUs (govs_new_flow_limit; 0: no
+	// cap). Past it, new flows of mh, sh and dh services towards DR and
+	// TUN servers are forwarded without an entry, the others dropped.
+	NewFlowLimit uint32
 }
 
 // Service is one virtual service.
