@@ -13,6 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type benchFloorKey struct {
+	_      structs.HostLayout
+	Src    [16]uint8
+	Dst    [16]uint8
+	Sport  uint16
+	Dport  uint16
+	Proto  uint8
+	Family uint8
+	Pad    [2]uint8
+}
+
 type benchFwd struct {
 	_       structs.HostLayout
 	Dst     [6]uint8
@@ -35,12 +46,14 @@ type benchGenFrame struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	benchMapFloorConns      = "floor_conns"
 	benchMapFrame           = "frame"
 	benchMapFwdCfg          = "fwd_cfg"
 	benchMapPorts           = "ports"
 	benchMapReceived        = "received"
 	benchMapSeq             = "seq"
 	benchProgBenchCountDrop = "bench_count_drop"
+	benchProgBenchFloor     = "bench_floor"
 	benchProgBenchGen       = "bench_gen"
 	benchProgBenchPass      = "bench_pass"
 	benchProgBenchRedirect  = "bench_redirect"
@@ -89,6 +102,7 @@ type benchSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchProgramSpecs struct {
 	BenchCountDrop *ebpf.ProgramSpec `ebpf:"bench_count_drop"`
+	BenchFloor     *ebpf.ProgramSpec `ebpf:"bench_floor"`
 	BenchGen       *ebpf.ProgramSpec `ebpf:"bench_gen"`
 	BenchPass      *ebpf.ProgramSpec `ebpf:"bench_pass"`
 	BenchRedirect  *ebpf.ProgramSpec `ebpf:"bench_redirect"`
@@ -98,11 +112,12 @@ type benchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type benchMapSpecs struct {
-	Frame    *ebpf.MapSpec `ebpf:"frame"`
-	FwdCfg   *ebpf.MapSpec `ebpf:"fwd_cfg"`
-	Ports    *ebpf.MapSpec `ebpf:"ports"`
-	Received *ebpf.MapSpec `ebpf:"received"`
-	Seq      *ebpf.MapSpec `ebpf:"seq"`
+	FloorConns *ebpf.MapSpec `ebpf:"floor_conns"`
+	Frame      *ebpf.MapSpec `ebpf:"frame"`
+	FwdCfg     *ebpf.MapSpec `ebpf:"fwd_cfg"`
+	Ports      *ebpf.MapSpec `ebpf:"ports"`
+	Received   *ebpf.MapSpec `ebpf:"received"`
+	Seq        *ebpf.MapSpec `ebpf:"seq"`
 }
 
 // benchVariableSpecs contains global variables before they are loaded into the kernel.
@@ -131,15 +146,17 @@ func (o *benchObjects) Close() error {
 //
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchMaps struct {
-	Frame    *ebpf.Map `ebpf:"frame"`
-	FwdCfg   *ebpf.Map `ebpf:"fwd_cfg"`
-	Ports    *ebpf.Map `ebpf:"ports"`
-	Received *ebpf.Map `ebpf:"received"`
-	Seq      *ebpf.Map `ebpf:"seq"`
+	FloorConns *ebpf.Map `ebpf:"floor_conns"`
+	Frame      *ebpf.Map `ebpf:"frame"`
+	FwdCfg     *ebpf.Map `ebpf:"fwd_cfg"`
+	Ports      *ebpf.Map `ebpf:"ports"`
+	Received   *ebpf.Map `ebpf:"received"`
+	Seq        *ebpf.Map `ebpf:"seq"`
 }
 
 func (m *benchMaps) Close() error {
 	return _BenchClose(
+		m.FloorConns,
 		m.Frame,
 		m.FwdCfg,
 		m.Ports,
@@ -159,6 +176,7 @@ type benchVariables struct {
 // It can be passed to loadBenchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type benchPrograms struct {
 	BenchCountDrop *ebpf.Program `ebpf:"bench_count_drop"`
+	BenchFloor     *ebpf.Program `ebpf:"bench_floor"`
 	BenchGen       *ebpf.Program `ebpf:"bench_gen"`
 	BenchPass      *ebpf.Program `ebpf:"bench_pass"`
 	BenchRedirect  *ebpf.Program `ebpf:"bench_redirect"`
@@ -167,6 +185,7 @@ type benchPrograms struct {
 func (p *benchPrograms) Close() error {
 	return _BenchClose(
 		p.BenchCountDrop,
+		p.BenchFloor,
 		p.BenchGen,
 		p.BenchPass,
 		p.BenchRedirect,

@@ -7,15 +7,27 @@ import (
 )
 
 // BenchmarkProgram measures the balancer alone per packet (BPF_PROG_TEST_RUN
-// with Repeat), for an established flow.
+// with Repeat): an established flow (not a SYN: a SYN alone stays in the
+// embryonic-flow table), a retransmitted SYN, and a packet for a port no
+// service has.
+
+// ack is p without SYN: a packet of an established flow.
+func ack(p pktSpec) pktSpec {
+	p.syn = false
+	return p
+}
+
 func BenchmarkProgram(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		svc  Service
 		in   pktSpec
 	}{
-		{"established mh", svc4(sched.Maglev, 80, reals4(1, 1, 1)...), tcp4(1000, 80)},
-		{"passthrough", svc4(sched.Maglev, 80, reals4(1, 1, 1)...), tcp4(1000, 81)},
+		{"established mh", svc4(sched.Maglev, 80, reals4(1, 1, 1)...), ack(tcp4(1000, 80))},
+		// A bare SYN repeated: the embryonic-flow table's path (a
+		// retransmitted SYN).
+		{"embryonic mh", svc4(sched.Maglev, 80, reals4(1, 1, 1)...), tcp4(1000, 80)},
+		{"passthrough", svc4(sched.Maglev, 80, reals4(1, 1, 1)...), ack(tcp4(1000, 81))},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			d := openDP(b, state(tc.svc))
