@@ -4,7 +4,7 @@ GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 FUZZTIME ?= 15s
 PKGS    := ./...
 
-.PHONY: all build test lint unit fuzz generate check-generate bench-dataplane bench-http demo clean deb test-deb test-just-booted
+.PHONY: all build test lint unit fuzz generate check-generate bench-dataplane bench-http bench-smoke demo clean deb test-deb test-just-booted
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 	$(GO) build -o bin/govs ./cmd/govs
 
 # Everything CI checks, in order of cost.
-test: lint check-generate test-deb unit test-just-booted fuzz
+test: lint check-generate test-deb unit test-just-booted fuzz bench-smoke
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -80,6 +80,13 @@ bench-dataplane:
 
 bench-http:
 	$(GO) run ./bench/http
+
+# The benchmarks run once, short, so a path that broke shows in CI: every
+# data-plane path must deliver all its frames, every HTTP case must complete
+# requests. Rates are not checked (benchmarks, not tests).
+bench-smoke:
+	$(GO) run ./bench/dataplane -packets 65536 -runs 1 -check
+	$(GO) run ./bench/http -duration 1s
 
 # The main job: the scenario in network namespaces, tested and taken down
 # again (needs root). `govs check` of the scenario's own file comes first.

@@ -67,6 +67,8 @@ type options struct {
 	packets uint
 	flows   uint
 	runs    int
+	// check fails the run when a path lost frames (CI's smoke run).
+	check bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -76,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.UintVar(&o.packets, "packets", 1<<23, "frames the generator sends per measurement")
 	fs.UintVar(&o.flows, "flows", 256, "distinct flows (source ports) in the generated traffic")
 	fs.IntVar(&o.runs, "runs", 3, "measurements per path; the best is reported")
+	fs.BoolVar(&o.check, "check", false, "exit 1 if any path delivered fewer frames than it was sent (a smoke test of the paths, not of their rates)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -496,6 +499,17 @@ func (b *bench) main() error {
 			ratio("govs DR 2 CPUs", "XDP redirect 2 CPUs"))
 	}
 	fmt.Fprintf(b.out, "govs counters (all govs runs): %d packets forwarded, %d dropped\n", forwarded, dropped)
+	if b.opts.check {
+		var lost []string
+		for _, r := range results {
+			if r.counted < r.sent {
+				lost = append(lost, fmt.Sprintf("%s (%d of %d)", r.name, r.counted, r.sent))
+			}
+		}
+		if len(lost) > 0 || dropped > 0 {
+			return fmt.Errorf("check: frames lost on %s; govs dropped %d", strings.Join(lost, ", "), dropped)
+		}
+	}
 	return nil
 }
 
