@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "structs.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -155,22 +156,12 @@ int bench_redirect(struct xdp_md *ctx)
 
 /* The floor of an L4 balancer with a connection table: what bench_redirect
  * does plus parsing Ethernet, IPv4 and the ports and one LRU hash lookup of
- * the 5-tuple (keyed as govs keys its connections: 16-byte addresses); a
- * miss inserts the flow. No service, scheduling, timeouts or counters. */
-struct floor_key {
-	__u8 src[16];
-	__u8 dst[16];
-	__be16 sport;
-	__be16 dport;
-	__u8 proto;
-	__u8 family;
-	__u8 pad[2];
-};
-
+ * the 5-tuple, keyed as govs keys its connections (struct flow); a miss
+ * inserts the flow. No service, scheduling, timeouts or counters. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 262144);
-	__type(key, struct floor_key);
+	__type(key, struct flow);
 	__type(value, struct fwd);
 } floor_conns SEC(".maps");
 
@@ -186,13 +177,13 @@ int bench_floor(struct xdp_md *ctx)
 	__u8 *ip = data + 14;
 	if ((ip[0] & 0x0f) != 5 || (ip[9] != 6 && ip[9] != 17))
 		return XDP_PASS;
-	struct floor_key k = {};
+	struct flow k = {};
 	__builtin_memcpy(k.src, ip + 12, 4);
 	__builtin_memcpy(k.dst, ip + 16, 4);
 	k.sport = *(__be16 *)(ip + 20);
 	k.dport = *(__be16 *)(ip + 22);
 	k.proto = ip[9];
-	k.family = 2;
+	k.family = FAMILY_V4;
 	struct fwd *f = bpf_map_lookup_elem(&floor_conns, &k);
 	if (!f) {
 		__u32 zero = 0;

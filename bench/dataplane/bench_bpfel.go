@@ -13,7 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type benchFloorKey struct {
+type benchFlow struct {
 	_      structs.HostLayout
 	Src    [16]uint8
 	Dst    [16]uint8

@@ -125,8 +125,7 @@ func TestNewFlowLimit(t *testing.T) {
 			}
 			// A flow with an entry goes on past the limit (its packets
 			// do not count).
-			p := probe(first)
-			p.syn = false
+			p := ack(probe(first))
 			if act, _ := runOut(t, d.program(), frame(t, p)); act != xdpTX {
 				t.Errorf("an admitted flow's next packet: %s", actionNames[act])
 			}
@@ -139,8 +138,7 @@ func TestNewFlowLimit(t *testing.T) {
 func TestNoNewFlowLimitAdmitsEveryFlow(t *testing.T) {
 	d := openDP(t, state(svc4(sched.RoundRobin, 80, reals4(1, 1)...)))
 	for i := range 100 {
-		p := flowN(i, 80)
-		p.syn = false
+		p := ack(flowN(i, 80))
 		if act, _ := runOut(t, d.program(), frame(t, p)); act != xdpTX {
 			t.Fatalf("flow %d: %s", i, actionNames[act])
 		}

@@ -226,8 +226,7 @@ func mapLen(t *testing.T, m interface {
 func TestStreamConnections(t *testing.T) {
 	d := openDP(t, state(svc4(sched.Maglev, 80, reals4(1, 1)...)))
 	for i := range 50 {
-		p := flowN(i, 80)
-		p.syn = false
+		p := ack(flowN(i, 80))
 		if act, _ := runOut(t, d.program(), frame(t, p)); act != xdpTX {
 			t.Fatalf("flow %d: %s", i, actionNames[act])
 		}

@@ -190,6 +190,12 @@ func flowN(n int, dport uint16) pktSpec {
 	return pktSpec{src: src, dst: vip4, sport: uint16(1024 + n%60000), dport: dport, proto: TCP, syn: true}
 }
 
+// ack is p without SYN: a packet of an established flow.
+func ack(p pktSpec) pktSpec {
+	p.syn = false
+	return p
+}
+
 // realOf returns which real (1-based index of realMAC) a forwarded frame went to.
 func realOf(t testing.TB, act uint32, out []byte) int {
 	t.Helper()

@@ -11,12 +11,6 @@ import (
 // embryonic-flow table), a retransmitted SYN, and a packet for a port no
 // service has.
 
-// ack is p without SYN: a packet of an established flow.
-func ack(p pktSpec) pktSpec {
-	p.syn = false
-	return p
-}
-
 func BenchmarkProgram(b *testing.B) {
 	for _, tc := range []struct {
 		name string
