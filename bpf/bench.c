@@ -22,8 +22,8 @@ struct gen_frame {
 	__u16 dport; /* 1: cycle the destination port (replies), 0: the source port */
 	__u8 v6;     /* 1: data is an IPv6 frame of FRAME6_LEN bytes */
 	/* spread, when 1, gives each CPU its own flows (base_port + cpu *
-	 * flows): generators on several CPUs then send distinct flows, as
-	 * RSS would spread them. */
+	 * flows; with many, bit 29 of the flow number for CPU 1): generators
+	 * on two CPUs then send distinct flows, as RSS would spread them. */
 	__u8 spread;
 	/* many, when not 0, replaces flows: that many distinct flows over the
 	 * source port and the source address's last two bytes (~0: every
@@ -102,6 +102,8 @@ int bench_gen(struct xdp_md *ctx)
 	if (f->many) {
 		__u64 k = f->many == ~0U ? *n : *n % f->many;
 		*n += 1;
+		if (f->spread)
+			k |= (__u64)(bpf_get_smp_processor_id() & 1) << 29;
 		*(__be16 *)(data + SPORT_OFF) = bpf_htons(f->base_port + (__u16)k);
 		/* 198.18.1.2 becomes 198.18.(1 + k>>24).(k>>16): the IPv4
 		 * header checksum is updated for the changed 16 bits. */

@@ -452,7 +452,12 @@ func (b *bench) main() error {
 		two := genConfig{cpus: queues}
 		paths = append(paths,
 			path{"XDP redirect 2 CPUs", withGen(two, bare)},
-			path{"govs DR 2 CPUs", withGen(two, govs(drReal))})
+			path{"govs DR 2 CPUs", withGen(two, govs(drReal))},
+			// The flood on two CPUs, without and with the new-flow
+			// limit: both CPUs insert into one table, and the
+			// limit's counter is shared.
+			path{"govs DR new, 2 CPUs", withGen(genConfig{many: ^uint32(0), cpus: queues}, govs(drReal))},
+			path{"govs DR new+limit 2 CPUs", withGen(genConfig{many: ^uint32(0), cpus: queues}, govsLimited(1, 1, 100000, drReal))})
 	}
 	// Runs are interleaved (every path once per round) so that load from
 	// other work on the machine spreads over all paths alike.
