@@ -200,15 +200,33 @@ func TestCheckFixtures(t *testing.T) {
 	stdout.Reset()
 	stderr.Reset()
 	routes := filepath.Join(shared, "keepalived-samples", "keepalived.conf.vrrp.routes")
-	if code := run([]string{"check", "--any-host", "-f", routes}, &stdout, &stderr); code != 1 {
-		t.Fatalf("routes sample: exit %d, want 1 (static and virtual routes are refused)\n%s", code, stderr.String())
+	if code := run([]string{"check", "--any-host", "-f", routes}, &stdout, &stderr); code != 0 {
+		t.Fatalf("routes sample: exit %d, want 0 (static and virtual routes are carried out)\n%s", code, stderr.String())
 	}
 	for _, want := range []string{
-		routes + ":7: static_routes: keepalived option not supported by govs; refused",
-		routes + ":25: virtual_routes: keepalived option not supported by govs; refused",
+		"static route 192.168.209.0/24 src 192.168.100.1 via 192.168.200.254 dev eth0\n",
+		"static route 192.168.212.0/24 dev eth3 scope site\n",
+		"    route 192.168.113.0/24 via 192.168.100.252 or 192.168.100.253 (while MASTER)\n",
+		"    route blackhole 192.168.113.1/32 (while MASTER)\n",
+		"    route 0.0.0.0/0 via 192.168.0.1 table 100 (while MASTER)\n",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("routes sample: the plan lacks %q:\n%s", want, stdout.String())
+		}
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	rules := filepath.Join(shared, "keepalived-samples", "keepalived.conf.vrrp.rules")
+	if code := run([]string{"check", "--any-host", "-f", rules}, &stdout, &stderr); code != 1 {
+		t.Fatalf("rules sample: exit %d, want 1 (its 'to' prefixes are written wrong)\n%s", code, stderr.String())
+	}
+	for _, want := range []string{
+		rules + ":11: static_rules: invalid to prefix '192.168.100./24'",
+		rules + ":26: virtual_rules: invalid to prefix '192.168.200./24'",
 	} {
 		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("routes sample: stderr lacks %q:\n%s", want, stderr.String())
+			t.Errorf("rules sample: stderr lacks %q:\n%s", want, stderr.String())
 		}
 	}
 }

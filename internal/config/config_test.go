@@ -117,15 +117,15 @@ func TestGlobalDefs(t *testing.T) {
 		},
 		{
 			name: "known but unsupported and unknown keywords",
-			src:  "global_defs {\n  enable_snmp_vrrp\n  frobnicate 1\n}\nstatic_routes {\n  to 192.168.100./24 table 1\n}\nwhatever\n",
+			src:  "global_defs {\n  enable_snmp_vrrp\n  frobnicate 1\n}\nnet_namespace_ipvs {\n  blue\n}\nwhatever\n",
 			diags: []string{
 				"t.conf:2: warning: enable_snmp_vrrp: keepalived option govs does not act on; ignored (it does not change forwarding, VRRP or health checks)",
 				"t.conf:3: warning: unknown keyword 'frobnicate' in global_defs; ignored",
-				"t.conf:5: static_routes: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
+				"t.conf:5: net_namespace_ipvs: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
 				"t.conf:8: warning: unknown keyword 'whatever' in top level; ignored",
 			},
 			check: func(t *testing.T, c *Config) {
-				eq(t, "Ignored", c.Ignored, []Ignored{{"enable_snmp_vrrp", at(2)}, {"static_routes", at(5)}})
+				eq(t, "Ignored", c.Ignored, []Ignored{{"enable_snmp_vrrp", at(2)}, {"net_namespace_ipvs", at(5)}})
 			},
 		},
 	})
@@ -323,10 +323,10 @@ func TestVRRPInstance(t *testing.T) {
 		},
 		{
 			name: "unsupported and unknown keywords",
-			src:  inst(" use_vmac\n virtual_routes {\n  to 192.168.100./24 table 1\n }\n lvs_sync_daemon_interface eth1\n wibble"),
+			src:  inst(" use_vmac\n track_process {\n  nginx\n }\n lvs_sync_daemon_interface eth1\n wibble"),
 			diags: []string{
 				"t.conf:4: use_vmac: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
-				"t.conf:5: virtual_routes: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
+				"t.conf:5: track_process: keepalived option not supported by govs; refused, because running without it would behave differently from keepalived",
 				"t.conf:8: warning: lvs_sync_daemon_interface: lvs_sync_daemon_interface in a vrrp_instance is deprecated (keepalived says so too); taken as global_defs' lvs_sync_daemon eth1 VI_1",
 				"t.conf:9: warning: unknown keyword 'wibble' in vrrp_instance; ignored",
 			},

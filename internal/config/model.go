@@ -22,6 +22,12 @@ type Config struct {
 	VirtualServers      []*VirtualServer
 	// BGP is the govs_bgp block, nil without one.
 	BGP *BGP
+	// StaticAddresses, StaticRoutes and StaticRules are static_ipaddress,
+	// static_routes and static_rules: set while govs runs, whatever the
+	// VRRP state.
+	StaticAddresses []VIP
+	StaticRoutes    []Route
+	StaticRules     []Rule
 	// Ignored lists keywords keepalived knows that govs accepted without
 	// acting on them.
 	Ignored []Ignored
@@ -341,6 +347,10 @@ type VRRPInstance struct {
 	Auth         Auth
 	VIPs         []VIP
 	ExcludedVIPs []VIP
+	// Routes and Rules are virtual_routes and virtual_rules: present
+	// while the instance is MASTER.
+	Routes []Route
+	Rules  []Rule
 	// UnicastSrcIP is also set by mcast_src_ip (same meaning in keepalived).
 	UnicastSrcIP     netip.Addr
 	UnicastPeers     []UnicastPeer

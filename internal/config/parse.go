@@ -86,7 +86,6 @@ func newConfig() *Config {
 
 // ignoredTop are top-level blocks keepalived knows and govs leaves alone.
 var ignoredTop = map[string]bool{
-	"static_ipaddress": true, "static_routes": true, "static_rules": true,
 	"linkbeat_interfaces": true, "vrrp_track_process": true, "vrrp_track_file": true,
 	"track_file": true, "bfd_instance": true, "SSL": true, "net_namespace": true,
 	"net_namespace_ipvs": true, "instance": true, "use_pid_dir": true,
@@ -112,6 +111,12 @@ func (b *builder) top(nodes []*node) {
 			b.localAddressGroup(n)
 		case "govs_bgp":
 			b.bgp(n)
+		case "static_ipaddress":
+			b.cfg.StaticAddresses = append(b.cfg.StaticAddresses, b.vips(n)...)
+		case "static_routes":
+			b.cfg.StaticRoutes = append(b.cfg.StaticRoutes, b.routes(n)...)
+		case "static_rules":
+			b.cfg.StaticRules = append(b.cfg.StaticRules, b.rules(n)...)
 		case "virtual_server":
 			b.virtualServer(n)
 		default:

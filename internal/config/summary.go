@@ -33,6 +33,15 @@ func WriteSummary(w io.Writer, c *Config) error {
 		}
 	}
 	ew.printf("\n")
+	for _, v := range c.StaticAddresses {
+		ew.printf("static address %s\n", vipString(v))
+	}
+	for _, r := range c.StaticRoutes {
+		ew.printf("static route %s\n", r)
+	}
+	for _, r := range c.StaticRules {
+		ew.printf("static rule %s\n", r)
+	}
 	writeInstances(ew, c)
 	return ew.err
 }
@@ -71,6 +80,12 @@ func writeInstances(ew *errWriter, c *Config) {
 		}
 		for _, v := range in.ExcludedVIPs {
 			ew.printf("    VIP %s (excluded from adverts)\n", vipString(v))
+		}
+		for _, r := range in.Routes {
+			ew.printf("    route %s (while MASTER)\n", r)
+		}
+		for _, r := range in.Rules {
+			ew.printf("    rule %s (while MASTER)\n", r)
 		}
 		for _, t := range in.TrackInterfaces {
 			if t.Weight == 0 {

@@ -23,7 +23,7 @@ type instanceSet struct {
 // ignoredInstance are vrrp_instance keywords govs does not act on.
 var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
-	"virtual_routes", "virtual_rules", "track_file", "track_process", "track_bfd", "promote_secondaries",
+	"track_file", "track_process", "track_bfd", "promote_secondaries",
 	"debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_ttl", "unicast_fault_no_peer",
 	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "higher_prio_send_advert",
 	"lower_prio_no_advert", "down_timer_adverts", "garp_extra_if", "notify_master_rx_lower_pri",
@@ -353,6 +353,10 @@ func (b *builder) instance(blk *node) {
 			in.VIPs = append(in.VIPs, b.vips(n)...)
 		case "virtual_ipaddress_excluded":
 			in.ExcludedVIPs = append(in.ExcludedVIPs, b.vips(n)...)
+		case "virtual_routes":
+			in.Routes = append(in.Routes, b.routes(n)...)
+		case "virtual_rules":
+			in.Rules = append(in.Rules, b.rules(n)...)
 		case "unicast_src_ip", "mcast_src_ip":
 			if a, ok := b.addrArg(n); ok {
 				in.UnicastSrcIP = a

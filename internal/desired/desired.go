@@ -58,6 +58,9 @@ type Plan struct {
 	RealAddrs []netip.Addr
 	// Sync is the connection synchronisation setting (nil: none).
 	Sync *config.LVSSyncDaemon
+	// Static are static_ipaddress, static_routes and static_rules: held
+	// while govs runs.
+	Static Static
 	// Tables are the data plane's table sizes, defaults resolved.
 	Tables dpstate.TableSizes
 	// NewFlowLimit is govs_new_flow_limit (0: none), for the data plane.
@@ -257,6 +260,15 @@ type VRRP struct {
 	Scripts    []vrrp.TrackScript
 }
 
+// Static is what keepalived sets at start and removes at stop, whatever
+// the VRRP state: addresses first, then routes (which may need them), then
+// rules.
+type Static struct {
+	Addresses []vrrp.VIP
+	Routes    []vrrp.Route
+	Rules     []vrrp.Rule
+}
+
 // maxGroupRange bounds how many VIPs one virtual_server_group range may
 // expand to.
 const maxGroupRange = 256
@@ -287,6 +299,7 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 	p.limits()
 	p.plan.Checks = checks(cfg)
 	p.vrrp()
+	p.static()
 	p.suspensions()
 	p.unsupportedVRRP()
 	p.unsupportedChecks()
@@ -671,6 +684,23 @@ func (p *planner) hostInterfaces() {
 		for _, v := range append(slices.Clone(in.VIPs), in.ExcludedVIPs...) {
 			check(v.Pos, "virtual_ipaddress", v.Dev)
 		}
+		for _, r := range in.Routes {
+			check(r.Pos, "virtual_routes", r.Dev)
+		}
+		for _, r := range in.Rules {
+			check(r.Pos, "virtual_rules", r.IIF)
+			check(r.Pos, "virtual_rules", r.OIF)
+		}
+	}
+	for _, r := range p.cfg.StaticRules {
+		check(r.Pos, "static_rules", r.IIF)
+		check(r.Pos, "static_rules", r.OIF)
+	}
+	for _, v := range p.cfg.StaticAddresses {
+		check(v.Pos, "static_ipaddress", v.Dev)
+	}
+	for _, r := range p.cfg.StaticRoutes {
+		check(r.Pos, "static_routes", r.Dev)
 	}
 	if sd := p.cfg.Global.LVSSyncDaemon; sd != nil {
 		check(sd.Pos, "lvs_sync_daemon", sd.Interface)

@@ -47,16 +47,18 @@ var intended = map[string]string{
 	// keepalived -t does not resolve conditional @id lines without -i and
 	// warns about smtp_server names it cannot resolve; govs reads the file
 	// as it would run it and finds nothing wrong.
-	"struct-include-missing":               "govs warns when an include matches no file; keepalived -t says nothing",
-	"shared-keepalived.conf.vrrp":          "govs warns about a VIP listed twice in one instance; keepalived -t says nothing",
-	"shared-keepalived.conf.misc_check":    "govs warns whenever scripts run as root without enable_script_security; keepalived 2.2.7 only for some script kinds",
-	"shared-keepalived.conf.vrrp.scripts":  "as shared-keepalived.conf.misc_check",
-	"vs-persistence_granularity_255.255.0": "govs refuses a three-part netmask; keepalived reads it with inet_aton as 255.255.0.0",
-	"global-lvs_sync_daemon_eth0_VI_9":     "govs warns that connection sync is off when its instance is missing; keepalived -t says nothing and runs without it too",
-	"struct-group-undefined":               "govs warns that a virtual_server naming an undefined group is ignored; keepalived -t says nothing and ignores it too",
-	"instance-track_interface_eth0_weight": "keepalived ignores tracking the instance's own interface; govs tracks it (its state is the instance's own)",
-	"script-user_nobody":                   "keepalived 2.2.7's -t is killed by SIGTERM (exit 143, no message) when a vrrp_script has a user; govs runs the script as that user",
-	"vs-flag-1":                            "govs warns that flag-1 means nothing to rr (IPVS ignores it); keepalived -t says nothing",
+	"struct-include-missing":                     "govs warns when an include matches no file; keepalived -t says nothing",
+	"shared-keepalived.conf.vrrp":                "govs warns about a VIP listed twice in one instance; keepalived -t says nothing",
+	"shared-keepalived.conf.misc_check":          "govs warns whenever scripts run as root without enable_script_security; keepalived 2.2.7 only for some script kinds",
+	"shared-keepalived.conf.vrrp.scripts":        "as shared-keepalived.conf.misc_check",
+	"vs-persistence_granularity_255.255.0":       "govs refuses a three-part netmask; keepalived reads it with inet_aton as 255.255.0.0",
+	"global-lvs_sync_daemon_eth0_VI_9":           "govs warns that connection sync is off when its instance is missing; keepalived -t says nothing and runs without it too",
+	"struct-group-undefined":                     "govs warns that a virtual_server naming an undefined group is ignored; keepalived -t says nothing and ignores it too",
+	"instance-track_interface_eth0_weight":       "keepalived ignores tracking the instance's own interface; govs tracks it (its state is the instance's own)",
+	"script-user_nobody":                         "keepalived 2.2.7's -t is killed by SIGTERM (exit 143, no message) when a vrrp_script has a user; govs runs the script as that user",
+	"vs-flag-1":                                  "govs warns that flag-1 means nothing to rr (IPVS ignores it); keepalived -t says nothing",
+	"instance-virtual_routes_203.0.113.0_24_via": "keepalived warns it cannot track a route without dev (tracking: a route removed by someone else faults the instance); govs never tracks its routes, with or without dev, as no_track asks",
+	"struct-static-routes":                       "as instance-virtual_routes_203.0.113.0_24_via",
 }
 
 // TestPrivilegedDifferentialKeepalived runs `keepalived -t` and govs's plan

@@ -121,6 +121,16 @@ var contexts = map[string]context{
 	"SMTP_CHECK":      vsContext([]string{"SMTP_CHECK {"}, "        }\n"),
 	"UDP_CHECK":       vsContext([]string{"UDP_CHECK {"}, "        }\n"),
 	"lvs_sync_daemon": {before: "global_defs {\n", after: "}\n" + instance(instanceLines) + instanceTail},
+	"virtual_routes": {before: security + "vrrp_instance VI_1 {\n    " + strings.Join(instanceLines, "\n    ") + "\n    virtual_routes {\n",
+		block: []string{"203.0.113.0/24 via 198.18.0.1"}, after: "}\n}\n" + instanceTail},
+	"static_routes": {before: security + instance(instanceLines) + instanceTail + "static_routes {\n",
+		block: []string{"203.0.113.0/24 via 198.18.0.1"}, after: "}\n"},
+	"virtual_rules": {before: security + "vrrp_instance VI_1 {\n    " + strings.Join(instanceLines, "\n    ") + "\n    virtual_rules {\n",
+		block: []string{"from 198.18.0.100 table 100"}, after: "}\n}\n" + instanceTail},
+	"static_rules": {before: security + instance(instanceLines) + instanceTail + "static_rules {\n",
+		block: []string{"from 198.18.0.200 table 100"}, after: "}\n"},
+	"static_ipaddress": {before: security + instance(instanceLines) + instanceTail + "static_ipaddress {\n",
+		block: []string{"198.18.0.200/24 dev eth0"}, after: "}\n"},
 }
 
 var vsLines = []string{"delay_loop 6", "lb_algo rr", "lb_kind DR", "protocol TCP",

@@ -2,6 +2,7 @@ package desired
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,7 +37,8 @@ func (p *planner) vrrp() {
 			Interval: in.AdvertInt, Version: in.Version, InitialMaster: in.State == config.StateMaster,
 			NoPreempt: in.NoPreempt, PreemptDelay: in.PreemptDelay,
 			UnicastSrc: in.UnicastSrcIP, Notify: notifyFrom(cfg.Global, in.Notify), SyncGroup: in.SyncGroup,
-			VIPs: p.vips(in.VIPs), ExcludedVIPs: p.vips(in.ExcludedVIPs),
+			VIPs: p.vips("virtual_ipaddress", in.VIPs), ExcludedVIPs: p.vips("virtual_ipaddress_excluded", in.ExcludedVIPs), Routes: p.routes("virtual_routes", in.Routes),
+			Rules:      p.rules("virtual_rules", in.Rules),
 			McastGroup: in.McastDstIP,
 		}
 		if len(c.VIPs) > 0 {
@@ -133,7 +135,7 @@ func runAs(g config.Global, c config.Command) vrrp.RunAs {
 
 // vips converts virtual_ipaddress entries; options govs cannot carry out
 // are errors at their line.
-func (p *planner) vips(vs []config.VIP) []vrrp.VIP {
+func (p *planner) vips(kw string, vs []config.VIP) []vrrp.VIP {
 	var out []vrrp.VIP
 	for _, v := range vs {
 		rv := vrrp.VIP{Prefix: v.Prefix, Dev: v.Dev, Scope: v.Scope, Label: v.Label, Broadcast: v.Brd, Peer: v.Peer}
@@ -158,7 +160,7 @@ func (p *planner) vips(vs []config.VIP) []vrrp.VIP {
 				if val != "forever" {
 					n, err := strconv.ParseUint(val, 10, 32)
 					if err != nil {
-						p.errorf(v.Pos, "virtual_ipaddress", "virtual_ipaddress %s: invalid preferred_lft '%s' (want seconds or forever)", v.Prefix, val)
+						p.errorf(v.Pos, kw, "%s %s: invalid preferred_lft '%s' (want seconds or forever)", kw, v.Prefix, val)
 						continue
 					}
 					lft = uint32(n)
@@ -166,10 +168,49 @@ func (p *planner) vips(vs []config.VIP) []vrrp.VIP {
 				rv.PreferredLft = &lft
 			default:
 				// track_group, use_vmac
-				p.errorf(v.Pos, "virtual_ipaddress", "virtual_ipaddress %s: option %s is not implemented by govs", v.Prefix, name)
+				p.errorf(v.Pos, kw, "%s %s: option %s is not implemented by govs", kw, v.Prefix, name)
 			}
 		}
 		out = append(out, rv)
+	}
+	return out
+}
+
+// routes converts route entries; one the kernel could not take, or that
+// cannot mean what it says, is an error at its line and left out.
+func (p *planner) routes(kw string, rs []config.Route) []vrrp.Route {
+	var out []vrrp.Route
+	for _, r := range rs {
+		if err := r.Validate(); err != nil {
+			p.errorf(r.Pos, kw, "%s: %v", kw, err)
+			continue
+		}
+		out = append(out, r.Route)
+	}
+	return out
+}
+
+// static plans static_ipaddress, static_routes and static_rules. keepalived needs an
+// interface for a static address (there is no instance to take it from).
+func (p *planner) static() {
+	for _, v := range p.cfg.StaticAddresses {
+		if v.Dev == "" {
+			p.errorf(v.Pos, "static_ipaddress", "static_ipaddress %s: no dev: a static address needs its interface", v.Prefix)
+		}
+	}
+	addrs := p.vips("static_ipaddress", slices.DeleteFunc(slices.Clone(p.cfg.StaticAddresses), func(v config.VIP) bool { return v.Dev == "" }))
+	p.plan.Static = Static{Addresses: addrs, Routes: p.routes("static_routes", p.cfg.StaticRoutes), Rules: p.rules("static_rules", p.cfg.StaticRules)}
+}
+
+// rules converts rule entries as routes converts routes.
+func (p *planner) rules(kw string, rs []config.Rule) []vrrp.Rule {
+	var out []vrrp.Rule
+	for _, r := range rs {
+		if err := r.Validate(); err != nil {
+			p.errorf(r.Pos, kw, "%s: %v", kw, err)
+			continue
+		}
+		out = append(out, r.Rule)
 	}
 	return out
 }

@@ -1,9 +1,12 @@
 package desired
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +229,47 @@ vrrp_instance OWN {
 		if got := plan.VRRP.Instances[i].McastGroup; got != netip.MustParseAddr(want) {
 			t.Errorf("%s: group %v, want %s", plan.VRRP.Instances[i].Name, got, want)
 		}
+	}
+}
+
+// TestRoutesPlanned: virtual_routes go with their instance, static_ipaddress
+// and static_routes into the plan's Static; what cannot mean what it says
+// is an error at its line and left out.
+func TestRoutesPlanned(t *testing.T) {
+	const inst = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  198.18.0.100/24\n }\n virtual_routes {\n%s }\n}\n"
+	a, p := netip.MustParseAddr, netip.MustParsePrefix
+	pl := plan(t, fmt.Sprintf(inst, "  203.0.113.0/24 via 198.18.0.1\n  blackhole 203.0.113.200/32\n")+
+		"static_ipaddress {\n 198.18.0.200/24 dev eth0\n}\nstatic_routes {\n 198.51.100.0/24 dev eth0\n}\nstatic_rules {\n from 198.18.0.200 table 9\n}\n")
+	if got, want := pl.VRRP.Instances[0].Routes, []vrrp.Route{{Dst: p("203.0.113.0/24"), Via: []netip.Addr{a("198.18.0.1")}},
+		{Type: "blackhole", Dst: p("203.0.113.200/32")}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("instance routes %+v, want %+v", got, want)
+	}
+	if got, want := pl.Static, (Static{Addresses: []vrrp.VIP{{Prefix: p("198.18.0.200/24"), Dev: "eth0"}},
+		Routes: []vrrp.Route{{Dst: p("198.51.100.0/24"), Dev: "eth0"}}, Rules: []vrrp.Rule{{From: p("198.18.0.200/32"), Table: 9}}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("static %+v, want %+v", got, want)
+	}
+	for _, tc := range []struct {
+		name, src, want string
+		line            int
+	}{
+		{"nowhere to go", fmt.Sprintf(inst, "  203.0.113.0/24\n"), "give a gateway (via) or an interface (dev)", 8},
+		{"gateway of the other family", fmt.Sprintf(inst, "  203.0.113.0/24 via 2001:db8::1\n"), "not of the family", 8},
+		{"blackhole with a gateway", fmt.Sprintf(inst, "  blackhole 203.0.113.0/24 via 198.18.0.1\n"), "has no gateway", 8},
+		{"static address without dev", "static_ipaddress {\n 198.18.0.200/24\n}\n", "needs its interface", 2},
+		{"static route nowhere", "static_routes {\n 198.51.100.0/24\n}\n", "static_routes: route to 198.51.100.0/24", 2},
+		{"static rule without a table", "static_rules {\n from 198.51.100.0/24\n}\n", "static_rules: no table", 2},
+		{"virtual rule of two families", strings.Replace(fmt.Sprintf(inst, ""), " virtual_routes {\n }", " virtual_rules {\n  from 198.18.0.0/24 to 2001:db8::/32 table 5\n }", 1), "two families", 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, diags := config.ParseString("t.conf", tc.src, config.Options{})
+			pl := Build(cfg, diags, Options{})
+			errs := pl.Diagnostics.Errors()
+			if len(errs) != 1 || !strings.Contains(errs[0].Message, tc.want) || errs[0].Line != tc.line {
+				t.Fatalf("errors %v, want one naming %q at line %d", errs, tc.want, tc.line)
+			}
+			if len(pl.Static.Addresses)+len(pl.Static.Routes)+len(pl.Static.Rules) != 0 || (len(pl.VRRP.Instances) > 0 && len(pl.VRRP.Instances[0].Routes)+len(pl.VRRP.Instances[0].Rules) != 0) {
+				t.Errorf("refused entry still planned: %+v %+v", pl.Static, pl.VRRP.Instances)
+			}
+		})
 	}
 }

@@ -136,9 +136,11 @@ type fakeDirector struct {
 	filter *recordedFilter
 	fwm    *recordedFwmarks
 	laddrs *recordedLocalAddrs
-	bgp    *recordedBGP
-	links  *fakeLinks
-	stop   func() error
+	// statics is the host's static addresses and routes.
+	statics *recordedStatics
+	bgp     *recordedBGP
+	links   *fakeLinks
+	stop    func() error
 	// clock, set by startFakeWith's with, replaces the system clock; done
 	// receives Run's result.
 	clock Clock
@@ -226,7 +228,7 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 // director starts.
 func startFakeWith(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error), with func(*fakeDirector)) (*fakeDirector, error) {
 	t.Helper()
-	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}, bgp: &recordedBGP{}, links: newFakeLinks()}
+	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}, statics: &recordedStatics{}, bgp: &recordedBGP{}, links: newFakeLinks()}
 	if with != nil {
 		with(f)
 	}
@@ -250,6 +252,7 @@ func startFakeWith(t *testing.T, conf string, probe func(check.Spec, netip.AddrP
 		ConnSync:   f.sync.factory,
 		Fwmarks:    f.fwm,
 		LocalAddrs: f.laddrs,
+		Statics:    f.statics,
 		BGP:        f.bgp.factory,
 		Links:      f.links,
 		Clock:      f.clock,

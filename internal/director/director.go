@@ -77,6 +77,8 @@ type Options struct {
 	Fwmarks Fwmarks
 	// LocalAddrs holds FullNAT local addresses; nil uses the kernel.
 	LocalAddrs LocalAddrs
+	// Statics holds static_ipaddress and static_routes; nil uses the kernel.
+	Statics Statics
 	// BGP starts the govs_bgp speaker; nil uses GoBGP (internal/bgp).
 	BGP BGPFactory
 	// Links says whether the data plane's interfaces are up; nil asks the
@@ -191,6 +193,8 @@ type Director struct {
 	// localAddrs are the FullNAT local addresses held, and whether the
 	// director added them (and so removes them).
 	localAddrs map[desired.LocalAddr]bool
+	// statics are the static addresses and routes held (applyStaticsLocked).
+	statics []heldStatic
 	// speaker announces the ready VIPs over BGP; applied is the data
 	// plane's state last applied, which says what is ready. drained
 	// withdraws every announcement.
@@ -295,6 +299,9 @@ func New(opts Options) (*Director, error) {
 	}
 	if opts.LocalAddrs == nil {
 		opts.LocalAddrs = kernelLocalAddrs{}
+	}
+	if opts.Statics == nil {
+		opts.Statics = kernelStatics{}
 	}
 	if opts.BGP == nil {
 		opts.BGP = defaultBGP
@@ -683,6 +690,10 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 		go res.Watch(wctx, plan.RealAddrs, d.onNeighbour)
 	}
 
+	// Static addresses and routes before VRRP, as keepalived sets them:
+	// an instance may need one (its interface's address, a route).
+	d.applyStaticsLocked(plan.Static)
+
 	// VRRP: only the units (an instance, or a sync group) whose part of
 	// the plan changed restart, so editing notification_email or another
 	// instance moves no VIP.
@@ -941,6 +952,9 @@ func (d *Director) shutdown() {
 	d.stopBGPLocked()
 	d.stopSyncLocked()
 	d.stopVRRPLocked()
+	// As keepalived at its end: what it set statically goes too.
+	d.removeStaticsLocked(d.statics)
+	d.statics = nil
 	if d.vipFilter != nil {
 		if err := d.vipFilter.Close(); err != nil {
 			d.log.Warn("no_accept filter", "err", err)

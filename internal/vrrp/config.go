@@ -35,6 +35,29 @@ type VIP struct {
 	PreferredLft *uint32
 }
 
+// Route is one virtual_routes (or static_routes) entry: added when the
+// instance becomes MASTER, after its addresses, and removed when it leaves
+// MASTER, as keepalived does.
+type Route struct {
+	// Type is "" (unicast) or blackhole, unreachable, prohibit or throw.
+	Type string
+	Dst  netip.Prefix
+	// Src is the preferred source address (ip route's src).
+	Src netip.Addr
+	// Via are the gateways; more than one ("via A or B") make a multipath
+	// route with a next hop per gateway.
+	Via []netip.Addr
+	// Dev is the output interface; empty lets the kernel find it from Via.
+	Dev    string
+	Scope  string // as VIP.Scope; empty = link for a unicast route without gateway, else global
+	Table  int    // 0 = main
+	Metric int
+	// Protocol is the route's origin; 0 = keepalived's (18, "keepalived" in
+	// iproute2's rt_protos), so `ip route show proto keepalived` lists them.
+	Protocol int
+	OnLink   bool
+}
+
 // AddrFlags are the kernel address flags a VIP may ask for.
 type AddrFlags struct {
 	Home, NoDAD, ManageTempAddr, NoPrefixRoute, AutoJoin bool
@@ -116,7 +139,9 @@ type InstanceConfig struct {
 	AuthPass      string // v2 auth_type PASS; empty = no authentication
 	AuthAH        bool   // auth_type AH: rejected as unsupported
 	VIPs          []VIP
-	ExcludedVIPs  []VIP // added/removed with the VIPs but not advertised
+	ExcludedVIPs  []VIP   // added/removed with the VIPs but not advertised
+	Routes        []Route // virtual_routes: present while MASTER
+	Rules         []Rule  // virtual_rules: present while MASTER
 	// McastGroup is the multicast group adverts go to without unicast
 	// peers (vrrp_mcast_group4/6, mcast_dst_ip); invalid = the IANA group.
 	McastGroup netip.Addr
@@ -233,6 +258,16 @@ func (c InstanceConfig) Validate() error {
 	for _, v := range c.ExcludedVIPs {
 		if !v.Prefix.IsValid() {
 			errs = append(errs, fmt.Errorf("instance %s: invalid excluded virtual address", c.Name))
+		}
+	}
+	for _, r := range c.Routes {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("instance %s: virtual_routes %v: %w", c.Name, r.Dst, err))
+		}
+	}
+	for _, r := range c.Rules {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("instance %s: virtual_rules %v: %w", c.Name, r, err))
 		}
 	}
 	if c.McastGroup.IsValid() && (!c.McastGroup.IsMulticast() || c.McastGroup.Is4() == c.IPv6) {

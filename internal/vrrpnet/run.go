@@ -438,8 +438,20 @@ func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, foll
 			if err := addVIPs(in.cfg); err != nil {
 				r.log.Error("VRRP add virtual addresses", "instance", in.cfg.Name, "err", err)
 			}
+			if err := addRoutes(in.cfg); err != nil {
+				r.log.Error("VRRP add virtual routes", "instance", in.cfg.Name, "err", err)
+			}
+			if err := addRules(in.cfg); err != nil {
+				r.log.Error("VRRP add virtual rules", "instance", in.cfg.Name, "err", err)
+			}
 		case vrrp.RemoveVIPs:
 			in.garp.stop()
+			if err := removeRules(in.cfg); err != nil {
+				r.log.Error("VRRP remove virtual rules", "instance", in.cfg.Name, "err", err)
+			}
+			if err := removeRoutes(in.cfg); err != nil {
+				r.log.Error("VRRP remove virtual routes", "instance", in.cfg.Name, "err", err)
+			}
 			if err := removeVIPs(in.cfg); err != nil {
 				r.log.Error("VRRP remove virtual addresses", "instance", in.cfg.Name, "err", err)
 			}
