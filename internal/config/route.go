@@ -20,24 +20,36 @@ var (
 	routeProtos = map[string]int{"kernel": 2, "boot": 3, "static": 4, "keepalived": 18}
 )
 
+// routeTable reads a routing table's name or number.
+func routeTable(s string) (int, bool) {
+	if t, ok := routeTables[s]; ok {
+		return t, true
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	return int(n), err == nil && n > 0
+}
+
 // routes reads virtual_routes / static_routes entries, in keepalived's
 // words: [TYPE] [src ADDR] [to] PREFIX [via|gw ADDR [or ADDR]...] [dev IF]
 // [scope S] [table T] [metric N] [proto P] [onlink] [no_track]. What ip
 // route can say but govs does not carry out (mtu, realms, nexthop, ...) is
 // an error at its line, never left out in silence. The combination is
 // checked by the plan (vrrp.Route.Validate).
-func (b *builder) routes(blk *node) []Route {
+func (b *builder) routes(blk *node) []Route { return entries(b, blk, b.route) }
+
+// entries reads the one-line entries of a block with parse.
+func entries[T any](b *builder, blk *node, parse func(kw string, e *node) (T, bool)) []T {
 	if !b.block(blk) {
 		return nil
 	}
-	var out []Route
+	var out []T
 	for _, e := range blk.Body {
 		if e.Block {
 			b.d.Errorf(e.Pos, blk.Keyword, "%s: unexpected block", blk.Keyword)
 			continue
 		}
-		if r, ok := b.route(blk.Keyword, e); ok {
-			out = append(out, r)
+		if v, ok := parse(blk.Keyword, e); ok {
+			out = append(out, v)
 		}
 	}
 	return out
@@ -110,13 +122,9 @@ func (b *builder) route(kw string, e *node) (Route, bool) {
 			}
 			r.Scope = val
 		case "table":
-			t, ok := routeTables[val]
+			t, ok := routeTable(val)
 			if !ok {
-				n, err := strconv.ParseUint(val, 10, 32)
-				if err != nil || n == 0 {
-					return bad("invalid table '%s' (want main, local, default or 1-4294967295)", val)
-				}
-				t = int(n)
+				return bad("invalid table '%s' (want main, local, default or 1-4294967295)", val)
 			}
 			r.Table = t
 		case "metric", "preference", "priority":
@@ -165,22 +173,7 @@ type Rule struct {
 // [fwmark N[/MASK]] [iif IF] [oif IF] [priority|preference|pref N]
 // [table|lookup T] [blackhole|unreachable|prohibit] [no_track]. The other
 // selectors and actions of ip rule are errors at their line.
-func (b *builder) rules(blk *node) []Rule {
-	if !b.block(blk) {
-		return nil
-	}
-	var out []Rule
-	for _, e := range blk.Body {
-		if e.Block {
-			b.d.Errorf(e.Pos, blk.Keyword, "%s: unexpected block", blk.Keyword)
-			continue
-		}
-		if r, ok := b.rule(blk.Keyword, e); ok {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (b *builder) rules(blk *node) []Rule { return entries(b, blk, b.rule) }
 
 func (b *builder) rule(kw string, e *node) (Rule, bool) {
 	r := Rule{Pos: e.Pos}
@@ -252,13 +245,9 @@ func (b *builder) rule(kw string, e *node) (Rule, bool) {
 			}
 			r.Priority = int(n)
 		case "table", "lookup":
-			t, ok := routeTables[val]
+			t, ok := routeTable(val)
 			if !ok {
-				n, err := strconv.ParseUint(val, 10, 32)
-				if err != nil || n == 0 {
-					return bad("invalid table '%s' (want main, local, default or 1-4294967295)", val)
-				}
-				t = int(n)
+				return bad("invalid table '%s' (want main, local, default or 1-4294967295)", val)
 			}
 			r.Table = t
 		case "blackhole", "unreachable", "prohibit":

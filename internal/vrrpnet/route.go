@@ -107,29 +107,6 @@ func RemoveRoute(r vrrp.Route) error {
 	return nil
 }
 
-// addRoutes adds an instance's virtual_routes once its addresses are up
-// (a route's src may be one of them).
-func addRoutes(inst vrrp.InstanceConfig) error {
-	var errs []error
-	for _, r := range inst.Routes {
-		if _, err := AddRoute(r); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// removeRoutes removes an instance's virtual_routes, last first.
-func removeRoutes(inst vrrp.InstanceConfig) error {
-	var errs []error
-	for i := len(inst.Routes) - 1; i >= 0; i-- {
-		if err := RemoveRoute(inst.Routes[i]); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // AddAddress puts a static_ipaddress entry on its interface; added is
 // false when it was there already.
 func AddAddress(v vrrp.VIP) (added bool, err error) {
@@ -218,22 +195,28 @@ func RemoveRule(r vrrp.Rule) error {
 	return nil
 }
 
-// addRules and removeRules are addRoutes and removeRoutes for an
-// instance's virtual_rules.
-func addRules(inst vrrp.InstanceConfig) error {
-	var errs []error
-	for _, r := range inst.Rules {
-		if _, err := AddRule(r); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+// addRoutes adds an instance's virtual_routes once its addresses are up
+// (a route's src may be one of them); addRules then adds its rules.
+func addRoutes(inst vrrp.InstanceConfig) error { return each(inst.Routes, false, AddRoute) }
+func addRules(inst vrrp.InstanceConfig) error  { return each(inst.Rules, false, AddRule) }
+
+// removeRoutes and removeRules take them away, last first.
+func removeRoutes(inst vrrp.InstanceConfig) error {
+	return each(inst.Routes, true, func(r vrrp.Route) (bool, error) { return true, RemoveRoute(r) })
+}
+func removeRules(inst vrrp.InstanceConfig) error {
+	return each(inst.Rules, true, func(r vrrp.Rule) (bool, error) { return true, RemoveRule(r) })
 }
 
-func removeRules(inst vrrp.InstanceConfig) error {
+// each applies f to every item (backwards when reverse), going on past
+// failures, and returns them all.
+func each[T any](items []T, reverse bool, f func(T) (bool, error)) error {
 	var errs []error
-	for i := len(inst.Rules) - 1; i >= 0; i-- {
-		if err := RemoveRule(inst.Rules[i]); err != nil {
+	for i := range items {
+		if reverse {
+			i = len(items) - 1 - i
+		}
+		if _, err := f(items[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
