@@ -202,6 +202,11 @@ func (p *planner) static() {
 	p.plan.Static = Static{Addresses: addrs, Routes: p.routes("static_routes", p.cfg.StaticRoutes), Rules: p.rules("static_rules", p.cfg.StaticRules)}
 }
 
+// defaultRulePriority is what keepalived gives a rule without one (and
+// warns about): the kernel's own choice would depend on the rules already
+// there.
+const defaultRulePriority = 16384
+
 // rules converts rule entries as routes converts routes.
 func (p *planner) rules(kw string, rs []config.Rule) []vrrp.Rule {
 	var out []vrrp.Rule
@@ -209,6 +214,10 @@ func (p *planner) rules(kw string, rs []config.Rule) []vrrp.Rule {
 		if err := r.Validate(); err != nil {
 			p.errorf(r.Pos, kw, "%s: %v", kw, err)
 			continue
+		}
+		if r.Priority == 0 {
+			p.warnf(r.Pos, kw, "%s: a rule without priority (preference) gets %d, as keepalived gives it (and warns); set one", kw, defaultRulePriority)
+			r.Priority = defaultRulePriority
 		}
 		out = append(out, r.Rule)
 	}

@@ -245,7 +245,7 @@ func TestRoutesPlanned(t *testing.T) {
 		t.Errorf("instance routes %+v, want %+v", got, want)
 	}
 	if got, want := pl.Static, (Static{Addresses: []vrrp.VIP{{Prefix: p("198.18.0.200/24"), Dev: "eth0"}},
-		Routes: []vrrp.Route{{Dst: p("198.51.100.0/24"), Dev: "eth0"}}, Rules: []vrrp.Rule{{From: p("198.18.0.200/32"), Table: 9}}}); !reflect.DeepEqual(got, want) {
+		Routes: []vrrp.Route{{Dst: p("198.51.100.0/24"), Dev: "eth0"}}, Rules: []vrrp.Rule{{From: p("198.18.0.200/32"), Table: 9, Priority: 16384}}}); !reflect.DeepEqual(got, want) {
 		t.Errorf("static %+v, want %+v", got, want)
 	}
 	for _, tc := range []struct {

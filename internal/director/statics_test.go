@@ -87,7 +87,7 @@ static_rules {
 		t.Fatal("not programmed")
 	}
 	_, log := pre.state()
-	if want := []string{"+addr 198.18.0.200/24 dev eth0", "+route 203.0.113.0/25 via 198.18.0.1", "+route 203.0.113.128/25 src 198.18.0.200 dev eth0", "+rule from 198.18.0.200/32 table 100"}; !slices.Equal(log, want) {
+	if want := []string{"+addr 198.18.0.200/24 dev eth0", "+route 203.0.113.0/25 via 198.18.0.1", "+route 203.0.113.128/25 src 198.18.0.200 dev eth0", "+rule from 198.18.0.200/32 priority 16384 table 100"}; !slices.Equal(log, want) {
 		t.Errorf("at start: %q, want %q", log, want)
 	}
 	writeConfig(t, conf, file(`static_ipaddress {
@@ -113,7 +113,7 @@ static_rules {
 		t.Fatal(err)
 	}
 	held, log := pre.state()
-	if want := []string{"-rule from 198.18.0.200/32 table 100", "-route 203.0.113.128/25 via 198.18.0.1 metric 10", "-route 203.0.113.0/25 via 198.18.0.1", "-addr 198.18.0.200/24 dev eth0"}; !slices.Equal(log[6:], want) {
+	if want := []string{"-rule from 198.18.0.200/32 priority 16384 table 100", "-route 203.0.113.128/25 via 198.18.0.1 metric 10", "-route 203.0.113.0/25 via 198.18.0.1", "-addr 198.18.0.200/24 dev eth0"}; !slices.Equal(log[6:], want) {
 		t.Errorf("at the stop: %q, want %q", log[6:], want)
 	}
 	if want := []string{"addr 198.18.0.201/24 dev eth0"}; !slices.Equal(held, want) {
