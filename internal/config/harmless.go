@@ -36,7 +36,7 @@ var harmless = set(
 	"lvs_flush_on_stop", "lvs_id", "script_security",
 	// definitions that do nothing until an instance tracks them (tracking
 	// them is an error)
-	"vrrp_track_process", "vrrp_track_file", "track_file", "bfd_instance", "global_tracking",
+	"vrrp_track_process", "bfd_instance", "global_tracking",
 	// only meaningful for NAT, itself an error
 	"nat_mask",
 )

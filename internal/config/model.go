@@ -15,6 +15,7 @@ type Pos = diag.Pos
 type Config struct {
 	Global              Global
 	Scripts             []*Script
+	TrackFiles          []*TrackFile
 	SyncGroups          []*SyncGroup
 	Instances           []*VRRPInstance
 	VirtualServerGroups []*VirtualServerGroup
@@ -259,6 +260,7 @@ type SyncGroup struct {
 	Notify          Notify
 	TrackInterfaces []TrackInterface
 	TrackScripts    []TrackScript
+	TrackFiles      []TrackScript
 	SMTPAlert       bool
 }
 
@@ -352,11 +354,13 @@ type VRRPInstance struct {
 	Routes []Route
 	Rules  []Rule
 	// UnicastSrcIP is also set by mcast_src_ip (same meaning in keepalived).
-	UnicastSrcIP     netip.Addr
-	UnicastPeers     []UnicastPeer
-	McastDstIP       netip.Addr
-	TrackInterfaces  []TrackInterface
-	TrackScripts     []TrackScript
+	UnicastSrcIP    netip.Addr
+	UnicastPeers    []UnicastPeer
+	McastDstIP      netip.Addr
+	TrackInterfaces []TrackInterface
+	TrackScripts    []TrackScript
+	// TrackFiles are track_file entries (the shape of track_script's).
+	TrackFiles       []TrackScript
 	DontTrackPrimary bool
 	Notify           Notify
 	GARP             GARP

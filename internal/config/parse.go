@@ -86,8 +86,7 @@ func newConfig() *Config {
 
 // ignoredTop are top-level blocks keepalived knows and govs leaves alone.
 var ignoredTop = map[string]bool{
-	"linkbeat_interfaces": true, "vrrp_track_process": true, "vrrp_track_file": true,
-	"track_file": true, "bfd_instance": true, "SSL": true, "net_namespace": true,
+	"linkbeat_interfaces": true, "vrrp_track_process": true, "bfd_instance": true, "SSL": true, "net_namespace": true,
 	"net_namespace_ipvs": true, "instance": true, "use_pid_dir": true,
 	"interface_up_down_delays": true, "garp_group": true, "namespace_with_ipsets": true,
 }
@@ -115,6 +114,8 @@ func (b *builder) top(nodes []*node) {
 			b.cfg.StaticAddresses = append(b.cfg.StaticAddresses, b.vips(n)...)
 		case "static_routes":
 			b.cfg.StaticRoutes = append(b.cfg.StaticRoutes, b.routes(n)...)
+		case "track_file", "vrrp_track_file":
+			b.trackFile(n)
 		case "static_rules":
 			b.cfg.StaticRules = append(b.cfg.StaticRules, b.rules(n)...)
 		case "virtual_server":

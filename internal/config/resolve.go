@@ -110,6 +110,18 @@ func (b *builder) resolveInstances() {
 			}
 		}
 
+		for i, tf := range in.TrackFiles {
+			f := b.cfg.TrackFile(tf.Name)
+			if f == nil {
+				b.d.Warnf(tf.Pos, "track_file", "track_file: track_file '%s' is not defined; ignored", tf.Name)
+				continue
+			}
+			if !tf.WeightSet {
+				in.TrackFiles[i].Weight = f.Weight
+				in.TrackFiles[i].Reverse = f.Reverse
+			}
+		}
+
 		// Instances sharing a VRID must not share an interface and family
 		// when they advertise by multicast: their packets are
 		// indistinguishable.
@@ -188,6 +200,16 @@ func (b *builder) resolveSyncGroups() {
 			}
 			if !ts.WeightSet {
 				g.TrackScripts[i].Reverse = s.Reverse
+			}
+		}
+		for i, tf := range g.TrackFiles {
+			f := b.cfg.TrackFile(tf.Name)
+			if f == nil {
+				b.d.Warnf(tf.Pos, "track_file", "track_file: track_file '%s' is not defined; ignored", tf.Name)
+				continue
+			}
+			if !tf.WeightSet {
+				g.TrackFiles[i].Reverse = f.Reverse
 			}
 		}
 	}

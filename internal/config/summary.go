@@ -97,6 +97,11 @@ func writeInstances(ew *errWriter, c *Config) {
 		for _, t := range in.TrackScripts {
 			ew.printf("    track script %s weight %d\n", t.Name, t.Weight)
 		}
+		for _, t := range in.TrackFiles {
+			if f := c.TrackFile(t.Name); f != nil {
+				ew.printf("    track file %s (%s) weight %d%s\n", t.Name, f.Path, t.Weight, map[bool]string{true: " reverse"}[t.Reverse])
+			}
+		}
 	}
 }
 

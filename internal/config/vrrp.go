@@ -23,7 +23,7 @@ type instanceSet struct {
 // ignoredInstance are vrrp_instance keywords govs does not act on.
 var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
-	"track_file", "track_process", "track_bfd", "promote_secondaries",
+	"track_process", "track_bfd", "promote_secondaries",
 	"debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_ttl", "unicast_fault_no_peer",
 	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "higher_prio_send_advert",
 	"lower_prio_no_advert", "down_timer_adverts", "garp_extra_if", "notify_master_rx_lower_pri",
@@ -33,7 +33,7 @@ var ignoredInstance = set(
 // ignoredScript and ignoredSyncGroup are likewise for their blocks.
 var (
 	ignoredScript    = set()
-	ignoredSyncGroup = set("global_tracking", "sync_group_tracking_weight", "track_file", "track_process",
+	ignoredSyncGroup = set("global_tracking", "sync_group_tracking_weight", "track_process",
 		"track_bfd", "notify_priority_changes", "notify_deleted")
 )
 
@@ -151,7 +151,7 @@ func (b *builder) trackInterfaces(blk *node) []TrackInterface {
 			continue
 		}
 		ti := TrackInterface{Name: name, Pos: e.Pos}
-		if w, rev, ok := b.trackWeight(e, blk.Keyword); ok {
+		if w, rev, ok := b.trackWeight(e, blk.Keyword, 253); ok {
 			ti.Weight, ti.Reverse = w.v, rev
 		}
 		out = append(out, ti)
@@ -166,7 +166,7 @@ type optInt struct {
 
 // trackWeight reads `[weight W] [reverse|no_reverse|noreverse]` after a
 // track_* entry name.
-func (b *builder) trackWeight(e *node, where string) (optInt, bool, bool) {
+func (b *builder) trackWeight(e *node, where string, limit int) (optInt, bool, bool) {
 	var w optInt
 	rev := false
 	args := e.Args
@@ -183,8 +183,8 @@ func (b *builder) trackWeight(e *node, where string) (optInt, bool, bool) {
 				b.d.Errorf(e.Pos, where, "%s: %s: invalid weight '%s'", where, e.Keyword, args[i].Text)
 				return w, false, false
 			}
-			if v < -253 || v > 253 {
-				b.d.Errorf(e.Pos, where, "%s: %s: weight %d outside range [-253, 253]", where, e.Keyword, v)
+			if v < -limit || v > limit {
+				b.d.Errorf(e.Pos, where, "%s: %s: weight %d outside range [%d, %d]", where, e.Keyword, v, -limit, limit)
 				return w, false, false
 			}
 			w = optInt{v: v, set: true}
@@ -199,6 +199,8 @@ func (b *builder) trackWeight(e *node, where string) (optInt, bool, bool) {
 	return w, rev, true
 }
 
+// trackScripts reads track_script entries, and track_file ones (whose
+// weights go to 254: a file's value can be negative).
 func (b *builder) trackScripts(blk *node) []TrackScript {
 	if !b.block(blk) {
 		return nil
@@ -210,7 +212,11 @@ func (b *builder) trackScripts(blk *node) []TrackScript {
 			continue
 		}
 		ts := TrackScript{Name: e.Keyword, Pos: e.Pos}
-		if w, rev, ok := b.trackWeight(e, blk.Keyword); ok {
+		limit := 253
+		if blk.Keyword == "track_file" {
+			limit = 254
+		}
+		if w, rev, ok := b.trackWeight(e, blk.Keyword, limit); ok {
 			ts.Weight, ts.WeightSet, ts.Reverse = w.v, w.set, rev
 		}
 		out = append(out, ts)
@@ -257,6 +263,8 @@ func (b *builder) syncGroup(blk *node) {
 			g.TrackInterfaces = append(g.TrackInterfaces, b.trackInterfaces(n)...)
 		case "track_script":
 			g.TrackScripts = append(g.TrackScripts, b.trackScripts(n)...)
+		case "track_file":
+			g.TrackFiles = append(g.TrackFiles, b.trackScripts(n)...)
 		case "smtp_alert":
 			g.SMTPAlert = b.boolArg(n)
 		default:
@@ -375,6 +383,8 @@ func (b *builder) instance(blk *node) {
 			in.TrackInterfaces = append(in.TrackInterfaces, b.trackInterfaces(n)...)
 		case "track_script":
 			in.TrackScripts = append(in.TrackScripts, b.trackScripts(n)...)
+		case "track_file":
+			in.TrackFiles = append(in.TrackFiles, b.trackScripts(n)...)
 		case "dont_track_primary":
 			b.leaf(n, 0, 0)
 			in.DontTrackPrimary = true

@@ -258,6 +258,7 @@ type VRRP struct {
 	Instances  []vrrp.InstanceConfig
 	SyncGroups []vrrp.SyncGroup
 	Scripts    []vrrp.TrackScript
+	Files      []vrrp.TrackFile
 }
 
 // Static is what keepalived sets at start and removes at stop, whatever

@@ -125,6 +125,15 @@ var contexts = map[string]context{
 		block: []string{"203.0.113.0/24 via 198.18.0.1"}, after: "}\n}\n" + instanceTail},
 	"static_routes": {before: security + instance(instanceLines) + instanceTail + "static_routes {\n",
 		block: []string{"203.0.113.0/24 via 198.18.0.1"}, after: "}\n"},
+	"track_file": {before: security + "track_file w {\n", block: []string{"file /run/govs/w"},
+		after: "}\nvrrp_instance VI_1 {\n    " + strings.Join(instanceLines, "\n    ") + "\n    track_file {\n        w\n    }\n}\n" + instanceTail},
+	"vrrp_track_file": {before: security + "vrrp_track_file w {\n", block: []string{"file /run/govs/w"},
+		after: "}\nvrrp_instance VI_1 {\n    " + strings.Join(instanceLines, "\n    ") + "\n    track_file {\n        w\n    }\n}\n" + instanceTail},
+	"vrrp_instance track_file": {before: security + "track_file w {\n    file /run/govs/w\n}\nvrrp_instance VI_1 {\n    " + strings.Join(instanceLines, "\n    ") + "\n    track_file {\n",
+		block: []string{"w"}, after: "}\n}\n" + instanceTail},
+	"vrrp_sync_group track_file": {before: security + "track_file w {\n    file /run/govs/w\n}\n" + instance(instanceLines) +
+		"vrrp_instance VI_2 {\n    " + strings.ReplaceAll(strings.ReplaceAll(strings.Join(instanceLines, "\n    "), "51", "52"), "198.18.0.100", "198.18.0.101") + "\n}\n" +
+		"vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n    track_file {\n", block: []string{"w"}, after: "}\n}\n" + instanceTail},
 	"virtual_rules": {before: security + "vrrp_instance VI_1 {\n    " + strings.Join(instanceLines, "\n    ") + "\n    virtual_rules {\n",
 		block: []string{"from 198.18.0.100 table 100"}, after: "}\n}\n" + instanceTail},
 	"static_rules": {before: security + instance(instanceLines) + instanceTail + "static_rules {\n",

@@ -26,6 +26,9 @@ func (p *planner) vrrp() {
 		out.Scripts = append(out.Scripts, vrrp.TrackScript{Name: s.Name, Command: s.Cmd.Cmd, RunAs: runAs(cfg.Global, s.Cmd), Interval: s.Interval,
 			Timeout: s.Timeout, Rise: s.Rise, Fall: s.Fall, Weight: s.Weight, InitFail: s.InitFail})
 	}
+	for _, f := range cfg.TrackFiles {
+		out.Files = append(out.Files, vrrp.TrackFile{Name: f.Name, Path: f.Path, Init: f.Init, InitOverwrite: f.InitOverwrite})
+	}
 	groups := map[string]*config.SyncGroup{}
 	for _, g := range cfg.SyncGroups {
 		groups[g.Name] = g
@@ -88,6 +91,11 @@ func (p *planner) vrrp() {
 				c.TrackScripts = append(c.TrackScripts, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 			}
 		}
+		for _, t := range in.TrackFiles {
+			if cfg.TrackFile(t.Name) != nil {
+				c.TrackFiles = append(c.TrackFiles, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+			}
+		}
 		// A sync group's tracked objects apply to every member; keepalived
 		// ignores their weights there, so they can only force FAULT.
 		if g, ok := groups[in.SyncGroup]; ok {
@@ -97,6 +105,11 @@ func (p *planner) vrrp() {
 			for _, t := range g.TrackScripts {
 				if cfg.Script(t.Name) != nil {
 					c.TrackScripts = append(c.TrackScripts, vrrp.Track{Name: t.Name, Reverse: t.Reverse})
+				}
+			}
+			for _, t := range g.TrackFiles {
+				if cfg.TrackFile(t.Name) != nil {
+					c.TrackFiles = append(c.TrackFiles, vrrp.Track{Name: t.Name, Reverse: t.Reverse})
 				}
 			}
 		}

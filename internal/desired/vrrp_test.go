@@ -273,3 +273,24 @@ func TestRoutesPlanned(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackFilesPlanned: track_file definitions go to the plan, entries to
+// their instances with the definition's weight unless they set one, and a
+// sync group's entries to every member with weight 0 (fault only).
+func TestTrackFilesPlanned(t *testing.T) {
+	const inst = "vrrp_instance %s {\n interface eth0\n virtual_router_id %d\n virtual_ipaddress {\n  198.18.0.%d/24\n }\n%s}\n"
+	src := "track_file w {\n file /run/w\n weight -3\n init_file\n}\ntrack_file g {\n file /run/g\n}\n" +
+		fmt.Sprintf(inst, "VI_1", 51, 100, " track_file {\n  w\n  w weight 10 reverse\n }\n") + fmt.Sprintf(inst, "VI_2", 52, 101, "") +
+		"vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_file {\n  g\n }\n}\n"
+	pl := plan(t, src)
+	zero := 0
+	if got, want := pl.VRRP.Files, []vrrp.TrackFile{{Name: "w", Path: "/run/w", Init: &zero}, {Name: "g", Path: "/run/g"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("files %+v, want %+v", got, want)
+	}
+	if got, want := pl.VRRP.Instances[0].TrackFiles, []vrrp.Track{{Name: "w", Weight: -3}, {Name: "w", Weight: 10, Reverse: true}, {Name: "g"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("VI_1 tracks %+v, want %+v", got, want)
+	}
+	if got, want := pl.VRRP.Instances[1].TrackFiles, []vrrp.Track{{Name: "g"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("VI_2 tracks %+v, want %+v", got, want)
+	}
+}

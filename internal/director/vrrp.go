@@ -45,6 +45,7 @@ func defaultVRRP(ctx context.Context, u VRRPUnit, log *slog.Logger) (VRRP, error
 		errc <- vrrpnet.Run(ctx, insts, groups, vrrpnet.Options{
 			Logger:      log,
 			Scripts:     scripts,
+			Files:       v.Files,
 			Status:      &g.status,
 			Siblings:    u.Siblings,
 			VIPFilter:   u.VIPFilter,

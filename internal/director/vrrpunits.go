@@ -41,13 +41,25 @@ func vrrpUnits(v desired.VRRP) []vrrpUnit {
 		}
 		return out
 	}
+	files := func(insts []vrrp.InstanceConfig) []vrrp.TrackFile {
+		var out []vrrp.TrackFile
+		for _, f := range v.Files {
+			for _, in := range insts {
+				if slices.ContainsFunc(in.TrackFiles, func(t vrrp.Track) bool { return t.Name == f.Name }) {
+					out = append(out, f)
+					break
+				}
+			}
+		}
+		return out
+	}
 	var units []vrrpUnit
 	seen := map[int]bool{}
 	for _, in := range v.Instances {
 		gi, grouped := groupOf[in.Name]
 		if !grouped {
 			insts := []vrrp.InstanceConfig{in}
-			units = append(units, vrrpUnit{key: "instance " + in.Name, plan: desired.VRRP{Instances: insts, Scripts: scripts(insts)}})
+			units = append(units, vrrpUnit{key: "instance " + in.Name, plan: desired.VRRP{Instances: insts, Scripts: scripts(insts), Files: files(insts)}})
 			continue
 		}
 		if seen[gi] {
@@ -61,7 +73,7 @@ func vrrpUnits(v desired.VRRP) []vrrpUnit {
 				insts = append(insts, other)
 			}
 		}
-		units = append(units, vrrpUnit{key: "group " + g.Name, plan: desired.VRRP{Instances: insts, SyncGroups: []vrrp.SyncGroup{g}, Scripts: scripts(insts)}})
+		units = append(units, vrrpUnit{key: "group " + g.Name, plan: desired.VRRP{Instances: insts, SyncGroups: []vrrp.SyncGroup{g}, Scripts: scripts(insts), Files: files(insts)}})
 	}
 	return units
 }

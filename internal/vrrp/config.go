@@ -73,6 +73,18 @@ type Track struct {
 	Reverse bool
 }
 
+// TrackFile is a track_file definition: a file holding a number that the
+// instances tracking it read whenever it changes (their Track entries carry
+// the weights).
+type TrackFile struct {
+	Name string
+	Path string
+	// Init, when set, is written to the file at start if it does not
+	// exist, or always with InitOverwrite (init_file).
+	Init          *int
+	InitOverwrite bool
+}
+
 // TrackScript is a vrrp_script: a command run every Interval whose exit code
 // says up (0) or down. Rise/Fall consecutive results change its state.
 type TrackScript struct {
@@ -159,9 +171,12 @@ type InstanceConfig struct {
 	// instance (dont_track_primary); tracked interfaces still count.
 	DontTrackPrimary bool
 	TrackScripts     []Track
-	Notify           Notify
-	GARP             GARP
-	SyncGroup        string // name of the vrrp_sync_group this instance belongs to
+	// TrackFiles are track_file entries: Weight multiplies the file's
+	// value (0: a non-zero value faults the instance).
+	TrackFiles []Track
+	Notify     Notify
+	GARP       GARP
+	SyncGroup  string // name of the vrrp_sync_group this instance belongs to
 }
 
 // TTLRange is an inclusive range of TTLs.

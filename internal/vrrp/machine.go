@@ -110,7 +110,30 @@ type trackState struct {
 	reverse bool
 	raw     bool // as reported, before reverse
 	up      bool
+	// file marks a track_file: its value, not up, says what it does
+	// (fileStatus).
+	file  bool
+	value int
 }
+
+// fileStatus is keepalived's reading of a tracked file's value: with weight
+// 0 a non-zero value (a zero one when reversed) is a failure; otherwise
+// value × weight (negated when reversed), kept in -254..253, is added to the
+// priority, and -254 is a failure. ok is false for a failure.
+func (t *trackState) fileStatus() (add int, ok bool) {
+	if t.weight == 0 {
+		return 0, (t.value != 0) == t.reverse
+	}
+	v := t.value * t.weight
+	if t.reverse {
+		v = -v
+	}
+	v = min(max(v, FileFault), 253)
+	return v, v != FileFault
+}
+
+// FileFault is the tracked-file status that faults an instance.
+const FileFault = -254
 
 // Machine is one VRRP instance's state machine. It is not safe for
 // concurrent use: the runner owns it from one goroutine. Every method takes
@@ -176,8 +199,13 @@ func NewMachine(cfg InstanceConfig, primary netip.Addr) (*Machine, error) {
 	for _, t := range cfg.TrackScripts {
 		m.tracks[trackKey(false, t.Name)] = &trackState{weight: t.Weight, reverse: t.Reverse, raw: true, up: !t.Reverse}
 	}
+	for _, t := range cfg.TrackFiles {
+		m.tracks[fileKey(t.Name)] = &trackState{weight: t.Weight, reverse: t.Reverse, file: true}
+	}
 	return m, nil
 }
+
+func fileKey(name string) string { return "file " + name }
 
 func trackKey(iface bool, name string) string {
 	if iface {
@@ -216,6 +244,12 @@ func (m *Machine) Priority() int {
 	}
 	p := m.cfg.Priority
 	for _, t := range m.tracks {
+		if t.file {
+			if add, ok := t.fileStatus(); ok {
+				p += add
+			}
+			continue
+		}
 		if (t.weight > 0 && t.up) || (t.weight < 0 && !t.up) {
 			p += t.weight
 		}
@@ -229,11 +263,20 @@ func (m *Machine) OwnFault() bool {
 		return true
 	}
 	for _, t := range m.tracks {
-		if t.weight == 0 && !t.up {
+		if t.failed() {
 			return true
 		}
 	}
 	return false
+}
+
+// failed reports whether a tracked object puts its instance into FAULT.
+func (t *trackState) failed() bool {
+	if t.file {
+		_, ok := t.fileStatus()
+		return !ok
+	}
+	return t.weight == 0 && !t.up
 }
 
 func (m *Machine) faultReason() string {
@@ -241,7 +284,10 @@ func (m *Machine) faultReason() string {
 		return "interface " + m.cfg.Interface + " down"
 	}
 	for k, t := range m.tracks {
-		if t.weight == 0 && !t.up {
+		if t.failed() {
+			if t.file {
+				return fmt.Sprintf("%s holds %d", k, t.value)
+			}
 			return k + " down"
 		}
 	}
@@ -456,6 +502,24 @@ func (m *Machine) SetTrack(now time.Time, iface bool, name string, up bool) []Ac
 	acts := m.reevaluate(now)
 	if p := m.Priority(); p != old && len(acts) == 0 {
 		acts = append(acts, Log{Msg: fmt.Sprintf("%s %s: priority %d -> %d", trackKey(iface, name), map[bool]string{true: "up", false: "down"}[t.up], old, p)})
+	}
+	return acts
+}
+
+// SetTrackFile reports the value read from a tracked file (0 when it is
+// missing or holds no number), kept in -254..254 as keepalived keeps it.
+// Unknown names are ignored.
+func (m *Machine) SetTrackFile(now time.Time, name string, value int) []Action {
+	t, ok := m.tracks[fileKey(name)]
+	value = min(max(value, -254), 254)
+	if !ok || t.value == value {
+		return nil
+	}
+	old := m.Priority()
+	t.value = value
+	acts := m.reevaluate(now)
+	if p := m.Priority(); p != old && len(acts) == 0 {
+		acts = append(acts, Log{Msg: fmt.Sprintf("%s holds %d: priority %d -> %d", fileKey(name), value, old, p)})
 	}
 	return acts
 }

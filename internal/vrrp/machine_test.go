@@ -757,3 +757,65 @@ func TestPreemptHold(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackFile: keepalived's reading of a track_file's value for each
+// weight: value × weight added to the priority, -254 or less faulting;
+// weight 0 faulting on a non-zero value (a zero one when reversed).
+func TestTrackFile(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		track     Track
+		value     int
+		priority  int // 0: FAULT
+		ownerPrio int // the address owner's: its priority never moves; 0: FAULT
+	}{
+		{"zero adds nothing", Track{Name: "f", Weight: 1}, 0, 100, 255},
+		{"weight 1 adds the value", Track{Name: "f", Weight: 1}, 20, 120, 255},
+		{"a negative value lowers", Track{Name: "f", Weight: 1}, -30, 70, 255},
+		{"weight multiplies", Track{Name: "f", Weight: -5}, 4, 80, 255},
+		{"reverse negates", Track{Name: "f", Weight: 5, Reverse: true}, 4, 80, 255},
+		{"kept in 1..254", Track{Name: "f", Weight: 1}, 200, 254, 255},
+		{"-254 faults", Track{Name: "f", Weight: 1}, -254, 0, 0},
+		{"past -254 faults", Track{Name: "f", Weight: 2}, -200, 0, 0},
+		{"-253 lowers to 1", Track{Name: "f", Weight: 1}, -253, 1, 255},
+		{"weight 0: zero is fine", Track{Name: "f"}, 0, 100, 255},
+		{"weight 0: non-zero faults", Track{Name: "f"}, 3, 0, 0},
+		{"weight 0 reversed: zero faults", Track{Name: "f", Reverse: true}, 0, 0, 0},
+		{"weight 0 reversed: non-zero is fine", Track{Name: "f", Reverse: true}, 1, 100, 255},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, prio := range []int{100, PriorityOwner} {
+				// As the runner does: the file is read before Start.
+				m := newTestMachine(t, func(c *InstanceConfig) { c.Priority = prio; c.TrackFiles = []Track{tt.track} })
+				m.SetTrackFile(t0, "f", tt.value)
+				m.SetTrackFile(t0, "other", -254) // not tracked: no effect
+				now := t0
+				m.Start(now)
+				runUntil(m, &now, m.Deadline())
+				want := tt.priority
+				if prio == PriorityOwner {
+					want = tt.ownerPrio
+				}
+				if want == 0 {
+					if m.State() != StateFault {
+						t.Errorf("priority %d: state %v, want FAULT", prio, m.State())
+					}
+					continue
+				}
+				if m.State() != StateMaster || m.Priority() != want {
+					t.Errorf("priority %d: state %v priority %d, want MASTER at %d", prio, m.State(), m.Priority(), want)
+				}
+			}
+		})
+	}
+	// Back from FAULT when the value changes.
+	m, now := newMaster(t, func(c *InstanceConfig) { c.TrackFiles = []Track{{Name: "f"}} })
+	m.SetTrackFile(now, "f", 1)
+	if m.State() != StateFault || !strings.Contains(m.faultReason(), "file f holds 1") {
+		t.Fatalf("state %v (%s)", m.State(), m.faultReason())
+	}
+	m.SetTrackFile(now, "f", 0)
+	if m.State() != StateBackup {
+		t.Fatalf("after the file went back to 0: %v", m.State())
+	}
+}

@@ -31,6 +31,8 @@ type Options struct {
 	OnState func(StateChange)
 	// Scripts are the vrrp_script definitions instances may track.
 	Scripts []vrrp.TrackScript
+	// Files are the track_file definitions instances may track.
+	Files []vrrp.TrackFile
 	// InterfacePoll is how often interface state is checked (default 200 ms).
 	InterfacePoll time.Duration
 	// LogInterval limits repeated receive-error logs per instance and reason (default 10 s).
@@ -302,6 +304,31 @@ func (r *runner) loop(ctx context.Context) error {
 		go func() { defer wg.Done(); watchScript(subCtx, s, r.log, track) }()
 	}
 
+	// Tracked files: watched before the first read, so that no change
+	// falls between the two.
+	files := make(chan fileEvent, 16)
+	if used := r.trackedFiles(); len(used) > 0 {
+		for _, f := range used {
+			if err := initTrackFile(f); err != nil {
+				r.log.Error("VRRP track_file", "err", err)
+			}
+		}
+		fw, err := watchFiles(used)
+		if err != nil {
+			r.log.Error("VRRP track_file: changes will not be seen", "err", err)
+		} else {
+			wg.Add(1)
+			go func() { defer wg.Done(); fw.run(subCtx, r.log, files) }()
+		}
+		now := time.Now()
+		for _, f := range used {
+			v := readTrackFile(f.Path)
+			for _, in := range r.insts {
+				in.m.SetTrackFile(now, f.Name, v) // no effect before Start
+			}
+		}
+	}
+
 	now := time.Now()
 	for _, s := range r.opts.Scripts {
 		if s.InitFail {
@@ -344,6 +371,11 @@ func (r *runner) loop(ctx context.Context) error {
 			r.receive(r.insts[ev.idx], ev.pkt)
 		case ev := <-track:
 			r.track(ev)
+		case ev := <-files:
+			now := time.Now()
+			for _, in := range r.insts {
+				r.apply(in, now, in.m.SetTrackFile(now, ev.name, ev.value))
+			}
 		case <-ifTick.C:
 			for _, ev := range pollInterfaces(ifState, names) {
 				r.log.Info("tracked interface changed", "interface", ev.name, "up", ev.up)
@@ -358,6 +390,19 @@ func (r *runner) loop(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// trackedFiles are the track_file definitions some instance tracks.
+func (r *runner) trackedFiles() []vrrp.TrackFile {
+	var out []vrrp.TrackFile
+	for _, f := range r.opts.Files {
+		if slices.ContainsFunc(r.insts, func(in *instance) bool {
+			return slices.ContainsFunc(in.cfg.TrackFiles, func(t vrrp.Track) bool { return t.Name == f.Name })
+		}) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (r *runner) track(ev trackEvent) {
