@@ -409,7 +409,10 @@ func TestTracking(t *testing.T) {
   chk weight 2
   missing
  }`),
-			diags: []string{"t.conf:16: warning: track_script: vrrp_script 'missing' is not defined; ignored"},
+			diags: []string{
+				"t.conf:15: warning: track_script: chk already tracked at t.conf:14; ignored (keepalived ignores it too)",
+				"t.conf:16: warning: track_script: vrrp_script 'missing' is not defined; ignored",
+			},
 			check: func(t *testing.T, c *Config) {
 				in := c.Instance("VI_1")
 				eq(t, "TrackInterfaces", in.TrackInterfaces, []TrackInterface{
@@ -419,7 +422,6 @@ func TestTracking(t *testing.T) {
 				})
 				eq(t, "TrackScripts", in.TrackScripts, []TrackScript{
 					{Name: "chk", Weight: -4, Pos: at(14)},
-					{Name: "chk", Weight: 2, WeightSet: true, Pos: at(15)},
 					{Name: "missing", Pos: at(16)},
 				})
 			},

@@ -261,7 +261,10 @@ type SyncGroup struct {
 	TrackInterfaces []TrackInterface
 	TrackScripts    []TrackScript
 	TrackFiles      []TrackScript
-	SMTPAlert       bool
+	// TrackingWeight is sync_group_tracking_weight: the members' tracked
+	// objects keep their weights (keepalived otherwise ignores them).
+	TrackingWeight bool
+	SMTPAlert      bool
 }
 
 // VRRPState is the initial state of an instance.

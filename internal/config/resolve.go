@@ -96,6 +96,11 @@ func (b *builder) resolveInstances() {
 			}
 		}
 
+		// keepalived tracks an object once: a repeated entry is ignored.
+		in.TrackInterfaces = firstOf(b, in.TrackInterfaces, "track_interface", func(t TrackInterface) (string, Pos) { return t.Name, t.Pos })
+		in.TrackScripts = firstOf(b, in.TrackScripts, "track_script", func(t TrackScript) (string, Pos) { return t.Name, t.Pos })
+		in.TrackFiles = firstOf(b, in.TrackFiles, "track_file", func(t TrackScript) (string, Pos) { return t.Name, t.Pos })
+
 		for i, ts := range in.TrackScripts {
 			s := b.cfg.Script(ts.Name)
 			if s == nil {
@@ -559,4 +564,20 @@ func (b *builder) strict(in *VRRPInstance, acceptSet bool) {
 		b.d.Warnf(in.Keywords.Of("accept"), "accept", "vrrp_instance %s: accept mode cannot be set for VRRPv2 with vrrp_strict; off, as keepalived does", in.Name)
 		in.Accept = false
 	}
+}
+
+// firstOf keeps the first entry of each name, warning about the others.
+func firstOf[T any](b *builder, list []T, kw string, key func(T) (string, Pos)) []T {
+	seen := map[string]Pos{}
+	var out []T
+	for _, e := range list {
+		name, pos := key(e)
+		if first, dup := seen[name]; dup {
+			b.d.Warnf(pos, kw, "%s: %s already tracked at %s; ignored (keepalived ignores it too)", kw, name, first)
+			continue
+		}
+		seen[name] = pos
+		out = append(out, e)
+	}
+	return out
 }

@@ -33,7 +33,7 @@ var ignoredInstance = set(
 // ignoredScript and ignoredSyncGroup are likewise for their blocks.
 var (
 	ignoredScript    = set()
-	ignoredSyncGroup = set("global_tracking", "sync_group_tracking_weight", "track_process",
+	ignoredSyncGroup = set("global_tracking", "track_process",
 		"track_bfd", "notify_priority_changes", "notify_deleted")
 )
 
@@ -265,6 +265,9 @@ func (b *builder) syncGroup(blk *node) {
 			g.TrackScripts = append(g.TrackScripts, b.trackScripts(n)...)
 		case "track_file":
 			g.TrackFiles = append(g.TrackFiles, b.trackScripts(n)...)
+		case "sync_group_tracking_weight":
+			b.leaf(n, 0, 0)
+			g.TrackingWeight = true
 		case "smtp_alert":
 			g.SMTPAlert = b.boolArg(n)
 		default:

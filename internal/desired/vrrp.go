@@ -83,31 +83,47 @@ func (p *planner) vrrp() {
 		}
 		c.DontTrackPrimary = in.DontTrackPrimary
 		c.NoAccept = !in.Accept
+		// keepalived ignores the weights of a sync group member's tracked
+		// objects unless the group has sync_group_tracking_weight: an
+		// interface then only faults the instance, a weighted script or
+		// file is not tracked at all. So does govs, and says so.
+		sg, grouped := groups[in.SyncGroup]
+		weightless := func(pos config.Pos, kw, what string, weight int) bool {
+			if !grouped || sg.TrackingWeight || weight == 0 {
+				return false
+			}
+			p.warnf(pos, kw, "vrrp_instance %s: %s: %s, as keepalived does, because the instance is in vrrp_sync_group %s (sync_group_tracking_weight keeps weights)", in.Name, kw, what, sg.Name)
+			return true
+		}
 		for _, t := range in.TrackInterfaces {
-			c.TrackInterfaces = append(c.TrackInterfaces, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
+			w := t.Weight
+			if weightless(t.Pos, "track_interface", "the weight of "+t.Name+" is ignored: it only faults the instance", w) {
+				w = 0
+			}
+			c.TrackInterfaces = append(c.TrackInterfaces, vrrp.Track{Name: t.Name, Weight: w, Reverse: t.Reverse})
 		}
 		for _, t := range in.TrackScripts {
-			if cfg.Script(t.Name) != nil {
+			if cfg.Script(t.Name) != nil && !weightless(t.Pos, "track_script", "script "+t.Name+" has a weight and is not tracked", t.Weight) {
 				c.TrackScripts = append(c.TrackScripts, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 			}
 		}
 		for _, t := range in.TrackFiles {
-			if cfg.TrackFile(t.Name) != nil {
+			if cfg.TrackFile(t.Name) != nil && !weightless(t.Pos, "track_file", "file "+t.Name+" has a weight and is not tracked", t.Weight) {
 				c.TrackFiles = append(c.TrackFiles, vrrp.Track{Name: t.Name, Weight: t.Weight, Reverse: t.Reverse})
 			}
 		}
 		// A sync group's tracked objects apply to every member; keepalived
 		// ignores their weights there, so they can only force FAULT.
-		if g, ok := groups[in.SyncGroup]; ok {
-			for _, t := range g.TrackInterfaces {
+		if grouped {
+			for _, t := range sg.TrackInterfaces {
 				c.TrackInterfaces = append(c.TrackInterfaces, vrrp.Track{Name: t.Name, Reverse: t.Reverse})
 			}
-			for _, t := range g.TrackScripts {
+			for _, t := range sg.TrackScripts {
 				if cfg.Script(t.Name) != nil {
 					c.TrackScripts = append(c.TrackScripts, vrrp.Track{Name: t.Name, Reverse: t.Reverse})
 				}
 			}
-			for _, t := range g.TrackFiles {
+			for _, t := range sg.TrackFiles {
 				if cfg.TrackFile(t.Name) != nil {
 					c.TrackFiles = append(c.TrackFiles, vrrp.Track{Name: t.Name, Reverse: t.Reverse})
 				}

@@ -37,6 +37,7 @@ vrrp_sync_group G1 {
         eth9
     }
     notify "/etc/g.sh"
+    sync_group_tracking_weight
 }
 vrrp_instance VI_1 {
     state MASTER
@@ -166,6 +167,10 @@ vrrp_script fwd {
     script "/bin/true"
     weight -10
 }
+vrrp_script rev2 {
+    script "/bin/true"
+    weight -10 reverse
+}
 vrrp_instance VI_1 {
     interface eth0
     virtual_router_id 51
@@ -173,7 +178,7 @@ vrrp_instance VI_1 {
     track_script {
         rev
         fwd weight -20 reverse
-        rev weight 5
+        rev2 weight 5
     }
 }
 `
@@ -182,7 +187,7 @@ vrrp_instance VI_1 {
 	if !plan.OK() {
 		t.Fatal(plan.Err())
 	}
-	want := []vrrp.Track{{Name: "rev", Weight: -10, Reverse: true}, {Name: "fwd", Weight: -20, Reverse: true}, {Name: "rev", Weight: 5}}
+	want := []vrrp.Track{{Name: "rev", Weight: -10, Reverse: true}, {Name: "fwd", Weight: -20, Reverse: true}, {Name: "rev2", Weight: 5}}
 	got := plan.VRRP.Instances[0].TrackScripts
 	if len(got) != len(want) {
 		t.Fatalf("tracks %+v, want %+v", got, want)
@@ -276,21 +281,101 @@ func TestRoutesPlanned(t *testing.T) {
 
 // TestTrackFilesPlanned: track_file definitions go to the plan, entries to
 // their instances with the definition's weight unless they set one, and a
-// sync group's entries to every member with weight 0 (fault only).
+// sync group's entries to every member with weight 0 (fault only); with
+// sync_group_tracking_weight the members' own entries keep their weights.
 func TestTrackFilesPlanned(t *testing.T) {
 	const inst = "vrrp_instance %s {\n interface eth0\n virtual_router_id %d\n virtual_ipaddress {\n  198.18.0.%d/24\n }\n%s}\n"
 	src := "track_file w {\n file /run/w\n weight -3\n init_file\n}\ntrack_file g {\n file /run/g\n}\n" +
-		fmt.Sprintf(inst, "VI_1", 51, 100, " track_file {\n  w\n  w weight 10 reverse\n }\n") + fmt.Sprintf(inst, "VI_2", 52, 101, "") +
-		"vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_file {\n  g\n }\n}\n"
+		fmt.Sprintf(inst, "VI_1", 51, 100, " track_file {\n  w\n }\n") + fmt.Sprintf(inst, "VI_2", 52, 101, " track_file {\n  w weight 10 reverse\n }\n") +
+		"vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n }\n track_file {\n  g\n }\n sync_group_tracking_weight\n}\n"
 	pl := plan(t, src)
 	zero := 0
 	if got, want := pl.VRRP.Files, []vrrp.TrackFile{{Name: "w", Path: "/run/w", Init: &zero}, {Name: "g", Path: "/run/g"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("files %+v, want %+v", got, want)
 	}
-	if got, want := pl.VRRP.Instances[0].TrackFiles, []vrrp.Track{{Name: "w", Weight: -3}, {Name: "w", Weight: 10, Reverse: true}, {Name: "g"}}; !reflect.DeepEqual(got, want) {
+	if got, want := pl.VRRP.Instances[0].TrackFiles, []vrrp.Track{{Name: "w", Weight: -3}, {Name: "g"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("VI_1 tracks %+v, want %+v", got, want)
 	}
-	if got, want := pl.VRRP.Instances[1].TrackFiles, []vrrp.Track{{Name: "g"}}; !reflect.DeepEqual(got, want) {
+	if got, want := pl.VRRP.Instances[1].TrackFiles, []vrrp.Track{{Name: "w", Weight: 10, Reverse: true}, {Name: "g"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("VI_2 tracks %+v, want %+v", got, want)
+	}
+}
+
+// TestSyncGroupMembersTrackWithoutWeights: as keepalived, a sync group
+// member's weighted tracked interface only faults it, a weighted script or
+// file is not tracked, each with a warning at its line; a repeated entry
+// is ignored.
+func TestSyncGroupMembersTrackWithoutWeights(t *testing.T) {
+	const src = `vrrp_script chk {
+ script "/bin/true"
+ weight -20
+}
+vrrp_script chk0 {
+ script "/bin/true"
+}
+track_file f {
+ file /run/f
+}
+vrrp_instance VI_1 {
+ interface eth0
+ virtual_router_id 51
+ virtual_ipaddress {
+  198.18.0.100
+ }
+ track_interface {
+  eth1 weight 10
+  eth1
+ }
+ track_script {
+  chk
+  chk0
+ }
+ track_file {
+  f weight 5
+ }
+}
+vrrp_instance VI_2 {
+ interface eth0
+ virtual_router_id 52
+ virtual_ipaddress {
+  198.18.0.101
+ }
+}
+vrrp_sync_group G {
+ group {
+  VI_1
+  VI_2
+ }
+}
+`
+	cfg, diags := config.ParseString("t.conf", src, config.Options{})
+	pl := Build(cfg, diags, Options{})
+	if err := pl.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var warns []string
+	for _, d := range pl.Diagnostics {
+		if d.Severity == config.SeverityWarning && !strings.Contains(d.Message, "enable_script_security") {
+			warns = append(warns, fmt.Sprintf("%d: %s", d.Line, d.Message))
+		}
+	}
+	want := []string{
+		"18: vrrp_instance VI_1: track_interface: the weight of eth1 is ignored: it only faults the instance, as keepalived does, because the instance is in vrrp_sync_group G (sync_group_tracking_weight keeps weights)",
+		"19: track_interface: eth1 already tracked at t.conf:18; ignored (keepalived ignores it too)",
+		"22: vrrp_instance VI_1: track_script: script chk has a weight and is not tracked, as keepalived does, because the instance is in vrrp_sync_group G (sync_group_tracking_weight keeps weights)",
+		"26: vrrp_instance VI_1: track_file: file f has a weight and is not tracked, as keepalived does, because the instance is in vrrp_sync_group G (sync_group_tracking_weight keeps weights)",
+	}
+	if strings.Join(warns, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(warns, "\n"), strings.Join(want, "\n"))
+	}
+	in := pl.VRRP.Instances[0]
+	if want := []vrrp.Track{{Name: "eth1"}}; !reflect.DeepEqual(in.TrackInterfaces, want) {
+		t.Errorf("interfaces %+v, want %+v", in.TrackInterfaces, want)
+	}
+	if want := []vrrp.Track{{Name: "chk0"}}; !reflect.DeepEqual(in.TrackScripts, want) {
+		t.Errorf("scripts %+v, want %+v", in.TrackScripts, want)
+	}
+	if len(in.TrackFiles) != 0 {
+		t.Errorf("files %+v, want none", in.TrackFiles)
 	}
 }
