@@ -205,6 +205,12 @@ func structural() []File {
 		{"struct-static-ipaddress", b + "static_ipaddress {\n    198.18.0.200/24 dev eth0\n}\n"},
 		{"struct-static-routes", b + "static_routes {\n    203.0.113.0/24 via 198.18.0.1\n}\n"},
 		{"struct-sync-group", b + "vrrp_sync_group G {\n    group {\n        VI_1\n    }\n}\n"},
+		{"struct-static-rules", b + "static_rules {\n    from 198.18.0.200 table 100 priority 100\n}\n"},
+		{"struct-track-file", strings.Replace(b, "    @INSTANCE@\n}", "    track_file {\n        f weight 2\n    }\n}\ntrack_file f {\n    file /run/govs-corpus-track\n}", 1)},
+		{"struct-sync-group-weighted-track", strings.Replace(b, "    @INSTANCE@\n}", "    track_interface {\n        eth1 weight 10\n    }\n}", 1) +
+			"vrrp_instance VI_2 {\n    interface eth0\n    virtual_router_id 52\n    virtual_ipaddress {\n        198.18.0.101\n    }\n}\nvrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n"},
+		{"struct-sync-group-tracking-weight", strings.Replace(b, "    @INSTANCE@\n}", "    track_interface {\n        eth1 weight 10\n    }\n}", 1) +
+			"vrrp_instance VI_2 {\n    interface eth0\n    virtual_router_id 52\n    virtual_ipaddress {\n        198.18.0.101\n    }\n}\nvrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n    sync_group_tracking_weight\n}\n"},
 		{"struct-bad-ip", strings.Replace(b, "virtual_server 198.18.0.100 80", "virtual_server 1981800100 80", 1)},
 		{"struct-include-missing", b + "include /nonexistent/govs-corpus/*.conf\n"},
 	}
