@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,7 @@ var ignoredGlobal = set(
 	"enable_traps", "fifo_write_vrrp_states_on_reload", "include_check", "instance", "linkbeat_use_polling",
 	"log_unknown_vrids", "lvs_flush_on_stop", "lvs_netlink_cmd_rcv_bufs", "lvs_netlink_cmd_rcv_bufs_force",
 	"lvs_netlink_monitor_rcv_bufs", "lvs_netlink_monitor_rcv_bufs_force", "lvs_notify_fifo", "lvs_notify_fifo_script",
-	"lvs_timeouts", "max_auto_priority", "min_auto_priority_delay", "namespace_with_ipsets",
+	"max_auto_priority", "min_auto_priority_delay", "namespace_with_ipsets",
 	"net_namespace", "net_namespace_ipvs", "nftables", "nftables_counters", "nftables_ifindex", "nftables_ipvs",
 	"nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables_priority", "no_checker_emails", "no_email_faults",
 	"notify_fifo", "notify_fifo_script", "process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force", "process_name",
@@ -198,6 +199,8 @@ func (b *builder) global(blk *node) {
 			if v, ok := b.intArg(n, MinTableSize, MaxEmbryoTableSize); ok {
 				g.EmbryoTableSize = v
 			}
+		case "lvs_timeouts":
+			b.lvsTimeouts(n, &g.LVSTimeouts)
 		case "govs_new_flow_limit":
 			if v, ok := b.intArg(n, 0, MaxNewFlowLimit); ok {
 				g.NewFlowLimit = uint32(v)
@@ -374,4 +377,40 @@ func (b *builder) resolveSyncDaemon() {
 	}
 	b.d.Warnf(sd.Pos, "lvs_sync_daemon", "lvs_sync_daemon: vrrp_instance '%s' not found; connection sync is off (keepalived runs without it too)", sd.Instance)
 	b.cfg.Global.LVSSyncDaemon = nil
+}
+
+// maxLVSTimeout is the longest lvs_timeouts value IPVS takes (INT_MAX
+// jiffies at HZ=1000, in seconds).
+const maxLVSTimeout = 2147483
+
+// lvsTimeouts reads `lvs_timeouts [tcp S] [tcpfin S] [udp S]`, at least one.
+func (b *builder) lvsTimeouts(n *node, t *LVSTimeouts) {
+	if !b.leaf(n, 2, 6) {
+		return
+	}
+	if len(n.Args)%2 != 0 {
+		b.errorf(n, "want pairs of tcp|tcpfin|udp and seconds")
+		return
+	}
+	var out LVSTimeouts
+	for i := 0; i < len(n.Args); i += 2 {
+		v, err := strconv.Atoi(n.Args[i+1].Text)
+		if err != nil || v < 1 || v > maxLVSTimeout {
+			b.errorf(n, "%s: invalid timeout '%s' (want 1..%d seconds)", n.Args[i].Text, n.Args[i+1].Text, maxLVSTimeout)
+			return
+		}
+		d := time.Duration(v) * time.Second
+		switch n.Args[i].Text {
+		case "tcp":
+			out.TCP = d
+		case "tcpfin":
+			out.TCPFin = d
+		case "udp":
+			out.UDP = d
+		default:
+			b.errorf(n, "unknown timeout '%s' (want tcp, tcpfin or udp)", n.Args[i].Text)
+			return
+		}
+	}
+	*t = out
 }

@@ -146,6 +146,9 @@ type Global struct {
 	// NewFlowLimit (govs_new_flow_limit) caps the connection entries the
 	// data plane makes per second; 0: no cap.
 	NewFlowLimit uint32
+	// LVSTimeouts are lvs_timeouts: the connection entries' idle timeouts
+	// (tcp, tcpfin, udp); a zero one keeps the data plane's default.
+	LVSTimeouts LVSTimeouts
 	// LVSSyncDaemon (lvs_sync_daemon) turns on connection synchronisation
 	// between directors; nil when not configured.
 	LVSSyncDaemon *LVSSyncDaemon
@@ -679,4 +682,9 @@ type UDPCheckSpec struct {
 	ReplyPattern   string
 	MinReplyLength int
 	MaxReplyLength int
+}
+
+// LVSTimeouts are lvs_timeouts' values; zero: not given.
+type LVSTimeouts struct {
+	TCP, TCPFin, UDP time.Duration
 }

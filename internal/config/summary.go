@@ -24,6 +24,9 @@ func WriteSummary(w io.Writer, c *Config) error {
 	if g.NewFlowLimit > 0 {
 		ew.printf(", at most %d new flows/s", g.NewFlowLimit)
 	}
+	if t := g.LVSTimeouts; t != (LVSTimeouts{}) {
+		ew.printf(", connection timeouts tcp %s tcpfin %s udp %s", timeoutOrDefault(t.TCP), timeoutOrDefault(t.TCPFin), timeoutOrDefault(t.UDP))
+	}
 	if sd := g.LVSSyncDaemon; sd != nil {
 		ew.printf(", connection sync on %s for %s (id %d, group %s port %d, ttl %d, maxlen %d)",
 			sd.Interface, sd.Instance, sd.SyncID, sd.Group, sd.Port, sd.TTL, sd.MaxLen)
@@ -218,4 +221,11 @@ func sizeOrDefault(n int) string {
 		return "default"
 	}
 	return strconv.Itoa(n)
+}
+
+func timeoutOrDefault(d time.Duration) string {
+	if d == 0 {
+		return "default"
+	}
+	return Seconds(d)
 }

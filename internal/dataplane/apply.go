@@ -79,6 +79,11 @@ func (d *Dataplane) Apply(s State) error {
 	if err := d.applyLocalAddrs(s); err != nil {
 		return err
 	}
+	if t := d.effectiveTimeouts(s.Timeouts); t != d.timeouts() {
+		if err := d.writeTimeouts(t); err != nil {
+			return fmt.Errorf("apply state: %w", err)
+		}
+	}
 	if !d.flowLimitSet || s.NewFlowLimit != d.state.NewFlowLimit {
 		// Written on the first Apply too: a pinned predecessor's limit
 		// must not outlive its configuration.

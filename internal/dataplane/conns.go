@@ -112,14 +112,15 @@ func (d *Dataplane) expireFNAT(now uint64) error {
 }
 
 func (d *Dataplane) connTimeout(proto uint8, flags uint32) uint64 {
-	t := d.opts.UDPTimeout
+	idle := d.timeouts()
+	t := idle.UDP
 	if proto == uint8(TCP) && flags&connFlagEmbryo != 0 {
 		return uint64(embryoTimeout.Nanoseconds())
 	}
 	if proto == uint8(TCP) {
-		t = d.opts.TCPTimeout
+		t = idle.TCP
 		if flags&connFlagFin != 0 {
-			t = d.opts.TCPFinTimeout
+			t = idle.TCPFin
 		}
 	}
 	return uint64(t.Nanoseconds())

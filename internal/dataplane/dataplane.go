@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -98,6 +99,9 @@ type Dataplane struct {
 	migrated  bool
 	// flowLimitSet is set once Apply wrote flow_guard.
 	flowLimitSet bool
+	// idle are the connection timeouts in force (Options', or the last
+	// applied State's): read without mu by the connection listings.
+	idle atomic.Pointer[Timeouts]
 }
 
 type appliedService struct {
@@ -161,15 +165,9 @@ func Open(opts Options) (*Dataplane, error) {
 	if err := d.load(spec); err != nil {
 		return nil, err
 	}
-	cfg := balancerConfig{
-		TcpTimeoutNs:    uint64(opts.TCPTimeout.Nanoseconds()),
-		TcpFinTimeoutNs: uint64(opts.TCPFinTimeout.Nanoseconds()),
-		UdpTimeoutNs:    uint64(opts.UDPTimeout.Nanoseconds()),
-		FragTimeoutNs:   uint64(opts.FragmentTimeout.Nanoseconds()),
-	}
-	if err := d.objs.Settings.Put(uint32(0), &cfg); err != nil {
+	if err := d.writeTimeouts(Timeouts{TCP: opts.TCPTimeout, TCPFin: opts.TCPFinTimeout, UDP: opts.UDPTimeout}); err != nil {
 		d.objs.Close()
-		return nil, fmt.Errorf("write settings: %w", err)
+		return nil, err
 	}
 	if d.adopted {
 		if err := d.reconstruct(); err != nil {
@@ -416,3 +414,36 @@ func fillInterfaceMACs(s State, lookup func(ifindex int) (net.HardwareAddr, erro
 	s.InterfaceMACs = macs
 	return s, nil
 }
+
+// writeTimeouts puts connection timeouts into the program's settings and
+// makes them the ones the connection listings use.
+func (d *Dataplane) writeTimeouts(t Timeouts) error {
+	cfg := balancerConfig{
+		TcpTimeoutNs:    uint64(t.TCP.Nanoseconds()),
+		TcpFinTimeoutNs: uint64(t.TCPFin.Nanoseconds()),
+		UdpTimeoutNs:    uint64(t.UDP.Nanoseconds()),
+		FragTimeoutNs:   uint64(d.opts.FragmentTimeout.Nanoseconds()),
+	}
+	if err := d.objs.Settings.Put(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("write settings: %w", err)
+	}
+	d.idle.Store(&t)
+	return nil
+}
+
+// effectiveTimeouts are a state's timeouts with Options' for those it
+// leaves at zero.
+func (d *Dataplane) effectiveTimeouts(t Timeouts) Timeouts {
+	for _, f := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&t.TCP, d.opts.TCPTimeout}, {&t.TCPFin, d.opts.TCPFinTimeout}, {&t.UDP, d.opts.UDPTimeout}} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
+	}
+	return t
+}
+
+// timeouts are the connection timeouts in force.
+func (d *Dataplane) timeouts() Timeouts { return *d.idle.Load() }

@@ -20,6 +20,8 @@ type (
 	Protocol = dpstate.Protocol
 	// Method is how a packet reaches a real server.
 	Method = dpstate.Method
+	// Timeouts are the connection entries' idle timeouts.
+	Timeouts = dpstate.Timeouts
 )
 
 // Protocols and forwarding methods.

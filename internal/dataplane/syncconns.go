@@ -119,15 +119,16 @@ func (d *Dataplane) eachConnection(realAddr map[uint32]netip.Addr, svcs map[uint
 
 // idleTimeout is how long connection c lives without packets here.
 func (d *Dataplane) idleTimeout(c Conn) time.Duration {
+	idle := d.timeouts()
 	switch {
 	case c.Protocol == UDP:
-		return d.opts.UDPTimeout
+		return idle.UDP
 	case c.Embryonic:
 		return embryoTimeout
 	case c.Closing:
-		return d.opts.TCPFinTimeout
+		return idle.TCPFin
 	}
-	return d.opts.TCPTimeout
+	return idle.TCP
 }
 
 // InsertConnections adds connections learnt from another director, so

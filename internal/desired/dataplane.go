@@ -85,6 +85,7 @@ func dpMethod(m config.Method) dpstate.Method {
 func (p *Plan) Dataplane(pools Pools, neigh map[netip.Addr]Neighbour) (st dpstate.State, unresolved []netip.Addr) {
 	missing := map[netip.Addr]bool{}
 	st.NewFlowLimit = p.NewFlowLimit
+	st.Timeouts = p.Timeouts
 	for _, s := range p.Services {
 		ds := dpstate.Service{
 			Addr:               s.Key.Addr,

@@ -65,6 +65,8 @@ type Plan struct {
 	Tables dpstate.TableSizes
 	// NewFlowLimit is govs_new_flow_limit (0: none), for the data plane.
 	NewFlowLimit uint32
+	// Timeouts are lvs_timeouts, for the data plane (zero: its default).
+	Timeouts dpstate.Timeouts
 	// Suspensions are the virtual servers with ha_suspend: their checks
 	// run only while one of the VRRP instances holding their address is
 	// MASTER here.
@@ -315,6 +317,7 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 		p.plan.Sync = &c
 	}
 	p.plan.NewFlowLimit = cfg.Global.NewFlowLimit
+	p.plan.Timeouts = dpstate.Timeouts(cfg.Global.LVSTimeouts)
 	p.plan.Tables = dpstate.TableSizes{Conns: dpstate.ConnTableSize, Embryos: dpstate.EmbryoTableSize}
 	if n := cfg.Global.ConnTableSize; n > 0 {
 		p.plan.Tables.Conns = n

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/govs/govs/internal/checkspec"
 	"github.com/govs/govs/internal/config"
@@ -177,6 +178,24 @@ func TestNewFlowLimitPlanned(t *testing.T) {
 		}
 		if st, _ := p.Dataplane(nil, nil); st.NewFlowLimit != tc.want {
 			t.Errorf("%q: limit %d, want %d", tc.global, st.NewFlowLimit, tc.want)
+		}
+	}
+}
+
+// TestLVSTimeoutsPlanned: lvs_timeouts reach the data plane's state; the
+// ones not given stay zero (the data plane's defaults).
+func TestLVSTimeoutsPlanned(t *testing.T) {
+	for _, tc := range []struct {
+		global string
+		want   dpstate.Timeouts
+	}{{"", dpstate.Timeouts{}}, {" lvs_timeouts tcp 7200 udp 30", dpstate.Timeouts{TCP: 7200 * time.Second, UDP: 30 * time.Second}}} {
+		cfg, diags := config.ParseString("t.conf", "global_defs {\n"+tc.global+"\n}\n", config.Options{})
+		p := Build(cfg, diags, Options{})
+		if p.Diagnostics.HasErrors() {
+			t.Fatalf("%q: %v", tc.global, p.Diagnostics)
+		}
+		if st, _ := p.Dataplane(nil, nil); st.Timeouts != tc.want {
+			t.Errorf("%q: timeouts %+v, want %+v", tc.global, st.Timeouts, tc.want)
 		}
 	}
 }

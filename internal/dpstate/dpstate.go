@@ -142,6 +142,16 @@ type State struct {
 	// cap). Past it, new flows of mh, sh and dh services towards DR and
 	// TUN servers are forwarded without an entry, the others dropped.
 	NewFlowLimit uint32
+	// Timeouts are the idle timeouts of connection entries (lvs_timeouts).
+	Timeouts Timeouts
+}
+
+// Timeouts are how long a connection entry lives without a packet, as
+// IPVS's: an established TCP connection, one closing (a FIN or RST seen) and
+// a UDP flow. A zero one is the data plane's default (900 s, 120 s, 300 s,
+// IPVS's defaults).
+type Timeouts struct {
+	TCP, TCPFin, UDP time.Duration
 }
 
 // Service is one virtual service.
@@ -232,6 +242,9 @@ type ServiceKey struct {
 // Validate reports the first problem that would stop the state from being
 // applied.
 func (s State) Validate() error {
+	if t := s.Timeouts; t.TCP < 0 || t.TCPFin < 0 || t.UDP < 0 {
+		return fmt.Errorf("negative connection timeout: %+v", t)
+	}
 	seen := map[ServiceKey]bool{}
 	for _, svc := range s.Services {
 		if !svc.Addr.IsValid() {
