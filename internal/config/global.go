@@ -28,8 +28,7 @@ var ignoredGlobal = set(
 	"rs_init_notifies", "shutdown_script", "shutdown_script_timeout", "smtp_alert", "smtp_alert_checker",
 	"smtp_alert_vrrp", "snmp_socket", "startup_script", "startup_script_timeout", "tmp_config_directory", "umask",
 	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_check_unicast_src", "vrrp_cpu_affinity",
-	"vrrp_down_timer_adverts", "vrrp_garp_extra_if", "vrrp_higher_prio_send_advert", "vrrp_ipsets", "vrrp_iptables",
-	"vrrp_lower_prio_no_advert", "vrrp_min_garp", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
+	"vrrp_garp_extra_if", "vrrp_ipsets", "vrrp_iptables", "vrrp_min_garp", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
 	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap", "vrrp_notify_fifo",
 	"vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
 	"vrrp_rlimit_rttime", "vrrp_rt_priority", "vrrp_rx_bufs_multiplier", "vrrp_rx_bufs_policy",
@@ -199,6 +198,14 @@ func (b *builder) global(blk *node) {
 			if v, ok := b.intArg(n, MinTableSize, MaxEmbryoTableSize); ok {
 				g.EmbryoTableSize = v
 			}
+		case "vrrp_down_timer_adverts":
+			if v, ok := b.intArg(n, 1, 100); ok {
+				g.Adverts.DownTimerAdverts = v
+			}
+		case "vrrp_lower_prio_no_advert":
+			g.Adverts.LowerPrioNoAdvert = b.boolArg(n)
+		case "vrrp_higher_prio_send_advert":
+			g.Adverts.HigherPrioSendAdvert = b.boolArg(n)
 		case "lvs_timeouts":
 			b.lvsTimeouts(n, &g.LVSTimeouts)
 		case "govs_new_flow_limit":

@@ -129,7 +129,10 @@ type Global struct {
 	VRRPMcastGroup6 netip.Addr
 	VRRPStrict      bool
 	// GARP holds the vrrp_garp_* defaults for every instance.
-	GARP                 GARP
+	GARP GARP
+	// Adverts holds the vrrp_down_timer_adverts, vrrp_lower_prio_no_advert
+	// and vrrp_higher_prio_send_advert defaults.
+	Adverts              AdvertRules
 	DefaultInterface     string
 	ScriptUser           string
 	ScriptGroup          string
@@ -370,6 +373,7 @@ type VRRPInstance struct {
 	DontTrackPrimary bool
 	Notify           Notify
 	GARP             GARP
+	Adverts          AdvertRules
 	// Accept is keepalived's accept mode (default on unless vrrp_strict).
 	Accept    bool
 	SMTPAlert bool
@@ -687,4 +691,15 @@ type UDPCheckSpec struct {
 // LVSTimeouts are lvs_timeouts' values; zero: not given.
 type LVSTimeouts struct {
 	TCP, TCPFin, UDP time.Duration
+}
+
+// AdvertRules are keepalived's options on advert handling, as global
+// defaults (vrrp_*) and per instance.
+type AdvertRules struct {
+	// DownTimerAdverts is down_timer_adverts (1..100); 0: the RFC's 3.
+	DownTimerAdverts int
+	// LowerPrioNoAdvert: a MASTER does not answer a lower-priority advert.
+	LowerPrioNoAdvert bool
+	// HigherPrioSendAdvert: a MASTER sends one advert before it yields.
+	HigherPrioSendAdvert bool
 }

@@ -32,6 +32,15 @@ func (b *builder) resolveInstances() {
 		if !st.version {
 			in.Version = g.VRRPVersion
 		}
+		if !st.downTimer {
+			in.Adverts.DownTimerAdverts = g.Adverts.DownTimerAdverts
+		}
+		if !st.lowerPrio {
+			in.Adverts.LowerPrioNoAdvert = g.Adverts.LowerPrioNoAdvert
+		}
+		if !st.higherPrio {
+			in.Adverts.HigherPrioSendAdvert = g.Adverts.HigherPrioSendAdvert
+		}
 		if g.VRRPStrict {
 			b.strict(in, st.accept)
 		} else if !st.accept {
@@ -533,8 +542,9 @@ func inherit[T any](levels []*CheckDefaults, def T, get func(*CheckDefaults) (T,
 
 // strict applies vrrp_strict to an instance as keepalived 2.2 does, saying
 // what it changes: the address owner (priority 255) and only it starts as
-// MASTER, there is no authentication and no preempt_delay, and accept mode
-// is off below priority 255 unless set (VRRPv2 cannot set it).
+// MASTER, there is no authentication and no preempt_delay, accept mode
+// is off below priority 255 unless set (VRRPv2 cannot set it), a MASTER
+// does not answer lower-priority adverts nor send one before it yields.
 func (b *builder) strict(in *VRRPInstance, acceptSet bool) {
 	owner := in.Priority == 255
 	if (in.State == StateMaster) != owner {
@@ -556,6 +566,20 @@ func (b *builder) strict(in *VRRPInstance, acceptSet bool) {
 	}
 	if len(in.UnicastPeers) > 0 {
 		b.d.Errorf(in.Keywords.Of("unicast_peer"), "unicast_peer", "vrrp_instance %s: vrrp_strict does not allow unicast peers", in.Name)
+	}
+	if !in.Adverts.LowerPrioNoAdvert {
+		if pos := in.Keywords.Of("lower_prio_no_advert"); pos.IsValid() {
+			b.d.Warnf(pos, "lower_prio_no_advert", "vrrp_instance %s: vrrp_strict keeps lower_prio_no_advert on (the RFC's rule), as keepalived does", in.Name)
+		}
+		in.Adverts.LowerPrioNoAdvert = true
+	}
+	if in.Adverts.HigherPrioSendAdvert {
+		pos := in.Keywords.Of("higher_prio_send_advert")
+		if !pos.IsValid() {
+			pos = b.cfg.Global.Keywords.Of("vrrp_higher_prio_send_advert")
+		}
+		b.d.Warnf(pos, "higher_prio_send_advert", "vrrp_instance %s: higher_prio_send_advert is off with vrrp_strict, as keepalived has it", in.Name)
+		in.Adverts.HigherPrioSendAdvert = false
 	}
 	switch {
 	case !acceptSet:

@@ -15,6 +15,7 @@ type instanceSet struct {
 	garpMasterRefresh, garpMasterRefreshRep  bool
 	garpLowerPrioDelay, garpLowerPrioRepeat  bool
 	state                                    bool
+	downTimer, lowerPrio, higherPrio         bool
 	vrid                                     bool
 	iface                                    bool
 	noPreemptNode, preemptDelayNode, advNode *node
@@ -25,8 +26,7 @@ var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"track_process", "track_bfd", "promote_secondaries",
 	"debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_ttl", "unicast_fault_no_peer",
-	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "higher_prio_send_advert",
-	"lower_prio_no_advert", "down_timer_adverts", "garp_extra_if", "notify_master_rx_lower_pri",
+	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_master_rx_lower_pri",
 	"notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
 )
 
@@ -399,6 +399,14 @@ func (b *builder) instance(blk *node) {
 			in.Accept, st.accept = false, true
 		case "smtp_alert":
 			in.SMTPAlert = b.boolArg(n)
+		case "down_timer_adverts":
+			if v, ok := b.intArg(n, 1, 100); ok {
+				in.Adverts.DownTimerAdverts, st.downTimer = v, true
+			}
+		case "lower_prio_no_advert":
+			in.Adverts.LowerPrioNoAdvert, st.lowerPrio = b.boolArg(n), true
+		case "higher_prio_send_advert":
+			in.Adverts.HigherPrioSendAdvert, st.higherPrio = b.boolArg(n), true
 		case "garp_master_delay":
 			if v, ok := b.intArg(n, 0, 3600); ok {
 				in.GARP.MasterDelay, st.garpMasterDelay = time.Duration(v)*time.Second, true

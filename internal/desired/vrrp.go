@@ -82,6 +82,9 @@ func (p *planner) vrrp() {
 			c.GARP.LowerPrioRepeat = -1
 		}
 		c.DontTrackPrimary = in.DontTrackPrimary
+		c.DownTimerAdverts = in.Adverts.DownTimerAdverts
+		c.LowerPrioNoAdvert = in.Adverts.LowerPrioNoAdvert
+		c.HigherPrioSendAdvert = in.Adverts.HigherPrioSendAdvert
 		c.NoAccept = !in.Accept
 		// keepalived ignores the weights of a sync group member's tracked
 		// objects unless the group has sync_group_tracking_weight: an

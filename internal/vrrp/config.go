@@ -177,6 +177,15 @@ type InstanceConfig struct {
 	Notify     Notify
 	GARP       GARP
 	SyncGroup  string // name of the vrrp_sync_group this instance belongs to
+	// DownTimerAdverts is how many advert intervals (plus the skew) a
+	// BACKUP waits for the master (down_timer_adverts); 0 is the RFC's 3.
+	DownTimerAdverts int
+	// LowerPrioNoAdvert keeps a MASTER from answering a lower-priority
+	// advert with one of its own (lower_prio_no_advert; the RFC's rule).
+	LowerPrioNoAdvert bool
+	// HigherPrioSendAdvert makes a MASTER that yields to a higher priority
+	// send one last advert of its own first (higher_prio_send_advert).
+	HigherPrioSendAdvert bool
 }
 
 // TTLRange is an inclusive range of TTLs.
@@ -208,6 +217,9 @@ func (c InstanceConfig) WithDefaults() InstanceConfig {
 		if c.IPv6 {
 			c.McastGroup = MulticastIPv6
 		}
+	}
+	if c.DownTimerAdverts == 0 {
+		c.DownTimerAdverts = 3
 	}
 	if c.GARP.MasterDelay == 0 {
 		c.GARP.MasterDelay = DefaultGARPDelay
@@ -253,6 +265,9 @@ func (c InstanceConfig) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("instance %s: vrrp version %d is not 2 or 3", c.Name, c.Version))
+	}
+	if c.DownTimerAdverts < 0 || c.DownTimerAdverts > 100 {
+		errs = append(errs, fmt.Errorf("instance %s: down_timer_adverts %d outside 1..100", c.Name, c.DownTimerAdverts))
 	}
 	if c.AuthAH {
 		errs = append(errs, fmt.Errorf("instance %s: auth_type AH is not supported (use PASS or none)", c.Name))

@@ -309,7 +309,7 @@ func (m *Machine) SkewTime() time.Duration {
 
 // MasterDownInterval is 3 × Master_Adver_Interval + skew time.
 func (m *Machine) MasterDownInterval() time.Duration {
-	return 3*m.masterAdverInt + m.SkewTime()
+	return time.Duration(m.cfg.DownTimerAdverts)*m.masterAdverInt + m.SkewTime()
 }
 
 // Deadline returns when Tick must next be called; zero means no timer.
@@ -753,7 +753,14 @@ func (m *Machine) masterReceive(now time.Time, r Received) []Action {
 			reason = fmt.Sprintf("received advert from %v with same priority %d but higher IP address than ours", r.Src, prio)
 		}
 		m.masterAddr = r.Src
-		acts := m.leaveMaster(now, StateBackup, reason, false)
+		var acts []Action
+		if m.cfg.HigherPrioSendAdvert {
+			// One last advert of ours, so that a master that sends GARPs on
+			// lower-priority adverts refreshes the neighbours we misled.
+			m.stats.AdvertsSent++
+			acts = append(acts, SendAdvert{Priority: uint8(own)})
+		}
+		acts = append(acts, m.leaveMaster(now, StateBackup, reason, false)...)
 		if m.cfg.Version == 3 {
 			// becomeBackup used our interval; the master's is what counts.
 			m.masterAdverInt = r.Packet.Interval
@@ -770,9 +777,12 @@ func (m *Machine) masterReceive(now time.Time, r Received) []Action {
 			return nil
 		}
 		m.lowerAnswered = now
-		acts := []Action{Log{Msg: fmt.Sprintf("received advert from %v with lower priority %d, ours %d, forcing new election", r.Src, prio, own)}, SendAdvert{Priority: uint8(own)}}
-		m.stats.AdvertsSent++
-		m.timer = now.Add(m.cfg.Interval)
+		acts := []Action{Log{Msg: fmt.Sprintf("received advert from %v with lower priority %d, ours %d, forcing new election", r.Src, prio, own)}}
+		if !m.cfg.LowerPrioNoAdvert {
+			acts = append(acts, SendAdvert{Priority: uint8(own)})
+			m.stats.AdvertsSent++
+			m.timer = now.Add(m.cfg.Interval)
+		}
 		if m.cfg.GARP.LowerPrioRepeat > 0 {
 			acts = append(acts, SendGARP{Repeat: m.cfg.GARP.LowerPrioRepeat})
 		}

@@ -819,3 +819,52 @@ func TestTrackFile(t *testing.T) {
 		t.Fatalf("after the file went back to 0: %v", m.State())
 	}
 }
+
+// TestAdvertRules: keepalived's down_timer_adverts, lower_prio_no_advert
+// and higher_prio_send_advert.
+func TestAdvertRules(t *testing.T) {
+	t.Run("down_timer_adverts", func(t *testing.T) {
+		for _, n := range []int{0, 1, 5} {
+			m := newTestMachine(t, func(c *InstanceConfig) { c.DownTimerAdverts = n })
+			want := 3 * m.Config().Interval
+			if n > 0 {
+				want = time.Duration(n) * m.Config().Interval
+			}
+			if got := m.MasterDownInterval() - m.SkewTime(); got != want {
+				t.Errorf("down_timer_adverts %d: master down interval %v + skew, want %v + skew", n, got, want)
+			}
+		}
+	})
+	t.Run("a lower-priority advert is answered unless lower_prio_no_advert", func(t *testing.T) {
+		for _, quiet := range []bool{false, true} {
+			m, now := newMaster(t, func(c *InstanceConfig) { c.LowerPrioNoAdvert = quiet; c.GARP.LowerPrioRepeat = 2 })
+			acts, err := m.Receive(now, advert(m, peerIP, 50))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, sent := has[SendAdvert](acts)
+			_, garp := has[SendGARP](acts)
+			if sent == quiet || !garp || m.State() != StateMaster {
+				t.Errorf("lower_prio_no_advert %v: advert sent %v, GARP %v, state %v: %v", quiet, sent, garp, m.State(), acts)
+			}
+		}
+	})
+	t.Run("higher_prio_send_advert: one last advert before yielding", func(t *testing.T) {
+		for _, last := range []bool{false, true} {
+			m, now := newMaster(t, func(c *InstanceConfig) { c.HigherPrioSendAdvert = last })
+			acts, err := m.Receive(now, advert(m, peerIP, 200))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, sent := has[SendAdvert](acts)
+			if sent != last || (sent && int(a.Priority) != m.Config().Priority) || m.State() != StateBackup {
+				t.Errorf("higher_prio_send_advert %v: advert %+v sent %v, state %v", last, a, sent, m.State())
+			}
+			if last {
+				if _, ok := acts[0].(SendAdvert); !ok {
+					t.Errorf("the advert is not first: %v", acts)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,65 @@
+package config
+
+import (
+	"testing"
+	"time"
+)
+
+func TestLVSTimeouts(t *testing.T) {
+	runCases(t, []caseT{
+		{
+			name: "all three",
+			src:  "global_defs {\n  lvs_timeouts tcp 7200 tcpfin 60 udp 30\n}\n",
+			check: func(t *testing.T, c *Config) {
+				eq(t, "LVSTimeouts", c.Global.LVSTimeouts, LVSTimeouts{TCP: 7200 * time.Second, TCPFin: 60 * time.Second, UDP: 30 * time.Second})
+			},
+		},
+		{
+			name: "one",
+			src:  "global_defs {\n  lvs_timeouts udp 5\n}\n",
+			check: func(t *testing.T, c *Config) {
+				eq(t, "LVSTimeouts", c.Global.LVSTimeouts, LVSTimeouts{UDP: 5 * time.Second})
+			},
+		},
+		{
+			name: "bad",
+			src:  "global_defs {\n  lvs_timeouts tcp\n  lvs_timeouts sctp 5\n  lvs_timeouts tcp 0\n  lvs_timeouts\n  lvs_timeouts tcp 5 udp\n}\n",
+			diags: []string{
+				"t.conf:2: lvs_timeouts: expects 2 values, got 1",
+				"t.conf:3: lvs_timeouts: unknown timeout 'sctp' (want tcp, tcpfin or udp)",
+				"t.conf:4: lvs_timeouts: tcp: invalid timeout '0' (want 1..2147483 seconds)",
+				"t.conf:5: lvs_timeouts: expects 2 values, got 0",
+				"t.conf:6: lvs_timeouts: want pairs of tcp|tcpfin|udp and seconds",
+			},
+		},
+	})
+}
+
+func TestAdvertRules(t *testing.T) {
+	two := "vrrp_instance VI_2 {\n interface eth0\n virtual_router_id 52\n virtual_ipaddress {\n  198.18.0.101\n }\n down_timer_adverts 7\n lower_prio_no_advert off\n higher_prio_send_advert no\n}\n"
+	runCases(t, []caseT{
+		{
+			name: "global defaults and an instance's own",
+			src:  "global_defs {\n vrrp_down_timer_adverts 4\n vrrp_lower_prio_no_advert\n vrrp_higher_prio_send_advert true\n}\n" + inst("") + two,
+			check: func(t *testing.T, c *Config) {
+				eq(t, "VI_1", c.Instance("VI_1").Adverts, AdvertRules{DownTimerAdverts: 4, LowerPrioNoAdvert: true, HigherPrioSendAdvert: true})
+				eq(t, "VI_2", c.Instance("VI_2").Adverts, AdvertRules{DownTimerAdverts: 7})
+			},
+		},
+		{
+			name: "vrrp_strict: the RFC's rules, as keepalived keeps them",
+			src:  "global_defs {\n vrrp_strict\n}\n" + two,
+			diags: []string{
+				"t.conf:11: warning: vrrp_instance VI_2: vrrp_strict keeps lower_prio_no_advert on (the RFC's rule), as keepalived does",
+			},
+			check: func(t *testing.T, c *Config) {
+				eq(t, "VI_2", c.Instance("VI_2").Adverts, AdvertRules{DownTimerAdverts: 7, LowerPrioNoAdvert: true})
+			},
+		},
+		{
+			name:  "out of range",
+			src:   inst(" down_timer_adverts 0"),
+			diags: []string{"t.conf:4: down_timer_adverts: number 0 outside range [1, 100]"},
+		},
+	})
+}
