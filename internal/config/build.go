@@ -17,6 +17,8 @@ type builder struct {
 	d    *diag.List
 	cfg  *Config
 	inst map[*VRRPInstance]*instanceSet
+	// minGARP is vrrp_min_garp, applied once global_defs is read.
+	minGARP bool
 	// syncKey is global_defs' govs_sync_key, for whichever sync is set.
 	syncKey   string
 	syncKeyAt *node

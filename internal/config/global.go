@@ -28,7 +28,7 @@ var ignoredGlobal = set(
 	"rs_init_notifies", "shutdown_script", "shutdown_script_timeout", "smtp_alert", "smtp_alert_checker",
 	"smtp_alert_vrrp", "snmp_socket", "startup_script", "startup_script_timeout", "tmp_config_directory", "umask",
 	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_check_unicast_src", "vrrp_cpu_affinity",
-	"vrrp_garp_extra_if", "vrrp_ipsets", "vrrp_iptables", "vrrp_min_garp", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
+	"vrrp_garp_extra_if", "vrrp_ipsets", "vrrp_iptables", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
 	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap", "vrrp_notify_fifo",
 	"vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
 	"vrrp_rlimit_rttime", "vrrp_rt_priority", "vrrp_rx_bufs_multiplier", "vrrp_rx_bufs_policy",
@@ -139,6 +139,8 @@ func (b *builder) global(blk *node) {
 			if v, ok := b.intArg(n, 0, 3600); ok {
 				g.GARP.MasterDelay = time.Duration(v) * time.Second
 			}
+		case "vrrp_min_garp":
+			b.minGARP = b.boolArg(n)
 		case "vrrp_garp_master_repeat":
 			if v, ok := b.intArg(n, 0, maxGARPRepeat); ok {
 				g.GARP.MasterRepeat = v
@@ -238,6 +240,16 @@ func (b *builder) global(blk *node) {
 		// lvs_sync_daemon or govs_bgp's connection_sync takes it in
 		// resolveSyncDaemon.
 		b.syncKey, b.syncKeyAt = syncKey, syncKeyAt
+	}
+	// vrrp_min_garp: one GARP / NA on becoming MASTER and no second burst,
+	// unless vrrp_garp_master_repeat / _delay say otherwise.
+	if b.minGARP {
+		if !g.Keywords.Of("vrrp_garp_master_repeat").IsValid() {
+			g.GARP.MasterRepeat = 1
+		}
+		if !g.Keywords.Of("vrrp_garp_master_delay").IsValid() {
+			g.GARP.MasterDelay = 0
+		}
 	}
 	// The lower-priority GARP settings follow the master ones unless given.
 	if !lowerDelaySet {

@@ -63,3 +63,43 @@ func TestAdvertRules(t *testing.T) {
 		},
 	})
 }
+
+func TestMinGARPUnicastTTLPromoteSecondaries(t *testing.T) {
+	runCases(t, []caseT{
+		{
+			name: "vrrp_min_garp: one GARP, no second burst",
+			src:  "global_defs {\n vrrp_min_garp\n}\n" + inst(""),
+			check: func(t *testing.T, c *Config) {
+				g := c.Instance("VI_1").GARP
+				eq(t, "repeat, delay, lower-priority repeat", []any{g.MasterRepeat, g.MasterDelay, g.LowerPrioRepeat}, []any{1, time.Duration(0), 1})
+			},
+		},
+		{
+			name: "vrrp_min_garp gives way to what is written",
+			src:  "global_defs {\n vrrp_min_garp\n vrrp_garp_master_repeat 3\n}\n" + inst(""),
+			check: func(t *testing.T, c *Config) {
+				g := c.Instance("VI_1").GARP
+				eq(t, "repeat, delay", []any{g.MasterRepeat, g.MasterDelay}, []any{3, time.Duration(0)})
+			},
+		},
+		{
+			name: "unicast_ttl and promote_secondaries",
+			src:  inst(" unicast_ttl 7\n promote_secondaries\n unicast_peer {\n  198.18.0.12\n }"),
+			check: func(t *testing.T, c *Config) {
+				in := c.Instance("VI_1")
+				eq(t, "UnicastTTL, PromoteSecondaries", []any{in.UnicastTTL, in.PromoteSecondaries}, []any{7, true})
+			},
+		},
+		{
+			name:  "unicast_ttl without unicast peers",
+			src:   inst(" unicast_ttl 7"),
+			diags: []string{"t.conf:4: warning: vrrp_instance VI_1: unicast_ttl without unicast_peer: ignored (multicast adverts carry 255), as keepalived does"},
+			check: func(t *testing.T, c *Config) { eq(t, "UnicastTTL", c.Instance("VI_1").UnicastTTL, 0) },
+		},
+		{
+			name:  "unicast_ttl out of range",
+			src:   inst(" unicast_ttl 0"),
+			diags: []string{"t.conf:4: unicast_ttl: number 0 outside range [1, 255]"},
+		},
+	})
+}

@@ -374,6 +374,11 @@ type VRRPInstance struct {
 	Notify           Notify
 	GARP             GARP
 	Adverts          AdvertRules
+	// UnicastTTL is unicast_ttl (1..255; 0: 255).
+	UnicastTTL int
+	// PromoteSecondaries is promote_secondaries: the interface keeps the
+	// other addresses of a VIP's subnet when the VIP goes.
+	PromoteSecondaries bool
 	// Accept is keepalived's accept mode (default on unless vrrp_strict).
 	Accept    bool
 	SMTPAlert bool

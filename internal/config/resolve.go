@@ -105,6 +105,11 @@ func (b *builder) resolveInstances() {
 			}
 		}
 
+		if in.UnicastTTL > 0 && len(in.UnicastPeers) == 0 {
+			b.d.Warnf(in.Keywords.Of("unicast_ttl"), "unicast_ttl", "vrrp_instance %s: unicast_ttl without unicast_peer: ignored (multicast adverts carry 255), as keepalived does", in.Name)
+			in.UnicastTTL = 0
+		}
+
 		// keepalived tracks an object once: a repeated entry is ignored.
 		in.TrackInterfaces = firstOf(b, in.TrackInterfaces, "track_interface", func(t TrackInterface) (string, Pos) { return t.Name, t.Pos })
 		in.TrackScripts = firstOf(b, in.TrackScripts, "track_script", func(t TrackScript) (string, Pos) { return t.Name, t.Pos })

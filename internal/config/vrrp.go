@@ -24,8 +24,8 @@ type instanceSet struct {
 // ignoredInstance are vrrp_instance keywords govs does not act on.
 var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
-	"track_process", "track_bfd", "promote_secondaries",
-	"debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_ttl", "unicast_fault_no_peer",
+	"track_process", "track_bfd",
+	"debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_fault_no_peer",
 	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_master_rx_lower_pri",
 	"notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
 )
@@ -399,6 +399,13 @@ func (b *builder) instance(blk *node) {
 			in.Accept, st.accept = false, true
 		case "smtp_alert":
 			in.SMTPAlert = b.boolArg(n)
+		case "unicast_ttl":
+			if v, ok := b.intArg(n, 1, 255); ok {
+				in.UnicastTTL = v
+			}
+		case "promote_secondaries":
+			b.leaf(n, 0, 0)
+			in.PromoteSecondaries = true
 		case "down_timer_adverts":
 			if v, ok := b.intArg(n, 1, 100); ok {
 				in.Adverts.DownTimerAdverts, st.downTimer = v, true

@@ -85,6 +85,8 @@ func (p *planner) vrrp() {
 		c.DownTimerAdverts = in.Adverts.DownTimerAdverts
 		c.LowerPrioNoAdvert = in.Adverts.LowerPrioNoAdvert
 		c.HigherPrioSendAdvert = in.Adverts.HigherPrioSendAdvert
+		c.UnicastTTL = in.UnicastTTL
+		c.PromoteSecondaries = in.PromoteSecondaries
 		c.NoAccept = !in.Accept
 		// keepalived ignores the weights of a sync group member's tracked
 		// objects unless the group has sync_group_tracking_weight: an

@@ -186,6 +186,12 @@ type InstanceConfig struct {
 	// HigherPrioSendAdvert makes a MASTER that yields to a higher priority
 	// send one last advert of its own first (higher_prio_send_advert).
 	HigherPrioSendAdvert bool
+	// UnicastTTL is the TTL / hop limit of unicast adverts (unicast_ttl);
+	// 0 is the RFC's 255. Multicast adverts always carry 255.
+	UnicastTTL int
+	// PromoteSecondaries sets the interface's promote_secondaries, so that
+	// removing a VIP does not take the other addresses of its subnet along.
+	PromoteSecondaries bool
 }
 
 // TTLRange is an inclusive range of TTLs.
@@ -265,6 +271,9 @@ func (c InstanceConfig) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("instance %s: vrrp version %d is not 2 or 3", c.Name, c.Version))
+	}
+	if c.UnicastTTL < 0 || c.UnicastTTL > 255 {
+		errs = append(errs, fmt.Errorf("instance %s: unicast_ttl %d outside 1..255", c.Name, c.UnicastTTL))
 	}
 	if c.DownTimerAdverts < 0 || c.DownTimerAdverts > 100 {
 		errs = append(errs, fmt.Errorf("instance %s: down_timer_adverts %d outside 1..100", c.Name, c.DownTimerAdverts))

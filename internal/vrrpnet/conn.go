@@ -65,13 +65,22 @@ func openConn(ctx context.Context, cfg vrrp.InstanceConfig, ifi *net.Interface, 
 	return c, nil
 }
 
+// ttl is the TTL / hop limit of the instance's adverts: unicast_ttl for
+// unicast ones, else the RFC's 255.
+func (c *conn) ttl() int {
+	if c.unicast && c.cfg.UnicastTTL > 0 {
+		return c.cfg.UnicastTTL
+	}
+	return vrrp.TTL
+}
+
 func (c *conn) setup() error {
 	if !c.cfg.IPv6 {
 		p := ipv4.NewPacketConn(c.raw)
 		c.p4 = p
 		return errors.Join(
 			p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
-			p.SetTTL(vrrp.TTL),
+			p.SetTTL(c.ttl()),
 			p.SetMulticastTTL(vrrp.TTL),
 			p.SetTOS(0xc0), // DSCP CS6 (network control), as keepalived sends
 			p.SetMulticastLoopback(false),
@@ -83,7 +92,7 @@ func (c *conn) setup() error {
 	c.p6 = p
 	return errors.Join(
 		p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
-		p.SetHopLimit(vrrp.TTL),
+		p.SetHopLimit(c.ttl()),
 		p.SetMulticastHopLimit(vrrp.TTL),
 		p.SetTrafficClass(0xc0),
 		p.SetMulticastLoopback(false),
@@ -131,7 +140,7 @@ func (c *conn) send(prio uint8) error {
 			if dst.IsLinkLocalUnicast() || dst.IsLinkLocalMulticast() {
 				to.Zone = c.ifi.Name
 			}
-			_, err = c.p6.WriteTo(b, &ipv6.ControlMessage{Src: c.src.AsSlice(), IfIndex: c.ifi.Index, HopLimit: vrrp.TTL}, to)
+			_, err = c.p6.WriteTo(b, &ipv6.ControlMessage{Src: c.src.AsSlice(), IfIndex: c.ifi.Index, HopLimit: c.ttl()}, to)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("send advert to %v: %w", dst, err))

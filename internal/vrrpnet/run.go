@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -213,6 +215,11 @@ func (r *runner) open(ctx context.Context, in *instance) error {
 	ifi, err := net.InterfaceByName(in.cfg.Interface)
 	if err != nil {
 		return fmt.Errorf("instance %s: find interface: %w", in.cfg.Name, err)
+	}
+	if in.cfg.PromoteSecondaries {
+		if err := promoteSecondaries(in.cfg.Interface); err != nil {
+			return fmt.Errorf("instance %s: promote_secondaries: %w", in.cfg.Name, err)
+		}
 	}
 	src, err := primaryAddr(in.cfg, ifi)
 	if err != nil {
@@ -559,4 +566,12 @@ func (r *runner) notify(n vrrp.Notify, kind, name string, to vrrp.State, prio in
 			}
 		}()
 	}
+}
+
+// promoteSecondaries turns the interface's promote_secondaries on (for the
+// network namespace of the calling thread), as keepalived does for
+// promote_secondaries: a primary address that goes takes its subnet's
+// secondary addresses with it otherwise.
+func promoteSecondaries(ifname string) error {
+	return os.WriteFile(filepath.Join("/proc/sys/net/ipv4/conf", ifname, "promote_secondaries"), []byte("1\n"), 0o644)
 }

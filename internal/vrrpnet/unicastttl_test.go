@@ -1,0 +1,74 @@
+package vrrpnet_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/govs/govs/internal/netnstest"
+	"github.com/govs/govs/internal/vrrp"
+	"github.com/govs/govs/internal/vrrpnet"
+)
+
+// TestPrivilegedUnicastTTLAndPromoteSecondaries: unicast adverts leave with
+// unicast_ttl (so they can cross routers to peers that check min_ttl), and
+// promote_secondaries is set on the instance's interface.
+func TestPrivilegedUnicastTTLAndPromoteSecondaries(t *testing.T) {
+	netnstest.RequireRoot(t)
+	l := newLab(t)
+	// The peer listens for VRRP (protocol 112) before the instance starts.
+	var fd int
+	if err := l.b.ns.Do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW, 112)
+		if err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval((5 * time.Second).Nanoseconds())
+		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	cfg := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Interval: 100 * time.Millisecond,
+		Version: 3, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}},
+		UnicastPeers: []netip.Addr{netip.MustParseAddr(l.b.ip)}, UnicastTTL: 7, PromoteSecondaries: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- l.a.ns.Do(func() error {
+			return vrrpnet.Run(ctx, []vrrp.InstanceConfig{cfg}, nil, vrrpnet.Options{Logger: slog.New(slog.DiscardHandler)})
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			select {
+			case rerr := <-done:
+				done <- rerr
+				t.Fatalf("no advert from the instance: %v; Run: %v", err, rerr)
+			default:
+			}
+			t.Fatalf("no advert from the instance: %v", err)
+		}
+		if sa, ok := from.(*unix.SockaddrInet4); !ok || netip.AddrFrom4(sa.Addr).String() != l.a.ip || n < 20 {
+			continue
+		}
+		if ttl := buf[8]; ttl != 7 {
+			t.Fatalf("unicast advert with TTL %d, want unicast_ttl 7", ttl)
+		}
+		break
+	}
+	if got := strings.TrimSpace(l.a.ns.MustRun("cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries")); got != "1" {
+		t.Errorf("promote_secondaries on eth0 = %s, want 1", got)
+	}
+}
