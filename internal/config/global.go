@@ -27,7 +27,7 @@ var ignoredGlobal = set(
 	"process_names", "random_seed", "reload_check_config", "reload_file", "reload_repeat", "reload_time_file",
 	"rs_init_notifies", "shutdown_script", "shutdown_script_timeout", "smtp_alert", "smtp_alert_checker",
 	"smtp_alert_vrrp", "snmp_socket", "startup_script", "startup_script_timeout", "tmp_config_directory", "umask",
-	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_check_unicast_src", "vrrp_cpu_affinity",
+	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_cpu_affinity",
 	"vrrp_garp_extra_if", "vrrp_ipsets", "vrrp_iptables", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
 	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap", "vrrp_notify_fifo",
 	"vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
@@ -139,6 +139,9 @@ func (b *builder) global(blk *node) {
 			if v, ok := b.intArg(n, 0, 3600); ok {
 				g.GARP.MasterDelay = time.Duration(v) * time.Second
 			}
+		case "vrrp_check_unicast_src":
+			b.leaf(n, 0, 0)
+			g.CheckUnicastSrc = true
 		case "vrrp_min_garp":
 			b.minGARP = b.boolArg(n)
 		case "vrrp_garp_master_repeat":

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -102,4 +103,27 @@ func TestMinGARPUnicastTTLPromoteSecondaries(t *testing.T) {
 			diags: []string{"t.conf:4: unicast_ttl: number 0 outside range [1, 255]"},
 		},
 	})
+}
+
+func TestCheckUnicastSrc(t *testing.T) {
+	peers := " unicast_peer {\n  198.18.0.12%s\n }"
+	for _, tc := range []struct {
+		name, global, instance string
+		want                   bool
+	}{
+		{"unicast peers alone: any source, as keepalived", "", fmt.Sprintf(peers, ""), false},
+		{"check_unicast_src", "", fmt.Sprintf(peers, "") + "\n check_unicast_src", true},
+		{"vrrp_check_unicast_src", "global_defs {\n vrrp_check_unicast_src\n}\n", fmt.Sprintf(peers, ""), true},
+		{"a peer's min_ttl turns it on", "", fmt.Sprintf(peers, " min_ttl 60"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, d := parse(t, tc.global+inst(tc.instance))
+			if errs := d.Errors(); len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if got := c.Instance("VI_1").CheckUnicastSrc; got != tc.want {
+				t.Errorf("CheckUnicastSrc = %v, want %v", got, tc.want)
+			}
+		})
+	}
 }

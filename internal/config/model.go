@@ -132,7 +132,9 @@ type Global struct {
 	GARP GARP
 	// Adverts holds the vrrp_down_timer_adverts, vrrp_lower_prio_no_advert
 	// and vrrp_higher_prio_send_advert defaults.
-	Adverts              AdvertRules
+	Adverts AdvertRules
+	// CheckUnicastSrc is vrrp_check_unicast_src, every instance's default.
+	CheckUnicastSrc      bool
 	DefaultInterface     string
 	ScriptUser           string
 	ScriptGroup          string
@@ -376,6 +378,10 @@ type VRRPInstance struct {
 	Adverts          AdvertRules
 	// UnicastTTL is unicast_ttl (1..255; 0: 255).
 	UnicastTTL int
+	// CheckUnicastSrc is check_unicast_src (or global
+	// vrrp_check_unicast_src, or a peer's min_ttl/max_ttl): unicast adverts
+	// from addresses that are not peers are dropped.
+	CheckUnicastSrc bool
 	// PromoteSecondaries is promote_secondaries: the interface keeps the
 	// other addresses of a VIP's subnet when the VIP goes.
 	PromoteSecondaries bool

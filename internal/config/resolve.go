@@ -2,9 +2,11 @@ package config
 
 import (
 	"fmt"
-	"github.com/govs/govs/internal/checkspec"
 	"net/netip"
+	"slices"
 	"time"
+
+	"github.com/govs/govs/internal/checkspec"
 )
 
 // resolve fills inherited settings and keepalived's defaults, then checks
@@ -105,6 +107,11 @@ func (b *builder) resolveInstances() {
 			}
 		}
 
+		// keepalived checks a unicast advert's source when told to, or when
+		// a peer bounds its TTL.
+		if g.CheckUnicastSrc || slices.ContainsFunc(in.UnicastPeers, func(p UnicastPeer) bool { return p.MinTTL > 0 || p.MaxTTL < 255 }) {
+			in.CheckUnicastSrc = true
+		}
 		if in.UnicastTTL > 0 && len(in.UnicastPeers) == 0 {
 			b.d.Warnf(in.Keywords.Of("unicast_ttl"), "unicast_ttl", "vrrp_instance %s: unicast_ttl without unicast_peer: ignored (multicast adverts carry 255), as keepalived does", in.Name)
 			in.UnicastTTL = 0

@@ -25,7 +25,7 @@ type instanceSet struct {
 var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"track_process", "track_bfd",
-	"debug", "strict_mode", "skip_check_adv_addr", "check_unicast_src", "unicast_fault_no_peer",
+	"debug", "strict_mode", "skip_check_adv_addr", "unicast_fault_no_peer",
 	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_master_rx_lower_pri",
 	"notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
 )
@@ -403,6 +403,9 @@ func (b *builder) instance(blk *node) {
 			if v, ok := b.intArg(n, 1, 255); ok {
 				in.UnicastTTL = v
 			}
+		case "check_unicast_src":
+			b.leaf(n, 0, 0)
+			in.CheckUnicastSrc = true
 		case "promote_secondaries":
 			b.leaf(n, 0, 0)
 			in.PromoteSecondaries = true

@@ -192,6 +192,9 @@ type InstanceConfig struct {
 	// PromoteSecondaries sets the interface's promote_secondaries, so that
 	// removing a VIP does not take the other addresses of its subnet along.
 	PromoteSecondaries bool
+	// CheckUnicastSrc drops unicast adverts from addresses that are not
+	// unicast peers (check_unicast_src; keepalived accepts them otherwise).
+	CheckUnicastSrc bool
 }
 
 // TTLRange is an inclusive range of TTLs.

@@ -617,7 +617,7 @@ func (m *Machine) check(r Received) ([]Action, error) {
 	if r.Dst.IsMulticast() == m.unicast {
 		return nil, m.drop(ErrUnicast, "from %v to %v", r.Src, r.Dst)
 	}
-	if m.unicast && !containsAddr(m.cfg.UnicastPeers, r.Src) {
+	if m.unicast && m.cfg.CheckUnicastSrc && !containsAddr(m.cfg.UnicastPeers, r.Src) {
 		return nil, m.drop(ErrUnknownPeer, "%v", r.Src)
 	}
 	if rng, ok := m.cfg.PeerTTL[r.Src]; ok && m.unicast && r.TTL >= 0 && (r.TTL < rng.Min || r.TTL > rng.Max) {

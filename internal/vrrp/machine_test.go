@@ -595,6 +595,22 @@ func TestUnicastPeerTTL(t *testing.T) {
 	}
 }
 
+// A unicast advert from an address that is no peer is taken, as keepalived
+// takes it, unless check_unicast_src.
+func TestCheckUnicastSrc(t *testing.T) {
+	stranger := netip.MustParseAddr("198.18.0.99")
+	for _, check := range []bool{false, true} {
+		m := newTestMachine(t, func(c *InstanceConfig) { c.UnicastPeers = []netip.Addr{peerIP}; c.CheckUnicastSrc = check })
+		m.Start(t0)
+		r := advert(m, stranger, 100)
+		r.Dst = ourIP
+		_, err := m.Receive(t0, r)
+		if check != errors.Is(err, ErrUnknownPeer) || (!check && err != nil) {
+			t.Errorf("check_unicast_src %v: advert from a stranger: %v", check, err)
+		}
+	}
+}
+
 // A MASTER answers a flood of lower-priority adverts once per advert
 // interval (advert, GARP, log line), not once per advert.
 func TestLowerPriorityFloodIsRateLimited(t *testing.T) {
