@@ -92,6 +92,13 @@ func TestMinGARPUnicastTTLPromoteSecondaries(t *testing.T) {
 			},
 		},
 		{
+			name: "notify_master_rx_lower_pri",
+			src:  inst(" notify_master_rx_lower_pri \"/etc/keepalived/restore-eip.sh\" nobody"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "MasterRxLowerPri", c.Instance("VI_1").Notify.MasterRxLowerPri, Command{Cmd: "/etc/keepalived/restore-eip.sh", User: "nobody", Pos: at(4)})
+			},
+		},
+		{
 			name:  "unicast_ttl without unicast peers",
 			src:   inst(" unicast_ttl 7"),
 			diags: []string{"t.conf:4: warning: vrrp_instance VI_1: unicast_ttl without unicast_peer: ignored (multicast adverts carry 255), as keepalived does"},

@@ -239,6 +239,8 @@ type Notify struct {
 	Stop   Command
 	// Any is `notify`, run on every transition.
 	Any Command
+	// MasterRxLowerPri is notify_master_rx_lower_pri (instances only).
+	MasterRxLowerPri Command
 }
 
 // TrackInterface is one entry of track_interface.

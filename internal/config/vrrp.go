@@ -26,8 +26,7 @@ var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"track_process", "track_bfd",
 	"debug", "strict_mode", "skip_check_adv_addr", "unicast_fault_no_peer",
-	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_master_rx_lower_pri",
-	"notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
+	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
 )
 
 // ignoredScript and ignoredSyncGroup are likewise for their blocks.
@@ -403,6 +402,8 @@ func (b *builder) instance(blk *node) {
 			if v, ok := b.intArg(n, 1, 255); ok {
 				in.UnicastTTL = v
 			}
+		case "notify_master_rx_lower_pri":
+			in.Notify.MasterRxLowerPri = b.commandArg(n)
 		case "check_unicast_src":
 			b.leaf(n, 0, 0)
 			in.CheckUnicastSrc = true

@@ -735,7 +735,7 @@ func (p *planner) scriptSecurity() {
 		note(s.Cmd)
 	}
 	for _, in := range p.cfg.Instances {
-		for _, c := range []config.Command{in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any} {
+		for _, c := range []config.Command{in.Notify.Master, in.Notify.Backup, in.Notify.Fault, in.Notify.Stop, in.Notify.Any, in.Notify.MasterRxLowerPri} {
 			note(c)
 		}
 	}

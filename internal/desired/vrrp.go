@@ -143,8 +143,8 @@ func (p *planner) vrrp() {
 }
 
 func notifyFrom(g config.Global, n config.Notify) vrrp.Notify {
-	out := vrrp.Notify{Master: n.Master.Cmd, Backup: n.Backup.Cmd, Fault: n.Fault.Cmd, Stop: n.Stop.Cmd, Any: n.Any.Cmd}
-	for kind, c := range map[string]config.Command{"master": n.Master, "backup": n.Backup, "fault": n.Fault, "stop": n.Stop, "notify": n.Any} {
+	out := vrrp.Notify{Master: n.Master.Cmd, Backup: n.Backup.Cmd, Fault: n.Fault.Cmd, Stop: n.Stop.Cmd, Any: n.Any.Cmd, MasterRxLowerPri: n.MasterRxLowerPri.Cmd}
+	for kind, c := range map[string]config.Command{"master": n.Master, "backup": n.Backup, "fault": n.Fault, "stop": n.Stop, "notify": n.Any, "master_rx_lower_pri": n.MasterRxLowerPri} {
 		if as := runAs(g, c); c.Cmd != "" && as != (vrrp.RunAs{}) {
 			if out.RunAs == nil {
 				out.RunAs = map[string]vrrp.RunAs{}

@@ -114,8 +114,12 @@ type Notify struct {
 	Master, Backup, Fault, Stop string
 	// Any is keepalived's "notify" script: it gets "INSTANCE" name state priority.
 	Any string
+	// MasterRxLowerPri runs when a MASTER hears a lower-priority advert
+	// (notify_master_rx_lower_pri), at most once an advert interval.
+	MasterRxLowerPri string `json:",omitempty"`
 	// RunAs gives, by script kind ("master", "backup", "fault", "stop",
-	// "notify"), the user a notify script runs as; missing: root.
+	// "notify", "master_rx_lower_pri"), the user a notify script runs as;
+	// missing: root.
 	RunAs map[string]RunAs `json:",omitempty"`
 }
 

@@ -62,12 +62,21 @@ type Transition struct {
 // Log carries an informational message keepalived would log.
 type Log struct{ Msg string }
 
+// HeardLowerPriority reports that a MASTER heard a lower-priority master
+// (at most once an advert interval): notify_master_rx_lower_pri runs.
+type HeardLowerPriority struct {
+	From     netip.Addr
+	Priority int
+}
+
 func (SendAdvert) isAction() {}
 func (AddVIPs) isAction()    {}
 func (RemoveVIPs) isAction() {}
 func (SendGARP) isAction()   {}
 func (Transition) isAction() {}
 func (Log) isAction()        {}
+
+func (HeardLowerPriority) isAction() {}
 
 // Receive-rule errors: Machine.Receive returns them (wrapped) for adverts it
 // drops. None of them changes state.
@@ -777,7 +786,8 @@ func (m *Machine) masterReceive(now time.Time, r Received) []Action {
 			return nil
 		}
 		m.lowerAnswered = now
-		acts := []Action{Log{Msg: fmt.Sprintf("received advert from %v with lower priority %d, ours %d, forcing new election", r.Src, prio, own)}}
+		acts := []Action{Log{Msg: fmt.Sprintf("received advert from %v with lower priority %d, ours %d, forcing new election", r.Src, prio, own)},
+			HeardLowerPriority{From: r.Src, Priority: prio}}
 		if !m.cfg.LowerPrioNoAdvert {
 			acts = append(acts, SendAdvert{Priority: uint8(own)})
 			m.stats.AdvertsSent++

@@ -860,6 +860,9 @@ func TestAdvertRules(t *testing.T) {
 			}
 			_, sent := has[SendAdvert](acts)
 			_, garp := has[SendGARP](acts)
+			if h, ok := has[HeardLowerPriority](acts); !ok || h.From != peerIP || h.Priority != 50 {
+				t.Errorf("lower_prio_no_advert %v: no HeardLowerPriority for notify_master_rx_lower_pri: %v", quiet, acts)
+			}
 			if sent == quiet || !garp || m.State() != StateMaster {
 				t.Errorf("lower_prio_no_advert %v: advert sent %v, GARP %v, state %v: %v", quiet, sent, garp, m.State(), acts)
 			}

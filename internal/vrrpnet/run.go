@@ -516,6 +516,10 @@ func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, foll
 			in.garp.start(r.ctx, in.cfg, a.Repeat, r.log)
 		case vrrp.Log:
 			r.log.Info(a.Msg, "instance", in.cfg.Name)
+		case vrrp.HeardLowerPriority:
+			if c := in.cfg.Notify.MasterRxLowerPri; c != "" {
+				r.runNotify(in.cfg.Name, notifyCommand{c, in.cfg.Notify.RunAs["master_rx_lower_pri"]})
+			}
 		case vrrp.Transition:
 			r.transition(in, now, a, follow)
 		}
@@ -558,14 +562,19 @@ func (r *runner) groupState(g *vrrp.Group) vrrp.State {
 
 func (r *runner) notify(n vrrp.Notify, kind, name string, to vrrp.State, prio int) {
 	for _, c := range notifyCommands(n, kind, name, to, prio) {
-		r.scripts.Add(1)
-		go func() {
-			defer r.scripts.Done()
-			if err := runScript(r.ctx, c.cmd, c.as, 30*time.Second); err != nil {
-				r.log.Warn("VRRP notify script failed", "instance", name, "err", err)
-			}
-		}()
+		r.runNotify(name, c)
 	}
+}
+
+// runNotify runs a notify script beside the event loop.
+func (r *runner) runNotify(name string, c notifyCommand) {
+	r.scripts.Add(1)
+	go func() {
+		defer r.scripts.Done()
+		if err := runScript(r.ctx, c.cmd, c.as, 30*time.Second); err != nil {
+			r.log.Warn("VRRP notify script failed", "instance", name, "err", err)
+		}
+	}()
 }
 
 // promoteSecondaries turns the interface's promote_secondaries on (for the

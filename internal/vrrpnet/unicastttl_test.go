@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,5 +72,65 @@ func TestPrivilegedUnicastTTLAndPromoteSecondaries(t *testing.T) {
 	}
 	if got := strings.TrimSpace(l.a.ns.MustRun("cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries")); got != "1" {
 		t.Errorf("promote_secondaries on eth0 = %s, want 1", got)
+	}
+}
+
+// TestPrivilegedNotifyMasterRxLowerPri: a MASTER that hears a
+// lower-priority master runs notify_master_rx_lower_pri (a split brain
+// some external state must heal from, keepalived's AWS case).
+func TestPrivilegedNotifyMasterRxLowerPri(t *testing.T) {
+	netnstest.RequireRoot(t)
+	l := newLab(t)
+	marker := filepath.Join(t.TempDir(), "heard")
+	cfg := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Interval: 100 * time.Millisecond,
+		Version: 3, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}},
+		UnicastPeers: []netip.Addr{netip.MustParseAddr(l.b.ip)},
+		Notify:       vrrp.Notify{MasterRxLowerPri: "echo heard >> " + marker}}
+	var st vrrpnet.Status
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- l.a.ns.Do(func() error {
+			return vrrpnet.Run(ctx, []vrrp.InstanceConfig{cfg}, nil, vrrpnet.Options{Logger: slog.New(slog.DiscardHandler), Status: &st})
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if s := st.Snapshot(); len(s) == 1 && s[0].State == "MASTER" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("never MASTER")
+		}
+	}
+	// A lower-priority master's advert, from the peer.
+	p := vrrp.Packet{Version: 3, VRID: 51, Priority: 50, Interval: 100 * time.Millisecond, Addresses: cfg.Addresses()}
+	b, err := p.Encode(netip.MustParseAddr(l.b.ip), netip.MustParseAddr(l.a.ip))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.b.ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, 112)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return unix.Sendto(fd, b, 0, &unix.SockaddrInet4{Addr: netip.MustParseAddr(l.a.ip).As4()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if out, err := os.ReadFile(marker); err == nil && string(out) == "heard\n" {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("notify_master_rx_lower_pri did not run")
+		}
+	}
+	if s := st.Snapshot(); s[0].State != "MASTER" {
+		t.Errorf("state %s after a lower-priority advert, want MASTER", s[0].State)
 	}
 }
