@@ -25,8 +25,8 @@ var ignoredGlobal = set(
 	"nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables_priority", "no_checker_emails", "no_email_faults",
 	"notify_fifo", "notify_fifo_script", "process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force", "process_name",
 	"process_names", "random_seed", "reload_check_config", "reload_file", "reload_repeat", "reload_time_file",
-	"rs_init_notifies", "shutdown_script", "shutdown_script_timeout", "smtp_alert", "smtp_alert_checker",
-	"smtp_alert_vrrp", "snmp_socket", "startup_script", "startup_script_timeout", "tmp_config_directory", "umask",
+	"rs_init_notifies", "smtp_alert", "smtp_alert_checker",
+	"smtp_alert_vrrp", "snmp_socket", "tmp_config_directory", "umask",
 	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_cpu_affinity",
 	"vrrp_garp_extra_if", "vrrp_ipsets", "vrrp_iptables", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
 	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap", "vrrp_notify_fifo",
@@ -138,6 +138,18 @@ func (b *builder) global(blk *node) {
 		case "vrrp_garp_master_delay":
 			if v, ok := b.intArg(n, 0, 3600); ok {
 				g.GARP.MasterDelay = time.Duration(v) * time.Second
+			}
+		case "startup_script":
+			g.StartupScript = b.commandArg(n)
+		case "shutdown_script":
+			g.ShutdownScript = b.commandArg(n)
+		case "startup_script_timeout":
+			if v, ok := b.intArg(n, 1, 1000); ok {
+				g.StartupTimeout = time.Duration(v) * time.Second
+			}
+		case "shutdown_script_timeout":
+			if v, ok := b.intArg(n, 1, 1000); ok {
+				g.ShutdownTimeout = time.Duration(v) * time.Second
 			}
 		case "vrrp_check_unicast_src":
 			b.leaf(n, 0, 0)

@@ -134,3 +134,23 @@ func TestCheckUnicastSrc(t *testing.T) {
 		})
 	}
 }
+
+func TestStartupShutdownScripts(t *testing.T) {
+	runCases(t, []caseT{
+		{
+			name: "scripts and timeouts",
+			src:  "global_defs {\n startup_script \"/etc/govs/up.sh eth0\" nobody\n shutdown_script /etc/govs/down.sh\n startup_script_timeout 30\n}\n",
+			check: func(t *testing.T, c *Config) {
+				g := c.Global
+				eq(t, "startup", g.StartupScript, Command{Cmd: "/etc/govs/up.sh eth0", User: "nobody", Pos: at(2)})
+				eq(t, "shutdown", g.ShutdownScript.Cmd, "/etc/govs/down.sh")
+				eq(t, "timeouts", []time.Duration{g.StartupTimeout, g.ShutdownTimeout}, []time.Duration{30 * time.Second, 10 * time.Second})
+			},
+		},
+		{
+			name:  "timeout out of range",
+			src:   "global_defs {\n shutdown_script_timeout 1001\n}\n",
+			diags: []string{"t.conf:2: shutdown_script_timeout: number 1001 outside range [1, 1000]"},
+		},
+	})
+}

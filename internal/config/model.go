@@ -134,12 +134,17 @@ type Global struct {
 	// and vrrp_higher_prio_send_advert defaults.
 	Adverts AdvertRules
 	// CheckUnicastSrc is vrrp_check_unicast_src, every instance's default.
-	CheckUnicastSrc      bool
-	DefaultInterface     string
-	ScriptUser           string
-	ScriptGroup          string
-	EnableScriptSecurity bool
-	LVSFlush             bool
+	CheckUnicastSrc bool
+	// StartupScript and ShutdownScript run once, when govs starts (before
+	// anything else) and when it has stopped; each is killed past its
+	// timeout (10 s unless *_script_timeout says).
+	StartupScript, ShutdownScript   Command
+	StartupTimeout, ShutdownTimeout time.Duration
+	DefaultInterface                string
+	ScriptUser                      string
+	ScriptGroup                     string
+	EnableScriptSecurity            bool
+	LVSFlush                        bool
 	// XDPInterfaces (govs_xdp_interface) are the interfaces the XDP data
 	// plane attaches to for virtual servers whose VIP is not managed by a
 	// vrrp_instance.

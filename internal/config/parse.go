@@ -71,6 +71,8 @@ func newConfig() *Config {
 	return &Config{Global: Global{
 		SMTPServerPort:     25,
 		SMTPConnectTimeout: 30 * time.Second,
+		StartupTimeout:     10 * time.Second,
+		ShutdownTimeout:    10 * time.Second,
 		VRRPVersion:        2,
 		VRRPMcastGroup4:    netip.MustParseAddr("224.0.0.18"),
 		VRRPMcastGroup6:    netip.MustParseAddr("ff02::12"),

@@ -58,6 +58,9 @@ type Plan struct {
 	RealAddrs []netip.Addr
 	// Sync is the connection synchronisation setting (nil: none).
 	Sync *config.LVSSyncDaemon
+	// Startup and Shutdown are startup_script and shutdown_script (nil:
+	// none): run once, before govs starts anything and after it stopped.
+	Startup, Shutdown *Hook
 	// Static are static_ipaddress, static_routes and static_rules: held
 	// while govs runs.
 	Static Static
@@ -263,6 +266,13 @@ type VRRP struct {
 	Files      []vrrp.TrackFile
 }
 
+// Hook is a script govs runs once and waits for, killed past Timeout.
+type Hook struct {
+	Command string
+	RunAs   vrrp.RunAs
+	Timeout time.Duration
+}
+
 // Static is what keepalived sets at start and removes at stop, whatever
 // the VRRP state: addresses first, then routes (which may need them), then
 // rules.
@@ -316,6 +326,14 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 		c := *sd
 		p.plan.Sync = &c
 	}
+	hook := func(c config.Command, timeout time.Duration) *Hook {
+		if c.Cmd == "" {
+			return nil
+		}
+		return &Hook{Command: c.Cmd, RunAs: runAs(cfg.Global, c), Timeout: timeout}
+	}
+	p.plan.Startup = hook(cfg.Global.StartupScript, cfg.Global.StartupTimeout)
+	p.plan.Shutdown = hook(cfg.Global.ShutdownScript, cfg.Global.ShutdownTimeout)
 	p.plan.NewFlowLimit = cfg.Global.NewFlowLimit
 	p.plan.Timeouts = dpstate.Timeouts(cfg.Global.LVSTimeouts)
 	p.plan.Tables = dpstate.TableSizes{Conns: dpstate.ConnTableSize, Embryos: dpstate.EmbryoTableSize}
@@ -731,6 +749,8 @@ func (p *planner) scriptSecurity() {
 			first = c.Pos
 		}
 	}
+	note(p.cfg.Global.StartupScript)
+	note(p.cfg.Global.ShutdownScript)
 	for _, s := range p.cfg.Scripts {
 		note(s.Cmd)
 	}

@@ -138,6 +138,8 @@ type fakeDirector struct {
 	laddrs *recordedLocalAddrs
 	// statics is the host's static addresses and routes.
 	statics *recordedStatics
+	// hooks records the startup and shutdown scripts run.
+	hooks *recordedHooks
 	bgp     *recordedBGP
 	links   *fakeLinks
 	stop    func() error
@@ -228,7 +230,7 @@ func startFake(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort)
 // director starts.
 func startFakeWith(t *testing.T, conf string, probe func(check.Spec, netip.AddrPort) (check.Prober, error), with func(*fakeDirector)) (*fakeDirector, error) {
 	t.Helper()
-	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}, statics: &recordedStatics{}, bgp: &recordedBGP{}, links: newFakeLinks()}
+	f := &fakeDirector{dp: dataplane.NewFake(), vrrp: &recordedVRRP{}, sync: &recordedSync{}, fwm: &recordedFwmarks{ifindex: 99}, laddrs: &recordedLocalAddrs{held: map[netip.Addr]string{}}, statics: &recordedStatics{}, hooks: &recordedHooks{}, bgp: &recordedBGP{}, links: newFakeLinks()}
 	if with != nil {
 		with(f)
 	}
@@ -253,6 +255,7 @@ func startFakeWith(t *testing.T, conf string, probe func(check.Spec, netip.AddrP
 		Fwmarks:    f.fwm,
 		LocalAddrs: f.laddrs,
 		Statics:    f.statics,
+		RunScript:  f.hooks.run,
 		BGP:        f.bgp.factory,
 		Links:      f.links,
 		Clock:      f.clock,

@@ -79,6 +79,9 @@ type Options struct {
 	LocalAddrs LocalAddrs
 	// Statics holds static_ipaddress and static_routes; nil uses the kernel.
 	Statics Statics
+	// RunScript runs startup_script and shutdown_script and waits for
+	// them; nil runs them with the shell (vrrpnet.RunScript).
+	RunScript func(ctx context.Context, command string, as vrrp.RunAs, timeout time.Duration) error
 	// BGP starts the govs_bgp speaker; nil uses GoBGP (internal/bgp).
 	BGP BGPFactory
 	// Links says whether the data plane's interfaces are up; nil asks the
@@ -303,6 +306,9 @@ func New(opts Options) (*Director, error) {
 	if opts.Statics == nil {
 		opts.Statics = kernelStatics{}
 	}
+	if opts.RunScript == nil {
+		opts.RunScript = vrrpnet.RunScript
+	}
 	if opts.BGP == nil {
 		opts.BGP = defaultBGP
 	}
@@ -344,6 +350,15 @@ func New(opts Options) (*Director, error) {
 // Run runs the director until ctx ends, then leaves cleanly: VRRP
 // instances give up their VIPs, checkers stop, the data plane detaches.
 func (d *Director) Run(ctx context.Context) error {
+	// startup_script first, before anything is set up; shutdown_script
+	// last, once everything is down (keepalived's order), on every way out.
+	d.runHook(ctx, "startup_script", d.plan.Startup)
+	defer func() {
+		d.mu.Lock()
+		h := d.plan.Shutdown
+		d.mu.Unlock()
+		d.runHook(context.WithoutCancel(ctx), "shutdown_script", h)
+	}()
 	// A drain period's end stops the director as the caller's ctx would.
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -1047,4 +1062,17 @@ func (d *Director) SetWeight(vs string, real netip.Addr, port uint16, weight *ui
 	d.log.Info("weight set at run time", "real", netip.AddrPortFrom(real, port), "virtual_server", vs, "weight", w, "real_servers", len(keys))
 	d.syncLocked()
 	return len(keys), nil
+}
+
+// runHook runs a startup or shutdown script and waits for it (at most its
+// timeout); a failure is logged, as keepalived does, and govs goes on.
+func (d *Director) runHook(ctx context.Context, what string, h *desired.Hook) {
+	if h == nil {
+		return
+	}
+	if err := d.opts.RunScript(ctx, h.Command, h.RunAs, h.Timeout); err != nil {
+		d.log.Error(what+" failed", "command", h.Command, "err", err)
+		return
+	}
+	d.log.Info(what+" done", "command", h.Command)
 }

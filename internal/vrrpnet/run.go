@@ -571,7 +571,7 @@ func (r *runner) runNotify(name string, c notifyCommand) {
 	r.scripts.Add(1)
 	go func() {
 		defer r.scripts.Done()
-		if err := runScript(r.ctx, c.cmd, c.as, 30*time.Second); err != nil {
+		if err := RunScript(r.ctx, c.cmd, c.as, 30*time.Second); err != nil {
 			r.log.Warn("VRRP notify script failed", "instance", name, "err", err)
 		}
 	}()

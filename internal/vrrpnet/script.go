@@ -51,10 +51,10 @@ func notifyCommands(n vrrp.Notify, kind, name string, to vrrp.State, prio int) [
 	return cmds
 }
 
-// runScript runs a shell command as the given user with a timeout and
+// RunScript runs a shell command as the given user with a timeout and
 // reports whether it exited 0. Like keepalived, it runs in its own process
 // group, which a timeout kills whole.
-func runScript(ctx context.Context, command string, as vrrp.RunAs, timeout time.Duration) error {
+func RunScript(ctx context.Context, command string, as vrrp.RunAs, timeout time.Duration) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -99,7 +99,7 @@ func watchScript(ctx context.Context, s vrrp.TrackScript, log *slog.Logger, out 
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		err := runScript(ctx, s.Command, s.RunAs, s.Timeout)
+		err := RunScript(ctx, s.Command, s.RunAs, s.Timeout)
 		if ctx.Err() != nil {
 			return
 		}

@@ -44,7 +44,7 @@ func TestNotifyArgumentsReachScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmds := notifyCommands(vrrp.Notify{Any: script}, "INSTANCE", "it's odd", vrrp.StateMaster, 100)
-	if err := runScript(context.Background(), cmds[0].cmd, cmds[0].as, 0); err != nil {
+	if err := RunScript(context.Background(), cmds[0].cmd, cmds[0].as, 0); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(out)
@@ -103,7 +103,7 @@ func TestPrivilegedScriptRunsAsUser(t *testing.T) {
 		as   vrrp.RunAs
 		want string
 	}{{vrrp.RunAs{}, "0"}, {vrrp.RunAs{User: "nobody"}, nobody.Uid}} {
-		if err := runScript(context.Background(), "id -u > "+out, c.as, 5*time.Second); err != nil {
+		if err := RunScript(context.Background(), "id -u > "+out, c.as, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(out)
@@ -115,7 +115,7 @@ func TestPrivilegedScriptRunsAsUser(t *testing.T) {
 		}
 		os.Remove(out)
 	}
-	if err := runScript(context.Background(), "true", vrrp.RunAs{User: "no-such-user-govs"}, time.Second); err == nil {
+	if err := RunScript(context.Background(), "true", vrrp.RunAs{User: "no-such-user-govs"}, time.Second); err == nil {
 		t.Error("a script for an unknown user ran")
 	}
 }
