@@ -140,9 +140,9 @@ type fakeDirector struct {
 	statics *recordedStatics
 	// hooks records the startup and shutdown scripts run.
 	hooks *recordedHooks
-	bgp     *recordedBGP
-	links   *fakeLinks
-	stop    func() error
+	bgp   *recordedBGP
+	links *fakeLinks
+	stop  func() error
 	// clock, set by startFakeWith's with, replaces the system clock; done
 	// receives Run's result.
 	clock Clock
