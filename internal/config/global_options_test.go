@@ -154,3 +154,24 @@ func TestStartupShutdownScripts(t *testing.T) {
 		},
 	})
 }
+
+func TestStrictMode(t *testing.T) {
+	runCases(t, []caseT{
+		{
+			name: "strict_mode is the instance's vrrp_strict",
+			src:  inst(" strict_mode"),
+			check: func(t *testing.T, c *Config) {
+				in := c.Instance("VI_1")
+				eq(t, "accept, lower_prio_no_advert", []bool{in.Accept, in.Adverts.LowerPrioNoAdvert}, []bool{false, true})
+			},
+		},
+		{
+			name: "strict_mode off overrides vrrp_strict",
+			src:  "global_defs {\n vrrp_strict\n}\n" + inst(" strict_mode off"),
+			check: func(t *testing.T, c *Config) {
+				in := c.Instance("VI_1")
+				eq(t, "accept, lower_prio_no_advert", []bool{in.Accept, in.Adverts.LowerPrioNoAdvert}, []bool{true, false})
+			},
+		},
+	})
+}

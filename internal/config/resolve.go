@@ -43,7 +43,12 @@ func (b *builder) resolveInstances() {
 		if !st.higherPrio {
 			in.Adverts.HigherPrioSendAdvert = g.Adverts.HigherPrioSendAdvert
 		}
-		if g.VRRPStrict {
+		// strict_mode is the instance's own vrrp_strict.
+		strict := g.VRRPStrict
+		if st.strict != nil {
+			strict = *st.strict
+		}
+		if strict {
 			b.strict(in, st.accept)
 		} else if !st.accept {
 			in.Accept = true

@@ -16,6 +16,7 @@ type instanceSet struct {
 	garpLowerPrioDelay, garpLowerPrioRepeat  bool
 	state                                    bool
 	downTimer, lowerPrio, higherPrio         bool
+	strict                                   *bool
 	vrid                                     bool
 	iface                                    bool
 	noPreemptNode, preemptDelayNode, advNode *node
@@ -25,7 +26,7 @@ type instanceSet struct {
 var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"track_process", "track_bfd",
-	"debug", "strict_mode", "skip_check_adv_addr", "unicast_fault_no_peer",
+	"debug", "skip_check_adv_addr", "unicast_fault_no_peer",
 	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
 )
 
@@ -404,6 +405,9 @@ func (b *builder) instance(blk *node) {
 			}
 		case "notify_master_rx_lower_pri":
 			in.Notify.MasterRxLowerPri = b.commandArg(n)
+		case "strict_mode":
+			v := b.boolArg(n)
+			st.strict = &v
 		case "check_unicast_src":
 			b.leaf(n, 0, 0)
 			in.CheckUnicastSrc = true
