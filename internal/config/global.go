@@ -32,7 +32,7 @@ var ignoredGlobal = set(
 	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap", "vrrp_notify_fifo",
 	"vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
 	"vrrp_rlimit_rttime", "vrrp_rt_priority", "vrrp_rx_bufs_multiplier", "vrrp_rx_bufs_policy",
-	"vrrp_skip_check_adv_addr", "vrrp_startup_delay", "script_security", "lvs_id", "lvs_sync_daemon_interface",
+	"vrrp_skip_check_adv_addr", "script_security", "lvs_id", "lvs_sync_daemon_interface",
 )
 
 func set(words ...string) map[string]bool {
@@ -150,6 +150,10 @@ func (b *builder) global(blk *node) {
 		case "shutdown_script_timeout":
 			if v, ok := b.intArg(n, 1, 1000); ok {
 				g.ShutdownTimeout = time.Duration(v) * time.Second
+			}
+		case "vrrp_startup_delay":
+			if v, ok := b.timerArg(n, 0, time.Hour); ok {
+				g.VRRPStartupDelay = v
 			}
 		case "vrrp_check_unicast_src":
 			b.leaf(n, 0, 0)

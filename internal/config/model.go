@@ -133,6 +133,9 @@ type Global struct {
 	// Adverts holds the vrrp_down_timer_adverts, vrrp_lower_prio_no_advert
 	// and vrrp_higher_prio_send_advert defaults.
 	Adverts AdvertRules
+	// VRRPStartupDelay is vrrp_startup_delay: the instances start that
+	// long after govs does (at its start only, not at a reload).
+	VRRPStartupDelay time.Duration
 	// CheckUnicastSrc is vrrp_check_unicast_src, every instance's default.
 	CheckUnicastSrc bool
 	// StartupScript and ShutdownScript run once, when govs starts (before

@@ -58,6 +58,9 @@ type Plan struct {
 	RealAddrs []netip.Addr
 	// Sync is the connection synchronisation setting (nil: none).
 	Sync *config.LVSSyncDaemon
+	// VRRPStartupDelay is vrrp_startup_delay: how long after govs starts
+	// its VRRP instances do.
+	VRRPStartupDelay time.Duration
 	// Startup and Shutdown are startup_script and shutdown_script (nil:
 	// none): run once, before govs starts anything and after it stopped.
 	Startup, Shutdown *Hook
@@ -332,6 +335,7 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 		}
 		return &Hook{Command: c.Cmd, RunAs: runAs(cfg.Global, c), Timeout: timeout}
 	}
+	p.plan.VRRPStartupDelay = cfg.Global.VRRPStartupDelay
 	p.plan.Startup = hook(cfg.Global.StartupScript, cfg.Global.StartupTimeout)
 	p.plan.Shutdown = hook(cfg.Global.ShutdownScript, cfg.Global.ShutdownTimeout)
 	p.plan.NewFlowLimit = cfg.Global.NewFlowLimit

@@ -44,6 +44,7 @@ func (resolveAll) Watch(ctx context.Context, addrs []netip.Addr, update func(net
 type recordedVRRP struct {
 	mu      sync.Mutex
 	started []desired.VRRP
+	delays  []time.Duration // each unit's StartupDelay
 	stopped int
 	onState func(string, vrrp.State)
 	// fail, when set, makes starting a unit fail (as a socket error would).
@@ -60,6 +61,7 @@ func (r *recordedVRRP) factory(_ context.Context, u VRRPUnit, _ *slog.Logger) (V
 	}
 	v := u.Plan
 	r.started = append(r.started, v)
+	r.delays = append(r.delays, u.StartupDelay)
 	r.onState = u.OnState
 	var insts fixedVRRP
 	for _, in := range v.Instances {

@@ -136,6 +136,9 @@ type VRRPUnit struct {
 	// PreemptHold reports, per received advert, whether an instance must
 	// not preempt a lower-priority master yet (vrrpnet.Options.PreemptHold).
 	PreemptHold func(instance string) bool
+	// StartupDelay is what is left of vrrp_startup_delay: the instances
+	// start that much later.
+	StartupDelay time.Duration
 }
 
 // VIPFilter drops packets addressed to the VIPs of MASTER instances
@@ -198,6 +201,8 @@ type Director struct {
 	localAddrs map[desired.LocalAddr]bool
 	// statics are the static addresses and routes held (applyStaticsLocked).
 	statics []heldStatic
+	// vrrpStartAt is when vrrp_startup_delay lets the instances start.
+	vrrpStartAt time.Time
 	// speaker announces the ready VIPs over BGP; applied is the data
 	// plane's state last applied, which says what is ready. drained
 	// withdraws every announcement.
@@ -391,6 +396,7 @@ func (d *Director) Run(ctx context.Context) error {
 	}()
 	d.mu.Lock()
 	d.ctx = ctx
+	d.vrrpStartAt = d.opts.Clock.Now().Add(d.plan.VRRPStartupDelay)
 	switch {
 	case d.opts.NoDataplane:
 	case d.opts.Dataplane != nil:

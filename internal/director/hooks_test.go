@@ -95,3 +95,43 @@ virtual_server 198.18.0.100 80 {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestVRRPStartupDelay: vrrp_startup_delay reaches the units started with
+// govs; one a reload starts later gets what is left of it.
+func TestVRRPStartupDelay(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	inst := func(vrid int) string {
+		return "vrrp_instance VI_" + itoa(vrid) + " {\n    interface eth0\n    virtual_router_id " + itoa(vrid) + "\n    virtual_ipaddress {\n        198.18.0." + itoa(vrid) + "/24\n    }\n}\n"
+	}
+	writeConfig(t, conf, "global_defs {\n    vrrp_startup_delay 30\n}\n"+inst(51))
+	clock := newManualClock()
+	f, err := startFakeWith(t, conf, healthy, func(f *fakeDirector) { f.clock = clock })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first unit has started (startFake may return before Run got there).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		f.vrrp.mu.Lock()
+		n := len(f.vrrp.started)
+		f.vrrp.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no VRRP unit started")
+		}
+	}
+	clock.mu.Lock()
+	clock.now = clock.now.Add(10 * time.Second)
+	clock.mu.Unlock()
+	writeConfig(t, conf, "global_defs {\n    vrrp_startup_delay 30\n}\n"+inst(51)+inst(52))
+	if err := f.d.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	f.vrrp.mu.Lock()
+	delays := slices.Clone(f.vrrp.delays)
+	f.vrrp.mu.Unlock()
+	if want := []time.Duration{30 * time.Second, 20 * time.Second}; !slices.Equal(delays, want) {
+		t.Errorf("startup delays %v, want %v: 30 s, then what is left of it 10 s later", delays, want)
+	}
+}

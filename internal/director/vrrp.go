@@ -43,14 +43,15 @@ func defaultVRRP(ctx context.Context, u VRRPUnit, log *slog.Logger) (VRRP, error
 	go func() {
 		defer close(g.done)
 		errc <- vrrpnet.Run(ctx, insts, groups, vrrpnet.Options{
-			Logger:      log,
-			Scripts:     scripts,
-			Files:       v.Files,
-			Status:      &g.status,
-			Siblings:    u.Siblings,
-			VIPFilter:   u.VIPFilter,
-			Resume:      u.Resume,
-			PreemptHold: u.PreemptHold,
+			Logger:       log,
+			Scripts:      scripts,
+			Files:        v.Files,
+			Status:       &g.status,
+			Siblings:     u.Siblings,
+			VIPFilter:    u.VIPFilter,
+			Resume:       u.Resume,
+			PreemptHold:  u.PreemptHold,
+			StartupDelay: u.StartupDelay,
 			OnState: func(c vrrpnet.StateChange) {
 				u.OnState(c.Instance, c.New)
 				g.reported(seen, c.Instance)

@@ -131,7 +131,7 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 		}
 		unit := VRRPUnit{Plan: up, Siblings: siblings, Resume: d.resumeVRRP, PreemptHold: d.preemptHold, OnState: func(instance string, st vrrp.State) {
 			d.vrrpChanges.push(vrrpChange{unit: key, instance: instance, state: st, gen: gen})
-		}}
+		}, StartupDelay: max(d.vrrpStartAt.Sub(d.opts.Clock.Now()), 0)}
 		if d.vipFilter != nil {
 			unit.VIPFilter = d.vipFilter
 		}

@@ -52,6 +52,9 @@ type Options struct {
 	// previous process died as MASTER while its data plane went on
 	// forwarding (it adopted a pinned one), so the VIP need not move.
 	Resume bool
+	// StartupDelay holds the instances in INIT that long before they start
+	// (vrrp_startup_delay): adverts are not sent or heard before.
+	StartupDelay time.Duration
 	// PreemptHold, when set, is asked before each received advert whether
 	// an instance may preempt a lower-priority master now
 	// (vrrp.Machine.SetPreemptHold): the director holds the connection
@@ -343,6 +346,15 @@ func (r *runner) loop(ctx context.Context) error {
 				in.m.SetTrack(now, false, s.Name, false) // no effect before Start
 			}
 		}
+	}
+	if d := r.opts.StartupDelay; d > 0 {
+		r.log.Info("VRRP instances start after vrrp_startup_delay", "delay", d)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return nil
+		}
+		now = time.Now()
 	}
 	for _, in := range r.insts {
 		r.apply(in, now, r.start(in, now))

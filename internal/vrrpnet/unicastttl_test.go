@@ -134,3 +134,36 @@ func TestPrivilegedNotifyMasterRxLowerPri(t *testing.T) {
 		t.Errorf("state %s after a lower-priority advert, want MASTER", s[0].State)
 	}
 }
+
+// TestPrivilegedStartupDelay: with vrrp_startup_delay the instance leaves
+// INIT only once the delay is over.
+func TestPrivilegedStartupDelay(t *testing.T) {
+	netnstest.RequireRoot(t)
+	l := newLab(t)
+	cfg := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Interval: 100 * time.Millisecond,
+		Version: 3, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}}}
+	const delay = 400 * time.Millisecond
+	changes := make(chan time.Time, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	started := time.Now()
+	go func() {
+		done <- l.a.ns.Do(func() error {
+			return vrrpnet.Run(ctx, []vrrp.InstanceConfig{cfg}, nil, vrrpnet.Options{Logger: slog.New(slog.DiscardHandler), StartupDelay: delay,
+				OnState: func(vrrpnet.StateChange) { changes <- time.Now() }})
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	select {
+	case at := <-changes:
+		// A lower bound only: the instance may start later, never sooner.
+		if d := at.Sub(started); d < delay {
+			t.Errorf("first state change %v after Run, before the %v startup delay", d, delay)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the instance never started")
+	}
+}
