@@ -175,3 +175,30 @@ func TestStrictMode(t *testing.T) {
 		},
 	})
 }
+
+func TestUnicastWithoutPeers(t *testing.T) {
+	runCases(t, []caseT{
+		{
+			name:  "an empty unicast_peer block: multicast, with keepalived's warning",
+			src:   inst(" unicast_peer {\n }"),
+			diags: []string{"t.conf:4: warning: vrrp_instance VI_1: unicast_peer without peers: multicast, as keepalived does (deprecated there; unicast_fault_no_peer keeps the instance in FAULT instead)"},
+			check: func(t *testing.T, c *Config) {
+				eq(t, "UnicastFaultNoPeer", c.Instance("VI_1").UnicastFaultNoPeer, false)
+			},
+		},
+		{
+			name: "unicast_fault_no_peer",
+			src:  inst(" unicast_peer {\n }\n unicast_fault_no_peer"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "UnicastFaultNoPeer", c.Instance("VI_1").UnicastFaultNoPeer, true)
+			},
+		},
+		{
+			name: "unicast_fault_no_peer with peers: nothing to fault on",
+			src:  inst(" unicast_peer {\n  198.18.0.12\n }\n unicast_fault_no_peer"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "UnicastFaultNoPeer", c.Instance("VI_1").UnicastFaultNoPeer, false)
+			},
+		},
+	})
+}

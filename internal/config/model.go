@@ -388,6 +388,9 @@ type VRRPInstance struct {
 	Adverts          AdvertRules
 	// UnicastTTL is unicast_ttl (1..255; 0: 255).
 	UnicastTTL int
+	// UnicastFaultNoPeer is unicast_fault_no_peer: an instance whose
+	// unicast_peer block is empty stays in FAULT instead of using multicast.
+	UnicastFaultNoPeer bool
 	// CheckUnicastSrc is check_unicast_src (or global
 	// vrrp_check_unicast_src, or a peer's min_ttl/max_ttl): unicast adverts
 	// from addresses that are not peers are dropped.

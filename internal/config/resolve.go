@@ -117,6 +117,12 @@ func (b *builder) resolveInstances() {
 		if g.CheckUnicastSrc || slices.ContainsFunc(in.UnicastPeers, func(p UnicastPeer) bool { return p.MinTTL > 0 || p.MaxTTL < 255 }) {
 			in.CheckUnicastSrc = true
 		}
+		if n := st.unicastNode; n != nil && len(n.Body) == 0 && len(in.UnicastPeers) == 0 && !in.UnicastFaultNoPeer {
+			b.d.Warnf(n.Pos, "unicast_peer", "vrrp_instance %s: unicast_peer without peers: multicast, as keepalived does (deprecated there; unicast_fault_no_peer keeps the instance in FAULT instead)", in.Name)
+		}
+		if in.UnicastFaultNoPeer && len(in.UnicastPeers) > 0 {
+			in.UnicastFaultNoPeer = false // it has peers: nothing to fault on
+		}
 		if in.UnicastTTL > 0 && len(in.UnicastPeers) == 0 {
 			b.d.Warnf(in.Keywords.Of("unicast_ttl"), "unicast_ttl", "vrrp_instance %s: unicast_ttl without unicast_peer: ignored (multicast adverts carry 255), as keepalived does", in.Name)
 			in.UnicastTTL = 0

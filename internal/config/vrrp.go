@@ -17,6 +17,7 @@ type instanceSet struct {
 	state                                    bool
 	downTimer, lowerPrio, higherPrio         bool
 	strict                                   *bool
+	unicastNode                              *node // an unicast_peer block
 	vrid                                     bool
 	iface                                    bool
 	noPreemptNode, preemptDelayNode, advNode *node
@@ -26,7 +27,7 @@ type instanceSet struct {
 var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"track_process", "track_bfd",
-	"debug", "skip_check_adv_addr", "unicast_fault_no_peer",
+	"debug", "skip_check_adv_addr",
 	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
 )
 
@@ -382,6 +383,10 @@ func (b *builder) instance(blk *node) {
 			}
 		case "unicast_peer":
 			in.UnicastPeers = append(in.UnicastPeers, b.unicastPeers(n)...)
+			st.unicastNode = n
+		case "unicast_fault_no_peer":
+			b.leaf(n, 0, 0)
+			in.UnicastFaultNoPeer = true
 		case "track_interface":
 			in.TrackInterfaces = append(in.TrackInterfaces, b.trackInterfaces(n)...)
 		case "track_script":

@@ -88,6 +88,7 @@ func (p *planner) vrrp() {
 		c.UnicastTTL = in.UnicastTTL
 		c.PromoteSecondaries = in.PromoteSecondaries
 		c.CheckUnicastSrc = in.CheckUnicastSrc
+		c.FaultNoPeer = in.UnicastFaultNoPeer
 		c.NoAccept = !in.Accept
 		// keepalived ignores the weights of a sync group member's tracked
 		// objects unless the group has sync_group_tracking_weight: an

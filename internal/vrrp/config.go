@@ -196,6 +196,9 @@ type InstanceConfig struct {
 	// PromoteSecondaries sets the interface's promote_secondaries, so that
 	// removing a VIP does not take the other addresses of its subnet along.
 	PromoteSecondaries bool
+	// FaultNoPeer keeps the instance in FAULT: it was meant to be unicast
+	// but has no peers (unicast_fault_no_peer).
+	FaultNoPeer bool
 	// CheckUnicastSrc drops unicast adverts from addresses that are not
 	// unicast peers (check_unicast_src; keepalived accepts them otherwise).
 	CheckUnicastSrc bool

@@ -268,7 +268,7 @@ func (m *Machine) Priority() int {
 
 // OwnFault reports whether the instance itself (not its sync group) is faulty.
 func (m *Machine) OwnFault() bool {
-	if !m.ifaceUp {
+	if !m.ifaceUp || m.cfg.FaultNoPeer {
 		return true
 	}
 	for _, t := range m.tracks {
@@ -291,6 +291,9 @@ func (t *trackState) failed() bool {
 func (m *Machine) faultReason() string {
 	if !m.ifaceUp {
 		return "interface " + m.cfg.Interface + " down"
+	}
+	if m.cfg.FaultNoPeer {
+		return "no unicast peers (unicast_fault_no_peer)"
 	}
 	for k, t := range m.tracks {
 		if t.failed() {

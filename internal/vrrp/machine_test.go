@@ -887,3 +887,15 @@ func TestAdvertRules(t *testing.T) {
 		}
 	})
 }
+
+// An instance meant to be unicast without peers (unicast_fault_no_peer)
+// stays in FAULT.
+func TestFaultNoPeer(t *testing.T) {
+	m := newTestMachine(t, func(c *InstanceConfig) { c.FaultNoPeer = true })
+	m.Start(t0)
+	now := t0
+	runUntil(m, &now, t0.Add(time.Minute))
+	if m.State() != StateFault || m.faultReason() != "no unicast peers (unicast_fault_no_peer)" {
+		t.Fatalf("state %v (%s), want FAULT", m.State(), m.faultReason())
+	}
+}
