@@ -29,8 +29,8 @@ var ignoredGlobal = set(
 	"smtp_alert_vrrp", "snmp_socket", "tmp_config_directory", "umask",
 	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_cpu_affinity",
 	"vrrp_garp_extra_if", "vrrp_ipsets", "vrrp_iptables", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
-	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap", "vrrp_notify_fifo",
-	"vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
+	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap",
+	"vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
 	"vrrp_rlimit_rttime", "vrrp_rt_priority", "vrrp_rx_bufs_multiplier", "vrrp_rx_bufs_policy",
 	"vrrp_skip_check_adv_addr", "script_security", "lvs_id", "lvs_sync_daemon_interface",
 )
@@ -139,6 +139,10 @@ func (b *builder) global(blk *node) {
 			if v, ok := b.intArg(n, 0, 3600); ok {
 				g.GARP.MasterDelay = time.Duration(v) * time.Second
 			}
+		case "vrrp_notify_fifo":
+			g.VRRPNotifyFIFO = b.commandArg(n)
+		case "vrrp_notify_fifo_script":
+			g.VRRPNotifyFIFOScript = b.commandArg(n)
 		case "startup_script":
 			g.StartupScript = b.commandArg(n)
 		case "shutdown_script":

@@ -202,3 +202,14 @@ func TestUnicastWithoutPeers(t *testing.T) {
 		},
 	})
 }
+
+func TestVRRPNotifyFIFO(t *testing.T) {
+	runCases(t, []caseT{{
+		name: "fifo and script",
+		src:  "global_defs {\n vrrp_notify_fifo /run/govs/vrrp.fifo nobody\n vrrp_notify_fifo_script \"/usr/local/bin/read -v\"\n}\n",
+		check: func(t *testing.T, c *Config) {
+			g := c.Global
+			eq(t, "fifo", []string{g.VRRPNotifyFIFO.Cmd, g.VRRPNotifyFIFO.User, g.VRRPNotifyFIFOScript.Cmd}, []string{"/run/govs/vrrp.fifo", "nobody", "/usr/local/bin/read -v"})
+		},
+	}})
+}

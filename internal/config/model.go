@@ -138,6 +138,10 @@ type Global struct {
 	VRRPStartupDelay time.Duration
 	// CheckUnicastSrc is vrrp_check_unicast_src, every instance's default.
 	CheckUnicastSrc bool
+	// VRRPNotifyFIFO is vrrp_notify_fifo (its path in Cmd, the owner as
+	// User/Group): a line per VRRP state change; VRRPNotifyFIFOScript reads
+	// it (vrrp_notify_fifo_script, given the FIFO as its last argument).
+	VRRPNotifyFIFO, VRRPNotifyFIFOScript Command
 	// StartupScript and ShutdownScript run once, when govs starts (before
 	// anything else) and when it has stopped; each is killed past its
 	// timeout (10 s unless *_script_timeout says).

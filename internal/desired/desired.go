@@ -61,6 +61,8 @@ type Plan struct {
 	// VRRPStartupDelay is vrrp_startup_delay: how long after govs starts
 	// its VRRP instances do.
 	VRRPStartupDelay time.Duration
+	// VRRPFIFO is vrrp_notify_fifo (nil: none).
+	VRRPFIFO *NotifyFIFO
 	// Startup and Shutdown are startup_script and shutdown_script (nil:
 	// none): run once, before govs starts anything and after it stopped.
 	Startup, Shutdown *Hook
@@ -269,6 +271,16 @@ type VRRP struct {
 	Files      []vrrp.TrackFile
 }
 
+// NotifyFIFO is a FIFO govs writes a line to per state change, owned by
+// Owner when govs makes it, and the script (if any) that reads it, started
+// with the FIFO's path as its last argument and stopped with govs.
+type NotifyFIFO struct {
+	Path     string
+	Owner    vrrp.RunAs
+	Script   string
+	ScriptAs vrrp.RunAs
+}
+
 // Hook is a script govs runs once and waits for, killed past Timeout.
 type Hook struct {
 	Command string
@@ -336,6 +348,14 @@ func Build(cfg *config.Config, diags diag.List, opts Options) *Plan {
 		return &Hook{Command: c.Cmd, RunAs: runAs(cfg.Global, c), Timeout: timeout}
 	}
 	p.plan.VRRPStartupDelay = cfg.Global.VRRPStartupDelay
+	if f := cfg.Global.VRRPNotifyFIFO; f.Cmd != "" {
+		p.plan.VRRPFIFO = &NotifyFIFO{Path: f.Cmd, Owner: vrrp.RunAs{User: f.User, Group: f.Group}}
+		if sc := cfg.Global.VRRPNotifyFIFOScript; sc.Cmd != "" {
+			p.plan.VRRPFIFO.Script, p.plan.VRRPFIFO.ScriptAs = sc.Cmd, runAs(cfg.Global, sc)
+		}
+	} else if sc := cfg.Global.VRRPNotifyFIFOScript; sc.Cmd != "" {
+		p.warnf(sc.Pos, "vrrp_notify_fifo_script", "vrrp_notify_fifo_script without vrrp_notify_fifo: nothing to read; ignored")
+	}
 	p.plan.Startup = hook(cfg.Global.StartupScript, cfg.Global.StartupTimeout)
 	p.plan.Shutdown = hook(cfg.Global.ShutdownScript, cfg.Global.ShutdownTimeout)
 	p.plan.NewFlowLimit = cfg.Global.NewFlowLimit
@@ -755,6 +775,7 @@ func (p *planner) scriptSecurity() {
 	}
 	note(p.cfg.Global.StartupScript)
 	note(p.cfg.Global.ShutdownScript)
+	note(p.cfg.Global.VRRPNotifyFIFOScript)
 	for _, s := range p.cfg.Scripts {
 		note(s.Cmd)
 	}

@@ -45,6 +45,7 @@ type recordedVRRP struct {
 	mu      sync.Mutex
 	started []desired.VRRP
 	delays  []time.Duration // each unit's StartupDelay
+	fifo    func(string)    // the last unit's NotifyFIFO
 	stopped int
 	onState func(string, vrrp.State)
 	// fail, when set, makes starting a unit fail (as a socket error would).
@@ -62,6 +63,7 @@ func (r *recordedVRRP) factory(_ context.Context, u VRRPUnit, _ *slog.Logger) (V
 	v := u.Plan
 	r.started = append(r.started, v)
 	r.delays = append(r.delays, u.StartupDelay)
+	r.fifo = u.NotifyFIFO
 	r.onState = u.OnState
 	var insts fixedVRRP
 	for _, in := range v.Instances {

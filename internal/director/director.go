@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,8 @@ import (
 	"github.com/govs/govs/internal/fwmark"
 	"github.com/govs/govs/internal/hostmem"
 	"github.com/govs/govs/internal/metrics"
+	"github.com/govs/govs/internal/notifyfifo"
+	"github.com/govs/govs/internal/runas"
 	"github.com/govs/govs/internal/status"
 	"github.com/govs/govs/internal/vrrp"
 	"github.com/govs/govs/internal/vrrpnet"
@@ -139,6 +142,8 @@ type VRRPUnit struct {
 	// StartupDelay is what is left of vrrp_startup_delay: the instances
 	// start that much later.
 	StartupDelay time.Duration
+	// NotifyFIFO writes a line to vrrp_notify_fifo; nil without one.
+	NotifyFIFO func(line string)
 }
 
 // VIPFilter drops packets addressed to the VIPs of MASTER instances
@@ -203,6 +208,10 @@ type Director struct {
 	statics []heldStatic
 	// vrrpStartAt is when vrrp_startup_delay lets the instances start.
 	vrrpStartAt time.Time
+	// fifo is the open vrrp_notify_fifo (nil: none) and stopFIFOScript
+	// ends the script reading it.
+	fifo           *notifyfifo.FIFO
+	stopFIFOScript func()
 	// speaker announces the ready VIPs over BGP; applied is the data
 	// plane's state last applied, which says what is ready. drained
 	// withdraws every announcement.
@@ -397,6 +406,10 @@ func (d *Director) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
 	d.vrrpStartAt = d.opts.Clock.Now().Add(d.plan.VRRPStartupDelay)
+	if err := d.openFIFOLocked(ctx, d.plan.VRRPFIFO); err != nil {
+		d.mu.Unlock()
+		return err
+	}
 	switch {
 	case d.opts.NoDataplane:
 	case d.opts.Dataplane != nil:
@@ -605,6 +618,10 @@ func (d *Director) applyPlanLocked(ctx context.Context, plan *desired.Plan) erro
 	var ifaces []string
 	if d.dp != nil && len(plan.Services) > 0 {
 		ifaces = plan.Interfaces
+	}
+	// The FIFO is opened once, with govs.
+	if d.plan != nil && plan != d.plan && !reflect.DeepEqual(plan.VRRPFIFO, d.plan.VRRPFIFO) && d.ctx != nil {
+		return fmt.Errorf("vrrp_notify_fifo and vrrp_notify_fifo_script change only at a restart")
 	}
 	// The tables are sized when the data plane loads: a reload cannot
 	// resize them (a restart does, migrating the connections).
@@ -973,6 +990,7 @@ func (d *Director) shutdown() {
 	d.stopBGPLocked()
 	d.stopSyncLocked()
 	d.stopVRRPLocked()
+	d.closeFIFOLocked()
 	// As keepalived at its end: what it set statically goes too.
 	d.removeStaticsLocked(d.statics)
 	d.statics = nil
@@ -1082,3 +1100,54 @@ func (d *Director) runHook(ctx context.Context, what string, h *desired.Hook) {
 	}
 	d.log.Info(what+" done", "command", h.Command)
 }
+
+// openFIFOLocked opens vrrp_notify_fifo and starts the script reading it.
+func (d *Director) openFIFOLocked(ctx context.Context, f *desired.NotifyFIFO) error {
+	if f == nil {
+		return nil
+	}
+	uid, gid := -1, -1
+	if f.Owner != (vrrp.RunAs{}) {
+		cred, err := runas.Credential(f.Owner.User, f.Owner.Group)
+		if err != nil {
+			return fmt.Errorf("vrrp_notify_fifo %s: %w", f.Path, err)
+		}
+		uid, gid = int(cred.Uid), int(cred.Gid)
+	}
+	fifo, err := notifyfifo.Open(f.Path, uid, gid)
+	if err != nil {
+		return err
+	}
+	d.fifo = fifo
+	if f.Script != "" {
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		d.stopFIFOScript = func() { cancel(); <-done }
+		go func() {
+			defer close(done)
+			// It reads until govs stops it: no timeout.
+			if err := d.opts.RunScript(sctx, f.Script+" "+shellQuote(f.Path), f.ScriptAs, 0); err != nil && sctx.Err() == nil {
+				d.log.Warn("vrrp_notify_fifo_script ended", "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// closeFIFOLocked stops the FIFO's script and closes it, after VRRP
+// stopped (its last lines are the STOP ones).
+func (d *Director) closeFIFOLocked() {
+	if d.stopFIFOScript != nil {
+		d.stopFIFOScript()
+		d.stopFIFOScript = nil
+	}
+	if d.fifo != nil {
+		if err := d.fifo.Close(); err != nil {
+			d.log.Warn("vrrp_notify_fifo", "err", err)
+		}
+		d.fifo = nil
+	}
+}
+
+// shellQuote quotes s for /bin/sh.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

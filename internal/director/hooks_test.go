@@ -2,11 +2,13 @@ package director
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,5 +135,55 @@ func TestVRRPStartupDelay(t *testing.T) {
 	f.vrrp.mu.Unlock()
 	if want := []time.Duration{30 * time.Second, 20 * time.Second}; !slices.Equal(delays, want) {
 		t.Errorf("startup delays %v, want %v: 30 s, then what is left of it 10 s later", delays, want)
+	}
+}
+
+// TestVRRPNotifyFIFO: vrrp_notify_fifo is made at start and given to the
+// VRRP units, its script starts with the FIFO as last argument, a reload
+// that changes it is refused, and a stop removes the FIFO govs made.
+func TestVRRPNotifyFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "vrrp.fifo")
+	conf := filepath.Join(dir, "keepalived.conf")
+	file := func(path string) string {
+		return "global_defs {\n    vrrp_notify_fifo " + path + "\n    vrrp_notify_fifo_script /usr/local/bin/read-fifo\n    enable_script_security\n    script_user root\n}\n" +
+			"vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    virtual_ipaddress {\n        198.18.0.100/24\n    }\n}\n"
+	}
+	writeConfig(t, conf, file(fifo))
+	f, err := startFake(t, conf, healthy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var write func(string)
+	for deadline := time.Now().Add(5 * time.Second); write == nil; time.Sleep(time.Millisecond) {
+		f.vrrp.mu.Lock()
+		write = f.vrrp.fifo
+		f.vrrp.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the VRRP unit got no FIFO")
+		}
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatalf("the FIFO is not there: %v", err)
+	}
+	defer r.Close()
+	write(`INSTANCE "VI_1" MASTER 100`)
+	buf := make([]byte, 100)
+	if n, err := r.Read(buf); err != nil || string(buf[:n]) != "INSTANCE \"VI_1\" MASTER 100\n" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	writeConfig(t, conf, file(filepath.Join(dir, "other.fifo")))
+	if err := f.d.Reload(); err == nil || !strings.Contains(err.Error(), "only at a restart") {
+		t.Errorf("a reload moving the FIFO: %v", err)
+	}
+	if err := f.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.hooks.list(); len(got) != 1 || !strings.HasPrefix(got[0], "/usr/local/bin/read-fifo '"+fifo+"' (0s)") {
+		t.Errorf("scripts run: %q", got)
+	}
+	if _, err := os.Lstat(fifo); !os.IsNotExist(err) {
+		t.Errorf("the FIFO govs made outlived it: %v", err)
 	}
 }

@@ -52,6 +52,7 @@ func defaultVRRP(ctx context.Context, u VRRPUnit, log *slog.Logger) (VRRP, error
 			Resume:       u.Resume,
 			PreemptHold:  u.PreemptHold,
 			StartupDelay: u.StartupDelay,
+			NotifyFIFO:   u.NotifyFIFO,
 			OnState: func(c vrrpnet.StateChange) {
 				u.OnState(c.Instance, c.New)
 				g.reported(seen, c.Instance)

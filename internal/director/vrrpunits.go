@@ -135,6 +135,9 @@ func (d *Director) applyVRRPLocked(ctx context.Context, plan desired.VRRP) error
 		if d.vipFilter != nil {
 			unit.VIPFilter = d.vipFilter
 		}
+		if d.fifo != nil {
+			unit.NotifyFIFO = d.fifo.Write
+		}
 		v, err := factory(ctx, unit, d.log)
 		if err != nil {
 			return err

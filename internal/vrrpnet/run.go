@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -52,6 +53,9 @@ type Options struct {
 	// previous process died as MASTER while its data plane went on
 	// forwarding (it adopted a pinned one), so the VIP need not move.
 	Resume bool
+	// NotifyFIFO, when set, takes keepalived's notify FIFO line for every
+	// instance and sync group transition (`INSTANCE "VI_1" MASTER 100`).
+	NotifyFIFO func(line string)
 	// StartupDelay holds the instances in INIT that long before they start
 	// (vrrp_startup_delay): adverts are not sent or heard before.
 	StartupDelay time.Duration
@@ -573,6 +577,9 @@ func (r *runner) groupState(g *vrrp.Group) vrrp.State {
 }
 
 func (r *runner) notify(n vrrp.Notify, kind, name string, to vrrp.State, prio int) {
+	if r.opts.NotifyFIFO != nil {
+		r.opts.NotifyFIFO(kind + ` "` + name + `" ` + to.String() + " " + strconv.Itoa(prio))
+	}
 	for _, c := range notifyCommands(n, kind, name, to, prio) {
 		r.runNotify(name, c)
 	}

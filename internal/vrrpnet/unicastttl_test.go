@@ -167,3 +167,38 @@ func TestPrivilegedStartupDelay(t *testing.T) {
 		t.Fatal("the instance never started")
 	}
 }
+
+// TestPrivilegedNotifyFIFOLines: every transition is a line in keepalived's
+// FIFO format.
+func TestPrivilegedNotifyFIFOLines(t *testing.T) {
+	netnstest.RequireRoot(t)
+	l := newLab(t)
+	cfg := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Interval: 100 * time.Millisecond,
+		Version: 3, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}}}
+	lines := make(chan string, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- l.a.ns.Do(func() error {
+			return vrrpnet.Run(ctx, []vrrp.InstanceConfig{cfg}, nil, vrrpnet.Options{Logger: slog.New(slog.DiscardHandler),
+				NotifyFIFO: func(s string) { lines <- s }})
+		})
+	}()
+	for _, want := range []string{`INSTANCE "VI_1" BACKUP 150`, `INSTANCE "VI_1" MASTER 150`} {
+		select {
+		case got := <-lines:
+			if got != want {
+				t.Fatalf("line %q, want %q", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no line %q", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := <-lines; got != `INSTANCE "VI_1" STOP 150` && got != `INSTANCE "VI_1" STOP 0` {
+		t.Errorf("at the stop: %q", got)
+	}
+}
