@@ -133,31 +133,10 @@ func (b *builder) resolveInstances() {
 		in.TrackScripts = firstOf(b, in.TrackScripts, "track_script", func(t TrackScript) (string, Pos) { return t.Name, t.Pos })
 		in.TrackFiles = firstOf(b, in.TrackFiles, "track_file", func(t TrackScript) (string, Pos) { return t.Name, t.Pos })
 
-		for i, ts := range in.TrackScripts {
-			s := b.cfg.Script(ts.Name)
-			if s == nil {
-				b.d.Warnf(ts.Pos, "track_script", "track_script: vrrp_script '%s' is not defined; ignored", ts.Name)
-				continue
-			}
-			// The entry's weight and reverse replace the script's together
-			// (reverse can only be written after a weight).
-			if !ts.WeightSet {
-				in.TrackScripts[i].Weight = s.Weight
-				in.TrackScripts[i].Reverse = s.Reverse
-			}
-		}
-
-		for i, tf := range in.TrackFiles {
-			f := b.cfg.TrackFile(tf.Name)
-			if f == nil {
-				b.d.Warnf(tf.Pos, "track_file", "track_file: track_file '%s' is not defined; ignored", tf.Name)
-				continue
-			}
-			if !tf.WeightSet {
-				in.TrackFiles[i].Weight = f.Weight
-				in.TrackFiles[i].Reverse = f.Reverse
-			}
-		}
+		// The entry's weight and reverse replace the definition's together
+		// (reverse can only be written after a weight).
+		b.inheritTracks(in.TrackScripts, "track_script", "vrrp_script", b.scriptDefault, true)
+		b.inheritTracks(in.TrackFiles, "track_file", "track_file", b.fileDefault, true)
 
 		// Instances sharing a VRID must not share an interface and family
 		// when they advertise by multicast: their packets are
@@ -229,26 +208,9 @@ func (b *builder) resolveSyncGroups() {
 		if len(kept) == 1 {
 			b.d.Warnf(g.Pos, "vrrp_sync_group", "vrrp_sync_group %s has only one vrrp_instance; keepalived warns about this too", g.Name)
 		}
-		for i, ts := range g.TrackScripts {
-			s := b.cfg.Script(ts.Name)
-			if s == nil {
-				b.d.Warnf(ts.Pos, "track_script", "track_script: vrrp_script '%s' is not defined; ignored", ts.Name)
-				continue
-			}
-			if !ts.WeightSet {
-				g.TrackScripts[i].Reverse = s.Reverse
-			}
-		}
-		for i, tf := range g.TrackFiles {
-			f := b.cfg.TrackFile(tf.Name)
-			if f == nil {
-				b.d.Warnf(tf.Pos, "track_file", "track_file: track_file '%s' is not defined; ignored", tf.Name)
-				continue
-			}
-			if !tf.WeightSet {
-				g.TrackFiles[i].Reverse = f.Reverse
-			}
-		}
+		// A group's entries only fault: their reverse counts, not weights.
+		b.inheritTracks(g.TrackScripts, "track_script", "vrrp_script", b.scriptDefault, false)
+		b.inheritTracks(g.TrackFiles, "track_file", "track_file", b.fileDefault, false)
 	}
 }
 
@@ -627,4 +589,37 @@ func firstOf[T any](b *builder, list []T, kw string, key func(T) (string, Pos)) 
 		out = append(out, e)
 	}
 	return out
+}
+
+// inheritTracks gives track entries that set no weight their definition's
+// reverse (and weight, withWeight), and warns about entries whose
+// definition is missing (they are ignored later).
+func (b *builder) inheritTracks(entries []TrackScript, kw, def string, lookup func(string) (weight int, reverse, ok bool), withWeight bool) {
+	for i, e := range entries {
+		w, rev, ok := lookup(e.Name)
+		if !ok {
+			b.d.Warnf(e.Pos, kw, "%s: %s '%s' is not defined; ignored", kw, def, e.Name)
+			continue
+		}
+		if !e.WeightSet {
+			if withWeight {
+				entries[i].Weight = w
+			}
+			entries[i].Reverse = rev
+		}
+	}
+}
+
+func (b *builder) scriptDefault(name string) (int, bool, bool) {
+	if s := b.cfg.Script(name); s != nil {
+		return s.Weight, s.Reverse, true
+	}
+	return 0, false, false
+}
+
+func (b *builder) fileDefault(name string) (int, bool, bool) {
+	if f := b.cfg.TrackFile(name); f != nil {
+		return f.Weight, f.Reverse, true
+	}
+	return 0, false, false
 }
