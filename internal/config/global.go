@@ -30,7 +30,7 @@ var ignoredGlobal = set(
 	"use_pid_dir", "vmac_addr_prefix", "vmac_prefix", "vrrp_cpu_affinity",
 	"vrrp_garp_extra_if", "vrrp_ipsets", "vrrp_iptables", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
 	"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap",
-	"vrrp_notify_priority_changes", "vrrp_priority", "vrrp_process_name",
+	"vrrp_priority", "vrrp_process_name",
 	"vrrp_rlimit_rttime", "vrrp_rt_priority", "vrrp_rx_bufs_multiplier", "vrrp_rx_bufs_policy",
 	"vrrp_skip_check_adv_addr", "script_security", "lvs_id", "lvs_sync_daemon_interface",
 )
@@ -139,6 +139,8 @@ func (b *builder) global(blk *node) {
 			if v, ok := b.intArg(n, 0, 3600); ok {
 				g.GARP.MasterDelay = time.Duration(v) * time.Second
 			}
+		case "vrrp_notify_priority_changes":
+			g.NotifyPriorityChanges = b.boolArg(n)
 		case "vrrp_notify_fifo":
 			g.VRRPNotifyFIFO = b.commandArg(n)
 		case "vrrp_notify_fifo_script":

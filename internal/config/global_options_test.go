@@ -213,3 +213,22 @@ func TestVRRPNotifyFIFO(t *testing.T) {
 		},
 	}})
 }
+
+func TestNotifyPriorityChanges(t *testing.T) {
+	runCases(t, []caseT{
+		{
+			name: "global default",
+			src:  "global_defs {\n vrrp_notify_priority_changes\n}\n" + inst(""),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "NotifyPriorityChanges", c.Instance("VI_1").NotifyPriorityChanges, true)
+			},
+		},
+		{
+			name: "the instance's own",
+			src:  "global_defs {\n vrrp_notify_priority_changes\n}\n" + inst(" notify_priority_changes off"),
+			check: func(t *testing.T, c *Config) {
+				eq(t, "NotifyPriorityChanges", c.Instance("VI_1").NotifyPriorityChanges, false)
+			},
+		},
+	})
+}

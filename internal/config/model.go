@@ -133,6 +133,8 @@ type Global struct {
 	// Adverts holds the vrrp_down_timer_adverts, vrrp_lower_prio_no_advert
 	// and vrrp_higher_prio_send_advert defaults.
 	Adverts AdvertRules
+	// NotifyPriorityChanges is vrrp_notify_priority_changes.
+	NotifyPriorityChanges bool
 	// VRRPStartupDelay is vrrp_startup_delay: the instances start that
 	// long after govs does (at its start only, not at a reload).
 	VRRPStartupDelay time.Duration
@@ -392,6 +394,9 @@ type VRRPInstance struct {
 	Adverts          AdvertRules
 	// UnicastTTL is unicast_ttl (1..255; 0: 255).
 	UnicastTTL int
+	// NotifyPriorityChanges is notify_priority_changes (default global
+	// vrrp_notify_priority_changes): priority lines in the notify FIFO.
+	NotifyPriorityChanges bool
 	// UnicastFaultNoPeer is unicast_fault_no_peer: an instance whose
 	// unicast_peer block is empty stays in FAULT instead of using multicast.
 	UnicastFaultNoPeer bool

@@ -34,6 +34,10 @@ func (b *builder) resolveInstances() {
 		if !st.version {
 			in.Version = g.VRRPVersion
 		}
+		in.NotifyPriorityChanges = g.NotifyPriorityChanges
+		if st.notifyPrio != nil {
+			in.NotifyPriorityChanges = *st.notifyPrio
+		}
 		if !st.downTimer {
 			in.Adverts.DownTimerAdverts = g.Adverts.DownTimerAdverts
 		}

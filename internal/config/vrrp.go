@@ -18,6 +18,7 @@ type instanceSet struct {
 	downTimer, lowerPrio, higherPrio         bool
 	strict                                   *bool
 	unicastNode                              *node // an unicast_peer block
+	notifyPrio                               *bool
 	vrid                                     bool
 	iface                                    bool
 	noPreemptNode, preemptDelayNode, advNode *node
@@ -28,7 +29,7 @@ var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"track_process", "track_bfd",
 	"debug", "skip_check_adv_addr",
-	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_priority_changes", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
+	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
 )
 
 // ignoredScript and ignoredSyncGroup are likewise for their blocks.
@@ -384,6 +385,9 @@ func (b *builder) instance(blk *node) {
 		case "unicast_peer":
 			in.UnicastPeers = append(in.UnicastPeers, b.unicastPeers(n)...)
 			st.unicastNode = n
+		case "notify_priority_changes":
+			v := b.boolArg(n)
+			st.notifyPrio = &v
 		case "unicast_fault_no_peer":
 			b.leaf(n, 0, 0)
 			in.UnicastFaultNoPeer = true

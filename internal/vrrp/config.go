@@ -196,6 +196,10 @@ type InstanceConfig struct {
 	// PromoteSecondaries sets the interface's promote_secondaries, so that
 	// removing a VIP does not take the other addresses of its subnet along.
 	PromoteSecondaries bool
+	// NotifyPriorityChanges writes a MASTER_PRIORITY / BACKUP_PRIORITY line
+	// to the notify FIFO when a tracked object moves the priority
+	// (notify_priority_changes).
+	NotifyPriorityChanges bool
 	// FaultNoPeer keeps the instance in FAULT: it was meant to be unicast
 	// but has no peers (unicast_fault_no_peer).
 	FaultNoPeer bool

@@ -69,6 +69,13 @@ type HeardLowerPriority struct {
 	Priority int
 }
 
+// PriorityChanged reports a MASTER's or BACKUP's new effective priority
+// (a tracked object moved it): notify_priority_changes writes it to the FIFO.
+type PriorityChanged struct {
+	State    State
+	Priority int
+}
+
 func (SendAdvert) isAction() {}
 func (AddVIPs) isAction()    {}
 func (RemoveVIPs) isAction() {}
@@ -77,6 +84,7 @@ func (Transition) isAction() {}
 func (Log) isAction()        {}
 
 func (HeardLowerPriority) isAction() {}
+func (PriorityChanged) isAction()    {}
 
 // Receive-rule errors: Machine.Receive returns them (wrapped) for adverts it
 // drops. None of them changes state.
@@ -515,7 +523,7 @@ func (m *Machine) SetTrack(now time.Time, iface bool, name string, up bool) []Ac
 	if p := m.Priority(); p != old && len(acts) == 0 {
 		acts = append(acts, Log{Msg: fmt.Sprintf("%s %s: priority %d -> %d", trackKey(iface, name), map[bool]string{true: "up", false: "down"}[t.up], old, p)})
 	}
-	return acts
+	return m.priorityChanged(acts, old)
 }
 
 // SetTrackFile reports the value read from a tracked file (0 when it is
@@ -532,6 +540,15 @@ func (m *Machine) SetTrackFile(now time.Time, name string, value int) []Action {
 	acts := m.reevaluate(now)
 	if p := m.Priority(); p != old && len(acts) == 0 {
 		acts = append(acts, Log{Msg: fmt.Sprintf("%s holds %d: priority %d -> %d", fileKey(name), value, old, p)})
+	}
+	return m.priorityChanged(acts, old)
+}
+
+// priorityChanged adds PriorityChanged when a MASTER's or BACKUP's
+// effective priority moved from old.
+func (m *Machine) priorityChanged(acts []Action, old int) []Action {
+	if p := m.Priority(); p != old && (m.state == StateMaster || m.state == StateBackup) {
+		acts = append(acts, PriorityChanged{State: m.state, Priority: p})
 	}
 	return acts
 }

@@ -899,3 +899,16 @@ func TestFaultNoPeer(t *testing.T) {
 		t.Fatalf("state %v (%s), want FAULT", m.State(), m.faultReason())
 	}
 }
+
+// A tracked object moving a MASTER's priority is reported (for
+// notify_priority_changes); one that leaves it unchanged is not.
+func TestPriorityChanged(t *testing.T) {
+	m, now := newMaster(t, func(c *InstanceConfig) { c.TrackScripts = []Track{{Name: "chk", Weight: -20}} })
+	acts := m.SetTrack(now, false, "chk", false)
+	if p, ok := has[PriorityChanged](acts); !ok || p.State != StateMaster || p.Priority != 80 {
+		t.Fatalf("actions %v, want PriorityChanged MASTER 80", acts)
+	}
+	if acts := m.SetTrack(now, false, "chk", false); len(acts) != 0 {
+		t.Fatalf("no change, yet %v", acts)
+	}
+}

@@ -532,6 +532,10 @@ func (r *runner) applyActs(in *instance, now time.Time, acts []vrrp.Action, foll
 			in.garp.start(r.ctx, in.cfg, a.Repeat, r.log)
 		case vrrp.Log:
 			r.log.Info(a.Msg, "instance", in.cfg.Name)
+		case vrrp.PriorityChanged:
+			if in.cfg.NotifyPriorityChanges && r.opts.NotifyFIFO != nil {
+				r.opts.NotifyFIFO(`INSTANCE "` + in.cfg.Name + `" ` + a.State.String() + "_PRIORITY " + strconv.Itoa(a.Priority))
+			}
 		case vrrp.HeardLowerPriority:
 			if c := in.cfg.Notify.MasterRxLowerPri; c != "" {
 				r.runNotify(in.cfg.Name, notifyCommand{c, in.cfg.Notify.RunAs["master_rx_lower_pri"]})

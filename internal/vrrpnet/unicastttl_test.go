@@ -169,22 +169,26 @@ func TestPrivilegedStartupDelay(t *testing.T) {
 }
 
 // TestPrivilegedNotifyFIFOLines: every transition is a line in keepalived's
-// FIFO format.
+// FIFO format, and with notify_priority_changes so is a priority a tracked
+// file moves.
 func TestPrivilegedNotifyFIFOLines(t *testing.T) {
 	netnstest.RequireRoot(t)
 	l := newLab(t)
+	weight := filepath.Join(t.TempDir(), "weight")
 	cfg := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Interval: 100 * time.Millisecond,
-		Version: 3, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}}}
+		Version: 3, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}},
+		TrackFiles: []vrrp.Track{{Name: "w", Weight: 1}}, NotifyPriorityChanges: true}
 	lines := make(chan string, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- l.a.ns.Do(func() error {
 			return vrrpnet.Run(ctx, []vrrp.InstanceConfig{cfg}, nil, vrrpnet.Options{Logger: slog.New(slog.DiscardHandler),
-				NotifyFIFO: func(s string) { lines <- s }})
+				NotifyFIFO: func(s string) { lines <- s }, Files: []vrrp.TrackFile{{Name: "w", Path: weight}}})
 		})
 	}()
-	for _, want := range []string{`INSTANCE "VI_1" BACKUP 150`, `INSTANCE "VI_1" MASTER 150`} {
+	expect := func(want string) {
+		t.Helper()
 		select {
 		case got := <-lines:
 			if got != want {
@@ -194,11 +198,17 @@ func TestPrivilegedNotifyFIFOLines(t *testing.T) {
 			t.Fatalf("no line %q", want)
 		}
 	}
+	expect(`INSTANCE "VI_1" BACKUP 150`)
+	expect(`INSTANCE "VI_1" MASTER 150`)
+	if err := os.WriteFile(weight, []byte("-10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect(`INSTANCE "VI_1" MASTER_PRIORITY 140`)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := <-lines; got != `INSTANCE "VI_1" STOP 150` && got != `INSTANCE "VI_1" STOP 0` {
+	if got := <-lines; got != `INSTANCE "VI_1" STOP 140` {
 		t.Errorf("at the stop: %q", got)
 	}
 }
