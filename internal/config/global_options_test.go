@@ -232,3 +232,11 @@ func TestNotifyPriorityChanges(t *testing.T) {
 		},
 	})
 }
+
+func TestTrackSrcIP(t *testing.T) {
+	runCases(t, []caseT{{
+		name:  "track_src_ip",
+		src:   inst(" track_src_ip"),
+		check: func(t *testing.T, c *Config) { eq(t, "TrackSrcIP", c.Instance("VI_1").TrackSrcIP, true) },
+	}})
+}

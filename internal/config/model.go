@@ -397,6 +397,9 @@ type VRRPInstance struct {
 	// NotifyPriorityChanges is notify_priority_changes (default global
 	// vrrp_notify_priority_changes): priority lines in the notify FIFO.
 	NotifyPriorityChanges bool
+	// TrackSrcIP is track_src_ip: the instance faults while its source
+	// address is not on its interface.
+	TrackSrcIP bool
 	// UnicastFaultNoPeer is unicast_fault_no_peer: an instance whose
 	// unicast_peer block is empty stays in FAULT instead of using multicast.
 	UnicastFaultNoPeer bool

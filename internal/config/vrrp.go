@@ -29,7 +29,7 @@ var ignoredInstance = set(
 	"use_vmac", "vmac_xmit_base", "use_vmac_addr", "use_ipvlan", "native_ipv6",
 	"track_process", "track_bfd",
 	"debug", "skip_check_adv_addr",
-	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_deleted", "track_src_ip", "global_tracking", "sync_group_tracking_weight",
+	"old_unicast_checksum", "kernel_rx_buf_size", "linkbeat_use_polling", "garp_extra_if", "notify_deleted", "global_tracking", "sync_group_tracking_weight",
 )
 
 // ignoredScript and ignoredSyncGroup are likewise for their blocks.
@@ -388,6 +388,9 @@ func (b *builder) instance(blk *node) {
 		case "notify_priority_changes":
 			v := b.boolArg(n)
 			st.notifyPrio = &v
+		case "track_src_ip":
+			b.leaf(n, 0, 0)
+			in.TrackSrcIP = true
 		case "unicast_fault_no_peer":
 			b.leaf(n, 0, 0)
 			in.UnicastFaultNoPeer = true

@@ -89,6 +89,7 @@ func (p *planner) vrrp() {
 		c.PromoteSecondaries = in.PromoteSecondaries
 		c.CheckUnicastSrc = in.CheckUnicastSrc
 		c.FaultNoPeer = in.UnicastFaultNoPeer
+		c.TrackSrcIP = in.TrackSrcIP
 		c.NotifyPriorityChanges = in.NotifyPriorityChanges
 		c.NoAccept = !in.Accept
 		// keepalived ignores the weights of a sync group member's tracked

@@ -200,6 +200,10 @@ type InstanceConfig struct {
 	// to the notify FIFO when a tracked object moves the priority
 	// (notify_priority_changes).
 	NotifyPriorityChanges bool
+	// TrackSrcIP faults the instance while its source address (unicast_src_ip,
+	// or the interface's address it took) is not on its interface
+	// (track_src_ip).
+	TrackSrcIP bool
 	// FaultNoPeer keeps the instance in FAULT: it was meant to be unicast
 	// but has no peers (unicast_fault_no_peer).
 	FaultNoPeer bool

@@ -181,6 +181,8 @@ type Machine struct {
 
 	ifaceUp    bool
 	groupFault bool
+	// srcGone is set while track_src_ip finds the source address missing.
+	srcGone bool
 	// warned remembers mismatches already logged per sender, as keepalived
 	// rate-limits them, so a 100 ms advert stream does not flood the log.
 	warned map[string]bool
@@ -276,7 +278,7 @@ func (m *Machine) Priority() int {
 
 // OwnFault reports whether the instance itself (not its sync group) is faulty.
 func (m *Machine) OwnFault() bool {
-	if !m.ifaceUp || m.cfg.FaultNoPeer {
+	if !m.ifaceUp || m.cfg.FaultNoPeer || m.srcGone {
 		return true
 	}
 	for _, t := range m.tracks {
@@ -302,6 +304,9 @@ func (m *Machine) faultReason() string {
 	}
 	if m.cfg.FaultNoPeer {
 		return "no unicast peers (unicast_fault_no_peer)"
+	}
+	if m.srcGone {
+		return "source address " + m.primary.String() + " gone (track_src_ip)"
 	}
 	for k, t := range m.tracks {
 		if t.failed() {
@@ -551,6 +556,16 @@ func (m *Machine) priorityChanged(acts []Action, old int) []Action {
 		acts = append(acts, PriorityChanged{State: m.state, Priority: p})
 	}
 	return acts
+}
+
+// SetSourcePresent reports whether the instance's source address is on its
+// interface; with track_src_ip its absence is a fault.
+func (m *Machine) SetSourcePresent(now time.Time, present bool) []Action {
+	if !m.cfg.TrackSrcIP || m.srcGone == !present {
+		return nil
+	}
+	m.srcGone = !present
+	return m.reevaluate(now)
 }
 
 // SetGroupFault puts the instance into FAULT because another member of its

@@ -404,6 +404,7 @@ func (r *runner) loop(ctx context.Context) error {
 				r.log.Info("tracked interface changed", "interface", ev.name, "up", ev.up)
 				r.track(ev)
 			}
+			r.trackSources()
 		case <-timer.C:
 			now := time.Now()
 			for _, in := range r.insts {
@@ -413,6 +414,36 @@ func (r *runner) loop(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// trackSources reports to each track_src_ip instance whether its source
+// address is still on its interface.
+func (r *runner) trackSources() {
+	now := time.Now()
+	for _, in := range r.insts {
+		if in.cfg.TrackSrcIP {
+			r.apply(in, now, in.m.SetSourcePresent(now, hasAddr(in.cfg.Interface, in.m.Primary())))
+		}
+	}
+}
+
+// hasAddr reports whether addr is on the interface (an interface that is
+// gone has none).
+func hasAddr(ifname string, addr netip.Addr) bool {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return false
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr() == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // trackedFiles are the track_file definitions some instance tracks.

@@ -212,3 +212,43 @@ func TestPrivilegedNotifyFIFOLines(t *testing.T) {
 		t.Errorf("at the stop: %q", got)
 	}
 }
+
+// TestPrivilegedTrackSrcIP: with track_src_ip, the instance is in FAULT
+// while its unicast_src_ip is off its interface.
+func TestPrivilegedTrackSrcIP(t *testing.T) {
+	netnstest.RequireRoot(t)
+	l := newLab(t)
+	const src = "198.18.0.31"
+	l.a.ns.MustRun("ip", "addr", "add", src+"/24", "dev", "eth0")
+	cfg := vrrp.InstanceConfig{Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Interval: 100 * time.Millisecond,
+		Version: 3, VIPs: []vrrp.VIP{{Prefix: netip.MustParsePrefix(vipAddr + "/24")}},
+		UnicastSrc: netip.MustParseAddr(src), TrackSrcIP: true}
+	var st vrrpnet.Status
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- l.a.ns.Do(func() error {
+			return vrrpnet.Run(ctx, []vrrp.InstanceConfig{cfg}, nil, vrrpnet.Options{Logger: slog.New(slog.DiscardHandler), Status: &st})
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	wait := func(what, state string) {
+		t.Helper()
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if s := st.Snapshot(); len(s) == 1 && s[0].State == state {
+				return
+			}
+			if time.Now().After(end) {
+				t.Fatalf("%s: state %+v, want %s", what, st.Snapshot(), state)
+			}
+		}
+	}
+	wait("start", "MASTER")
+	l.a.ns.MustRun("ip", "addr", "del", src+"/24", "dev", "eth0")
+	wait("source address removed", "FAULT")
+	l.a.ns.MustRun("ip", "addr", "add", src+"/24", "dev", "eth0")
+	wait("source address back", "MASTER")
+}
